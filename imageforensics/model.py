@@ -1,0 +1,258 @@
+"""The immutable model of an image archive.
+
+Everything here is a frozen, slotted, hashable value: str, int, bool, tuples,
+and other model values. Mappings from the JSON are stored as tuples of sorted
+(key, value) pairs. Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from imageforensics.findings import Finding
+from imageforensics.timestamp import Timestamp
+
+_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
+_DIGEST = re.compile(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """A content digest such as ``sha256:5f70bf18…``, validated at the boundary."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Digest":
+        """Parse ``alg:hex``; raises ValueError when it is not a well-formed digest."""
+        if not isinstance(text, str):
+            raise ValueError(f"digest must be a string, not {type(text).__name__}")
+        m = _DIGEST.fullmatch(text)
+        if m is None:
+            raise ValueError(f"not a digest: {text[:80]!r}")
+        algorithm, encoded = m.group(1), m.group(2)
+        want = _HEX.get(algorithm)
+        if want is not None and (len(encoded) != want or not _is_lower_hex(encoded)):
+            raise ValueError(f"not a {algorithm} digest: {text[:80]!r}")
+        return cls(algorithm, encoded)
+
+    @classmethod
+    def sha256(cls, hexdigest: str) -> "Digest":
+        """A sha256 digest from a hex string (already computed by hashlib)."""
+        return cls("sha256", hexdigest)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits, as docker prints image IDs."""
+        return self.hex[:12]
+
+
+def _is_lower_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+# The well-known empty layers (FORMATS.md A5). Python's zlib cannot reproduce
+# Go's gzip bytes, so these are recognised by digest, never by re-compressing.
+EMPTY_TAR_1024 = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+EMPTY_GZIP_SCHEMA1 = "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
+EMPTY_GZIP_BUILDKIT = "4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"
+EMPTY_TAR_10240 = "84ff92691f909a05b224e1c56abb4864f01b4f8e3c854e4bb4c7baf1d3f6d652"
+WELL_KNOWN_EMPTY = {
+    EMPTY_TAR_1024: "1024-byte empty tar (docker's empty layer)",
+    EMPTY_GZIP_SCHEMA1: "32-byte empty gzip (schema1 / containers/image)",
+    EMPTY_GZIP_BUILDKIT: "32-byte empty gzip (BuildKit EmptyGZLayer)",
+    EMPTY_TAR_10240: "10240-byte empty tar",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    """One entry of a layer tar, with its name normalised.
+
+    ``path`` has no leading ``/`` or ``./`` (``usr/bin/env``; the root itself
+    is skipped). ``kind`` is one of: file, dir, symlink, hardlink, char,
+    block, fifo, whiteout, opaque. For ``whiteout`` the path is the path it
+    deletes; for ``opaque`` it is the directory whose lower contents it hides.
+    ``content_digest`` is ``sha256:<hex>`` of a regular file's data, else "".
+    ``xattrs`` are (name, value) pairs from PAX ``SCHILY.xattr.*`` and
+    ``LIBARCHIVE.xattr.*`` records, values as Python-escaped text.
+    """
+
+    path: str
+    kind: str
+    size: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    mtime_ns: int = 0
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: tuple[tuple[str, str], ...] = ()
+    content_digest: str = ""
+
+
+ENTRY_KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Layer:
+    """A layer blob as found in the archive, hashed while it streamed.
+
+    ``blob_digest`` is the sha256 of the stored bytes; ``diff_id`` the sha256
+    of the uncompressed tar (equal for uncompressed layers); None when the
+    stored bytes could not be decompressed. ``compression`` is none, gzip or
+    zstd. ``readable`` is False when the blob is not a tar at all (then
+    ``entries`` is empty and ``problem`` says why). ``empty_kind`` names a
+    well-known empty layer, or "entry-less tar" for other tars without
+    entries, else "".
+    """
+
+    member: str
+    blob_digest: Digest
+    diff_id: Digest | None
+    compression: str
+    size: int
+    uncompressed_size: int
+    entries: tuple[FileEntry, ...]
+    readable: bool = True
+    problem: str = ""
+    empty_kind: str = ""
+
+    @property
+    def entry_count(self) -> int:
+        """Number of entries, whiteouts and opaque markers included."""
+        return len(self.entries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryStep:
+    """One entry of the config's ``history``.
+
+    ``index`` is its 0-based position. ``layer_index`` is the position in the
+    image's layers that the reconciliation matched it to (entries with
+    ``empty_layer != true`` map 1:1, in order, onto ``rootfs.diff_ids``), or
+    None for empty steps and for surplus steps that have no layer left.
+    """
+
+    index: int
+    created: Timestamp | None
+    created_by: str = ""
+    author: str = ""
+    comment: str = ""
+    empty_layer: bool = False
+    layer_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Platform:
+    """os/architecture[/variant], with os.version and os.features when given."""
+
+    os: str = ""
+    architecture: str = ""
+    variant: str = ""
+    os_version: str = ""
+    os_features: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        parts = [self.os or "?", self.architecture or "?"]
+        if self.variant:
+            parts.append(self.variant)
+        return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """The config's ``config`` object (what a container runs with).
+
+    JSON values that are lists stay tuples in order; maps become sorted
+    pairs. ``healthcheck`` is the canonical JSON text of the object, or "".
+    ``exposed_ports`` are normalised (``8080`` becomes ``8080/tcp``).
+    None means the field is absent or null, which differs from empty.
+    """
+
+    env: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str = ""
+    user: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str = ""
+    healthcheck: str = ""
+    shell: tuple[str, ...] | None = None
+    on_build: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Image:
+    """One image in an archive: its config, history and layers, and its audit.
+
+    ``image_id`` is the sha256 of the config bytes as stored (recomputed, not
+    trusted from names). ``diff_ids`` are as declared in ``rootfs``.
+    ``layers`` are in manifest order (index 0 = base); an entry is None where
+    the manifest names a layer whose blob is absent from the archive.
+    ``layer_refs`` are the manifest's own names for the layers (member paths or
+    descriptor digests), parallel to ``layers``. ``findings`` is the integrity
+    audit of this image.
+    """
+
+    image_id: Digest
+    config_member: str
+    manifest_digest: Digest | None
+    references: tuple[str, ...]
+    platform: Platform
+    created: Timestamp | None
+    author: str
+    history: tuple[HistoryStep, ...]
+    diff_ids: tuple[Digest, ...]
+    layers: tuple[Layer | None, ...]
+    layer_refs: tuple[str, ...]
+    run_config: RunConfig
+    docker_version: str = ""
+    has_inline_cache: bool = False
+    findings: tuple[Finding, ...] = ()
+
+    def layer_for_step(self, step: HistoryStep) -> Layer | None:
+        """The layer a history step was matched to, if any and present."""
+        if step.layer_index is None or step.layer_index >= len(self.layers):
+            return None
+        return self.layers[step.layer_index]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Archive:
+    """What one input holds: its layout, its images, and archive-level findings.
+
+    ``source`` is the input as named by the user. ``layout`` is a short
+    stable name (see ``LAYOUTS``). ``compression`` is that of the whole file.
+    ``sha256`` is of the input's bytes as read (None for directories).
+    """
+
+    source: str
+    layout: str
+    compression: str
+    sha256: Digest | None
+    images: tuple[Image, ...]
+    findings: tuple[Finding, ...] = ()
+    size: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+
+LAYOUTS = {
+    "docker-legacy": "docker-archive (docker save, Docker <= 24)",
+    "docker-containers-image": "docker-archive (podman/buildah/skopeo, containers/image)",
+    "docker-crane": "docker tarball (crane/kaniko, go-containerregistry)",
+    "docker-oci-graphdriver": "docker save, Docker 25+ (graphdriver store)",
+    "docker-oci-containerd": "docker save, Docker 25+ (containerd store) / BuildKit type=docker",
+    "oci-archive": "OCI image layout in a tar (oci-archive)",
+    "oci-dir": "OCI image layout directory",
+    "docker-dir": "extracted docker save (directory)",
+    "snapshot": "imageforensics snapshot",
+}
