@@ -78,6 +78,9 @@ class InputSide:
     history_count: int
     created: str
     size: int = 0
+    # Facts about the input a reader must know, e.g. that it is a snapshot
+    # and which config values were redacted in it ("redacted: env, labels").
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
