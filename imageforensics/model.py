@@ -77,10 +77,15 @@ class FileEntry:
     ``path`` has no leading ``/`` or ``./`` (``usr/bin/env``; the root itself
     is skipped). ``kind`` is one of: file, dir, symlink, hardlink, char,
     block, fifo, whiteout, opaque. For ``whiteout`` the path is the path it
-    deletes; for ``opaque`` it is the directory whose lower contents it hides.
-    ``content_digest`` is ``sha256:<hex>`` of a regular file's data, else "".
-    ``xattrs`` are (name, value) pairs from PAX ``SCHILY.xattr.*`` and
-    ``LIBARCHIVE.xattr.*`` records, values as Python-escaped text.
+    deletes; for ``opaque`` it is the directory whose lower contents it hides
+    ("" for the root directory). Names that are not UTF-8 keep their bytes as
+    surrogate escapes (``surrogateescape``); renderers must escape them.
+    ``linkname`` of a hardlink is normalised like ``path``; a symlink's is
+    kept as stored. ``content_digest`` is ``sha256:<hex>`` of a regular
+    file's data (sparse files: with their holes), else "". ``xattrs`` are
+    sorted (name, value) pairs from PAX ``SCHILY.xattr.*`` and
+    ``LIBARCHIVE.xattr.*`` records; values are the raw bytes as escaped text:
+    printable ASCII as is, backslash doubled, every other byte ``\\xNN``.
     """
 
     path: str
@@ -107,10 +112,13 @@ class Layer:
     ``blob_digest`` is the sha256 of the stored bytes; ``diff_id`` the sha256
     of the uncompressed tar (equal for uncompressed layers); None when the
     stored bytes could not be decompressed. ``compression`` is none, gzip or
-    zstd. ``readable`` is False when the blob is not a tar at all (then
-    ``entries`` is empty and ``problem`` says why). ``empty_kind`` names a
-    well-known empty layer, or "entry-less tar" for other tars without
-    entries, else "".
+    zstd (or bzip2, xz). ``readable`` is False when the blob is not a tar, or
+    its compression or tar structure is corrupt or truncated: ``problem``
+    says why and ``entries`` holds what was listed before the problem.
+    ``empty_kind`` names a well-known empty layer, or "entry-less tar" for
+    other tars without entries, else "". ``anomalies`` are (code, detail)
+    pairs, in stream order, for odd but readable content (see
+    ``LAYER_ANOMALIES``), e.g. ``("absolute-name", "/etc/passwd")``.
     """
 
     member: str
@@ -123,11 +131,34 @@ class Layer:
     readable: bool = True
     problem: str = ""
     empty_kind: str = ""
+    anomalies: tuple[tuple[str, str], ...] = ()
 
     @property
     def entry_count(self) -> int:
         """Number of entries, whiteouts and opaque markers included."""
         return len(self.entries)
+
+
+# Codes of Layer.anomalies (odd but readable layer content) and what the detail holds.
+LAYER_ANOMALIES = {
+    "absolute-name": "an entry name starting with '/' (read as relative to the root); raw name",
+    "escaping-name": "an entry name escaping the root with '..' (entry left out); raw name",
+    "duplicate-path": "a path listed more than once in one layer (last one wins); path",
+    "overlay-whiteout": "an overlayfs char-device 0/0 whiteout (docker converts these); path",
+    "aufs-metadata": "AUFS .wh..wh.* metadata entry (left out, as docker does); raw name",
+    "invalid-whiteout": "a whiteout naming no valid path, e.g. a bare '.wh.' (left out); raw name",
+    "hardlink-target-absent": "a hardlink whose target is not earlier in this layer; 'path -> target'",
+    "hardlink-escaping": "a hardlink target escaping the root (entry left out); 'path -> target'",
+    "device-node": "a char or block device; 'path (char|block major:minor)'",
+    "non-utf8-name": "a name that is not UTF-8; path with surrogate escapes",
+    "control-char-name": "a name with control characters; path",
+    "sparse-file": "a sparse file (content digest covers the holes as zeros); path",
+    "unknown-type": "an entry of a tar type docker cannot apply (left out); 'type X: raw name'",
+    "no-end-marker": "the tar ends without an end-of-archive block; offset",
+    "trailing-data": "non-zero data after the tar's end-of-archive block (e.g. an estargz TOC); bytes",
+    "trailing-garbage": "stored bytes after the end of the compressed stream; 'N bytes'",
+    "more-anomalies": "the anomaly list was cut short; how many were left out",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
