@@ -1,0 +1,179 @@
+"""Deterministic writer of synthetic container image archives (standard library only).
+
+Describe images with the frozen spec values (``Entry``, ``Layer``, ``Step``,
+``Config``, ``ImageSpec``, ``ArchiveSpec``), then write them in any layout of
+FORMATS.md::
+
+    spec = ArchiveSpec(images=(ImageSpec(layers=(Layer(entries=(Entry("etc/motd", data=b"hi\\n"),)),),
+                                         history=(Step(created="2021-02-04T15:19:27Z", created_by="COPY motd /"),),
+                                         references=("local/x:1",)),))
+    data = build_archive(spec, layout="docker-legacy")           # bytes, in memory
+    write_archive(spec, path, layout="docker-oci-containerd")      # streamed to a file
+    truth = archive_truth(spec, layout="oci-archive")              # what a reader must find
+
+The same spec always gives the same bytes: fixed mtimes, gzip headers with
+mtime 0, JSON encoded as Go encodes it, no clock or environment involved.
+Large layers (``PseudoRandom`` data) stream: an archive of many gigabytes is
+written without holding it in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from tools.synthlayouts import (
+    LAYOUT_NAMES, ArchiveSpec, ImageTruth, PreparedImage, cimage_members, chain_ids, crane_members,
+    full_name, legacy_members, prepare_image, split_reference,
+)
+from tools.synthoci import containerd_members, graphdriver_members, oci_archive_members, oci_files
+from tools.synthspec import (
+    DEFAULT_PATH, Config, Entry, ImageSpec, Layer, Step, go_json, layer_tar_chunks, render_config,
+)
+from tools.synthtar import (
+    PseudoRandom, TarMember, compressed_chunks, data_chunks, tar_chunks, write_chunks, zstd_program,
+)
+
+__all__ = [
+    "ArchiveSpec", "Config", "DEFAULT_PATH", "Entry", "ImageSpec", "ImageTruth", "LAYOUTS", "Layer",
+    "ORDERS", "OUTER_COMPRESSIONS", "PreparedImage", "PseudoRandom", "Step", "archive_truth",
+    "build_archive", "chain_ids", "expected_diff_ids", "expected_image_id", "full_name", "go_json",
+    "layer_tar_bytes", "prepare", "render_config", "split_reference", "write_archive", "write_oci_dir",
+    "zstd_available",
+]
+
+LAYOUTS = LAYOUT_NAMES
+TAR_LAYOUTS = tuple(name for name in LAYOUT_NAMES if name != "oci-dir")
+ORDERS = ("as-written", "reversed", "shuffled", "manifest-first")
+OUTER_COMPRESSIONS = ("none", "gzip", "bzip2", "xz", "zstd")
+_METADATA = ("manifest.json", "index.json", "repositories", "oci-layout")
+
+_WRITERS: dict[str, Callable[[list[PreparedImage], ArchiveSpec], tuple[list[TarMember], list[ImageTruth]]]] = {
+    "docker-legacy": legacy_members,
+    "docker-containers-image": cimage_members,
+    "docker-crane": crane_members,
+    "docker-oci-graphdriver": graphdriver_members,
+    "docker-oci-containerd": containerd_members,
+    "oci-archive": oci_archive_members,
+}
+
+
+def zstd_available() -> bool:
+    """True when the zstd program is installed (needed for zstd layers or outer zstd)."""
+    return zstd_program() is not None
+
+
+def prepare(spec: ArchiveSpec) -> list[PreparedImage]:
+    """Hash every layer and render every config once (large layers are streamed, not kept)."""
+    return [prepare_image(image) for image in spec.images]
+
+
+def expected_diff_ids(image: ImageSpec) -> tuple[str, ...]:
+    """The diff_ids of an image's layers, hashed independently from the bytes written."""
+    return prepare_image(image).diff_ids
+
+
+def expected_image_id(image: ImageSpec) -> str:
+    """``sha256:<hex>`` of the config bytes written for an image."""
+    return prepare_image(image).image_id
+
+
+def layer_tar_bytes(layer: Layer) -> bytes:
+    """The uncompressed tar of one layer (small layers only)."""
+    return b"".join(layer_tar_chunks(layer))
+
+
+def _order(members: list[TarMember], order: str, seed: int) -> list[TarMember]:
+    if order == "as-written":
+        return members
+    if order == "reversed":
+        return members[::-1]
+    if order == "shuffled":
+        shuffled = list(members)
+        random.Random(seed).shuffle(shuffled)
+        return shuffled
+    if order == "manifest-first":
+        first = [m for m in members if m.name in _METADATA]
+        return first + [m for m in members if m.name not in _METADATA]
+    raise ValueError(f"unknown member order {order!r}; expected one of {ORDERS}")
+
+
+def archive_members(spec: ArchiveSpec, layout: str, *, order: str = "as-written", seed: int = 0,
+                    prepared: list[PreparedImage] | None = None) -> tuple[list[TarMember], list[ImageTruth]]:
+    """The outer tar members of an archive, in the requested order, with the truth per image."""
+    if layout not in _WRITERS:
+        raise ValueError(f"unknown tar layout {layout!r}; expected one of {TAR_LAYOUTS}")
+    members, truths = _WRITERS[layout](prepared if prepared is not None else prepare(spec), spec)
+    return _order(members, order, seed), truths
+
+
+def archive_chunks(spec: ArchiveSpec, layout: str, *, compression: str = "none", order: str = "as-written",
+                   seed: int = 0, prepared: list[PreparedImage] | None = None) -> Iterator[bytes]:
+    """The archive's bytes, streamed (outer compression applied)."""
+    members, _ = archive_members(spec, layout, order=order, seed=seed, prepared=prepared)
+    yield from compressed_chunks(tar_chunks(members), compression)
+
+
+def build_archive(spec: ArchiveSpec, layout: str = "docker-legacy", *, compression: str = "none",
+                  order: str = "as-written", seed: int = 0) -> bytes:
+    """The whole archive as bytes (for small specs and tests)."""
+    return b"".join(archive_chunks(spec, layout, compression=compression, order=order, seed=seed))
+
+
+def archive_truth(spec: ArchiveSpec, layout: str = "docker-legacy") -> list[ImageTruth]:
+    """Per image, what a reader must find in this layout (ids, diff_ids, blobs, references)."""
+    prepared = prepare(spec)
+    if layout == "oci-dir":
+        return oci_files(prepared, spec)[1]
+    return archive_members(spec, layout, prepared=prepared)[1]
+
+
+def write_archive(spec: ArchiveSpec, path: str | os.PathLike[str], layout: str = "docker-legacy", *,
+                  compression: str = "none", order: str = "as-written", seed: int = 0) -> list[ImageTruth]:
+    """Stream an archive to ``path`` (a directory for ``oci-dir``) without holding it in memory."""
+    prepared = prepare(spec)
+    if layout == "oci-dir":
+        return write_oci_dir(spec, path, prepared=prepared)
+    members, truths = archive_members(spec, layout, order=order, seed=seed, prepared=prepared)
+    target = Path(path)
+    if compression == "zstd":
+        _write_zstd(tar_chunks(members), target)
+    else:
+        with open(target, "wb") as out:
+            write_chunks(compressed_chunks(tar_chunks(members), compression), out)
+    return truths
+
+
+def _write_zstd(chunks: Iterator[bytes], target: Path) -> None:
+    program = zstd_program()
+    if program is None:
+        raise RuntimeError("zstd compression needs the zstd program on PATH")
+    with open(target, "wb") as out:
+        proc = subprocess.Popen([program, "-q", "-c", "-3", "--no-progress"], stdin=subprocess.PIPE, stdout=out)
+        assert proc.stdin is not None
+        stdin: BinaryIO = proc.stdin  # type: ignore[assignment]
+        write_chunks(chunks, stdin)
+        stdin.close()
+        if proc.wait() != 0:
+            raise RuntimeError(f"zstd failed with status {proc.returncode}")
+
+
+def write_oci_dir(spec: ArchiveSpec, path: str | os.PathLike[str], *,
+                  prepared: list[PreparedImage] | None = None) -> list[ImageTruth]:
+    """Write an OCI image layout directory under ``path`` (created; must not hold other files)."""
+    files, truths = oci_files(prepared if prepared is not None else prepare(spec), spec)
+    root = Path(path)
+    for name, blob in files:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            write_chunks(blob.chunks(), out)
+    return truths
+
+
+def pseudo_random_bytes(size: int, seed: int = 0) -> bytes:
+    """``size`` deterministic pseudo-random bytes (small sizes; use PseudoRandom to stream)."""
+    return b"".join(data_chunks(PseudoRandom(size, seed)))
