@@ -1,0 +1,142 @@
+"""Filesystem findings: the two merged filesystems compared, every path
+attributed to the history step that last wrote it in each image.
+
+Missing and added paths are grouped by the step that wrote them ("12 paths
+written by step 6 `COPY rootfs /` in A are missing from B"), with the step of
+the other image that removed them when a whiteout, opaque directory or type
+change did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from imageforensics.align import Pair, Unit, effective_diff_id, image_units, layer_count
+from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.fsmerge import FilesystemDelta, compare_filesystems, describe_change, merge_layers
+from imageforensics.model import FileEntry, Image
+from imageforensics.stepdiff import MAX_DETAILS, show_step
+
+_NONE = -1  # group key for paths written by a layer no history step reaches
+
+
+def layer_entries(image: Image, other: Image, unit: Unit) -> tuple[FileEntry, ...] | None:
+    """The entries of the unit's layer; a blob absent here is taken from any layer with its diff_id."""
+    if unit.layer_index is None:
+        return ()
+    return _entries_at(image, other, unit.layer_index)
+
+
+def _entries_at(image: Image, other: Image, index: int) -> tuple[FileEntry, ...] | None:
+    layer = image.layers[index] if index < len(image.layers) else None
+    if layer is not None and layer.readable:
+        return layer.entries
+    # Equal diff_ids prove equal content: a copy of the blob elsewhere will do.
+    want = effective_diff_id(image, index)
+    for candidate in (*image.layers, *other.layers):
+        if candidate is not None and candidate.readable and want is not None and candidate.diff_id == want:
+            return candidate.entries
+    return None
+
+
+def _label(units: dict[int, Unit], step: int, side: str) -> str:
+    if step == _NONE:
+        return f"a layer without history entry in {side}"
+    unit = units[step]
+    return f"step {step} `{show_step(unit.created_by)}`"
+
+
+def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *,
+                        ignore_mtime: bool, ignored: Callable[[str], bool] | None) -> list[Finding]:
+    """Missing, added and changed paths of the merged filesystems, grouped by step."""
+    seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
+    seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
+    if seq_a == seq_b and None not in seq_a:
+        return []  # the same layers in the same order: the same filesystem
+    layers_a = [_entries_at(image_a, image_b, i) for i in range(len(seq_a))]
+    layers_b = [_entries_at(image_b, image_a, i) for i in range(len(seq_b))]
+    absent = [f"A layer {i}" for i, e in enumerate(layers_a) if e is None] + \
+             [f"B layer {i}" for i, e in enumerate(layers_b) if e is None]
+    if absent:
+        return [Finding(code="filesystem-not-compared", severity=Severity.INFO,
+                        summary="the merged filesystems were not compared: " + ", ".join(absent)
+                                + " absent or unreadable",
+                        evidence=evidence(layers=" ".join(absent)))]
+    fa = merge_layers([e for e in layers_a if e is not None])
+    fb = merge_layers([e for e in layers_b if e is not None])
+    delta = compare_filesystems(fa, fb, ignore_mtime=ignore_mtime, ignored=ignored)
+    return _group(delta, pairs, image_a, image_b, fa, fb)
+
+
+def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_b: Image,
+           fa: object, fb: object) -> list[Finding]:
+    from imageforensics.fsmerge import MergedFilesystem
+    assert isinstance(fa, MergedFilesystem) and isinstance(fb, MergedFilesystem)
+    units_a = image_units(image_a)
+    units_b = image_units(image_b)
+    step_of_a = {u.layer_index: (u.index if u.index is not None else _NONE) for u in units_a if u.layer_index is not None}
+    step_of_b = {u.layer_index: (u.index if u.index is not None else _NONE) for u in units_b if u.layer_index is not None}
+    by_step_a = {u.index: u for u in units_a if u.index is not None}
+    by_step_b = {u.index: u for u in units_b if u.index is not None}
+    a_to_b = {p.a.index: p.b.index for p in pairs if p.a and p.b and p.a.index is not None}
+    b_to_a = {p.b.index: p.a.index for p in pairs if p.a and p.b and p.b.index is not None}
+    out: list[Finding] = []
+
+    missing: dict[tuple[int, int | None, bool], list[str]] = {}
+    for path in delta.missing:
+        sa = step_of_a.get(fa.writer[path], _NONE)
+        remover = fb.removed_by.get(path)
+        sb = step_of_b.get(remover, _NONE) if remover is not None else a_to_b.get(sa)
+        missing.setdefault((sa, sb, remover is not None), []).append(path)
+    for (sa, sb, removed), paths in sorted(missing.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])):
+        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_a, sa, 'A')} "
+                f"in A {'are' if len(paths) != 1 else 'is'} missing from B, e.g. /{paths[0]}")
+        if removed and sb is not None:
+            text += f" (removed in B by {_label(by_step_b, sb, 'B')})"
+        out.append(Finding(code="paths-missing", severity=Severity.ERROR, summary=text, side="B",
+                           step_a=None if sa == _NONE else sa, step_b=None if sb in (None, _NONE) else sb,
+                           created_by=by_step_a[sa].created_by if sa in by_step_a else "",
+                           paths=tuple("/" + p for p in paths),
+                           evidence=evidence(count=len(paths), removed_in_b=removed or None)))
+
+    added: dict[tuple[int, int | None, bool], list[str]] = {}
+    for path in delta.added:
+        sb = step_of_b.get(fb.writer[path], _NONE)
+        remover = fa.removed_by.get(path)
+        sa = step_of_a.get(remover, _NONE) if remover is not None else b_to_a.get(sb)
+        added.setdefault((sb, sa, remover is not None), []).append(path)
+    for (sb, sa, removed), paths in sorted(added.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])):
+        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_b, sb, 'B')} "
+                f"in B {'are' if len(paths) != 1 else 'is'} not in A, e.g. /{paths[0]}")
+        if removed and sa is not None:
+            text += f" (removed in A by {_label(by_step_a, sa, 'A')})"
+        out.append(Finding(code="paths-added", severity=Severity.WARNING, summary=text, side="A",
+                           step_a=None if sa in (None, _NONE) else sa, step_b=None if sb == _NONE else sb,
+                           created_by=by_step_b[sb].created_by if sb in by_step_b else "",
+                           paths=tuple("/" + p for p in paths),
+                           evidence=evidence(count=len(paths), removed_in_a=removed or None)))
+
+    changed: dict[tuple[int, int, bool], list[tuple[str, tuple[str, ...]]]] = {}
+    for path, fields in delta.changed:
+        sa = step_of_a.get(fa.writer[path], _NONE)
+        sb = step_of_b.get(fb.writer[path], _NONE)
+        changed.setdefault((sa, sb, fields == ("mtime",)), []).append((path, fields))
+    for (sa, sb, mtime_only), items in sorted(changed.items()):
+        counts: dict[str, int] = {}
+        for _, fields in items:
+            for name in fields:
+                counts[name] = counts.get(name, 0) + 1
+        what = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        where = _label(by_step_a, sa, "A") + " in A"
+        if sb != sa or sb == _NONE:
+            where += f", by {_label(by_step_b, sb, 'B')} in B"
+        first = items[0][0]
+        text = (f"{len(items)} path{'s' if len(items) != 1 else ''} written by {where} differ ({what}), "
+                f"e.g. /{first}: {describe_change(fa.entries[first], fb.entries[first], items[0][1])}")
+        details = {f"change /{p}": describe_change(fa.entries[p], fb.entries[p], f) for p, f in items[:MAX_DETAILS]}
+        out.append(Finding(code="paths-mtime-differ" if mtime_only else "paths-changed", severity=Severity.WARNING,
+                           summary=text, step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
+                           created_by=by_step_a[sa].created_by if sa in by_step_a else "",
+                           paths=tuple("/" + p for p, _ in items),
+                           evidence=evidence(count=len(items), fields=what, **details)))
+    return out

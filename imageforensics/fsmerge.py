@@ -1,0 +1,212 @@
+"""The merged filesystem of an image, with every path attributed to its layer.
+
+Layers apply in order (index 0 = base). Within one layer (OCI image-spec
+layer.md; moby go-archive ``whiteouts.go``): opaque directories first
+(``.wh..wh..opq`` in D hides all lower-layer children of D, "whatever its
+position"), then whiteouts (``.wh.NAME`` removes NAME and its subtree "from
+lower layers only"), then the layer's own entries. An entry over an existing
+path replaces only the attributes when both are directories; anything else
+replaces the whole subtree (moby ``createTarFile``: ``RemoveAll`` unless dir
+over dir). Duplicate paths in one layer: the last wins.
+
+Everything is a dict keyed by path, with a parent → children index so that a
+whiteout costs the size of the subtree it removes, not of the filesystem.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from imageforensics.model import FileEntry
+
+# Fields compared between two entries, in report order.
+ENTRY_FIELDS = ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname",
+                "device", "mtime", "xattrs")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MergedFilesystem:
+    """The result of applying layers in order (a computed view, not a model value).
+
+    ``entries`` maps each path to its entry; ``writer`` to the index of the
+    layer that last wrote it; ``removed_by`` maps paths that some layer removed
+    (and none wrote again) to the index of that layer.
+    """
+
+    entries: dict[str, FileEntry]
+    writer: dict[str, int]
+    removed_by: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
+    """Apply each layer's entries in order and return the merged filesystem."""
+    entries: dict[str, FileEntry] = {}
+    writer: dict[str, int] = {}
+    removed_by: dict[str, int] = {}
+    children: dict[str, set[str]] = {}
+
+    def remove_below(path: str, layer: int) -> None:
+        # Iterative walk: hostile depth must not hit the recursion limit.
+        stack = list(children.pop(path, ()))
+        while stack:
+            p = stack.pop()
+            stack.extend(children.pop(p, ()))
+            if entries.pop(p, None) is not None:
+                del writer[p]
+                removed_by[p] = layer
+
+    def remove(path: str, layer: int) -> None:
+        remove_below(path, layer)
+        if entries.pop(path, None) is not None:
+            del writer[path]
+            removed_by[path] = layer
+        siblings = children.get(_parent(path))
+        if siblings is not None:
+            siblings.discard(path)
+
+    for index, layer_entries in enumerate(layers):
+        own: list[FileEntry] = []
+        whiteouts: list[str] = []
+        for e in layer_entries:
+            kind = e.kind
+            if kind == "opaque":
+                remove_below(e.path, index)
+            elif kind == "whiteout":
+                whiteouts.append(e.path)
+            else:
+                own.append(e)
+        for path in whiteouts:
+            remove(path, index)
+        for e in own:
+            path = e.path
+            old = entries.get(path)
+            if old is None:
+                parent = _parent(path)
+                sibs = children.get(parent)
+                if sibs is None:
+                    children[parent] = {path}
+                else:
+                    sibs.add(path)
+                removed_by.pop(path, None)
+            elif not (old.kind == "dir" and e.kind == "dir"):
+                remove_below(path, index)
+            entries[path] = e
+            writer[path] = index
+    return MergedFilesystem(entries=entries, writer=writer, removed_by=removed_by)
+
+
+def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False) -> tuple[str, ...]:
+    """The names (from ENTRY_FIELDS) of what differs between two entries of one path."""
+    out: list[str] = []
+    if a.kind != b.kind:
+        out.append("kind")
+    if a.size != b.size and a.kind != "dir":
+        out.append("size")
+    if a.content_digest != b.content_digest:
+        out.append("content_digest")
+    if a.mode != b.mode:
+        out.append("mode")
+    if a.uid != b.uid:
+        out.append("uid")
+    if a.gid != b.gid:
+        out.append("gid")
+    if a.linkname != b.linkname:
+        out.append("linkname")
+    if (a.devmajor, a.devminor) != (b.devmajor, b.devminor):
+        out.append("device")
+    if a.mtime_ns != b.mtime_ns and not ignore_mtime:
+        out.append("mtime")
+    if a.xattrs != b.xattrs:
+        out.append("xattrs")
+    return tuple(out)
+
+
+def describe_change(a: FileEntry, b: FileEntry, fields: Iterable[str]) -> str:
+    """Exact before → after values of the changed fields, e.g. ``mode 0o644 -> 0o755``."""
+    parts = []
+    for name in fields:
+        if name == "mode":
+            parts.append(f"mode {a.mode:#o} -> {b.mode:#o}")
+        elif name == "device":
+            parts.append(f"device {a.devmajor},{a.devminor} -> {b.devmajor},{b.devminor}")
+        elif name == "mtime":
+            parts.append(f"mtime_ns {a.mtime_ns} -> {b.mtime_ns}")
+        elif name == "xattrs":
+            parts.append(f"xattrs {dict(a.xattrs)} -> {dict(b.xattrs)}")
+        elif name == "content_digest":
+            parts.append(f"content {a.content_digest or '-'} -> {b.content_digest or '-'}")
+        else:
+            parts.append(f"{name} {getattr(a, name)} -> {getattr(b, name)}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilesystemDelta:
+    """Paths (sorted) only in A, only in B, and in both with differences."""
+
+    missing: tuple[str, ...]
+    added: tuple[str, ...]
+    changed: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def compare_filesystems(
+    fa: MergedFilesystem,
+    fb: MergedFilesystem,
+    *,
+    ignore_mtime: bool = False,
+    ignored: Callable[[str], bool] | None = None,
+) -> FilesystemDelta:
+    """Compare two merged filesystems path by path (``ignored`` paths are skipped)."""
+    ea, eb = fa.entries, fb.entries
+    missing = [p for p in ea.keys() - eb.keys()]
+    added = [p for p in eb.keys() - ea.keys()]
+    changed: list[tuple[str, tuple[str, ...]]] = []
+    for path, a in ea.items():
+        b = eb.get(path)
+        if b is None or a is b or a == b:
+            continue
+        fields = changed_fields(a, b, ignore_mtime=ignore_mtime)
+        if fields:
+            changed.append((path, fields))
+    if ignored is not None:
+        missing = [p for p in missing if not ignored(p)]
+        added = [p for p in added if not ignored(p)]
+        changed = [c for c in changed if not ignored(c[0])]
+    return FilesystemDelta(missing=tuple(sorted(missing)), added=tuple(sorted(added)),
+                           changed=tuple(sorted(changed)))
+
+
+def path_matcher(patterns: Sequence[str]) -> Callable[[str], bool] | None:
+    """A predicate for ``--ignore`` globs, or None when there are none.
+
+    Patterns use fnmatch syntax (``*`` also crosses ``/``) against the absolute
+    path (a leading ``/`` is added to patterns that lack one); a pattern that
+    names a directory also covers everything below it.
+    """
+    if not patterns:
+        return None
+    parts = []
+    for pattern in patterns:
+        if not pattern.startswith(("/", "*")):
+            pattern = "/" + pattern
+        regex = fnmatch.translate(pattern.rstrip("/") or "/")
+        # fnmatch.translate anchors with \Z (\z on newer Pythons); re-anchor to
+        # also accept the subtree below a matching directory.
+        regex = re.sub(r"\\[Zz]$", "", regex)
+        parts.append(f"(?:{regex})")
+    compiled = re.compile("(?:" + "|".join(parts) + r")(?:/.*)?", re.DOTALL)
+
+    def ignored(path: str) -> bool:
+        return compiled.fullmatch("/" + path) is not None
+
+    return ignored

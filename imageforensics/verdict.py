@@ -1,0 +1,108 @@
+"""The one-line verdict that opens every report, decided from the findings.
+
+In order: identical (same image ID and the same layers, packaging aside);
+unrelated ("different": nothing aligns); B is missing content that A has;
+diverged from step N; same content with metadata differences; identical
+after ignores (kind "identical", exit status 0) when only ignored things differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from imageforensics.align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
+from imageforensics.findings import Finding, Severity
+from imageforensics.model import Image
+from imageforensics.stepdiff import show_step
+
+# Findings that say the content (files, steps that make them, platform) differs.
+CONTENT_CODES = frozenset({
+    "step-wrongly-empty", "step-only-in-a", "step-only-in-b", "layer-only-in-a", "layer-only-in-b",
+    "step-changed", "layer-content-differs", "paths-missing", "paths-added", "paths-changed",
+    "platform-differs",
+})
+# INFO findings that are nonetheless differences between the images (not notes).
+INFO_DIFFERENCES = frozenset({
+    "build-metadata-differs", "inline-cache-differs", "empty-layer-spelling", "layer-bytes-differ",
+    "step-metadata-differs", "created-by-spelling",
+})
+
+
+def _is_content(f: Finding) -> bool:
+    if f.code not in CONTENT_CODES:
+        return False
+    return not (f.code == "layer-content-differs" and f.evidence_value("mtime_only") == "True")
+
+
+def _row(f: Finding, pairs: Sequence[Pair]) -> int:
+    for r, p in enumerate(pairs):
+        if f.step_a is not None and p.a is not None and p.a.index == f.step_a:
+            return r
+        if f.step_b is not None and p.b is not None and p.b.index == f.step_b:
+            return r
+    return len(pairs)
+
+
+def _strip_side(summary: str) -> str:
+    return summary[3:] if summary[:3] in ("A: ", "B: ") else summary
+
+
+def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
+                   findings: Sequence[Finding], ignoring: bool) -> tuple[str, str]:
+    """The verdict kind (report.VERDICT_KINDS) and its sentence."""
+    seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
+    seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
+    packaging = next((f for f in findings if f.code == "packaging-differs"), None)
+    if image_a.image_id == image_b.image_id and seq_a == seq_b:
+        text = f"identical: the same config {image_a.image_id.short} and the same {len(seq_a)} layers"
+        if packaging is not None:
+            text += "; " + packaging.summary
+        return "identical", text
+    both = [p for p in pairs if p.a is not None and p.b is not None
+            and p.reason not in (REASON_INSTRUCTION, REASON_POSITION)]
+    if not both and image_a.history and image_b.history:
+        return "different", ("different: no history step or layer in common "
+                             f"({len(image_a.history)} steps in A, {len(image_b.history)} in B)")
+    drift = next((f for f in findings if f.code == "timestamp-drift"), None)
+    drift_note = ""
+    if drift is not None:
+        drift_note = (f"History diverges from step {drift.step_a} `{show_step(drift.created_by)}`"
+                      + (f" (created {drift.evidence_value('drift')} in B)" if drift.evidence_value("drift") else "")
+                      + ".")
+    missing = [f for f in findings if (f.code == "step-wrongly-empty" and f.side == "B") or f.code == "paths-missing"]
+    if missing:
+        empty = next((f for f in missing if f.code == "step-wrongly-empty"), None)
+        lost = sum(int(f.evidence_value("count") or 0) for f in findings if f.code == "paths-missing")
+        if empty is not None:
+            signals = empty.evidence_value("signals")
+            head = empty.summary[: -len(signals) - 3] if signals else empty.summary
+            text = f"B is missing content that A has: {head}"
+            if lost:
+                text += f"; {lost} path{'s' if lost != 1 else ''} of A {'are' if lost != 1 else 'is'} absent from B"
+        else:
+            first = min((f for f in missing), key=lambda f: _row(f, pairs))
+            text = f"B is missing content that A has: {first.summary}"
+        return "missing-content", text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
+    content = [f for f in findings if _is_content(f)]
+    if content:
+        first = min(content, key=lambda f: _row(f, pairs))
+        row = _row(first, pairs)
+        where = ""
+        if row < len(pairs):
+            p = pairs[row]
+            idx = p.a.index if p.a is not None else p.b.index if p.b is not None else None
+            where = f" from step {idx}" if idx is not None else ""
+        text = f"diverged{where}: {_strip_side(first.summary)}"
+        if len(content) > 1:
+            text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
+        return "diverged", text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
+    differences = [f for f in findings if f.severity >= Severity.WARNING or f.code in INFO_DIFFERENCES]
+    if not differences and ignoring:
+        return "identical", ("identical after ignores: the layer content is the same and every other "
+                             "difference is in ignored timestamps or paths")
+    if not differences:
+        return "metadata", ("same content with metadata differences: the same layer content; the configs "
+                            "differ only in fields not compared (image IDs differ)")
+    codes = sorted({f.code for f in differences})
+    return "metadata", ("same content with metadata differences: " + ", ".join(codes)
+                        + ("." if not drift_note else ". " + drift_note))
