@@ -1,0 +1,333 @@
+"""Reading an input (file, directory or ``-``) in one forward pass.
+
+This is the only module that touches files and streams. It decompresses the
+outer archive itself, walks the tar members once in whatever order they come,
+and identifies each member by its content: JSON documents are kept in memory
+(they are small and bounded by ``limits.max_json_bytes``), layer blobs are
+streamed through ``layer.read_layer`` (hashed and listed, never kept), links
+are recorded. ``parse.parse_archive`` then resolves the references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+import tarfile
+from typing import BinaryIO
+
+from imageforensics import compress, layer
+from imageforensics.errors import InputError, LimitError
+from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.model import Archive, Digest
+from imageforensics.parse import Member, Store, detect_layout, normalise_member_name, parse_archive, show
+
+# Small members that are neither JSON nor a compressed stream nor a tar
+# (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
+# (unreadable) layers if a manifest names them as such.
+SMALL_OTHER = 64 * 1024
+PEEK = 512
+CHUNK = 1 << 20
+
+
+class _HashingReader:
+    """Reads the input, hashing and counting every byte on the way (Archive.sha256/size)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n if n is not None and n >= 0 else CHUNK)
+        if data:
+            self.sha256.update(data)
+            self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end, so the digest covers the whole input."""
+        while self.read(CHUNK):
+            pass
+
+
+class _Prefixed:
+    """A stream that first replays bytes already peeked, then continues with the rest."""
+
+    def __init__(self, head: bytes, rest: BinaryIO | _HashingReader | "_MemberStream") -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                data, self._head = self._head + self._rest.read(-1), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._rest.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+
+class _Window:
+    """Passes the tar stream through, remembering the last bytes read.
+
+    tarfile silently stops at a header it cannot parse, and at the end of the
+    data; looking at the block where it stopped tells a proper end-of-archive
+    marker (a zero block) from a truncated or corrupt archive.
+    """
+
+    KEEP = 64 * 1024
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._window = bytearray()
+        self.total = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self.total += len(data)
+            self._window += data
+            if len(self._window) > 2 * self.KEEP:
+                del self._window[: len(self._window) - self.KEEP]
+        return data
+
+    def block_at(self, offset: int) -> bytes | None:
+        """The (up to 512) bytes read at absolute ``offset``, or None if no longer held."""
+        start = len(self._window) - (self.total - offset)
+        if start < 0:
+            return None
+        return bytes(self._window[start : start + 512])
+
+
+class _MemberStream:
+    """The data of one tar member; a short read means the outer archive is truncated."""
+
+    def __init__(self, fileobj: BinaryIO, size: int, *, archive: str, member: str) -> None:
+        self._f = fileobj
+        self._left = size
+        self._size = size
+        self._archive = archive
+        self._member = member
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        try:
+            data = self._f.read(want)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise self._truncated(f" ({e})") from None
+        if not data:
+            raise self._truncated("")
+        self._left -= len(data)
+        return data
+
+    def _truncated(self, why: str) -> InputError:
+        done = self._size - self._left
+        return InputError(self._archive, self._member, f"archive is truncated: member data ends after {done} of {self._size} bytes{why}")
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def readable(self) -> bool:
+        return True
+
+
+def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS) -> Archive:
+    """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin)."""
+    if source != "-" and os.path.isdir(source):
+        return _read_directory(source, limits)
+    if source == "-":
+        return _read_stream(sys.stdin.buffer, source, limits)
+    try:
+        f = open(source, "rb")
+    except OSError as e:
+        raise InputError(source, None, f"cannot open: {e.strerror or e}") from None
+    with f:
+        return _read_stream(f, source, limits)
+
+
+def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS) -> Archive:
+    """Read an archive from any readable stream (pipes included), in one forward pass."""
+    return _read_stream(raw, source, limits)
+
+
+def _read_stream(raw: BinaryIO, source: str, limits: Limits) -> Archive:
+    hashing = _HashingReader(raw)
+    head = _read_exactly(hashing, 6)
+    if not head:
+        raise InputError(source, None, "empty input: expected a tar archive")
+    kind = compress.detect(head)
+    stream: BinaryIO = _Prefixed(head, hashing)  # type: ignore[assignment]
+    if kind != "none":
+        stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
+    try:
+        members, end_problem = _walk_tar(stream, source, limits)
+        # Read what follows the end-of-archive blocks, so the digest and size
+        # cover the whole input (and a corrupt compressed trailer is noticed).
+        try:
+            while stream.read(CHUNK):
+                pass
+        except (OSError, EOFError) as e:
+            raise InputError(source, None, f"corrupt {kind} data after the tar end: {_reason(e)}") from None
+    finally:
+        if kind != "none":
+            stream.close()
+    hashing.drain()
+    return parse_archive(
+        members,
+        source=source,
+        compression=kind,
+        sha256=Digest.sha256(hashing.sha256.hexdigest()),
+        size=hashing.count,
+        directory=False,
+        limits=limits,
+    )
+
+
+def _read_exactly(f: _HashingReader | BinaryIO | _MemberStream, n: int) -> bytes:
+    """Up to ``n`` bytes, looping over short reads (pipes return what they have)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        data = f.read(n - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Member], InputError | None]:
+    members: list[Member] = []
+    last = None
+    window = _Window(stream)
+    try:
+        tf = tarfile.open(fileobj=window, mode="r|", errorlevel=2)  # type: ignore[call-overload]
+    except (tarfile.TarError, EOFError) as e:
+        raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
+    except OSError as e:
+        raise InputError(source, None, f"cannot read the archive ({_reason(e)})") from None
+    with tf:
+        while True:
+            try:
+                info = tf.next()
+            except (tarfile.TarError, EOFError) as e:
+                where = f"after {show(last)}" if last else None
+                raise InputError(source, where, f"expected a tar header ({_reason(e)})") from None
+            except OSError as e:
+                raise InputError(source, None, f"cannot read the archive ({_reason(e)})") from None
+            if info is None:
+                break
+            last = info.name
+            if len(info.name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
+                raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
+            name = normalise_member_name(info.name)
+            if info.isreg():
+                data = tf.extractfile(info)
+                assert data is not None
+                body = _MemberStream(data, info.size, archive=source, member=show(name))  # type: ignore[arg-type]
+                members.append(_read_member(name, info.size, info.mode, body, source, limits))
+                body.drain()
+            elif info.issym():
+                members.append(Member(name=name, kind="symlink", size=0, mode=info.mode, linkname=info.linkname))
+            elif info.islnk():
+                members.append(Member(name=name, kind="hardlink", size=0, mode=info.mode, linkname=info.linkname))
+            elif info.isdir():
+                members.append(Member(name=name, kind="dir", size=0, mode=info.mode))
+            else:
+                members.append(Member(name=name, kind="special", size=0, mode=info.mode))
+        end_problem = _check_end(window, tf.offset, source, last)
+    return members, end_problem
+
+
+def _check_end(window: _Window, offset: int, source: str, last: str | None) -> InputError | None:
+    """The archive must end with a zero block; anything else is truncation or corruption."""
+    block = window.block_at(offset)
+    after = f"after member {show(last)}" if last else "at the start"
+    if block is None or len(block) == 512 and not any(block):
+        return None
+    if len(block) < 512:
+        return InputError(source, None, f"archive is truncated {after}: no end-of-archive marker at offset {offset}")
+    return InputError(source, None, f"expected a tar header or the end-of-archive marker at offset {offset} ({after})")
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return show(text)
+
+
+def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO, source: str, limits: Limits) -> Member:
+    """Identify one regular member by its first bytes and read it accordingly."""
+    head = _read_exactly(body, min(PEEK, size))
+    stripped = head.lstrip(b" \t\r\n")
+    json_like = stripped[:1] in (b"{", b"[")
+    if json_like and size <= limits.max_json_bytes:
+        data = head + _read_exactly(body, size - len(head))
+        return Member(name=name, kind="json", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
+    if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head):
+        data = head + _read_exactly(body, size - len(head))
+        return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
+    blob = layer.read_layer(_Prefixed(head, body), archive=source, member=show(name), limits=limits)  # type: ignore[arg-type]
+    return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)
+
+
+def _looks_like_layer(head: bytes) -> bool:
+    """A compressed stream, or a tar header (ustar magic, or an end-of-archive zero block)."""
+    if compress.detect(head) != "none":
+        return True
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return True
+    if len(head) == 512 and _v7_checksum_ok(head):
+        return True
+    return False
+
+
+def _v7_checksum_ok(block: bytes) -> bool:
+    """Old-style tar headers have no magic; their checksum field identifies them."""
+    try:
+        stored = int(block[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    computed = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    return stored == computed or (block == bytes(512))
+
+
+def _read_directory(top: str, limits: Limits) -> Archive:
+    """Walk a directory's files (each read once); symlinks are recorded, never followed."""
+    members: list[Member] = []
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, top)
+        for entry in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, entry)
+            rel = entry if rel_dir == "." else f"{rel_dir}/{entry}".replace(os.sep, "/")
+            name = normalise_member_name(rel)
+            try:
+                st = os.lstat(full)
+            except OSError as e:
+                raise InputError(top, show(name), f"cannot stat: {e.strerror or e}") from None
+            if stat.S_ISLNK(st.st_mode):
+                members.append(Member(name=name, kind="symlink", size=0, mode=st.st_mode & 0o7777, linkname=os.readlink(full)))
+            elif stat.S_ISDIR(st.st_mode):
+                members.append(Member(name=name, kind="dir", size=0, mode=st.st_mode & 0o7777))
+            elif stat.S_ISREG(st.st_mode):
+                try:
+                    f = open(full, "rb", buffering=0)
+                except OSError as e:
+                    raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
+                with f:
+                    body = _MemberStream(f, st.st_size, archive=top, member=show(name))  # type: ignore[arg-type]
+                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits))
+                total += st.st_size
+            else:
+                # FIFOs, sockets and devices are never opened (a FIFO would hang).
+                members.append(Member(name=name, kind="special", size=0, mode=st.st_mode & 0o7777))
+    return parse_archive(members, source=top, compression="none", sha256=None, size=total, directory=True, limits=limits)
