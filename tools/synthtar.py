@@ -293,3 +293,13 @@ def digest_chunks(chunks: Iterable[bytes]) -> tuple[str, int]:
         h.update(chunk)
         n += len(chunk)
     return h.hexdigest(), n
+
+
+def pseudo_text(name: str, size: int) -> bytes:
+    """``size`` bytes of deterministic text lines derived from ``name`` (readable sample file content)."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += b"# %s %04d %s\n" % (name.encode(), i, hashlib.sha256(b"%s:%d" % (name.encode(), i)).hexdigest()[:40].encode())
+        i += 1
+    return bytes(out[:size])
