@@ -1,0 +1,187 @@
+"""Escaping untrusted strings (paths, tags, labels, created_by) for each output format.
+
+Every name shown in a report comes from a stranger's archive. A terminal obeys
+escape sequences, a bidi override (U+202E) reorders what the reader sees, a
+``|`` breaks a Markdown table and ``](javascript:…)`` makes a link. So each
+format gets one function that makes a string inert there:
+
+- ``text_safe``: control, format (bidi, zero-width), separator and surrogate
+  characters become visible ``\\x1b`` / ``\\u202e`` / ``\\udc80`` escapes.
+- ``md_code`` / ``md_text``: a CommonMark code span, or text with every
+  character that could start markup backslash-escaped (CommonMark: "any ASCII
+  punctuation character may be backslash-escaped").
+- ``html_text``: ``text_safe`` then ``html.escape``.
+
+Backslashes themselves are left as they are in text output, so
+``RUN sed 's/a\\/b/'`` stays readable; the JSON report keeps every value exact.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+# Unicode categories that must never reach an output verbatim: Cc (C0/C1
+# controls, DEL), Cf (bidi overrides and isolates, zero-width joiners, BOM),
+# Cs (lone surrogates, e.g. os.fsdecode's surrogateescape of a non-UTF-8
+# byte), Zl/Zp (line and paragraph separators, which some renderers break on).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+ELLIPSIS = "…"
+
+
+def _is_unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if ch == "\n":
+        return "\\n"
+    if ch == "\t":
+        return "\\t"
+    if ch == "\r":
+        return "\\r"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def text_safe(value: str) -> str:
+    """The string with every control/format/surrogate character shown as a visible escape."""
+    if value.isprintable() and value.isascii():
+        return value  # fast path: plain ASCII names are the common case
+    return "".join(_escape_char(ch) if _is_unsafe(ch) else ch for ch in value)
+
+
+def char_width(ch: str) -> int:
+    """Terminal columns a (safe) character takes: 2 for wide East Asian, 0 for combining marks."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(value: str) -> int:
+    """Terminal columns a safe string takes."""
+    if value.isascii():
+        return len(value)
+    return sum(char_width(ch) for ch in value)
+
+
+def shorten(value: str, width: int) -> str:
+    """Cut a safe string to at most ``width`` columns, ending in ``…`` when cut."""
+    if display_width(value) <= width:
+        return value
+    if width <= 0:
+        return ""
+    out: list[str] = []
+    used = 0
+    for ch in value:
+        w = char_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + ELLIPSIS
+
+
+def cap(value: str, limit: int) -> str:
+    """Cut a very long untrusted string to ``limit`` characters, saying how much was left out."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}{ELLIPSIS} ({len(value) - limit:,} more characters)"
+
+
+def wrap(value: str, width: int) -> list[str]:
+    """Greedy word wrap of a safe string by display width; long words are broken."""
+    width = max(width, 1)
+    lines: list[str] = []
+    current = ""
+    for word in value.split(" "):
+        if not word:
+            word = ""
+        candidate = f"{current} {word}" if current else word
+        if display_width(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = ""
+        while display_width(word) > width:
+            head, word = _split_at_width(word, width)
+            lines.append(head)
+        current = word
+    lines.append(current)
+    return lines
+
+
+def _split_at_width(word: str, width: int) -> tuple[str, str]:
+    used = 0
+    for i, ch in enumerate(word):
+        w = char_width(ch)
+        if used + w > width:
+            # A character wider than the whole line still has to go somewhere.
+            return (word[:i], word[i:]) if i else (word[:1], word[1:])
+        used += w
+    return word, ""
+
+
+# --- Markdown (GitHub-flavoured) -------------------------------------------
+
+# Characters that can start or end GFM inline constructs anywhere in a line:
+# code spans, emphasis and strikethrough, links and images (``[``), raw HTML
+# and autolinks (``<``), entities (``&``), table cells (``|``). Backslash comes
+# first so that our own escapes are not doubled. An underscore between two
+# letters or digits can neither open nor close emphasis (CommonMark's
+# flanking rules), so ``empty_layer`` stays as it is.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# GFM's extended autolinks start at ``www.``, ``http://``/``https://``/``ftp://``,
+# ``mailto:``/``xmpp:`` and around ``@``; one escaped character defuses each.
+_MD_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)|(?<=mailto):|(?<=xmpp):|@")
+
+
+def _md_escape(safe: str) -> str:
+    escaped = _MD_SPECIAL.sub(r"\\\1", safe)
+    return _MD_AUTOLINK.sub(lambda m: "\\" + m.group(0), escaped)
+
+
+def md_text(value: str, *, limit: int = 2000) -> str:
+    """Untrusted text as inert GitHub Markdown: no link, HTML, emphasis, table break or newline."""
+    return _md_escape(text_safe(cap(value, limit)))
+
+
+def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
+    """Untrusted text as a GitHub Markdown code span (literal: no markup is interpreted inside).
+
+    CommonMark: a code span ends at a backtick string of the same length as
+    the opening one, so the fence is one backtick longer than the longest
+    run inside; one space of padding is stripped from each side when both are
+    present. In a GFM table ``|`` still splits cells even inside a code span
+    unless written ``\\|``.
+    """
+    safe = text_safe(cap(value, limit))
+    if not safe:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", safe)), default=0)
+    fence = "`" * (longest + 1)
+    # A span of only spaces is kept as it is; any other is stripped of one pad.
+    pad = " " if (safe[0] in "` " or safe[-1] in "` ") and safe.strip(" ") else ""
+    if in_table:
+        if "\\|" in safe:
+            # GFM splits table cells before parsing code spans, and readers
+            # disagree on whether ``\\|`` is an escaped backslash then a cell
+            # break. Escaped text is unambiguous under both readings.
+            return _md_escape(safe)
+        safe = safe.replace("|", "\\|")
+    return f"{fence}{pad}{safe}{pad}{fence}"
+
+
+# --- HTML ------------------------------------------------------------------
+
+
+def html_text(value: str, *, limit: int = 4000) -> str:
+    """Untrusted text as HTML character data or attribute value: everything escaped."""
+    return html.escape(text_safe(cap(value, limit)), quote=True)
