@@ -44,9 +44,13 @@ def _platform_object(text: str) -> dict[str, str]:
 
 
 def _manifest(img: PreparedImage, blobs: _Blobs, mtime: int = 0, *, media_type: bool = True,
-              layer_mtime: int = 0) -> Blob:
+              layer_mtime: int = 0, uncompressed: bool = False) -> Blob:
     cfg = blobs.add(bytes_blob(img.config), layer_mtime)
-    layers = [_descriptor(MT_LAYER[pl.compression], blobs.add(pl.blob, layer_mtime)) for pl in img.layers]
+    if uncompressed:
+        # The graphdriver store regenerates layers as plain tars named by diffID.
+        layers = [_descriptor(MT_LAYER["none"], blobs.add(pl.tar, layer_mtime)) for pl in img.layers]
+    else:
+        layers = [_descriptor(MT_LAYER[pl.compression], blobs.add(pl.blob, layer_mtime)) for pl in img.layers]
     m: dict[str, Any] = {"schemaVersion": 2}
     if media_type:
         m["mediaType"] = MT_OCI_MANIFEST
@@ -108,7 +112,7 @@ def graphdriver_members(images: list[PreparedImage], spec: ArchiveSpec) -> tuple
     created0 = epoch_seconds(images[0].spec.config.created) if images else 0
     for img in images:
         created = epoch_seconds(img.spec.config.created)
-        m = _manifest(img, blobs, 0, layer_mtime=created)
+        m = _manifest(img, blobs, 0, layer_mtime=created, uncompressed=True)
         for _, v1json in moby_v1_layers(img):
             # save.go still writes each layer's legacy v1 json as an (unreferenced) blob.
             blobs.add(bytes_blob(v1json), created)

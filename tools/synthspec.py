@@ -215,8 +215,10 @@ def go_time(raw: str | None) -> str:
     head, dot, rest = raw.partition(".")
     if not dot:
         return raw
-    digits = "".join(c for c in rest if c.isdigit())
-    zone = rest[len(digits):]
+    n = 0
+    while n < len(rest) and rest[n].isdigit():
+        n += 1
+    digits, zone = rest[:n], rest[n:]
     digits = digits.rstrip("0")
     return f"{head}.{digits}{zone}" if digits else f"{head}{zone}"
 
