@@ -12,8 +12,9 @@ with zero gap cost) over those units, keyed on ``created_by``: exact text
 first, then heuristic matches with a stated reason, confirmed by layer
 diff_ids. Because steps pair by what they say rather than by position, a
 layer-count mismatch never shifts the pairing of later steps. Ties break
-deterministically (a pairing beats a gap; "only in A" rows come before
-"only in B" rows in the same gap).
+deterministically and symmetrically (a pairing beats a gap; between two
+equally good gaps the later unit by created time, then text, is left
+unpaired), so swapping the images mirrors the alignment.
 """
 
 from __future__ import annotations
@@ -293,15 +294,44 @@ def _align_dp(keys_a: list[_Key], keys_b: list[_Key]) -> list[Pair]:
         if s is not None and table[i][j] == table[i - 1][j - 1] + s[0]:
             out.append(Pair(a=keys_a[i - 1].unit, b=keys_b[j - 1].unit, reason=s[1]))
             i, j = i - 1, j - 1
-        elif j > 0 and table[i][j] == table[i][j - 1]:
-            # Walking backwards, B-only rows are emitted first so they follow A-only rows.
+            continue
+        skip_b = j > 0 and table[i][j] == table[i][j - 1]
+        skip_a = i > 0 and table[i][j] == table[i - 1][j]
+        if skip_a and skip_b:
+            # Both are optimal: decide by the units themselves, not by which
+            # image is A, so that diff(b, a) mirrors diff(a, b).
+            skip_a = _tie_key(keys_a[i - 1]) > _tie_key(keys_b[j - 1])
+            skip_b = not skip_a
+        if skip_b:
             out.append(Pair(a=None, b=keys_b[j - 1].unit))
             j -= 1
         else:
             out.append(Pair(a=keys_a[i - 1].unit, b=None))
             i -= 1
     out.reverse()
-    return out
+    return _gaps_a_first(out)
+
+
+def _gaps_a_first(pairs: list[Pair]) -> list[Pair]:
+    """Within each run of unpaired rows, A's rows first, then B's (both in order)."""
+    result: list[Pair] = []
+    run: list[Pair] = []
+    for p in pairs + [Pair(a=None, b=None)]:
+        if p.a is None or p.b is None:
+            if p.a is not None or p.b is not None:
+                run.append(p)
+                continue
+        result.extend(q for q in run if q.a is not None)
+        result.extend(q for q in run if q.b is not None)
+        run = []
+        if p.a is not None and p.b is not None:
+            result.append(p)
+    return result
+
+
+def _tie_key(k: _Key) -> tuple[int, str, str, str]:
+    return (k.created_ns if k.created_ns is not None else -(1 << 80), k.normal, k.text,
+            str(k.unit.diff_id) if k.unit.diff_id else "")
 
 
 def _align_large(keys_a: list[_Key], keys_b: list[_Key]) -> list[Pair]:

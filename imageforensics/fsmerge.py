@@ -91,12 +91,19 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
             path = e.path
             old = entries.get(path)
             if old is None:
-                parent = _parent(path)
-                sibs = children.get(parent)
-                if sibs is None:
-                    children[parent] = {path}
-                else:
-                    sibs.add(path)
+                # Link the path to its parent, and implicit parents (never listed
+                # as entries) to theirs, so a later whiteout finds the subtree.
+                p = path
+                while True:
+                    parent = _parent(p)
+                    sibs = children.get(parent)
+                    if sibs is not None:
+                        sibs.add(p)
+                        break
+                    children[parent] = {p}
+                    if not parent:
+                        break
+                    p = parent
                 removed_by.pop(path, None)
             elif not (old.kind == "dir" and e.kind == "dir"):
                 remove_below(path, index)

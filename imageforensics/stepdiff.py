@@ -64,8 +64,12 @@ def layer_state(image: Image, unit: Unit) -> LayerState:
             return LayerState(has_content=False, how="marked empty_layer")
         return LayerState(has_content=False, how="matched to no layer (history has more non-empty steps than layers)")
     layer = image.layers[unit.layer_index] if unit.layer_index < len(image.layers) else None
-    if unit.diff_id is not None and unit.diff_id.hex in WELL_KNOWN_EMPTY:
-        return LayerState(has_content=False, how=f"an empty layer ({WELL_KNOWN_EMPTY[unit.diff_id.hex]})",
+    # Match well-known empty layers by digest (FORMATS.md A5): the stored blob
+    # first (BuildKit's empty gzip), then the diff_id (docker's 1024-byte tar).
+    known = next((d.hex for d in (layer.blob_digest if layer else None, unit.diff_id)
+                  if d is not None and d.hex in WELL_KNOWN_EMPTY), None)
+    if known is not None:
+        return LayerState(has_content=False, how=f"an empty layer ({WELL_KNOWN_EMPTY[known]})",
                           layer=layer, size=layer_size(layer), entries=0)
     if layer is None:
         return LayerState(has_content=True, how="a layer whose blob is absent from the archive")
@@ -132,7 +136,8 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
         later = image.history[step.index + 1:]
         if all(s.empty_layer for s in later):
             out.append("at the top of the history, where BuildKit flips surplus entries to empty")
-    if unit.diff_id is not None and unit.diff_id.hex == EMPTY_GZIP_BUILDKIT and keyword in ("COPY", "ADD"):
+    layer = image.layers[unit.layer_index] if unit.layer_index is not None and unit.layer_index < len(image.layers) else None
+    if layer is not None and layer.blob_digest.hex == EMPTY_GZIP_BUILDKIT and keyword in ("COPY", "ADD"):
         out.append(f"its layer is BuildKit's empty gzip blob {EMPTY_GZIP_BUILDKIT[:12]}…")
     return out
 

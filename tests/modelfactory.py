@@ -246,3 +246,30 @@ def insert_step(s: ImageSpec, k: int, new: StepSpec) -> ImageSpec:
         prev = s.steps[k - 1] if k > 0 else s.steps[0]
         new = replace(new, created=prev.created)
     return replace(s, steps=s.steps[:k] + (new,) + s.steps[k:])
+
+
+def naive_merge(layers: Iterable[Iterable[FileEntry]]) -> dict[str, tuple[FileEntry, int]]:
+    """A deliberately simple reference merge (quadratic scans), the oracle for fsmerge."""
+    state: dict[str, tuple[FileEntry, int]] = {}
+
+    def drop_below(prefix: str) -> None:
+        for p in [p for p in state if (p.startswith(prefix + "/") if prefix else True)]:
+            del state[p]
+
+    for index, entries in enumerate(layers):
+        entries = list(entries)
+        for e in entries:
+            if e.kind == "opaque":
+                drop_below(e.path)
+        for e in entries:
+            if e.kind == "whiteout":
+                state.pop(e.path, None)
+                drop_below(e.path)
+        for e in entries:
+            if e.kind in ("opaque", "whiteout"):
+                continue
+            old = state.get(e.path)
+            if old is not None and not (old[0].kind == "dir" and e.kind == "dir"):
+                drop_below(e.path)
+            state[e.path] = (e, index)
+    return state

@@ -1,0 +1,285 @@
+"""Properties of the diff on varied synthetic images (built with modelfactory):
+diff(a, a) is empty, diff(b, a) mirrors diff(a, b), and each injected corruption
+yields exactly the expected findings at the right step and nothing else of
+warning severity or above. Filesystem expectations come from a naive reference
+merge (modelfactory.naive_merge), not from the code under test."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import assume, given, settings, strategies as st
+
+from imageforensics.diff import DiffOptions, diff_images
+from imageforensics.findings import Severity
+from tests.modelfactory import (EMPTY_GZIP_BUILDKIT, NS, T0_NS, add_whiteout, archive, build, change_content,
+                                directory, drop_entry, file, insert_step, known_empty_layer, layer, mark_empty,
+                                naive_merge, opaque, shift_time, spec, step, tree, whiteout)
+
+DIRS = ["etc", "etc/app", "usr/local/bin", "opt/app/lib", "var/lib/data"]
+NAMES = ["a", "b", "conf", "run.sh"]
+METADATA = ["ENV A=1", "EXPOSE map[8080/tcp:{}]", "WORKDIR /app", 'CMD ["serve"]', "LABEL k=v"]
+
+
+def merged(image_spec, upto=None):
+    layers = [s.layer.entries for s in image_spec.steps[:upto] if s.layer is not None]
+    return naive_merge(layers)
+
+
+@st.composite
+def image_specs(draw, min_steps=2, max_steps=7):
+    n = draw(st.integers(min_steps, max_steps))
+    steps = []
+    t = T0_NS
+    so_far = []
+    for i in range(n):
+        t += draw(st.sampled_from([0, 1, 1_000_000, 89_607_600, 3 * NS]))
+        if i > 0 and draw(st.integers(0, 2)) == 0:
+            steps.append(step(draw(st.sampled_from(METADATA)), created=t))
+            continue
+        files = draw(st.lists(st.tuples(st.sampled_from(DIRS), st.sampled_from(NAMES), st.booleans()),
+                              min_size=1, max_size=5, unique_by=lambda x: x[:2]))
+        paths = [f"{d}/{name}{'' if shared else '-' + str(i)}" for d, name, shared in files]
+        data = draw(st.sampled_from(["v1", "v2"]))
+        entries = list(tree(*paths, data=data))
+        if draw(st.booleans()):
+            entries[0] = replace(entries[0], mode=draw(st.sampled_from([0o755, 0o700])))
+        visible = sorted(p for p in merged(spec(*steps)) if p not in paths)
+        if visible and draw(st.integers(0, 3)) == 0:
+            entries.append(whiteout(draw(st.sampled_from(visible))))
+        if so_far and draw(st.integers(0, 5)) == 0:
+            entries.append(opaque(draw(st.sampled_from(DIRS))))
+        text = draw(st.sampled_from([f"RUN build-{i} # buildkit", f"COPY dir{i} / # buildkit",
+                                     "RUN apt-get update # buildkit"]))
+        steps.append(step(text, *entries, created=t))
+        so_far.extend(paths)
+    return spec(*steps)
+
+
+def diff(sa, sb, options=DiffOptions()):
+    ia, ib = build(sa), build(sb)
+    return diff_images(archive(ia, source="a.tar"), ia, archive(ib, source="b.tar"), ib, options)
+
+
+def serious(report):
+    return [f for f in report.findings if f.severity >= Severity.WARNING]
+
+
+def fs_delta(sa, sb):
+    ma = {p: e for p, (e, _) in merged(sa).items()}
+    mb = {p: e for p, (e, _) in merged(sb).items()}
+    missing = {"/" + p for p in ma.keys() - mb.keys()}
+    added = {"/" + p for p in mb.keys() - ma.keys()}
+    changed = {"/" + p for p in ma.keys() & mb.keys() if ma[p] != mb[p]}
+    return missing, added, changed
+
+
+def paths_of(report, *codes):
+    return {p for f in report.findings if f.code in codes for p in f.paths}
+
+
+def layer_steps(s):
+    return [i for i, st_ in enumerate(s.steps) if st_.layer is not None]
+
+
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+@SETTINGS
+@given(image_specs())
+def test_an_image_against_itself_has_no_findings(s):
+    report = diff(s, s)
+    assert report.findings == ()
+    assert report.verdict_kind == "identical" and report.exit_status == 0
+    assert all(r.match == "same" and r.marks == () for r in report.steps)
+
+
+@SETTINGS
+@given(image_specs())
+def test_the_same_image_packaged_differently_is_identical_with_info_notes_only(s):
+    ia = build(s)
+    gz = replace(ia, layers=tuple(replace(l, compression="gzip", blob_digest=type(l.blob_digest).sha256(
+        "f" * 63 + str(n % 10)), size=l.size // 2) for n, l in enumerate(ia.layers)))
+    report = diff_images(archive(ia), ia, archive(gz, source="b.tar.gz", layout="oci-archive", compression="gzip"), gz)
+    assert report.verdict_kind == "identical" and report.exit_status == 0
+    assert [f.code for f in report.findings] == ["packaging-differs"]
+    assert report.findings[0].severity is Severity.INFO
+
+
+MIRROR = {"paths-missing": "paths-added", "paths-added": "paths-missing", "step-only-in-a": "step-only-in-b",
+          "step-only-in-b": "step-only-in-a", "layer-only-in-a": "layer-only-in-b", "layer-only-in-b": "layer-only-in-a"}
+
+
+def mirrored(f):
+    drift = f.evidence_value("drift_ns")
+    if f.code in ("timestamp-drift", "image-created-differs") and drift is not None:
+        drift = str(-int(drift))  # B minus A: negated when the sides swap
+    return (MIRROR.get(f.code, f.code), f.step_b, f.step_a, {"A": "B", "B": "A"}.get(f.side, f.side),
+            tuple(sorted(f.paths)), drift)
+
+
+def plain(f):
+    return (f.code, f.step_a, f.step_b, f.side, tuple(sorted(f.paths)), f.evidence_value("drift_ns"))
+
+
+@SETTINGS
+@given(image_specs(), image_specs(), st.booleans())
+def test_diff_b_a_mirrors_diff_a_b(sa, other, related):
+    sb = other if not related else replace(other, steps=sa.steps[: len(sa.steps) // 2] + other.steps)
+    ab, ba = diff(sa, sb), diff(sb, sa)
+    assert sorted(map(repr, map(mirrored, ab.findings))) == sorted(map(repr, map(plain, ba.findings)))
+    assert [(r.index_a, r.index_b) for r in ab.steps if r.index_a is not None and r.index_b is not None] == \
+        [(r.index_b, r.index_a) for r in ba.steps if r.index_a is not None and r.index_b is not None]
+    assert [r.drift_ns for r in ab.steps if r.index_a is not None and r.index_b is not None] == \
+        [-r.drift_ns if r.drift_ns is not None else None for r in ba.steps
+         if r.index_a is not None and r.index_b is not None]
+
+
+@SETTINGS
+@given(image_specs(), st.data())
+def test_step_marked_empty_with_its_layer_dropped(s, data):
+    k = data.draw(st.sampled_from(layer_steps(s)))
+    sb = mark_empty(s, k)
+    report = diff(s, sb)
+    found = serious(report)
+    [empty] = [f for f in found if f.code == "step-wrongly-empty"]
+    assert (empty.step_a, empty.step_b, empty.side, empty.severity) == (k, k, "B", Severity.ERROR)
+    assert empty.evidence_value("entries_a") == str(len(s.steps[k].layer.entries))
+    assert {f.code for f in found} <= {"step-wrongly-empty", "paths-missing", "paths-added", "paths-changed",
+                                       "paths-mtime-differ"}
+    assert all(f.step_a == k for f in found), [(f.code, f.step_a) for f in found]
+    missing, added, changed = fs_delta(s, sb)
+    assert paths_of(report, "paths-missing") == missing
+    assert paths_of(report, "paths-added") == added
+    assert paths_of(report, "paths-changed", "paths-mtime-differ") == changed
+    if missing:
+        assert report.verdict_kind == "missing-content"
+        assert report.verdict.startswith(f"B is missing content that A has: step {k} ")
+
+
+def _layer_change_expectations(report, s, sb, k):
+    found = serious(report)
+    becomes_empty = not sb.steps[k].layer.entries
+    expected_code = "step-wrongly-empty" if becomes_empty else "layer-content-differs"
+    [main] = [f for f in found if f.code == expected_code]
+    assert (main.step_a, main.step_b) == (k, k)
+    missing, added, changed = fs_delta(s, sb)
+    assert paths_of(report, "paths-missing") == missing
+    assert paths_of(report, "paths-added") == added
+    assert paths_of(report, "paths-changed", "paths-mtime-differ") == changed
+    others = [f for f in found if f is not main]
+    assert {f.code for f in others} <= {"paths-missing", "paths-added", "paths-changed", "paths-mtime-differ"}
+    return others
+
+
+@SETTINGS
+@given(image_specs(), st.data())
+def test_a_file_dropped_from_a_layer(s, data):
+    k = data.draw(st.sampled_from(layer_steps(s)))
+    files = [e.path for e in s.steps[k].layer.entries if e.kind == "file"]
+    assume(files)
+    p = data.draw(st.sampled_from(files))
+    sb = drop_entry(s, k, p)
+    others = _layer_change_expectations(diff(s, sb), s, sb, k)
+    assert all(f.step_a == k for f in others)
+
+
+@SETTINGS
+@given(image_specs(), st.data())
+def test_one_byte_of_a_file_changed(s, data):
+    k = data.draw(st.sampled_from(layer_steps(s)))
+    files = [e.path for e in s.steps[k].layer.entries if e.kind == "file"]
+    assume(files)
+    p = data.draw(st.sampled_from(files))
+    sb = change_content(s, k, p)
+    report = diff(s, sb)
+    others = _layer_change_expectations(report, s, sb, k)
+    assert all(f.code == "paths-changed" and f.step_a == k and f.paths == ("/" + p,) for f in others)
+    [layer_finding] = [f for f in report.findings if f.code == "layer-content-differs"]
+    assert layer_finding.paths == ("/" + p,)
+    assert layer_finding.evidence_value(f"entry /{p}").startswith("changed: content sha256:")
+
+
+@SETTINGS
+@given(image_specs(min_steps=3), st.data())
+def test_a_whiteout_added(s, data):
+    k = data.draw(st.sampled_from([i for i in layer_steps(s) if i > 0] or [0]))
+    own = {e.path for e in s.steps[k].layer.entries}
+    below = sorted(p for p in merged(s, k) if not any(o == p or o.startswith(p + "/") for o in own))
+    assume(below)
+    p = data.draw(st.sampled_from(below))
+    sb = add_whiteout(s, k, p)
+    report = diff(s, sb)
+    others = _layer_change_expectations(report, s, sb, k)
+    assert all(f.code == "paths-missing" and f.step_b == k for f in others)
+    assert all(f"(removed in B by step {k} " in f.summary for f in others)
+
+
+@SETTINGS
+@given(image_specs(), st.data(), st.sampled_from([1, -1, 89_607_600, -89_607_600, 7 * NS]))
+def test_one_timestamp_shifted(s, data, ns):
+    k = data.draw(st.integers(0, len(s.steps) - 1))
+    report = diff(s, shift_time(s, k, ns))
+    [f] = serious(report)
+    assert (f.code, f.step_a, f.step_b) == ("timestamp-drift", k, k)
+    assert f.evidence_value("drift_ns") == str(ns)
+    assert f.evidence_value("drifts") == f"{k}:{ns}"
+    assert report.verdict_kind == "metadata"
+    assert [r.index_a for r in report.steps if "created" in r.marks] == [k]
+    # Ignoring timestamps, the two are the same image after ignores.
+    ignored = diff(s, shift_time(s, k, ns), DiffOptions(ignore_timestamps=True))
+    assert serious(ignored) == [] and ignored.verdict_kind == "identical" and ignored.exit_status == 0
+    assert ignored.verdict.startswith("identical after ignores")
+
+
+@SETTINGS
+@given(image_specs(), st.data(), st.booleans())
+def test_a_step_inserted(s, data, with_layer):
+    k = data.draw(st.integers(1, len(s.steps)))
+    new = step("RUN inserted-step # buildkit", *tree("inserted/dir/x")) if with_layer else step("LABEL inserted=1")
+    sb = insert_step(s, k, new)
+    report = diff(s, sb)
+    found = serious(report)
+    [only] = [f for f in found if f.code == "step-only-in-b"]
+    assert (only.step_a, only.step_b) == (None, k)
+    rest = [f for f in found if f is not only]
+    if with_layer:
+        [added] = rest
+        assert added.code == "paths-added" and added.step_b == k
+        assert set(added.paths) == {"/inserted", "/inserted/dir", "/inserted/dir/x"}
+    else:
+        assert rest == []
+    assert report.verdict_kind == "diverged" and report.verdict.startswith(f"diverged from step {k}: ")
+
+
+def test_copy_step_with_buildkits_empty_gzip_blob_is_called_out():
+    a = spec(step("FROM x", file("a")), step("COPY rootfs / # buildkit", file("etc/conf", "c")))
+    b = replace(a, steps=(a.steps[0], replace(a.steps[1], layer=known_empty_layer(EMPTY_GZIP_BUILDKIT))))
+    report = diff(a, b)
+    [f] = [f for f in report.findings if f.code == "step-wrongly-empty"]
+    assert "an empty layer (32-byte empty gzip (BuildKit EmptyGZLayer))" in f.summary
+    assert "BuildKit's empty gzip blob 4f4fb700ef54" in f.summary
+
+
+def test_ignored_paths_do_not_count():
+    a = spec(step("FROM x", *tree("app/main", "var/cache/apt/1")))
+    b = spec(step("FROM x", *tree("app/main", "var/cache/apt/2")))
+    plain_report = diff(a, b)
+    assert plain_report.verdict_kind == "missing-content"
+    report = diff(a, b, DiffOptions(ignore=("/var/cache",)))
+    assert serious(report) == [] and report.exit_status == 0
+    assert [f.code for f in report.findings] == ["layer-differs-ignored"]
+    assert report.options == (("ignore", "/var/cache"),)
+    # An ignore that does not cover the difference changes nothing.
+    assert diff(a, b, DiffOptions(ignore=("/var/cache/apt/1",))).verdict_kind == "diverged"
+    assert diff(a, b, DiffOptions(ignore=("/var/cache/apt/2",))).verdict_kind == "missing-content"
+
+
+def test_mtime_only_changes_are_timestamps():
+    a = spec(step("FROM x", directory("d", mtime=1), file("d/f", "same", mtime=1)))
+    b = spec(step("FROM x", directory("d", mtime=1), file("d/f", "same", mtime=2)))
+    report = diff(a, b)
+    assert sorted(f.code for f in serious(report)) == ["layer-content-differs", "paths-mtime-differ"]
+    assert report.verdict_kind == "metadata"
+    ignored = diff(a, b, DiffOptions(ignore_timestamps=True))
+    assert ignored.verdict_kind == "identical" and [f.code for f in ignored.findings] == ["layer-differs-ignored"]

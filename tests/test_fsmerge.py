@@ -1,0 +1,127 @@
+"""The merged filesystem: whiteouts, opaque directories, type replacement, attribution."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from imageforensics.fsmerge import changed_fields, compare_filesystems, merge_layers, path_matcher
+from tests.modelfactory import directory, file, hardlink, naive_merge, opaque, symlink, tree, whiteout
+
+
+def paths(fs):
+    return sorted(fs.entries)
+
+
+def test_whiteout_removes_lower_path_and_subtree_only():
+    fs = merge_layers([tree("a/b/c", "a/d", "e"), (whiteout("a"), file("a2"))])
+    assert paths(fs) == ["a2", "e"]
+    assert fs.removed_by == {"a": 1, "a/b": 1, "a/b/c": 1, "a/d": 1}
+    assert fs.writer == {"a2": 1, "e": 0}
+
+
+def test_whiteout_does_not_remove_same_layer_entries_whatever_their_order():
+    fs = merge_layers([tree("a/x"), (directory("a"), file("a/y"), whiteout("a"))])
+    # The whiteout hides the lower a/ (and a/x); the layer's own a/ and a/y stay.
+    assert paths(fs) == ["a", "a/y"]
+    assert fs.writer["a"] == 1 and fs.removed_by == {"a/x": 1}
+
+
+def test_opaque_hides_lower_children_but_keeps_the_directory_and_same_layer_children():
+    fs = merge_layers([tree("d/old/f", "d/g", "other"), (file("d/new"), opaque("d"))])
+    assert paths(fs) == ["d", "d/new", "other"]
+    assert fs.writer["d"] == 0 and fs.writer["d/new"] == 1
+    assert set(fs.removed_by) == {"d/old", "d/old/f", "d/g"}
+
+
+def test_opaque_root_hides_everything_below():
+    fs = merge_layers([tree("a/b", "c"), (opaque(""), file("z"))])
+    assert paths(fs) == ["z"]
+
+
+def test_dir_over_dir_replaces_attributes_only():
+    fs = merge_layers([(directory("d", mode=0o755), file("d/f")), (directory("d", mode=0o700, uid=5),)])
+    assert paths(fs) == ["d", "d/f"]
+    assert fs.entries["d"].mode == 0o700 and fs.entries["d"].uid == 5 and fs.writer["d"] == 1
+    assert fs.writer["d/f"] == 0
+
+
+def test_a_file_over_a_directory_replaces_the_subtree():
+    fs = merge_layers([tree("d/x/y", "d/z"), (file("d", "now a file"),)])
+    assert paths(fs) == ["d"] and fs.entries["d"].kind == "file"
+    assert fs.removed_by == {"d/x": 1, "d/x/y": 1, "d/z": 1}
+
+
+def test_a_symlink_replacing_a_file_and_a_directory_replacing_a_symlink():
+    fs = merge_layers([(file("p", "data"), file("q")), (symlink("p", "/q"),), (directory("p"), file("p/in"))])
+    assert fs.entries["p"].kind == "dir" and fs.writer["p"] == 2 and paths(fs) == ["p", "p/in", "q"]
+
+
+def test_hardlinks_are_kept_as_entries_with_their_target():
+    fs = merge_layers([(file("bin/busybox", "bb"), hardlink("bin/sh", "bin/busybox"))])
+    assert fs.entries["bin/sh"].kind == "hardlink" and fs.entries["bin/sh"].linkname == "bin/busybox"
+
+
+def test_duplicate_path_in_one_layer_last_wins():
+    fs = merge_layers([(file("f", "one"), file("f", "two"))])
+    assert fs.entries["f"] == file("f", "two")
+
+
+def test_rewritten_path_is_no_longer_removed():
+    fs = merge_layers([(file("f"),), (whiteout("f"),), (file("f", "again"),)])
+    assert fs.removed_by == {} and fs.writer["f"] == 2
+
+
+def test_changed_fields_names_each_difference_exactly():
+    a = file("f", "x", mode=0o644, uid=0, gid=0, mtime=1, xattrs=(("user.a", "1"),))
+    b = file("f", "y", mode=0o755, uid=1, gid=2, mtime=2, xattrs=())
+    assert changed_fields(a, b) == ("content_digest", "mode", "uid", "gid", "mtime", "xattrs")
+    assert changed_fields(a, b, ignore_mtime=True) == ("content_digest", "mode", "uid", "gid", "xattrs")
+    assert changed_fields(file("f", "xx"), symlink("f", "t")) == ("kind", "size", "content_digest", "mode", "linkname")
+
+
+def test_compare_filesystems_and_ignore_patterns():
+    fa = merge_layers([tree("etc/a", "var/cache/x/1", "keep")])
+    fb = merge_layers([tree("etc/b", "var/cache/x/2") + (file("keep", "changed"),)])
+    delta = compare_filesystems(fa, fb)
+    assert delta.missing == ("etc/a", "var/cache/x/1")
+    assert delta.added == ("etc/b", "var/cache/x/2")
+    assert delta.changed == (("keep", ("size", "content_digest")),)
+    ignored = path_matcher(["/var/cache", "etc/*", "/kee?"])
+    delta = compare_filesystems(fa, fb, ignored=ignored)
+    assert delta.missing == delta.added == delta.changed == ()
+
+
+def test_path_matcher_semantics():
+    m = path_matcher(["/var/cache/*", "*.pyc"])
+    assert m is not None
+    assert m("var/cache/apt/x") and m("usr/lib/a.pyc") and m("a/b/c.pyc/inside")
+    assert not m("var/cache") and not m("var/cachet/x") and not m("usr/lib/a.py")
+    assert path_matcher([]) is None
+
+
+NAMES = st.sampled_from(["a", "b", "c"])
+PATHS = st.lists(NAMES, min_size=1, max_size=3).map("/".join)
+
+
+@st.composite
+def entries(draw):
+    path = draw(PATHS)
+    kind = draw(st.sampled_from(["file", "dir", "dir", "symlink", "whiteout", "opaque"]))
+    if kind == "file":
+        return file(path, draw(st.sampled_from(["x", "y"])))
+    if kind == "dir":
+        return directory(path, mode=draw(st.sampled_from([0o755, 0o700])))
+    if kind == "symlink":
+        return symlink(path, "/elsewhere")
+    return whiteout(path) if kind == "whiteout" else opaque(path)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(entries(), max_size=6), max_size=5))
+def test_merge_agrees_with_the_naive_reference(layers):
+    fs = merge_layers(layers)
+    expected = naive_merge(layers)
+    assert fs.entries == {p: e for p, (e, _) in expected.items()}
+    assert fs.writer == {p: i for p, (_, i) in expected.items()}
+    # Every removed path was present once and is absent now.
+    assert not set(fs.removed_by) & set(fs.entries)
