@@ -152,13 +152,35 @@ def attestation_skipped(where: str, digest: Digest, reference_type: str) -> Find
     return _f("attestation-skipped", INFO, f"{show(where)}: {show(reference_type, 60)} manifest {digest.short} (vnd.docker.reference.type) is not an image; skipped", digest=digest, reference_type=reference_type)
 
 
-def blob_absent(where: str, digest: Digest, what: str, platform: str, attestation: bool) -> Finding:
-    """A blob an index or manifest refers to is not in the archive."""
-    if attestation or what in ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"):
-        kind = "attestation manifest" if attestation else f"{platform or 'platform-less'} manifest"
-        why = "normal for Docker 25+ containerd-store and BuildKit exports, which save only the chosen platform (WithSkipMissing)"
-        return _f("blob-absent", INFO, f"{show(where)}: {kind} {digest.short} is not in the archive; {why}", digest=digest, platform=platform or None)
+MANIFEST_MEDIA_TYPES = frozenset({
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+})
+
+
+def blob_absent(where: str, digest: Digest, what: str) -> Finding:
+    """A config or other blob a manifest refers to is not in the archive."""
     return _f("blob-absent", ERROR, f"{show(where)}: {show(what, 60)} blob {digest.short} is not in the archive", digest=digest)
+
+
+def manifests_absent(parent: str, absent: list[tuple[Digest, str, bool]], total: int) -> Finding:
+    """Manifests an index lists but the archive lacks: ``absent`` holds (digest, platform, is_attestation)."""
+    platforms = [p or "no platform" for _, p, att in absent if not att]
+    attestations = sum(1 for _, _, att in absent if att)
+    parts = []
+    if platforms:
+        parts.append(f"{len(platforms)} platform manifest(s) ({', '.join(show(p, 40) for p in platforms[:12])}{', …' if len(platforms) > 12 else ''})")
+    if attestations:
+        parts.append(f"{attestations} attestation/reference manifest(s)")
+    why = "normal for Docker 25+ containerd-store and BuildKit exports, which save only the chosen platform (WithSkipMissing)"
+    return _f(
+        "blob-absent", INFO,
+        f"{show(parent)}: {len(absent)} of {total} listed manifests are not in the archive: {' and '.join(parts)}; {why}",
+        absent=len(absent), listed=total, platforms=",".join(platforms) or None, attestations=attestations,
+        digests=",".join(str(d) for d, _, _ in absent),
+    )
 
 
 def blob_elsewhere(where: str, digest: Digest, member: str) -> Finding:

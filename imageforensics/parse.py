@@ -109,7 +109,8 @@ class Store:
                 parent = posixpath.dirname(parent)
             if m.kind == "special":
                 self.findings.append(audit.member_special(m.name))
-        for name in self.order:
+        # Sorted, so that which of two identical members answers does not depend on member order.
+        for name in sorted(self.order):
             m = self.by_name[name]
             if m.digest is not None and m.kind in ("json", "other", "blob"):
                 self.by_digest.setdefault(m.digest, name)

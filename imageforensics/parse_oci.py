@@ -38,6 +38,9 @@ class Walk:
     listed: bool = False
     artifacts: int = 0
     problems: list[str] = field(default_factory=list)
+    # parent index → [(digest, platform, is_attestation)] of absent manifests, and how many it lists
+    absent: dict[str, list[tuple[Digest, str, bool]]] = field(default_factory=dict)
+    listed_by: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -85,8 +88,11 @@ def walk(store: Store, *, docker_side: bool) -> Walk:
         raise InputError(store.source, "index.json", "lists no manifests (an empty array)")
     found.listed = bool(descriptors)
     collected: dict[Digest, _Manifest] = {}
+    found.listed_by["index.json"] = len(descriptors)
     for k, desc in enumerate(descriptors):
         _visit(store, found, collected, desc, f"index.json manifests[{k}]", [], None, ())
+    for parent, absent in found.absent.items():
+        store.findings.append(audit.manifests_absent(parent, absent, found.listed_by.get(parent, len(absent))))
     for entry in collected.values():
         image = _image(store, found, entry)
         if image is not None:
@@ -140,7 +146,13 @@ def _visit(
     # siblings marked vnd.docker.reference.type; they describe an image, they are not one.
     reference_type = annotations.get("vnd.docker.reference.type") if isinstance(annotations.get("vnd.docker.reference.type"), str) else ""
     attestation = bool(reference_type)
-    member = _blob(store, found, digest, desc, where, what=media_type or "blob", platform=plat, attestation=attestation)
+    name = store.blob_name(digest)
+    if name is None or store.resolve(name) is None:
+        parent = where.rsplit(" manifests[", 1)[0]
+        found.absent.setdefault(parent, []).append((digest, str(plat) if plat else "", attestation))
+        found.problems.append(f"{where} ({digest.short}) is absent")
+        return
+    member = _blob(store, found, digest, desc, where, what=media_type or "blob")
     if member is None:
         return
     try:
@@ -170,6 +182,7 @@ def _visit(
         if not isinstance(children, list):
             _problem(store, found, audit.descriptor_invalid(where, f"index {digest.short} has no manifests array"))
             return
+        found.listed_by[f"{where} → {digest.short}"] = len(children)
         for k, child in enumerate(children):
             _visit(store, found, collected, child, f"{where} → {digest.short} manifests[{k}]", refs, plat, chain + (digest,))
         return
@@ -184,12 +197,12 @@ def _visit(
     collected[digest] = _Manifest(digest, member, value, list(refs), plat, where)
 
 
-def _blob(store: Store, found: Walk, digest: Digest, desc: dict[str, Any], where: str, *, what: str, platform: Platform | None = None, attestation: bool = False) -> Member | None:
+def _blob(store: Store, found: Walk, digest: Digest, desc: dict[str, Any], where: str, *, what: str) -> Member | None:
     """The member holding a descriptor's blob, with its digest and size checked; None (and a finding) if absent."""
     name = store.blob_name(digest)
     member = store.use(name, what) if name is not None else None
     if member is None:
-        store.findings.append(audit.blob_absent(where, digest, what, str(platform) if platform else "", attestation))
+        store.findings.append(audit.blob_absent(where, digest, what))
         found.problems.append(f"{where} ({digest.short}) is absent")
         return None
     expected = f"blobs/{digest.algorithm}/{digest.hex}"

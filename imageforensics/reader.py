@@ -21,7 +21,7 @@ from imageforensics import compress, layer
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest
-from imageforensics.parse import Member, Store, detect_layout, normalise_member_name, parse_archive, show
+from imageforensics.parse import Member, normalise_member_name, parse_archive, show
 
 # Small members that are neither JSON nor a compressed stream nor a tar
 # (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
@@ -180,6 +180,9 @@ def _read_stream(raw: BinaryIO, source: str, limits: Limits) -> Archive:
         if kind != "none":
             stream.close()
     hashing.drain()
+    if end_problem is not None:
+        # Whatever was read before, a truncated archive cannot say what it held.
+        raise end_problem
     return parse_archive(
         members,
         source=source,
