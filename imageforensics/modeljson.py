@@ -257,6 +257,7 @@ def layer_json(layer: Layer) -> dict[str, Any]:
         "readable": layer.readable,
         "problem": layer.problem,
         "empty_kind": layer.empty_kind,
+        "anomalies": pairs_json(layer.anomalies),
         "entries": [entry_json(e) for e in layer.entries],
     }
 
@@ -275,6 +276,7 @@ def load_layer(value: object, where: str) -> Layer:
         readable=get_bool(o, "readable", where),
         problem=get_str(o, "problem", where),
         empty_kind=get_str(o, "empty_kind", where),
+        anomalies=get_pairs(o, "anomalies", where),
     )
 
 

@@ -12,6 +12,7 @@ from imageforensics.findings import Finding, Severity
 from imageforensics.render import common
 from imageforensics.render.escape import html_text
 from imageforensics.report import InputSide, Report, StepRow
+from imageforensics.timestamp import Timestamp
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -21,9 +22,11 @@ h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #d0d7de; padd
 code, .mono { font: 13px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 code { background: #f6f8fa; padding: .1em .3em; border-radius: 4px; overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: .6em 0; }
-th, td { border: 1px solid #d0d7de; padding: .3em .6em; vertical-align: top; text-align: left; }
-th { background: #f6f8fa; }
-td.num { text-align: right; white-space: nowrap; }
+th, td { border: 1px solid #d0d7de; padding: .3em .6em; vertical-align: top; text-align: left;
+         overflow-wrap: anywhere; }
+th { background: #f6f8fa; white-space: nowrap; overflow-wrap: normal; }
+td.num, td.nowrap, .nowrap { white-space: nowrap; }
+td.num { text-align: right; }
 .verdict { border-left: 6px solid #0969da; background: #ddf4ff; padding: .7em 1em; margin: 1em 0; }
 .verdict.bad { border-color: #cf222e; background: #ffebe9; }
 .sev { font-weight: 700; white-space: nowrap; }
@@ -104,7 +107,7 @@ def _findings(report: Report, max_paths: int) -> list[str]:
         if f.paths:
             summary += _paths(f, max_paths)
         sev = f.severity.name.lower()
-        out.append(f'<tr>{_td(f.severity.label, cls=f"sev sev-{sev}")}{_td(_code(f.code))}'
+        out.append(f'<tr>{_td(f.severity.label, cls=f"sev sev-{sev}")}{_td(_code(f.code), cls="nowrap")}'
                    f"{_td(where or '—')}{_td(summary)}{_td(_evidence(f))}</tr>")
     return out + ["</table>"]
 
@@ -150,10 +153,15 @@ def _step_row(r: StepRow, times: common.TimeColumn) -> str:
     cls = ' class="differs"' if common.differs(r) else ""
     return (f"<tr{cls}>" + cell(_h(common.index_cell(r)), False, True)
             + cell(created_by, common.marked(r, "created_by"))
-            + cell(f'<span class="mono">{_h(times.cell(r.created_a))}</span>', created)
-            + cell(f'<span class="mono">{_h(times.cell(r.created_b))}</span>', created)
+            + cell(_time(times, r.created_a), created) + cell(_time(times, r.created_b), created)
             + cell(_h(common.drift_cell(r)), created and bool(r.drift_ns), True)
             + cell(_h(common.layer_cell(r, "A")), layer) + cell(layer_b, layer) + "</tr>")
+
+
+def _time(times: common.TimeColumn, ts: Timestamp | None) -> str:
+    # Our own formatted times never wrap; a raw unparsed string may.
+    cls = "mono nowrap" if ts is not None and ts.ns is not None else "mono"
+    return f'<span class="{cls}">{_h(times.cell(ts))}</span>'
 
 
 def render_html(report: Report, *, max_paths: int = 200) -> str:

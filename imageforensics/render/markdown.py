@@ -176,10 +176,20 @@ def _footer(report: Report, budget: _Budget) -> list[str]:
     return ["", "---", "<sub>" + " · ".join(facts) + "</sub>"]
 
 
-def _render(report: Report, budget: _Budget) -> str:
-    lines = (_header(report, budget) + [""] + _findings(report, budget) + [""]
-             + _history(report, budget) + _footer(report, budget))
-    return "\n".join(lines) + "\n"
+def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str]) -> str:
+    # Cutting re-renders; a section whose own budget did not change is reused.
+    parts = []
+    for name, key, build in (
+        ("header", (budget.cell,), lambda: _header(report, budget)),
+        ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget)),
+        ("history", (budget.max_steps, budget.cell), lambda: _history(report, budget)),
+        ("footer", (budget.cell,), lambda: _footer(report, budget)),
+    ):
+        full_key = (name, *key)
+        if full_key not in memo:
+            memo[full_key] = "\n".join(build())
+        parts.append(memo[full_key])
+    return "\n\n".join(parts[:3]) + "\n" + parts[3] + "\n"
 
 
 def _cuts(report: Report, max_paths: int) -> list[_Budget]:
@@ -203,8 +213,9 @@ def _cuts(report: Report, max_paths: int) -> list[_Budget]:
 def render_markdown(report: Report, *, max_paths: int = 50) -> str:
     """The GitHub-flavoured Markdown report, under 65,536 characters."""
     text = ""
+    memo: dict[tuple[object, ...], str] = {}
     for budget in _cuts(report, max(max_paths, 0)):
-        text = _render(report, budget)
+        text = _render(report, budget, memo)
         if len(text) + text.count("\n") + _MARGIN <= GITHUB_LIMIT:
             return text
     return text

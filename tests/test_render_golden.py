@@ -1,0 +1,88 @@
+"""Golden files: every report format, byte for byte.
+
+``tomcat.*`` come from the hand-built report in ``reportfactory`` (renderers
+alone); ``sample-tomcat.*`` from the real pipeline on the sample pair
+(reader → select → diff → render). After a deliberate change, regenerate with
+``IMAGEFORENSICS_REGEN_GOLDEN=1 python3 -m pytest tests/test_render_golden.py``
+and review the diff of ``tests/golden/`` before committing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from imageforensics.render.html import render_html
+from imageforensics.render.jsonout import load_report, render_json
+from imageforensics.render.markdown import render_markdown
+from imageforensics.render.text import render_text
+from imageforensics.report import Report
+from reportfactory import tomcat_report
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+REGEN = os.environ.get("IMAGEFORENSICS_REGEN_GOLDEN") == "1"
+
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    "txt": render_text,
+    "color.txt": lambda r: render_text(r, color=True),
+    "json": render_json,
+    "md": render_markdown,
+    "html": render_html,
+}
+
+
+def sample_report(name_a: str, name_b: str) -> Report:
+    """The diff of two sample archives, named as a user in the repository root would name them."""
+    from imageforensics.diff import diff_images
+    from imageforensics.reader import read_archive
+    from imageforensics.select import select_image
+
+    archives = []
+    for name in (name_a, name_b):
+        path = ROOT / "samples" / name
+        if not path.exists():
+            pytest.skip(f"samples/{name} not generated")
+        archive = dataclasses.replace(read_archive(str(path)), source=f"samples/{name}")
+        archives.append((archive, select_image(archive, reference=None, index=None, platform=None)))
+    (a, image_a), (b, image_b) = archives
+    return diff_images(a, image_a, b, image_b)
+
+
+CASES: dict[str, Callable[[], Report]] = {
+    "tomcat": tomcat_report,
+    "sample-tomcat": lambda: sample_report("tomcat-pulled.tar", "tomcat-cache-from.tar"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(case: str, fmt: str) -> None:
+    report = CASES[case]()
+    out = RENDERERS[fmt](report)
+    path = GOLDEN / f"{case}.{fmt}"
+    if REGEN:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_bytes(out.encode("utf-8"))
+    assert path.exists(), f"{path} missing: run with IMAGEFORENSICS_REGEN_GOLDEN=1 to create it"
+    assert out.encode("utf-8") == path.read_bytes(), f"{path.name} differs; regenerate deliberately if intended"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_json_reads_back_into_the_report(case: str) -> None:
+    path = GOLDEN / f"{case}.json"
+    if not path.exists():
+        pytest.skip("golden not generated")
+    assert load_report(path.read_text(encoding="utf-8")) == CASES[case]()
+
+
+def test_sample_tomcat_report_says_what_the_seed_found() -> None:
+    text = (GOLDEN / "sample-tomcat.txt").read_text(encoding="utf-8")
+    assert "VERDICT  B is missing content that A has: step 6 `COPY rootfs /`" in text
+    assert "step-wrongly-empty" in text and "paths-missing" in text
+    assert "-89.6 ms" in text
+    assert len(text.splitlines()[0]) <= 80 and max(len(line) for line in text.splitlines()) <= 80

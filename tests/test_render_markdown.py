@@ -1,0 +1,145 @@
+"""The Markdown report: GitHub-ready content, inert hostile names, under 65,536 characters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from hypothesis import given, settings
+
+from imageforensics.render.markdown import GITHUB_LIMIT, render_markdown
+from imageforensics.report import Report, StepRow
+from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
+
+# The only raw HTML the renderer itself writes.
+_OUR_TAGS = re.compile(r"</?(details|summary|sub)>|<br>")
+_LINE_STARTS = ("## ", "### ", "**Verdict:** ", "**Findings:** ", "| ", "|---", "<details><summary>", "- ",
+                "</details>", "---", "<sub>", "Cells in **bold**", "*… and ", "None.", "No history steps.")
+
+
+def _live(line: str) -> str:
+    """The characters of a line that Markdown interprets: outside code spans and backslash escapes."""
+    live = []
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line) and line[i + 1] in r"""!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~""":
+            i += 2
+            continue
+        if ch == "`":
+            run = re.match(r"`+", line[i:])
+            assert run is not None
+            n = len(run.group(0))
+            close = re.compile(r"(?<!`)`{%d}(?!`)" % n).search(line, i + n)
+            assert close is not None, f"unclosed code span in {line!r}"
+            i = close.end()
+            continue
+        live.append(ch)
+        i += 1
+    return "".join(live)
+
+
+def _table_cells(line: str) -> int:
+    """Cells in a GFM table row: pipes not escaped by a backslash split cells."""
+    pipes = 0
+    i = 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        pipes += line[i] == "|"
+        i += 1
+    return pipes - 1
+
+
+def _assert_inert(md: str) -> None:
+    assert len(md) < GITHUB_LIMIT
+    md.encode("utf-8")
+    columns = 0
+    for line in md.splitlines():
+        assert not line or line.startswith(_LINE_STARTS), f"a line we did not write: {line!r}"
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u202e\u2028" for c in line), line
+        if line.startswith("<details><summary>"):
+            inner = _OUR_TAGS.sub("", line)
+            assert "<" not in inner and ">" not in inner, line
+            continue
+        live = _OUR_TAGS.sub("", _live(line))
+        for bad in ("<", ">", "[", "]", "&", "*\u0000"):
+            assert bad not in live.replace("**", ""), (bad, line)
+        assert "://" not in live and "www." not in live.lower(), line
+        if line.startswith("|"):
+            cells = _table_cells(line)
+            if line.startswith("|---") or line.startswith("| |") or line.startswith("| severity") or \
+                    line.startswith("| step "):
+                columns = cells
+            assert cells == columns, f"table row with {cells} cells, header has {columns}: {line!r}"
+
+
+def test_tomcat_markdown_has_verdict_inputs_findings_and_history() -> None:
+    md = render_markdown(tomcat_report())
+    assert md.startswith("## imageforensics report\n\n**Verdict:** B is missing content that A has")
+    assert "| image ID | `sha256:2ea3401ac2fc9e0a0c1b0c5b6c1d7a7e0f3e1b58f5b8c8e0d2b3c4a5f6e7d8c9` |" in md
+    assert "| archive sha256 | `sha256:" + "a1" * 32 + "` | `sha256:" + "b2" * 32 + "` |" in md
+    assert "| **ERROR** | `step-wrongly-empty` | step 6 `COPY rootfs /` |" in md
+    assert "<details><summary>paths-missing step 6 in A: 12 paths</summary>" in md
+    assert "- `/usr/local/bin/install-war-into-tomcat.sh`" in md
+    # Differing cells in bold, equal ones plain.
+    assert ("| 6 | `COPY rootfs /` | **2021-02-04 15:19:27.935272300** | **2021-02-04 15:19:27.845664700** "
+            "| **-89.6 ms** | **7.65 kB, 12 entries** | **empty_layer** |") in md
+    assert "| 4 | `WORKDIR /opt/tomcat` | 2021-02-04 15:19:27.845664700 | 2021-02-04 15:19:27.845664700 | = " \
+           "| 93 B, 1 entry | same as A |" in md
+    assert "<sub>imageforensics 0.1.0 · report format 1</sub>" in md
+    _assert_inert(md)
+
+
+def test_path_lists_cut_with_counts() -> None:
+    report = tomcat_report()
+    md = render_markdown(report, max_paths=3)
+    assert "- … and 9 more (--max-paths to show)" in md
+    assert "- `/etc/services.d/tomcat/run`" in md and "- `/opt/tomcat/conf/server.xml`" not in md
+
+
+def test_huge_report_stays_under_githubs_limit_and_says_what_was_cut() -> None:
+    report = tomcat_report()
+    paths = tuple(f"/usr/share/doc/package-{i:06d}/copyright" for i in range(20_000))
+    findings = tuple(replace(f, paths=paths) for f in report.findings)
+    steps = tuple(replace(report.steps[2], index_a=i, index_b=i, created_by_a="RUN " + "x" * 3000)
+                  for i in range(3000))
+    md = render_markdown(replace(report, findings=findings * 50, steps=steps))
+    assert len(md) + md.count("\n") < GITHUB_LIMIT
+    assert "more steps, not shown to stay within GitHub's comment limit" in md
+    assert re.search(r"… and [\d,]+ more \(--max-paths to show\)|more findings, not shown", md)
+    _assert_inert(md)
+
+
+def test_each_hostile_piece_is_inert() -> None:
+    md = render_markdown(hostile_report("".join(HOSTILE_PIECES)))
+    _assert_inert(md)
+    assert "\\x1b\\[31m" in md or "\\x1b[31m" in md
+    assert "\\u202e" in md
+
+
+@settings(max_examples=80, deadline=None)
+@given(hostile_text)
+def test_hostile_names_cannot_inject_markdown(text: str) -> None:
+    _assert_inert(render_markdown(hostile_report(text)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(reports)
+def test_any_report_gives_inert_markdown(report: Report) -> None:
+    _assert_inert(render_markdown(report))
+
+
+def test_only_a_and_only_b_rows_and_renamed_steps() -> None:
+    report = tomcat_report()
+    extra = (StepRow(index_a=None, index_b=7, created_by_b="RUN echo | tee x", match="only-b"),
+             replace(report.steps[0], created_by_b="ADD other", marks=("created_by",), match="metadata"))
+    md = render_markdown(replace(report, steps=report.steps + extra))
+    assert "| -/7 | **`RUN echo \\| tee x`** | — | " in md
+    assert "<br>B: `ADD other`" in md
+    _assert_inert(md)
+
+
+def test_deterministic() -> None:
+    assert render_markdown(tomcat_report()) == render_markdown(tomcat_report())
