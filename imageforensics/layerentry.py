@@ -1,0 +1,292 @@
+"""Turn the TarInfo records of a layer tar into FileEntry values, noting what is odd.
+
+Names are normalised as docker does (``path.Clean`` of the name without its
+leading ``/``), whiteouts and opaque markers become entries of their own kind,
+and each regular file's data is hashed as it streams past.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import posixpath
+import re
+import tarfile
+from typing import Protocol
+from urllib.parse import unquote
+
+from imageforensics.errors import LimitError
+from imageforensics.limits import Limits
+from imageforensics.model import FileEntry
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+AUFS_META = ".wh..wh."
+MAX_ANOMALIES = 1000
+
+_FILE_TYPES = frozenset(
+    (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE)
+)
+_KINDS = {
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+    tarfile.CHRTYPE: "char",
+    tarfile.BLKTYPE: "block",
+    tarfile.FIFOTYPE: "fifo",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PAX_TIME = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
+_EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()
+# Escaped text of each byte: printable ASCII as is, "\\" doubled, others \xNN.
+_BYTE_TEXT = tuple(
+    "\\\\" if b == 0x5C else chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in range(256)
+)
+
+
+class EntryData(Protocol):
+    """The tar stream positioned at an entry's data."""
+
+    def seek(self, pos: int, whence: int = 0) -> int: ...
+
+    def hash_exactly(self, n: int, digest: "hashlib._Hash") -> None: ...
+
+
+def escape_bytes(data: bytes) -> str:
+    """Stable printable text for arbitrary bytes (xattr values)."""
+    if data.isascii() and data.isalnum():
+        return data.decode("ascii")
+    return "".join([_BYTE_TEXT[b] for b in data])
+
+
+def mtime_ns(info: tarfile.TarInfo) -> int:
+    """Exact modification time in ns; PAX ``mtime`` may carry a fraction (parsed as text, not float)."""
+    text = info.pax_headers.get("mtime")
+    if text is not None:
+        m = _PAX_TIME.fullmatch(text.strip())
+        if m is not None:
+            sign, whole, fraction = m.groups()
+            # Digits past nanoseconds are cut off (truncated toward zero).
+            ns = int(whole) * 1_000_000_000 + int((fraction or "")[:9].ljust(9, "0"))
+            return -ns if sign else ns
+    return int(info.mtime) * 1_000_000_000
+
+
+def xattrs(pax: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Sorted (name, escaped value) pairs from ``SCHILY.xattr.*`` and ``LIBARCHIVE.xattr.*``."""
+    found: dict[str, bytes] = {}
+    for key, value in pax.items():
+        if key.startswith("SCHILY.xattr."):
+            # tarfile decoded the value as UTF-8 with surrogateescape: undo it.
+            found[key[13:]] = value.encode("utf-8", "surrogateescape")
+        elif key.startswith("LIBARCHIVE.xattr."):
+            # libarchive URL-encodes the name and base64-encodes the value (unpadded).
+            name = unquote(key[17:], errors="surrogateescape")
+            try:
+                raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raw = value.encode("utf-8", "surrogateescape")
+            found.setdefault(name, raw)
+    return tuple(sorted((name, escape_bytes(raw)) for name, raw in found.items()))
+
+
+def _is_utf8(name: str) -> bool:
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _byte_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+class EntryLister:
+    """Collects the entries of one layer, in tar order, with their anomalies."""
+
+    def __init__(self, archive: str, member: str, limits: Limits) -> None:
+        self._where = (archive, member)
+        self._limits = limits
+        self._entries: list[FileEntry] = []
+        self._anomalies: list[tuple[str, str]] = []
+        self._dropped = 0
+        self._seen: set[str] = set()
+        self.members = 0
+
+    def note(self, code: str, detail: str) -> None:
+        """Record an anomaly (see model.LAYER_ANOMALIES); the list is capped."""
+        if len(self._anomalies) < MAX_ANOMALIES:
+            self._anomalies.append((code, detail))
+        else:
+            self._dropped += 1
+
+    def result(self) -> tuple[tuple[FileEntry, ...], tuple[tuple[str, str], ...]]:
+        """The entries and anomalies collected so far."""
+        anomalies = list(self._anomalies)
+        if self._dropped:
+            anomalies.append(("more-anomalies", f"{self._dropped} more not listed"))
+        return tuple(self._entries), tuple(anomalies)
+
+    def _check_limits(self, info: tarfile.TarInfo) -> None:
+        limits = self._limits
+        self.members += 1
+        if self.members > limits.max_entries_per_layer:
+            raise LimitError(
+                *self._where,
+                f"layer has more than {limits.max_entries_per_layer} entries"
+                " (limit: entries per layer)",
+            )
+        cap = limits.max_path_bytes
+        for text in (info.name, info.linkname):
+            if len(text) * 4 > cap and _byte_length(text) > cap:
+                raise LimitError(
+                    *self._where,
+                    f"entry {self.members} has a name of {_byte_length(text)} bytes,"
+                    f" over the limit of {cap} bytes (limit: path length)",
+                )
+
+    def add(self, info: tarfile.TarInfo, data: EntryData) -> None:
+        """List one tar entry; regular files' data is read from ``data`` to hash it."""
+        self._check_limits(info)
+        name = info.name
+        if not _is_utf8(name):
+            self.note("non-utf8-name", name)
+        if _CONTROL.search(name):
+            self.note("control-char-name", name)
+        path = self._normalise(name)
+        if path is None:
+            return
+        if WHITEOUT in path:
+            if self._whiteout(path, name):
+                return
+        kind = "file" if info.type in _FILE_TYPES else _KINDS.get(info.type)
+        if kind is None:
+            self.note("unknown-type", f"type {info.type.decode('latin-1')!r}: {name}")
+            return
+        size = 0
+        content = ""
+        linkname = info.linkname
+        if kind == "file":
+            size = info.size
+            content = self._content_digest(info, data, path)
+        elif kind == "hardlink":
+            target = self._normalise(linkname, link_of=path)
+            if target is None:
+                return
+            if target not in self._seen:
+                self.note("hardlink-target-absent", f"{path} -> {target}")
+            linkname = target
+        elif kind in ("char", "block"):
+            if kind == "char" and info.devmajor == 0 and info.devminor == 0:
+                self.note("overlay-whiteout", path)
+            else:
+                self.note("device-node", f"{path} ({kind} {info.devmajor}:{info.devminor})")
+        if path in self._seen:
+            self.note("duplicate-path", path)
+        else:
+            self._seen.add(path)
+        pax = info.pax_headers
+        self._entries.append(
+            FileEntry(
+                path=path,
+                kind=kind,
+                size=size,
+                mode=info.mode & 0o7777,
+                uid=info.uid,
+                gid=info.gid,
+                mtime_ns=mtime_ns(info) if pax else int(info.mtime) * 1_000_000_000,
+                linkname=linkname,
+                devmajor=info.devmajor if kind in ("char", "block") else 0,
+                devminor=info.devminor if kind in ("char", "block") else 0,
+                xattrs=xattrs(pax) if pax else (),
+                content_digest=content,
+            )
+        )
+
+    def _normalise(self, name: str, link_of: str | None = None) -> str | None:
+        """docker's ``path.Clean(name without leading "/")``; None (noted) when it escapes the root."""
+        stripped = name.lstrip("/")
+        if link_of is None and len(stripped) != len(name):
+            self.note("absolute-name", name)
+        path = posixpath.normpath(stripped) if stripped else "."
+        if path == ".." or path.startswith("../"):
+            if link_of is None:
+                self.note("escaping-name", name)
+            else:
+                self.note("hardlink-escaping", f"{link_of} -> {name}")
+            return None
+        if path == ".":
+            if link_of is not None:
+                self.note("hardlink-escaping", f"{link_of} -> {name}")
+            return None
+        return path
+
+    def _whiteout(self, path: str, name: str) -> bool:
+        """Handle whiteout names; True when the entry was consumed (recorded or left out)."""
+        parent, _, base = path.rpartition("/")
+        if path.startswith(AUFS_META) and path != OPAQUE or (
+            base.startswith(AUFS_META) and base != OPAQUE
+        ):
+            # "Other .wh..wh.* names are AUFS metadata: skip them" (moby archive/diff.go).
+            self.note("aufs-metadata", name)
+            return True
+        if base == OPAQUE:
+            self._entries.append(FileEntry(path=parent, kind="opaque"))
+            return True
+        if not base.startswith(WHITEOUT):
+            return False
+        target = base[len(WHITEOUT) :]
+        if target in ("", ".", ".."):
+            self.note("invalid-whiteout", name)
+            return True
+        self._entries.append(
+            FileEntry(path=f"{parent}/{target}" if parent else target, kind="whiteout")
+        )
+        return True
+
+    def _content_digest(self, info: tarfile.TarInfo, data: EntryData, path: str) -> str:
+        data.seek(info.offset_data)
+        if info.sparse is not None:
+            self.note("sparse-file", path)
+            return self._sparse_digest(info, data)
+        if not info.size:
+            return _EMPTY_DIGEST
+        digest = hashlib.sha256()
+        data.hash_exactly(info.size, digest)
+        return "sha256:" + digest.hexdigest()
+
+    def _sparse_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
+        """Hash a sparse file as it reads back: its stored runs with the holes as zeros."""
+        # Unused slots of an old-GNU header read back as (0, 0): empty runs hold nothing.
+        runs = [(int(offset), int(length)) for offset, length in info.sparse or () if length]
+        stored = sum(length for _, length in runs)
+        position = 0
+        for offset, length in runs:
+            if offset < position or length < 0:
+                raise tarfile.ReadError("sparse map is out of order")
+            position = offset + length
+        if position > info.size:
+            raise tarfile.ReadError("sparse map runs past the file's size")
+        limits = self._limits
+        if info.size - stored > limits.max_expansion_ratio * stored + limits.expansion_allowance:
+            raise LimitError(
+                *self._where,
+                f"sparse file {info.name!r} has {info.size - stored} bytes of holes for"
+                f" {stored} stored bytes (limit: decompression ratio)",
+            )
+        digest = hashlib.sha256()
+        zeros = bytes(min(info.size - stored, 1 << 20))
+        position = 0
+        for offset, length in runs + [(info.size, 0)]:
+            gap = offset - position
+            while gap:
+                k = min(gap, len(zeros))
+                digest.update(memoryview(zeros)[:k])
+                gap -= k
+            data.hash_exactly(length, digest)
+            position = offset + length
+        return "sha256:" + digest.hexdigest()
