@@ -30,7 +30,7 @@ from imageforensics.report import InputSide, LayerSide, Report, StepRow
 from imageforensics.stepdiff import (created_of, drift_ns, layer_content, layer_size, layer_state,
                                      only_one_side, step_label, step_text, timestamp_drift,
                                      times_differ, wrongly_empty)
-from imageforensics.timesig import timestamp_signatures
+from imageforensics.sidefindings import side_findings
 from imageforensics.verdict import decide_verdict
 
 
@@ -59,8 +59,8 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
         drift = timestamp_drift(pairs)
         if drift is not None:
             findings.append(drift)
-        findings += timestamp_signatures(image_a, image_b, pairs)
         findings += _image_created(image_a, image_b)
+    findings += side_findings(a, image_a, b, image_b, pairs, ignore_timestamps=options.ignore_timestamps)
     findings += compare_config(image_a, image_b)
     findings += filesystem_findings(pairs, image_a, image_b, ignore_mtime=options.ignore_timestamps,
                                     ignored=ignored)

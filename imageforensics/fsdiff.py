@@ -131,9 +131,11 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
         if sb != sa or sb == _NONE:
             where += f", by {_label(by_step_b, sb, 'B')} in B"
         first = items[0][0]
-        text = (f"{len(items)} path{'s' if len(items) != 1 else ''} written by {where} differ ({what}), "
+        text = (f"{len(items)} path{'s' if len(items) != 1 else ''} written by {where} "
+                f"differ{'' if len(items) != 1 else 's'} ({what}), "
                 f"e.g. /{first}: {describe_change(fa.entries[first], fb.entries[first], items[0][1])}")
-        details = {f"change /{p}": describe_change(fa.entries[p], fb.entries[p], f) for p, f in items[:MAX_DETAILS]}
+        details = {f"change_{n:03d}": f"/{p}: {describe_change(fa.entries[p], fb.entries[p], f)}"
+                   for n, (p, f) in enumerate(items[:MAX_DETAILS], 1)}
         out.append(Finding(code="paths-mtime-differ" if mtime_only else "paths-changed", severity=Severity.WARNING,
                            summary=text, step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
                            created_by=by_step_a[sa].created_by if sa in by_step_a else "",

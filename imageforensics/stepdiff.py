@@ -81,10 +81,15 @@ def layer_state(image: Image, unit: Unit) -> LayerState:
 
 
 def layer_size(layer: Layer | None) -> int | None:
-    """The uncompressed tar size (what docker history shows), else the stored size."""
+    """What ``docker history`` shows as SIZE: the bytes of the layer's regular files.
+
+    For a layer whose entries could not be listed, its uncompressed tar size.
+    """
     if layer is None:
         return None
-    return layer.uncompressed_size or layer.size
+    if not layer.readable:
+        return layer.uncompressed_size or layer.size
+    return sum(e.size for e in layer.entries if e.kind == "file")
 
 
 def _content_text(state: LayerState) -> str:
@@ -113,6 +118,7 @@ def wrongly_empty(pair: Pair, image_a: Image, image_b: Image) -> Finding | None:
         f"layer_size_{full_side.lower()}": full.size,
         f"entries_{full_side.lower()}": full.entries,
         f"diff_id_{full_side.lower()}": full_unit.diff_id,
+        f"tar_size_{full_side.lower()}": full.layer.uncompressed_size if full.layer is not None else None,
         f"blob_size_{full_side.lower()}": full.layer.size if full.layer is not None else None,
         f"empty_layer_{empty_side.lower()}": empty_unit.step.empty_layer if empty_unit.step else None,
         f"state_{empty_side.lower()}": empty.how,
@@ -181,11 +187,13 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         lines.append((label, change))
     values = dict(base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
                   ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None)
-    details = {f"entry {label}": change for label, change in lines[:MAX_DETAILS]}
+    # Numbered keys keep untrusted paths out of evidence names.
+    details = {f"entry_{n:03d}": f"{label}: {change}" for n, (label, change) in enumerate(lines[:MAX_DETAILS], 1)}
     paths = tuple(label for label, _ in lines)
     if lines:
         return Finding(code="layer-content-differs", severity=Severity.WARNING,
-                       summary=f"{step_label(pair)}: the layers differ in {len(lines)} entries",
+                       summary=f"{step_label(pair)}: the layers differ in {len(lines)} "
+                               f"entr{'ies' if len(lines) != 1 else 'y'}",
                        paths=paths, evidence=evidence(**values, **details), **common)  # type: ignore[arg-type]
     if ignored_count:
         return Finding(code="layer-differs-ignored", severity=Severity.INFO,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imageforensics.align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
-from imageforensics.findings import Finding, Severity
+from imageforensics.findings import Finding
 from imageforensics.model import Image
 from imageforensics.stepdiff import show_step
 
@@ -21,6 +21,9 @@ CONTENT_CODES = frozenset({
     "step-changed", "layer-content-differs", "paths-missing", "paths-added", "paths-changed",
     "platform-differs",
 })
+# Every WARNING+ code the diff itself produces; single-image audit findings
+# (sidefindings.py) are evidence about one side, not differences.
+PAIR_CODES = CONTENT_CODES | {"timestamp-drift", "image-created-differs", "config-differs", "paths-mtime-differ"}
 # INFO findings that are nonetheless differences between the images (not notes).
 INFO_DIFFERENCES = frozenset({
     "build-metadata-differs", "inline-cache-differs", "empty-layer-spelling", "layer-bytes-differ",
@@ -93,10 +96,15 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
             idx = p.a.index if p.a is not None else p.b.index if p.b is not None else None
             where = f" from step {idx}" if idx is not None else ""
         text = f"diverged{where}: {_strip_side(first.summary)}"
+        platform = next((f for f in content if f.code == "platform-differs"), None)
+        if platform is not None:
+            # A different platform explains every other difference: say it first.
+            plat = f"different platforms (A {platform.evidence_value('a')}, B {platform.evidence_value('b')})"
+            text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {_strip_side(first.summary)}"
         if len(content) > 1:
             text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
         return "diverged", text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
-    differences = [f for f in findings if f.severity >= Severity.WARNING or f.code in INFO_DIFFERENCES]
+    differences = [f for f in findings if f.code in PAIR_CODES or f.code in INFO_DIFFERENCES]
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
                              "difference is in ignored timestamps or paths")

@@ -157,8 +157,12 @@ def spec(*steps: StepSpec, **kwargs: object) -> ImageSpec:
     return ImageSpec(steps=filled, **kwargs)  # type: ignore[arg-type]
 
 
-def build(image_spec: ImageSpec) -> Image:
-    """The Image a spec describes, reconciled the way the reader does (non-empty steps ↔ layers)."""
+def build(image_spec: ImageSpec, *, audit: bool = False) -> Image:
+    """The Image a spec describes, reconciled the way the reader does (non-empty steps ↔ layers).
+
+    With ``audit`` its ``findings`` are the reader's single-image audit
+    (``imageforensics.audit.audit_image``), as a read archive would carry.
+    """
     layers = [s.layer for s in image_spec.steps if s.layer is not None]
     history = []
     n = 0
@@ -175,10 +179,14 @@ def build(image_spec: ImageSpec) -> Image:
     config = repr((tuple(history), diff_ids, image_spec.run_config, image_spec.platform,
                    image_spec.created, image_spec.author))
     image_id = Digest.sha256(sha(config))
-    return Image(image_id=image_id, config_member=f"{image_id.hex}.json", manifest_digest=None,
-                 references=image_spec.references, platform=image_spec.platform, created=created,
-                 author=image_spec.author, history=tuple(history), diff_ids=diff_ids, layers=tuple(layers),
-                 layer_refs=tuple(f"{l.member}" for l in layers), run_config=image_spec.run_config)
+    image = Image(image_id=image_id, config_member=f"{image_id.hex}.json", manifest_digest=None,
+                  references=image_spec.references, platform=image_spec.platform, created=created,
+                  author=image_spec.author, history=tuple(history), diff_ids=diff_ids, layers=tuple(layers),
+                  layer_refs=tuple(f"{l.member}" for l in layers), run_config=image_spec.run_config)
+    if audit:
+        from imageforensics.audit import audit_image
+        image = replace(image, findings=audit_image(image))
+    return image
 
 
 def archive(image: Image, *, source: str = "a.tar", layout: str = "docker-legacy",

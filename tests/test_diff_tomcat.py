@@ -16,11 +16,13 @@ ROOTFS = (
     "opt/tomcat/conf/server.xml", "opt/tomcat/conf/tomcat-users.xml", "opt/tomcat/conf/context.xml",
     "opt/tomcat/bin/setenv.sh", "usr/local/bin/install-war-into-tomcat.sh", "usr/local/bin/tomcat-healthcheck.sh",
 )
+# 7650 bytes of files in all: what `docker history` shows as the layer's SIZE (7.65kB).
+ROOTFS_BYTES = {p: (p + "\n").ljust(640 if i < 11 else 610, "#") for i, p in enumerate(ROOTFS)}
 BASE_DIRS = ("etc/nginx/conf.d", "etc/cont-init.d", "etc/services.d/tomcat", "etc/services.d/nginx",
              "opt/tomcat/conf", "opt/tomcat/bin", "usr/local/bin")
 
 
-def tomcat_pair():
+def tomcat_pair(audit=False):
     base = tree(*(d + "/.keep" for d in BASE_DIRS), "bin/sh")
     steps_a = (
         step("ADD file:7d91c8a2a5a5a3b0 in / ", *base, created="2021-01-15T02:23:51.1Z"),
@@ -32,7 +34,7 @@ def tomcat_pair():
         step("WORKDIR /opt/tomcat", tree("opt/tomcat/.workdir")[-1], created="2021-02-04T15:19:27.8456647Z",
              comment="buildkit.dockerfile.v0"),
         step("EXPOSE map[8080/tcp:{}]", created="2021-02-04T15:19:27.9352723Z", comment="buildkit.dockerfile.v0"),
-        step("COPY rootfs / # buildkit", layer_value=layer(*(file(p, "content of " + p) for p in ROOTFS), size=7650),
+        step("COPY rootfs / # buildkit", layer_value=layer(*(file(p, ROOTFS_BYTES[p]) for p in ROOTFS)),
              created="2021-02-04T15:19:27.9352723Z", comment="buildkit.dockerfile.v0"),
     )
     a = spec(*steps_a, created="2021-02-04T15:19:27.9352723Z", references=("local/tomcat:pulled",))
@@ -40,7 +42,7 @@ def tomcat_pair():
     b_steps[5] = replace(b_steps[5], created="2021-02-04T15:19:27.8456647Z")
     b_steps[6] = replace(b_steps[6], created="2021-02-04T15:19:27.8456647Z", layer=None, empty_layer=True)
     b = replace(a, steps=tuple(b_steps), created="2021-02-04T15:19:27.8456647Z", references=("local/tomcat:bad",))
-    return build(a), build(b)
+    return build(a, audit=audit), build(b, audit=audit)
 
 
 def run(ia, ib, options=DiffOptions()):
@@ -56,6 +58,7 @@ def test_copy_step_has_the_layer_in_a_and_is_marked_empty_in_b():
     assert f.created_by == "COPY rootfs / # buildkit"
     assert f.evidence_value("layer_size_a") == "7650"
     assert f.evidence_value("entries_a") == "12"
+    assert f.evidence_value("tar_size_a") == str(1024 + 12 * 512 + 11 * 1024 + 2 * 512)
     assert f.evidence_value("empty_layer_b") == "True"
     assert "7650-byte layer (12 entries) in A" in f.summary and "marked empty_layer in B" in f.summary
     assert "COPY step marked empty_layer" in f.summary
@@ -93,8 +96,18 @@ def test_nothing_else_of_warning_severity_and_the_verdict_says_it_first():
                                      "7650-byte layer (12 entries) in A but is marked empty_layer in B")
     assert "12 paths of A are absent from B" in report.verdict
     assert report.verdict.endswith("History diverges from step 5 `EXPOSE 8080/tcp` (created -89.6 ms in B).")
-    shared = [f for f in report.findings if f.code == "timestamps-shared"]
-    assert [(f.side, f.evidence_value("steps")) for f in shared] == [("B", "4 5 6")]
+
+
+def test_single_image_signals_from_the_audit_are_carried_where_the_sides_differ():
+    report = run(*tomcat_pair(audit=True))
+    side = [(f.code, f.side, f.step_a, f.step_b) for f in report.findings if f.side and f.code not in
+            ("step-wrongly-empty", "paths-missing")]
+    # B's COPY marked empty_layer is B's alone; both images share times with neighbours, at different steps.
+    assert ("fs-step-marked-empty", "B", None, 6) in side
+    assert ("timestamps-shared", "B", None, 4) in side
+    # A signal both images show at the same aligned step is not carried.
+    assert not {(c, a) for c, _, a, _ in side if a is not None} & {(c, b) for c, _, _, b in side if b is not None}
+    assert report.verdict_kind == "missing-content"
 
 
 def test_step_rows_mark_the_differing_cells():
