@@ -1,0 +1,1069 @@
+#!/usr/bin/env bash
+# Build a varied set of images with the real tools (dockerd 20.10 with BuildKit
+# and the classic builder, containerd's ctr, buildah, podman, skopeo, umoci),
+# save them in every layout those tools write, and record next to each archive
+# what the tool itself reports about it. tests/interop compares imageforensics'
+# reading of these archives with those reports.
+#
+#   tools/real-archives.sh OUTDIR
+#
+# Debian, root. Installs what it needs with apt-get. Starts its own dockerd with
+# everything under a private temp dir and stops it by the PID it started. No
+# registry, no network: base images come from `docker import` of a
+# busybox-static rootfs, or FROM scratch. Writes only under OUTDIR (which must
+# be outside the repository); re-running reuses every stage already done.
+#
+# Exit status: 0 archives ready; 3 the tools cannot be installed or started
+# (the interop tier is skipped); anything else is a failure of this script.
+set -Eeuo pipefail
+umask 022
+trap 'echo "[real-archives] error (status $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+
+EXIT_UNAVAILABLE=3
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+script_sha=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+
+say() { printf '[real-archives %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+unavailable() { say "TOOLS UNAVAILABLE: $*"; exit "$EXIT_UNAVAILABLE"; }
+die() { say "FAILED: $*"; exit 1; }
+
+[ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+mkdir -p "$1"
+OUT=$(cd "$1" && pwd -P)
+case "$OUT/" in
+    "$(cd "$repo" && pwd -P)"/*) die "OUTDIR $OUT is inside the repository $repo; give a folder outside it" ;;
+esac
+STATE=$OUT/.state
+mkdir -p "$STATE"
+LOG=$STATE/log.txt
+: >>"$LOG"
+
+# ---------------------------------------------------------------- prerequisites
+[ "$(id -u)" = 0 ] || unavailable "not root (apt-get and dockerd need root)"
+[ -r /etc/debian_version ] || unavailable "not a Debian machine (/etc/debian_version missing)"
+command -v python3 >/dev/null || unavailable "python3 missing"
+
+DOCKER=/usr/bin/docker          # Debian's client, matching the daemon (not a newer one on PATH)
+DOCKERD=/usr/sbin/dockerd
+PACKAGES="docker.io containerd runc crun uidmap skopeo buildah podman umoci fuse-overlayfs
+  slirp4netns containernetworking-plugins conmon catatonit golang-github-containers-common
+  busybox-static iptables zstd xz-utils"
+
+need_install=0
+for tool in "$DOCKER" "$DOCKERD" /usr/bin/ctr /usr/bin/skopeo /usr/bin/buildah /usr/bin/podman \
+    /usr/bin/umoci /bin/busybox /usr/bin/zstd /usr/bin/xz; do
+    [ -x "$tool" ] || need_install=1
+done
+if [ "$need_install" = 1 ]; then
+    say "installing Debian packages (apt-get; log in $LOG)"
+    export DEBIAN_FRONTEND=noninteractive
+    # Another apt-get may hold the dpkg lock on a shared machine: wait for it.
+    apt-get -o DPkg::Lock::Timeout=600 update >>"$LOG" 2>&1 \
+        || unavailable "apt-get update failed (see $LOG)"
+    # shellcheck disable=SC2086
+    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $PACKAGES >>"$LOG" 2>&1 \
+        || unavailable "apt-get install failed (see $LOG)"
+fi
+
+# ---------------------------------------------------------------- work area
+# Everything temporary lives under OUTDIR/.work, except the daemon's exec-root
+# when that path would make its unix sockets longer than the kernel allows.
+mkdir -p "$OUT/.work"
+W=$(mktemp -d "$OUT/.work/run.XXXXXX")
+EXEC=$W/exec
+if [ ${#EXEC} -gt 60 ]; then EXEC=$(mktemp -d /tmp/ifrt.XXXXXX); fi
+DOCKERD_PID=""
+
+cleanup() {
+    local rc=$?
+    if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
+        say "stopping dockerd (pid $DOCKERD_PID)"
+        kill "$DOCKERD_PID" 2>/dev/null || true
+        for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+        kill -9 "$DOCKERD_PID" 2>/dev/null || true
+        # dockerd runs its own containerd as a child; make sure that one is gone too.
+        if [ -s "$EXEC/containerd/containerd.pid" ]; then
+            local cpid
+            cpid=$(cat "$EXEC/containerd/containerd.pid")
+            kill -0 "$cpid" 2>/dev/null && kill "$cpid" 2>/dev/null || true
+        fi
+    fi
+    # vfs storage holds plain directories (no mounts); remove the scratch area.
+    rm -rf "$W" 2>/dev/null || true
+    [ "$EXEC" != "$W/exec" ] && rm -rf "$EXEC" 2>/dev/null || true
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+run() {  # run CMD... with output to the log; fail loudly with the log tail
+    echo "+ $*" >>"$LOG"
+    if ! "$@" >>"$LOG" 2>&1; then
+        say "command failed: $*"
+        tail -n 25 "$LOG" | sed 's/^/    | /'
+        return 1
+    fi
+}
+
+export DOCKER_HOST=unix://$W/docker.sock
+export DOCKER_BUILDKIT=1
+start_dockerd() {
+    [ -n "$DOCKERD_PID" ] && return 0
+    say "starting a private dockerd (vfs, experimental) under $W"
+    mkdir -p "$W/root" "$EXEC"
+    "$DOCKERD" --storage-driver=vfs --iptables=false --ip-masq=false --bridge=none \
+        --experimental --data-root "$W/root" --exec-root "$EXEC" --pidfile "$W/dockerd.pid" \
+        -H "unix://$W/docker.sock" >"$W/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    for _ in $(seq 120); do
+        "$DOCKER" version >/dev/null 2>&1 && break
+        kill -0 "$DOCKERD_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    if ! "$DOCKER" version >/dev/null 2>&1; then
+        tail -n 20 "$W/dockerd.log" | sed 's/^/    | /'
+        unavailable "dockerd did not start"
+    fi
+    CTR_SOCK=$EXEC/containerd/containerd.sock
+}
+
+CS=$W/cs
+BUILDAH=(buildah --root "$CS/root" --runroot "$CS/run" --storage-driver vfs)
+PODMAN=(podman --root "$CS/root" --runroot "$CS/run" --storage-driver vfs
+    --cgroup-manager cgroupfs --events-backend file --tmpdir "$CS/tmp")
+export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+mkdir -p "$CS/tmp"
+
+# ---------------------------------------------------------------- helpers (Python, stdlib only)
+PYH=$W/helper.py
+cat >"$PYH" <<'PY'
+"""JSON bookkeeping for real-archives.sh: records, reports, the MANIFEST."""
+import hashlib
+import json
+import os
+import sys
+
+
+def record(records_file, archive, layout, tool, kind, compression, images_json, notes):
+    """Append one archive record (images: list of {name, lineage, spec, refs, reports})."""
+    entry = {
+        "path": archive,
+        "layout": layout,
+        "tool": tool,
+        "kind": kind,
+        "compression": compression,
+        "images": json.loads(images_json),
+        "notes": notes,
+    }
+    with open(records_file, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def lines_to_array(src, dst):
+    """`docker history --format '{{json .}}'` prints JSON lines; store them as one array."""
+    with open(src, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    with open(dst, "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=1, sort_keys=True)
+
+
+def field(path, *keys):
+    """Print a field of a JSON file (keys: names or integer indexes)."""
+    with open(path, encoding="utf-8") as f:
+        value = json.load(f)
+    for key in keys:
+        value = value[int(key)] if isinstance(value, list) else value[key]
+    print(value if not isinstance(value, (dict, list)) else json.dumps(value))
+
+
+def report_for(records_file, archive, lineage, key):
+    """Print the path of report KEY of the image of LINEAGE in ARCHIVE's record."""
+    with open(records_file, encoding="utf-8") as f:
+        for line in f:
+            entry = json.loads(line)
+            if entry.get("path") == archive:
+                for image in entry["images"]:
+                    if image["lineage"] == lineage:
+                        print(image["reports"][key])
+                        return
+    raise SystemExit(f"no {key} report for {lineage} in {archive}")
+
+
+def origin_by_id(records_file, archive, image_id):
+    """Print "LINEAGE NAME" of the image with this ID in ARCHIVE's record (by its docker inspect Id)."""
+    with open(records_file, encoding="utf-8") as f:
+        for line in f:
+            entry = json.loads(line)
+            if entry.get("path") != archive:
+                continue
+            for image in entry["images"]:
+                with open(os.path.join(os.path.dirname(os.path.dirname(records_file)),
+                                       image["reports"]["docker_inspect"]), encoding="utf-8") as g:
+                    if json.load(g)[0]["Id"] == image_id:
+                        print(image["lineage"], image["name"])
+                        return
+    raise SystemExit(f"no image {image_id} in {archive}")
+
+
+def listing(rootfs, dst):
+    """The unpacked root filesystem as umoci wrote it to disk: one row per path."""
+    import stat
+    rows = []
+    inodes = {}
+    for top, dirs, files in os.walk(rootfs):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            full = os.path.join(top, name)
+            st = os.lstat(full)
+            rel = os.path.relpath(full, rootfs)
+            row = {"path": rel, "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
+                   "mtime_ns": st.st_mtime_ns}
+            fmt = stat.S_IFMT(st.st_mode)
+            if fmt == stat.S_IFREG:
+                with open(full, "rb") as f:
+                    row.update(type="file", size=st.st_size,
+                               sha256="sha256:" + hashlib.sha256(f.read()).hexdigest())
+                if st.st_nlink > 1:
+                    inodes.setdefault(st.st_ino, []).append(rel)
+            elif fmt == stat.S_IFDIR:
+                row["type"] = "dir"
+            elif fmt == stat.S_IFLNK:
+                row.update(type="symlink", link=os.readlink(full))
+            elif fmt == stat.S_IFIFO:
+                row["type"] = "fifo"
+            elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
+                row.update(type="char" if fmt == stat.S_IFCHR else "block",
+                           devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev))
+            else:
+                row["type"] = "other"
+            rows.append(row)
+    groups = sorted(sorted(paths) for paths in inodes.values() if len(paths) > 1)
+    with open(dst, "w", encoding="utf-8") as f:
+        json.dump({"entries": rows, "hardlink_groups": groups}, f, indent=0, sort_keys=True,
+                  ensure_ascii=False)
+
+
+def sha256_file(path):
+    with open(path, "rb") as f:
+        print("sha256:" + hashlib.sha256(f.read()).hexdigest())
+
+
+def manifest(out, versions_json, *records_files):
+    """Write OUTDIR/MANIFEST.json from every stage's records."""
+    archives, skipped, rootfs = [], [], {}
+    for rf in records_files:
+        if not os.path.exists(rf):
+            continue
+        with open(rf, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    entry = json.loads(line)
+                    if "rootfs" in entry:
+                        rootfs[entry["rootfs"]] = entry
+                        continue
+                    (skipped if "skipped" in entry else archives).append(entry)
+    for entry in archives:
+        for image in entry["images"]:
+            for name, rel in image.get("reports", {}).items():
+                if not os.path.exists(os.path.join(out, rel)):
+                    raise SystemExit(f"{entry['path']}: report {name} missing: {rel}")
+    doc = {
+        "generator": "tools/real-archives.sh",
+        "versions": json.loads(versions_json),
+        "archives": sorted(archives, key=lambda e: e["path"]),
+        "skipped": skipped,
+        "rootfs": rootfs,
+    }
+    extra = os.path.join(out, ".state", "facts.json")
+    if os.path.exists(extra):
+        with open(extra, encoding="utf-8") as f:
+            doc["facts"] = json.load(f)
+    tmp = os.path.join(out, "MANIFEST.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, os.path.join(out, "MANIFEST.json"))
+    print(f"{len(archives)} archives, {sum(len(e['images']) for e in archives)} images, "
+          f"{len(skipped)} skipped sections")
+
+
+def fact(out, key, value_json):
+    """Record a fact about the run (e.g. whether the cache-from corruption reproduced)."""
+    path = os.path.join(out, ".state", "facts.json")
+    facts = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            facts = json.load(f)
+    facts[key] = json.loads(value_json)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(facts, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]](*sys.argv[2:])
+PY
+py() { python3 "$PYH" "$@"; }
+
+# Stages are idempotent: each writes a stamp holding this script's hash and the
+# stamps of the stages it derives from; a stage whose stamp matches is reused.
+stamp_of() { cat "$STATE/$1.done" 2>/dev/null || true; }
+stage_key() {  # stage_key STAGE DEPS... -> the stamp this stage should have
+    local s=$1; shift
+    # The stage's own code (and the shared helpers') decides whether its outputs are stale.
+    local code
+    code=$(declare -f "stage_$s" make_contexts docker_build docker_save docker_save_family img \
+        commit_record skopeo_reports docker_reports podman_reports umoci_reports | sha256sum | cut -c1-16)
+    local k="$s $code"
+    for d in "$@"; do k="$k|$(stamp_of "$d" | cut -c1-200)"; done
+    printf '%s' "$k" | sha256sum | cut -c1-32
+}
+stage_done() { [ -f "$STATE/$1.done" ] && [ "$(stamp_of "$1")" = "$2" ]; }
+stage_begin() {  # remove the stage's previous outputs
+    rm -f "$STATE/$1.done" "$STATE/$1.records.jsonl"
+    rm -rf "${OUT:?}/$1"
+    mkdir -p "$OUT/$1"
+}
+stage_finish() { printf '%s' "$2" >"$STATE/$1.done"; }
+skip_section() {  # skip_section STAGE SECTION REASON: recorded in MANIFEST.json "skipped"
+    say "SKIPPED $2: $3"
+    python3 -c 'import json,sys; print(json.dumps({"skipped": sys.argv[1], "reason": sys.argv[2]}))' \
+        "$2" "$3" >>"$STATE/$1.records.jsonl"
+}
+
+# images_json collects the per-image records of the archive being written.
+IMAGES=()
+img() {  # img NAME LINEAGE SPEC REFS_CSV REPORT=PATH... (paths relative to OUT)
+    local name=$1 lineage=$2 spec=$3 refs=$4; shift 4
+    IMAGES+=("$(python3 - "$name" "$lineage" "$spec" "$refs" "$@" <<'PY'
+import json, sys
+name, lineage, spec, refs, *reports = sys.argv[1:]
+print(json.dumps({
+    "name": name, "lineage": lineage, "skopeo_spec": spec,
+    "refs": [r for r in refs.split(",") if r],
+    "reports": dict(r.split("=", 1) for r in reports),
+}))
+PY
+)")
+}
+commit_record() {  # commit_record STAGE ARCHIVE LAYOUT TOOL KIND COMPRESSION NOTES
+    local joined
+    joined="[$(IFS=,; echo "${IMAGES[*]}")]"
+    py record "$STATE/$1.records.jsonl" "$2" "$3" "$4" "$5" "$6" "$joined" "$7"
+    IMAGES=()
+}
+
+# skopeo_reports REL_ARCHIVE SPEC TAG: exact config bytes, raw manifest, summary.
+# Prints REPORT=PATH words for img(). Missing reports are noted, not fatal:
+# the test then says which report it lacks.
+skopeo_reports() {
+    local rel=$1 spec=$2 tag=$3 dir="$OUT/$1.reports" out=""
+    mkdir -p "$dir"
+    if skopeo inspect --raw --config "$spec" >"$dir/$tag.skopeo-config.raw.json" 2>>"$LOG"; then
+        out="$out skopeo_config_raw=$rel.reports/$tag.skopeo-config.raw.json"
+    else rm -f "$dir/$tag.skopeo-config.raw.json"; echo "skopeo inspect --config failed: $spec" >>"$LOG"; fi
+    if skopeo inspect --raw "$spec" >"$dir/$tag.skopeo-manifest.raw.json" 2>>"$LOG"; then
+        out="$out skopeo_manifest_raw=$rel.reports/$tag.skopeo-manifest.raw.json"
+    else rm -f "$dir/$tag.skopeo-manifest.raw.json"; fi
+    if skopeo inspect "$spec" >"$dir/$tag.skopeo-inspect.json" 2>>"$LOG"; then
+        out="$out skopeo_inspect=$rel.reports/$tag.skopeo-inspect.json"
+    else rm -f "$dir/$tag.skopeo-inspect.json"; fi
+    echo "$out"
+}
+
+# docker_reports REL_ARCHIVE IMAGE TAG: docker image inspect + docker history.
+docker_reports() {
+    local rel=$1 image=$2 tag=$3 dir="$OUT/$1.reports"
+    mkdir -p "$dir"
+    "$DOCKER" image inspect "$image" >"$dir/$tag.docker-inspect.json"
+    "$DOCKER" history --no-trunc --format '{{json .}}' "$image" >"$W/history.jsonl"
+    py lines_to_array "$W/history.jsonl" "$dir/$tag.docker-history.json"
+    echo "docker_inspect=$rel.reports/$tag.docker-inspect.json docker_history=$rel.reports/$tag.docker-history.json"
+}
+
+podman_reports() {  # podman_reports REL_ARCHIVE IMAGE TAG
+    local rel=$1 image=$2 tag=$3 dir="$OUT/$1.reports"
+    mkdir -p "$dir"
+    "${PODMAN[@]}" history --format json "$image" >"$dir/$tag.podman-history.json"
+    "${PODMAN[@]}" image inspect "$image" >"$dir/$tag.podman-inspect.json"
+    echo "podman_history=$rel.reports/$tag.podman-history.json podman_inspect=$rel.reports/$tag.podman-inspect.json"
+}
+
+umoci_reports() {  # umoci_reports REL_ARCHIVE LAYOUT_DIR TAG
+    local rel=$1 layout=$2 tag=$3 dir="$OUT/$1.reports"
+    mkdir -p "$dir"
+    umoci stat --json --image "$layout:$tag" >"$dir/$tag.umoci-stat.json"
+    echo "umoci_stat=$rel.reports/$tag.umoci-stat.json"
+}
+
+safe() { printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_'; }
+
+# ================================================================ stage: docker
+# Build contexts are written from here-documents, so the images are the same
+# kind of image on every run (times and IDs differ, as they do for real).
+make_contexts() {
+    local C=$W/ctx
+    rm -rf "$C"; mkdir -p "$C"
+    # A busybox-static root filesystem for `docker import` (RUN needs a shell).
+    mkdir -p "$C/rootfs/bin" "$C/rootfs/etc" "$C/rootfs/tmp" "$C/rootfs/root"
+    cp /bin/busybox "$C/rootfs/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$C/rootfs/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1234:5678::/tmp:/bin/sh\n' >"$C/rootfs/etc/passwd"
+    printf 'root:x:0:\nusers:x:5678:\n' >"$C/rootfs/etc/group"
+    chmod 1777 "$C/rootfs/tmp"
+
+    # fs: every filesystem feature a layer tar can carry.
+    mkdir -p "$C/fs/files/sub" "$C/fs/tarball/pkg"
+    echo "hello from COPY" >"$C/fs/files/hello.txt"
+    echo "nested" >"$C/fs/files/sub/nested.txt"
+    python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 64)' >"$C/fs/files/binary.bin"
+    echo "from the tarball" >"$C/fs/tarball/pkg/readme.txt"
+    echo "second" >"$C/fs/tarball/pkg/second.txt"
+    tar --sort=name --mtime=@1600000000 --owner=0 --group=0 -C "$C/fs/tarball" -czf "$C/fs/app.tar.gz" pkg
+    rm -rf "$C/fs/tarball"
+    cat >"$C/fs/Dockerfile" <<'EOF'
+FROM rt/base:1
+LABEL org.example.role="filesystem features" org.example.empty=""
+ENV APP_HOME=/opt/app PATH=/opt/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+RUN mkdir -p /opt/app/data /opt/app/gone/deep /opt/app/replaced /opt/app/bin \
+ && echo one > /opt/app/data/one.txt && echo two > /opt/app/gone/deep/two.txt \
+ && echo keep > /opt/app/replaced/keep.txt && echo temp > /etc/temp.conf \
+ && echo "symlink target" > /opt/app/data/target.txt
+COPY files/ /opt/app/files/
+ADD app.tar.gz /opt/app/unpacked/
+RUN rm -rf /opt/app/gone /etc/temp.conf \
+ && rm -rf /opt/app/replaced && echo "now a file" > /opt/app/replaced \
+ && echo "same layer" > /opt/app/data/linked.txt && ln /opt/app/data/linked.txt /opt/app/data/linked-hardlink.txt \
+ && ln /opt/app/data/one.txt /opt/app/data/one-hardlink.txt \
+ && ln -s ../data/target.txt /opt/app/files/target-symlink \
+ && ln -s /nonexistent/target /opt/app/dangling-symlink \
+ && mkfifo /opt/app/fifo \
+ && mkdir -p "/opt/app/odd/with space" "/opt/app/odd/ünïcødé-名前" \
+ && echo s > "/opt/app/odd/with space/file name.txt" \
+ && echo u > "/opt/app/odd/ünïcødé-名前/ファイル.txt" \
+ && echo tab > "/opt/app/odd/tab	and newline-free" \
+ && long=$(printf 'd%.0s' $(seq 1 120)) && mkdir -p "/opt/app/odd/$long/$long" \
+ && echo long > "/opt/app/odd/$long/$long/$(printf 'f%.0s' $(seq 1 150)).txt" \
+ && printf '#!/bin/sh\necho tool\n' > /opt/app/bin/suid-tool && chmod 4755 /opt/app/bin/suid-tool \
+ && printf '#!/bin/sh\necho sgid\n' > /opt/app/bin/sgid-tool && chmod 2755 /opt/app/bin/sgid-tool \
+ && chmod 1777 /opt/app/data && chmod 0600 /opt/app/data/one.txt \
+ && chown -R 1234:5678 /opt/app/data && chown 4242:4343 /opt/app/files/hello.txt
+RUN touch /opt/app/data/one.txt && echo appended >> /opt/app/files/hello.txt && rm /opt/app/unpacked/pkg/second.txt
+USER 1234:5678
+WORKDIR /opt/app
+EXPOSE 8080 9090/udp
+VOLUME /opt/app/data
+HEALTHCHECK --interval=30s --timeout=3s CMD test -e /opt/app/files/hello.txt
+STOPSIGNAL SIGINT
+SHELL ["/bin/sh", "-e", "-c"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /opt/app/files/hello.txt"]
+EOF
+
+    # multistage: the final image has only what it copied from the build stage.
+    mkdir -p "$C/multistage"
+    cat >"$C/multistage/Dockerfile" <<'EOF'
+FROM rt/base:1 AS build
+RUN mkdir -p /out/bin && echo built > /out/artifact.txt && cp /bin/busybox /out/bin/busybox \
+ && ln -s busybox /out/bin/sh && ln -s busybox /out/bin/cat
+FROM scratch
+COPY --from=build /out/ /
+COPY --from=build /etc/passwd /etc/passwd
+ENV PATH=/bin
+CMD ["/bin/cat", "/artifact.txt"]
+EOF
+
+    # squash: the classic builder's --squash folds every layer after the parent into one.
+    mkdir -p "$C/squash"
+    cat >"$C/squash/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir -p /squashed && echo a > /squashed/a && echo b > /squashed/b && echo gone > /etc/gone.conf
+RUN rm /squashed/b /etc/gone.conf && echo c > /squashed/c
+LABEL squashed=yes
+COPY Dockerfile /squashed/Dockerfile
+EOF
+
+    # cache: the seed's shape (RUN, WORKDIR, a no-op RUN, EXPOSE, COPY rootfs /),
+    # built with an inline cache and rebuilt with --cache-from.
+    mkdir -p "$C/cache/rootfs/usr/local/bin" "$C/cache/rootfs/etc/app"
+    printf '#!/bin/sh\necho install\n' >"$C/cache/rootfs/usr/local/bin/install-war-into-tomcat.sh"
+    chmod 755 "$C/cache/rootfs/usr/local/bin/install-war-into-tomcat.sh"
+    echo "setting=1" >"$C/cache/rootfs/etc/app/app.conf"
+    cat >"$C/cache/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir -p /opt/tomcat && echo "server" > /opt/tomcat/server.xml
+WORKDIR /opt/tomcat
+RUN true
+EXPOSE 8080
+COPY rootfs /
+EOF
+
+    # many: 40 layer-bearing steps (BuildKit COPY) over the base layer.
+    mkdir -p "$C/many"
+    {
+        echo "FROM rt/base:1"
+        for i in $(seq -w 1 40); do
+            echo "layer $i" >"$C/many/f$i.txt"
+            echo "COPY f$i.txt /many/f$i.txt"
+        done
+        echo 'CMD ["ls", "/many"]'
+    } >"$C/many/Dockerfile"
+
+    # family: a parent and a child (classic builder: Parent links), several tags.
+    mkdir -p "$C/parent" "$C/child"
+    cat >"$C/parent/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /family && echo parent > /family/parent.txt
+ENV FAMILY=parent
+EOF
+    cat >"$C/child/Dockerfile" <<'EOF'
+FROM rt/parent:1
+RUN echo child > /family/child.txt && rm /family/parent.txt
+RUN true
+ENV FAMILY=child
+LABEL generation=2
+EOF
+
+    # buildah: its own Containerfile (RUN under chroot isolation).
+    mkdir -p "$C/bah"
+    echo "copied by buildah" >"$C/bah/copied.txt"
+    cat >"$C/bah/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir -p /bah/dir && echo one > /bah/dir/one && echo two > /bah/two && ln -s two /bah/two-link
+COPY copied.txt /bah/copied.txt
+RUN rm -rf /bah/dir && echo replaced > /bah/dir && chmod 4711 /bah/two && chown 7:8 /bah/copied.txt
+ENV BUILT_BY=buildah
+LABEL tool=buildah
+EXPOSE 7000
+CMD ["cat", "/bah/copied.txt"]
+EOF
+}
+
+docker_build() {  # docker_build builder(buildkit|classic) TAG CONTEXT [ARGS...]
+    local builder=$1 tag=$2 ctx=$3; shift 3
+    if [ "$builder" = buildkit ]; then
+        DOCKER_BUILDKIT=1 run "$DOCKER" build --network none --progress plain -t "$tag" "$@" "$ctx"
+    else
+        DOCKER_BUILDKIT=0 run "$DOCKER" build --network none -t "$tag" "$@" "$ctx"
+    fi
+}
+
+docker_save() {  # docker_save NAME LINEAGES_CSV REFS... : docker/NAME.tar with reports
+    local name=$1 lineages=$2; shift 2
+    local rel=docker/$name.tar
+    run "$DOCKER" save -o "$OUT/$rel" "$@"
+    local i=0 ref lineage
+    IFS=, read -r -a lin <<<"$lineages"
+    for ref in "$@"; do
+        lineage=${lin[$i]:-${lin[0]}}
+        local tag; tag=$(safe "$ref")
+        local reports refs=$ref
+        reports="$(docker_reports "$rel" "$ref" "$tag") $(skopeo_reports "$rel" "docker-archive:$OUT/$rel:@$i" "$tag")"
+        case "$ref" in sha256:*) refs="" ;; esac      # saved by ID: RepoTags null
+        # shellcheck disable=SC2086
+        img "$ref" "$lineage" "docker-archive:$rel:@$i" "$refs" $reports
+        i=$((i + 1))
+    done
+    commit_record docker "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none ""
+}
+
+# Several tags of one image in one `docker save` become one manifest.json
+# item; docker_save's @N counting assumes one ref per image, so the family
+# archive is recorded by hand.
+docker_save_family() {
+    local rel=docker/family.tar
+    run "$DOCKER" save -o "$OUT/$rel" rt/child:1 rt/child:latest rt/child:alias rt/parent:1 rt/base:1
+    local n ref lineage refs tag reports
+    n=$(python3 -c 'import json,sys,tarfile; print(len(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))))' "$OUT/$rel")
+    for i in $(seq 0 $((n - 1))); do
+        refs=$(python3 -c 'import json,sys,tarfile; print(",".join(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))[int(sys.argv[2])]["RepoTags"] or []))' "$OUT/$rel" "$i")
+        ref=${refs%%,*}
+        case "$ref" in rt/child:*) lineage=child ;; rt/parent:*) lineage=parent ;; *) lineage=base ;; esac
+        tag=$(safe "$ref")
+        reports="$(docker_reports "$rel" "$ref" "$tag") $(skopeo_reports "$rel" "docker-archive:$OUT/$rel:@$i" "$tag")"
+        # shellcheck disable=SC2086
+        img "$ref" "$lineage" "docker-archive:$rel:@$i" "$refs" $reports
+    done
+    commit_record docker "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none \
+        "five refs, three images: child under three tags, its Parent image, the base"
+}
+
+stage_docker() {
+    local key; key=$(stage_key docker)
+    if stage_done docker "$key"; then say "docker: reusing $OUT/docker"; return; fi
+    stage_begin docker
+    start_dockerd
+    DOCKERD_VERSION=$("$DOCKER" version --format '{{.Server.Version}}')
+    make_contexts
+    local C=$W/ctx t0=$SECONDS
+    say "docker: importing the busybox base and building images"
+    tar --sort=name --mtime=@1600000000 --owner=0 --group=0 --numeric-owner -C "$C/rootfs" -cf "$W/rootfs.tar" .
+    run "$DOCKER" import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        -m "busybox-static rootfs" "$W/rootfs.tar" rt/base:1
+    # The same rootfs imported as another platform: a config that says arm64.
+    run "$DOCKER" import --platform linux/arm64 -m "arm64 label only" "$W/rootfs.tar" rt/base-arm64:1 \
+        || skip_section docker arm64-import "docker import --platform linux/arm64 failed"
+
+    docker_build buildkit rt/fs:buildkit "$C/fs"
+    docker_build classic rt/fs:classic "$C/fs"
+    docker_build buildkit rt/multistage:1 "$C/multistage"
+    docker_build classic rt/squash:1 "$C/squash" --squash
+    docker_build buildkit rt/many:40 "$C/many"
+    docker_build classic rt/parent:1 "$C/parent"
+    docker_build classic rt/child:1 "$C/child"
+    run "$DOCKER" tag rt/child:1 rt/child:latest
+    run "$DOCKER" tag rt/child:1 rt/child:alias
+
+    # The inline-cache build, then a rebuild that can only get its layers from
+    # that image's inline cache (the local build cache is pruned in between).
+    docker_build buildkit rt/cache:src "$C/cache" --build-arg BUILDKIT_INLINE_CACHE=1
+    run "$DOCKER" builder prune -af
+    echo "== cache-from rebuild" >>"$LOG"
+    DOCKER_BUILDKIT=1 "$DOCKER" build --network none --progress plain --build-arg BUILDKIT_INLINE_CACHE=1 \
+        --cache-from rt/cache:src -t rt/cache:rebuilt "$C/cache" >"$W/rebuild.log" 2>&1 \
+        || { cat "$W/rebuild.log" >>"$LOG"; die "cache-from rebuild failed"; }
+    cat "$W/rebuild.log" >>"$LOG"
+    cp "$W/rebuild.log" "$STATE/cache-from-rebuild.log"
+    say "docker: builds took $((SECONDS - t0)) s; saving"
+
+    mkdir -p "$OUT/docker"
+    docker_save base base rt/base:1
+    "$DOCKER" image inspect rt/base-arm64:1 >/dev/null 2>&1 && docker_save base-arm64 base-arm64 rt/base-arm64:1
+    docker_save fs-buildkit fs-buildkit rt/fs:buildkit
+    docker_save fs-classic fs-classic rt/fs:classic
+    docker_save multistage multistage rt/multistage:1
+    docker_save squash squash rt/squash:1
+    docker_save many40 many40 rt/many:40
+    docker_save cache-src cache-src rt/cache:src
+    docker_save cache-rebuilt cache-rebuilt rt/cache:rebuilt
+    docker_save_family
+    # Several images, one ref each, in one save.
+    docker_save multi "fs-buildkit,multistage,squash" rt/fs:buildkit rt/multistage:1 rt/squash:1
+    # Saved by image ID: RepoTags null.
+    local id; id=$("$DOCKER" image inspect --format '{{.Id}}' rt/multistage:1)
+    docker_save by-id multistage "$id"
+
+    # The same docker save compressed as a whole, and extracted to a directory.
+    gzip -9 -n -c "$OUT/docker/fs-classic.tar" >"$OUT/docker/fs-classic.tar.gz"
+    zstd -q -19 -c "$OUT/docker/fs-classic.tar" >"$OUT/docker/fs-classic.tar.zst"
+    xz -6 -c "$OUT/docker/family.tar" >"$OUT/docker/family.tar.xz"
+    mkdir -p "$OUT/docker/fs-buildkit.dir"
+    tar -C "$OUT/docker/fs-buildkit.dir" -xf "$OUT/docker/fs-buildkit.tar"
+    # These carry the reports of the archive they were made from.
+    python3 - "$STATE/docker.records.jsonl" <<'PY'
+import json, sys
+path = sys.argv[1]
+rows = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+by_path = {r["path"]: r for r in rows if "path" in r}
+extra = [
+    ("docker/fs-classic.tar.gz", "docker/fs-classic.tar", "docker-legacy", "file", "gzip", "gzip -9 -n of docker/fs-classic.tar"),
+    ("docker/fs-classic.tar.zst", "docker/fs-classic.tar", "docker-legacy", "file", "zstd", "zstd -19 of docker/fs-classic.tar"),
+    ("docker/family.tar.xz", "docker/family.tar", "docker-legacy", "file", "xz", "xz of docker/family.tar"),
+    ("docker/fs-buildkit.dir", "docker/fs-buildkit.tar", "docker-dir", "dir", "none", "docker/fs-buildkit.tar extracted with tar -x"),
+]
+with open(path, "a", encoding="utf-8") as f:
+    for new, old, layout, kind, comp, note in extra:
+        r = dict(by_path[old], path=new, layout=layout, kind=kind, compression=comp, notes=note)
+        r["derived_from"] = old
+        f.write(json.dumps(r, sort_keys=True) + "\n")
+PY
+
+    # Did the --cache-from rebuild reproduce the lost-COPY-layer corruption?
+    python3 - "$OUT" "$OUT/docker/cache-src.tar.reports" "$OUT/docker/cache-rebuilt.tar.reports" <<'PY'
+import json, os, sys
+out, src_dir, reb_dir = sys.argv[1:]
+def cfg(d):
+    name = [n for n in os.listdir(d) if n.endswith(".skopeo-config.raw.json")][0]
+    return json.load(open(os.path.join(d, name), encoding="utf-8"))
+a, b = cfg(src_dir), cfg(reb_dir)
+lost = len(b["rootfs"]["diff_ids"]) < len(a["rootfs"]["diff_ids"])
+flipped = [i for i, (x, y) in enumerate(zip(a.get("history", []), b.get("history", [])))
+           if not x.get("empty_layer") and y.get("empty_layer")]
+fact = {
+    "reproduced": bool(lost or flipped),
+    "source_layers": len(a["rootfs"]["diff_ids"]),
+    "rebuilt_layers": len(b["rootfs"]["diff_ids"]),
+    "steps_flipped_to_empty": flipped,
+    "note": ("dockerd 20.10's own exporter keeps empty layers as the 1024-byte tar (5f70bf18) "
+             "and a local --cache-from image binds layers by diff_id, so the registry-only "
+             "removal of 4f4fb700 empty gzip blobs (BuildKit < 0.10) does not happen here"
+             if not (lost or flipped) else "the rebuilt image lost layers its source has"),
+}
+print(json.dumps(fact))
+open(os.path.join(out, ".state", "cache-from.json"), "w").write(json.dumps(fact, indent=1))
+PY
+    py fact "$OUT" cache_from "$(cat "$STATE/cache-from.json")"
+    say "docker: done in $((SECONDS - t0)) s"
+    stage_finish docker "$key"
+}
+
+# ================================================================ stage: containerd
+stage_containerd() {
+    local key; key=$(stage_key containerd docker)
+    if stage_done containerd "$key"; then say "containerd: reusing $OUT/containerd"; return; fi
+    stage_begin containerd
+    start_dockerd
+    local t0=$SECONDS
+    say "containerd: ctr import --no-unpack / export"
+    local CTR=(ctr -a "$CTR_SOCK")
+    # ctr export (containerd 1.6): OCI layout + index.json + manifest.json.
+    # Uncompressed import keeps docker save's raw layers; --compress-blobs gzips them.
+    # --skip-manifest-json in ctr 1.6 still writes a manifest.json, with RepoTags null.
+    local src variant ns rel refs n i info lineage name
+    for src in fs-buildkit family many40; do
+        case "$src" in
+            fs-buildkit) refs=(docker.io/rt/fs:buildkit) ;;
+            many40) refs=(docker.io/rt/many:40) ;;
+            family) refs=(docker.io/rt/child:1 docker.io/rt/child:alias docker.io/rt/parent:1 docker.io/rt/base:1) ;;
+        esac
+        for variant in plain gzip; do
+            ns=ifrt-$variant
+            local flags=(--no-unpack)
+            [ "$variant" = gzip ] && flags+=(--compress-blobs)
+            run "${CTR[@]}" -n "$ns" images import "${flags[@]}" "$OUT/docker/$src.tar"
+            for mj in manifest-json skip-manifest-json; do
+                rel=containerd/$src.$variant.tar
+                local eflags=()
+                if [ "$mj" = skip-manifest-json ]; then
+                    rel=containerd/$src.$variant.skip-manifest-json.tar
+                    eflags=(--skip-manifest-json)
+                fi
+                run "${CTR[@]}" -n "$ns" images export "${eflags[@]}" "$OUT/$rel" "${refs[@]}"
+                # skopeo reads the manifest.json view (@N); c/image's oci transport
+                # ignores index entries with Docker manifest media types.
+                n=$(python3 -c 'import json,sys,tarfile; print(len(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))))' "$OUT/$rel")
+                for i in $(seq 0 $((n - 1))); do
+                    local reports tag id
+                    tag=img$i
+                    reports=$(skopeo_reports "$rel" "docker-archive:$OUT/$rel:@$i" "$tag")
+                    id=$(py sha256_file "$OUT/$rel.reports/$tag.skopeo-config.raw.json")
+                    info=$(py origin_by_id "$STATE/docker.records.jsonl" "docker/$src.tar" "$id")
+                    lineage=${info%% *}
+                    name=${info#* }
+                    # The names containerd gave the image: io.containerd.image.name in index.json.
+                    local cnames
+                    cnames=$(python3 - "$OUT/$rel" "$OUT/$rel.reports/$tag.skopeo-config.raw.json" <<'PY'
+import hashlib, json, sys, tarfile
+t = tarfile.open(sys.argv[1])
+config = "sha256:" + hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+names = []
+for d in json.load(t.extractfile("index.json"))["manifests"]:
+    m = json.load(t.extractfile("blobs/sha256/" + d["digest"].split(":")[1]))
+    if m["config"]["digest"] == config:
+        names.append(d.get("annotations", {}).get("io.containerd.image.name", ""))
+print(",".join(n for n in names if n))
+PY
+)
+                    # shellcheck disable=SC2086
+                    img "$name" "$lineage" "docker-archive:$rel:@$i" "$cnames" $reports \
+                        "docker_inspect=$(py report_for "$STATE/docker.records.jsonl" "docker/$src.tar" "$lineage" docker_inspect)" \
+                        "docker_history=$(py report_for "$STATE/docker.records.jsonl" "docker/$src.tar" "$lineage" docker_history)"
+                done
+                local how="ctr images import --no-unpack"
+                [ "$variant" = gzip ] && how="$how --compress-blobs"
+                how="$how docker/$src.tar; ctr images export"
+                [ "$mj" = skip-manifest-json ] && how="$how --skip-manifest-json"
+                commit_record containerd "$rel" docker-oci-containerd "ctr images export (containerd $CTR_VERSION)" file none \
+                    "$how ${refs[*]}"
+            done
+        done
+    done
+    say "containerd: done in $((SECONDS - t0)) s"
+    stage_finish containerd "$key"
+}
+
+# ================================================================ stage: podman / buildah
+stage_podman() {
+    local key; key=$(stage_key podman docker)
+    if stage_done podman "$key"; then say "podman: reusing $OUT/podman"; return; fi
+    stage_begin podman
+    rm -rf "${OUT:?}/buildah"
+    local t0=$SECONDS
+    [ -d "$W/ctx" ] || make_contexts
+    say "podman/buildah: load, build, save in every format"
+    if ! "${PODMAN[@]}" info >/dev/null 2>>"$LOG"; then
+        skip_section podman podman "podman info failed (see $LOG)"
+        stage_finish podman "$key"; return
+    fi
+    run "${PODMAN[@]}" load -i "$OUT/docker/fs-classic.tar"
+    run "${PODMAN[@]}" load -i "$OUT/docker/family.tar"
+    run "${PODMAN[@]}" load -i "$OUT/docker/base.tar"
+
+    local rel fmt ext layout img_ref name
+    # podman save, one image, every format.
+    for spec in "fs-classic localhost/rt/fs:classic fs-classic" "child localhost/rt/child:1 child"; do
+        set -- $spec
+        name=$1 img_ref=$2 lineage=$3
+        # podman load of a docker save keeps docker.io/ names; find the name it gave.
+        local real_ref
+        real_ref=$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 "/${img_ref#localhost/}\$" || true)
+        [ -n "$real_ref" ] || die "podman load did not name ${img_ref#localhost/}"
+        for fmt in docker-archive oci-archive oci-dir docker-dir; do
+            case $fmt in
+                docker-archive) rel=podman/$name.docker.tar; layout=docker-containers-image ;;
+                oci-archive) rel=podman/$name.oci.tar; layout=oci-archive ;;
+                oci-dir) rel=podman/$name.oci-dir; layout=oci-dir ;;
+                docker-dir) rel=podman/$name.docker-dir; layout=containers-dir ;;
+            esac
+            run "${PODMAN[@]}" save --format "$fmt" -o "$OUT/$rel" "$real_ref"
+            local tag sspec reports kind=file
+            tag=$(safe "$real_ref")
+            case $fmt in
+                docker-archive) sspec="docker-archive:$OUT/$rel" ;;
+                oci-archive) sspec="oci-archive:$OUT/$rel" ;;
+                oci-dir) sspec="oci:$OUT/$rel"; kind=dir ;;
+                docker-dir) sspec="dir:$OUT/$rel"; kind=dir ;;
+            esac
+            reports="$(skopeo_reports "$rel" "$sspec" "$tag") $(podman_reports "$rel" "$real_ref" "$tag")"
+            # shellcheck disable=SC2086
+            img "$real_ref" "$lineage" "${sspec/$OUT\//}" "$real_ref" $reports
+            commit_record podman "$rel" "$layout" "podman save --format $fmt (podman $PODMAN_VERSION)" "$kind" none \
+                "podman load -i docker/$( [ "$name" = child ] && echo family || echo fs-classic).tar; podman save"
+        done
+    done
+    # podman save --uncompressed oci-archive: layers stay raw tar.
+    rel=podman/fs-classic.oci-uncompressed.tar
+    local fsref; fsref=$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 '/rt/fs:classic$')
+    run "${PODMAN[@]}" save --format oci-archive --uncompressed -o "$OUT/$rel" "$fsref"
+    reports="$(skopeo_reports "$rel" "oci-archive:$OUT/$rel" fs-classic) $(podman_reports "$rel" "$fsref" fs-classic)"
+    # shellcheck disable=SC2086
+    img "$fsref" fs-classic "oci-archive:$rel" "$fsref" $reports
+    commit_record podman "$rel" oci-archive "podman save --format oci-archive --uncompressed" file none ""
+
+    # podman save -m: several images (and two tags of one) in one docker-archive.
+    rel=podman/multi.docker.tar
+    local refs_m=()
+    for r in rt/fs:classic rt/child:1 rt/child:alias rt/parent:1; do
+        refs_m+=("$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 "/$r\$")")
+    done
+    run "${PODMAN[@]}" save -m --format docker-archive -o "$OUT/$rel" "${refs_m[@]}"
+    local n i=0
+    n=$(python3 -c 'import json,sys,tarfile; print(len(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))))' "$OUT/$rel")
+    for i in $(seq 0 $((n - 1))); do
+        local rtags first lineage2
+        rtags=$(python3 -c 'import json,sys,tarfile; print(",".join(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))[int(sys.argv[2])]["RepoTags"] or []))' "$OUT/$rel" "$i")
+        first=${rtags%%,*}
+        case "$first" in */rt/fs:*) lineage2=fs-classic ;; */rt/child:*) lineage2=child ;; *) lineage2=parent ;; esac
+        reports="$(skopeo_reports "$rel" "docker-archive:$OUT/$rel:@$i" "img$i") $(podman_reports "$rel" "$first" "img$i")"
+        # shellcheck disable=SC2086
+        img "$first" "$lineage2" "docker-archive:$rel:@$i" "$rtags" $reports
+    done
+    commit_record podman "$rel" docker-containers-image "podman save -m (podman $PODMAN_VERSION)" file none \
+        "podman save -m of ${refs_m[*]}"
+
+    # buildah: build from the loaded base (OCI and docker formats, layered and
+    # single-layer, and a fixed --timestamp), push to docker-archive and oci-archive.
+    local baseref; baseref=$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 '/rt/base:1$')
+    run "${BUILDAH[@]}" tag "$baseref" rt-base
+    local b
+    for b in "oci-layers --format oci --layers" "docker-layers --format docker --layers" \
+             "oci-single --format oci" "oci-timestamp --format oci --layers --timestamp 1600000000"; do
+        set -- $b
+        name=$1; shift
+        run "${BUILDAH[@]}" bud --isolation chroot "$@" -f "$W/ctx/bah/Containerfile" -t "localhost/rt/bah:$name" "$W/ctx/bah"
+        for fmt in docker-archive oci-archive; do
+            local dest
+            case $fmt in
+                docker-archive) rel=buildah/$name.docker.tar; layout=docker-containers-image ;;
+                oci-archive) rel=buildah/$name.oci.tar; layout=oci-archive ;;
+            esac
+            mkdir -p "$OUT/buildah"
+            run "${BUILDAH[@]}" push "localhost/rt/bah:$name" "$fmt:$OUT/$rel:localhost/rt/bah:$name"
+            reports="$(skopeo_reports "$rel" "$fmt:$OUT/$rel" "$name") $(podman_reports "$rel" "localhost/rt/bah:$name" "$name")"
+            # shellcheck disable=SC2086
+            img "localhost/rt/bah:$name" "bah-$name" "$fmt:$rel" "localhost/rt/bah:$name" $reports
+            commit_record podman "$rel" "$layout" "buildah push $fmt (buildah $BUILDAH_VERSION)" file none \
+                "buildah bud $*"
+        done
+    done
+    # A buildah image pushed with zstd layers.
+    rel=buildah/oci-layers.oci-zstd.tar
+    run "${BUILDAH[@]}" push --compression-format zstd "localhost/rt/bah:oci-layers" "oci-archive:$OUT/$rel:localhost/rt/bah:oci-layers"
+    reports="$(skopeo_reports "$rel" "oci-archive:$OUT/$rel" oci-layers) $(podman_reports "$rel" localhost/rt/bah:oci-layers oci-layers)"
+    # shellcheck disable=SC2086
+    img "localhost/rt/bah:oci-layers" bah-oci-layers "oci-archive:$rel" "localhost/rt/bah:oci-layers" $reports
+    commit_record podman "$rel" oci-archive "buildah push --compression-format zstd" file none ""
+    say "podman/buildah: done in $((SECONDS - t0)) s"
+    stage_finish podman "$key"
+}
+
+# ================================================================ stage: skopeo
+stage_skopeo() {
+    local key; key=$(stage_key skopeo docker)
+    if stage_done skopeo "$key"; then say "skopeo: reusing $OUT/skopeo"; return; fi
+    stage_begin skopeo
+    local t0=$SECONDS
+    say "skopeo: conversions (docker-archive, oci-archive gzip/zstd, oci dir)"
+    local conv rel src lineage dest layout sspec kind tag reports
+    # name | source (relative) | lineage | destination transport | extra flags
+    while IFS='|' read -r rel src lineage dest flags; do
+        [ -n "$rel" ] || continue
+        kind=file
+        case $dest in
+            docker-archive) layout=docker-containers-image; sspec="docker-archive:$OUT/$rel" ;;
+            # No reference: c/image skips index entries with Docker media types
+            # when it looks a name up (the v2s2 case), but takes a lone manifest.
+            oci-archive) layout=oci-archive; sspec="oci-archive:$OUT/$rel" ;;
+            oci) layout=oci-dir; sspec="oci:$OUT/$rel"; kind=dir ;;
+        esac
+        local dref=$dest:$OUT/$rel
+        case $dest in
+            docker-archive) dref="$dref:rt/$lineage:converted" ;;
+            *) dref="$dref:rt/$lineage" ;;
+        esac
+        # shellcheck disable=SC2086
+        run skopeo copy $flags "${src%%:*}:$OUT/${src#*:}" "$dref"
+        tag=$(safe "$lineage")
+        reports=$(skopeo_reports "$rel" "$sspec" "$tag")
+        local refs="rt/$lineage"; [ "$dest" = docker-archive ] && refs="rt/$lineage:converted"
+        # shellcheck disable=SC2086
+        img "$refs" "$lineage" "${sspec/$OUT\//}" "$refs" $reports
+        commit_record skopeo "$rel" "$layout" "skopeo copy $flags (skopeo $SKOPEO_VERSION)" "$kind" none \
+            "skopeo copy $flags ${src} $dest"
+    done <<EOF
+skopeo/fs-buildkit.oci.tar|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci-archive|
+skopeo/fs-buildkit.oci-zstd.tar|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci-archive|--dest-compress-format zstd
+skopeo/fs-buildkit.oci-v2s2.tar|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci-archive|--format v2s2
+skopeo/fs-buildkit.docker.tar|docker-archive:docker/fs-buildkit.tar|fs-buildkit|docker-archive|
+skopeo/fs-buildkit.oci-dir|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci|
+skopeo/fs-buildkit.oci-dir-zstd|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci|--dest-compress-format zstd
+skopeo/fs-buildkit.from-zstd.oci.tar|oci-archive:skopeo/fs-buildkit.oci-zstd.tar:rt/fs-buildkit|fs-buildkit|oci-archive|--dest-compress-format gzip
+skopeo/fs-buildkit.from-oci.docker.tar|oci-archive:skopeo/fs-buildkit.oci.tar:rt/fs-buildkit|fs-buildkit|docker-archive|
+skopeo/child.oci.tar|docker-archive:docker/family.tar:@0|child|oci-archive|
+skopeo/squash.oci-zstd.tar|docker-archive:docker/squash.tar|squash|oci-archive|--dest-compress-format zstd
+skopeo/many40.oci-zstd.tar|docker-archive:docker/many40.tar|many40|oci-archive|--dest-compress-format zstd
+skopeo/cache-src.oci.tar|docker-archive:docker/cache-src.tar|cache-src|oci-archive|
+skopeo/cache-rebuilt.oci.tar|docker-archive:docker/cache-rebuilt.tar|cache-rebuilt|oci-archive|
+skopeo/multistage.oci.tar|docker-archive:docker/multistage.tar|multistage|oci-archive|--dest-compress-format gzip
+EOF
+    say "skopeo: done in $((SECONDS - t0)) s"
+    stage_finish skopeo "$key"
+}
+
+# ================================================================ stage: umoci
+stage_umoci() {
+    local key; key=$(stage_key umoci docker)
+    if stage_done umoci "$key"; then say "umoci: reusing $OUT/umoci"; return; fi
+    stage_begin umoci
+    local t0=$SECONDS
+    say "umoci: layouts (new, raw add-layer, unpack/repack, config)"
+    local L=$OUT/umoci/layout B=$W/bundle
+    # Start from the busybox base converted to an OCI layout by skopeo.
+    run skopeo copy "docker-archive:$OUT/docker/base.tar" "oci:$L:base"
+    # unpack, change the rootfs (add, delete -> whiteout, chmod), repack.
+    run umoci unpack --image "$L:base" "$B"
+    mkdir -p "$B/rootfs/umoci"
+    echo "added by umoci" >"$B/rootfs/umoci/added.txt"
+    rm -f "$B/rootfs/etc/group"
+    chmod 4755 "$B/rootfs/umoci/added.txt"
+    run umoci repack --image "$L:base-modified" --refresh-bundle \
+        --history.created_by "umoci repack: add /umoci/added.txt, delete /etc/group" \
+        --history.created "2021-02-04T15:19:27.935272301+01:00" "$B"
+    # Config-only change: a history entry with empty_layer, exact timestamps with an offset.
+    run umoci config --image "$L:base-modified" --tag configured \
+        --config.env "UMOCI=1" --config.label "made-by=umoci" --config.workingdir /umoci \
+        --author "imageforensics interop" --created "2021-02-04T15:19:27.8456647Z" \
+        --history.created "2021-02-04T15:19:27.8456647Z" --history.created_by "umoci config" \
+        --history.comment "config only"
+    # A scratch image built from raw layers, claiming another platform.
+    run umoci new --image "$L:scratch"
+    mkdir -p "$W/raw/etc" "$W/raw/srv"
+    echo "raw layer" >"$W/raw/srv/raw.txt"
+    echo "raw:x:1:1::/:/bin/false" >"$W/raw/etc/passwd"
+    tar --sort=name --mtime=@1600000000 --owner=0 --group=0 --numeric-owner -C "$W/raw" -cf "$W/raw1.tar" etc srv
+    mkdir -p "$W/raw2/srv"; : >"$W/raw2/srv/.wh.raw.txt"; echo two >"$W/raw2/srv/two.txt"
+    tar --sort=name --mtime=@1600000001 --owner=0 --group=0 --numeric-owner -C "$W/raw2" -cf "$W/raw2.tar" srv
+    run umoci raw add-layer --image "$L:scratch" --history.created_by "raw add-layer 1" "$W/raw1.tar"
+    run umoci raw add-layer --image "$L:scratch" --history.created_by "raw add-layer 2 (whiteout)" "$W/raw2.tar"
+    run umoci config --image "$L:scratch" --architecture arm64 --os linux --no-history \
+        --config.cmd /srv/two.txt
+    run umoci gc --layout "$L"
+    local tag reports refs_all=""
+    for tag in base base-modified configured scratch; do
+        reports="$(skopeo_reports umoci/layout "oci:$L:$tag" "$tag") $(umoci_reports umoci/layout "$L" "$tag")"
+        # shellcheck disable=SC2086
+        img "$tag" "umoci-$tag" "oci:umoci/layout:$tag" "$tag" $reports
+    done
+    commit_record umoci umoci/layout oci-dir "umoci $UMOCI_VERSION" dir none \
+        "one layout, four refs: base (skopeo), base-modified (repack), configured (config), scratch (raw add-layer, arm64)"
+    # The same layout as an oci-archive (a tar of the directory, as skopeo writes it).
+    (cd "$L" && tar --sort=name -cf "$OUT/umoci/layout.tar" oci-layout index.json blobs)
+    for tag in base base-modified configured scratch; do
+        reports="$(skopeo_reports umoci/layout.tar "oci-archive:$OUT/umoci/layout.tar:$tag" "$tag")"
+        # shellcheck disable=SC2086
+        img "$tag" "umoci-$tag" "oci-archive:umoci/layout.tar:$tag" "$tag" $reports \
+            "umoci_stat=umoci/layout.reports/$tag.umoci-stat.json"
+    done
+    commit_record umoci umoci/layout.tar oci-archive "tar of the umoci layout" file none ""
+    say "umoci: done in $((SECONDS - t0)) s"
+    stage_finish umoci "$key"
+}
+
+# ================================================================ stage: rootfs
+# What the image's merged filesystem really is: umoci unpacks it (applying
+# whiteouts, hardlinks, owners, modes) and the listing is taken from disk.
+stage_rootfs() {
+    local key; key=$(stage_key rootfs docker podman umoci)
+    if stage_done rootfs "$key"; then say "rootfs: reusing $OUT/rootfs"; return; fi
+    stage_begin rootfs
+    local t0=$SECONDS
+    say "rootfs: umoci unpack of each image, listed from disk"
+    local lineage src image L=$W/rootfs-layout
+    while read -r lineage src; do
+        [ -n "$lineage" ] || continue
+        case "$src" in
+            oci:*) image=$OUT/${src#oci:} ;;
+            *) run skopeo copy "${src%%:*}:$OUT/${src#*:}" "oci:$L:$lineage"; image=$L:$lineage ;;
+        esac
+        rm -rf "$W/unpack"
+        run umoci unpack --image "$image" "$W/unpack"
+        py listing "$W/unpack/rootfs" "$OUT/rootfs/$lineage.json"
+        rm -rf "$W/unpack"
+        python3 -c 'import json,sys; print(json.dumps({"rootfs": sys.argv[1], "path": sys.argv[2], "source": sys.argv[3]}))' \
+            "$lineage" "rootfs/$lineage.json" "$src" >>"$STATE/rootfs.records.jsonl"
+    done <<LIST
+base docker-archive:docker/base.tar
+fs-buildkit docker-archive:docker/fs-buildkit.tar
+fs-classic docker-archive:docker/fs-classic.tar
+multistage docker-archive:docker/multistage.tar
+squash docker-archive:docker/squash.tar
+many40 docker-archive:docker/many40.tar
+cache-src docker-archive:docker/cache-src.tar
+cache-rebuilt docker-archive:docker/cache-rebuilt.tar
+child docker-archive:docker/family.tar:rt/child:1
+parent docker-archive:docker/family.tar:rt/parent:1
+bah-oci-layers oci-archive:buildah/oci-layers.oci.tar
+bah-oci-single oci-archive:buildah/oci-single.oci.tar
+umoci-base-modified oci:umoci/layout:base-modified
+umoci-scratch oci:umoci/layout:scratch
+LIST
+    say "rootfs: done in $((SECONDS - t0)) s"
+    stage_finish rootfs "$key"
+}
+
+# ================================================================ main
+T0=$SECONDS
+DOCKERD_VERSION=$("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//')
+CTR_VERSION=$(ctr --version | awk '{print $3}')
+PODMAN_VERSION=$(podman --version | awk '{print $3}')
+BUILDAH_VERSION=$(buildah --version | awk '{print $3}')
+SKOPEO_VERSION=$(skopeo --version | awk '{print $3}')
+UMOCI_VERSION=$(umoci --version | awk '{print $3}')
+say "writing into $OUT (script $script_sha)"
+
+stage_docker
+stage_containerd
+stage_podman
+stage_skopeo
+stage_umoci
+stage_rootfs
+
+versions=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
+    dockerd "$DOCKERD_VERSION" containerd "$CTR_VERSION" podman "$PODMAN_VERSION" buildah "$BUILDAH_VERSION" \
+    skopeo "$SKOPEO_VERSION" umoci "$UMOCI_VERSION")
+py manifest "$OUT" "$versions" "$STATE"/docker.records.jsonl "$STATE"/containerd.records.jsonl \
+    "$STATE"/podman.records.jsonl "$STATE"/skopeo.records.jsonl "$STATE"/umoci.records.jsonl \
+    "$STATE"/rootfs.records.jsonl
+say "done in $((SECONDS - T0)) s: $OUT/MANIFEST.json"
