@@ -133,9 +133,12 @@ def load_snapshot(data: bytes, *, source: str, limits: Limits = DEFAULT_LIMITS) 
         raise SnapshotError(source, e.where, e.expected) from None
     except RecursionError:
         raise SnapshotError(source, None, "snapshot JSON is nested too deeply") from None
+    # The layout, compression and sha256 stay those of the archive the
+    # snapshot was taken from, so that it diffs exactly like that archive
+    # (packaging findings included); a note says where the model came from.
     original = doc["archive"].get("source", "")
-    notes = [f"snapshot of {original} ({archive.layout})" if isinstance(original, str) and original
-             else f"snapshot ({archive.layout})"]
+    notes = [f"read from a snapshot of {original}" if isinstance(original, str) and original
+             else "read from a snapshot"]
     if redacted:
         notes.append(f"redacted: {', '.join(sorted(redacted))} (values replaced by their sha256)")
-    return dataclasses.replace(archive, layout="snapshot", notes=archive.notes + tuple(notes))
+    return dataclasses.replace(archive, notes=archive.notes + tuple(notes))
