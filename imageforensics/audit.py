@@ -66,20 +66,26 @@ def blob_digest_mismatch(name: str, claimed: Digest, actual: Digest) -> Finding:
     return _f("blob-digest-mismatch", ERROR, f"{show(name)} is named {claimed.short}… but its bytes hash to {actual.short}…", path=name, claimed=claimed, actual=actual)
 
 
-def unreferenced_blobs(members: Iterable[tuple[str, str, bool]], referenced: set[str], *, layout: str) -> list[Finding]:
-    """Blobs (under ``blobs/``, or layer-like members) that nothing references. ``members`` are (name, kind, json_like)."""
+def unreferenced_blobs(members: Iterable[tuple[str, str, str]], referenced: set[str], *, layout: str) -> list[Finding]:
+    """Blobs (under ``blobs/``, or layer-like members) that nothing references.
+
+    ``members`` are (name, kind, what) with ``what`` one of manifest, index,
+    config, v1-json, layer or "" (what the JSON or blob looks like).
+    """
     out = []
-    for name, kind, _ in members:
+    for name, kind, what in members:
         if name in referenced or kind not in ("json", "other", "blob"):
             continue
         if name.startswith("blobs/"):
-            if layout == "docker-oci-graphdriver" and kind == "json":
-                why = "Docker 25+ graphdriver saves also write each layer's legacy v1 json as a blob that nothing references"
+            if what == "v1-json":
+                why = "a legacy v1 layer json, which Docker 25+ graphdriver saves write for every layer and nothing references"
+            elif what == "manifest" and layout == "docker-oci-graphdriver":
+                why = "an image manifest that index.json does not list (untagged images: Docker 25.0.0-25.0.2 wrote manifests null)"
             else:
-                why = "no manifest or index refers to it (image-layout.md: blobs MAY be unreferenced)"
-            out.append(_f("blob-unreferenced", INFO, f"{show(name)} is not referenced: {why}", path=name))
+                why = f"{'a ' + what if what else 'a blob'} that no manifest or index refers to (image-layout.md: blobs MAY be unreferenced)"
+            out.append(_f("blob-unreferenced", INFO, f"{show(name)} is not referenced: {why}", path=name, what=what or None))
         elif kind == "blob":
-            out.append(_f("blob-unreferenced", INFO, f"{show(name)} looks like a layer but no manifest names it", path=name))
+            out.append(_f("blob-unreferenced", INFO, f"{show(name)} looks like a layer but no manifest names it", path=name, what="layer"))
     return out
 
 
@@ -340,6 +346,10 @@ def history_signals(image: Image) -> tuple[Finding, ...]:
     return tuple(out)
 
 
+def _writes_filesystem(step: HistoryStep) -> bool:
+    return not step.empty_layer or step_instruction(step.created_by) in FILESYSTEM_INSTRUCTIONS | {"WORKDIR"}
+
+
 def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
     """Runs of consecutive steps with one created time (BuildKit gives empty steps the previous time; a cache import shows it)."""
     runs: list[list[HistoryStep]] = []
@@ -348,13 +358,15 @@ def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
             runs[-1].append(s)
         else:
             runs.append([s])
-    shared = [run for run in runs if len(run) > 1]
+    # BuildKit gives metadata steps (ENV, CMD…) the previous step's time: normal.
+    # Two steps that each wrote the filesystem sharing one time is not.
+    shared = [run for run in runs if sum(1 for s in run if _writes_filesystem(s)) > 1]
     # One time for the whole history is a SOURCE_DATE_EPOCH build, not a signal.
     if not shared or (len(shared) == 1 and len(shared[0]) == len(image.history)):
         return []
     spans = ", ".join(f"{run[0].index}–{run[-1].index}" for run in shared)
     first = shared[0][0]
-    return [_f("timestamps-shared", INFO, f"steps {spans} share created times with their neighbours", step=first.index, runs=spans)]
+    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run although several of them wrote the filesystem (a cache-import signature)", step=first.index, runs=spans)]
 
 
 def _time_signals(image: Image) -> list[Finding]:

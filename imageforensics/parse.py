@@ -326,7 +326,7 @@ def parse_archive(
             continue
         if claimed is not None and m.digest is not None and claimed.algorithm == "sha256" and claimed != m.digest:
             store.findings.append(audit.blob_digest_mismatch(name, claimed, m.digest))
-    store.findings.extend(audit.unreferenced_blobs(((n, store.by_name[n].kind, store.by_name[n].json_like) for n in store.names()), store.referenced, layout=layout))
+    store.findings.extend(audit.unreferenced_blobs(((n, store.by_name[n].kind, _what(store, n)) for n in store.names()), store.referenced, layout=layout))
     return Archive(
         source=source,
         layout=layout,
@@ -337,6 +337,32 @@ def parse_archive(
         size=size,
         notes=tuple(notes),
     )
+
+
+def _what(store: Store, name: str) -> str:
+    """What an unreferenced member looks like (only computed for members nothing referenced)."""
+    m = store.by_name[name]
+    if name in store.referenced:
+        return ""
+    if m.kind == "blob":
+        return "layer" if m.layer is not None and m.layer.readable else ""
+    if m.kind != "json" or m.data is None:
+        return ""
+    try:
+        value, _ = load_json_bytes(m.data, source=store.source, member=name, what="blob", limits=store.limits)
+    except InputError:
+        return ""
+    if not isinstance(value, dict):
+        return ""
+    if "manifests" in value:
+        return "index"
+    if "config" in value and "layers" in value:
+        return "manifest"
+    if isinstance(value.get("rootfs"), dict):
+        return "config"
+    if "id" in value and ("parent" in value or "created" in value):
+        return "v1-json"
+    return ""
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -41,6 +41,8 @@ class Walk:
     # parent index → [(digest, platform, is_attestation)] of absent manifests, and how many it lists
     absent: dict[str, list[tuple[Digest, str, bool]]] = field(default_factory=dict)
     listed_by: dict[str, int] = field(default_factory=dict)
+    # manifests some descriptor marks as attestations/references: not images wherever else they appear
+    reference_manifests: set[Digest] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -94,6 +96,8 @@ def walk(store: Store, *, docker_side: bool) -> Walk:
     for parent, absent in found.absent.items():
         store.findings.append(audit.manifests_absent(parent, absent, found.listed_by.get(parent, len(absent))))
     for entry in collected.values():
+        if entry.digest in found.reference_manifests:
+            continue
         image = _image(store, found, entry)
         if image is not None:
             found.images.append(image)
@@ -188,6 +192,7 @@ def _visit(
         return
     if attestation:
         store.findings.append(audit.attestation_skipped(where, digest, reference_type))
+        found.reference_manifests.add(digest)
         _mark_blobs(store, value)
         return
     if digest in collected:

@@ -1,0 +1,219 @@
+"""The single-image audit and forensic signals, on hand-built model values."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from imageforensics import audit
+from imageforensics.findings import Severity
+from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_TAR_1024, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
+from imageforensics.parse_config import reconcile
+from imageforensics.timestamp import Timestamp
+
+
+def d(seed: str) -> Digest:
+    return Digest.sha256(hashlib.sha256(seed.encode()).hexdigest())
+
+
+def layer(seed: str, *, diff: Digest | None = None, blob: Digest | None = None, readable: bool = True, empty_kind: str = "", entries: int = 1, anomalies: tuple[tuple[str, str], ...] = ()) -> Layer:
+    return Layer(
+        member=f"{seed}/layer.tar",
+        blob_digest=blob or d(seed),
+        diff_id=diff if diff is not None else d(seed),
+        compression="none",
+        size=1024,
+        uncompressed_size=1024,
+        entries=tuple(FileEntry(path=f"f{i}", kind="file") for i in range(entries)),
+        readable=readable,
+        problem="" if readable else "not a tar archive",
+        empty_kind=empty_kind,
+        anomalies=anomalies,
+    )
+
+
+def step(index: int, created_by: str, *, created: str | None = "2021-03-11T15:19:27Z", empty: bool = False, comment: str = "") -> HistoryStep:
+    return HistoryStep(index=index, created=Timestamp.parse(created) if created else None, created_by=created_by, comment=comment, empty_layer=empty)
+
+
+def image(steps: list[HistoryStep], layers: list[Layer | None], diff_ids: list[Digest] | None = None, *, created: str | None = None, inline_cache: bool = False) -> Image:
+    ids = diff_ids if diff_ids is not None else [l.diff_id for l in layers if l is not None]  # type: ignore[misc]
+    return Image(
+        image_id=d("config"),
+        config_member="config.json",
+        manifest_digest=None,
+        references=(),
+        platform=Platform(os="linux", architecture="amd64"),
+        created=Timestamp.parse(created) if created else None,
+        author="",
+        history=reconcile(tuple(steps), len(ids)),
+        diff_ids=tuple(ids),
+        layers=tuple(layers),
+        layer_refs=tuple(f"l{i}" for i in range(len(layers))),
+        run_config=RunConfig(),
+        has_inline_cache=inline_cache,
+    )
+
+
+def by_code(findings: tuple, code: str) -> list:
+    return [f for f in findings if f.code == code]
+
+
+def test_a_consistent_image_has_no_findings():
+    img = image([step(0, "ADD file:x in /"), step(1, 'CMD ["sh"]', empty=True), step(2, "RUN make", created="2021-03-11T15:19:28Z")], [layer("a"), layer("b")])
+    assert audit.audit_image(img) == ()
+
+
+def test_reconcile_maps_non_empty_steps_in_order():
+    steps = reconcile((step(0, "ADD a"), step(1, "ENV x", empty=True), step(2, "RUN b"), step(3, "RUN c")), 2)
+    assert [s.layer_index for s in steps] == [0, None, 1, None]
+
+
+def test_history_surplus_is_counted_exactly():
+    img = image([step(0, "ADD a"), step(1, "RUN b"), step(2, "RUN c"), step(3, "RUN d")], [layer("a"), layer("b")])
+    (f,) = by_code(audit.audit_image(img), "history-surplus")
+    assert f.severity == Severity.WARNING
+    assert f.evidence_value("surplus") == "2"
+    assert f.evidence_value("steps") == "2,3"
+    assert f.step_a == 2
+    assert "4 non-empty steps for 2 diff_ids" in f.summary
+
+
+def test_history_shortfall_is_counted_exactly():
+    img = image([step(0, "ADD a")], [layer("a"), layer("b"), layer("c")])
+    (f,) = by_code(audit.audit_image(img), "history-shortfall")
+    assert f.evidence_value("shortfall") == "2"
+    assert f.evidence_value("layers") == "1,2"
+
+
+def test_history_absent():
+    img = image([], [layer("a")])
+    assert [f.code for f in audit.audit_image(img)] == ["history-absent"]
+
+
+def test_diff_id_mismatch_names_the_layer_and_step():
+    img = image([step(0, "ADD a"), step(1, "RUN b")], [layer("a"), layer("b")], [d("a"), d("other")])
+    (f,) = by_code(audit.audit_image(img), "diff-id-mismatch")
+    assert f.severity == Severity.ERROR
+    assert f.evidence_value("layer") == "1"
+    assert f.evidence_value("declared") == str(d("other"))
+    assert f.evidence_value("actual") == str(d("b"))
+    assert f.step_a == 1 and f.created_by == "RUN b"
+
+
+def test_layer_count_mismatch():
+    img = image([step(0, "ADD a")], [layer("a")], [d("a"), d("b")])
+    (f,) = by_code(audit.audit_image(img), "layer-count-mismatch")
+    assert (f.evidence_value("layers"), f.evidence_value("diff_ids")) == ("1", "2")
+
+
+def test_unreadable_empty_repeated_and_odd_layers():
+    empty = layer("e", diff=Digest.sha256(EMPTY_TAR_1024), empty_kind="1024-byte empty tar (docker's empty layer)", entries=0)
+    odd = layer("o", anomalies=(("absolute-name", "/etc/x"), ("absolute-name", "/etc/y"), ("device-node", "dev/null (char 1:3)")))
+    img = image(
+        [step(0, "ADD a"), step(1, "RUN true"), step(2, "RUN true"), step(3, "COPY x /"), step(4, "RUN odd")],
+        [layer("a", readable=False), empty, empty, layer("c"), odd],
+    )
+    found = audit.audit_image(img)
+    (unreadable,) = by_code(found, "layer-unreadable")
+    assert unreadable.severity == Severity.ERROR and unreadable.evidence_value("layer") == "0"
+    assert [f.evidence_value("layer") for f in by_code(found, "layer-empty")] == ["1", "2"]
+    (repeated,) = by_code(found, "layer-repeated")
+    assert repeated.evidence_value("layers") == "1,2"
+    assert "1024-byte empty tar" in repeated.summary
+    anomalies = {f.evidence_value("anomaly"): f.evidence_value("count") for f in by_code(found, "layer-anomaly")}
+    assert anomalies == {"absolute-name": "2", "device-node": "1"}
+
+
+@pytest.mark.parametrize("created_by,instruction", [
+    ("COPY rootfs / # buildkit", "COPY"),
+    ("/bin/sh -c #(nop) COPY file:abc in / ", "COPY"),
+    ("/bin/sh -c #(nop) ADD dir:abc in /srv ", "ADD"),
+    ("RUN /bin/sh -c apk add x # buildkit", "RUN"),
+    ("/bin/sh -c apk add x", "RUN"),
+    ("|2 A=1 B=2 /bin/sh -c make", "RUN"),
+    ('/bin/sh -c #(nop)  CMD ["sh"]', "CMD"),
+    ("EXPOSE map[8080/tcp:{}]", "EXPOSE"),
+    ("", ""),
+    ("bazel build", ""),
+])
+def test_step_instruction(created_by, instruction):
+    assert audit.step_instruction(created_by) == instruction
+
+
+def test_filesystem_step_marked_empty_is_a_warning():
+    img = image([step(0, "ADD a"), step(1, "COPY rootfs / # buildkit", empty=True), step(2, "EXPOSE 8080", empty=True)], [layer("a")])
+    (f,) = by_code(audit.history_signals(img), "fs-step-marked-empty")
+    assert f.severity == Severity.WARNING and f.step_a == 1 and f.evidence_value("instruction") == "COPY"
+
+
+def test_squashed_image_marks_steps_empty_as_expected():
+    img = image(
+        [step(0, "ADD a"), step(1, "RUN make", empty=True), step(2, "", comment="merge sha256:" + "1" * 64 + " to sha256:" + "2" * 64)],
+        [layer("a"), layer("s")],
+    )
+    found = audit.history_signals(img)
+    (f,) = by_code(found, "fs-step-marked-empty")
+    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "true"
+    assert by_code(found, "squash-signature")[0].step_a == 2
+
+
+def test_empty_gzip_layer_on_a_copy_step():
+    gz = layer("g", blob=Digest.sha256(EMPTY_GZIP_BUILDKIT), diff=Digest.sha256(EMPTY_TAR_1024), entries=0)
+    img = image([step(0, "ADD a"), step(1, "COPY app / # buildkit")], [layer("a"), gz])
+    (f,) = by_code(audit.history_signals(img), "empty-gzip-on-copy")
+    assert f.step_a == 1 and f.evidence_value("blob") == f"sha256:{EMPTY_GZIP_BUILDKIT}"
+
+
+def test_timestamps_shared_backwards_zero_epoch():
+    img = image(
+        [
+            step(0, "ADD a", created="1970-01-01T00:00:00Z"),
+            step(1, "RUN b", created="2021-03-11T15:19:27.9352723Z"),
+            step(2, "WORKDIR /x", created="2021-03-11T15:19:27.9352723Z"),
+            step(3, "COPY c /", created="2021-03-11T15:19:27.8456647Z"),
+            step(4, "RUN k", created="0001-01-01T00:00:00Z"),
+        ],
+        [layer("a"), layer("b"), layer("w"), layer("c"), layer("k")],
+        created="2021-03-11T15:19:28Z",
+    )
+    found = audit.history_signals(img)
+    assert by_code(found, "timestamps-shared")[0].evidence_value("runs") == "1–2"
+    (back,) = by_code(found, "time-backwards")
+    assert back.step_a == 3 and "-89.6 ms" in back.summary
+    assert by_code(found, "time-zero")[0].evidence_value("steps") == "4"
+    assert by_code(found, "time-epoch")[0].evidence_value("steps") == "0"
+    (created,) = by_code(found, "image-created-mismatch")
+    assert created.evidence_value("last_step") == "0001-01-01T00:00:00Z"
+
+
+def test_a_metadata_step_sharing_the_previous_time_is_normal():
+    img = image([step(0, "RUN a", created="2021-03-11T15:19:20Z"), step(1, "EXPOSE 80", empty=True), step(2, "COPY b /", created="2021-03-11T15:19:28Z")], [layer("a"), layer("b")])
+    assert by_code(audit.history_signals(img), "timestamps-shared") == []
+
+
+def test_one_time_for_the_whole_history_is_not_a_signal():
+    img = image([step(0, "ADD a"), step(1, "RUN b"), step(2, "CMD x", empty=True)], [layer("a"), layer("b")], created="2021-03-11T15:19:27Z")
+    assert audit.history_signals(img) == ()
+
+
+def test_unparseable_time_and_inline_cache_and_buildkit_repair():
+    img = image(
+        [step(0, "ADD a", created="yesterday"), step(1, "", comment="buildkit.exporter.image.v0")],
+        [layer("a"), layer("b")],
+        inline_cache=True,
+    )
+    found = audit.history_signals(img)
+    assert by_code(found, "time-unparseable")[0].step_a == 0
+    assert by_code(found, "history-repaired")[0].step_a == 1
+    assert by_code(found, "inline-cache")
+
+
+def test_archive_level_finding_builders_carry_evidence():
+    f = audit.blob_digest_mismatch("blobs/sha256/" + "a" * 64, Digest.sha256("a" * 64), d("x"))
+    assert f.severity == Severity.ERROR and f.path.startswith("blobs/")
+    absent = audit.manifests_absent("index.json", [(d("1"), "linux/amd64", False), (d("2"), "", True)], 4)
+    assert absent.severity == Severity.INFO
+    assert (absent.evidence_value("absent"), absent.evidence_value("listed"), absent.evidence_value("attestations")) == ("2", "4", "1")
+    assert "\x1b" not in audit.link_problem("member-link-escapes", "a\x1b[31m", "../x").summary
