@@ -111,6 +111,41 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     if not differences:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
                             "differ only in fields not compared (image IDs differ)")
-    codes = sorted({f.code for f in differences})
-    return "metadata", ("same content with metadata differences: " + ", ".join(codes)
+    return "metadata", ("same content with metadata differences: " + _describe(differences)
                         + ("." if not drift_note else ". " + drift_note))
+
+
+def _describe(differences: Sequence[Finding]) -> str:
+    """The metadata differences in words, in a fixed order."""
+    parts: list[str] = []
+    by_code: dict[str, list[Finding]] = {}
+    for f in differences:
+        by_code.setdefault(f.code, []).append(f)
+    for code, phrase in _PHRASES:
+        found = by_code.pop(code, [])
+        if not found:
+            continue
+        if code == "config-differs":
+            phrase = "config " + ", ".join(sorted(f.path for f in found)) + (" differ" if len(found) > 1 else " differs")
+        elif code == "timestamp-drift":
+            phrase = f"history created times ({found[0].evidence_value('drifted_steps')} steps)"
+        elif code in ("paths-mtime-differ", "layer-bytes-differ", "layer-content-differs"):
+            phrase = phrase.format(n=len(found))
+        parts.append(phrase)
+    parts.extend(sorted(by_code))
+    return "; ".join(parts)
+
+
+_PHRASES = (
+    ("timestamp-drift", ""),
+    ("image-created-differs", "image created time"),
+    ("config-differs", ""),
+    ("layer-content-differs", "file mtimes inside {n} layer(s)"),
+    ("paths-mtime-differ", "file mtimes ({n} group(s) of paths)"),
+    ("layer-bytes-differ", "tar bytes of {n} layer(s) with the same entries"),
+    ("empty-layer-spelling", "empty steps recorded differently (empty_layer vs an empty layer)"),
+    ("created-by-spelling", "created_by in another builder's spelling"),
+    ("step-metadata-differs", "history comment or author"),
+    ("build-metadata-differs", "author or docker_version"),
+    ("inline-cache-differs", "BuildKit inline cache"),
+)
