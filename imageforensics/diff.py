@@ -20,17 +20,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imageforensics import __version__
-from imageforensics.align import Pair, align_images, image_units
+from imageforensics.align import Pair, Unit, align_images
 from imageforensics.configdiff import compare_config
 from imageforensics.fsdiff import filesystem_findings, layer_entries
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.fsmerge import path_matcher
 from imageforensics.model import Archive, Image
 from imageforensics.report import InputSide, LayerSide, Report, StepRow
-from imageforensics.stepdiff import (created_of, drift_ns, layer_content, layer_size, layer_state,
+from imageforensics.stepdiff import (LayerState, LayerStates, created_of, drift_ns, layer_content,
                                      only_one_side, step_label, step_text, timestamp_drift,
                                      times_differ, wrongly_empty)
 from imageforensics.sidefindings import side_findings
+from imageforensics.timestamp import format_duration
 from imageforensics.verdict import decide_verdict
 
 
@@ -51,10 +52,11 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
                 options: DiffOptions = DiffOptions()) -> Report:
     """Compare image_a (from archive a, the reference) with image_b (from archive b)."""
     pairs = align_images(image_a, image_b)
+    states = LayerStates(image_a, image_b)
     ignored = path_matcher(options.ignore)
     findings: list[Finding] = []
     findings += packaging_findings(a, image_a, b, image_b)
-    findings += pair_findings(pairs, image_a, image_b, options)
+    findings += pair_findings(pairs, image_a, image_b, options, states)
     if not options.ignore_timestamps:
         drift = timestamp_drift(pairs)
         if drift is not None:
@@ -73,7 +75,7 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
         opts.append(("ignore", " ".join(options.ignore)))
     return Report(tool_version=__version__, a=input_side(a, image_a), b=input_side(b, image_b),
                   verdict_kind=kind, verdict=sentence, findings=ordered,
-                  steps=step_rows(pairs, image_a, image_b, options), options=tuple(opts))
+                  steps=step_rows(pairs, options, states), options=tuple(opts))
 
 
 def input_side(archive: Archive, image: Image) -> InputSide:
@@ -86,22 +88,23 @@ def input_side(archive: Archive, image: Image) -> InputSide:
                      size=archive.size)
 
 
-def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions) -> list[Finding]:
+def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions,
+                  states: LayerStates) -> list[Finding]:
     """Step-level findings for every row of the alignment."""
     out: list[Finding] = []
     ignored = path_matcher(options.ignore)
     for pair in pairs:
         if pair.a is None or pair.b is None:
-            out.append(only_one_side(pair, image_a if pair.a is not None else image_b))
+            out.append(only_one_side(pair, states))
             continue
         text = step_text(pair)
         if text is not None:
             out.append(text)
-        empty = wrongly_empty(pair, image_a, image_b)
+        empty = wrongly_empty(pair, image_a, image_b, states)
         if empty is not None:
             out.append(empty)
             continue
-        sa, sb = layer_state(image_a, pair.a), layer_state(image_b, pair.b)
+        sa, sb = states.a(pair.a), states.b(pair.b)
         if sa.has_content and sb.has_content and pair.a.diff_id != pair.b.diff_id:
             out.append(layer_content(pair, layer_entries(image_a, image_b, pair.a),
                                      layer_entries(image_b, image_a, pair.b),
@@ -121,7 +124,6 @@ def _image_created(image_a: Image, image_b: Image) -> list[Finding]:
         return []
     ta, tb = image_a.created, image_b.created
     d = drift_ns(ta, tb)
-    from imageforensics.timestamp import format_duration
     return [Finding(code="image-created-differs", severity=Severity.WARNING,
                     summary=f"image created differs: A {ta.raw if ta else 'none'}, B {tb.raw if tb else 'none'}"
                             + (f" ({format_duration(d)} in B)" if d is not None else ""),
@@ -163,22 +165,19 @@ def packaging_findings(a: Archive, image_a: Image, b: Archive, image_b: Image) -
                     evidence=evidence(**values))]
 
 
-def _layer_side(image: Image, pair_unit: object) -> LayerSide | None:
-    from imageforensics.align import Unit
-    assert isinstance(pair_unit, Unit)
-    if pair_unit.layer_index is None:
+def _layer_side(unit: Unit, state: LayerState) -> LayerSide | None:
+    if unit.layer_index is None:
         return None
-    state = layer_state(image, pair_unit)
     layer = state.layer
-    return LayerSide(diff_id=str(pair_unit.diff_id) if pair_unit.diff_id else "",
-                     size=layer_size(layer) or 0,
+    return LayerSide(diff_id=str(unit.diff_id) if unit.diff_id else "",
+                     size=state.size or 0,
                      entries=layer.entry_count if layer is not None else 0,
                      empty_kind=(layer.empty_kind if layer is not None else "")
                      or ("" if state.has_content else state.how),
                      present=layer is not None)
 
 
-def step_rows(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions) -> tuple[StepRow, ...]:
+def step_rows(pairs: Sequence[Pair], options: DiffOptions, states: LayerStates) -> tuple[StepRow, ...]:
     """The side-by-side history, with the differing cells marked."""
     rows = []
     for pair in pairs:
@@ -192,7 +191,7 @@ def step_rows(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: Di
                 marks.append("created")
             if (sa.empty_layer if sa else None) != (sb.empty_layer if sb else None):
                 marks.append("empty_layer")
-            content_a, content_b = layer_state(image_a, a).has_content, layer_state(image_b, b).has_content
+            content_a, content_b = states.a(a).has_content, states.b(b).has_content
             if a.diff_id != b.diff_id or content_a != content_b:
                 marks.append("layer")
             if a.created_by != b.created_by:
@@ -211,9 +210,9 @@ def step_rows(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: Di
             created_by_a=a.created_by if a else "", created_by_b=b.created_by if b else "",
             created_a=ta, created_b=tb, drift_ns=drift_ns(ta, tb),
             empty_layer_a=sa.empty_layer if sa else None, empty_layer_b=sb.empty_layer if sb else None,
-            layer_a=_layer_side(image_a, a) if a else None, layer_b=_layer_side(image_b, b) if b else None,
+            layer_a=_layer_side(a, states.a(a)) if a else None, layer_b=_layer_side(b, states.b(b)) if b else None,
             match=match, marks=tuple(marks)))
     return tuple(rows)
 
 
-__all__ = ["DiffOptions", "diff_images", "image_units"]
+__all__ = ["DiffOptions", "diff_images"]

@@ -64,7 +64,7 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *
                         evidence=evidence(layers=" ".join(absent)))]
     fa = merge_layers([e for e in layers_a if e is not None])
     fb = merge_layers([e for e in layers_b if e is not None])
-    delta = compare_filesystems(fa, fb, ignore_mtime=ignore_mtime, ignored=ignored)
+    delta = compare_filesystems(fa, fb, ignore_mtime=ignore_mtime, ignored=ignored, layer_ids=(seq_a, seq_b))
     return _group(delta, pairs, image_a, image_b, fa, fb)
 
 

@@ -172,15 +172,29 @@ def compare_filesystems(
     *,
     ignore_mtime: bool = False,
     ignored: Callable[[str], bool] | None = None,
+    layer_ids: tuple[Sequence[object], Sequence[object]] | None = None,
 ) -> FilesystemDelta:
-    """Compare two merged filesystems path by path (``ignored`` paths are skipped)."""
+    """Compare two merged filesystems path by path (``ignored`` paths are skipped).
+
+    ``layer_ids`` (the diff_id of each merged layer, A's and B's): a path both
+    sides took from layers with one diff_id holds the same entry, so it is
+    not compared field by field.
+    """
     ea, eb = fa.entries, fb.entries
     missing = [p for p in ea.keys() - eb.keys()]
     added = [p for p in eb.keys() - ea.keys()]
     changed: list[tuple[str, tuple[str, ...]]] = []
+    wa, wb = fa.writer, fb.writer
+    ids_a, ids_b = layer_ids if layer_ids is not None else ((), ())
     for path, a in ea.items():
         b = eb.get(path)
-        if b is None or a is b or a == b:
+        if b is None or a is b:
+            continue
+        if layer_ids is not None:
+            id_a = ids_a[wa[path]]
+            if id_a is not None and id_a == ids_b[wb[path]]:
+                continue
+        if a == b:
             continue
         fields = changed_fields(a, b, ignore_mtime=ignore_mtime)
         if fields:

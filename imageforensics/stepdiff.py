@@ -80,6 +80,31 @@ def layer_state(image: Image, unit: Unit) -> LayerState:
                       entries=layer.entry_count if layer.readable else None)
 
 
+class LayerStates:
+    """Each unit's LayerState computed once per diff (sizes sum every entry of a layer)."""
+
+    __slots__ = ("_image_a", "_image_b", "_done")
+
+    def __init__(self, image_a: Image, image_b: Image) -> None:
+        self._image_a, self._image_b = image_a, image_b
+        self._done: dict[tuple[str, int], LayerState] = {}
+
+    def a(self, unit: Unit) -> LayerState:
+        """The state of a unit of image A."""
+        return self._get("A", self._image_a, unit)
+
+    def b(self, unit: Unit) -> LayerState:
+        """The state of a unit of image B."""
+        return self._get("B", self._image_b, unit)
+
+    def _get(self, side: str, image: Image, unit: Unit) -> LayerState:
+        key = (side, id(unit))
+        state = self._done.get(key)
+        if state is None:
+            state = self._done[key] = layer_state(image, unit)
+        return state
+
+
 def layer_size(layer: Layer | None) -> int | None:
     """What ``docker history`` shows as SIZE: the bytes of the layer's regular files.
 
@@ -98,10 +123,10 @@ def _content_text(state: LayerState) -> str:
     return f"{size}{entries}"
 
 
-def wrongly_empty(pair: Pair, image_a: Image, image_b: Image) -> Finding | None:
+def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerStates) -> Finding | None:
     """A step with content in one image and none (empty_layer or an empty layer) in the other."""
     assert pair.a is not None and pair.b is not None
-    sa, sb = layer_state(image_a, pair.a), layer_state(image_b, pair.b)
+    sa, sb = states.a(pair.a), states.b(pair.b)
     if sa.has_content == sb.has_content:
         return None
     full, empty, full_side, empty_side = (sa, sb, "A", "B") if sa.has_content else (sb, sa, "B", "A")
@@ -231,12 +256,12 @@ def step_text(pair: Pair) -> Finding | None:
     return None
 
 
-def only_one_side(pair: Pair, image: Image) -> Finding:
+def only_one_side(pair: Pair, states: LayerStates) -> Finding:
     """A step (or a layer without history) that only one image has."""
     unit = pair.a if pair.a is not None else pair.b
     assert unit is not None
     side = "a" if pair.a is not None else "b"
-    state = layer_state(image, unit)
+    state = states.a(unit) if side == "a" else states.b(unit)
     what = f"with a {_content_text(state)}" if state.has_content else "(no content)"
     code = f"step-only-in-{side}" if unit.step is not None else f"layer-only-in-{side}"
     return Finding(code=code, severity=Severity.WARNING,

@@ -1,0 +1,122 @@
+"""Edge cases of the diff: images without history, absent or unreadable blobs,
+empty steps spelled differently, huge histories, packaging-only differences."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from imageforensics import align
+from imageforensics.diff import DiffOptions, diff_images
+from imageforensics.findings import Severity
+from imageforensics.model import EMPTY_TAR_1024
+from tests.modelfactory import archive, build, directory, file, known_empty_layer, layer, mark_empty, spec, step
+
+
+def diff(ia, ib, options=DiffOptions()):
+    return diff_images(archive(ia), ia, archive(ib, source="b.tar"), ib, options)
+
+
+def codes(report, minimum=Severity.INFO):
+    return sorted(f.code for f in report.findings if f.severity >= minimum)
+
+
+def test_images_without_history_are_compared_layer_by_layer():
+    a = build(spec(step("x", file("base")), step("y", file("app", "1"))))
+    b = build(spec(step("x", file("base")), step("y", file("app", "2"))))
+    a, b = replace(a, history=()), replace(b, history=())
+    report = diff(a, b)
+    assert [(r.index_a, r.index_b) for r in report.steps] == [(None, None), (None, None)]
+    [changed] = [f for f in report.findings if f.code == "layer-content-differs"]
+    assert "layer 1 (no history entry)" in changed.summary and changed.paths == ("/app",)
+    assert report.verdict_kind == "diverged"
+
+
+def test_an_absent_blob_is_taken_from_the_other_image_when_the_diff_ids_agree():
+    s = spec(step("FROM", file("a")), step("RUN b", file("b")), step("RUN c", file("c")))
+    a = build(s)
+    b = build(replace(s, steps=s.steps[:2] + (replace(s.steps[2], layer=layer(file("c", "changed"))),)))
+    b = replace(b, layers=(None,) + b.layers[1:])  # B's base blob is missing from its archive
+    report = diff(a, b)
+    assert codes(report, Severity.WARNING) == ["layer-content-differs", "paths-changed"]
+    assert "filesystem-not-compared" not in codes(report)
+
+
+def test_an_unreadable_layer_without_a_copy_stops_the_filesystem_comparison_only():
+    a = build(spec(step("FROM", file("a")), step("RUN b", file("b"))))
+    b = build(spec(step("FROM", file("a")), step("RUN b", file("b", "other"))))
+    b = replace(b, layers=(b.layers[0], replace(b.layers[1], readable=False, problem="truncated", entries=())))
+    report = diff(a, b)
+    assert "filesystem-not-compared" in codes(report)
+    [f] = [f for f in report.findings if f.code == "layer-content-differs"]
+    assert "entries not compared" in f.summary
+
+
+def test_an_empty_step_recorded_as_empty_layer_or_as_dockers_empty_tar_is_not_content():
+    s = spec(step("FROM", file("a")), step("RUN true"), step("CMD x"))
+    a = build(s)
+    b = build(replace(s, steps=(s.steps[0], replace(s.steps[1], layer=known_empty_layer(EMPTY_TAR_1024)), s.steps[2])))
+    report = diff(a, b)
+    assert codes(report) == ["empty-layer-spelling"]
+    assert report.verdict_kind == "metadata"
+    assert "empty steps recorded differently" in report.verdict
+
+
+def test_same_entries_with_different_tar_bytes():
+    s = spec(step("FROM", file("a"), file("b")))
+    a = build(s)
+    b = build(replace(s, steps=(replace(s.steps[0], layer=layer(file("b"), file("a"))),)))
+    report = diff(a, b)
+    assert codes(report) == ["layer-bytes-differ"]
+    assert "the same entries in a different order" in report.findings[0].summary
+    assert report.verdict_kind == "metadata"
+
+
+def test_a_surplus_non_empty_step_without_a_layer_counts_as_wrongly_empty():
+    s = spec(step("FROM", file("a")), step("COPY x /", file("x")))
+    b = replace(s, steps=(s.steps[0], replace(s.steps[1], layer=None, empty_layer=False)))
+    report = diff(build(s), build(b))
+    [f] = [f for f in report.findings if f.code == "step-wrongly-empty"]
+    assert "matched to no layer" in f.summary and f.side == "B"
+
+
+def test_a_step_wrongly_empty_in_a_is_reported_from_a_side():
+    s = spec(step("FROM", file("a")), step("COPY x /", file("x")), step("CMD y"))
+    report = diff(build(mark_empty(s, 1)), build(s))
+    [f] = [f for f in report.findings if f.code == "step-wrongly-empty"]
+    assert (f.side, f.step_a, f.step_b, f.severity) == ("A", 1, 1, Severity.ERROR)
+    assert f.evidence_value("entries_b") == "1" and f.evidence_value("empty_layer_a") == "True"
+    assert report.verdict_kind == "diverged" and "(and" not in report.verdict.split(":")[0]
+
+
+def test_huge_histories_use_the_fallback_alignment(monkeypatch):
+    s = spec(*[step(f"RUN n{i}", file(f"f{i}")) if i % 3 else step(f"ENV V={i}") for i in range(60)])
+    b = replace(s, steps=s.steps[:30] + (step("RUN inserted", file("new")),) + s.steps[30:])
+    b = replace(b, steps=tuple(replace(x, created=y.created) for x, y in zip(b.steps, s.steps + s.steps[-1:])))
+    b = replace(b, steps=b.steps[:31] + tuple(replace(x, created=s.steps[30 + n].created) for n, x in enumerate(b.steps[31:])))
+    exact = align.align_images(build(s), build(b))
+    monkeypatch.setattr(align, "MAX_ALIGNMENT_CELLS", 1)
+    fallback = align.align_images(build(s), build(b))
+    rows = [(p.a.index if p.a else None, p.b.index if p.b else None) for p in fallback]
+    assert rows == [(p.a.index if p.a else None, p.b.index if p.b else None) for p in exact]
+    assert (None, 30) in rows and (30, 31) in rows
+
+
+def test_ignored_timestamps_leave_no_created_marks_but_keep_the_drift_values():
+    s = spec(step("FROM", file("a")), step("CMD x"))
+    b = replace(s, steps=(s.steps[0], replace(s.steps[1], created="2030-01-01T00:00:00Z")))
+    report = diff(build(s), build(b), DiffOptions(ignore_timestamps=True))
+    assert report.findings == () and report.verdict_kind == "identical"
+    assert report.steps[1].marks == () and report.steps[1].drift_ns is not None
+    assert report.options == (("ignore_timestamps", "true"),)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dir"])
+def test_a_path_replaced_by_another_type(kind):
+    a = build(spec(step("FROM", file("etc/conf", "x"))))
+    other = directory("etc/conf") if kind == "dir" else replace(file("etc/conf"), kind="symlink", linkname="/x",
+                                                                   content_digest="", size=0)
+    b = build(spec(step("FROM", other)))
+    [f] = [f for f in diff(a, b).findings if f.code == "paths-changed"]
+    assert f.paths == ("/etc/conf",) and f.evidence_value("change_001").startswith(f"/etc/conf: kind file -> {kind}")
