@@ -104,7 +104,8 @@ def _field(text: bytes, width: int) -> bytes:
 
 def _pax_record(key: str, value: str) -> bytes:
     """``"%d %s=%s\\n"`` where the length counts itself (POSIX pax)."""
-    body = f" {key}={value}\n".encode()
+    # Values may carry raw bytes as surrogate escapes (xattrs): write them back as bytes.
+    body = f" {key}={value}\n".encode("utf-8", "surrogateescape")
     size = len(body)
     while len(str(size).encode()) + len(body) != size:
         size = len(str(size).encode()) + len(body)
