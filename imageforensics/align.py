@@ -38,6 +38,11 @@ REASON_EXACT = "same created_by"
 REASON_LAYER = "same layer diff_id"
 REASON_INSTRUCTION = "same instruction, different text"
 REASON_POSITION = "layers without history, paired in order"
+REASON_COPY_DEST = "same COPY/ADD destination (the classic builder names sources by content hash)"
+
+# The classic builder records COPY/ADD as "COPY file:<sha256> in <dest>"
+# (also dir: and multi:), BuildKit as "COPY <src>... <dest>".
+_CLASSIC_COPY = re.compile(r"(COPY|ADD) (?:file|dir|multi):[0-9a-f]+ in (\S+)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,6 +195,20 @@ def instruction(text: str) -> str:
     return word if word in DOCKERFILE_INSTRUCTIONS else ""
 
 
+def _copy_destination(normal: str) -> str | None:
+    """The destination of a COPY/ADD in either builder's spelling, else None."""
+    m = _CLASSIC_COPY.fullmatch(normal)
+    if m is not None:
+        return f"{m.group(1)} {m.group(2)}"
+    words = normal.split()
+    if len(words) >= 3 and words[0] in ("COPY", "ADD") and not words[1].startswith("--"):
+        return f"{words[0]} {words[-1]}"
+    if len(words) >= 3 and words[0] in ("COPY", "ADD"):
+        rest = [w for w in words[1:] if not w.startswith("--")]
+        return f"{words[0]} {rest[-1]}" if len(rest) >= 2 else None
+    return None
+
+
 def _trivial(diff_id: Digest | None) -> bool:
     """True for no layer or a well-known empty layer (shared by unrelated steps)."""
     return diff_id is None or diff_id.hex in WELL_KNOWN_EMPTY
@@ -229,6 +248,9 @@ def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
         base, reason = 90, "normalised created_by (" + "; ".join(notes) + ")"
     elif same_layer:
         return 60, REASON_LAYER
+    elif _copy_destination(ka.normal) is not None and _copy_destination(ka.normal) == _copy_destination(kb.normal) \
+            and (_CLASSIC_COPY.fullmatch(ka.normal) is not None) != (_CLASSIC_COPY.fullmatch(kb.normal) is not None):
+        base, reason = 80, REASON_COPY_DEST
     elif ka.keyword and ka.keyword == kb.keyword:
         base, reason = 5, REASON_INSTRUCTION
     else:

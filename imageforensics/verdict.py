@@ -85,7 +85,14 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
         else:
             first = min((f for f in missing), key=lambda f: _row(f, pairs))
             text = f"B is missing content that A has: {first.summary}"
-        return "missing-content", text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
+        pattern = ""
+        if empty is not None and "empty-layer removal signature" in (empty.evidence_value("signals") or ""):
+            # FORMATS.md A4: BuildKit < 0.10 dropped layers on cache import and
+            # marked the step empty_layer (moby/buildkit#1981, #2198; moby#41219).
+            pattern = (" Pattern: a BuildKit cache import that lost a layer"
+                       " (moby/buildkit#1981, #2198; moby/moby#41219).")
+        return "missing-content", (text + ("." if not text.endswith(".") else "")
+                                   + (" " + drift_note if drift_note else "") + pattern)
     content = [f for f in findings if _is_content(f)]
     if content:
         first = min(content, key=lambda f: _row(f, pairs))

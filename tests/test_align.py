@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from hypothesis import given, settings, strategies as st
 
-from imageforensics.align import (REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
+from imageforensics.align import (REASON_COPY_DEST, REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
                                   normalise_created_by, step_layer_indexes)
 from tests.modelfactory import build, file, mark_empty, spec, step
 
@@ -106,3 +106,16 @@ def test_alignment_is_a_monotone_cover_and_keeps_identical_steps_paired(steps, d
     # Each kept step pairs with its own copy (same text, layer and time), never with a neighbour.
     kept = [i for i in range(len(a.steps)) if i not in drop]
     assert [(p.a.index, p.b.index) for p in pairs if p.a and p.b] == list(zip(kept, range(len(kept))))
+
+
+def test_classic_copy_spelling_pairs_with_buildkits_by_destination():
+    a = spec(step("FROM", file("a")), step("/bin/sh -c #(nop) COPY dir:3f2a9c0b1d in /app ", file("app/x")),
+             step("/bin/sh -c #(nop) COPY file:9e8d7c6b5a in /etc/conf ", file("etc/conf")))
+    b = spec(step("FROM", file("a")), step("COPY --chown=1:1 src /app # buildkit", file("app/x", "2")),
+             step("COPY conf /etc/conf # buildkit", file("etc/conf", "2")))
+    pairs = align_images(build(a), build(b))
+    assert [p.reason for p in pairs[1:]] == [REASON_COPY_DEST, REASON_COPY_DEST]
+    # Two BuildKit COPYs to different places are a changed step, not a spelling.
+    c = spec(step("FROM", file("a")), step("COPY src /srv # buildkit", file("srv/x")),
+             step("COPY conf /etc/conf # buildkit", file("etc/conf", "2")))
+    assert [p.reason for p in align_images(build(b), build(c))[1:]] == [REASON_INSTRUCTION, REASON_EXACT]
