@@ -13,9 +13,23 @@ exact epoch nanoseconds; a file entry omits only fields at their default.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from imageforensics.findings import Finding, Severity
+from imageforensics.jsoncheck import (
+    JsonShapeError,
+    as_object,
+    get_bool,
+    get_each,
+    get_int,
+    get_opt,
+    get_opt_int,
+    get_opt_strs,
+    get_pairs,
+    get_str,
+    get_strs,
+    pairs_json,
+)
 from imageforensics.model import (
     Archive,
     Digest,
@@ -27,120 +41,6 @@ from imageforensics.model import (
     RunConfig,
 )
 from imageforensics.timestamp import Timestamp
-
-T = TypeVar("T")
-
-
-class JsonShapeError(ValueError):
-    """A JSON document has the wrong shape at ``where``; ``expected`` says what was wanted."""
-
-    def __init__(self, where: str, expected: str) -> None:
-        self.where = where
-        self.expected = expected
-        super().__init__(f"{where}: {expected}")
-
-
-# --- checked getters, shared with the report loader -------------------------
-
-
-def as_object(value: object, where: str) -> dict[str, Any]:
-    """``value`` as a JSON object, or JsonShapeError."""
-    if not isinstance(value, dict):
-        raise JsonShapeError(where, "expected an object")
-    return value
-
-
-def get_str(o: dict[str, Any], key: str, where: str) -> str:
-    """A required string member."""
-    value = o.get(key)
-    if not isinstance(value, str):
-        raise JsonShapeError(f"{where}.{key}", "expected a string")
-    return value
-
-
-def get_int(o: dict[str, Any], key: str, where: str) -> int:
-    """A required integer member (JSON true/false are not integers here)."""
-    value = o.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise JsonShapeError(f"{where}.{key}", "expected an integer")
-    return value
-
-
-def get_opt_int(o: dict[str, Any], key: str, where: str) -> int | None:
-    """An integer or null member."""
-    if o.get(key) is None:
-        if key not in o:
-            raise JsonShapeError(f"{where}.{key}", "expected an integer or null")
-        return None
-    return get_int(o, key, where)
-
-
-def get_bool(o: dict[str, Any], key: str, where: str) -> bool:
-    """A required boolean member."""
-    value = o.get(key)
-    if not isinstance(value, bool):
-        raise JsonShapeError(f"{where}.{key}", "expected true or false")
-    return value
-
-
-def get_opt_bool(o: dict[str, Any], key: str, where: str) -> bool | None:
-    """A boolean or null member."""
-    if key not in o:
-        raise JsonShapeError(f"{where}.{key}", "expected true, false or null")
-    return None if o[key] is None else get_bool(o, key, where)
-
-
-def get_list(o: dict[str, Any], key: str, where: str) -> list[Any]:
-    """A required array member."""
-    value = o.get(key)
-    if not isinstance(value, list):
-        raise JsonShapeError(f"{where}.{key}", "expected an array")
-    return value
-
-
-def get_strs(o: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    """An array of strings, as a tuple."""
-    items = get_list(o, key, where)
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise JsonShapeError(f"{where}.{key}[{i}]", "expected a string")
-    return tuple(items)
-
-
-def get_opt_strs(o: dict[str, Any], key: str, where: str) -> tuple[str, ...] | None:
-    """An array of strings or null (absent and empty differ in a config)."""
-    if key not in o:
-        raise JsonShapeError(f"{where}.{key}", "expected an array of strings or null")
-    return None if o[key] is None else get_strs(o, key, where)
-
-
-def get_pairs(o: dict[str, Any], key: str, where: str) -> tuple[tuple[str, str], ...]:
-    """An array of ``[string, string]`` pairs, order kept."""
-    items = get_list(o, key, where)
-    out: list[tuple[str, str]] = []
-    for i, item in enumerate(items):
-        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            raise JsonShapeError(f"{where}.{key}[{i}]", "expected a [string, string] pair")
-        out.append((item[0], item[1]))
-    return tuple(out)
-
-
-def get_each(o: dict[str, Any], key: str, where: str, load: Callable[[object, str], T]) -> tuple[T, ...]:
-    """An array whose items are each read by ``load(item, where)``."""
-    return tuple(load(item, f"{where}.{key}[{i}]") for i, item in enumerate(get_list(o, key, where)))
-
-
-def get_opt(o: dict[str, Any], key: str, where: str, load: Callable[[object, str], T]) -> T | None:
-    """A member read by ``load``, or null."""
-    if key not in o:
-        raise JsonShapeError(f"{where}.{key}", "expected a value or null")
-    return None if o[key] is None else load(o[key], f"{where}.{key}")
-
-
-def pairs_json(pairs: tuple[tuple[str, str], ...]) -> list[list[str]]:
-    """Pairs as JSON arrays."""
-    return [[k, v] for k, v in pairs]
-
 
 # --- timestamps, digests, findings ------------------------------------------
 

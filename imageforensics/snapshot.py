@@ -25,7 +25,8 @@ from imageforensics import __version__
 from imageforensics.errors import SnapshotError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Image, RunConfig
-from imageforensics.modeljson import JsonShapeError, archive_from_json, archive_to_json
+from imageforensics.jsoncheck import JsonShapeError
+from imageforensics.modeljson import archive_from_json, archive_to_json
 
 FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1

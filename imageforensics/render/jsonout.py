@@ -13,10 +13,9 @@ import json
 from typing import Any
 
 from imageforensics.errors import InputError
-from imageforensics.modeljson import (
+from imageforensics.jsoncheck import (
     JsonShapeError,
     as_object,
-    finding_json,
     get_bool,
     get_each,
     get_int,
@@ -26,11 +25,9 @@ from imageforensics.modeljson import (
     get_pairs,
     get_str,
     get_strs,
-    load_finding,
-    load_timestamp,
     pairs_json,
-    timestamp_json,
 )
+from imageforensics.modeljson import finding_json, load_finding, load_timestamp, timestamp_json
 from imageforensics.report import FORMAT_VERSION, VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 
 FORMAT_NAME = "imageforensics-report"
