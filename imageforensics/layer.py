@@ -14,7 +14,7 @@ from typing import BinaryIO, cast
 
 from imageforensics.compress import CHUNK, HEAD_BYTES, detect, open_decompressed
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.layerentry import EntryLister
+from imageforensics.layerentry import EntryLister, FastTarInfo
 from imageforensics.limits import Limits
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, Layer
 
@@ -295,7 +295,13 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool
     if kind != "none" and detect(start) != "none":
         return f"not a tar archive: {kind} data holding {detect(start)} data (compressed twice)", False
     try:
-        archive = tarfile.TarFile(fileobj=tar, mode="r", encoding="utf-8", errors="surrogateescape")  # type: ignore[call-overload]
+        archive = tarfile.TarFile(
+            fileobj=tar,  # type: ignore[arg-type]
+            mode="r",
+            tarinfo=FastTarInfo,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
     except (ImageForensicsError, _RawError):
         raise
     except _TAR_ERRORS as exc:

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import posixpath
 import shutil
 import subprocess
 import tarfile
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from imageforensics.errors import InputError, LimitError
 from imageforensics.layer import read_layer
+from imageforensics.layerentry import EntryLister, FastTarInfo
 from imageforensics.limits import Limits
 from imageforensics.model import (
     EMPTY_GZIP_BUILDKIT,
@@ -736,3 +738,57 @@ def test_corpus_zero_byte_layer_of_emptylayer_tar() -> None:
     assert layers[512].readable and layers[512].entries == ()
     assert layers[512].anomalies == (("no-end-marker", "offset 512"),)
     assert [e.path for e in layers[10240].entries] == ["tmp", "tmp/foo"]
+
+
+# ---- the fast paths agree with tarfile and posixpath ---------------------------------
+
+
+def _reference_normalise(name: str) -> str | None:
+    stripped = name.lstrip("/")
+    path = posixpath.normpath(stripped) if stripped else "."
+    return None if path == "." or path == ".." or path.startswith("../") else path
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b.c", ".", "..", "", "/", ".wh", "x."]), max_size=6).map("/".join))
+def test_name_normalisation_matches_posixpath(name: str) -> None:
+    lister = EntryLister("a.tar", "m", Limits())
+    assert lister._normalise(name) == _reference_normalise(name)
+
+
+HEADER_FIELDS = ("name", "mode", "uid", "gid", "size", "mtime", "chksum", "type", "linkname", "uname", "gname", "devmajor", "devminor")
+
+
+def _parse(cls: type[tarfile.TarInfo], block: bytes) -> object:
+    try:
+        info = cls.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError as exc:
+        return type(exc).__name__
+    return tuple(getattr(info, f) for f in HEADER_FIELDS) + (getattr(info, "_sparse_structs", None),)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.text(st.sampled_from("ab/."), min_size=90, max_size=200) | st.text(st.sampled_from("ab/.é \x00"), max_size=120),
+    kind=st.sampled_from([tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.GNUTYPE_SPARSE]),
+    numbers=st.tuples(st.integers(0, 0o7777), st.integers(0, 2**21 - 1), st.integers(0, 2**40)),
+    fmt=st.sampled_from([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT]),
+    edits=st.lists(st.tuples(st.integers(0, 511), st.sampled_from(b"0 7\x00/a8\xff\t\x1c-+_")), max_size=4),
+    fix_checksum=st.booleans(),
+)
+def test_fast_header_parser_matches_tarfile(
+    name: str, kind: bytes, numbers: tuple[int, int, int], fmt: int, edits: list[tuple[int, int]], fix_checksum: bool
+) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode, info.uid, info.size = numbers
+    try:
+        block = bytearray(info.tobuf(format=fmt, encoding="utf-8", errors="surrogateescape")[-512:])
+    except ValueError:
+        return  # not representable in this format
+    for position, value in edits:
+        block[position] = value
+    if fix_checksum:
+        block[148:156] = b" " * 8
+        block[148:156] = b"%06o\0 " % sum(block)
+    assert _parse(FastTarInfo, bytes(block)) == _parse(tarfile.TarInfo, bytes(block))
