@@ -416,7 +416,8 @@ def test_outer_and_layer_zstd(tmp_path: Path) -> None:
 
 
 def test_large_layers_stream_to_a_file_with_correct_digests(tmp_path: Path) -> None:
-    big = Layer(entries=(Entry("data/blob", data=PseudoRandom(24 << 20, seed=7)),))
+    # Above MATERIALISE_LIMIT, so the layer is hashed in one pass and regenerated when written.
+    big = Layer(entries=(Entry("data/blob", data=PseudoRandom(17 << 20, seed=7)),))
     spec = one(image((BASE, big)))
     truth = write_archive(spec, tmp_path / "big.tar", layout="docker-legacy")[0]
     with tarfile.open(tmp_path / "big.tar", mode="r|") as t:
@@ -433,3 +434,38 @@ def test_large_layers_stream_to_a_file_with_correct_digests(tmp_path: Path) -> N
             pytest.fail("layer member not found")
     assert PseudoRandom(10, 7) == PseudoRandom(10, 7) and b"".join(PseudoRandom(3 << 20, 1).chunks())[:64] == \
         b"".join(PseudoRandom(1 << 20, 1).chunks())[:64]
+
+
+def test_large_gzip_layer_digests_from_one_streaming_pass(tmp_path: Path) -> None:
+    big = Layer(entries=(Entry("data/blob", data=PseudoRandom(17 << 20, seed=3)),), compression="gzip", gzip_level=1)
+    spec = one(image((big,)))
+    truth = write_archive(spec, tmp_path / "big.tar", layout="docker-oci-containerd")[0]
+    with tarfile.open(tmp_path / "big.tar", mode="r|") as t:
+        for m in t:
+            if m.name == truth.layer_members[0]:
+                f = t.extractfile(m)
+                assert f is not None
+                tar_hash = hashlib.sha256()
+                with gzip.GzipFile(fileobj=f) as g:
+                    while chunk := g.read(1 << 20):
+                        tar_hash.update(chunk)
+                assert "sha256:" + tar_hash.hexdigest() == truth.diff_ids[0]
+                break
+        else:
+            pytest.fail("layer blob not found")
+    data = (tmp_path / "big.tar").read_bytes()
+    blob = members(data)[truth.layer_members[0]][1]
+    assert sha(blob) == truth.blob_digests[0]
+
+
+def test_bench_workloads_differ_exactly_where_asked() -> None:
+    from tools.synth import big_image, many_files_image
+
+    a, b = many_files_image(1000, layers=5, changed=0), many_files_image(1000, layers=5, changed=10)
+    data_a = {e.path: e.data for layer in a.layers for e in layer.entries}
+    data_b = {e.path: e.data for layer in b.layers for e in layer.entries}
+    assert len(data_a) == 1005 and data_a.keys() == data_b.keys()
+    assert sum(data_a[p] != data_b[p] for p in data_a) == 10
+    big_a = expected_diff_ids(big_image(1 << 16, files=4, layers=2))
+    big_b = expected_diff_ids(big_image(1 << 16, files=4, layers=2, variant_layer=1))
+    assert big_a[0] == big_b[0] and big_a[1] != big_b[1]

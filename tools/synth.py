@@ -19,6 +19,7 @@ written without holding it in memory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import subprocess
@@ -40,7 +41,7 @@ from tools.synthtar import (
 __all__ = [
     "ArchiveSpec", "Config", "DEFAULT_PATH", "Entry", "ImageSpec", "ImageTruth", "LAYOUTS", "Layer",
     "ORDERS", "OUTER_COMPRESSIONS", "PreparedImage", "PseudoRandom", "Step", "archive_truth",
-    "build_archive", "chain_ids", "expected_diff_ids", "expected_image_id", "full_name", "go_json",
+    "big_image", "build_archive", "chain_ids", "many_files_image", "expected_diff_ids", "expected_image_id", "full_name", "go_json",
     "layer_tar_bytes", "prepare", "render_config", "split_reference", "write_archive", "write_oci_dir",
     "zstd_available",
 ]
@@ -177,3 +178,49 @@ def write_oci_dir(spec: ArchiveSpec, path: str | os.PathLike[str], *,
 def pseudo_random_bytes(size: int, seed: int = 0) -> bytes:
     """``size`` deterministic pseudo-random bytes (small sizes; use PseudoRandom to stream)."""
     return b"".join(data_chunks(PseudoRandom(size, seed)))
+
+
+# --------------------------------------------------------------------------- generated workloads (issue 6 bench)
+
+_BENCH_TIME = "2024-01-01T00:00:00Z"
+
+
+def big_image(total_bytes: int, *, files: int = 4, layers: int = 2, seed: int = 0, variant_layer: int | None = None,
+              reference: str = "bench/big:a") -> ImageSpec:
+    """An image of a few large pseudo-random files spread over ``layers`` layers (streamed, never in memory).
+
+    ``variant_layer`` changes the data seed of that one layer, so two images
+    built with and without it differ in exactly one layer.
+    """
+    per_layer = max(1, files // layers)
+    size = max(1, total_bytes // (per_layer * layers))
+    out = []
+    for i in range(layers):
+        layer_seed = seed * 1000 + i + (500 if variant_layer == i else 0)
+        out.append(Layer(entries=tuple(
+            Entry(f"data/layer{i}/file{j}.bin", data=PseudoRandom(size, layer_seed * 100 + j), mtime_ns=1_700_000_000 * 10**9)
+            for j in range(per_layer))))
+    history = tuple(Step(created=_BENCH_TIME, created_by=f"COPY data{i} /data/layer{i} # buildkit",
+                         comment="buildkit.dockerfile.v0") for i in range(layers))
+    return ImageSpec(layers=tuple(out), history=history, config=Config(created=_BENCH_TIME), references=(reference,))
+
+
+def many_files_image(files: int, *, layers: int = 20, seed: int = 0, changed: int = 0, file_size: int = 64,
+                     reference: str = "bench/many:a") -> ImageSpec:
+    """``files`` small files over ``layers`` layers; ``changed`` of them (spread evenly) get different bytes."""
+    per_layer = max(1, files // layers)
+    step = max(1, files // changed) if changed else 0
+    out = []
+    n = 0
+    for i in range(layers):
+        entries = [Entry(f"srv/l{i:02d}", kind="dir", mtime_ns=1_700_000_000 * 10**9)]
+        for j in range(per_layer):
+            salt = b"changed" if step and n % step == 0 else b""
+            data = hashlib.blake2b(b"%d:%d:%d%s" % (seed, i, j, salt), digest_size=32).digest()
+            entries.append(Entry(f"srv/l{i:02d}/d{j // 256:03d}/f{j:06d}", data=(data * (file_size // 32 + 1))[:file_size],
+                                 mtime_ns=1_700_000_000 * 10**9))
+            n += 1
+        out.append(Layer(entries=tuple(entries)))
+    history = tuple(Step(created=_BENCH_TIME, created_by=f"COPY part{i} /srv/l{i:02d} # buildkit",
+                         comment="buildkit.dockerfile.v0") for i in range(layers))
+    return ImageSpec(layers=tuple(out), history=history, config=Config(created=_BENCH_TIME), references=(reference,))

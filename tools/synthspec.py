@@ -419,9 +419,27 @@ def layer_data_size(layer: Layer) -> int:
 def prepare_layer(layer: Layer) -> PreparedLayer:
     """Compute a layer's diff_id and blob digest (one pass each; small layers are kept)."""
     hint = layer_data_size(layer)
-    tar = make_blob(lambda: layer_tar_chunks(layer), size_hint=hint)
     comp = blob_compression(layer)
+    if hint > MATERIALISE_LIMIT and layer.raw is None and comp != "none":
+        return _prepare_large_compressed(layer, comp)
+    tar = make_blob(lambda: layer_tar_chunks(layer), size_hint=hint)
     if comp == "none" and layer.raw is None:
         return PreparedLayer(layer, tar, tar, comp)
     blob = make_blob(lambda: layer_blob_chunks(layer, comp), size_hint=hint)
+    return PreparedLayer(layer, tar, blob, comp)
+
+
+def _prepare_large_compressed(layer: Layer, comp: str) -> PreparedLayer:
+    """Hash the tar and its compressed blob in one pass (the bytes are regenerated when written)."""
+    tar_hash, tar_size = hashlib.sha256(), [0]
+
+    def teed() -> Iterator[bytes]:
+        for chunk in layer_tar_chunks(layer):
+            tar_hash.update(chunk)
+            tar_size[0] += len(chunk)
+            yield chunk
+
+    blob_hex, blob_size = digest_chunks(compressed_chunks(teed(), comp, gzip_level=layer.gzip_level))
+    tar = Blob("sha256:" + tar_hash.hexdigest(), tar_size[0], lambda: layer_tar_chunks(layer))
+    blob = Blob("sha256:" + blob_hex, blob_size, lambda: layer_blob_chunks(layer, comp))
     return PreparedLayer(layer, tar, blob, comp)
