@@ -14,7 +14,7 @@ from imageforensics.diff import DiffOptions, diff_images
 from imageforensics.findings import Severity
 from tests.modelfactory import (EMPTY_GZIP_BUILDKIT, NS, T0_NS, add_whiteout, archive, build, change_content,
                                 directory, drop_entry, file, insert_step, known_empty_layer, layer, mark_empty,
-                                naive_merge, opaque, shift_time, spec, step, tree, whiteout)
+                                naive_merge, opaque, shift_time, spec, step, symlink, tree, whiteout)
 
 DIRS = ["etc", "etc/app", "usr/local/bin", "opt/app/lib", "var/lib/data"]
 NAMES = ["a", "b", "conf", "run.sh"]
@@ -44,9 +44,14 @@ def image_specs(draw, min_steps=2, max_steps=7):
         entries = list(tree(*paths, data=data))
         if draw(st.booleans()):
             entries[0] = replace(entries[0], mode=draw(st.sampled_from([0o755, 0o700])))
-        visible = sorted(p for p in merged(spec(*steps)) if p not in paths)
+        visible = sorted(p for p in merged(spec(*steps)) if p not in paths
+                         and not any(q.startswith(p + "/") or p.startswith(q + "/") for q in paths))
         if visible and draw(st.integers(0, 3)) == 0:
             entries.append(whiteout(draw(st.sampled_from(visible))))
+        if visible and draw(st.integers(0, 4)) == 0:
+            # A lower path replaced by another type: a symlink, or a file over a directory.
+            target = draw(st.sampled_from(visible))
+            entries.append(symlink(target, "/elsewhere") if draw(st.booleans()) else file(target, "now a file"))
         if so_far and draw(st.integers(0, 5)) == 0:
             entries.append(opaque(draw(st.sampled_from(DIRS))))
         text = draw(st.sampled_from([f"RUN build-{i} # buildkit", f"COPY dir{i} / # buildkit",
