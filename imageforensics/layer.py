@@ -97,6 +97,7 @@ class TarStream:
         self._pos = 0
         self.total = 0
         self.hash = hashlib.sha256()
+        self.first_block: bytes | None = None
         self.last_block: bytes | None = None
 
     def _fill(self) -> bool:
@@ -145,6 +146,8 @@ class TarStream:
             data = b"".join(parts)
             self._pos += got
         if n == BLOCK:
+            if self.first_block is None:
+                self.first_block = data
             self.last_block = data
         return data
 
@@ -230,7 +233,7 @@ def _read(stored: StoredReader, archive: str, member: str, limits: Limits) -> La
         cast(BinaryIO, stored), kind, archive=archive, member=member, limits=limits
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
-    tar = TarStream(source, 2 * limits.max_path_bytes + 4 * CHUNK, archive, member)
+    tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member)
     lister = EntryLister(archive, member, limits)
     problem = ""
     decompressed = True
@@ -307,6 +310,8 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool
     except _TAR_ERRORS as exc:
         if tar.total == 0:
             return "not a tar archive (0 bytes)", False
+        if _is_header(tar.first_block):
+            return f"tar is corrupt near offset {tar.tell()}: {exc}", False
         return f"not a tar archive ({exc}; starts with {start!r})", False
     try:
         # No first member: stop here (Python 3.10's next() would then seek back to -1).
@@ -324,6 +329,15 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool
             return f"tar ends in the middle of an entry (offset {tar.tell()})", False
         return f"tar is corrupt near offset {tar.tell()}: {exc}", False
     return _end_problem(tar, lister, archive.offset)
+
+
+def _is_header(block: bytes | None) -> bool:
+    """Whether ``block`` is a well-formed tar header (its checksum matches)."""
+    try:
+        tarfile.TarInfo.frombuf(block or b"", "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
 
 
 def _end_problem(tar: TarStream, lister: EntryLister, offset: int) -> tuple[str, bool]:

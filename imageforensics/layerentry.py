@@ -25,6 +25,7 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
 MAX_ANOMALIES = 1000
+MAX_SPARSE_RUNS = 100_000
 
 _FILE_TYPES = frozenset(
     (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE)
@@ -101,6 +102,51 @@ class FastTarInfo(tarfile.TarInfo):
             obj.name = prefix + "/" + obj.name
         return obj
 
+    # tarfile reads sparse maps into lists as long as the data allows; hostile
+    # maps could fill memory, so these copies of its readers stop at a cap.
+    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo":
+        """Old GNU sparse header plus its extension blocks (as tarfile, capped)."""
+        structs, isextended, origsize = self._sparse_structs  # type: ignore[attr-defined]
+        del self._sparse_structs  # type: ignore[attr-defined]
+        while isextended:
+            buf = tarfile_.fileobj.read(tarfile.BLOCKSIZE)  # type: ignore[union-attr]
+            pos = 0
+            for _ in range(21):
+                try:
+                    offset = tarfile.nti(buf[pos : pos + 12])  # type: ignore[attr-defined]
+                    numbytes = tarfile.nti(buf[pos + 12 : pos + 24])  # type: ignore[attr-defined]
+                except ValueError:
+                    break
+                if offset and numbytes:
+                    structs.append((offset, numbytes))
+                pos += 24
+            isextended = bool(buf[504])
+            _check_sparse_runs(len(structs))
+        self.sparse = structs
+        self.offset_data = tarfile_.fileobj.tell()  # type: ignore[union-attr]
+        tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
+        self.size = origsize
+        return self
+
+    def _proc_gnusparse_10(
+        self, next: "tarfile.TarInfo", pax_headers: dict[str, str], tarfile_: tarfile.TarFile
+    ) -> None:
+        """GNU sparse 1.0: the map at the start of the data (as tarfile, capped)."""
+        fileobj = tarfile_.fileobj
+        assert fileobj is not None
+        sparse: list[int] = []
+        buf = fileobj.read(tarfile.BLOCKSIZE)
+        fields, buf = buf.split(b"\n", 1)
+        count = int(fields)
+        _check_sparse_runs(count)
+        while len(sparse) < count * 2:
+            if b"\n" not in buf:
+                buf += fileobj.read(tarfile.BLOCKSIZE)
+            number, buf = buf.split(b"\n", 1)
+            sparse.append(int(number))
+        next.offset_data = fileobj.tell()
+        next.sparse = list(zip(sparse[::2], sparse[1::2]))
+
 
 class EntryData(Protocol):
     """The tar stream positioned at an entry's data."""
@@ -146,6 +192,11 @@ def xattrs(pax: dict[str, str]) -> tuple[tuple[str, str], ...]:
                 raw = value.encode("utf-8", "surrogateescape")
             found.setdefault(name, raw)
     return tuple(sorted((name, escape_bytes(raw)) for name, raw in found.items()))
+
+
+def _check_sparse_runs(count: int) -> None:
+    if count > MAX_SPARSE_RUNS:
+        raise tarfile.ReadError(f"sparse map has more than {MAX_SPARSE_RUNS} runs")
 
 
 def _percent_decode(text: str) -> str:

@@ -792,3 +792,91 @@ def test_fast_header_parser_matches_tarfile(
         block[148:156] = b" " * 8
         block[148:156] = b"%06o\0 " % sum(block)
     assert _parse(FastTarInfo, bytes(block)) == _parse(tarfile.TarInfo, bytes(block))
+
+
+# ---- hostile bytes: a Layer or one of our own errors, nothing else ----------------------
+
+_SEED_TAR = make_tar(
+    member("etc", tarfile.DIRTYPE),
+    member("etc/passwd", data=b"root:x:0:0\n" * 40),
+    member("etc/ln", tarfile.LNKTYPE, linkname="etc/passwd"),
+    member("x" * 150, tarfile.SYMTYPE, linkname="y" * 150),
+    member(".wh.old"),
+    (lambda i: (setattr(i[0], "pax_headers", {"mtime": "1.5", "SCHILY.xattr.user.a": "b"}), i)[1])(member("pax", data=b"p")),
+)
+_SEEDS = [_SEED_TAR, gzip.compress(_SEED_TAR), bz2.compress(_SEED_TAR), _sparse_tar("s", [(10, b"a" * 600)], 5000)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.sampled_from(range(len(_SEEDS))),
+    cut=st.integers(0, 20000),
+    flips=st.lists(st.tuples(st.integers(0, 20000), st.integers(1, 255)), max_size=6),
+)
+def test_mutated_layers_give_a_layer_or_our_error(seed: int, cut: int, flips: list[tuple[int, int]]) -> None:
+    blob = bytearray(_SEEDS[seed][: max(cut, 1)] if cut < len(_SEEDS[seed]) else _SEEDS[seed])
+    for position, mask in flips:
+        if blob:
+            blob[position % len(blob)] ^= mask
+    try:
+        layer = read(bytes(blob), Limits(max_expansion_ratio=50, expansion_allowance=1 << 20))
+    except (InputError, LimitError):
+        return
+    assert layer.blob_digest == Digest.sha256(sha(bytes(blob))) and layer.size == len(blob)
+    assert layer.readable == (layer.problem == "")
+    hash(layer)
+
+
+def _pax_sparse_1_0(name: str, runs: list[tuple[int, bytes]], real_size: int, count: int | None = None) -> bytes:
+    """A GNU tar 1.0 sparse member: PAX GNU.sparse.* records, the map at the start of the data."""
+    sparse_map = b"%d\n" % (len(runs) if count is None else count)
+    sparse_map += b"".join(b"%d\n%d\n" % (offset, len(chunk)) for offset, chunk in runs)
+    sparse_map += bytes(-len(sparse_map) % 512)
+    data = sparse_map + b"".join(chunk for _, chunk in runs)
+    info = tarfile.TarInfo("GNUSparseFile.0/" + name)
+    info.size = len(data)
+    info.pax_headers = {
+        "GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name, "GNU.sparse.realsize": str(real_size),
+    }
+    return make_tar((info, data))
+
+
+def test_pax_sparse_1_0_file() -> None:
+    runs = [(0, b"head"), (70_000, b"tail" * 300)]
+    layer = read(_pax_sparse_1_0("var/sparse.db", runs, 80_000))
+    expanded = bytearray(80_000)
+    for offset, chunk in runs:
+        expanded[offset : offset + len(chunk)] = chunk
+    (entry,) = layer.entries
+    assert (entry.path, entry.size, entry.content_digest) == ("var/sparse.db", 80_000, "sha256:" + sha(bytes(expanded)))
+    assert layer.readable and layer.anomalies == (("sparse-file", "var/sparse.db"),)
+
+
+def test_hostile_sparse_maps_are_refused_not_read_into_memory() -> None:
+    huge = read(_pax_sparse_1_0("f", [(0, b"x")], 10, count=10**12))
+    assert not huge.readable and huge.problem.endswith("sparse map has more than 100000 runs")
+    backwards = read(_pax_sparse_1_0("f", [(500, b"x"), (0, b"y")], 1000))
+    assert not backwards.readable and backwards.problem.endswith("sparse map is out of order")
+
+
+def test_old_gnu_sparse_with_extension_blocks() -> None:
+    runs = [(1000 * i, bytes([65 + i]) * 10) for i in range(1, 8)]  # 7 runs: 4 in the header, 3 in an extension
+    block = bytearray(_sparse_tar("ext.img", runs[:4], 9000)[:512])
+    block[482] = 1  # isextended
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    extension = bytearray(512)
+    for i, (offset, chunk) in enumerate(runs[4:]):
+        extension[24 * i : 24 * i + 24] = b"%011o\0%011o\0" % (offset, len(chunk))
+    stored = b"".join(chunk for _, chunk in runs)
+    block[124:136] = b"%011o\0" % len(stored)  # the stored size covers all 7 runs
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    blob = bytes(block) + bytes(extension) + stored + bytes(-len(stored) % 512) + bytes(1024)
+    expanded = bytearray(9000)
+    for offset, chunk in runs:
+        expanded[offset : offset + len(chunk)] = chunk
+    layer = read(blob)
+    assert [(e.path, e.size, e.content_digest) for e in layer.entries] == [("ext.img", 9000, "sha256:" + sha(bytes(expanded)))]
+    assert layer.readable
