@@ -81,8 +81,8 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
         if va == vb:
             continue
         extra: dict[str, str] = {}
-        if name in ("env", "labels"):
-            extra = _mapping_detail(va, vb)  # type: ignore[arg-type]
+        if name in ("env", "labels") and isinstance(va, tuple) and isinstance(vb, tuple):
+            extra = _mapping_detail(va, vb)
         out.append(Finding(
             code="config-differs", severity=Severity.WARNING,
             summary=f"config {name} differs: A {_show(va)}, B {_show(vb)}",

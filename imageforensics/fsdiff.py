@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 from imageforensics.align import Pair, Unit, effective_diff_id, image_units, layer_count
 from imageforensics.findings import Finding, Severity, evidence
-from imageforensics.fsmerge import FilesystemDelta, compare_filesystems, describe_change, merge_layers
+from imageforensics.fsmerge import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
+                                    merge_layers)
 from imageforensics.model import FileEntry, Image
 from imageforensics.stepdiff import MAX_DETAILS, show_step
 
@@ -69,9 +70,7 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *
 
 
 def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_b: Image,
-           fa: object, fb: object) -> list[Finding]:
-    from imageforensics.fsmerge import MergedFilesystem
-    assert isinstance(fa, MergedFilesystem) and isinstance(fb, MergedFilesystem)
+           fa: MergedFilesystem, fb: MergedFilesystem) -> list[Finding]:
     units_a = image_units(image_a)
     units_b = image_units(image_b)
     step_of_a = {u.layer_index: (u.index if u.index is not None else _NONE) for u in units_a if u.layer_index is not None}

@@ -173,6 +173,14 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
     return out
 
 
+def _at_pair(pair: Pair, code: str, severity: Severity, summary: str, values: dict[str, object],
+             paths: tuple[str, ...] = ()) -> Finding:
+    """A finding about two aligned steps."""
+    assert pair.a is not None and pair.b is not None
+    return Finding(code=code, severity=severity, summary=summary, step_a=pair.a.index, step_b=pair.b.index,
+                   created_by=pair.a.created_by or pair.b.created_by, paths=paths, evidence=evidence(**values))
+
+
 def _entry_key(e: FileEntry) -> tuple[str, str]:
     # A whiteout or opaque marker for a path is not the same entry as the path itself.
     return (e.path, e.kind if e.kind in ("whiteout", "opaque") else "")
@@ -182,13 +190,11 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
                   *, ignore_mtime: bool, ignored: Callable[[str], bool] | None) -> Finding:
     """Aligned layers with different diff_ids, with the entry-level changes inside them."""
     assert pair.a is not None and pair.b is not None
-    base = dict(diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)
-    common = dict(step_a=pair.a.index, step_b=pair.b.index, created_by=pair.a.created_by or pair.b.created_by)
+    base: dict[str, object] = dict(diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)
     if entries_a is None or entries_b is None:
-        return Finding(code="layer-content-differs", severity=Severity.WARNING,
-                       summary=f"{step_label(pair)}: the layers differ (diff_ids differ); "
-                               "entries not compared: a blob is absent or unreadable",
-                       evidence=evidence(**base), **common)  # type: ignore[arg-type]
+        return _at_pair(pair, "layer-content-differs", Severity.WARNING,
+                        f"{step_label(pair)}: the layers differ (diff_ids differ); "
+                        "entries not compared: a blob is absent or unreadable", base)
     da = {_entry_key(e): e for e in entries_a}
     db = {_entry_key(e): e for e in entries_b}
     lines: list[tuple[str, str]] = []
@@ -210,25 +216,22 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
             continue
         mtime_only = mtime_only and fields == ("mtime",)
         lines.append((label, change))
-    values = dict(base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
+    values: dict[str, object] = dict(base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
                   ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None)
     # Numbered keys keep untrusted paths out of evidence names.
     details = {f"entry_{n:03d}": f"{label}: {change}" for n, (label, change) in enumerate(lines[:MAX_DETAILS], 1)}
     paths = tuple(label for label, _ in lines)
     if lines:
-        return Finding(code="layer-content-differs", severity=Severity.WARNING,
-                       summary=f"{step_label(pair)}: the layers differ in {len(lines)} "
-                               f"entr{'ies' if len(lines) != 1 else 'y'}",
-                       paths=paths, evidence=evidence(**values, **details), **common)  # type: ignore[arg-type]
+        return _at_pair(pair, "layer-content-differs", Severity.WARNING,
+                        f"{step_label(pair)}: the layers differ in {len(lines)} "
+                        f"entr{'ies' if len(lines) != 1 else 'y'}", {**values, **details}, paths)
     if ignored_count:
-        return Finding(code="layer-differs-ignored", severity=Severity.INFO,
-                       summary=f"{step_label(pair)}: the layers differ only in ignored paths or timestamps",
-                       evidence=evidence(**values), **common)  # type: ignore[arg-type]
+        return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
+                        f"{step_label(pair)}: the layers differ only in ignored paths or timestamps", values)
     why = ("the same entries in a different order" if list(da) != list(db)
            else "the same entries; the tar bytes differ (header encoding or padding)")
-    return Finding(code="layer-bytes-differ", severity=Severity.INFO,
-                   summary=f"{step_label(pair)}: the diff_ids differ but {why}",
-                   evidence=evidence(**values), **common)  # type: ignore[arg-type]
+    return _at_pair(pair, "layer-bytes-differ", Severity.INFO, f"{step_label(pair)}: the diff_ids differ but {why}",
+                    values)
 
 
 def step_text(pair: Pair) -> Finding | None:
@@ -237,22 +240,18 @@ def step_text(pair: Pair) -> Finding | None:
     a, b = pair.a.step, pair.b.step
     if a is None or b is None:
         return None
-    common = dict(step_a=a.index, step_b=b.index, created_by=a.created_by)
     if pair.reason in (REASON_INSTRUCTION, REASON_LAYER) and a.created_by != b.created_by:
-        return Finding(code="step-changed", severity=Severity.WARNING,
-                       summary=f"step {a.index} (B: step {b.index}) was built from a different instruction: "
-                               f"A `{show_step(a.created_by)}`, B `{show_step(b.created_by)}` (paired by: {pair.reason})",
-                       evidence=evidence(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason),
-                       **common)  # type: ignore[arg-type]
+        return _at_pair(pair, "step-changed", Severity.WARNING,
+                        f"step {a.index} (B: step {b.index}) was built from a different instruction: "
+                        f"A `{show_step(a.created_by)}`, B `{show_step(b.created_by)}` (paired by: {pair.reason})",
+                        dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
     if a.created_by != b.created_by:
-        return Finding(code="created-by-spelling", severity=Severity.INFO,
-                       summary=f"{step_label(pair)} is written differently by the two builders ({pair.reason})",
-                       evidence=evidence(created_by_a=a.created_by, created_by_b=b.created_by), **common)  # type: ignore[arg-type]
+        return _at_pair(pair, "created-by-spelling", Severity.INFO,
+                        f"{step_label(pair)} is written differently by the two builders ({pair.reason})",
+                        dict(created_by_a=a.created_by, created_by_b=b.created_by))
     if (a.comment, a.author) != (b.comment, b.author):
-        return Finding(code="step-metadata-differs", severity=Severity.INFO,
-                       summary=f"{step_label(pair)}: comment or author differs",
-                       evidence=evidence(comment_a=a.comment, comment_b=b.comment, author_a=a.author,
-                                         author_b=b.author), **common)  # type: ignore[arg-type]
+        return _at_pair(pair, "step-metadata-differs", Severity.INFO, f"{step_label(pair)}: comment or author differs",
+                        dict(comment_a=a.comment, comment_b=b.comment, author_a=a.author, author_b=b.author))
     return None
 
 
