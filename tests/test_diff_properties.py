@@ -147,11 +147,15 @@ def test_diff_b_a_mirrors_diff_a_b(sa, other, related):
 def test_step_marked_empty_with_its_layer_dropped(s, data):
     k = data.draw(st.sampled_from(layer_steps(s)))
     sb = mark_empty(s, k)
-    report = diff(s, sb)
+    # Audited like a read archive: the audit's own signal on B's step is carried too.
+    report = diff(s, sb, audit=True)
     found = serious(report)
     [empty] = [f for f in found if f.code == "step-wrongly-empty"]
     assert (empty.step_a, empty.step_b, empty.side, empty.severity) == (k, k, "B", Severity.ERROR)
     assert empty.evidence_value("entries_a") == str(len(s.steps[k].layer.entries))
+    [signal] = [f for f in found if f.code == "fs-step-marked-empty"]
+    assert (signal.side, signal.step_a, signal.step_b) == ("B", None, k)
+    found = [f for f in found if f is not signal]
     assert {f.code for f in found} <= {"step-wrongly-empty", "paths-missing", "paths-added", "paths-changed",
                                        "paths-mtime-differ"}
     assert all(f.step_a == k for f in found), [(f.code, f.step_a) for f in found]
