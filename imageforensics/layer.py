@@ -9,7 +9,9 @@ tar is never extracted; links are recorded, never followed.
 from __future__ import annotations
 
 import hashlib
+import queue
 import tarfile
+import threading
 from typing import BinaryIO, cast
 
 from imageforensics.compress import CHUNK, HEAD_BYTES, detect, open_decompressed
@@ -30,6 +32,66 @@ class _TruncatedData(tarfile.ReadError):
     """The tar ends inside an entry's data."""
 
 
+class HashPipe:
+    """sha256 of a byte stream, computed on another thread once it grows past 1 MiB.
+
+    hashlib releases the GIL on large updates, so the diff_id and blob digests
+    run on another core while this one decompresses and hashes file contents.
+    Chunks are handed over in order through a small bounded queue (memory
+    stays bounded); short streams are hashed inline without a thread.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def update(self, chunk: bytes) -> None:
+        """Add ``chunk`` (in order)."""
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= CHUNK:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=4)
+            self._thread = threading.Thread(target=self._work, name="sha256", daemon=True)
+            self._thread.start()
+        self._queue.put(data)
+
+    def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._hash.update(item)
+
+    def hexdigest(self) -> str:
+        """The digest of everything added; the pipe is closed afterwards."""
+        if self._queue is None:
+            for chunk in self._pending:
+                self._hash.update(chunk)
+            self._pending = []
+        else:
+            if self._pending:
+                self._hand_over()
+            self.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        """Stop the hashing thread, if any (after it hashed what it was given)."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
 class StoredReader:
     """The stored blob bytes as read from ``raw``: counted, hashed, and peekable at the start.
 
@@ -41,7 +103,7 @@ class StoredReader:
         self._raw = raw
         self._head = b""
         self.size = 0
-        self.hash = hashlib.sha256()
+        self.hash = HashPipe()
         self.hashing = True
 
     def _pull(self, n: int) -> bytes:
@@ -96,7 +158,7 @@ class TarStream:
         self._off = 0
         self._pos = 0
         self.total = 0
-        self.hash = hashlib.sha256()
+        self.hash = HashPipe()
         self.first_block: bytes | None = None
         self.last_block: bytes | None = None
 
@@ -203,17 +265,21 @@ class TarStream:
         return count, nonzero
 
 
-def read_layer(raw: BinaryIO, *, archive: str, member: str, limits: Limits) -> Layer:
+def read_layer(
+    raw: BinaryIO, *, archive: str, member: str, limits: Limits, content_digests: bool = True
+) -> Layer:
     """Hash, decompress and list one layer blob, consuming ``raw`` to its end.
 
     Content problems (not a tar, corrupt compression, a corrupt or truncated
     tar) give ``readable=False`` with ``problem`` set. Failures to read
     ``raw`` itself raise InputError naming the archive and member; limits
     raise LimitError; zstd without a decoder raises ToolMissingError.
+    ``content_digests=False`` leaves files' ``content_digest`` empty (their
+    data is then only hashed once, for the diff_id).
     """
     stored = StoredReader(raw)
     try:
-        return _read(stored, archive, member, limits)
+        return _read(stored, archive, member, limits, content_digests)
     except _RawError as exc:
         cause = exc.__cause__
         if isinstance(cause, ImageForensicsError):
@@ -223,9 +289,13 @@ def read_layer(raw: BinaryIO, *, archive: str, member: str, limits: Limits) -> L
         else:
             what = f"cannot read this member ({type(cause).__name__}: {cause})"
         raise InputError(archive, member, what) from None
+    finally:
+        stored.hash.close()
 
 
-def _read(stored: StoredReader, archive: str, member: str, limits: Limits) -> Layer:
+def _read(
+    stored: StoredReader, archive: str, member: str, limits: Limits, content_digests: bool
+) -> Layer:
     kind = detect(stored.peek(HEAD_BYTES))
     # Uncompressed: the stored bytes are the tar, so the diff_id hash is the blob digest.
     stored.hashing = kind != "none"
@@ -234,7 +304,7 @@ def _read(stored: StoredReader, archive: str, member: str, limits: Limits) -> La
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
     tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member)
-    lister = EntryLister(archive, member, limits)
+    lister = EntryLister(archive, member, limits, content_digests)
     problem = ""
     decompressed = True
     try:
@@ -254,6 +324,9 @@ def _read(stored: StoredReader, archive: str, member: str, limits: Limits) -> La
         if trailing:
             zero = " (all zero)" if getattr(source, "trailing_zero", False) else ""
             lister.note("trailing-garbage", f"{trailing} bytes after the {kind} stream{zero}")
+    except BaseException:
+        tar.hash.close()
+        raise
     finally:
         source.close()
     stored.drain()

@@ -226,9 +226,12 @@ def _byte_length(text: str) -> int:
 class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
-    def __init__(self, archive: str, member: str, limits: Limits) -> None:
+    def __init__(
+        self, archive: str, member: str, limits: Limits, content_digests: bool = True
+    ) -> None:
         self._where = (archive, member)
         self._limits = limits
+        self._content_digests = content_digests
         self._entries: list[FileEntry] = []
         self._anomalies: list[tuple[str, str]] = []
         self._dropped = 0
@@ -290,7 +293,10 @@ class EntryLister:
         linkname = info.linkname
         if kind == "file":
             size = info.size
-            content = self._content_digest(info, data, path)
+            if info.sparse is not None:
+                self.note("sparse-file", path)
+            if self._content_digests:
+                content = self._content_digest(info, data)
         elif kind == "hardlink":
             target = self._normalise(linkname, link_of=path)
             if target is None:
@@ -368,10 +374,9 @@ class EntryLister:
         )
         return True
 
-    def _content_digest(self, info: tarfile.TarInfo, data: EntryData, path: str) -> str:
+    def _content_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
         data.seek(info.offset_data)
         if info.sparse is not None:
-            self.note("sparse-file", path)
             return self._sparse_digest(info, data)
         if not info.size:
             return _EMPTY_DIGEST

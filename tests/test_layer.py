@@ -12,6 +12,7 @@ import posixpath
 import shutil
 import subprocess
 import tarfile
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.errors import InputError, LimitError
-from imageforensics.layer import read_layer
+from imageforensics.layer import HashPipe, read_layer
 from imageforensics.layerentry import EntryLister, FastTarInfo
 from imageforensics.limits import Limits
 from imageforensics.model import (
@@ -880,3 +881,34 @@ def test_old_gnu_sparse_with_extension_blocks() -> None:
     layer = read(blob)
     assert [(e.path, e.size, e.content_digest) for e in layer.entries] == [("ext.img", 9000, "sha256:" + sha(bytes(expanded)))]
     assert layer.readable
+
+
+# ---- hashing on another core ------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 3 << 20), max_size=6), st.integers(0, 255))
+def test_hash_pipe_equals_hashlib(sizes: list[int], fill: int) -> None:
+    chunks = [bytes([(fill + i) % 256]) * n for i, n in enumerate(sizes)]
+    pipe = HashPipe()
+    for chunk in chunks:
+        pipe.update(chunk)
+    assert pipe.hexdigest() == sha(b"".join(chunks))
+
+
+def test_no_hashing_thread_outlives_a_layer() -> None:
+    before = threading.active_count()
+    big = make_tar(member("big", data=bytes(range(256)) * 20_000))
+    assert read(big).diff_id == Digest.sha256(sha(big))
+    with pytest.raises(LimitError):
+        read(gzip.compress(big), Limits(max_expansion_ratio=2, expansion_allowance=0))
+    with pytest.raises(InputError):
+        read(b"", raw=Chunked(big, [1 << 20], fail_at=3 << 20))
+    assert threading.active_count() == before
+
+
+def test_without_content_digests() -> None:
+    tar = make_tar(member("a", data=b"x" * 5000), member("l", tarfile.SYMTYPE, linkname="a"))
+    layer = read_layer(io.BytesIO(tar), archive="a", member="m", limits=Limits(), content_digests=False)
+    assert [(e.path, e.size, e.content_digest) for e in layer.entries] == [("a", 5000, ""), ("l", 0, "")]
+    assert layer.diff_id == Digest.sha256(sha(tar))
