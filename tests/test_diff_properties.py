@@ -294,3 +294,51 @@ def test_mtime_only_changes_are_timestamps():
     assert report.verdict_kind == "metadata"
     ignored = diff(a, b, DiffOptions(ignore_timestamps=True))
     assert ignored.verdict_kind == "identical" and [f.code for f in ignored.findings] == ["layer-differs-ignored"]
+
+
+def _writer_steps(image_spec):
+    """Path -> history index of the step whose layer last wrote it (reference merge)."""
+    with_layers = [i for i, x in enumerate(image_spec.steps) if x.layer is not None]
+    return {p: with_layers[layer_index] for p, (_, layer_index) in merged(image_spec).items()}
+
+
+@SETTINGS
+@given(image_specs(), image_specs(), st.booleans())
+def test_filesystem_findings_match_the_reference_merge_and_its_attribution(sa, other, related):
+    sb = other if not related else replace(other, steps=sa.steps[: len(sa.steps) // 2] + other.steps)
+    report = diff(sa, sb)
+    missing, added, changed = fs_delta(sa, sb)
+    assert paths_of(report, "paths-missing") == missing
+    assert paths_of(report, "paths-added") == added
+    assert paths_of(report, "paths-changed", "paths-mtime-differ") == changed
+    wa, wb = _writer_steps(sa), _writer_steps(sb)
+    for f in report.findings:
+        for p in f.paths:
+            if f.code == "paths-missing":
+                assert f.step_a == wa[p[1:]]
+            elif f.code == "paths-added":
+                assert f.step_b == wb[p[1:]]
+            elif f.code in ("paths-changed", "paths-mtime-differ"):
+                assert (f.step_a, f.step_b) == (wa[p[1:]], wb[p[1:]])
+    # Each path is reported once.
+    listed = [p for f in report.findings if f.code.startswith("paths-") for p in f.paths]
+    assert len(listed) == len(set(listed))
+
+
+@SETTINGS
+@given(image_specs(), st.data(), st.sampled_from(["empty-gzip", "empty-tar", "entry-less"]))
+def test_a_layer_bearing_step_given_an_empty_layer(s, data, how):
+    k = data.draw(st.sampled_from(layer_steps(s)))
+    empty = {"empty-gzip": known_empty_layer(EMPTY_GZIP_BUILDKIT), "empty-tar": known_empty_layer(),
+             "entry-less": layer()}[how]
+    sb = replace(s, steps=s.steps[:k] + (replace(s.steps[k], layer=empty),) + s.steps[k + 1:])
+    report = diff(s, sb)
+    found = serious(report)
+    [f] = [f for f in found if f.code == "step-wrongly-empty"]
+    assert (f.step_a, f.step_b, f.side) == (k, k, "B")
+    assert f.evidence_value("state_b").startswith("an empty layer (")
+    assert {x.code for x in found} <= {"step-wrongly-empty", "paths-missing", "paths-added", "paths-changed",
+                                       "paths-mtime-differ"}
+    assert all(x.step_a == k for x in found)
+    missing, _, _ = fs_delta(s, sb)
+    assert paths_of(report, "paths-missing") == missing
