@@ -273,7 +273,7 @@ class _DecoderStream(DecompressedStream):
             rest += more
         if not rest:
             return False
-        if not rest.startswith(magic):
+        if not (rest.startswith(magic) or self.kind == "zstd" and _is_skippable_frame(rest)):
             # Not another stream: trailing bytes after the last one. gzip(1)
             # warns "trailing garbage ignored"; read them for the blob digest.
             self._count_trailing(rest)
@@ -281,6 +281,11 @@ class _DecoderStream(DecompressedStream):
         self._decoder = self._new_decoder()
         self._pending = rest
         return True
+
+
+def _is_skippable_frame(data: bytes) -> bool:
+    """A zstd skippable frame (magic 0x184D2A5?, e.g. the zstd:chunked TOC): a frame to read."""
+    return len(data) >= 4 and 0x50 <= data[0] <= 0x5F and data[1:4] == b"\x2a\x4d\x18"
 
 
 class _ZstdProcess(DecompressedStream):

@@ -132,7 +132,10 @@ class StoredReader:
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes; b"" at the end."""
         if self._head:
-            data, self._head = self._head, b""
+            if 0 < n < len(self._head):
+                data, self._head = self._head[:n], self._head[n:]
+            else:
+                data, self._head = self._head, b""
             return data
         return self._pull(n if n > 0 else CHUNK)
 

@@ -357,3 +357,14 @@ def test_gzip_decoder_keeps_its_unconsumed_input() -> None:
         rest += decoder.decompress(b"", 4096)
     assert out + rest == bytes(1 << 16)
     assert zlib.crc32(out + rest) == zlib.crc32(bytes(1 << 16))
+
+
+@needs_zstd
+def test_zstd_skippable_frames_between_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # zstd:chunked puts its table of contents in a skippable frame (magic 0x184D2A5?).
+    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
+    skippable = bytes([0x5A, 0x2A, 0x4D, 0x18]) + (7).to_bytes(4, "little") + b"toc-toc"
+    packed = zstd_compress(DATA[:1000]) + skippable + zstd_compress(DATA[1000:])
+    assert _decompress(packed, "zstd") == DATA
+    assert compress._is_skippable_frame(skippable)
+    assert not compress._is_skippable_frame(zstd_compress(b"x"))
