@@ -122,3 +122,20 @@ def test_any_report_renders_inert_within_80_columns(report: object, color: bool)
     out = render_text(report, color=color, width=80)  # type: ignore[arg-type]
     _assert_inert(out, color=color)
     assert max(display_width(line) for line in _visible(out).splitlines()) <= 80
+
+
+def test_long_identical_runs_are_folded_but_differences_never() -> None:
+    report = tomcat_report()
+    same = report.steps[3]
+    rows = tuple(replace(same, index_a=i, index_b=i, created_by_a=f"RUN step {i}", created_by_b=f"RUN step {i}")
+                 for i in range(30))
+    differing = tuple(replace(r, index_a=30 + k, index_b=30 + k) for k, r in enumerate(report.steps[5:]))
+    out = render_text(replace(report, steps=rows + differing))
+    assert "… 24 more steps the same in A and B (JSON report has them)" in out
+    for i in (0, 1, 2, 27, 28, 29):
+        assert f"RUN step {i} " in out
+    for i in range(3, 27):
+        assert f"RUN step {i} " not in out
+    assert re.search(r"31 ◀ COPY rootfs /", out)
+    short = render_text(replace(report, steps=rows[:8]))
+    assert "more steps the same" not in short and "RUN step 7" in short

@@ -9,16 +9,19 @@ carry a control character or escape sequence through (``escape.text_safe``).
 
 from __future__ import annotations
 
+import re
+
 from imageforensics.findings import Finding, Severity
 from imageforensics.render import common
 from imageforensics.render.escape import cap, display_width, shorten, text_safe, wrap
 from imageforensics.report import InputSide, Report, StepRow
 
 _SGR = {"bold": "1", "dim": "2", "red": "1;31", "yellow": "1;33", "cyan": "36", "mark": "1;33"}
+_SGR_CODE = re.compile(r"\x1b\[[0-9;]*m")
 _SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _LABEL = 9  # "WARNING  " — findings and the verdict hang their text after it
 _LONG = 1000  # characters of one untrusted string shown before cutting with a count
-_WIDE_TABLE = 120  # from this width on, a history step fits on one line
+_RUN_SHOWN = 3  # identical steps kept at each end of a long identical run
 
 
 class _Out:
@@ -35,7 +38,12 @@ class _Out:
         return f"\x1b[{_SGR[name]}m{text}\x1b[0m"
 
     def add(self, line: str = "") -> None:
-        self.lines.append(line.rstrip(" "))
+        line = line.rstrip(" ")
+        visible = _SGR_CODE.sub("", line) if self.color else line
+        if display_width(visible) > self.width:
+            # Last resort on very narrow terminals: cut the line (and its colour).
+            line = shorten(visible, self.width)
+        self.lines.append(line)
 
     def hanging(self, first: str, text: str, *, indent: int, first_styled: str | None = None) -> None:
         """``first`` then ``text`` wrapped, continuation lines indented by ``indent``."""
@@ -56,7 +64,8 @@ def _pad(text: str, width: int, *, right: bool = False) -> str:
 
 
 def _header(out: _Out, report: Report) -> None:
-    out.add(f"imageforensics {_safe(report.tool_version)}  (report format {report.format_version})")
+    out.hanging("", f"imageforensics {_safe(report.tool_version)}  (report format {report.format_version})",
+                indent=0)
     for label, side in (("A", report.a), ("B", report.b)):
         out.hanging(label, _safe(side.source), indent=3, first_styled=out.style(label, "bold"))
         out.hanging("", _side_facts(side), indent=3)
@@ -131,7 +140,8 @@ def _paths(out: _Out, paths: tuple[str, ...], max_paths: int) -> None:
 
 def _history(out: _Out, report: Report) -> None:
     steps = report.steps
-    out.add(out.style("HISTORY", "bold") + "  aligned by created_by; ◀ marks a step that differs, * a cell")
+    out.hanging("HISTORY", "aligned by created_by; ◀ marks a step that differs, * a cell", indent=_LABEL,
+                first_styled=out.style("HISTORY", "bold"))
     if not steps:
         out.add("         (no history steps)")
         return
@@ -141,8 +151,11 @@ def _history(out: _Out, report: Report) -> None:
     idx_w = max(4, *(len(common.index_cell(r)) for r in steps))
     layer_cells = [(_layer(r, "A"), _layer(r, "B")) for r in steps]
     # A marked cell carries a trailing "*".
-    la_w = min(max(7, *(display_width(a) for a, _ in layer_cells)), 22)
-    lb_w = min(max(7, *(display_width(b) + common.marked(r, "layer") for r, (_, b) in zip(steps, layer_cells))), 22)
+    # Layer columns give way on narrow terminals, keeping 8 columns of created_by.
+    layer_cap = max(7, min(22, (out.width - idx_w - 3 - 4 - 8) // 2))
+    la_w = min(max(7, *(display_width(a) for a, _ in layer_cells)), layer_cap)
+    lb_w = min(max(7, *(display_width(b) + common.marked(r, "layer") for r, (_, b) in zip(steps, layer_cells))),
+               layer_cap)
     time_w = max(9, *(display_width(_safe(times.cell(t))) + 1 for r in steps for t in (r.created_a, r.created_b)))
     drift_w = max(5, *(len(common.drift_cell(r)) + 1 for r in steps))
     narrow_fixed = idx_w + 3 + 2 + la_w + 2 + lb_w
@@ -161,8 +174,30 @@ def _history(out: _Out, report: Report) -> None:
     out.add(out.style(header, "dim"))
     if not wide:
         out.add(out.style(" " * (idx_w + 3) + times_header, "dim"))
-    for row, (cell_a, cell_b) in zip(steps, layer_cells):
+    hidden = _hidden_rows(steps)
+    for i, (row, (cell_a, cell_b)) in enumerate(zip(steps, layer_cells)):
+        if i in hidden:
+            if i - 1 not in hidden:
+                run = 0
+                while i + run in hidden:
+                    run += 1
+                out.add(" " * (idx_w + 3) + f"… {run:,} more steps the same in A and B (JSON report has them)")
+            continue
         _row(out, row, times, cell_a, cell_b, widths=(idx_w, cb_w, time_w, drift_w, la_w, lb_w), wide=wide)
+
+
+def _hidden_rows(steps: tuple[StepRow, ...]) -> set[int]:
+    """Middles of long runs of identical steps: a 60-step base image must not bury the divergence."""
+    hidden: set[int] = set()
+    start = 0
+    while start < len(steps):
+        end = start
+        while end < len(steps) and not common.differs(steps[end]):
+            end += 1
+        if end - start > _RUN_SHOWN * 2 + 2:
+            hidden.update(range(start + _RUN_SHOWN, end - _RUN_SHOWN))
+        start = end + 1
+    return hidden
 
 
 def _layer(row: StepRow, side: str) -> str:
