@@ -12,9 +12,7 @@ import binascii
 import hashlib
 import posixpath
 import re
-import struct
 import tarfile
-import zlib
 from typing import Protocol
 
 from imageforensics.errors import LimitError
@@ -25,7 +23,6 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
 MAX_ANOMALIES = 1000
-MAX_SPARSE_RUNS = 100_000
 
 _FILE_TYPES = frozenset(
     (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE)
@@ -39,11 +36,6 @@ _KINDS = {
     tarfile.FIFOTYPE: "fifo",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# ustar header: name mode uid gid size mtime chksum type linkname magic version
-# uname gname devmajor devminor prefix (GNU headers keep other data there).
-_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
-_NUMERIC = (1, 2, 3, 4, 5, 6, 13, 14)
-_TEXT = (0, 8, 11, 12, 15)
 _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
 _PAX_TIME = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 _EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()
@@ -51,101 +43,6 @@ _EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()
 _BYTE_TEXT = tuple(
     "\\\\" if b == 0x5C else chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in range(256)
 )
-
-
-class FastTarInfo(tarfile.TarInfo):
-    """TarInfo with a quicker ``frombuf`` for plain ASCII headers (the 200,000-file case).
-
-    It computes exactly what ``TarInfo.frombuf`` computes (same fields, same
-    octal parsing) and leaves every other header to it: non-ASCII bytes
-    (UTF-8 names, base-256 numbers), old-GNU sparse headers, zero blocks.
-    """
-
-    __slots__ = ()
-
-    @classmethod
-    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> "tarfile.TarInfo":
-        """Parse a 512-byte header block."""
-        if len(buf) != tarfile.BLOCKSIZE or not buf.isascii() or buf[156:157] == tarfile.GNUTYPE_SPARSE:
-            return super().frombuf(buf, encoding, errors)  # type: ignore[misc]
-        # ASCII bytes sum to at most 512 * 127 < 65521, so Adler-32's low half
-        # is 1 + the exact byte sum; signed and unsigned checksums agree.
-        total = (zlib.adler32(buf) & 0xFFFF) - 1
-        fields = _HEADER.unpack(buf)
-        try:
-            # tarfile.nti for an ASCII field: up to the first NUL, base 8
-            # (anything int() rejects goes to tarfile, which decides).
-            mode, uid, gid, size, mtime, chk, devmajor, devminor = [
-                int(fields[i].split(b"\0", 1)[0] or b"0", 8) for i in _NUMERIC
-            ]
-        except ValueError:
-            return super().frombuf(buf, encoding, errors)  # type: ignore[misc]
-        if not total or chk != total - sum(fields[6]) + 256:
-            return super().frombuf(buf, encoding, errors)  # type: ignore[misc]
-        kind: bytes = fields[7]
-        name, linkname, uname, gname, prefix = [
-            fields[i].split(b"\0", 1)[0].decode(encoding, errors) for i in _TEXT
-        ]
-        obj = cls()
-        obj.name = name
-        obj.mode, obj.uid, obj.gid, obj.size, obj.mtime = mode, uid, gid, size, mtime
-        obj.devmajor, obj.devminor = devmajor, devminor
-        obj.chksum = chk
-        obj.type = kind
-        obj.linkname, obj.uname, obj.gname = linkname, uname, gname
-        # As frombuf: a V7 directory is a regular file with a trailing slash.
-        if kind == tarfile.AREGTYPE and name.endswith("/"):
-            obj.type = tarfile.DIRTYPE
-        if obj.type == tarfile.DIRTYPE:
-            obj.name = name.rstrip("/")
-        if prefix and obj.type not in tarfile.GNU_TYPES:
-            obj.name = prefix + "/" + obj.name
-        return obj
-
-    # tarfile reads sparse maps into lists as long as the data allows; hostile
-    # maps could fill memory, so these copies of its readers stop at a cap.
-    def _proc_sparse(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo":
-        """Old GNU sparse header plus its extension blocks (as tarfile, capped)."""
-        structs, isextended, origsize = self._sparse_structs  # type: ignore[attr-defined]
-        del self._sparse_structs  # type: ignore[attr-defined]
-        while isextended:
-            buf = tarfile_.fileobj.read(tarfile.BLOCKSIZE)  # type: ignore[union-attr]
-            pos = 0
-            for _ in range(21):
-                try:
-                    offset = tarfile.nti(buf[pos : pos + 12])  # type: ignore[attr-defined]
-                    numbytes = tarfile.nti(buf[pos + 12 : pos + 24])  # type: ignore[attr-defined]
-                except ValueError:
-                    break
-                if offset and numbytes:
-                    structs.append((offset, numbytes))
-                pos += 24
-            isextended = bool(buf[504])
-            _check_sparse_runs(len(structs))
-        self.sparse = structs
-        self.offset_data = tarfile_.fileobj.tell()  # type: ignore[union-attr]
-        tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
-        self.size = origsize
-        return self
-
-    def _proc_gnusparse_10(
-        self, next: "tarfile.TarInfo", pax_headers: dict[str, str], tarfile_: tarfile.TarFile
-    ) -> None:
-        """GNU sparse 1.0: the map at the start of the data (as tarfile, capped)."""
-        fileobj = tarfile_.fileobj
-        assert fileobj is not None
-        sparse: list[int] = []
-        buf = fileobj.read(tarfile.BLOCKSIZE)
-        fields, buf = buf.split(b"\n", 1)
-        count = int(fields)
-        _check_sparse_runs(count)
-        while len(sparse) < count * 2:
-            if b"\n" not in buf:
-                buf += fileobj.read(tarfile.BLOCKSIZE)
-            number, buf = buf.split(b"\n", 1)
-            sparse.append(int(number))
-        next.offset_data = fileobj.tell()
-        next.sparse = list(zip(sparse[::2], sparse[1::2]))
 
 
 class EntryData(Protocol):
@@ -192,11 +89,6 @@ def xattrs(pax: dict[str, str]) -> tuple[tuple[str, str], ...]:
                 raw = value.encode("utf-8", "surrogateescape")
             found.setdefault(name, raw)
     return tuple(sorted((name, escape_bytes(raw)) for name, raw in found.items()))
-
-
-def _check_sparse_runs(count: int) -> None:
-    if count > MAX_SPARSE_RUNS:
-        raise tarfile.ReadError(f"sparse map has more than {MAX_SPARSE_RUNS} runs")
 
 
 def _percent_decode(text: str) -> str:

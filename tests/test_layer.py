@@ -21,8 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.errors import InputError, LimitError
-from imageforensics.layer import HashPipe, read_layer
-from imageforensics.layerentry import EntryLister, FastTarInfo
+from imageforensics.layer import read_layer
+from imageforensics.layerentry import EntryLister
+from imageforensics.layerstream import HashPipe
+from imageforensics.tarheader import FastTarInfo
 from imageforensics.limits import Limits
 from imageforensics.model import (
     EMPTY_GZIP_BUILDKIT,
