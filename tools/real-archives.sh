@@ -319,8 +319,8 @@ stage_key() {  # stage_key STAGE DEPS... -> the stamp this stage should have
     printf '%s' "$k" | sha256sum | cut -c1-32
 }
 stage_done() { [ -f "$STATE/$1.done" ] && [ "$(stamp_of "$1")" = "$2" ]; }
-stage_begin() {  # remove the stage's previous outputs
-    rm -f "$STATE/$1.done" "$STATE/$1.records.jsonl"
+stage_begin() {  # remove the stage's previous outputs (and the index naming them)
+    rm -f "$OUT/MANIFEST.json" "$STATE/$1.done" "$STATE/$1.records.jsonl"
     rm -rf "${OUT:?}/$1"
     mkdir -p "$OUT/$1"
 }
@@ -449,6 +449,7 @@ RUN rm -rf /opt/app/gone /etc/temp.conf \
  && printf '#!/bin/sh\necho tool\n' > /opt/app/bin/suid-tool && chmod 4755 /opt/app/bin/suid-tool \
  && printf '#!/bin/sh\necho sgid\n' > /opt/app/bin/sgid-tool && chmod 2755 /opt/app/bin/sgid-tool \
  && chmod 1777 /opt/app/data && chmod 0600 /opt/app/data/one.txt \
+ && (mknod /opt/app/devnull c 1 3 || echo "mknod not permitted here" > /opt/app/no-device) \
  && chown -R 1234:5678 /opt/app/data && chown 4242:4343 /opt/app/files/hello.txt
 RUN touch /opt/app/data/one.txt && echo appended >> /opt/app/files/hello.txt && rm /opt/app/unpacked/pkg/second.txt
 USER 1234:5678
@@ -775,6 +776,12 @@ PY
 }
 
 # ================================================================ stage: podman / buildah
+podman_name() {  # podman_name NAME:TAG -> the full name podman load gave it (e.g. localhost/NAME:TAG)
+    "${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' >"$W/podman-names"
+    # awk reads the whole file: no early-closed pipe (SIGPIPE under pipefail).
+    awk -v want="/$1" 'substr($0, length($0) - length(want) + 1) == want { print; exit }' "$W/podman-names"
+}
+
 stage_podman() {
     local key; key=$(stage_key podman docker)
     if stage_done podman "$key"; then say "podman: reusing $OUT/podman"; return; fi
@@ -798,7 +805,7 @@ stage_podman() {
         name=$1 img_ref=$2 lineage=$3
         # podman load of a docker save keeps docker.io/ names; find the name it gave.
         local real_ref
-        real_ref=$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 "/${img_ref#localhost/}\$" || true)
+        real_ref=$(podman_name "${img_ref#localhost/}")
         [ -n "$real_ref" ] || die "podman load did not name ${img_ref#localhost/}"
         for fmt in docker-archive oci-archive oci-dir docker-dir; do
             case $fmt in
@@ -825,7 +832,7 @@ stage_podman() {
     done
     # podman save --uncompressed oci-archive: layers stay raw tar.
     rel=podman/fs-classic.oci-uncompressed.tar
-    local fsref; fsref=$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 '/rt/fs:classic$')
+    local fsref; fsref=$(podman_name rt/fs:classic)
     run "${PODMAN[@]}" save --format oci-archive --uncompressed -o "$OUT/$rel" "$fsref"
     reports="$(skopeo_reports "$rel" "oci-archive:$OUT/$rel" fs-classic) $(podman_reports "$rel" "$fsref" fs-classic)"
     # shellcheck disable=SC2086
@@ -836,7 +843,7 @@ stage_podman() {
     rel=podman/multi.docker.tar
     local refs_m=()
     for r in rt/fs:classic rt/child:1 rt/child:alias rt/parent:1; do
-        refs_m+=("$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 "/$r\$")")
+        refs_m+=("$(podman_name "$r")")
     done
     run "${PODMAN[@]}" save -m --format docker-archive -o "$OUT/$rel" "${refs_m[@]}"
     local n i=0
@@ -855,7 +862,7 @@ stage_podman() {
 
     # buildah: build from the loaded base (OCI and docker formats, layered and
     # single-layer, and a fixed --timestamp), push to docker-archive and oci-archive.
-    local baseref; baseref=$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}' | grep -m1 '/rt/base:1$')
+    local baseref; baseref=$(podman_name rt/base:1)
     run "${BUILDAH[@]}" tag "$baseref" rt-base
     local b
     for b in "oci-layers --format oci --layers" "docker-layers --format docker --layers" \
@@ -917,7 +924,7 @@ stage_skopeo() {
         run skopeo copy $flags "${src%%:*}:$OUT/${src#*:}" "$dref"
         tag=$(safe "$lineage")
         reports=$(skopeo_reports "$rel" "$sspec" "$tag")
-        local refs="rt/$lineage"; [ "$dest" = docker-archive ] && refs="rt/$lineage:converted"
+        local refs="rt/$lineage"; [ "$dest" = docker-archive ] && refs="docker.io/rt/$lineage:converted"  # c/image writes the normalised name
         # shellcheck disable=SC2086
         img "$refs" "$lineage" "${sspec/$OUT\//}" "$refs" $reports
         commit_record skopeo "$rel" "$layout" "skopeo copy $flags (skopeo $SKOPEO_VERSION)" "$kind" none \

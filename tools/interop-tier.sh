@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CI's interop tier: make archives with the real tools (tools/real-archives.sh),
+# then check imageforensics against what those tools report (tests/interop).
+#
+#   tools/interop-tier.sh            # archives in $IMAGEFORENSICS_REAL_ARCHIVES or /tmp/imageforensics-real
+#
+# Exit status: 0 when imageforensics agrees with the tools, or when the tools
+# cannot be installed or started here (the tier is then SKIPPED, and says so);
+# non-zero when the tools ran and imageforensics disagrees, or when making the
+# archives failed after the tools started.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${IMAGEFORENSICS_REAL_ARCHIVES:-/tmp/imageforensics-real}
+export IMAGEFORENSICS_REAL_ARCHIVES=$OUT
+# The whole tier must stay well under 15 minutes; making the archives takes
+# about 3 minutes on a fresh machine (plus apt-get), seconds when reused.
+BUILD_TIMEOUT=${IMAGEFORENSICS_REAL_TIMEOUT:-720}
+
+start=$SECONDS
+echo "interop tier: making archives with the real tools into $OUT"
+timeout -k 60 "$BUILD_TIMEOUT" bash tools/real-archives.sh "$OUT"
+rc=$?
+case $rc in
+    0) ;;
+    3)
+        echo "interop tier SKIPPED: the real tools (dockerd, ctr, buildah, podman, skopeo, umoci)"
+        echo "could not be installed or started on this machine (see the message above)."
+        exit 0 ;;
+    124|137)
+        echo "interop tier FAILED: tools/real-archives.sh did not finish within ${BUILD_TIMEOUT} s"
+        exit 1 ;;
+    *)
+        echo "interop tier FAILED: tools/real-archives.sh exited $rc after the tools started"
+        echo "(its log: $OUT/.state/log.txt)"
+        exit 1 ;;
+esac
+python3 - "$OUT/MANIFEST.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1], encoding="utf-8"))
+images = sum(len(a["images"]) for a in m["archives"])
+layouts = sorted({a["layout"] for a in m["archives"]})
+print(f"interop tier: {len(m['archives'])} archives, {images} images, layouts: {', '.join(layouts)}")
+print("interop tier: tools: " + ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items())))
+for s in m.get("skipped", []):
+    print(f"interop tier: NOTE section skipped by real-archives.sh: {s['skipped']}: {s['reason']}")
+cf = m.get("facts", {}).get("cache_from")
+if cf:
+    print(f"interop tier: --cache-from corruption reproduced: {cf['reproduced']} "
+          f"({cf['source_layers']} layers in the source, {cf['rebuilt_layers']} in the rebuild)")
+PY
+echo "interop tier: archives ready after $((SECONDS - start)) s; running tests/interop"
+python3 -m pytest tests/interop -q -p no:cacheprovider
+rc=$?
+echo "interop tier: done in $((SECONDS - start)) s"
+if [ $rc -ne 0 ]; then
+    echo "interop tier FAILED: imageforensics disagrees with the real tools (pytest exit $rc)"
+fi
+exit $rc
