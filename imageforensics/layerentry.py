@@ -70,7 +70,10 @@ def mtime_ns(info: tarfile.TarInfo) -> int:
             # Digits past nanoseconds are cut off (truncated toward zero).
             ns = int(whole) * 1_000_000_000 + int((fraction or "")[:9].ljust(9, "0"))
             return -ns if sign else ns
-    return int(info.mtime) * 1_000_000_000
+    try:
+        return int(info.mtime) * 1_000_000_000
+    except (ValueError, OverflowError):  # a PAX mtime of "nan" or "inf"
+        return 0
 
 
 def xattrs(pax: dict[str, str]) -> tuple[tuple[str, str], ...]:

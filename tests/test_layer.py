@@ -237,6 +237,9 @@ def test_pax_xattrs_schily_and_libarchive() -> None:
         ("1700000000", 1_700_000_000_000_000_000),
         ("-1.25", -1_250_000_000),
         ("0.000000001", 1),
+        ("1e3", 1000 * 10**9),  # not decimal: tarfile's float() reading, whole seconds
+        ("nan", 0),
+        ("inf", 0),
     ],
 )
 def test_pax_mtime_is_exact(text: str, ns: int) -> None:
