@@ -917,3 +917,20 @@ def test_without_content_digests() -> None:
     layer = read_layer(io.BytesIO(tar), archive="a", member="m", limits=Limits(), content_digests=False)
     assert [(e.path, e.size, e.content_digest) for e in layer.entries] == [("a", 5000, ""), ("l", 0, "")]
     assert layer.diff_id == Digest.sha256(sha(tar))
+
+
+def test_huge_declared_size_with_little_data() -> None:
+    info = tarfile.TarInfo("claims-8GiB")
+    info.size = 2**33 - 1
+    blob = info.tobuf(format=tarfile.USTAR_FORMAT) + b"only this much" * 100
+    layer = read(blob)
+    assert not layer.readable
+    assert layer.problem == f"tar ends in the middle of an entry (offset {len(blob)})"
+    assert layer.diff_id == Digest.sha256(sha(blob)) and layer.uncompressed_size == len(blob)
+
+
+def test_huge_extended_header_is_a_limit_error() -> None:
+    info, data = member("f", data=b"x")
+    info.pax_headers = {"comment": "c" * (3 << 20)}
+    with pytest.raises(LimitError, match=r"tar extended header of \d+ bytes at offset 512 exceeds"):
+        read(make_tar((info, data)))
