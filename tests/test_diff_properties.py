@@ -87,7 +87,7 @@ def layer_steps(s):
     return [i for i, st_ in enumerate(s.steps) if st_.layer is not None]
 
 
-SETTINGS = settings(max_examples=60, deadline=None)
+SETTINGS = settings(max_examples=50, deadline=None)
 
 
 @SETTINGS
