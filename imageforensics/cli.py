@@ -7,6 +7,7 @@ they differ, 2 for trouble. Every expected error becomes one line on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imageforensics import __version__, inputs
-from imageforensics.build_info import version_line
+from imageforensics.build_info import build_commit, version_line
 from imageforensics.diff import DiffOptions, diff_images
 from imageforensics.errors import ImageForensicsError
 from imageforensics.limits import Limits
@@ -162,6 +163,10 @@ def _run_diff(args: argparse.Namespace) -> int:
     chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits)
     options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore))
     report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
+    commit = build_commit()
+    if commit:
+        # The report names exactly which build produced it.
+        report = dataclasses.replace(report, tool_version=f"{report.tool_version} (commit {commit[:12]})")
     if args.format == "json":
         out = render_json(report)
     elif args.format == "markdown":
