@@ -123,7 +123,7 @@ def test_md_code_shows_exactly_the_safe_text(value: str, in_table: bool) -> None
     else:
         # Fallback for a backslash before a pipe in a table: escaped text.
         assert in_table and "\\|" in safe
-        assert _commonmark_unescape(out) == safe
+        assert _commonmark_unescape(out.replace("&#32;", " ")) == safe
 
 
 def test_md_code_fences_around_backticks() -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import replace
+from html.parser import HTMLParser
 
+import pytest
 from hypothesis import given, settings
 
+from imageforensics.render.escape import text_safe
 from imageforensics.render.markdown import GITHUB_LIMIT, render_markdown
 from imageforensics.report import Report, StepRow
 from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
@@ -63,7 +68,7 @@ def _assert_inert(md: str) -> None:
             inner = _OUR_TAGS.sub("", line)
             assert "<" not in inner and ">" not in inner, line
             continue
-        live = _OUR_TAGS.sub("", _live(line))
+        live = _OUR_TAGS.sub("", _live(line)).replace("&#32;", " ")
         for bad in ("<", ">", "[", "]", "&", "*\u0000"):
             assert bad not in live.replace("**", ""), (bad, line)
         assert "://" not in live and "www." not in live.lower(), line
@@ -143,3 +148,81 @@ def test_only_a_and_only_b_rows_and_renamed_steps() -> None:
 
 def test_deterministic() -> None:
     assert render_markdown(tomcat_report()) == render_markdown(tomcat_report())
+
+
+# --- rendered by GitHub's own Markdown library (cmark-gfm), when installed ----------
+
+_CMARK = shutil.which("cmark-gfm")
+_GFM_TAGS = {"h2", "h3", "p", "strong", "table", "thead", "tbody", "tr", "th", "td", "code", "details", "summary",
+             "ul", "li", "br", "sub", "hr"}
+
+
+class _Rendered(HTMLParser):
+    """Tags, table shapes and the text of each table cell in cmark-gfm's output."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.rows: list[list[str]] = []  # cells' text, per row, per table (a row of [] starts a table)
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        if tag == "table":
+            self.rows.append([])
+        elif tag == "tr":
+            self.rows.append(["<tr>"])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _gfm(md: str) -> _Rendered:
+    assert _CMARK is not None
+    html = subprocess.run([_CMARK, "--unsafe", "-e", "table", "-e", "autolink", "-e", "strikethrough",
+                           "-e", "tagfilter"], input=md.encode("utf-8"), capture_output=True, check=True).stdout
+    parsed = _Rendered()
+    parsed.feed(html.decode("utf-8"))
+    parsed.close()
+    return parsed
+
+
+def _check_gfm(md: str) -> _Rendered:
+    parsed = _gfm(md)
+    assert parsed.tags <= _GFM_TAGS, parsed.tags - _GFM_TAGS  # no <a>, <img>, <script>, <del>, <em>
+    width = 0
+    for row in parsed.rows:
+        if not row:
+            width = -1  # a new table: its first row sets the width
+        elif width == -1:
+            width = len(row)
+        else:
+            assert len(row) == width, row
+    return parsed
+
+
+@pytest.mark.skipif(_CMARK is None, reason="cmark-gfm (Debian package cmark-gfm) not installed")
+def test_github_renders_the_tomcat_report_as_intended() -> None:
+    parsed = _check_gfm(render_markdown(tomcat_report()))
+    cells = [row for row in parsed.rows if row]
+    assert ["<tr>", "source", "samples/tomcat-pulled.tar", "samples/tomcat-cache-from.tar"] in cells
+    assert ["<tr>", "6", "COPY rootfs /", "2021-02-04 15:19:27.935272300", "2021-02-04 15:19:27.845664700",
+            "-89.6 ms", "7.65 kB, 12 entries", "empty_layer"] in cells
+
+
+@pytest.mark.skipif(_CMARK is None, reason="cmark-gfm (Debian package cmark-gfm) not installed")
+@settings(max_examples=40, deadline=None)
+@given(hostile_text)
+def test_github_shows_hostile_names_as_plain_text(text: str) -> None:
+    parsed = _check_gfm(render_markdown(hostile_report(text)))
+    source_row = next(row for row in parsed.rows if row[1:2] == ["source"])
+    # What GitHub shows is exactly the escaped name (cut only when very long).
+    assert source_row[2] == (text_safe(text) if text else "—")

@@ -174,7 +174,12 @@ def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
             # GFM splits table cells before parsing code spans, and readers
             # disagree on whether ``\\|`` is an escaped backslash then a cell
             # break. Escaped text is unambiguous under both readings.
-            return _md_escape(safe)
+            # GFM trims a cell; a space written as an entity survives that.
+            escaped = _md_escape(safe)
+            core = escaped.strip(" ")
+            lead = len(escaped) - len(escaped.lstrip(" "))
+            trail = len(escaped) - len(escaped.rstrip(" "))
+            return "&#32;" * lead + core + "&#32;" * trail if core else "&#32;" * len(escaped)
         safe = safe.replace("|", "\\|")
     return f"{fence}{pad}{safe}{pad}{fence}"
 
