@@ -53,14 +53,29 @@ def sample_report(name_a: str, name_b: str) -> Report:
     return diff_images(a, image_a, b, image_b)
 
 
-CASES: dict[str, Callable[[], Report]] = {
-    "tomcat": tomcat_report,
-    "sample-tomcat": lambda: sample_report("tomcat-pulled.tar", "tomcat-cache-from.tar"),
+SAMPLE_PAIRS = {
+    "tomcat": ("tomcat-pulled.tar", "tomcat-cache-from.tar"),
+    "same": ("same-legacy.tar", "same-oci.tar"),
+    "timestamps": ("timestamps-a.tar", "timestamps-b.tar"),
+    "whiteout": ("whiteout-a.tar", "whiteout-b.tar"),
+    "opaque": ("opaque-a.tar", "opaque-b.tar"),
+    "mode": ("mode-a.tar", "mode-b.tar"),
+    "platform": ("platform-a.tar", "platform-b.tar"),
 }
 
 
-@pytest.mark.parametrize("fmt", sorted(RENDERERS))
-@pytest.mark.parametrize("case", sorted(CASES))
+def _sample_case(pair: tuple[str, str]) -> Callable[[], Report]:
+    return lambda: sample_report(*pair)
+
+
+CASES: dict[str, Callable[[], Report]] = {"tomcat": tomcat_report}
+CASES.update({f"sample-{name}": _sample_case(pair) for name, pair in SAMPLE_PAIRS.items()})
+# Colour is checked on the two tomcat cases; plain formats on every pair.
+GOLDENS = [(case, fmt) for case in sorted(CASES) for fmt in sorted(RENDERERS)
+           if fmt != "color.txt" or case in ("tomcat", "sample-tomcat")]
+
+
+@pytest.mark.parametrize("case, fmt", GOLDENS)
 def test_golden(case: str, fmt: str) -> None:
     report = CASES[case]()
     out = RENDERERS[fmt](report)
@@ -86,3 +101,12 @@ def test_sample_tomcat_report_says_what_the_seed_found() -> None:
     assert "step-wrongly-empty" in text and "paths-missing" in text
     assert "-89.6 ms" in text
     assert len(text.splitlines()[0]) <= 80 and max(len(line) for line in text.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_text_fits_80_columns_and_markdown_githubs_limit(case: str) -> None:
+    from imageforensics.render.escape import display_width
+
+    text = (GOLDEN / f"{case}.txt").read_text(encoding="utf-8")
+    assert max(display_width(line) for line in text.splitlines()) <= 80
+    assert len((GOLDEN / f"{case}.md").read_text(encoding="utf-8")) < 65_536
