@@ -187,8 +187,8 @@ class DecompressedStream(io.RawIOBase):
                 self._archive,
                 self._member,
                 f"{self.kind} data expands to more than {limits.max_expansion_ratio}x its "
-                f"compressed size plus {limits.expansion_allowance} bytes (decompression bomb?);"
-                " raise the expansion limit to read it",
+                f"compressed size plus {limits.expansion_allowance} bytes (decompression bomb?;"
+                " raise the limit with --max-expansion)",
             )
 
     def _error(self, what: str) -> InputError:

@@ -154,7 +154,7 @@ class EntryLister:
             raise LimitError(
                 *self._where,
                 f"layer has more than {limits.max_entries_per_layer} entries"
-                " (limit: entries per layer)",
+                " (raise the limit with --max-entries)",
             )
         cap = limits.max_path_bytes
         for text in (info.name, info.linkname):
@@ -162,7 +162,7 @@ class EntryLister:
                 raise LimitError(
                     *self._where,
                     f"entry {self.members} has a name of {_byte_length(text)} bytes,"
-                    f" over the limit of {cap} bytes (limit: path length)",
+                    f" over the limit of {cap} bytes (raise it with --max-path-bytes)",
                 )
 
     def add(self, info: tarfile.TarInfo, data: EntryData) -> None:
@@ -296,7 +296,7 @@ class EntryLister:
             raise LimitError(
                 *self._where,
                 f"sparse file {info.name!r} has {info.size - stored} bytes of holes for"
-                f" {stored} stored bytes (limit: decompression ratio)",
+                f" {stored} stored bytes (raise the limit with --max-expansion)",
             )
         digest = hashlib.sha256()
         zeros = bytes(min(info.size - stored, 1 << 20))

@@ -184,7 +184,7 @@ class TarStream:
             raise LimitError(
                 *self._where,
                 f"tar extended header of {n} bytes at offset {self._pos} exceeds the"
-                f" limit of {self._cap} bytes (path length limit)",
+                f" limit of {self._cap} bytes (raise it with --max-path-bytes)",
             )
         buf, off = self._buf, self._off
         end = off + n
