@@ -17,7 +17,7 @@ ignores (…)", exit status 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imageforensics import __version__
 from imageforensics.align import Pair, Unit, align_images
@@ -66,6 +66,7 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
     findings += compare_config(image_a, image_b)
     findings += filesystem_findings(pairs, image_a, image_b, ignore_mtime=options.ignore_timestamps,
                                     ignored=ignored)
+    findings = settle_wrongly_empty(findings)
     ordered = sort_findings(findings)
     kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active)
     opts: list[tuple[str, str]] = []
@@ -76,6 +77,28 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
     return Report(tool_version=__version__, a=input_side(a, image_a), b=input_side(b, image_b),
                   verdict_kind=kind, verdict=sentence, findings=ordered,
                   steps=step_rows(pairs, options, states), options=tuple(opts))
+
+
+def settle_wrongly_empty(findings: list[Finding]) -> list[Finding]:
+    """Keep ERROR for a wrongly-empty step only when content is really lost.
+
+    When the merged filesystems were compared and no path the step wrote is
+    missing from the empty side (``docker build --squash`` moves every step's
+    files into one final layer), the step is a WARNING: its content lives on,
+    written by other steps.
+    """
+    if any(f.code == "filesystem-not-compared" for f in findings):
+        return findings
+    lost_a = {f.step_a for f in findings if f.code == "paths-missing"}
+    lost_b = {f.step_b for f in findings if f.code == "paths-added"}
+    out = []
+    for f in findings:
+        if f.code == "step-wrongly-empty" and f.step_a not in lost_a if f.side == "B" else \
+                f.code == "step-wrongly-empty" and f.step_b not in lost_b:
+            f = replace(f, severity=Severity.WARNING,
+                        summary=f.summary + f"; no path it wrote is missing from {f.side} (other steps wrote them)")
+        out.append(f)
+    return out
 
 
 def input_side(archive: Archive, image: Image) -> InputSide:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imageforensics.align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
-from imageforensics.findings import Finding
+from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
 from imageforensics.stepdiff import show_step
 
@@ -72,7 +72,8 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
         drift_note = (f"History diverges from step {drift.step_a} `{show_step(drift.created_by)}`"
                       + (f" (created {drift.evidence_value('drift')} in B)" if drift.evidence_value("drift") else "")
                       + ".")
-    missing = [f for f in findings if (f.code == "step-wrongly-empty" and f.side == "B") or f.code == "paths-missing"]
+    missing = [f for f in findings if f.code == "paths-missing"
+               or (f.code == "step-wrongly-empty" and f.side == "B" and f.severity >= Severity.ERROR)]
     if missing:
         empty = next((f for f in missing if f.code == "step-wrongly-empty"), None)
         lost = sum(int(f.evidence_value("count") or 0) for f in findings if f.code == "paths-missing")

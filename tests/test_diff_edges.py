@@ -120,3 +120,19 @@ def test_a_path_replaced_by_another_type(kind):
     b = build(spec(step("FROM", other)))
     [f] = [f for f in diff(a, b).findings if f.code == "paths-changed"]
     assert f.paths == ("/etc/conf",) and f.evidence_value("change_001").startswith(f"/etc/conf: kind file -> {kind}")
+
+
+def test_a_squashed_image_moves_content_without_losing_it():
+    # docker build --squash: every step after the base is marked empty_layer and a
+    # final "merge" entry carries all of their files (moby image_squash.go).
+    s = spec(step("ADD base / ", file("bin/sh")), step("COPY app /app # buildkit", file("app/main")),
+             step("RUN make # buildkit", file("app/out")))
+    squashed = spec(s.steps[0], replace(s.steps[1], layer=None, empty_layer=True),
+                    replace(s.steps[2], layer=None, empty_layer=True),
+                    step("", file("app/main"), file("app/out"), comment="merge sha256:aa to sha256:bb"))
+    report = diff(build(s), build(squashed))
+    empties = [f for f in report.findings if f.code == "step-wrongly-empty"]
+    assert [(f.step_a, f.severity) for f in empties] == [(1, Severity.WARNING), (2, Severity.WARNING)]
+    assert all("no path it wrote is missing from B" in f.summary for f in empties)
+    assert not [f for f in report.findings if f.code == "paths-missing"]
+    assert report.verdict_kind == "diverged"
