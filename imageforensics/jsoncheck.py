@@ -109,7 +109,17 @@ def get_pairs(o: dict[str, Any], key: str, where: str) -> tuple[tuple[str, str],
 
 def get_each(o: dict[str, Any], key: str, where: str, load: Callable[[object, str], T]) -> tuple[T, ...]:
     """An array whose items are each read by ``load(item, where)``."""
-    return tuple(load(item, f"{where}.{key}[{i}]") for i, item in enumerate(get_list(o, key, where)))
+    items = get_list(o, key, where)
+    out: list[T] = []
+    i = 0
+    try:
+        # Items are read with a relative path, prefixed only on error: a
+        # snapshot can list millions of file entries.
+        for i, item in enumerate(items):
+            out.append(load(item, ""))
+    except JsonShapeError as e:
+        raise JsonShapeError(f"{where}.{key}[{i}]{e.where}", e.expected) from None
+    return tuple(out)
 
 
 def get_opt(o: dict[str, Any], key: str, where: str, load: Callable[[object, str], T]) -> T | None:

@@ -126,22 +126,23 @@ def entry_json(e: FileEntry) -> dict[str, Any]:
     return out
 
 
+_ENTRY_KEYS = frozenset(_ENTRY_DEFAULTS) | {"path", "kind"}
+
+
 def load_entry(value: object, where: str) -> FileEntry:
     """A file entry object back into a FileEntry."""
     o = as_object(value, where)
+    if not o.keys() <= _ENTRY_KEYS:
+        unknown = sorted(set(o) - _ENTRY_KEYS)[0]
+        raise JsonShapeError(f"{where}.{unknown}", "unknown file entry field")
     fields: dict[str, Any] = {"path": get_str(o, "path", where), "kind": get_str(o, "kind", where)}
-    for name, default in _ENTRY_DEFAULTS.items():
-        if name not in o:
-            continue
+    for name in o.keys() - {"path", "kind"}:
         if name == "xattrs":
             fields[name] = get_pairs(o, name, where)
-        elif isinstance(default, str):
+        elif isinstance(_ENTRY_DEFAULTS[name], str):
             fields[name] = get_str(o, name, where)
         else:
             fields[name] = get_int(o, name, where)
-    unknown = set(o) - set(fields) - set(_ENTRY_DEFAULTS)
-    if unknown:
-        raise JsonShapeError(f"{where}.{sorted(unknown)[0]}", "unknown file entry field")
     return FileEntry(**fields)
 
 
