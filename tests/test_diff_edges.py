@@ -136,3 +136,22 @@ def test_a_squashed_image_moves_content_without_losing_it():
     assert all("no path it wrote is missing from B" in f.summary for f in empties)
     assert not [f for f in report.findings if f.code == "paths-missing"]
     assert report.verdict_kind == "diverged"
+
+
+def test_unrelated_images_are_different():
+    a = build(spec(step("ADD file:a in /", file("a")), step("USER x")))
+    b = build(spec(step("COPY b /", file("b")), step("WORKDIR /")))
+    report = diff(a, b)
+    assert report.verdict_kind == "different" and report.exit_status == 1
+    assert report.verdict == "different: no history step or layer in common (2 steps in A, 2 in B)"
+
+
+def test_same_config_but_a_blob_whose_content_differs_is_not_identical():
+    s = spec(step("FROM", file("a")), step("RUN b", file("b")))
+    a = build(s)
+    tampered = layer(file("b", "tampered"))
+    b = replace(a, layers=(a.layers[0], tampered))  # same config and declared diff_ids, other bytes
+    report = diff(a, b)
+    assert a.image_id == b.image_id and report.verdict_kind == "diverged"
+    assert [f.code for f in report.findings if f.severity >= Severity.WARNING] == ["layer-content-differs",
+                                                                                 "paths-changed"]
