@@ -178,3 +178,26 @@ def test_notes_survive() -> None:
     report = tomcat_report()
     report = replace(report, b=replace(report.b, notes=("redacted: env",)))
     assert load_report(render_json(report)).b.notes == ("redacted: env",)
+
+
+def test_every_report_field_is_written_and_in_the_schema() -> None:
+    """A field added to the report but not to the JSON would be lost silently: not so."""
+    import dataclasses
+
+    from imageforensics.findings import Finding
+    from imageforensics.report import InputSide, LayerSide, StepRow
+
+    schema = _schema()
+    doc = json.loads(render_json(tomcat_report()))
+    written: list[tuple[type, dict[str, Any], dict[str, Any]]] = [
+        (Report, doc, schema),
+        (InputSide, doc["a"], schema["$defs"]["input"]),
+        (Finding, doc["findings"][0], schema["$defs"]["finding"]),
+        (StepRow, doc["steps"][6], schema["$defs"]["step"]),
+        (LayerSide, doc["steps"][6]["layer_a"], schema["$defs"]["layer"]["oneOf"][1]),
+    ]
+    for cls, obj, sub in written:
+        names = {f.name for f in dataclasses.fields(cls)}
+        extra = {"format"} if cls is Report else set()
+        assert set(obj) == names | extra, cls.__name__
+        assert set(sub["properties"]) == names | extra, cls.__name__
