@@ -207,6 +207,9 @@ def artifact_skipped(where: str, config_type: str, artifact_type: str) -> Findin
 
 def layer_compression_mismatch(index: int, media_type: str, actual: str) -> Finding:
     """A layer descriptor's mediaType names another compression than the blob has."""
+    if actual == "none" and media_type.endswith("gzip"):
+        # podman save --uncompressed (c/image) keeps the +gzip media type on decompressed blobs.
+        return _f("layer-media-type-mismatch", INFO, f"layer {index}: descriptor says {show(media_type, 80)} but the blob is uncompressed (podman save --uncompressed writes this)", layer=index, media_type=media_type, actual=actual)
     return _f("layer-media-type-mismatch", WARNING, f"layer {index}: descriptor says {show(media_type, 80)} but the blob is {actual}", layer=index, media_type=media_type, actual=actual)
 
 
