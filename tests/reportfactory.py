@@ -184,7 +184,7 @@ _pairs = st.lists(st.tuples(hostile_text, hostile_text), max_size=4).map(tuple)
 findings = st.builds(
     Finding, code=hostile_text, severity=st.sampled_from(list(Severity)), summary=hostile_text,
     side=st.sampled_from(["", "A", "B"]), step_a=_opt_int, step_b=_opt_int, created_by=hostile_text,
-    path=hostile_text, paths=st.lists(hostile_text, max_size=30).map(tuple), evidence=_pairs)
+    path=hostile_text, paths=st.lists(hostile_text, max_size=12).map(tuple), evidence=_pairs)
 
 step_rows = st.builds(
     StepRow, index_a=_opt_int, index_b=_opt_int, created_by_a=hostile_text, created_by_b=hostile_text,

@@ -95,7 +95,7 @@ def test_hostile_names_stay_text(text: str) -> None:
     assert text_safe(text) in "".join(parsed.text)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(reports)
 def test_any_report_gives_a_safe_page(report: Report) -> None:
     _assert_safe(render_html(report))

@@ -135,7 +135,7 @@ def test_round_trip_of_the_tomcat_report() -> None:
     assert load_report(render_json(report)) == report
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(reports)
 def test_round_trip_of_any_report(report: Report) -> None:
     text = render_json(report)

@@ -116,7 +116,7 @@ def test_each_hostile_piece_is_shown_escaped() -> None:
     assert "<script>alert(1)</script>" in out  # harmless on a terminal, shown as written
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(reports, st.booleans())
 def test_any_report_renders_inert_within_80_columns(report: object, color: bool) -> None:
     out = render_text(report, color=color, width=80)  # type: ignore[arg-type]
