@@ -469,3 +469,45 @@ def test_bench_workloads_differ_exactly_where_asked() -> None:
     big_a = expected_diff_ids(big_image(1 << 16, files=4, layers=2))
     big_b = expected_diff_ids(big_image(1 << 16, files=4, layers=2, variant_layer=1))
     assert big_a[0] == big_b[0] and big_a[1] != big_b[1]
+
+
+def top_level_sorted(obj: dict) -> bytes:
+    """Go marshals a map[string]*json.RawMessage: keys sorted, nested values kept as they were."""
+    return json.dumps({k: obj[k] for k in sorted(obj)}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_legacy_and_containers_image_layer_ids_follow_their_writers() -> None:
+    spec = one(image((BASE, TOP, Layer())))
+    diff_ids = expected_diff_ids(spec.images[0])
+    chains = chain_ids(diff_ids)
+
+    # moby v1.CreateID: sha256 of the sorted V1Image JSON without id, plus layer_id and parent.
+    got = members(build_archive(spec, "docker-legacy"))
+    paths = json.loads(got["manifest.json"][1])[0]["Layers"]
+    parent = ""
+    for i, path in enumerate(paths):
+        v1 = json.loads(got[path.replace("layer.tar", "json")][1])
+        ident = {k: v for k, v in v1.items() if k not in ("id", "parent")}
+        if i < len(paths) - 1:
+            del ident["os"]  # save.go sets OS after computing the ID of non-top layers
+        ident["layer_id"] = chains[i]
+        if parent:
+            ident["parent"] = "sha256:" + parent
+        assert v1["id"] == path.split("/")[0] == hashlib.sha256(
+            top_level_sorted(ident)).hexdigest()
+        assert v1.get("parent", "") == parent
+        parent = v1["id"]
+
+    # containers/image writeLegacyMetadataLocked: sha256 of the sorted layer config with layer_id, before id.
+    got = members(build_archive(spec, "docker-containers-image"))
+    links = {info.linkname: name for name, (info, _) in got.items() if info.issym()}
+    parent = ""
+    for i, diff_id in enumerate(diff_ids):
+        layer_dir = links[f"../{diff_id[7:]}.tar"].split("/")[0]
+        config = json.loads(got[f"{layer_dir}/json"][1])
+        ident = {k: v for k, v in config.items() if k != "id"}
+        ident["layer_id"] = chains[i]
+        assert config["id"] == layer_dir == hashlib.sha256(
+            top_level_sorted(ident)).hexdigest()
+        assert config.get("parent", "") == parent
+        parent = layer_dir

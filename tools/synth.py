@@ -40,7 +40,7 @@ from tools.synthtar import (
 
 __all__ = [
     "ArchiveSpec", "Config", "DEFAULT_PATH", "Entry", "ImageSpec", "ImageTruth", "LAYOUTS", "Layer",
-    "ORDERS", "OUTER_COMPRESSIONS", "PreparedImage", "PseudoRandom", "Step", "archive_truth",
+    "ORDERS", "OUTER_COMPRESSIONS", "TAR_LAYOUTS", "PreparedImage", "PseudoRandom", "Step", "archive_truth",
     "big_image", "build_archive", "chain_ids", "many_files_image", "expected_diff_ids", "expected_image_id", "full_name", "go_json",
     "layer_tar_bytes", "prepare", "render_config", "split_reference", "write_archive", "write_oci_dir",
     "zstd_available",

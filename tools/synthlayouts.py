@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from tools.synthspec import (
-    Blob, ImageSpec, PreparedLayer, RawJSON, bytes_blob, container_config_object, go_bytes,
-    go_json, go_time, image_config_object, prepare_layer, render_config, sorted_map,
+    Blob, ImageSpec, PreparedLayer, RawJSON, container_config_object, go_bytes, go_json, go_time,
+    prepare_layer, render_config, sorted_map,
 )
 from tools.synthtar import DIR, SYM, TarMember
 
