@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from imageforensics.model import FileEntry
 
+# Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
+MAX_LINKED_DEPTH = 256
 # Fields compared between two entries, in report order.
 ENTRY_FIELDS = ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname",
                 "device", "mtime", "xattrs")
@@ -54,10 +56,19 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
     writer: dict[str, int] = {}
     removed_by: dict[str, int] = {}
     children: dict[str, set[str]] = {}
+    # Paths deeper than MAX_LINKED_DEPTH are linked to their parent only and
+    # kept here, found by a prefix scan on removal: linking every implicit
+    # ancestor of a hostile 32,000-level name would build gigabytes of keys.
+    deep: set[str] = set()
 
     def remove_below(path: str, layer: int) -> None:
         # Iterative walk: hostile depth must not hit the recursion limit.
         stack = list(children.pop(path, ()))
+        if deep:
+            prefix = path + "/" if path else ""
+            below = [d for d in deep if d.startswith(prefix)]
+            deep.difference_update(below)
+            stack.extend(below)
         while stack:
             p = stack.pop()
             stack.extend(children.pop(p, ()))
@@ -67,6 +78,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
 
     def remove(path: str, layer: int) -> None:
         remove_below(path, layer)
+        deep.discard(path)
         if entries.pop(path, None) is not None:
             del writer[path]
             removed_by[path] = layer
@@ -90,7 +102,11 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
         for e in own:
             path = e.path
             old = entries.get(path)
-            if old is None:
+            if old is None and path.count("/") >= MAX_LINKED_DEPTH:
+                children.setdefault(_parent(path), set()).add(path)
+                deep.add(path)
+                removed_by.pop(path, None)
+            elif old is None:
                 # Link the path to its parent, and implicit parents (never listed
                 # as entries) to theirs, so a later whiteout finds the subtree.
                 p = path

@@ -125,3 +125,26 @@ def test_merge_agrees_with_the_naive_reference(layers):
     assert fs.writer == {p: i for p, (_, i) in expected.items()}
     # Every removed path was present once and is absent now.
     assert not set(fs.removed_by) & set(fs.entries)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(entries(), max_size=6), max_size=5), st.integers(0, 2))
+def test_lazily_indexed_deep_paths_merge_the_same(layers, depth):
+    # With a tiny MAX_LINKED_DEPTH most paths take the lazy (hostile-depth) route.
+    import imageforensics.fsmerge as fsmerge
+    saved = fsmerge.MAX_LINKED_DEPTH
+    fsmerge.MAX_LINKED_DEPTH = depth
+    try:
+        fs = merge_layers(layers)
+    finally:
+        fsmerge.MAX_LINKED_DEPTH = saved
+    expected = naive_merge(layers)
+    assert fs.entries == {p: e for p, (e, _) in expected.items()}
+    assert fs.writer == {p: i for p, (_, i) in expected.items()}
+
+
+def test_a_hostile_deep_name_costs_no_more_than_its_length():
+    deep = "/".join(["d"] * 30000)
+    layers = [[file(f"{i}/{deep}") for i in range(20)], [whiteout("3"), opaque("")]]
+    fs = merge_layers(layers)
+    assert fs.entries == {} and len(fs.removed_by) == 20
