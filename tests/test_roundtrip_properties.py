@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.strategies import TAR_LAYOUTS, BuiltArchive, archive_specs, archives
 from tools.synth import ArchiveSpec, Entry, ImageSpec, Layer, archive_truth, build_archive, full_name, split_reference
-from tools.synth import Config, Step, expected_image_id, write_oci_dir
+from tools.synth import Config, Step, expected_image_id, pre_v110_archive, write_extracted, write_oci_dir
 
 reader = pytest.importorskip("imageforensics.reader", reason="imageforensics.reader is not written yet")
 
@@ -191,3 +191,21 @@ def test_oci_directory_reads_like_the_archive(spec: ArchiveSpec) -> None:
         write_oci_dir(spec, Path(tmp) / "layout")
         from_dir = reader.read_archive(str(Path(tmp) / "layout"))
     check_archive(from_dir, spec, "oci-dir", truth_layout="oci-archive")
+
+
+@settings(max_examples=15, deadline=None)
+@given(archive_specs(), st.sampled_from(TAR_LAYOUTS))
+def test_extracted_archive_reads_like_the_archive(spec: ArchiveSpec, layout: str) -> None:
+    spec = ArchiveSpec(images=spec.images)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_extracted(spec, Path(tmp) / "x", layout)
+        from_dir = reader.read_archive(str(Path(tmp) / "x"))
+    check_archive(from_dir, spec, "oci-dir" if layout == "oci-archive" else "docker-dir", truth_layout=layout)
+
+
+def test_pre_1_10_save_is_recognised_with_a_clear_message() -> None:
+    from imageforensics.errors import InputError
+
+    spec = ArchiveSpec(images=(ImageSpec(layers=(Layer(entries=(Entry("a", data=b"x"),)),), references=("old:1",)),))
+    with pytest.raises(InputError, match="pre-1.10"):
+        read_bytes(pre_v110_archive(spec))

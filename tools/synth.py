@@ -35,14 +35,14 @@ from tools.synthspec import (
     DEFAULT_PATH, Config, Entry, ImageSpec, Layer, Step, go_json, layer_tar_chunks, render_config,
 )
 from tools.synthtar import (
-    PseudoRandom, TarMember, compressed_chunks, data_chunks, tar_chunks, write_chunks, zstd_program,
+    DIR, SYM, PseudoRandom, TarMember, compressed_chunks, data_chunks, tar_chunks, write_chunks, zstd_program,
 )
 
 __all__ = [
     "ArchiveSpec", "Config", "DEFAULT_PATH", "Entry", "ImageSpec", "ImageTruth", "LAYOUTS", "Layer",
     "ORDERS", "OUTER_COMPRESSIONS", "TAR_LAYOUTS", "PreparedImage", "PseudoRandom", "Step", "archive_truth",
     "big_image", "build_archive", "chain_ids", "many_files_image", "expected_diff_ids", "expected_image_id", "full_name", "go_json",
-    "layer_tar_bytes", "prepare", "render_config", "split_reference", "write_archive", "write_oci_dir",
+    "layer_tar_bytes", "prepare", "render_config", "pre_v110_archive", "split_reference", "write_archive", "write_extracted", "write_oci_dir",
     "zstd_available",
 ]
 
@@ -173,6 +173,36 @@ def write_oci_dir(spec: ArchiveSpec, path: str | os.PathLike[str], *,
         with open(target, "wb") as out:
             write_chunks(blob.chunks(), out)
     return truths
+
+
+def write_extracted(spec: ArchiveSpec, path: str | os.PathLike[str], layout: str = "docker-legacy") -> list[ImageTruth]:
+    """Write a tar layout's members as files under ``path`` (an extracted ``docker save``).
+
+    Symlinks are created as symlinks (their targets stay inside ``path``), so
+    the result is what ``tar -xf`` of the archive gives.
+    """
+    members, truths = archive_members(spec, layout)
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for m in members:
+        target = root / m.name.rstrip("/")
+        if m.typeflag == DIR:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if m.typeflag == SYM:
+            os.symlink(m.linkname, target)
+        else:
+            with open(target, "wb") as out:
+                write_chunks(m.source(), out)
+    return truths
+
+
+def pre_v110_archive(spec: ArchiveSpec) -> bytes:
+    """A pre-1.10 ``docker save`` (FORMATS.md A1): ``repositories`` plus the ``<id>/json`` chain, no manifest.json."""
+    members, _ = archive_members(spec, "docker-legacy")
+    kept = [m for m in members if m.name != "manifest.json" and not m.name.endswith(".json")]
+    return b"".join(tar_chunks(kept))
 
 
 def pseudo_random_bytes(size: int, seed: int = 0) -> bytes:
