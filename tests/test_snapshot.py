@@ -306,3 +306,27 @@ def test_snapshots_diff_like_their_archives(name_a: str, name_b: str) -> None:
         got = diff_images(x, first(x), y, first(y))
         assert (got.verdict_kind, got.verdict, got.findings, got.steps) == \
             (want.verdict_kind, want.verdict, want.findings, want.steps)
+
+
+def test_snapshots_of_every_readable_corpus_archive_are_exact() -> None:
+    """Real archives from many tools: the snapshot's model equals the archive's, so its findings do too."""
+    from imageforensics.errors import ImageForensicsError
+    from imageforensics.reader import read_archive
+
+    corpus = ROOT.parent / "shared" / "corpus"
+    if not corpus.is_dir():
+        pytest.skip("../shared/corpus is absent")
+    inputs = [p for p in sorted(corpus.rglob("*")) if (p.is_file() and p.suffix not in (".md", ".txt", ".json")
+                                                      and p.stat().st_size <= 4_000_000)
+              or (p.is_dir() and (p / "index.json").is_file())]
+    checked = 0
+    for path in inputs:
+        try:
+            archive = read_archive(str(path))
+        except ImageForensicsError:
+            continue  # not an image archive, or a malformed one: the reader's tests cover those
+        loaded = load_snapshot(gzip.compress(write_snapshot(archive), mtime=0), source=archive.source)
+        assert (loaded.images, loaded.findings, loaded.layout) == (archive.images, archive.findings,
+                                                                   archive.layout), path
+        checked += 1
+    assert checked >= 20
