@@ -209,3 +209,79 @@ def archives(draw: st.DrawFn, layouts: tuple[str, ...] = TAR_LAYOUTS) -> BuiltAr
     compression = draw(st.sampled_from(OUTER))
     return BuiltArchive(spec, layout, order, seed, compression,
                         build_archive(spec, layout, compression=compression, order=order, seed=seed))
+
+
+# --------------------------------------------------------------------------- injected corruptions (issue 3)
+
+
+def layer_steps(image: ImageSpec) -> list[int]:
+    """History indexes of the steps that carry a layer (empty_layer != true), in layer order."""
+    return [i for i, s in enumerate(image.history) if not s.empty_layer]
+
+
+def shift_time(raw: str, ns: int) -> str:
+    """``raw`` moved by ``ns`` nanoseconds, written as Go writes UTC times (RFC3339Nano, ``Z``)."""
+    import calendar
+    import time
+
+    from imageforensics.timestamp import parse_ns
+
+    value = parse_ns(raw)
+    assert value is not None, raw
+    value += ns
+    seconds, frac = divmod(value, 10**9)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    assert calendar.timegm(time.gmtime(seconds)) == seconds
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{text}.{digits}Z" if digits else f"{text}Z"
+
+
+def mark_empty_and_drop_layer(image: ImageSpec, step: int) -> ImageSpec:
+    """The seed's corruption: a layer-bearing step flipped to empty_layer and its layer removed."""
+    index = layer_steps(image).index(step)
+    history = tuple(replace(s, empty_layer=True) if i == step else s for i, s in enumerate(image.history))
+    return replace(image, history=history, layers=image.layers[:index] + image.layers[index + 1:])
+
+
+def edit_layer(image: ImageSpec, layer: int, entries: tuple[Entry, ...]) -> ImageSpec:
+    """The image with one layer's entries replaced."""
+    layers = tuple(replace(l, entries=entries) if i == layer else l for i, l in enumerate(image.layers))
+    return replace(image, layers=layers)
+
+
+def drop_entry(image: ImageSpec, layer: int, path: str) -> ImageSpec:
+    """One entry removed from one layer."""
+    return edit_layer(image, layer, tuple(e for e in image.layers[layer].entries if e.path != path))
+
+
+def flip_byte(image: ImageSpec, layer: int, path: str, offset: int = 0) -> ImageSpec:
+    """One byte of one regular file changed (the file must have data)."""
+    def flipped(e: Entry) -> Entry:
+        if e.path != path:
+            return e
+        assert isinstance(e.data, bytes) and e.data, path
+        at = offset % len(e.data)
+        return replace(e, data=e.data[:at] + bytes([e.data[at] ^ 0xFF]) + e.data[at + 1:])
+    return edit_layer(image, layer, tuple(flipped(e) for e in image.layers[layer].entries))
+
+
+def add_whiteout(image: ImageSpec, layer: int, path: str) -> ImageSpec:
+    """A whiteout of ``path`` appended to one layer."""
+    return edit_layer(image, layer, image.layers[layer].entries + (Entry(path, kind="whiteout"),))
+
+
+def shift_step_time(image: ImageSpec, step: int, ns: int) -> ImageSpec:
+    """One history entry's created time moved by ``ns`` (the entry must have a created time)."""
+    created = image.history[step].created
+    assert created is not None
+    history = tuple(replace(s, created=shift_time(created, ns)) if i == step else s for i, s in enumerate(image.history))
+    return replace(image, history=history)
+
+
+def insert_step(image: ImageSpec, at: int, step: Step, layer: Layer | None = None) -> ImageSpec:
+    """A history entry inserted before index ``at``; with ``layer`` it is a layer-bearing step."""
+    history = image.history[:at] + (replace(step, empty_layer=layer is None),) + image.history[at:]
+    if layer is None:
+        return replace(image, history=history)
+    position = sum(1 for s in image.history[:at] if not s.empty_layer)
+    return replace(image, history=history, layers=image.layers[:position] + (layer,) + image.layers[position:])

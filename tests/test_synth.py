@@ -511,3 +511,27 @@ def test_legacy_and_containers_image_layer_ids_follow_their_writers() -> None:
             top_level_sorted(ident)).hexdigest()
         assert config.get("parent", "") == parent
         parent = layer_dir
+
+
+def test_injected_corruptions_change_exactly_what_they_say() -> None:
+    from tests.strategies import (
+        add_whiteout, drop_entry, flip_byte, insert_step, layer_steps, mark_empty_and_drop_layer, shift_step_time,
+    )
+    from tools.make_samples import tomcat_pair
+
+    pulled, bad = tomcat_pair()
+    # The seed's corruption applied to the pulled image gives the rebuild's layers.
+    broken = mark_empty_and_drop_layer(pulled, 6)
+    assert expected_diff_ids(broken) == expected_diff_ids(bad) and broken.history[6].empty_layer
+    assert len(layer_steps(broken)) == len(broken.layers)
+    base = expected_diff_ids(pulled)
+    for changed, layer in ((flip_byte(pulled, 4, "usr/local/bin/install-war-into-tomcat.sh", 7), 4),
+                           (drop_entry(pulled, 4, "etc/nginx/conf.d/tomcat.conf"), 4),
+                           (add_whiteout(pulled, 2, "etc/motd"), 2)):
+        after = expected_diff_ids(changed)
+        assert [i for i, (x, y) in enumerate(zip(base, after)) if x != y] == [layer]
+    shifted = shift_step_time(pulled, 5, -89_607_600)
+    assert shifted.history[5].created == "2021-02-04T15:19:27.8456647Z" and shifted.layers == pulled.layers
+    grown = insert_step(pulled, 5, Step(created_by="RUN true # buildkit"), Layer())
+    assert len(grown.layers) == 6 and layer_steps(grown) == [0, 2, 3, 4, 5, 7]
+    assert expected_diff_ids(grown)[4] == EMPTY_TAR_1024
