@@ -29,6 +29,11 @@ from imageforensics.model import WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 # matching on normalised text (hostile or huge histories stay fast).
 MAX_ALIGNMENT_CELLS = 1_000_000
 
+# difflib is quadratic on repetitive input (a hostile history of alternating
+# steps); beyond this many units a windowed greedy pass is used instead.
+MAX_DIFFLIB_UNITS = 10_000
+RESYNC_WINDOW = 64
+
 DOCKERFILE_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD "
     "RUN SHELL STOPSIGNAL USER VOLUME WORKDIR".split()
@@ -360,6 +365,8 @@ def _align_large(keys_a: list[_Key], keys_b: list[_Key]) -> list[Pair]:
     """Fallback for huge histories: difflib matching blocks on (normalised text, layer)."""
     la = [(k.normal, k.unit.diff_id) for k in keys_a]
     lb = [(k.normal, k.unit.diff_id) for k in keys_b]
+    if len(la) + len(lb) > MAX_DIFFLIB_UNITS:
+        return _align_greedy(keys_a, keys_b, la, lb)
     matcher = difflib.SequenceMatcher(None, la, lb, autojunk=False)
     out: list[Pair] = []
     i = j = 0
@@ -371,4 +378,45 @@ def _align_large(keys_a: list[_Key], keys_b: list[_Key]) -> list[Pair]:
             s = _score(ka, kb)
             out.append(Pair(a=ka.unit, b=kb.unit, reason=s[1] if s else REASON_EXACT))
         i, j = block.a + block.size, block.b + block.size
+    return out
+
+
+def _align_greedy(keys_a: list[_Key], keys_b: list[_Key], la: list[tuple[str, Digest | None]],
+                  lb: list[tuple[str, Digest | None]]) -> list[Pair]:
+    """Linear-time pairing: equal keys pair; on a mismatch, resynchronise within a window."""
+    out: list[Pair] = []
+    i = j = 0
+    n, m = len(la), len(lb)
+    while i < n and j < m:
+        if la[i] == lb[j]:
+            s = _score(keys_a[i], keys_b[j])
+            out.append(Pair(a=keys_a[i].unit, b=keys_b[j].unit, reason=s[1] if s else REASON_EXACT))
+            i, j = i + 1, j + 1
+            continue
+        skip_a = skip_b = 0
+        for d in range(1, RESYNC_WINDOW + 1):
+            if i + d < n and la[i + d] == lb[j]:
+                skip_a = d
+            if j + d < m and la[i] == lb[j + d]:
+                skip_b = d
+            if skip_a or skip_b:
+                break
+        if skip_a and skip_b:
+            # Equally near: the same symmetric rule as the exact alignment.
+            if _tie_key(keys_a[i]) > _tie_key(keys_b[j]):
+                skip_b = 0
+            else:
+                skip_a = 0
+        if skip_a:
+            out.extend(Pair(a=keys_a[x].unit, b=None) for x in range(i, i + skip_a))
+            i += skip_a
+        elif skip_b:
+            out.extend(Pair(a=None, b=keys_b[y].unit) for y in range(j, j + skip_b))
+            j += skip_b
+        else:
+            out.append(Pair(a=keys_a[i].unit, b=None))
+            out.append(Pair(a=None, b=keys_b[j].unit))
+            i, j = i + 1, j + 1
+    out.extend(Pair(a=keys_a[x].unit, b=None) for x in range(i, n))
+    out.extend(Pair(a=None, b=keys_b[y].unit) for y in range(j, m))
     return out

@@ -119,3 +119,17 @@ def test_classic_copy_spelling_pairs_with_buildkits_by_destination():
     c = spec(step("FROM", file("a")), step("COPY src /srv # buildkit", file("srv/x")),
              step("COPY conf /etc/conf # buildkit", file("etc/conf", "2")))
     assert [p.reason for p in align_images(build(b), build(c))[1:]] == [REASON_INSTRUCTION, REASON_EXACT]
+
+
+def test_hostile_repetitive_histories_still_align(monkeypatch):
+    # Alternating steps defeat prefix trimming; past the limits a linear pass pairs them.
+    from imageforensics import align
+    a = spec(*[step(["RUN x", "RUN y"][i % 2]) for i in range(40)])
+    b = spec(*[step(["RUN y", "RUN x"][i % 2]) for i in range(40)])
+    monkeypatch.setattr(align, "MAX_ALIGNMENT_CELLS", 1)
+    monkeypatch.setattr(align, "MAX_DIFFLIB_UNITS", 1)
+    pairs = align_images(build(a), build(b))
+    assert [p.a.index for p in pairs if p.a] == list(range(40)) and [p.b.index for p in pairs if p.b] == list(range(40))
+    both = [(p.a.index, p.b.index) for p in pairs if p.a and p.b]
+    assert len(both) == 39 and len({b - a for a, b in both}) == 1
+    assert all(p.a.created_by == p.b.created_by for p in pairs if p.a and p.b)
