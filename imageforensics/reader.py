@@ -10,6 +10,7 @@ are recorded. ``parse.parse_archive`` then resolves the references.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import stat
@@ -29,6 +30,7 @@ from imageforensics.parse import Member, normalise_member_name, parse_archive, s
 SMALL_OTHER = 64 * 1024
 PEEK = 512
 CHUNK = 1 << 20
+BUFSIZE = 64 * 1024
 
 
 class _HashingReader:
@@ -77,31 +79,34 @@ class _Window:
 
     tarfile silently stops at a header it cannot parse, and at the end of the
     data; looking at the block where it stopped tells a proper end-of-archive
-    marker (a zero block) from a truncated or corrupt archive.
+    marker (a zero block) from a truncated or corrupt archive. The recent
+    chunks are kept as they are (no copying); older ones are dropped.
     """
 
-    KEEP = 64 * 1024
+    KEEP = 2 * BUFSIZE + 1024
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._window = bytearray()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._held = 0
         self.total = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         if data:
             self.total += len(data)
-            self._window += data
-            if len(self._window) > 2 * self.KEEP:
-                del self._window[: len(self._window) - self.KEEP]
+            self._chunks.append(data)
+            self._held += len(data)
+            while self._held - len(self._chunks[0]) >= self.KEEP:
+                self._held -= len(self._chunks.popleft())
         return data
 
     def block_at(self, offset: int) -> bytes | None:
         """The (up to 512) bytes read at absolute ``offset``, or None if no longer held."""
-        start = len(self._window) - (self.total - offset)
+        start = self._held - (self.total - offset)
         if start < 0:
             return None
-        return bytes(self._window[start : start + 512])
+        return b"".join(self._chunks)[start : start + 512]
 
 
 class _MemberStream:
@@ -212,7 +217,10 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
     last = None
     window = _Window(stream)
     try:
-        tf = tarfile.open(fileobj=window, mode="r|", errorlevel=2)  # type: ignore[call-overload]
+        # A larger buffer than tarfile's 10 KiB record means fewer calls per
+        # byte; not much larger, since tarfile copies the rest of its buffer
+        # after each header it reads.
+        tf = tarfile.open(fileobj=window, mode="r|", errorlevel=2, bufsize=BUFSIZE)  # type: ignore[call-overload]
     except (tarfile.TarError, EOFError) as e:
         raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
     except OSError as e:
