@@ -18,7 +18,7 @@ from imageforensics.timestamp import Timestamp, format_duration
 
 # Instructions that change the filesystem; a layer is expected from them.
 FILESYSTEM_INSTRUCTIONS = ("COPY", "ADD", "RUN")
-MAX_DETAILS = 50
+MAX_DETAILS = 20  # per-path detail lines in evidence; every path is in `paths`
 
 
 def show_step(text: str, limit: int = 60) -> str:
