@@ -139,6 +139,10 @@ def write_output(text: str | bytes, path: str | None) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        # mkstemp makes the file 0600; give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -186,7 +190,8 @@ def _max_paths(args: argparse.Namespace) -> dict[str, int]:
 def _run_inspect(args: argparse.Namespace) -> int:
     archive = inputs.read_input(args.a, limits=_limits(args))
     if args.format == "json":
-        out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
+        out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
     else:
         images = archive.images
         if args.platform:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from imageforensics import reader, snapshot
-from imageforensics.errors import InputError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Image
 from imageforensics.select import parse_input_spec, select_image
@@ -59,16 +58,14 @@ def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS) -> Archive:
         peek = getattr(stdin, "peek", None)
         head = peek(4096)[:4096] if peek is not None else b""
         if head and looks_like_snapshot(head):
-            return snapshot.load_snapshot(stdin.read(limits.max_json_bytes + 1), source="-")
+            return snapshot.load_snapshot(stdin.read(), source="-", limits=limits)
     return reader.read_archive(path, limits=limits)
 
 
 def _load_snapshot_file(path: str, limits: Limits) -> Archive:
-    size = os.path.getsize(path)
-    if size > limits.max_json_bytes:
-        raise InputError(path, None, f"snapshot is {size} bytes, over the {limits.max_json_bytes}-byte JSON limit (--max-json-bytes)")
+    # load_snapshot enforces its own size limit (before and after inflating).
     with open(path, "rb") as f:
-        return snapshot.load_snapshot(f.read(), source=path)
+        return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
 def choose(spec: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS) -> Chosen:

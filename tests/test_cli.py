@@ -157,3 +157,13 @@ def test_snapshot_diffs_like_the_archive(tmp_path):
     a, b = json.loads(via_archive.stdout), json.loads(via_snapshot.stdout)
     assert a["findings"] == b["findings"]
     assert a["verdict"] == b["verdict"]
+
+
+def test_output_file_gets_the_usual_mode(tmp_path):
+    target = tmp_path / "out.txt"
+    old = os.umask(0o022)
+    try:
+        cli.write_output("x", str(target))
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
