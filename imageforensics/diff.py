@@ -35,6 +35,44 @@ from imageforensics.timestamp import format_duration
 from imageforensics.verdict import decide_verdict
 
 
+# Every code the diff itself emits: (code, severity, meaning). Findings from
+# each image's own audit (Image.findings, Archive.findings) are carried with
+# side "A" or "B" under the audit's codes (see sidefindings.py).
+FINDING_CODES: tuple[tuple[str, str, str], ...] = (
+    ("step-wrongly-empty", "ERROR", "a step carries a layer with content in one image and is empty_layer, has no "
+                                    "layer, or has an empty layer in the other (WARNING when no path it wrote is lost)"),
+    ("paths-missing", "ERROR", "paths in A's merged filesystem absent from B, grouped by the A step that wrote them "
+                               "(and the B step that removed them)"),
+    ("paths-added", "WARNING", "paths in B's merged filesystem absent from A, grouped by the B step that wrote them"),
+    ("paths-changed", "WARNING", "paths in both whose type, size, content, mode, uid, gid, link target, device, "
+                                 "mtime or xattrs differ, grouped by the writing steps"),
+    ("paths-mtime-differ", "WARNING", "paths in both that differ only in mtime"),
+    ("layer-content-differs", "WARNING", "aligned steps whose layers have different diff_ids, with the entry-level "
+                                         "changes inside them"),
+    ("step-only-in-a", "WARNING", "a history step only A has (B lacks it)"),
+    ("step-only-in-b", "WARNING", "a history step only B has (inserted)"),
+    ("layer-only-in-a", "WARNING", "a layer no history step reaches, only in A"),
+    ("layer-only-in-b", "WARNING", "a layer no history step reaches, only in B"),
+    ("step-changed", "WARNING", "aligned steps built from a different instruction text"),
+    ("timestamp-drift", "WARNING", "created times of aligned steps differ: the first step where history diverges, "
+                                   "its exact drift in ns, and every drifted step"),
+    ("image-created-differs", "WARNING", "the config created times differ"),
+    ("config-differs", "WARNING", "a run-config field differs (env, cmd, entrypoint, working_dir, user, exposed_ports, "
+                                  "volumes, labels, stop_signal, healthcheck, shell, on_build), spellings normalised"),
+    ("platform-differs", "WARNING", "os, architecture, variant, os.version or os.features differ"),
+    ("layer-bytes-differ", "INFO", "aligned layers with different diff_ids but the same entries"),
+    ("layer-differs-ignored", "INFO", "aligned layers that differ only in ignored paths or timestamps"),
+    ("empty-layer-spelling", "INFO", "a step empty in both images, recorded differently (empty_layer vs an empty layer)"),
+    ("created-by-spelling", "INFO", "aligned steps whose created_by differs only in builder spelling"),
+    ("step-metadata-differs", "INFO", "aligned steps whose history comment or author differs"),
+    ("build-metadata-differs", "INFO", "the config author or docker_version differs"),
+    ("inline-cache-differs", "INFO", "only one config carries BuildKit's inline cache"),
+    ("references-differ", "INFO", "the images carry different names"),
+    ("packaging-differs", "INFO", "layout, archive compression, layer blobs or manifest differ for the same content"),
+    ("filesystem-not-compared", "INFO", "a layer is absent or unreadable, so the merged filesystems were not compared"),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiffOptions:
     """What the comparison leaves out: timestamps, and paths matching globs."""
@@ -238,4 +276,4 @@ def step_rows(pairs: Sequence[Pair], options: DiffOptions, states: LayerStates) 
     return tuple(rows)
 
 
-__all__ = ["DiffOptions", "diff_images"]
+__all__ = ["FINDING_CODES", "DiffOptions", "diff_images"]

@@ -129,3 +129,16 @@ def test_swapping_the_inputs_mirrors_the_findings(pair):
     ab, ba = diff(*pair), diff(*reversed(pair))
     assert sorted((swap.get(f.code, f.code), f.step_b, f.step_a, tuple(f.paths)) for f in ab.findings) == \
         sorted((f.code, f.step_a, f.step_b, tuple(f.paths)) for f in ba.findings)
+
+
+@pytest.mark.parametrize("pair", [("tomcat-pulled", "tomcat-cache-from"), ("same-legacy", "same-oci"),
+                                  ("timestamps-a", "timestamps-b"), ("whiteout-a", "whiteout-b"),
+                                  ("opaque-a", "opaque-b"), ("mode-a", "mode-b"), ("platform-a", "platform-b")])
+def test_every_code_is_documented_with_its_severity(pair):
+    from imageforensics.diff import FINDING_CODES
+    documented = {code: severity for code, severity, _ in FINDING_CODES}
+    for f in diff(*pair).findings:
+        if f.code in documented:
+            assert f.severity.name == documented[f.code] or f.code == "step-wrongly-empty"
+        else:
+            assert f.side in ("A", "B"), f"{f.code} is neither documented nor a side's audit finding"
