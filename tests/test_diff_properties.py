@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from hypothesis import assume, given, settings, strategies as st
 
-from imageforensics.diff import DiffOptions, diff_images
+from imageforensics.diff import FINDING_CODES, DiffOptions, diff_images
 from imageforensics.findings import Severity
 from tests.modelfactory import (EMPTY_GZIP_BUILDKIT, NS, T0_NS, add_whiteout, archive, build, change_content,
                                 directory, drop_entry, file, insert_step, known_empty_layer, layer, mark_empty,
@@ -134,6 +134,8 @@ def plain(f):
 def test_diff_b_a_mirrors_diff_a_b(sa, other, related):
     sb = other if not related else replace(other, steps=sa.steps[: len(sa.steps) // 2] + other.steps)
     ab, ba = diff(sa, sb, audit=True), diff(sb, sa, audit=True)
+    documented = {code for code, _, _ in FINDING_CODES}
+    assert all(f.code in documented or f.side in ("A", "B") for f in ab.findings)
     assert sorted(map(repr, map(mirrored, ab.findings))) == sorted(map(repr, map(plain, ba.findings)))
     assert [(r.index_a, r.index_b) for r in ab.steps if r.index_a is not None and r.index_b is not None] == \
         [(r.index_b, r.index_a) for r in ba.steps if r.index_a is not None and r.index_b is not None]
