@@ -123,6 +123,11 @@ def manifest_index_mismatch(image_id: str, reason: str) -> Finding:
     return _f("manifest-index-mismatch", WARNING, f"image {image_id[:19]}…: manifest.json and index.json disagree: {reason}", image=image_id)
 
 
+def repositories_mismatch(reason: str) -> Finding:
+    """The ``repositories`` file disagrees with manifest.json."""
+    return _f("repositories-mismatch", WARNING, f"repositories {reason}", path="repositories")
+
+
 def image_only_in_index(image_id: str) -> Finding:
     """An image reachable from index.json that manifest.json does not list."""
     return _f("image-only-in-index", INFO, f"image {image_id[:19]}… is in index.json but not in manifest.json (docker load would not see it)", image=image_id)

@@ -37,6 +37,7 @@ def parse(store: Store, *, layout: str, notes: list[str]) -> tuple[str, list[Ima
     for k, parent in enumerate(parents):
         if parent is not None:
             images[k] = _add(images[k], [audit.image_parent(parent, present=parent in ids)])
+    store.findings.extend(_check_repositories(store, items, images, layout))
     if store.has("index.json") and store.has("oci-layout"):
         images = _cross_check_index(store, images)
     elif store.has("index.json") or store.has("oci-layout"):
@@ -126,6 +127,49 @@ def _item_image(store: Store, i: int, item: Any, layout: str) -> tuple[Image, st
         findings=findings,
     )
     return image, parent if isinstance(parent, str) and parent else None
+
+
+def _check_repositories(store: Store, items: list[Any], images: list[Image], layout: str) -> list[Finding]:
+    """``repositories`` must name the tags manifest.json gives, pointing at each image's top layer (FORMATS.md A1, A2)."""
+    member = store.use("repositories", "repositories") if store.has("repositories") else None
+    if member is None:
+        return []
+    try:
+        value = store.load_json(member, "repositories")
+    except LimitError:
+        raise
+    except InputError as e:
+        return [audit.repositories_mismatch(f"cannot be read: {e.expected}")]
+    if not isinstance(value, dict):
+        return [audit.repositories_mismatch(f"is {_json_type(value)}, expected an object of names")]
+    # Legacy saves point at the top layer's v1 ID (its directory); Docker 25+ at the top diffID.
+    tops: dict[str, str] = {}
+    for item, image in zip(items, images):
+        layers = item.get("Layers") or []
+        if not layers:
+            continue
+        top = normalise_member_name(layers[-1])
+        expected = top.rsplit("/", 1)[0] if layout in ("docker-legacy", "docker-dir") and top.endswith("/layer.tar") else (
+            image.diff_ids[-1].hex if layout == "docker-oci-graphdriver" and image.diff_ids else "")
+        for ref in image.references:
+            tops[_with_tag(ref)] = expected
+    out = []
+    for name, tags in value.items():
+        if not isinstance(tags, dict):
+            out.append(audit.repositories_mismatch(f"entry {show(name, 80)} is {_json_type(tags)}, expected an object of tags"))
+            continue
+        for tag, top in tags.items():
+            ref = _with_tag(f"{name}:{tag}")
+            if ref not in tops:
+                out.append(audit.repositories_mismatch(f"names {show(ref, 100)}, which no manifest.json item lists in RepoTags"))
+            elif tops[ref] and top != tops[ref]:
+                out.append(audit.repositories_mismatch(f"points {show(ref, 100)} at {show(str(top), 70)}, not at the image's top layer {tops[ref]}"))
+    return out
+
+
+def _with_tag(reference: str) -> str:
+    """``name`` means ``name:latest`` (docker's default tag)."""
+    return reference if ":" in reference.rsplit("/", 1)[-1] or "@" in reference else f"{reference}:latest"
 
 
 def _string_list(store: Store, value: Any, what: str) -> list[str]:

@@ -318,3 +318,32 @@ def test_pre_1_10_message_is_not_given_to_a_modern_save_without_manifest():
     img = simple_image()
     members = [(n, c) for n, c in legacy([img]) if n != "manifest.json"]
     assert "manifest.json removed" in error(members)
+
+
+def test_repositories_must_agree_with_manifest_json():
+    img = simple_image("local/app:1")
+    members = legacy([img])
+    good = read(members)
+    assert "repositories-mismatch" not in codes(good.findings)
+    tops = [n for n, _ in members if n.endswith("/layer.tar")]
+    wrong = js({"local/app": {"1": tops[0].split("/")[0]}, "other/app": {"latest": "ab" * 32}})
+    archive = read([(n, wrong if n == "repositories" else c) for n, c in members])
+    summaries = sorted(f.summary for f in archive.findings if f.code == "repositories-mismatch")
+    assert summaries == [
+        f"repositories points local/app:1 at {tops[0].split('/')[0]}, not at the image's top layer {tops[1].split('/')[0]}",
+        "repositories names other/app:latest, which no manifest.json item lists in RepoTags",
+    ]
+
+
+def test_graphdriver_repositories_point_at_the_top_diff_id():
+    img = simple_image("local/app:1")
+    assert "repositories-mismatch" not in codes(read(graphdriver([img])).findings)
+
+
+def test_a_blob_whose_bytes_do_not_match_its_name():
+    img = simple_image()
+    members = oci([img]) + [("blobs/sha256/" + "0" * 64, b"not what the name says")]
+    archive = read(members)
+    (f,) = [f for f in archive.findings if f.code == "blob-digest-mismatch"]
+    assert f.path == "blobs/sha256/" + "0" * 64
+    assert f.evidence_value("actual") == sha(b"not what the name says")
