@@ -330,8 +330,8 @@ def test_repositories_must_agree_with_manifest_json():
     archive = read([(n, wrong if n == "repositories" else c) for n, c in members])
     summaries = sorted(f.summary for f in archive.findings if f.code == "repositories-mismatch")
     assert summaries == [
-        f"repositories points local/app:1 at {tops[0].split('/')[0]}, not at the image's top layer {tops[1].split('/')[0]}",
         "repositories names other/app:latest, which no manifest.json item lists in RepoTags",
+        f"repositories points local/app:1 at {tops[0].split('/')[0]}, not at the image's top layer {tops[1].split('/')[0]}",
     ]
 
 
