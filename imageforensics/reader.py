@@ -227,6 +227,11 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
         raise InputError(source, None, f"cannot read the archive ({_reason(e)})") from None
     with tf:
         while True:
+            # tarfile keeps every TarInfo it returns; in one forward pass none is needed again.
+            tf.members.clear()
+            if getattr(tf, "_loaded", False):
+                # Python 3.10's next() seeks backwards once the end was seen while opening (an empty archive).
+                break
             try:
                 info = tf.next()
             except (tarfile.TarError, EOFError) as e:
