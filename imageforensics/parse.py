@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from imageforensics import audit, layer
+from imageforensics import archive_audit, audit, layer
 from imageforensics.errors import InputError, LimitError
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.limits import Limits
@@ -31,6 +31,7 @@ _NAMED = (
     re.compile(r"blobs/(?P<alg>[a-z0-9]+)/(?P<hex>[0-9a-f]+)"),
     re.compile(r"(?P<alg>sha256):(?P<hex>[0-9a-f]{64})"),
     re.compile(r"(?P<hex>[0-9a-f]{64})\.(?:json|tar|tar\.gz|tar\.zst|tgz)"),
+    re.compile(r"(?P<hex>[0-9a-f]{64})"),  # containers/image dir: transport
 )
 MAX_LINK_HOPS = 40
 
@@ -97,7 +98,7 @@ class Store:
         self.by_digest: dict[Digest, str] = {}
         for m in members:
             if m.name in self.by_name and m.kind != "dir":
-                self.findings.append(audit.member_duplicate(m.name))
+                self.findings.append(archive_audit.member_duplicate(m.name))
             else:
                 self.order.append(m.name)
             self.by_name[m.name] = m
@@ -108,7 +109,7 @@ class Store:
                 self.dirs.add(parent)
                 parent = posixpath.dirname(parent)
             if m.kind == "special":
-                self.findings.append(audit.member_special(m.name))
+                self.findings.append(archive_audit.member_special(m.name))
         # Sorted, so that which of two identical members answers does not depend on member order.
         for name in sorted(self.order):
             m = self.by_name[name]
@@ -169,7 +170,7 @@ class Store:
         if link in self._link_problems:
             return
         self._link_problems[link] = code
-        self.findings.append(audit.link_problem(code, link, target))
+        self.findings.append(archive_audit.link_problem(code, link, target))
 
     def link_problem(self, name: str) -> str:
         """Why a link did not resolve (its finding code), or ""."""
@@ -188,6 +189,8 @@ class Store:
         candidate = f"blobs/{digest.algorithm}/{digest.hex}"
         if self.has(candidate) and self.resolve(candidate) is not None:
             return candidate
+        if digest.algorithm == "sha256" and digest.hex in self.by_name and self.resolve(digest.hex) is not None:
+            return digest.hex
         other = self.by_digest.get(digest)
         if other is not None:
             return other
@@ -204,7 +207,7 @@ class Store:
             raise InputError(self.source, where, f"expected {what} (JSON), found an empty file")
         value, duplicates = load_json_bytes(member.data, source=self.source, member=where, what=what, limits=self.limits)
         if duplicates:
-            self.findings.append(audit.json_duplicate_keys(member.name, duplicates))
+            self.findings.append(archive_audit.json_duplicate_keys(member.name, duplicates))
         return value
 
     def layer_of(self, member: Member) -> Layer:
@@ -325,8 +328,8 @@ def parse_archive(
         if name in configs:
             continue
         if claimed is not None and m.digest is not None and claimed.algorithm == "sha256" and claimed != m.digest:
-            store.findings.append(audit.blob_digest_mismatch(name, claimed, m.digest))
-    store.findings.extend(audit.unreferenced_blobs(((n, store.by_name[n].kind, _what(store, n)) for n in store.names()), store.referenced, layout=layout))
+            store.findings.append(archive_audit.blob_digest_mismatch(name, claimed, m.digest))
+    store.findings.extend(archive_audit.unreferenced_blobs(((n, store.by_name[n].kind, _what(store, n)) for n in store.names()), store.referenced, layout=layout))
     return Archive(
         source=source,
         layout=layout,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from imageforensics import audit
+from imageforensics import archive_audit
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
@@ -94,10 +94,10 @@ def _diff_ids(config: dict[str, Any], source: str, where: str, notes: list[Findi
     if not isinstance(rootfs, dict):
         raise InputError(source, where, "expected rootfs.diff_ids in the image config (it is REQUIRED), found no rootfs object")
     if rootfs.get("type", "layers") != "layers":
-        notes.append(audit.config_field_invalid(member, "rootfs.type", f"{rootfs.get('type')!r}, expected 'layers'"))
+        notes.append(archive_audit.config_field_invalid(member, "rootfs.type", f"{rootfs.get('type')!r}, expected 'layers'"))
     raw = rootfs.get("diff_ids")
     if raw is None:
-        notes.append(audit.config_field_invalid(member, "rootfs.diff_ids", "null or absent, read as no layers"))
+        notes.append(archive_audit.config_field_invalid(member, "rootfs.diff_ids", "null or absent, read as no layers"))
         return ()
     if not isinstance(raw, list):
         raise InputError(source, where, f"expected rootfs.diff_ids to be an array of digests, found {_json_type(raw)}")
@@ -115,17 +115,17 @@ def _history(config: dict[str, Any], notes: list[Finding], member: str) -> tuple
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        notes.append(audit.config_field_invalid(member, "history", f"{_json_type(raw)}, expected an array; read as no history"))
+        notes.append(archive_audit.config_field_invalid(member, "history", f"{_json_type(raw)}, expected an array; read as no history"))
         return ()
     steps = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict):
-            notes.append(audit.config_field_invalid(member, f"history[{i}]", f"{_json_type(entry)}, expected an object"))
+            notes.append(archive_audit.config_field_invalid(member, f"history[{i}]", f"{_json_type(entry)}, expected an object"))
             steps.append(HistoryStep(index=i, created=None))
             continue
         empty = entry.get("empty_layer", False)
         if not isinstance(empty, bool) and empty is not None:
-            notes.append(audit.config_field_invalid(member, f"history[{i}].empty_layer", f"{_json_type(empty)}, expected a boolean; read as false"))
+            notes.append(archive_audit.config_field_invalid(member, f"history[{i}].empty_layer", f"{_json_type(empty)}, expected a boolean; read as false"))
             empty = False
         steps.append(HistoryStep(
             index=i,
@@ -142,7 +142,7 @@ def _timestamp(value: Any, field: str, notes: list[Finding], member: str) -> Tim
     if value is None:
         return None
     if not isinstance(value, str):
-        notes.append(audit.config_field_invalid(member, field, f"{_json_type(value)}, expected an RFC 3339 string"))
+        notes.append(archive_audit.config_field_invalid(member, field, f"{_json_type(value)}, expected an RFC 3339 string"))
         return None
     return Timestamp.parse(value)
 
@@ -151,7 +151,7 @@ def _string(value: Any, field: str, notes: list[Finding], member: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        notes.append(audit.config_field_invalid(member, field, f"{_json_type(value)}, expected a string"))
+        notes.append(archive_audit.config_field_invalid(member, field, f"{_json_type(value)}, expected a string"))
         return ""
     return value
 
@@ -163,7 +163,7 @@ def _strings(value: Any, field: str, notes: list[Finding], member: str) -> tuple
         # Docker accepts a bare string for Cmd/Entrypoint/Shell (strslice).
         return (value,)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        notes.append(audit.config_field_invalid(member, field, f"{_json_type(value)}, expected an array of strings"))
+        notes.append(archive_audit.config_field_invalid(member, field, f"{_json_type(value)}, expected an array of strings"))
         return None
     return tuple(value)
 
@@ -172,7 +172,7 @@ def _keys(value: Any, field: str, notes: list[Finding], member: str) -> tuple[st
     if value is None:
         return ()
     if not isinstance(value, dict):
-        notes.append(audit.config_field_invalid(member, field, f"{_json_type(value)}, expected an object"))
+        notes.append(archive_audit.config_field_invalid(member, field, f"{_json_type(value)}, expected an object"))
         return ()
     return tuple(sorted(value))
 
@@ -191,7 +191,7 @@ def _platform(config: dict[str, Any], descriptor: Platform | None, notes: list[F
     if (own.os and descriptor.os and own.os != descriptor.os) or (
         own.architecture and descriptor.architecture and own.architecture != descriptor.architecture
     ) or (own.variant and descriptor.variant and own.variant != descriptor.variant):
-        notes.append(audit.platform_mismatch(member, str(own), str(descriptor)))
+        notes.append(archive_audit.platform_mismatch(member, str(own), str(descriptor)))
     if own.os or own.architecture:
         return own
     return descriptor
@@ -201,14 +201,14 @@ def _run_config(value: Any, notes: list[Finding], member: str) -> RunConfig:
     if value is None:
         return RunConfig()
     if not isinstance(value, dict):
-        notes.append(audit.config_field_invalid(member, "config", f"{_json_type(value)}, expected an object"))
+        notes.append(archive_audit.config_field_invalid(member, "config", f"{_json_type(value)}, expected an object"))
         return RunConfig()
     labels = value.get("Labels")
     label_pairs: tuple[tuple[str, str], ...] = ()
     if isinstance(labels, dict):
         label_pairs = tuple(sorted((k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in labels.items()))
     elif labels is not None:
-        notes.append(audit.config_field_invalid(member, "config.Labels", f"{_json_type(labels)}, expected an object"))
+        notes.append(archive_audit.config_field_invalid(member, "config.Labels", f"{_json_type(labels)}, expected an object"))
     health = value.get("Healthcheck")
     return RunConfig(
         env=_strings(value.get("Env"), "config.Env", notes, member),

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import Any
 
-from imageforensics import audit, parse_oci
+from imageforensics import archive_audit, parse_oci
 from imageforensics.errors import InputError, LimitError
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import Image, Layer
@@ -25,7 +25,15 @@ _CIMAGE_LAYER = re.compile(r"[0-9a-f]{64}\.tar")
 
 def parse(store: Store, *, layout: str, notes: list[str]) -> tuple[str, list[Image]]:
     """The refined layout name and the images that ``manifest.json`` lists."""
-    items = _manifest_items(store)
+    member = store.use("manifest.json", "manifest")
+    if member is None:
+        raise InputError(store.source, "manifest.json", "is a link that does not resolve inside the archive")
+    value = store.load_json(member, "manifest.json")
+    if isinstance(value, dict) and "config" in value and "layers" in value:
+        # containers/image `dir:` transport (podman save --format docker-dir):
+        # manifest.json is one registry manifest, blobs are files named by hex digest.
+        return "docker-dir", parse_oci.image_from_manifest(store, member, value)
+    items = _manifest_items(store, value)
     layout = _refine_layout(store, layout, items)
     images: list[Image] = []
     parents: list[str | None] = []
@@ -36,7 +44,7 @@ def parse(store: Store, *, layout: str, notes: list[str]) -> tuple[str, list[Ima
     ids = {str(image.image_id) for image in images}
     for k, parent in enumerate(parents):
         if parent is not None:
-            images[k] = _add(images[k], [audit.image_parent(parent, present=parent in ids)])
+            images[k] = _add(images[k], [archive_audit.image_parent(parent, present=parent in ids)])
     store.findings.extend(_check_repositories(store, items, images, layout))
     if store.has("index.json") and store.has("oci-layout"):
         images = _cross_check_index(store, images)
@@ -45,11 +53,7 @@ def parse(store: Store, *, layout: str, notes: list[str]) -> tuple[str, list[Ima
     return layout, images
 
 
-def _manifest_items(store: Store) -> list[Any]:
-    member = store.use("manifest.json", "manifest")
-    if member is None:
-        raise InputError(store.source, "manifest.json", "is a link that does not resolve inside the archive")
-    value = store.load_json(member, "manifest.json")
+def _manifest_items(store: Store, value: Any) -> list[Any]:
     if value is None:
         raise InputError(store.source, "manifest.json", "expected a JSON array of images, found null")
     if not isinstance(value, list):
@@ -99,20 +103,20 @@ def _item_image(store: Store, i: int, item: Any, layout: str) -> tuple[Image, st
     assert config_member.digest is not None
     claimed = named_digest(config_name)
     if claimed is not None and claimed != config_member.digest:
-        findings.append(audit.image_id_mismatch(config_name, claimed, config_member.digest))
+        findings.append(archive_audit.image_id_mismatch(config_name, claimed, config_member.digest))
     layers: list[Layer | None] = []
     for j, ref in enumerate(layer_refs):
         name = normalise_member_name(ref)
         member = store.use(name, "layer")
         if member is None or member.kind in ("dir", "special"):
             reason = store.link_problem(name) or ("not a regular file" if member is not None else "no such member")
-            findings.append(audit.layer_absent(j, ref, reason))
+            findings.append(archive_audit.layer_absent(j, ref, reason))
             layers.append(None)
             continue
         layers.append(store.layer_of(member))
     sources = item.get("LayerSources")
     if isinstance(sources, dict) and sources:
-        findings.append(audit.layer_sources(len(sources), every_layer=layout == "docker-oci-graphdriver"))
+        findings.append(archive_audit.layer_sources(len(sources), every_layer=layout == "docker-oci-graphdriver"))
     parent = item.get("Parent")
     image = build_image(
         config,
@@ -139,9 +143,9 @@ def _check_repositories(store: Store, items: list[Any], images: list[Image], lay
     except LimitError:
         raise
     except InputError as e:
-        return [audit.repositories_mismatch(f"cannot be read: {e.expected}")]
+        return [archive_audit.repositories_mismatch(f"cannot be read: {e.expected}")]
     if not isinstance(value, dict):
-        return [audit.repositories_mismatch(f"is {_json_type(value)}, expected an object of names")]
+        return [archive_audit.repositories_mismatch(f"is {_json_type(value)}, expected an object of names")]
     # Legacy saves point at the top layer's v1 ID (its directory); Docker 25+ at the top diffID.
     tops: dict[str, str] = {}
     for item, image in zip(items, images):
@@ -156,14 +160,14 @@ def _check_repositories(store: Store, items: list[Any], images: list[Image], lay
     out = []
     for name, tags in value.items():
         if not isinstance(tags, dict):
-            out.append(audit.repositories_mismatch(f"entry {show(name, 80)} is {_json_type(tags)}, expected an object of tags"))
+            out.append(archive_audit.repositories_mismatch(f"entry {show(name, 80)} is {_json_type(tags)}, expected an object of tags"))
             continue
         for tag, top in tags.items():
             ref = _with_tag(f"{name}:{tag}")
             if ref not in tops:
-                out.append(audit.repositories_mismatch(f"names {show(ref, 100)}, which no manifest.json item lists in RepoTags"))
+                out.append(archive_audit.repositories_mismatch(f"names {show(ref, 100)}, which no manifest.json item lists in RepoTags"))
             elif tops[ref] and top != tops[ref]:
-                out.append(audit.repositories_mismatch(f"points {show(ref, 100)} at {show(str(top), 70)}, not at the image's top layer {tops[ref]}"))
+                out.append(archive_audit.repositories_mismatch(f"points {show(ref, 100)} at {show(str(top), 70)}, not at the image's top layer {tops[ref]}"))
     return out
 
 
@@ -192,7 +196,7 @@ def _cross_check_index(store: Store, images: list[Image]) -> list[Image]:
         oci_image = by_config.get(str(image.image_id))
         if oci_image is None:
             if found.listed:
-                image = _add(image, [audit.manifest_index_mismatch(str(image.image_id), "no manifest in index.json has this config")])
+                image = _add(image, [archive_audit.manifest_index_mismatch(str(image.image_id), "no manifest in index.json has this config")])
             out.append(image)
             continue
         matched.add(str(image.image_id))
@@ -201,7 +205,7 @@ def _cross_check_index(store: Store, images: list[Image]) -> list[Image]:
         theirs = [layer.blob_digest if layer is not None else None for layer in oci_image.layers]
         if ours != theirs:
             same_set = sorted(map(str, filter(None, ours))) == sorted(map(str, filter(None, theirs)))
-            extra.append(audit.manifest_index_mismatch(
+            extra.append(archive_audit.manifest_index_mismatch(
                 str(image.image_id),
                 "the OCI manifest lists the layers in another order (Docker 25.0.0 wrote them in map order; manifest.json is trusted)"
                 if same_set else "the OCI manifest and manifest.json list different layers",
@@ -217,7 +221,7 @@ def _cross_check_index(store: Store, images: list[Image]) -> list[Image]:
         key = str(oci_image.image_id)
         if key not in matched:
             matched.add(key)
-            out.append(_add(oci_image, [audit.image_only_in_index(key)]))
+            out.append(_add(oci_image, [archive_audit.image_only_in_index(key)]))
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from imageforensics import audit
+from imageforensics import archive_audit
 from imageforensics.errors import InputError, LimitError
 from imageforensics.findings import Finding
 from imageforensics.model import Digest, Image, Layer, Platform
@@ -82,7 +82,7 @@ def walk(store: Store, *, docker_side: bool) -> Walk:
     descriptors = index.get("manifests")
     if descriptors is None:
         # Docker 25.0.0-25.0.2 wrote `"manifests": null` for untagged images (moby 78174d2e74).
-        store.findings.append(audit.index_manifests_null())
+        store.findings.append(archive_audit.index_manifests_null())
         return found
     if not isinstance(descriptors, list):
         raise InputError(store.source, "index.json", f"expected manifests to be an array, found {_json_type(descriptors)}")
@@ -94,7 +94,7 @@ def walk(store: Store, *, docker_side: bool) -> Walk:
     for k, desc in enumerate(descriptors):
         _visit(store, found, collected, desc, f"index.json manifests[{k}]", [], None, ())
     for parent, absent in found.absent.items():
-        store.findings.append(audit.manifests_absent(parent, absent, found.listed_by.get(parent, len(absent))))
+        store.findings.append(archive_audit.manifests_absent(parent, absent, found.listed_by.get(parent, len(absent))))
     for entry in collected.values():
         if entry.digest in found.reference_manifests:
             continue
@@ -104,23 +104,34 @@ def walk(store: Store, *, docker_side: bool) -> Walk:
     return found
 
 
+def image_from_manifest(store: Store, member: Member, value: dict[str, Any]) -> list[Image]:
+    """The image of a lone registry manifest (containers/image ``dir:`` layout); InputError when it cannot be read."""
+    assert member.digest is not None
+    found = Walk()
+    image = _image(store, found, _Manifest(member.digest, member, value, [], None, member.name))
+    if image is None:
+        reason = found.problems[0] if found.problems else "it is not an image manifest"
+        raise InputError(store.source, show(member.name), f"no image could be read: {reason}")
+    return [image]
+
+
 def _check_oci_layout(store: Store) -> None:
     member = store.use("oci-layout", "oci-layout")
     if member is None:
-        store.findings.append(audit.oci_layout_problem("absent (image-layout.md: it MUST exist)"))
+        store.findings.append(archive_audit.oci_layout_problem("absent (image-layout.md: it MUST exist)"))
         return
     try:
         value = store.load_json(member, "oci-layout")
     except LimitError:
         raise
     except InputError as e:
-        store.findings.append(audit.oci_layout_problem(e.expected))
+        store.findings.append(archive_audit.oci_layout_problem(e.expected))
         return
     version = value.get("imageLayoutVersion") if isinstance(value, dict) else None
     if not isinstance(version, str):
-        store.findings.append(audit.oci_layout_problem("has no imageLayoutVersion"))
+        store.findings.append(archive_audit.oci_layout_problem("has no imageLayoutVersion"))
     elif version != "1.0.0":
-        store.findings.append(audit.oci_layout_problem(f"imageLayoutVersion is {show(version, 40)}, expected 1.0.0"))
+        store.findings.append(archive_audit.oci_layout_problem(f"imageLayoutVersion is {show(version, 40)}, expected 1.0.0"))
 
 
 def _visit(
@@ -134,13 +145,13 @@ def _visit(
     chain: tuple[Digest, ...],
 ) -> None:
     if not isinstance(desc, dict):
-        _problem(store, found, audit.descriptor_invalid(where, f"{_json_type(desc)}, expected a descriptor object"))
+        _problem(store, found, archive_audit.descriptor_invalid(where, f"{_json_type(desc)}, expected a descriptor object"))
         return
     media_type = desc.get("mediaType") if isinstance(desc.get("mediaType"), str) else ""
     try:
         digest = Digest.parse(desc.get("digest"))
     except ValueError:
-        _problem(store, found, audit.descriptor_invalid(where, f"has no valid digest (mediaType {show(media_type, 80) or 'absent'})"))
+        _problem(store, found, archive_audit.descriptor_invalid(where, f"has no valid digest (mediaType {show(media_type, 80) or 'absent'})"))
         return
     annotations = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
     names = [annotations[key] for key in NAME_ANNOTATIONS if isinstance(annotations.get(key), str) and annotations[key]]
@@ -164,34 +175,34 @@ def _visit(
     except LimitError:
         raise
     except InputError as e:
-        _problem(store, found, audit.descriptor_invalid(where, f"points at {digest.short}, which {e.expected}"))
+        _problem(store, found, archive_audit.descriptor_invalid(where, f"points at {digest.short}, which {e.expected}"))
         return
     blob_type = value.get("mediaType") if isinstance(value, dict) and isinstance(value.get("mediaType"), str) else ""
     if media_type and blob_type and media_type != blob_type:
-        store.findings.append(audit.media_type_mismatch(where, media_type, blob_type))
+        store.findings.append(archive_audit.media_type_mismatch(where, media_type, blob_type))
     kind_type = media_type if media_type in INDEX_TYPES | MANIFEST_TYPES else blob_type
     is_index = kind_type in INDEX_TYPES or (not kind_type and isinstance(value, dict) and "manifests" in value)
     is_manifest = kind_type in MANIFEST_TYPES or (not kind_type and isinstance(value, dict) and "config" in value)
     if not isinstance(value, dict) or not (is_index or is_manifest):
-        store.findings.append(audit.unknown_media_type(where, media_type or blob_type or "absent"))
+        store.findings.append(archive_audit.unknown_media_type(where, media_type or blob_type or "absent"))
         found.problems.append(f"{where} has mediaType {show(media_type or 'absent', 80)}, neither an index nor a manifest")
         return
     if is_index:
         if digest in chain:
-            _problem(store, found, audit.descriptor_invalid(where, f"index {digest.short} contains itself (a loop)"))
+            _problem(store, found, archive_audit.descriptor_invalid(where, f"index {digest.short} contains itself (a loop)"))
             return
         if len(chain) >= MAX_INDEX_DEPTH:
             raise LimitError(store.source, where, f"image indexes nest more than {MAX_INDEX_DEPTH} levels")
         children = value.get("manifests")
         if not isinstance(children, list):
-            _problem(store, found, audit.descriptor_invalid(where, f"index {digest.short} has no manifests array"))
+            _problem(store, found, archive_audit.descriptor_invalid(where, f"index {digest.short} has no manifests array"))
             return
         found.listed_by[f"{where} → {digest.short}"] = len(children)
         for k, child in enumerate(children):
             _visit(store, found, collected, child, f"{where} → {digest.short} manifests[{k}]", refs, plat, chain + (digest,))
         return
     if attestation:
-        store.findings.append(audit.attestation_skipped(where, digest, reference_type))
+        store.findings.append(archive_audit.attestation_skipped(where, digest, reference_type))
         found.reference_manifests.add(digest)
         _mark_blobs(store, value)
         return
@@ -207,15 +218,15 @@ def _blob(store: Store, found: Walk, digest: Digest, desc: dict[str, Any], where
     name = store.blob_name(digest)
     member = store.use(name, what) if name is not None else None
     if member is None:
-        store.findings.append(audit.blob_absent(where, digest, what))
+        store.findings.append(archive_audit.blob_absent(where, digest, what))
         found.problems.append(f"{where} ({digest.short}) is absent")
         return None
     expected = f"blobs/{digest.algorithm}/{digest.hex}"
-    if member.name != expected and name != expected:
-        store.findings.append(audit.blob_elsewhere(where, digest, member.name))
+    if member.name not in (expected, digest.hex) and name not in (expected, digest.hex):
+        store.findings.append(archive_audit.blob_elsewhere(where, digest, member.name))
     size = desc.get("size")
     if isinstance(size, int) and not isinstance(size, bool) and member.kind in ("json", "other", "blob") and size != member.size:
-        store.findings.append(audit.descriptor_size_mismatch(where, digest, size, member.size))
+        store.findings.append(archive_audit.descriptor_size_mismatch(where, digest, size, member.size))
     return member
 
 
@@ -223,25 +234,25 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
     manifest, where = entry.value, f"{entry.where} ({entry.digest.short})"
     config_desc = manifest.get("config")
     if not isinstance(config_desc, dict):
-        _problem(store, found, audit.descriptor_invalid(where, "manifest has no config descriptor"))
+        _problem(store, found, archive_audit.descriptor_invalid(where, "manifest has no config descriptor"))
         return None
     config_type = config_desc.get("mediaType") if isinstance(config_desc.get("mediaType"), str) else ""
     layer_descs = manifest.get("layers")
     if layer_descs is None:
         layer_descs = []
     if not isinstance(layer_descs, list):
-        _problem(store, found, audit.descriptor_invalid(where, f"manifest layers is {_json_type(layer_descs)}, expected an array"))
+        _problem(store, found, archive_audit.descriptor_invalid(where, f"manifest layers is {_json_type(layer_descs)}, expected an array"))
         return None
     if config_type and config_type not in IMAGE_CONFIG_TYPES:
         found.artifacts += 1
         artifact_type = manifest.get("artifactType") if isinstance(manifest.get("artifactType"), str) else ""
-        store.findings.append(audit.artifact_skipped(where, config_type, artifact_type))
+        store.findings.append(archive_audit.artifact_skipped(where, config_type, artifact_type))
         _mark_blobs(store, manifest)
         return None
     try:
         config_digest = Digest.parse(config_desc.get("digest"))
     except ValueError:
-        _problem(store, found, audit.descriptor_invalid(f"{where} config", "has no valid digest"))
+        _problem(store, found, archive_audit.descriptor_invalid(f"{where} config", "has no valid digest"))
         return None
     config_member = _blob(store, found, config_digest, config_desc, f"{where} config", what="config")
     if config_member is None:
@@ -251,14 +262,14 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
     except LimitError:
         raise
     except InputError as e:
-        _problem(store, found, audit.descriptor_invalid(f"{where} config", e.expected))
+        _problem(store, found, archive_audit.descriptor_invalid(f"{where} config", e.expected))
         return None
     if not is_image_config(config):
         if config_type:
-            _problem(store, found, audit.descriptor_invalid(f"{where} config", "is not an image config (no rootfs)"))
+            _problem(store, found, archive_audit.descriptor_invalid(f"{where} config", "is not an image config (no rootfs)"))
         else:
             found.artifacts += 1
-            store.findings.append(audit.artifact_skipped(where, "absent", ""))
+            store.findings.append(archive_audit.artifact_skipped(where, "absent", ""))
         _mark_blobs(store, manifest)
         return None
     if len(layer_descs) > store.limits.max_layers:
@@ -266,7 +277,7 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
     findings: list[Finding] = []
     assert config_member.digest is not None
     if config_digest.algorithm == "sha256" and config_digest != config_member.digest:
-        findings.append(audit.image_id_mismatch(config_member.name, config_digest, config_member.digest))
+        findings.append(archive_audit.image_id_mismatch(config_member.name, config_digest, config_member.digest))
     layers: list[Layer | None] = []
     refs: list[str] = []
     for j, desc in enumerate(layer_descs):
@@ -289,27 +300,27 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
 
 def _layer(store: Store, found: Walk, desc: Any, where: str, j: int, findings: list[Finding]) -> tuple[Layer | None, str]:
     if not isinstance(desc, dict):
-        findings.append(audit.layer_absent(j, where, f"descriptor is {_json_type(desc)}, not an object"))
+        findings.append(archive_audit.layer_absent(j, where, f"descriptor is {_json_type(desc)}, not an object"))
         return None, ""
     try:
         digest = Digest.parse(desc.get("digest"))
     except ValueError:
-        findings.append(audit.layer_absent(j, where, "descriptor has no valid digest"))
+        findings.append(archive_audit.layer_absent(j, where, "descriptor has no valid digest"))
         return None, ""
     name = store.blob_name(digest)
     member = store.use(name, "layer") if name is not None else None
     if member is None or member.kind not in ("json", "other", "blob"):
         foreign = isinstance(desc.get("urls"), list) and bool(desc.get("urls"))
-        findings.append(audit.layer_absent(j, str(digest), "foreign layer (descriptor has urls)" if foreign else "blob absent", foreign=foreign))
+        findings.append(archive_audit.layer_absent(j, str(digest), "foreign layer (descriptor has urls)" if foreign else "blob absent", foreign=foreign))
         return None, str(digest)
     size = desc.get("size")
     if isinstance(size, int) and not isinstance(size, bool) and size != member.size:
-        findings.append(audit.descriptor_size_mismatch(where, digest, size, member.size))
+        findings.append(archive_audit.descriptor_size_mismatch(where, digest, size, member.size))
     layer = store.layer_of(member)
     media_type = desc.get("mediaType") if isinstance(desc.get("mediaType"), str) else ""
     declared = "gzip" if media_type.endswith("gzip") else "zstd" if media_type.endswith("zstd") else "none" if media_type.endswith(".tar") else ""
     if declared and layer.readable and layer.compression != declared:
-        findings.append(audit.layer_compression_mismatch(j, media_type, layer.compression))
+        findings.append(archive_audit.layer_compression_mismatch(j, media_type, layer.compression))
     return layer, str(digest)
 
 

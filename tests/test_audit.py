@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from imageforensics import audit
+from imageforensics import archive_audit, audit
 from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_TAR_1024, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.parse_config import reconcile
@@ -155,8 +155,25 @@ def test_squashed_image_marks_steps_empty_as_expected():
     )
     found = audit.history_signals(img)
     (f,) = by_code(found, "fs-step-marked-empty")
-    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "true"
+    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "docker build --squash"
     assert by_code(found, "squash-signature")[0].step_a == 2
+
+
+def test_a_run_step_that_changed_nothing_is_information():
+    img = image([step(0, "ADD a"), step(1, "RUN /bin/sh -c true # buildkit", empty=True)], [layer("a")])
+    (f,) = by_code(audit.history_signals(img), "fs-step-marked-empty")
+    assert f.severity == Severity.INFO and f.evidence_value("instruction") == "RUN"
+
+
+def test_buildah_single_layer_commit_is_recognised():
+    img = image(
+        [step(0, "ADD a"), step(1, "/bin/sh -c #(nop) COPY file:x in /", empty=True), step(2, '/bin/sh -c #(nop) CMD ["x"]', comment="FROM localhost/base:latest")],
+        [layer("a"), layer("merged")],
+    )
+    found = audit.history_signals(img)
+    (f,) = by_code(found, "fs-step-marked-empty")
+    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "buildah single-layer commit"
+    assert by_code(found, "squash-signature")[0].evidence_value("kind") == "buildah single-layer commit"
 
 
 def test_empty_gzip_layer_on_a_copy_step():
@@ -211,9 +228,9 @@ def test_unparseable_time_and_inline_cache_and_buildkit_repair():
 
 
 def test_archive_level_finding_builders_carry_evidence():
-    f = audit.blob_digest_mismatch("blobs/sha256/" + "a" * 64, Digest.sha256("a" * 64), d("x"))
+    f = archive_audit.blob_digest_mismatch("blobs/sha256/" + "a" * 64, Digest.sha256("a" * 64), d("x"))
     assert f.severity == Severity.ERROR and f.path.startswith("blobs/")
-    absent = audit.manifests_absent("index.json", [(d("1"), "linux/amd64", False), (d("2"), "", True)], 4)
+    absent = archive_audit.manifests_absent("index.json", [(d("1"), "linux/amd64", False), (d("2"), "", True)], 4)
     assert absent.severity == Severity.INFO
     assert (absent.evidence_value("absent"), absent.evidence_value("listed"), absent.evidence_value("attestations")) == ("2", "4", "1")
-    assert "\x1b" not in audit.link_problem("member-link-escapes", "a\x1b[31m", "../x").summary
+    assert "\x1b" not in archive_audit.link_problem("member-link-escapes", "a\x1b[31m", "../x").summary

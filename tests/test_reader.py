@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, sha, simple_image, tar_of
+from archivekit import Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Digest, Image
@@ -391,3 +391,18 @@ def test_duplicate_json_keys_are_a_finding():
     dup = [f for f in archive.findings if f.code == "json-duplicate-key"]
     assert dup and dup[0].evidence_value("keys") == "RepoTags"
     assert archive.images[0].references == tuple(img.tags)  # the last value wins, as in Go
+
+
+def test_containers_image_dir_transport(tmp_path):
+    """podman save --format docker-dir: one registry manifest, blobs named by hex digest, a version file."""
+    img = simple_image()
+    manifest, blobs = oci_manifest(img, compress=True)
+    (tmp_path / "manifest.json").write_bytes(manifest)
+    (tmp_path / "version").write_bytes(b"Directory Transport Version: 1.1\n")
+    for name, data in blobs:
+        (tmp_path / name.rsplit("/", 1)[1]).write_bytes(data)
+    archive = read_archive(str(tmp_path))
+    assert archive.layout == "docker-dir"
+    check_image(archive.images[0], img)
+    assert archive.images[0].manifest_digest == Digest.sha256(hexof(manifest))
+    assert archive.findings == ()
