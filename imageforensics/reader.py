@@ -215,6 +215,7 @@ def _read_exactly(f: _HashingReader | BinaryIO | _MemberStream, n: int) -> bytes
 def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Member], InputError | None]:
     members: list[Member] = []
     last = None
+    kept = _Kept(limits)
     window = _Window(stream)
     try:
         # A larger buffer than tarfile's 10 KiB record means fewer calls per
@@ -249,7 +250,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
                 data = tf.extractfile(info)
                 assert data is not None
                 body = _MemberStream(data, info.size, archive=source, member=show(name))  # type: ignore[arg-type]
-                members.append(_read_member(name, info.size, info.mode, body, source, limits))
+                members.append(_read_member(name, info.size, info.mode, body, source, limits, kept))
                 body.drain()
             elif info.issym():
                 members.append(Member(name=name, kind="symlink", size=0, mode=info.mode, linkname=info.linkname))
@@ -279,15 +280,33 @@ def _reason(e: BaseException) -> str:
     return show(text)
 
 
-def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO, source: str, limits: Limits) -> Member:
+class _Kept:
+    """How many member bytes are held in memory; bounded so memory never grows with the input."""
+
+    def __init__(self, limits: Limits) -> None:
+        # JSON documents of one archive are configs, manifests and indexes:
+        # kilobytes each. Twice the single-document limit is generous.
+        self.budget = 2 * limits.max_json_bytes
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.budget:
+            return False
+        self.held += size
+        return True
+
+
+def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept) -> Member:
     """Identify one regular member by its first bytes and read it accordingly."""
     head = _read_exactly(body, min(PEEK, size))
     stripped = head.lstrip(b" \t\r\n")
     json_like = stripped[:1] in (b"{", b"[")
     if json_like and size <= limits.max_json_bytes:
+        if not kept.take(size):
+            raise LimitError(source, show(name), f"the archive's JSON members together exceed {kept.budget} bytes (twice --max-json-bytes)")
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="json", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head):
+    if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
     blob = layer.read_layer(_Prefixed(head, body), archive=source, member=show(name), limits=limits)  # type: ignore[arg-type]
@@ -319,6 +338,7 @@ def _read_directory(top: str, limits: Limits) -> Archive:
     """Walk a directory's files (each read once); symlinks are recorded, never followed."""
     members: list[Member] = []
     total = 0
+    kept = _Kept(limits)
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
         dirnames.sort()
         rel_dir = os.path.relpath(dirpath, top)
@@ -341,7 +361,7 @@ def _read_directory(top: str, limits: Limits) -> Archive:
                     raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
                 with f:
                     body = _MemberStream(f, st.st_size, archive=top, member=show(name))  # type: ignore[arg-type]
-                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits))
+                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept))
                 total += st.st_size
             else:
                 # FIFOs, sockets and devices are never opened (a FIFO would hang).

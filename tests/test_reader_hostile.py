@@ -125,3 +125,9 @@ def test_mutated_archives_give_a_model_or_a_project_error(data):
         assert "\n" not in str(e)
         return
     hash(archive)
+
+
+def test_many_json_members_cannot_exhaust_memory():
+    members = [(f"blobs/sha256/{i:064x}", b"[" + b"1," * 300 + b"1]") for i in range(20)]
+    with pytest.raises(LimitError, match=r"JSON members together exceed 2000 bytes"):
+        read(members + [("index.json", b"{}")], limits=Limits(max_json_bytes=1000))
