@@ -243,6 +243,8 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
             if info is None:
                 break
             last = info.name
+            if len(members) >= max_members(limits):
+                raise LimitError(source, show(info.name), f"more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)")
             if len(info.name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
                 raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
             name = normalise_member_name(info.name)
@@ -278,6 +280,11 @@ def _check_end(window: _Window, offset: int, source: str, last: str | None) -> I
 def _reason(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     return show(text)
+
+
+def max_members(limits: Limits) -> int:
+    """How many members an archive may hold: each layer brings a few (dir, VERSION, json, layer.tar, blob)."""
+    return 16 * limits.max_layers + 4096
 
 
 class _Kept:
@@ -346,6 +353,8 @@ def _read_directory(top: str, limits: Limits) -> Archive:
             full = os.path.join(dirpath, entry)
             rel = entry if rel_dir == "." else f"{rel_dir}/{entry}".replace(os.sep, "/")
             name = normalise_member_name(rel)
+            if len(members) >= max_members(limits):
+                raise LimitError(top, show(name), f"more than {max_members(limits)} files in the directory (16 per layer allowed by --max-layers, plus 4096)")
             try:
                 st = os.lstat(full)
             except OSError as e:

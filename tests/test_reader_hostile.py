@@ -131,3 +131,9 @@ def test_many_json_members_cannot_exhaust_memory():
     members = [(f"blobs/sha256/{i:064x}", b"[" + b"1," * 300 + b"1]") for i in range(20)]
     with pytest.raises(LimitError, match=r"JSON members together exceed 2000 bytes"):
         read(members + [("index.json", b"{}")], limits=Limits(max_json_bytes=1000))
+
+
+def test_member_count_is_bounded():
+    members = [(f"f{i}", b"") for i in range(16 * 2 + 4096 + 1)]
+    with pytest.raises(LimitError, match=r"^h.tar: f4128: more than 4128 members in the archive"):
+        read(members, limits=Limits(max_layers=2))
