@@ -802,13 +802,19 @@ def test_fast_header_parser_matches_tarfile(
 
 # ---- hostile bytes: a Layer or one of our own errors, nothing else ----------------------
 
+def _pax_member() -> tuple[tarfile.TarInfo, bytes]:
+    info, data = member("pax", data=b"p")
+    info.pax_headers = {"mtime": "1.5", "SCHILY.xattr.user.a": "b"}
+    return info, data
+
+
 _SEED_TAR = make_tar(
     member("etc", tarfile.DIRTYPE),
     member("etc/passwd", data=b"root:x:0:0\n" * 40),
     member("etc/ln", tarfile.LNKTYPE, linkname="etc/passwd"),
     member("x" * 150, tarfile.SYMTYPE, linkname="y" * 150),
     member(".wh.old"),
-    (lambda i: (setattr(i[0], "pax_headers", {"mtime": "1.5", "SCHILY.xattr.user.a": "b"}), i)[1])(member("pax", data=b"p")),
+    _pax_member(),
 )
 _SEEDS = [_SEED_TAR, gzip.compress(_SEED_TAR), bz2.compress(_SEED_TAR), _sparse_tar("s", [(10, b"a" * 600)], 5000)]
 
