@@ -147,17 +147,13 @@ class Store:
             seen.append(current)
             self.referenced.add(current)
             target = m.linkname
-            if m.kind == "symlink":
-                if target.startswith("/"):
-                    self._link_problem(seen[0], "member-link-escapes", target)
-                    return None
-                joined = posixpath.normpath(posixpath.join(posixpath.dirname(current), target))
-            else:
-                # Tar hardlink names are relative to the archive root.
-                joined = posixpath.normpath(target.lstrip("/")) if not target.startswith("/") else "/"
-                if target.startswith("/"):
-                    self._link_problem(seen[0], "member-link-escapes", target)
-                    return None
+            if target.startswith("/"):
+                # Absolute targets name the host's file system, never the archive.
+                self._link_problem(seen[0], "member-link-escapes", target)
+                return None
+            # A symlink is relative to its own directory; a tar hardlink names a member from the archive root.
+            base = posixpath.dirname(current) if m.kind == "symlink" else ""
+            joined = posixpath.normpath(posixpath.join(base, target))
             if joined == ".." or joined.startswith("../"):
                 # Never follow a link out of the archive.
                 self._link_problem(seen[0], "member-link-escapes", target)
@@ -176,7 +172,7 @@ class Store:
         """Why a link did not resolve (its finding code), or ""."""
         return self._link_problems.get(name, "")
 
-    def use(self, name: str, what: str) -> Member | None:
+    def use(self, name: str) -> Member | None:
         """Resolve ``name`` and mark what it resolves to as referenced."""
         m = self.resolve(name)
         if m is not None:
@@ -223,7 +219,8 @@ class Store:
 
 def _describe(member: Member) -> str:
     if member.kind == "blob":
-        return f"{member.layer.compression if member.layer else ''} blob of {member.size} bytes".replace("none ", "")
+        packed = f"{member.layer.compression}-compressed " if member.layer is not None and member.layer.compression != "none" else ""
+        return f"{packed}blob of {member.size} bytes"
     return {"dir": "directory", "special": "device or FIFO", "other": f"non-JSON file of {member.size} bytes"}.get(member.kind, member.kind)
 
 

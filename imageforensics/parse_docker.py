@@ -25,7 +25,7 @@ _CIMAGE_LAYER = re.compile(r"[0-9a-f]{64}\.tar")
 
 def parse(store: Store, *, layout: str, notes: list[str]) -> tuple[str, list[Image]]:
     """The refined layout name and the images that ``manifest.json`` lists."""
-    member = store.use("manifest.json", "manifest")
+    member = store.use("manifest.json")
     if member is None:
         raise InputError(store.source, "manifest.json", "is a link that does not resolve inside the archive")
     value = store.load_json(member, "manifest.json")
@@ -94,7 +94,7 @@ def _item_image(store: Store, i: int, item: Any, layout: str) -> tuple[Image, st
         raise LimitError(store.source, "manifest.json", f"item {i} has {len(layer_refs)} layers, over the {store.limits.max_layers}-layer limit (--max-layers)")
     findings: list[Finding] = []
     config_name = normalise_member_name(config_ref)
-    config_member = store.use(config_name, "config")
+    config_member = store.use(config_name)
     if config_member is None:
         problem = store.link_problem(config_name)
         why = f" ({problem})" if problem else ""
@@ -107,7 +107,7 @@ def _item_image(store: Store, i: int, item: Any, layout: str) -> tuple[Image, st
     layers: list[Layer | None] = []
     for j, ref in enumerate(layer_refs):
         name = normalise_member_name(ref)
-        member = store.use(name, "layer")
+        member = store.use(name)
         if member is None or member.kind in ("dir", "special"):
             reason = store.link_problem(name) or ("not a regular file" if member is not None else "no such member")
             findings.append(archive_audit.layer_absent(j, ref, reason))
@@ -135,7 +135,7 @@ def _item_image(store: Store, i: int, item: Any, layout: str) -> tuple[Image, st
 
 def _check_repositories(store: Store, items: list[Any], images: list[Image], layout: str) -> list[Finding]:
     """``repositories`` must name the tags manifest.json gives, pointing at each image's top layer (FORMATS.md A1, A2)."""
-    member = store.use("repositories", "repositories") if store.has("repositories") else None
+    member = store.use("repositories") if store.has("repositories") else None
     if member is None:
         return []
     try:

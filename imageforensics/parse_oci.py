@@ -70,7 +70,7 @@ def walk(store: Store, *, docker_side: bool) -> Walk:
     """Follow ``index.json`` through nested indexes to every manifest, and build its image."""
     found = Walk()
     _check_oci_layout(store)
-    member = store.use("index.json", "index")
+    member = store.use("index.json")
     if member is None:
         what = "is a directory" if "index.json" in store.dirs else "is a link that does not resolve inside the archive"
         raise InputError(store.source, "index.json", f"{what}, expected the image index (JSON)")
@@ -116,7 +116,7 @@ def image_from_manifest(store: Store, member: Member, value: dict[str, Any]) -> 
 
 
 def _check_oci_layout(store: Store) -> None:
-    member = store.use("oci-layout", "oci-layout")
+    member = store.use("oci-layout")
     if member is None:
         store.findings.append(archive_audit.oci_layout_problem("absent (image-layout.md: it MUST exist)"))
         return
@@ -216,7 +216,7 @@ def _visit(
 def _blob(store: Store, found: Walk, digest: Digest, desc: dict[str, Any], where: str, *, what: str) -> Member | None:
     """The member holding a descriptor's blob, with its digest and size checked; None (and a finding) if absent."""
     name = store.blob_name(digest)
-    member = store.use(name, what) if name is not None else None
+    member = store.use(name) if name is not None else None
     if member is None:
         store.findings.append(archive_audit.blob_absent(where, digest, what))
         found.problems.append(f"{where} ({digest.short}) is absent")
@@ -308,7 +308,7 @@ def _layer(store: Store, found: Walk, desc: Any, where: str, j: int, findings: l
         findings.append(archive_audit.layer_absent(j, where, "descriptor has no valid digest"))
         return None, ""
     name = store.blob_name(digest)
-    member = store.use(name, "layer") if name is not None else None
+    member = store.use(name) if name is not None else None
     if member is None or member.kind not in ("json", "other", "blob"):
         foreign = isinstance(desc.get("urls"), list) and bool(desc.get("urls"))
         findings.append(archive_audit.layer_absent(j, str(digest), "foreign layer (descriptor has urls)" if foreign else "blob absent", foreign=foreign))
@@ -334,7 +334,7 @@ def _mark_blobs(store: Store, manifest: dict[str, Any]) -> None:
             except ValueError:
                 continue
             if name is not None:
-                store.use(name, "blob")
+                store.use(name)
 
 
 def _problem(store: Store, found: Walk, finding: Finding) -> None:
