@@ -406,3 +406,18 @@ def test_containers_image_dir_transport(tmp_path):
     check_image(archive.images[0], img)
     assert archive.images[0].manifest_digest == Digest.sha256(hexof(manifest))
     assert archive.findings == ()
+
+
+def test_extracted_docker_25_save_directory_is_cross_checked_with_its_index(tmp_path):
+    img = simple_image("local/app:1")
+    for name, content in graphdriver([img]):
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        assert isinstance(content, bytes)
+        target.write_bytes(content)
+    archive = read_archive(str(tmp_path))
+    assert archive.layout == "docker-dir"
+    (image,) = archive.images
+    check_image(image, img)
+    assert image.manifest_digest is not None
+    assert image.references == ("local/app:1", "docker.io/local/app:1", "1")
