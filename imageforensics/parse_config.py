@@ -192,9 +192,18 @@ def _platform(config: dict[str, Any], descriptor: Platform | None, notes: list[F
         own.architecture and descriptor.architecture and own.architecture != descriptor.architecture
     ) or (own.variant and descriptor.variant and own.variant != descriptor.variant):
         notes.append(archive_audit.platform_mismatch(member, str(own), str(descriptor)))
-    if own.os or own.architecture:
-        return own
-    return descriptor
+    if not (own.os or own.architecture):
+        return descriptor
+    if (own.os, own.architecture) == (descriptor.os, descriptor.architecture):
+        # The index descriptor may say what the config leaves out (variant, os.version).
+        return Platform(
+            os=own.os,
+            architecture=own.architecture,
+            variant=own.variant or descriptor.variant,
+            os_version=own.os_version or descriptor.os_version,
+            os_features=own.os_features or descriptor.os_features,
+        )
+    return own
 
 
 def _run_config(value: Any, notes: list[Finding], member: str) -> RunConfig:

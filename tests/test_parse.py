@@ -347,3 +347,12 @@ def test_a_blob_whose_bytes_do_not_match_its_name():
     (f,) = [f for f in archive.findings if f.code == "blob-digest-mismatch"]
     assert f.path == "blobs/sha256/" + "0" * 64
     assert f.evidence_value("actual") == sha(b"not what the name says")
+
+
+def test_descriptor_platform_fills_in_the_variant_the_config_leaves_out():
+    img = simple_image()
+    img.architecture = "arm64"
+    manifest, blobs = image_blobs(img)
+    archive = read(layout([desc(OCI_MANIFEST, manifest, platform={"os": "linux", "architecture": "arm64", "variant": "v8"})], blobs))
+    assert str(archive.images[0].platform) == "linux/arm64/v8"
+    assert "platform-mismatch" not in codes(archive.images[0].findings)
