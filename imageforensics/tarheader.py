@@ -6,6 +6,7 @@ what ``tarfile.TarInfo`` computes and defers to it for anything unusual.
 
 from __future__ import annotations
 
+import inspect
 import struct
 import tarfile
 import zlib
@@ -116,3 +117,16 @@ class FastTarInfo(tarfile.TarInfo):
 def _check_sparse_runs(count: int) -> None:
     if count > MAX_SPARSE_RUNS:
         raise tarfile.ReadError(f"sparse map has more than {MAX_SPARSE_RUNS} runs")
+
+
+def _same_parameters(name: str, parameters: tuple[str, ...]) -> bool:
+    method = getattr(tarfile.TarInfo, name, None)
+    return method is not None and tuple(inspect.signature(method).parameters) == parameters
+
+
+# The capped copies replace private tarfile methods, identical from 3.10 to 3.13;
+# should a later Python change them, tarfile's own versions are used instead.
+if not _same_parameters("_proc_sparse", ("self", "tarfile")):
+    del FastTarInfo._proc_sparse
+if not _same_parameters("_proc_gnusparse_10", ("self", "next", "pax_headers", "tarfile")):
+    del FastTarInfo._proc_gnusparse_10
