@@ -148,7 +148,7 @@ LAYER_ANOMALIES = {
     "aufs-metadata": "AUFS .wh..wh.* metadata entry (left out, as docker does); raw name",
     "invalid-whiteout": "a whiteout naming no valid path, e.g. a bare '.wh.' (left out); raw name",
     "hardlink-target-absent": "a hardlink whose target is not earlier in this layer; 'path -> target'",
-    "hardlink-escaping": "a hardlink target escaping the root (entry left out); 'path -> target'",
+    "hardlink-escaping": "a hardlink to the root or beyond it (entry left out); 'path -> target'",
     "device-node": "a char or block device; 'path (char|block major:minor)'",
     "non-utf8-name": "a name that is not UTF-8; path with surrogate escapes",
     "control-char-name": "a name with control characters; path",
