@@ -75,7 +75,7 @@ def _refine_layout(store: Store, layout: str, items: list[Any]) -> str:
         return "docker-oci-containerd"
     if any(isinstance(item.get("Config"), str) and _CRANE_CONFIG.fullmatch(item["Config"]) for item in dicts):
         return "docker-crane"
-    layer_names = [name for item in dicts for name in (item.get("Layers") or []) if isinstance(name, str)]
+    layer_names = [name for item in dicts if isinstance(item.get("Layers"), list) for name in item["Layers"] if isinstance(name, str)]
     if layer_names and all(_CIMAGE_LAYER.fullmatch(normalise_member_name(n)) for n in layer_names):
         return "docker-containers-image"
     return "docker-legacy"

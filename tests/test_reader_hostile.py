@@ -137,3 +137,44 @@ def test_member_count_is_bounded():
     members = [(f"f{i}", b"") for i in range(16 * 2 + 4096 + 1)]
     with pytest.raises(LimitError, match=r"^h.tar: f4128: more than 4128 members in the archive"):
         read(members, limits=Limits(max_layers=2))
+
+
+MEMBER_SETS = [build([simple_image("a:1", "a"), simple_image("b:1", "b")]) for build in (legacy, cimage, crane, graphdriver, containerd, oci)]
+ODD_VALUES = [None, True, 0, -1, 1.5, "", "x", "sha256:" + "0" * 64, "../../etc/passwd", "/abs", [], [None], {}, {"a": 1}, "\x1b[31m", 10**30]
+
+
+def _swap(value: object, path: list[int], replacement: object) -> object:
+    """Replace the value reached by following ``path`` (indexes into keys/items) with ``replacement``."""
+    if not path or not isinstance(value, (dict, list)) or not value:
+        return replacement
+    if isinstance(value, dict):
+        key = sorted(value)[path[0] % len(value)]
+        value[key] = _swap(value[key], path[1:], replacement)
+    else:
+        i = path[0] % len(value)
+        value[i] = _swap(value[i], path[1:], replacement)
+    return value
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    members=st.sampled_from(MEMBER_SETS),
+    which=st.integers(0, 100),
+    path=st.lists(st.integers(0, 50), max_size=6),
+    replacement=st.sampled_from(ODD_VALUES),
+)
+def test_json_values_swapped_for_other_types_give_a_model_or_a_project_error(members, which, path, replacement):
+    """Every JSON document (manifest.json, index.json, manifests, configs) with one value replaced by another type."""
+    import json
+
+    json_members = [i for i, (_, c) in enumerate(members) if isinstance(c, bytes) and c[:1] in (b"{", b"[")]
+    i = json_members[which % len(json_members)]
+    name, content = members[i]
+    mutated = list(members)
+    mutated[i] = (name, json.dumps(_swap(json.loads(content), path, replacement)).encode())
+    try:
+        archive = read(mutated)
+    except ImageForensicsError as e:
+        assert "\n" not in str(e)
+        return
+    hash(archive)
