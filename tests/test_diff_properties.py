@@ -158,7 +158,7 @@ def test_step_marked_empty_with_its_layer_dropped(s, data):
     assert (empty.step_a, empty.step_b, empty.side) == (k, k, "B")
     assert empty.severity is (Severity.ERROR if lost else Severity.WARNING)
     assert empty.evidence_value("entries_a") == str(len(s.steps[k].layer.entries))
-    [signal] = [f for f in found if f.code == "fs-step-marked-empty"]
+    [signal] = [f for f in report.findings if f.code == "fs-step-marked-empty"]
     assert (signal.side, signal.step_a, signal.step_b) == ("B", None, k)
     found = [f for f in found if f is not signal]
     assert {f.code for f in found} <= {"step-wrongly-empty", "paths-missing", "paths-added", "paths-changed",
