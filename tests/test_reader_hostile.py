@@ -156,11 +156,12 @@ def _swap(value: object, path: list[int], replacement: object) -> object:
     return value
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     members=st.sampled_from(MEMBER_SETS),
-    which=st.integers(0, 100),
-    path=st.lists(st.integers(0, 50), max_size=6),
+    which=st.integers(0, 40),
+    # Small indexes: JSON documents here are shallow and have few keys.
+    path=st.lists(st.integers(0, 7), min_size=1, max_size=3),
     replacement=st.sampled_from(ODD_VALUES),
 )
 def test_json_values_swapped_for_other_types_give_a_model_or_a_project_error(members, which, path, replacement):
@@ -168,6 +169,9 @@ def test_json_values_swapped_for_other_types_give_a_model_or_a_project_error(mem
     import json
 
     json_members = [i for i, (_, c) in enumerate(members) if isinstance(c, bytes) and c[:1] in (b"{", b"[")]
+    # The top-level documents steer everything else: give them more of the examples.
+    top = [i for i in json_members if members[i][0] in ("manifest.json", "index.json")]
+    json_members = top * 4 + json_members
     i = json_members[which % len(json_members)]
     name, content = members[i]
     mutated = list(members)
@@ -178,3 +182,41 @@ def test_json_values_swapped_for_other_types_give_a_model_or_a_project_error(mem
         assert "\n" not in str(e)
         return
     hash(archive)
+
+
+def _paths(value: object, depth: int = 0) -> list[list[int]]:
+    """Index paths to every value down to three levels (keys sorted, first two items of lists)."""
+    if depth == 3 or not isinstance(value, (dict, list)) or not value:
+        return []
+    children = sorted(value) if isinstance(value, dict) else list(range(min(2, len(value))))
+    out = []
+    for k, child in enumerate(children):
+        inner = value[child]  # type: ignore[index]
+        out.append([k])
+        out.extend([k] + rest for rest in _paths(inner, depth + 1))
+    return out
+
+
+SINGLE_SETS = [build([simple_image("a:1", "a")]) for build in (legacy, cimage, crane, graphdriver, containerd, oci)]
+
+
+@pytest.mark.parametrize("layout", range(len(SINGLE_SETS)))
+def test_every_field_of_every_json_document_replaced_by_each_odd_type(layout):
+    """Exhaustive companion of the property above: each field, down to three levels, gets each odd type."""
+    import json
+
+    members = SINGLE_SETS[layout]
+    reads = 0
+    for i, (name, content) in enumerate(members):
+        if not (isinstance(content, bytes) and content[:1] in (b"{", b"[")):
+            continue
+        for path in _paths(json.loads(content)):
+            for replacement in (None, -1, "x", {}):
+                mutated = list(members)
+                mutated[i] = (name, json.dumps(_swap(json.loads(content), path, replacement)).encode())
+                reads += 1
+                try:
+                    hash(read(mutated))
+                except ImageForensicsError as e:
+                    assert "\n" not in str(e)
+    assert reads > 100
