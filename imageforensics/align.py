@@ -147,6 +147,12 @@ def image_units(image: Image) -> tuple[Unit, ...]:
     return tuple(units)
 
 
+# The classic builder prefixes metadata instructions with the current SHELL
+# and "#(nop)" ("/bin/sh -c #(nop) ", "/bin/sh -e -c #(nop) ", "cmd /S /C #(nop) ")
+# and records RUN as the bare shell command (after "|N ARG=…" when ARGs are set).
+_SHELL = r"(?:/\S+|cmd|powershell|pwsh)(?: \S+)*?"
+_CLASSIC_NOP = re.compile(_SHELL + r" #\(nop\) ")
+_CLASSIC_RUN = re.compile(r"(?:\|\d+ |/\S+ |(?:cmd|powershell|pwsh) )")
 _EXPOSE_MAP = re.compile(r"EXPOSE map\[(.*)\]")
 _PORT_SPEC = re.compile(r"(\d+(?:-\d+)?)(?:/(\w+))?(?::\{\})?")
 
@@ -174,10 +180,11 @@ def normalise_created_by(text: str) -> tuple[str, tuple[str, ...]]:
     if s.endswith(" # buildkit"):
         s = s[: -len(" # buildkit")]
         notes.append("BuildKit '# buildkit' suffix")
-    if s.startswith("/bin/sh -c #(nop) "):
-        s = s[len("/bin/sh -c #(nop) "):].strip()
-        notes.append("classic builder '/bin/sh -c #(nop)' prefix")
-    elif s.startswith("/bin/sh -c ") or re.match(r"\|\d+ ", s):
+    nop = _CLASSIC_NOP.match(s)
+    if nop is not None:
+        s = s[nop.end():].strip()
+        notes.append("classic builder '<shell> #(nop)' prefix")
+    elif _CLASSIC_RUN.match(s):
         s = "RUN " + s
         notes.append("classic builder RUN without 'RUN'")
     m = _EXPOSE_MAP.fullmatch(s)
@@ -251,11 +258,11 @@ def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
     elif ka.normal == kb.normal:
         notes = sorted(set(ka.notes) | set(kb.notes))
         base, reason = 90, "normalised created_by (" + "; ".join(notes) + ")"
-    elif same_layer:
-        return 60, REASON_LAYER
     elif _copy_destination(ka.normal) is not None and _copy_destination(ka.normal) == _copy_destination(kb.normal) \
             and (_CLASSIC_COPY.fullmatch(ka.normal) is not None) != (_CLASSIC_COPY.fullmatch(kb.normal) is not None):
         base, reason = 80, REASON_COPY_DEST
+    elif same_layer:
+        return 60, REASON_LAYER
     elif ka.keyword and ka.keyword == kb.keyword:
         base, reason = 5, REASON_INSTRUCTION
     else:

@@ -153,13 +153,16 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
                   states: LayerStates) -> list[Finding]:
     """Step-level findings for every row of the alignment."""
     out: list[Finding] = []
+    spellings: list[Finding] = []
     ignored = path_matcher(options.ignore)
     for pair in pairs:
         if pair.a is None or pair.b is None:
             out.append(only_one_side(pair, states))
             continue
         text = step_text(pair)
-        if text is not None:
+        if text is not None and text.code == "created-by-spelling":
+            spellings.append(text)
+        elif text is not None:
             out.append(text)
         empty = wrongly_empty(pair, image_a, image_b, states)
         if empty is not None:
@@ -177,7 +180,28 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
                         f"A {sa.how}, B {sb.how}",
                 step_a=pair.a.index, step_b=pair.b.index, created_by=pair.a.created_by,
                 evidence=evidence(a=sa.how, b=sb.how, diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)))
+    if spellings:
+        out.append(_spellings(spellings))
     return out
+
+
+def _spellings(found: list[Finding]) -> Finding:
+    """One note for every step written in another builder's spelling (classic vs BuildKit)."""
+    first = found[0]
+    if len(found) == 1:
+        return first
+    reasons = sorted({r for f in found for r in _reason_notes(f.evidence_value("paired_by") or "")})
+    return replace(first, summary=f"{len(found)} aligned steps are written differently by the two builders, "
+                                  f"from step {first.step_a} ({'; '.join(reasons)})",
+                   evidence=evidence(steps_a=" ".join(str(f.step_a) for f in found),
+                                     steps_b=" ".join(str(f.step_b) for f in found), count=len(found)))
+
+
+def _reason_notes(reason: str) -> list[str]:
+    # "normalised created_by (a; b)" lists what normalisation removed; other reasons stand alone.
+    if reason.startswith("normalised created_by (") and reason.endswith(")"):
+        return reason[len("normalised created_by ("):-1].split("; ")
+    return [reason]
 
 
 def _image_created(image_a: Image, image_b: Image) -> list[Finding]:

@@ -248,7 +248,7 @@ def step_text(pair: Pair) -> Finding | None:
     if a.created_by != b.created_by:
         return _at_pair(pair, "created-by-spelling", Severity.INFO,
                         f"{step_label(pair)} is written differently by the two builders ({pair.reason})",
-                        dict(created_by_a=a.created_by, created_by_b=b.created_by))
+                        dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
     if (a.comment, a.author) != (b.comment, b.author):
         return _at_pair(pair, "step-metadata-differs", Severity.INFO, f"{step_label(pair)}: comment or author differs",
                         dict(comment_a=a.comment, comment_b=b.comment, author_a=a.author, author_b=b.author))

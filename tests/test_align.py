@@ -25,6 +25,10 @@ def test_normalise_created_by_states_what_it_removed():
     assert normalise_created_by("RUN /bin/sh -c apk add curl # buildkit")[0] == "RUN /bin/sh -c apk add curl"
     assert normalise_created_by("|1 V=2 /bin/sh -c make")[0] == "RUN |1 V=2 /bin/sh -c make"
     assert normalise_created_by("WORKDIR /opt") == ("WORKDIR /opt", ())
+    # After a SHELL instruction the classic builder spells the prefix with that shell.
+    assert normalise_created_by("/bin/sh -e -c #(nop)  CMD [\"x\"]")[0] == 'CMD ["x"]'
+    assert normalise_created_by("/bin/bash -o pipefail -c make all")[0] == "RUN /bin/bash -o pipefail -c make all"
+    assert normalise_created_by("cmd /S /C #(nop)  WORKDIR C:\\app")[0] == "WORKDIR C:\\app"
 
 
 def test_pass1_uses_the_readers_layer_index_and_derives_it_the_same_way():

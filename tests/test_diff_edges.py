@@ -155,3 +155,21 @@ def test_same_config_but_a_blob_whose_content_differs_is_not_identical():
     assert a.image_id == b.image_id and report.verdict_kind == "diverged"
     assert [f.code for f in report.findings if f.severity >= Severity.WARNING] == ["layer-content-differs",
                                                                                  "paths-changed"]
+
+
+def test_classic_and_buildkit_spellings_of_one_dockerfile_pair_step_by_step():
+    classic = spec(step("/bin/sh -c #(nop) ADD file:1a2b in / ", file("bin/sh")),
+                   step("/bin/sh -c apk add curl", file("usr/bin/curl")),
+                   step("/bin/sh -c #(nop) COPY dir:9f8e in /app ", file("app/main")),
+                   step("/bin/sh -c #(nop)  EXPOSE 8080"),
+                   step('/bin/sh -e -c #(nop)  CMD ["run"]'))
+    buildkit = spec(classic.steps[0], replace(classic.steps[1], created_by="RUN /bin/sh -c apk add curl # buildkit"),
+                    replace(classic.steps[2], created_by="COPY app /app # buildkit"),
+                    replace(classic.steps[3], created_by="EXPOSE map[8080/tcp:{}]"),
+                    replace(classic.steps[4], created_by='CMD ["run"]'))
+    report = diff(build(classic), build(buildkit))
+    assert [(r.index_a, r.index_b) for r in report.steps] == [(i, i) for i in range(5)]
+    [note] = report.findings
+    assert (note.code, note.severity, note.evidence_value("steps_a")) == ("created-by-spelling", Severity.INFO, "1 2 3 4")
+    assert "same COPY/ADD destination" in note.summary and "EXPOSE written as a Go map" in note.summary
+    assert report.verdict_kind == "metadata"
