@@ -10,7 +10,6 @@ are recorded. ``parse.parse_archive`` then resolves the references.
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
 import stat
@@ -30,7 +29,6 @@ from imageforensics.parse import Member, normalise_member_name, parse_archive, s
 SMALL_OTHER = 64 * 1024
 PEEK = 512
 CHUNK = 1 << 20
-BUFSIZE = 64 * 1024
 
 
 class _HashingReader:
@@ -74,46 +72,92 @@ class _Prefixed:
         return True
 
 
-class _Window:
-    """Passes the tar stream through, remembering the last bytes read.
+class _TarView:
+    """The outer tar as a forward-only file for ``tarfile.TarFile`` (mode "r").
 
-    tarfile silently stops at a header it cannot parse, and at the end of the
-    data; looking at the block where it stopped tells a proper end-of-archive
-    marker (a zero block) from a truncated or corrupt archive. The recent
-    chunks are kept as they are (no copying); older ones are dropped.
+    tarfile's stream mode ("r|") passes every byte through its own buffer and
+    copies it several times on the way (about 1 s per GiB); here tarfile only
+    reads headers and seeks forward over data, while member data is handed on
+    in the chunks it was read in (``read_some``, no copy). The last block
+    tarfile read as a header is kept: tarfile stops silently at a header it
+    cannot parse and at the end of the data, and that block tells a proper
+    end-of-archive marker (a zero block) from a truncated or corrupt archive.
     """
-
-    KEEP = 2 * BUFSIZE + 1024
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._held = 0
-        self.total = 0
+        self._buf = b""
+        self._off = 0
+        self._pos = 0
+        self._block: tuple[int, bytes] | None = None
+
+    def _fill(self) -> bool:
+        chunk = self._raw.read(CHUNK)
+        if not chunk:
+            return False
+        self._buf, self._off = chunk, 0
+        return True
 
     def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        if data:
-            self.total += len(data)
-            self._chunks.append(data)
-            self._held += len(data)
-            while self._held - len(self._chunks[0]) >= self.KEEP:
-                self._held -= len(self._chunks.popleft())
+        """``n`` bytes (fewer only at the end of the data)."""
+        if n is None or n < 0:
+            n = 1 << 62
+        start = self._pos
+        buf, off = self._buf, self._off
+        if off + n <= len(buf):
+            data = buf[off : off + n]
+            self._off = off + n
+        else:
+            parts = [buf[off:]]
+            got = len(buf) - off
+            self._off = len(buf)
+            while got < n and self._fill():
+                take = min(n - got, len(self._buf))
+                parts.append(self._buf[:take])
+                self._off = take
+                got += take
+            data = b"".join(parts)
+        self._pos += len(data)
+        if n == 512:
+            self._block = (start, data)
         return data
 
+    def read_some(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the chunk at hand (a whole chunk as it is); b"" at the end."""
+        if self._off >= len(self._buf) and not self._fill():
+            return b""
+        buf, off = self._buf, self._off
+        k = min(n, len(buf) - off)
+        data = buf if off == 0 and k == len(buf) else buf[off : off + k]
+        self._off = off + k
+        self._pos += k
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """Move forward to ``pos`` (reading what is skipped); stops at the end of the data."""
+        if whence != 0 or pos < self._pos:
+            raise tarfile.ReadError(f"cannot seek back to offset {pos} in a forward-only stream")
+        while self._pos < pos:
+            if not self.read_some(pos - self._pos):
+                break
+        return self._pos
+
     def block_at(self, offset: int) -> bytes | None:
-        """The (up to 512) bytes read at absolute ``offset``, or None if no longer held."""
-        start = self._held - (self.total - offset)
-        if start < 0:
-            return None
-        return b"".join(self._chunks)[start : start + 512]
+        """The (up to 512) bytes tarfile last read as a header, if that was at ``offset``."""
+        if self._block is not None and self._block[0] == offset:
+            return self._block[1]
+        return None
 
 
 class _MemberStream:
     """The data of one tar member; a short read means the outer archive is truncated."""
 
-    def __init__(self, fileobj: BinaryIO, size: int, *, archive: str, member: str) -> None:
-        self._f = fileobj
+    def __init__(self, fileobj: BinaryIO | _TarView, size: int, *, archive: str, member: str) -> None:
+        # From the outer tar, data comes in the chunks it was read in (no copy).
+        self._read = fileobj.read_some if isinstance(fileobj, _TarView) else fileobj.read
         self._left = size
         self._size = size
         self._archive = archive
@@ -124,7 +168,7 @@ class _MemberStream:
             return b""
         want = self._left if n is None or n < 0 else min(n, self._left)
         try:
-            data = self._f.read(want)
+            data = self._read(want)
         except (tarfile.TarError, EOFError, OSError) as e:
             raise self._truncated(f" ({e})") from None
         if not data:
@@ -216,12 +260,9 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
-    window = _Window(stream)
+    view = _TarView(stream)
     try:
-        # A larger buffer than tarfile's 10 KiB record means fewer calls per
-        # byte; not much larger, since tarfile copies the rest of its buffer
-        # after each header it reads.
-        tf = tarfile.open(fileobj=window, mode="r|", errorlevel=2, bufsize=BUFSIZE)  # type: ignore[call-overload]
+        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2)  # type: ignore[arg-type]
     except (tarfile.TarError, EOFError) as e:
         raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
     except OSError as e:
@@ -249,9 +290,12 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
                 raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
             name = normalise_member_name(info.name)
             if info.isreg():
-                data = tf.extractfile(info)
-                assert data is not None
-                body = _MemberStream(data, info.size, archive=source, member=show(name))  # type: ignore[arg-type]
+                source_of_data: BinaryIO | _TarView = view
+                if info.sparse is not None:
+                    source_of_data = tf.extractfile(info)  # type: ignore[assignment]  # tarfile fills the holes
+                else:
+                    view.seek(info.offset_data)
+                body = _MemberStream(source_of_data, info.size, archive=source, member=show(name))  # type: ignore[arg-type]
                 members.append(_read_member(name, info.size, info.mode, body, source, limits, kept))
                 body.drain()
             elif info.issym():
@@ -262,13 +306,13 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
                 members.append(Member(name=name, kind="dir", size=0, mode=info.mode))
             else:
                 members.append(Member(name=name, kind="special", size=0, mode=info.mode))
-        end_problem = _check_end(window, tf.offset, source, last)
+        end_problem = _check_end(view, tf.offset, source, last)
     return members, end_problem
 
 
-def _check_end(window: _Window, offset: int, source: str, last: str | None) -> InputError | None:
+def _check_end(view: _TarView, offset: int, source: str, last: str | None) -> InputError | None:
     """The archive must end with a zero block; anything else is truncation or corruption."""
-    block = window.block_at(offset)
+    block = view.block_at(offset)
     after = f"after member {show(last)}" if last else "at the start"
     if block is None or len(block) == 512 and not any(block):
         return None
