@@ -17,6 +17,31 @@ from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import show
 
 INFO, WARNING, ERROR = Severity.INFO, Severity.WARNING, Severity.ERROR
+
+# Every code this module emits, and what it means (stable: never renamed once released).
+IMAGE_CODES = {
+    "layer-count-mismatch": "ERROR: the manifest lists another number of layers than rootfs.diff_ids",
+    "layer-unreadable": "ERROR: a layer blob is not a readable tar (placeholder, corrupt, truncated)",
+    "layer-unverifiable": "WARNING: a layer's diff_id could not be computed",
+    "diff-id-mismatch": "ERROR: a layer's recomputed diff_id differs from rootfs.diff_ids",
+    "layer-empty": "INFO: a well-known empty layer or an entry-less tar",
+    "layer-anomaly": "WARNING: odd entries in a layer (Layer.anomalies), one finding per kind",
+    "layer-repeated": "INFO: one diff_id appears several times in an image",
+    "history-absent": "INFO: the config has no history",
+    "history-surplus": "WARNING: more non-empty history steps than diff_ids (exact count)",
+    "history-shortfall": "WARNING: fewer non-empty history steps than diff_ids (exact count)",
+    "fs-step-marked-empty": "WARNING for COPY/ADD, INFO for RUN or squashed images: a filesystem step marked empty_layer",
+    "history-repaired": "INFO: a step BuildKit appended to pair a layer without history",
+    "empty-gzip-on-copy": "WARNING: a COPY/ADD step carries the 32-byte empty gzip layer",
+    "inline-cache": "INFO: the config carries BuildKit inline cache (moby.buildkit.cache.v0)",
+    "squash-signature": "INFO: docker build --squash or buildah single-layer commit",
+    "time-zero": "INFO: steps with Go's zero time (kaniko)",
+    "time-epoch": "INFO: steps with the Unix epoch as created time",
+    "time-unparseable": "WARNING: a created time that is not RFC 3339",
+    "timestamps-shared": "INFO: several filesystem steps share one created time",
+    "time-backwards": "WARNING: a step created before the previous one",
+    "image-created-mismatch": "INFO: image created differs from the last step's created",
+}
 DOCKERFILE_INSTRUCTIONS = frozenset(
     "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD STOPSIGNAL HEALTHCHECK SHELL".split()
 )

@@ -234,3 +234,19 @@ def test_archive_level_finding_builders_carry_evidence():
     assert absent.severity == Severity.INFO
     assert (absent.evidence_value("absent"), absent.evidence_value("listed"), absent.evidence_value("attestations")) == ("2", "4", "1")
     assert "\x1b" not in archive_audit.link_problem("member-link-escapes", "a\x1b[31m", "../x").summary
+
+
+def test_every_emitted_code_is_documented():
+    """Scan the sources for codes passed to the finding constructors: each must be in the code tables."""
+    import re
+    from pathlib import Path
+
+    documented = set(audit.IMAGE_CODES) | set(archive_audit.ARCHIVE_CODES)
+    package = Path(audit.__file__).parent
+    emitted: set[str] = set()
+    for name in ("audit.py", "archive_audit.py"):
+        source = (package / name).read_text(encoding="utf-8")
+        emitted |= set(re.findall(r'_f\(\s*"([a-z0-9-]+)"', source))
+        emitted |= set(re.findall(r'"(member-link-[a-z-]+)"', source))
+    assert emitted and emitted <= documented
+    assert documented <= emitted

@@ -475,3 +475,12 @@ def test_malformed_corpus_input_gives_its_one_line_error(rel):
     with pytest.raises(InputError) as info:
         read_archive(corpus_path(rel))
     assert str(info.value) == f"{corpus_path(rel)}: {MALFORMED[rel]}"
+
+
+def test_every_corpus_finding_uses_a_documented_code():
+    from imageforensics.archive_audit import ARCHIVE_CODES
+    from imageforensics.audit import IMAGE_CODES
+
+    for rel in CASES:
+        problems, info = _codes(read(rel))
+        assert problems | info <= set(IMAGE_CODES) | set(ARCHIVE_CODES), rel
