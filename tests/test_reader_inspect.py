@@ -7,6 +7,7 @@ import io
 from archivekit import Img, gz, hexof, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.model import Archive
 from imageforensics.reader import read_stream
+from imageforensics.render.common import human_size
 from imageforensics.render.inspect import render_inspect_text
 
 
@@ -27,11 +28,14 @@ def test_header_rows_and_findings():
     assert f"image ID    {image.image_id}" in lines
     assert "platform    linux/amd64" in lines
     assert "created     2021-03-11T15:19:27.9352723Z" in lines
-    assert "layers      2, 20.5 kB stored; 2 diff_ids; 4 history steps" in lines
+    stored = sum(layer.size for layer in image.layers if layer is not None)
+    assert stored == 2 * 10240  # two tarfile-written layers, each padded to one 10 KiB record
+    assert f"layers      2, {human_size(stored)} stored; 2 diff_ids; 4 history steps" in lines
     rows = [l for l in lines if l[:4].strip().isdigit()]
     assert len(rows) == 4
     # step 0: its layer L0 with the short diff_id, size and entry count; step 1 empty; step 3 surplus.
-    assert rows[0].split()[:6] == ["0", "2021-03-11T15:19:20Z", "no", "L0", image.diff_ids[0].short, "10.2"]
+    assert rows[0].split()[:4] == ["0", "2021-03-11T15:19:20Z", "no", "L0"]
+    assert f"L0 {image.diff_ids[0].short} {human_size(10240)} 2 ent" in rows[0]
     assert rows[1].split()[:4] == ["1", "2021-03-11T15:19:21Z", "yes", "-"]
     assert rows[1].endswith('CMD ["sh"]')
     assert rows[2].split()[:5] == ["2", "2021-03-11T15:19:27.9352723Z", "no", "L1", image.diff_ids[1].short]
@@ -88,4 +92,4 @@ def test_history_without_steps_lists_unmatched_layers():
     archive = read(legacy([img]))
     text = render_inspect_text(archive, archive.images[0])
     assert "history     (none: the config has no history)" in text
-    assert f"  layer L0 {archive.images[0].diff_ids[0].short} 10.2 kB 1 ent: no history step" in text
+    assert f"  layer L0 {archive.images[0].diff_ids[0].short} {human_size(10240)} 1 ent: no history step" in text
