@@ -19,6 +19,9 @@ CONFIG_FIELDS = ("env", "cmd", "entrypoint", "working_dir", "user", "exposed_por
                  "labels", "stop_signal", "healthcheck", "shell", "on_build")
 
 
+DOCKER_ONLY_FIELDS = ("healthcheck", "shell", "on_build")
+
+
 def normalise_port(port: str) -> str:
     """``8080`` → ``8080/tcp``; protocols lower-cased."""
     number, _, proto = port.strip().partition("/")
@@ -83,9 +86,14 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
         extra: dict[str, str] = {}
         if name in ("env", "labels") and isinstance(va, tuple) and isinstance(vb, tuple):
             extra = _mapping_detail(va, vb)
+        hint = ""
+        if name in DOCKER_ONLY_FIELDS and (not va or not vb):
+            # image-spec config.md has no Healthcheck, Shell or OnBuild: skopeo's and
+            # podman's Docker -> OCI conversion re-marshals the config without them.
+            hint = " (a Docker-only field: converting the config to OCI drops it)"
         out.append(Finding(
             code="config-differs", severity=Severity.WARNING,
-            summary=f"config {name} differs: A {_show(va)}, B {_show(vb)}",
+            summary=f"config {name} differs: A {_show(va)}, B {_show(vb)}{hint}",
             path=name, evidence=evidence(field=name, a=_show(va), b=_show(vb), **extra)))
     pa, pb = image_a.platform, image_b.platform
     fields = [f for f in ("os", "architecture", "variant", "os_version", "os_features")

@@ -63,3 +63,11 @@ def test_a_config_only_difference_is_a_metadata_verdict():
     assert report.verdict_kind == "metadata" and report.exit_status == 1
     assert report.verdict == "same content with metadata differences: config user differs."
     assert [f.code for f in report.findings] == ["config-differs"]
+
+
+def test_docker_only_fields_dropped_by_oci_conversion_are_named_as_such():
+    a = RunConfig(healthcheck='{"Test":["CMD","true"]}', shell=("/bin/sh", "-e", "-c"))
+    found = {f.path: f for f in compare(a, RunConfig())}
+    assert sorted(found) == ["healthcheck", "shell"]
+    assert all(f.summary.endswith("(a Docker-only field: converting the config to OCI drops it)") for f in found.values())
+    assert compare(RunConfig(user="a"), RunConfig(user="b"))[0].summary == 'config user differs: A "a", B "b"'
