@@ -824,8 +824,10 @@ stage_podman() {
                 docker-dir) sspec="dir:$OUT/$rel"; kind=dir ;;
             esac
             reports="$(skopeo_reports "$rel" "$sspec" "$tag") $(podman_reports "$rel" "$real_ref" "$tag")"
+            local names=$real_ref
+            [ "$fmt" = docker-dir ] && names=""   # the dir: transport stores no name
             # shellcheck disable=SC2086
-            img "$real_ref" "$lineage" "${sspec/$OUT\//}" "$real_ref" $reports
+            img "$real_ref" "$lineage" "${sspec/$OUT\//}" "$names" $reports
             commit_record podman "$rel" "$layout" "podman save --format $fmt (podman $PODMAN_VERSION)" "$kind" none \
                 "podman load -i docker/$( [ "$name" = child ] && echo family || echo fs-classic).tar; podman save"
         done

@@ -13,28 +13,15 @@ from interop_truth import load_manifest, real_dir, skip_reason
 from imageforensics.model import Archive
 from imageforensics.reader import read_archive
 
-# Layouts imageforensics does not read (yet): containers/image's `dir:` transport
-# (podman save --format docker-dir) keeps one manifest *object* in manifest.json,
-# blobs named by digest hex, and a `version` file.
-UNSUPPORTED_LAYOUTS = {
-    "containers-dir": "containers/image dir: transport (podman save --format docker-dir) is not read by imageforensics",
-}
-
-
 def _skip_param() -> Any:
     return pytest.param(None, marks=pytest.mark.skip(reason=skip_reason()), id="no-real-archives")
-
-
-def _mark(entry: dict[str, Any]) -> list[Any]:
-    reason = UNSUPPORTED_LAYOUTS.get(entry["layout"])
-    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
 
 
 def archive_params(manifest: dict[str, Any] | None) -> list[Any]:
     """One param per archive."""
     if manifest is None:
         return [_skip_param()]
-    return [pytest.param(entry, id=entry["path"], marks=_mark(entry)) for entry in manifest["archives"]]
+    return [pytest.param(entry, id=entry["path"]) for entry in manifest["archives"]]
 
 
 def image_params(manifest: dict[str, Any] | None, report: str | None = None) -> list[Any]:
@@ -46,7 +33,7 @@ def image_params(manifest: dict[str, Any] | None, report: str | None = None) -> 
     for entry in manifest["archives"]:
         for i, image in enumerate(entry["images"]):
             if report is None or report in image["reports"]:
-                out.append(pytest.param((entry, image, i), id=f"{entry['path']}[{image['name']}]", marks=_mark(entry)))
+                out.append(pytest.param((entry, image, i), id=f"{entry['path']}[{image['name']}]"))
     return out
 
 

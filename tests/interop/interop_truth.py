@@ -90,14 +90,16 @@ def member_is_symlink(archive_rel: str, member: str) -> bool:
 
 
 def blob_compression(archive_rel: str, digest: str) -> str:
-    """none/gzip/zstd of an OCI layout's blob, from its first bytes (the magic numbers)."""
+    """none/gzip/zstd of a blob of an OCI layout (or a containers/image dir:), from its magic number."""
     import tarfile
 
     algorithm, hexdigest = digest.split(":", 1)
     member = f"blobs/{algorithm}/{hexdigest}"
     path = real_dir() / archive_rel
     if path.is_dir():
-        head = (path / member).read_bytes()[:4]
+        # The dir: transport names blobs by their hex alone, beside manifest.json.
+        blob = path / member if (path / member).exists() else path / hexdigest
+        head = blob.read_bytes()[:4]
     else:
         with tarfile.open(path) as tf:
             f = tf.extractfile(member)

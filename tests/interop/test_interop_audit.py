@@ -8,6 +8,7 @@ tool's own report of the image; anything else is a false alarm.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,19 +18,7 @@ from interop_truth import ConfigTruth, config_truth, load_manifest, read_report,
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
 
-# Findings the audit gives today that the tools' reports contradict, by lineage.
-# Strict: when the audit is fixed these tests pass, fail as XPASS, and the
-# entry must go.
-KNOWN_FALSE_ALARMS = {
-    "child": ("fs-step-marked-empty WARNING on the classic builder's `RUN true`: dockerd 20.10 "
-              "records a RUN that changed nothing as empty_layer with no layer (image.NewChildImage: "
-              "layer.IsEmpty), which is not the BuildKit < 0.10 signature the finding names"),
-    "bah-oci-single": ("fs-step-marked-empty WARNING on every step of a `buildah bud` without --layers: "
-                       "buildah commits the whole build as one layer and marks the earlier steps "
-                       "empty_layer, which is not the BuildKit < 0.10 signature the finding names"),
-}
 BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
-UNREAD_LAYOUTS = ("containers-dir",)
 
 
 def _params() -> list[Any]:
@@ -38,15 +27,11 @@ def _params() -> list[Any]:
         return [pytest.param(None, marks=pytest.mark.skip(reason=skip_reason()), id="no-real-archives")]
     out = []
     for entry in manifest["archives"]:
-        if entry["layout"] in UNREAD_LAYOUTS:
-            continue
         for image in entry["images"]:
             if "skopeo_config_raw" not in image["reports"]:
                 continue
-            reason = KNOWN_FALSE_ALARMS.get(image["lineage"])
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
             out.append(pytest.param((entry, image, manifest.get("rootfs", {}).get(image["lineage"])),
-                                    id=f"{entry['path']}[{image['name']}]", marks=marks))
+                                    id=f"{entry['path']}[{image['name']}]"))
     return out
 
 
@@ -70,6 +55,14 @@ def _justified(f: Finding, image: Image, truth: ConfigTruth, rootfs: dict[str, A
             listed = {row["path"] for row in read_report("rootfs", rootfs["path"])["entries"]}
             if name in listed:
                 return "umoci unpacked a file with this control character in its name"
+    if f.code == "layer-anomaly" and f.evidence_value("anomaly") == "device-node":
+        # Evidence: "path (char|block major:minor)"; umoci must have made that very node.
+        m = re.fullmatch(r"(.+) \((char|block) (\d+):(\d+)\)", f.evidence_value("first") or "")
+        if m and rootfs is not None:
+            rows = {row["path"]: row for row in read_report("rootfs", rootfs["path"])["entries"]}
+            row = rows.get(m.group(1))
+            if row and (row["type"], row.get("devmajor"), row.get("devminor")) == (m.group(2), int(m.group(3)), int(m.group(4))):
+                return "umoci unpacked this device node"
     return None
 
 

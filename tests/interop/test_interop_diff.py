@@ -23,14 +23,11 @@ from imageforensics.report import Report
 # Archives holding an image saved first by the tool that built it, in the
 # order an anchor is chosen for a lineage (every other copy is diffed against it).
 ANCHOR_PREFIXES = ("docker/", "buildah/", "umoci/layout")
-UNREAD_LAYOUTS = ("containers-dir",)
 
 
 def _occurrences(manifest: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]:
     by_lineage: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for entry in manifest["archives"]:
-        if entry["layout"] in UNREAD_LAYOUTS:
-            continue
         for image in entry["images"]:
             if "skopeo_config_raw" in image["reports"]:
                 by_lineage.setdefault(image["lineage"], []).append((entry, image))
