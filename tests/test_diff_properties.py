@@ -134,6 +134,7 @@ def plain(f):
 def test_diff_b_a_mirrors_diff_a_b(sa, other, related):
     sb = other if not related else replace(other, steps=sa.steps[: len(sa.steps) // 2] + other.steps)
     ab, ba = diff(sa, sb, audit=True), diff(sb, sa, audit=True)
+    assert diff(sa, sb, audit=True) == ab  # deterministic: the same inputs give the same report
     documented = {code for code, _, _ in FINDING_CODES}
     assert all(f.code in documented or f.side in ("A", "B") for f in ab.findings)
     assert sorted(map(repr, map(mirrored, ab.findings))) == sorted(map(repr, map(plain, ba.findings)))
