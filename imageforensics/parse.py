@@ -10,6 +10,7 @@ families of layouts, ``parse_config`` the config and history.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import posixpath
 import re
@@ -245,9 +246,9 @@ def load_json_bytes(data: bytes, *, source: str, member: str, what: str, limits:
     def constant(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
 
-    depth = _max_depth_quick(text)
-    if depth > limits.max_json_depth:
-        raise LimitError(source, member, f"{what} nests {depth} levels deep, over the {limits.max_json_depth}-level limit (--max-json-depth)")
+    # json's C parser is fast and stops with RecursionError near Python's recursion
+    # limit, so parse first and measure the depth of the value; scanning the text
+    # for brackets first cost seconds per 10 MB on every document.
     try:
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as e:
@@ -255,26 +256,47 @@ def load_json_bytes(data: bytes, *, source: str, member: str, what: str, limits:
     except ValueError as e:
         raise InputError(source, member, f"{what} is not JSON ({e})") from None
     except RecursionError:
-        raise LimitError(source, member, f"{what} nests too deeply (--max-json-depth)") from None
+        head = text[:_EXACT_DEPTH_CHARS]
+        depth = _max_depth_quick(head)
+        levels = f"{depth}" if len(head) == len(text) else f"at least {depth}"
+        if depth > limits.max_json_depth:
+            raise LimitError(source, member, f"{what} nests {levels} levels deep, over the {limits.max_json_depth}-level limit (--max-json-depth)") from None
+        raise LimitError(source, member, f"{what} nests {levels} levels deep, deeper than Python's JSON parser reads (its recursion limit)") from None
+    depth = _value_depth(value)
+    if depth > limits.max_json_depth:
+        raise LimitError(source, member, f"{what} nests {depth} levels deep, over the {limits.max_json_depth}-level limit (--max-json-depth)")
     return value, duplicates
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+def _value_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (iteratively: no recursion)."""
+    best = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        best = max(best, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return best
+
+
+# Only for documents too deep for json: how deep, exactly for up to this many characters.
+_EXACT_DEPTH_CHARS = 4 << 20
+# Linear-time scans (each pattern matches without backtracking): escapes out first, so
+# that every string is then `"[^"]*"`; an unterminated string runs to the end.
+# (A single string pattern with an escape group took quadratic time on `"\"\"\"…`.)
+_JSON_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_JSON_STRING = re.compile(r'"[^"]*"?')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
 
 
 def _max_depth_quick(text: str) -> int:
     """The nesting depth, counting brackets outside strings, without recursion (json would recurse)."""
-    if "[" not in text and "{" not in text:
-        return 0
-    depth = best = 0
-    for m in re.finditer(r"[\[\]{}]", _JSON_STRING.sub("", text)):
-        if m.group() in "[{":
-            depth += 1
-            if depth > best:
-                best = depth
-        else:
-            depth -= 1
-    return best
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", _JSON_ESCAPE.sub("", text)))
+    return max(0, max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets.encode("ascii"))), default=0))
 
 
 def detect_layout(store: Store, *, directory: bool) -> str:
