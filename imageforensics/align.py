@@ -213,11 +213,9 @@ def _copy_destination(normal: str) -> str | None:
     if m is not None:
         return f"{m.group(1)} {m.group(2)}"
     words = normal.split()
-    if len(words) >= 3 and words[0] in ("COPY", "ADD") and not words[1].startswith("--"):
-        return f"{words[0]} {words[-1]}"
-    if len(words) >= 3 and words[0] in ("COPY", "ADD"):
-        rest = [w for w in words[1:] if not w.startswith("--")]
-        return f"{words[0]} {rest[-1]}" if len(rest) >= 2 else None
+    args = [w for w in words[1:] if not w.startswith("--")]
+    if words and words[0] in ("COPY", "ADD") and len(args) >= 2:
+        return f"{words[0]} {args[-1]}"
     return None
 
 
@@ -236,13 +234,16 @@ class _Key:
     notes: tuple[str, ...]
     keyword: str
     created_ns: int | None
+    copy_destination: str | None
+    classic_copy: bool
 
 
 def _key(unit: Unit) -> _Key:
     normal, notes = normalise_created_by(unit.created_by)
     created = unit.step.created if unit.step is not None else None
     return _Key(unit, unit.created_by, normal, notes, instruction(normal),
-                created.ns if created is not None else None)
+                created.ns if created is not None else None,
+                _copy_destination(normal), _CLASSIC_COPY.fullmatch(normal) is not None)
 
 
 def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
@@ -258,8 +259,8 @@ def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
     elif ka.normal == kb.normal:
         notes = sorted(set(ka.notes) | set(kb.notes))
         base, reason = 90, "normalised created_by (" + "; ".join(notes) + ")"
-    elif _copy_destination(ka.normal) is not None and _copy_destination(ka.normal) == _copy_destination(kb.normal) \
-            and (_CLASSIC_COPY.fullmatch(ka.normal) is not None) != (_CLASSIC_COPY.fullmatch(kb.normal) is not None):
+    elif (ka.copy_destination is not None and ka.copy_destination == kb.copy_destination
+          and ka.classic_copy != kb.classic_copy):
         base, reason = 80, REASON_COPY_DEST
     elif same_layer:
         return 60, REASON_LAYER
