@@ -21,7 +21,9 @@ from imageforensics.build_info import build_commit, version_line
 from imageforensics.diff import DiffOptions, diff_images
 from imageforensics.errors import ImageForensicsError
 from imageforensics.limits import Limits
+from imageforensics.model import Archive
 from imageforensics.modeljson import archive_to_json
+from imageforensics.progress import Progress
 from imageforensics.render.html import render_html
 from imageforensics.render.inspect import render_inspect_text
 from imageforensics.render.jsonout import render_json
@@ -164,7 +166,12 @@ def _run_diff(args: argparse.Namespace) -> int:
     if args.a == "-" and args.b == "-":
         raise ImageForensicsError("only one of the two inputs can be - (standard input)")
     limits = _limits(args)
-    chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits)
+    progress = _progress(args)
+    try:
+        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
     options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore))
     report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
     commit = build_commit()
@@ -183,12 +190,28 @@ def _run_diff(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _progress(args: argparse.Namespace) -> Progress | None:
+    """A progress line on stderr only when it is a terminal and --quiet is not given."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    return Progress(sys.stderr)
+
+
+def _read_one(args: argparse.Namespace) -> Archive:
+    progress = _progress(args)
+    try:
+        return inputs.read_input(args.a, limits=_limits(args), progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+
+
 def _max_paths(args: argparse.Namespace) -> dict[str, int]:
     return {} if args.max_paths is None else {"max_paths": max(0, args.max_paths)}
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    archive = inputs.read_input(args.a, limits=_limits(args))
+    archive = _read_one(args)
     if args.format == "json":
         # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
         out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
@@ -207,7 +230,7 @@ def _run_snapshot(args: argparse.Namespace) -> int:
     unknown = redact - {"env", "labels"}
     if unknown:
         raise ImageForensicsError(f"--redact takes env and/or labels, not {', '.join(sorted(unknown))}")
-    archive = inputs.read_input(args.a, limits=_limits(args))
+    archive = _read_one(args)
     data = write_snapshot(archive, redact=redact)
     if args.output.endswith(".gz"):
         data = gzip.compress(data, mtime=0)

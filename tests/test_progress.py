@@ -1,0 +1,71 @@
+"""Progress on stderr: throttled, one line, erased at the end, absent off a terminal."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imageforensics.progress import CountingReader, Progress, label_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_redraws_at_most_a_few_times_a_second():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock)
+    progress.start("a.tar", 4_000_000)
+    for _ in range(1000):
+        progress.advance("a.tar", 1000)  # no time passes: one draw at most
+    assert out.getvalue().count("\r") == 1
+    clock.now += 0.3
+    progress.advance("a.tar", 1000)
+    assert out.getvalue().count("\r") == 2
+    assert "a.tar 25% 1.0 MB/4.0 MB" in out.getvalue()
+
+
+def test_two_inputs_share_one_line_and_finish_erases_it():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock)
+    progress.start("a.tar", None)
+    progress.start("b.tar", 2000)
+    progress.advance("b.tar", 1000)
+    clock.now += 1
+    progress.advance("a.tar", 5000)
+    last = out.getvalue().rsplit("\r", 1)[-1]
+    assert "a.tar 5.0 kB" in last and "b.tar 50%" in last
+    progress.finish()
+    assert out.getvalue().endswith("\r")
+    assert out.getvalue().rsplit("\r", 2)[-2].strip() == ""
+
+
+def test_counting_reader_passes_bytes_through_unchanged():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock)
+    progress.start("x", 10)
+    reader = CountingReader(io.BytesIO(b"0123456789"), progress, "x")
+    assert reader.read(4) + reader.read(-1) == b"0123456789"
+    assert reader.read(5) == b""
+
+
+def test_labels_from_hostile_names_are_safe():
+    assert "\x1b" not in label_for("/tmp/evil\x1b[2J.tar")
+
+
+@pytest.mark.skipif(not (ROOT / "samples" / "tomcat-pulled.tar").is_file(), reason="samples not generated")
+def test_nothing_on_stderr_when_it_is_not_a_terminal():
+    sample = str(ROOT / "samples" / "tomcat-pulled.tar")
+    out = subprocess.run([sys.executable, "-m", "imageforensics", sample, sample], capture_output=True, timeout=120)
+    assert out.returncode == 0
+    assert out.stderr == b""
