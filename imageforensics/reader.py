@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from imageforensics import compress, layer
 from imageforensics.errors import InputError, LimitError
+from imageforensics.layerstream import HashPipe
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest
 from imageforensics.parse import Member, normalise_member_name, parse_archive, show
@@ -32,11 +33,14 @@ CHUNK = 1 << 20
 
 
 class _HashingReader:
-    """Reads the input, hashing and counting every byte on the way (Archive.sha256/size)."""
+    """Reads the input, hashing and counting every byte on the way (Archive.sha256/size).
+
+    The hashing runs on another thread (HashPipe), next to the layer digests.
+    """
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self.sha256 = hashlib.sha256()
+        self.sha256 = HashPipe()
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -209,6 +213,13 @@ def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS) 
 
 def _read_stream(raw: BinaryIO, source: str, limits: Limits) -> Archive:
     hashing = _HashingReader(raw)
+    try:
+        return _read_hashed(hashing, source, limits)
+    finally:
+        hashing.sha256.close()
+
+
+def _read_hashed(hashing: _HashingReader, source: str, limits: Limits) -> Archive:
     head = _read_exactly(hashing, 6)
     if not head:
         raise InputError(source, None, "empty input: expected a tar archive")
