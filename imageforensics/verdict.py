@@ -136,7 +136,8 @@ def _describe(differences: Sequence[Finding]) -> str:
         if code == "config-differs":
             phrase = "config " + ", ".join(sorted(f.path for f in found)) + (" differ" if len(found) > 1 else " differs")
         elif code == "timestamp-drift":
-            phrase = f"history created times ({found[0].evidence_value('drifted_steps')} steps)"
+            n = found[0].evidence_value("drifted_steps")
+            phrase = f"history created times ({n} step{'' if n == '1' else 's'})"
         elif code in ("paths-mtime-differ", "layer-bytes-differ", "layer-content-differs"):
             phrase = phrase.format(n=len(found))
         parts.append(phrase)
