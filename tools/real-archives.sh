@@ -89,7 +89,11 @@ cleanup() {
             kill -0 "$cpid" 2>/dev/null && kill "$cpid" 2>/dev/null || true
         fi
     fi
-    # vfs storage holds plain directories (no mounts); remove the scratch area.
+    # Anything still mounted under the scratch area was mounted by this run
+    # (the overlay store, dockerd's data-root): unmount it, deepest first.
+    awk -v w="$W/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
     rm -rf "$W" 2>/dev/null || true
     [ "$EXEC" != "$W/exec" ] && rm -rf "$EXEC" 2>/dev/null || true
     exit $rc
@@ -132,7 +136,12 @@ CS=$W/cs
 BUILDAH=(buildah --root "$CS/root" --runroot "$CS/run" --storage-driver vfs)
 PODMAN=(podman --root "$CS/root" --runroot "$CS/run" --storage-driver vfs
     --cgroup-manager cgroupfs --events-backend file --tmpdir "$CS/tmp")
-export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+# A second store on the overlay driver: only overlay diffs write opaque
+# directories (.wh..wh..opq); vfs diffs list a whiteout per deleted file.
+BUILDAH_OV=(buildah --root "$CS/ovroot" --runroot "$CS/ovrun" --storage-driver overlay)
+PODMAN_OV=(podman --root "$CS/ovroot" --runroot "$CS/ovrun" --storage-driver overlay
+    --cgroup-manager cgroupfs --events-backend file --tmpdir "$CS/tmp")
+export BUILDAH_ISOLATION=chroot
 mkdir -p "$CS/tmp"
 
 # ---------------------------------------------------------------- helpers (Python, stdlib only)
@@ -381,11 +390,13 @@ docker_reports() {
     echo "docker_inspect=$rel.reports/$tag.docker-inspect.json docker_history=$rel.reports/$tag.docker-history.json"
 }
 
-podman_reports() {  # podman_reports REL_ARCHIVE IMAGE TAG
+podman_reports() {  # podman_reports REL_ARCHIVE IMAGE TAG [STORAGE_DRIVER]
     local rel=$1 image=$2 tag=$3 dir="$OUT/$1.reports"
+    local p=("${PODMAN[@]}")
+    [ "${4:-vfs}" = overlay ] && p=("${PODMAN_OV[@]}")
     mkdir -p "$dir"
-    "${PODMAN[@]}" history --format json "$image" >"$dir/$tag.podman-history.json"
-    "${PODMAN[@]}" image inspect "$image" >"$dir/$tag.podman-inspect.json"
+    "${p[@]}" history --format json "$image" >"$dir/$tag.podman-history.json"
+    "${p[@]}" image inspect "$image" >"$dir/$tag.podman-inspect.json"
     echo "podman_history=$rel.reports/$tag.podman-history.json podman_inspect=$rel.reports/$tag.podman-inspect.json"
 }
 
@@ -525,6 +536,14 @@ RUN echo child > /family/child.txt && rm /family/parent.txt
 RUN true
 ENV FAMILY=child
 LABEL generation=2
+EOF
+
+    # opaque: a directory removed and made again in one step (overlay storage).
+    mkdir -p "$C/opaque"
+    cat >"$C/opaque/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir -p /opq/sub /keep && echo a > /opq/a && echo b > /opq/sub/b && echo k > /keep/k
+RUN rm -rf /opq && mkdir /opq && echo new > /opq/new && rm /keep/k
 EOF
 
     # buildah: its own Containerfile (RUN under chroot isolation).
@@ -894,6 +913,30 @@ stage_podman() {
     # shellcheck disable=SC2086
     img "localhost/rt/bah:oci-layers" bah-oci-layers "oci-archive:$rel" "localhost/rt/bah:oci-layers" $reports
     commit_record podman "$rel" oci-archive "buildah push --compression-format zstd" file none ""
+
+    # buildah on the overlay driver: a directory removed and made again is an
+    # opaque directory in the layer.
+    local ovbase=""
+    ovbase=$("${BUILDAH_OV[@]}" pull -q "docker-archive:$OUT/docker/base.tar" 2>>"$LOG") || ovbase=""
+    if [ -n "$ovbase" ] && "${BUILDAH_OV[@]}" tag "$ovbase" rt-base >>"$LOG" 2>&1 \
+        && run "${BUILDAH_OV[@]}" bud --isolation chroot --layers -f "$W/ctx/opaque/Containerfile" \
+            -t localhost/rt/opaque:1 "$W/ctx/opaque"; then
+        for fmt in docker-archive oci-archive; do
+            case $fmt in
+                docker-archive) rel=buildah/opaque.docker.tar; layout=docker-containers-image ;;
+                oci-archive) rel=buildah/opaque.oci.tar; layout=oci-archive ;;
+            esac
+            run "${BUILDAH_OV[@]}" push localhost/rt/opaque:1 "$fmt:$OUT/$rel:localhost/rt/opaque:1"
+            reports="$(skopeo_reports "$rel" "$fmt:$OUT/$rel" opaque) $(podman_reports "$rel" localhost/rt/opaque:1 opaque overlay)"
+            # shellcheck disable=SC2086
+            img localhost/rt/opaque:1 bah-opaque "$fmt:$rel" localhost/rt/opaque:1 $reports
+            commit_record podman "$rel" "$layout" "buildah push $fmt (buildah $BUILDAH_VERSION, overlay storage)" file none \
+                "buildah --storage-driver overlay bud --layers: opaque directory"
+        done
+        "${BUILDAH_OV[@]}" rm -a >>"$LOG" 2>&1 || true
+    else
+        skip_section podman overlay-opaque "buildah on the overlay storage driver failed here (see $LOG)"
+    fi
     say "podman/buildah: done in $((SECONDS - t0)) s"
     stage_finish podman "$key"
 }
@@ -1045,6 +1088,7 @@ child docker-archive:docker/family.tar:rt/child:1
 parent docker-archive:docker/family.tar:rt/parent:1
 bah-oci-layers oci-archive:buildah/oci-layers.oci.tar
 bah-oci-single oci-archive:buildah/oci-single.oci.tar
+bah-opaque oci-archive:buildah/opaque.oci.tar
 umoci-base-modified oci:umoci/layout:base-modified
 umoci-scratch oci:umoci/layout:scratch
 LIST
