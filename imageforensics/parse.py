@@ -96,6 +96,7 @@ class Store:
         self.dirs: set[str] = set()
         self._layers: dict[str, Layer] = {}
         self._link_problems: dict[str, str] = {}
+        self._json: dict[tuple[str, str], tuple[Any, InputError | None]] = {}
         self.by_digest: dict[Digest, str] = {}
         for m in members:
             if m.name in self.by_name and m.kind != "dir":
@@ -202,10 +203,21 @@ class Store:
             raise InputError(self.source, where, f"expected {what} (JSON), found a {_describe(member)}")
         if not member.data.strip():
             raise InputError(self.source, where, f"expected {what} (JSON), found an empty file")
-        value, duplicates = load_json_bytes(member.data, source=self.source, member=where, what=what, limits=self.limits)
-        if duplicates:
-            self.findings.append(archive_audit.json_duplicate_keys(member.name, duplicates))
-        return value
+        # Parsed once: descriptors may name the same blob any number of times.
+        key = (member.name, what)
+        cached = self._json.get(key)
+        if cached is None:
+            try:
+                value, duplicates = load_json_bytes(member.data, source=self.source, member=where, what=what, limits=self.limits)
+            except InputError as e:
+                self._json[key] = cached = (None, e)
+            else:
+                self._json[key] = cached = (value, None)
+                if duplicates:
+                    self.findings.append(archive_audit.json_duplicate_keys(member.name, duplicates))
+        if cached[1] is not None:
+            raise cached[1]
+        return cached[0]
 
     def layer_of(self, member: Member) -> Layer:
         """The Layer for a member named as a layer (small members are read from their kept bytes)."""
