@@ -28,6 +28,9 @@ MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 IMAGE_CONFIG_TYPES = frozenset({"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"})
 NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 MAX_INDEX_DEPTH = 16
+# Nested indexes may name the same child many times; each (child, names, platform)
+# is walked once, and all the walking together visits at most this many descriptors.
+MAX_DESCRIPTORS = 100_000
 
 
 @dataclass(slots=True)
@@ -43,6 +46,9 @@ class Walk:
     listed_by: dict[str, int] = field(default_factory=dict)
     # manifests some descriptor marks as attestations/references: not images wherever else they appear
     reference_manifests: set[Digest] = field(default_factory=set)
+    # indexes already walked, with the names and platform they were reached with
+    expanded: set[tuple[Digest, tuple[str, ...], Platform | None]] = field(default_factory=set)
+    visits: int = 0
 
 
 @dataclass(slots=True)
@@ -144,6 +150,9 @@ def _visit(
     platform: Platform | None,
     chain: tuple[Digest, ...],
 ) -> None:
+    found.visits += 1
+    if found.visits > MAX_DESCRIPTORS:
+        raise LimitError(store.source, "index.json", f"image indexes list more than {MAX_DESCRIPTORS} descriptors in all (nested indexes fan out)")
     if not isinstance(desc, dict):
         _problem(store, found, archive_audit.descriptor_invalid(where, f"{_json_type(desc)}, expected a descriptor object"))
         return
@@ -193,6 +202,10 @@ def _visit(
             return
         if len(chain) >= MAX_INDEX_DEPTH:
             raise LimitError(store.source, where, f"image indexes nest more than {MAX_INDEX_DEPTH} levels")
+        seen = (digest, tuple(refs), plat)
+        if seen in found.expanded:
+            return  # already walked with the same names and platform: its children add nothing
+        found.expanded.add(seen)
         children = value.get("manifests")
         if not isinstance(children, list):
             _problem(store, found, archive_audit.descriptor_invalid(where, f"index {digest.short} has no manifests array"))
