@@ -1010,8 +1010,13 @@ stage_umoci() {
     echo "added by umoci" >"$B/rootfs/umoci/added.txt"
     rm -f "$B/rootfs/etc/group"
     chmod 4755 "$B/rootfs/umoci/added.txt"
+    # Changes in place: mode, owner, content, a symlink's target.
+    chmod 0700 "$B/rootfs/bin/busybox"
+    echo "extra:x:2:2::/:/bin/false" >>"$B/rootfs/etc/passwd"
+    chown 1:1 "$B/rootfs/etc/passwd"
+    ln -sfn /bin/busybox "$B/rootfs/bin/cat"
     run umoci repack --image "$L:base-modified" --refresh-bundle \
-        --history.created_by "umoci repack: add /umoci/added.txt, delete /etc/group" \
+        --history.created_by "umoci repack: add /umoci/added.txt, delete /etc/group, change busybox, passwd, cat" \
         --history.created "2021-02-04T15:19:27.935272301+01:00" "$B"
     # Config-only change: a history entry with empty_layer, exact timestamps with an offset.
     run umoci config --image "$L:base-modified" --tag configured \

@@ -98,3 +98,56 @@ def test_merged_filesystem_equals_umoci_unpack(case: Any, read: Any) -> None:
             # touched again as their children are written, so only leaves are exact.
             assert content.mtime_ns == row["mtime_ns"], path
     assert _groups_from_model(merged) == disk["hardlink_groups"]
+
+
+# Pairs of really different images whose root filesystems umoci unpacked:
+# the same Dockerfile through the classic builder and BuildKit, the same
+# Containerfile layered and as one layer, and the busybox base before and
+# after a umoci repack (a file added, one deleted).
+FS_PAIRS = (("fs-classic", "fs-buildkit"), ("bah-oci-layers", "bah-oci-single"), ("base", "umoci-base-modified"))
+LEAVES = ("file", "symlink", "fifo", "char", "block")
+
+
+def _fs_pair_params() -> list[Any]:
+    manifest = load_manifest()
+    if manifest is None:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=skip_reason()), id="no-real-archives")]
+    anchors = {p.id.split(":", 1)[0]: p.values[0] for p in _params()}
+    return [pytest.param((anchors[a], anchors[b]), id=f"{a}~{b}") for a, b in FS_PAIRS
+            if a in anchors and b in anchors]
+
+
+def _row_attrs(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What the filesystem holds for a path, mtime aside (symlink modes mean nothing on Linux)."""
+    mode = None if row["type"] == "symlink" else row["mode"]
+    return (row["type"], mode, row["uid"], row["gid"], row.get("size"), row.get("sha256"),
+            row.get("link"), row.get("devmajor"), row.get("devminor"))
+
+
+@pytest.mark.parametrize("pair", _fs_pair_params())
+def test_filesystem_differences_are_the_real_ones(pair: Any, read: Any) -> None:
+    """paths-missing, paths-added and paths-changed name exactly the paths whose unpacked files differ."""
+    from imageforensics.diff import diff_images
+
+    (rec_a, (ea, ia)), (rec_b, (eb, ib)) = pair
+    images = []
+    for entry, image in ((ea, ia), (eb, ib)):
+        truth = config_truth(image["reports"]["skopeo_config_raw"])
+        arc = read(entry["path"])
+        images.append((arc, next(i for i in arc.images if str(i.image_id) == truth.image_id)))
+    report = diff_images(images[0][0], images[0][1], images[1][0], images[1][1])
+    disk_a = {r["path"]: r for r in read_report("rootfs", rec_a["path"])["entries"]}
+    disk_b = {r["path"]: r for r in read_report("rootfs", rec_b["path"])["entries"]}
+
+    def reported(code: str) -> set[str]:
+        return {p.lstrip("/") for f in report.findings if f.code == code for p in f.paths}
+
+    assert reported("paths-missing") == set(disk_a) - set(disk_b)
+    assert reported("paths-added") == set(disk_b) - set(disk_a)
+    both = set(disk_a) & set(disk_b)
+    assert reported("paths-changed") == {p for p in both if _row_attrs(disk_a[p]) != _row_attrs(disk_b[p])}
+    # Leaves keep their tar mtimes on disk, so a leaf that differs only in mtime must be reported so.
+    mtime_only = {p for p in both if disk_a[p]["type"] in LEAVES and _row_attrs(disk_a[p]) == _row_attrs(disk_b[p])
+                  and disk_a[p]["mtime_ns"] != disk_b[p]["mtime_ns"]}
+    assert mtime_only <= reported("paths-mtime-differ")
+    assert report.verdict_kind != "identical"
