@@ -732,9 +732,10 @@ stage_containerd() {
     # Uncompressed import keeps docker save's raw layers; --compress-blobs gzips them.
     # --skip-manifest-json in ctr 1.6 still writes a manifest.json, with RepoTags null.
     local src variant ns rel refs n i info lineage name
-    for src in fs-buildkit family many40; do
+    for src in fs-buildkit family many40 cache-src; do
         case "$src" in
             fs-buildkit) refs=(docker.io/rt/fs:buildkit) ;;
+            cache-src) refs=(docker.io/rt/cache:src) ;;   # its two empty layers, gzipped by containerd
             many40) refs=(docker.io/rt/many:40) ;;
             family) refs=(docker.io/rt/child:1 docker.io/rt/child:alias docker.io/rt/parent:1 docker.io/rt/base:1) ;;
         esac

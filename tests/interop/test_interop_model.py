@@ -34,6 +34,7 @@ from imageforensics.model import Archive, Image
 from imageforensics.select import select_image
 
 NS = 1_000_000_000
+EMPTY_TAR = sha256(b"\0" * 1024)
 
 
 def _truth(image: dict[str, Any]) -> ConfigTruth:
@@ -131,6 +132,10 @@ def test_layers_hash_to_the_diff_ids(real_image: tuple[dict[str, Any], dict[str,
         assert layer is not None, f"layer {i} ({diff_id}) missing"
         assert layer.readable, f"layer {i}: {layer.problem}"
         assert layer.diff_id is not None and str(layer.diff_id) == diff_id, f"layer {i}"
+        if diff_id == EMPTY_TAR:
+            # docker's empty layer (1024 zero bytes), stored raw or, after ctr
+            # --compress-blobs, as the 32-byte gzip BuildKit calls EmptyGZLayer.
+            assert layer.entry_count == 0 and layer.empty_kind != "", f"layer {i}"
 
 
 def test_layers_match_the_manifest_skopeo_read(real_image: tuple[dict[str, Any], dict[str, Any], int], read: Any) -> None:
