@@ -102,14 +102,27 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
         for e in own:
             path = e.path
             old = entries.get(path)
-            if old is None and path.count("/") >= MAX_LINKED_DEPTH:
+            depth = path.count("/") if old is None else 0
+            if old is None and e.kind != "dir" and (
+                    path in children or (depth >= MAX_LINKED_DEPTH and any(d.startswith(path + "/") for d in deep))):
+                # A directory never listed as an entry still exists once a
+                # layer wrote below it; a non-directory replaces its subtree.
+                remove_below(path, index)
+            if old is None and depth >= MAX_LINKED_DEPTH:
                 children.setdefault(_parent(path), set()).add(path)
                 deep.add(path)
                 removed_by.pop(path, None)
-            elif old is None:
+                # Link the ancestor at the indexed depth (and its chain, below)
+                # so shallow implicit directories still know they hold something.
+                cut = 0
+                for _ in range(MAX_LINKED_DEPTH):
+                    cut = path.index("/", cut + 1)
+                anchor = path[:cut]
+                children.setdefault(anchor, set())
+            if old is None and (depth < MAX_LINKED_DEPTH or anchor):
                 # Link the path to its parent, and implicit parents (never listed
                 # as entries) to theirs, so a later whiteout finds the subtree.
-                p = path
+                p = path if depth < MAX_LINKED_DEPTH else anchor
                 while True:
                     parent = _parent(p)
                     sibs = children.get(parent)
@@ -120,6 +133,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
                     if not parent:
                         break
                     p = parent
+            if old is None:
                 removed_by.pop(path, None)
             elif not (old.kind == "dir" and e.kind == "dir"):
                 remove_below(path, index)

@@ -278,5 +278,7 @@ def naive_merge(layers: Iterable[Iterable[FileEntry]]) -> dict[str, tuple[FileEn
             old = state.get(e.path)
             if old is not None and not (old[0].kind == "dir" and e.kind == "dir"):
                 drop_below(e.path)
+            elif old is None and e.kind != "dir":
+                drop_below(e.path)  # an implicit directory (only its contents listed) is replaced too
             state[e.path] = (e, index)
     return state

@@ -345,6 +345,6 @@ def test_a_layer_bearing_step_given_an_empty_layer(s, data, how):
     assert f.evidence_value("state_b").startswith("an empty layer (")
     assert {x.code for x in found} <= {"step-wrongly-empty", "paths-missing", "paths-added", "paths-changed",
                                        "paths-mtime-differ"}
-    assert all(x.step_a == k for x in found)
+    assert all(x.step_a == k for x in found), [(x.code, x.step_a, x.step_b, x.paths) for x in found]
     missing, _, _ = fs_delta(s, sb)
     assert paths_of(report, "paths-missing") == missing

@@ -56,6 +56,12 @@ def test_a_symlink_replacing_a_file_and_a_directory_replacing_a_symlink():
     assert fs.entries["p"].kind == "dir" and fs.writer["p"] == 2 and paths(fs) == ["p", "p/in", "q"]
 
 
+def test_a_file_over_an_implicit_directory_replaces_its_subtree():
+    # Only usr/local/x is listed: usr and usr/local exist implicitly, and "usr" as a file replaces them.
+    fs = merge_layers([(file("usr/local/x"),), (file("usr", "now a file"),)])
+    assert paths(fs) == ["usr"] and fs.removed_by == {"usr/local/x": 1}
+
+
 def test_hardlinks_are_kept_as_entries_with_their_target():
     fs = merge_layers([(file("bin/busybox", "bb"), hardlink("bin/sh", "bin/busybox"))])
     assert fs.entries["bin/sh"].kind == "hardlink" and fs.entries["bin/sh"].linkname == "bin/busybox"
