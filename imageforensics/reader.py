@@ -30,6 +30,8 @@ from imageforensics.parse import Member, normalise_member_name, parse_archive, s
 SMALL_OTHER = 64 * 1024
 PEEK = 512
 CHUNK = 1 << 20
+# Tar writers pad to a record size (10240 bytes for GNU tar); anything beyond this is not padding.
+MAX_AFTER_END = 64 << 20
 
 
 class _HashingReader:
@@ -232,8 +234,15 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits) -> Archiv
         # Read what follows the end-of-archive blocks, so the digest and size
         # cover the whole input (and a corrupt compressed trailer is noticed).
         try:
-            while stream.read(CHUNK):
-                pass
+            after = 0
+            while True:
+                data = stream.read(CHUNK)
+                if not data:
+                    break
+                after += len(data)
+                if after > MAX_AFTER_END:
+                    # An endless input (/dev/zero reads as an empty tar) would never finish.
+                    raise InputError(source, None, f"more than {MAX_AFTER_END} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
         except (OSError, EOFError) as e:
             raise InputError(source, None, f"corrupt {kind} data after the tar end: {_reason(e)}") from None
     finally:
