@@ -622,6 +622,10 @@ stage_docker() {
     tar --sort=name --mtime=@1600000000 --owner=0 --group=0 --numeric-owner -C "$C/rootfs" -cf "$W/rootfs.tar" .
     run "$DOCKER" import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -m "busybox-static rootfs" "$W/rootfs.tar" rt/base:1
+    # RUN steps need runc to start a container; where it cannot, the tools cannot run here.
+    if ! "$DOCKER" run --rm --network none rt/base:1 /bin/true >>"$LOG" 2>&1; then
+        unavailable "dockerd cannot start a container here (runc); see $LOG"
+    fi
     # The same rootfs imported as another platform: a config that says arm64.
     run "$DOCKER" import --platform linux/arm64 -m "arm64 label only" "$W/rootfs.tar" rt/base-arm64:1 \
         || skip_section docker arm64-import "docker import --platform linux/arm64 failed"
@@ -1071,6 +1075,12 @@ stage_rootfs() {
     local lineage src image L=$W/rootfs-layout
     while read -r lineage src; do
         [ -n "$lineage" ] || continue
+        local file=${src#*:}
+        file=${file%%:*}
+        if [ ! -e "$OUT/$file" ]; then
+            skip_section rootfs "rootfs-$lineage" "$file was not made (its section was skipped)"
+            continue
+        fi
         case "$src" in
             oci:*) image=$OUT/${src#oci:} ;;
             *) run skopeo copy "${src%%:*}:$OUT/${src#*:}" "oci:$L:$lineage"; image=$L:$lineage ;;
