@@ -1,0 +1,284 @@
+"""Write tests/hostile/: small broken archives, each with the exact outcome the reader must give.
+
+    python3 tools/make_hostile.py            # (re)write tests/hostile/
+    python3 tools/make_hostile.py --check    # exit 1 if the files on disk differ
+
+Deterministic (fixed mtimes, gzip mtime 0, seeded random bytes), standard
+library only, and independent of the reader. ``CASES`` states each file's
+expected outcome: ``error`` is the exact message after ``imageforensics: ``
+(``{path}`` stands for the path given); for a model, ``images`` is how many
+images it holds, ``findings`` exactly the finding codes it carries (archive
+and image findings together) and ``anomalies`` the layer-anomaly kinds. The same table is
+written to ``tests/hostile/expected.json`` for other tools.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import random
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "hostile"
+IDX = "application/vnd.oci.image.index.v1+json"
+MAN = "application/vnd.oci.image.manifest.v1+json"
+CFG = "application/vnd.oci.image.config.v1+json"
+LAY = "application/vnd.oci.image.layer.v1.tar"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def js(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def gz(data: bytes) -> bytes:
+    return gzip.compress(data, 9, mtime=0)
+
+
+def tar(members: list[tuple[str, object]], *, fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """A tar of (name, bytes | ("symlink"|"hardlink"|"dir"|"char"|"block", target)) with mtime 0, without record padding."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tf:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            info.mode = 0o644
+            if isinstance(content, bytes):
+                info.size = len(content)
+                tf.addfile(info, io.BytesIO(content))
+                continue
+            kind, target = content  # type: ignore[misc]
+            info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "dir": tarfile.DIRTYPE,
+                         "char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE}[kind]
+            if kind in ("char", "block"):
+                info.devmajor, info.devminor = target
+            elif kind != "dir":
+                info.linkname = target
+            tf.addfile(info)
+        end = out.tell()
+    # tarfile pads to a 10240-byte record; two zero blocks are the whole end marker.
+    return out.getvalue()[: end + 1024]
+
+
+def layer(files: dict[str, bytes]) -> bytes:
+    return tar(list(files.items()))
+
+
+BASE = layer({"etc/os-release": b"ID=hostile\n"})
+TOP = layer({"app/run.sh": b"#!/bin/sh\necho hi\n"})
+
+
+def config(layers: list[bytes], **extra: object) -> bytes:
+    value: dict[str, object] = {
+        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + sha(t) for t in layers]},
+        "history": [{"created_by": f"RUN step {i}"} for i in range(len(layers))],
+        "config": {"Cmd": ["sh"]},
+    }
+    value.update(extra)
+    return js(value)
+
+
+def legacy(layers: list[bytes] | None = None, *, cfg: bytes | None = None, item: dict | None = None,
+           replace: dict[str, object] | None = None) -> list[tuple[str, object]]:
+    """A docker save (legacy) as members; ``replace`` swaps member contents by name (None drops it)."""
+    layers = layers if layers is not None else [BASE, TOP]
+    cfg = cfg if cfg is not None else config(layers)
+    names = [f"{sha(t)[:16]}{i}/layer.tar" for i, t in enumerate(layers)]
+    members: list[tuple[str, object]] = [(f"{sha(cfg)}.json", cfg)]
+    members += [(n, t) for n, t in zip(names, layers)]
+    manifest = {"Config": f"{sha(cfg)}.json", "RepoTags": ["hostile/app:1"], "Layers": names}
+    manifest.update(item or {})
+    members.append(("manifest.json", js([manifest])))
+    for name, content in (replace or {}).items():
+        members = [(n, c) for n, c in members if n != name] + ([(name, content)] if content is not None else [])
+    return members
+
+
+def oci(layers: list[bytes] | None = None) -> tuple[list[tuple[str, object]], dict[str, str]]:
+    """An oci-archive with gzip layers; also returns the blob names by role."""
+    layers = layers if layers is not None else [BASE, TOP]
+    blobs = [gz(t) for t in layers]
+    cfg = config(layers)
+    manifest = js({"schemaVersion": 2, "mediaType": MAN,
+                   "config": {"mediaType": CFG, "digest": "sha256:" + sha(cfg), "size": len(cfg)},
+                   "layers": [{"mediaType": LAY + "+gzip", "digest": "sha256:" + sha(b), "size": len(b)} for b in blobs]})
+    index = js({"schemaVersion": 2, "mediaType": IDX, "manifests": [
+        {"mediaType": MAN, "digest": "sha256:" + sha(manifest), "size": len(manifest),
+         "annotations": {"org.opencontainers.image.ref.name": "1"}}]})
+    members: list[tuple[str, object]] = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)]
+    members += [(f"blobs/sha256/{sha(b)}", b) for b in [manifest, cfg, *blobs]]
+    return members, {"manifest": f"blobs/sha256/{sha(manifest)}", "layer0": f"blobs/sha256/{sha(blobs[0])}"}
+
+
+def _swap(members: list[tuple[str, object]], name: str, content: object) -> list[tuple[str, object]]:
+    return [(n, content if n == name else c) for n, c in members]
+
+
+# --- the cases ------------------------------------------------------------------------
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo("manifest.json", (1980, 1, 1, 0, 0, 0)), "[]")
+    return out.getvalue()
+
+
+def _cut(data: bytes, where: Callable[[list[tarfile.TarInfo]], int]) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return data[: where(tf.getmembers())]
+
+
+def _hostile_entries() -> bytes:
+    """One layer with every odd kind of entry (each a finding, none an error)."""
+    return tar([
+        ("../../etc/passwd", b"escape"), ("/etc/shadow", b"absolute"), ("ctl\x1b[31mred", b"c"),
+        ("bad\udcffname", b"n"), ("dup", b"1"), ("./dup", b"2"), ("h", ("hardlink", "nowhere")),
+        ("dev/sda", ("block", (8, 0))), ("x/.wh.", b""),
+    ], fmt=tarfile.GNU_FORMAT)
+
+
+def _huge_size() -> bytes:
+    data = bytearray(layer({"big": b"x" * 10}))
+    block = data[:512]
+    block[124:136] = b"77777777777\x00"
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block)
+    data[:512] = block
+    return bytes(data)
+
+
+def _index_fan_out() -> bytes:
+    members, names = oci()
+    manifest_name = names["manifest"]
+    manifest = dict(members)[manifest_name]
+    assert isinstance(manifest, bytes)
+    child = js({"schemaVersion": 2, "mediaType": IDX, "manifests": [{"mediaType": MAN, "digest": "sha256:" + sha(manifest), "size": len(manifest)}]})
+    extra = [child]
+    for _ in range(15):
+        desc = {"mediaType": IDX, "digest": "sha256:" + sha(child), "size": len(child)}
+        child = js({"schemaVersion": 2, "mediaType": IDX, "manifests": [desc, desc, desc]})
+        extra.append(child)
+    index = js({"schemaVersion": 2, "manifests": [{"mediaType": IDX, "digest": "sha256:" + sha(child), "size": len(child)}]})
+    return tar(_swap(members, "index.json", index) + [(f"blobs/sha256/{sha(b)}", b) for b in extra])
+
+
+def _digests_corrupted() -> bytes:
+    members, names = oci()
+    manifest = dict(members)[names["manifest"]]
+    layer0 = dict(members)[names["layer0"]]
+    assert isinstance(manifest, bytes) and isinstance(layer0, bytes)
+    members = _swap(members, names["manifest"], manifest.replace(b'"schemaVersion":2', b'"schemaVersion":2 '))
+    return tar(_swap(members, names["layer0"], gzip.compress(gzip.decompress(layer0), 1, mtime=1)))
+
+
+LEG = legacy()
+FIRST, SECOND = [n for n, _ in LEG if n.endswith("/layer.tar")]
+CONFIG_NAME = LEG[0][0]
+WHOLE = tar(LEG)
+with tarfile.open(fileobj=io.BytesIO(WHOLE)) as _tf:
+    SECOND_OFFSET = _tf.getmember(SECOND)
+NO_ROOTFS = js({"architecture": "amd64", "os": "linux"})
+NON_UTF8 = b'{"os":"\xff"}'
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+# name → (bytes, expected): expected is {"error": message} or {"images": 1, "findings": [codes]}.
+CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
+    "empty.tar": (lambda: b"", {"error": "{path}: empty input: expected a tar archive"}),
+    "random.bin": (lambda: random.Random(5).randbytes(2048), {"error": "{path}: not a tar archive (invalid header)"}),
+    "zip.zip": (_zip, {"error": "{path}: not a tar archive (truncated header)"}),
+    "plain.tar": (lambda: tar([("README.md", b"# not an image\n"), ("src/", ("dir", ""))]),
+                  {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src"}),
+    "truncated-data.tar": (lambda: WHOLE[: SECOND_OFFSET.offset_data + 700],
+                           {"error": f"{{path}}: {SECOND}: archive is truncated: member data ends after 700 of {SECOND_OFFSET.size} bytes"}),
+    "truncated-header.tar": (lambda: WHOLE[: SECOND_OFFSET.offset + 300],
+                             {"error": f"{{path}}: archive is truncated after member {FIRST}: no end-of-archive marker at offset {SECOND_OFFSET.offset}"}),
+    "manifest-invalid.tar": (lambda: tar(legacy(replace={"manifest.json": b'[{"Config": '})),
+                             {"error": "{path}: manifest.json: manifest.json is not JSON (Expecting value: line 1, column 13)"}),
+    "manifest-null.tar": (lambda: tar(legacy(replace={"manifest.json": b"null"})),
+                          {"error": "{path}: manifest.json: expected a JSON array of images, found null"}),
+    "manifest-wrong-types.tar": (lambda: tar(legacy(item={"Layers": "a/layer.tar"})),
+                                 {"error": "{path}: manifest.json: item 0: Layers: expected an array of strings, found a string"}),
+    "manifest-quotes.tar.gz": (lambda: gz(tar(legacy(replace={"manifest.json": b'["' + b'\\"' * 400_000}))),
+                               {"error": "{path}: manifest.json: manifest.json is not JSON (Unterminated string starting at: line 1, column 2)"}),
+    "config-no-rootfs.tar": (lambda: tar(legacy(cfg=NO_ROOTFS)),
+                             {"error": f"{{path}}: {sha(NO_ROOTFS)}.json: expected rootfs.diff_ids in the image config (it is REQUIRED), found no rootfs object"}),
+    "config-non-utf8.tar": (lambda: tar(legacy(cfg=NON_UTF8)),
+                            {"error": f"{{path}}: {sha(NON_UTF8)}.json: image config is not UTF-8 (byte 7)"}),
+    "config-deep.tar.gz": (lambda: gz(tar(legacy(cfg=DEEP))),
+                           {"error": f"{{path}}: {sha(DEEP)}.json: image config nests 100000 levels deep, over the 200-level limit (--max-json-depth)"}),
+    "config-duplicate-keys.tar": (lambda: tar(legacy(replace={CONFIG_NAME: config([BASE, TOP]).replace(b'"os"', b'"os":"plan9","os"', 1)})),
+                                  {"images": 1, "findings": ["image-id-mismatch", "json-duplicate-key"]}),
+    "config-escaping.tar": (lambda: tar(legacy(item={"Config": "../../etc/passwd"})),
+                            {"error": "{path}: ../../etc/passwd: absent: manifest.json[0] names it as the image config"}),
+    "config-is-manifest.tar": (lambda: tar(legacy(item={"Config": "manifest.json"})),
+                               {"error": "{path}: manifest.json: expected the image config to be a JSON object, found an array"}),
+    "layer-absolute-ref.tar": (lambda: tar(legacy(item={"Layers": [FIRST, "/etc/passwd"]})),
+                               {"images": 1, "findings": ["blob-unreferenced", "layer-absent"]}),
+    "layer-symlink-escape.tar": (lambda: tar(legacy(replace={SECOND: ("symlink", "../../../etc/passwd")})),
+                                 {"images": 1, "findings": ["layer-absent", "member-link-escapes"]}),
+    "layer-symlink-loop.tar": (lambda: tar(legacy(replace={SECOND: ("symlink", "../x/layer.tar"), "x/layer.tar": ("symlink", f"../{SECOND}")})),
+                               {"images": 1, "findings": ["layer-absent", "member-link-loop"]}),
+    "layer-symlink-dir.tar": (lambda: tar(legacy(replace={SECOND: ("symlink", "../d"), "d/": ("dir", "")})),
+                              {"images": 1, "findings": ["layer-absent", "member-link-to-dir"]}),
+    "layer-entries.tar": (lambda: tar(legacy([BASE, _hostile_entries()])), {"images": 1, "findings": ["layer-anomaly"], "anomalies": [
+        "absolute-name", "control-char-name", "device-node", "duplicate-path", "escaping-name", "hardlink-target-absent",
+        "invalid-whiteout", "non-utf8-name"]}),
+    "layer-huge-size.tar": (lambda: tar(legacy([BASE, _huge_size()])), {"images": 1, "findings": ["layer-unreadable"]}),
+    "layer-compressed-twice.tar": (lambda: tar(legacy(replace={SECOND: gz(gz(TOP))})), {"images": 1, "findings": ["layer-unreadable"]}),
+    "layer-trailing-garbage.tar": (lambda: tar(legacy(replace={SECOND: gz(TOP) + b"garbage!"})),
+                                   {"images": 1, "findings": ["layer-anomaly"], "anomalies": ["trailing-garbage"]}),
+    "layer-bzip2-bomb.tar": (lambda: tar(legacy(replace={SECOND: bz2.compress(bytes(100 << 20), 9)})),
+                             {"error": f"{{path}}: {SECOND}: bzip2 data expands to more than 1000x its compressed size plus 67108864 bytes (decompression bomb?; raise the limit with --max-expansion)"}),
+    "member-name-too-long.tar.gz": (lambda: gz(tar([("d/" * 40_000 + "x", b"")])),
+                                    {"error": "{path}: " + "d/" * 40 + "…: member name longer than 65536 bytes (--max-path-bytes)"}),
+    "index-fan-out.tar": (_index_fan_out, {"images": 1, "findings": []}),
+    "digests-corrupted.tar": (_digests_corrupted, {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch"]}),
+}
+DIRECTORY_CASES = {
+    "dir-not-image": ({"README.md": b"# notes\n", "src/main.c": b"int main(void) { return 0; }\n"},
+                      {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src, src/main.c"}),
+}
+
+
+def build() -> dict[str, bytes]:
+    """Every file of tests/hostile/ (directories' files under their folder), by relative path."""
+    files = {name: make() for name, (make, _) in CASES.items()}
+    for folder, (contents, _) in DIRECTORY_CASES.items():
+        files.update({f"{folder}/{rel}": data for rel, data in contents.items()})
+    expected = {name: want for name, (_, want) in CASES.items()}
+    expected.update({folder: want for folder, (_, want) in DIRECTORY_CASES.items()})
+    files["expected.json"] = (json.dumps(expected, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return files
+
+
+def main(argv: list[str]) -> int:
+    """Write (or with --check, compare) tests/hostile/."""
+    files = build()
+    if "--check" in argv:
+        stale = [rel for rel, data in files.items() if not (OUT / rel).is_file() or (OUT / rel).read_bytes() != data]
+        for rel in stale:
+            print(f"differs: tests/hostile/{rel}")
+        return 1 if stale else 0
+    for rel, data in files.items():
+        path = OUT / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    print(f"wrote {len(files)} files, {sum(map(len, files.values()))} bytes, to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
