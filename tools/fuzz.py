@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import functools
 import gzip
 import io
 import json
@@ -442,8 +443,9 @@ def mutate_archive(data: bytes, rng: Chooser) -> tuple[bytes, list[str]]:
     return data, steps
 
 
+@functools.lru_cache(maxsize=1)
 def seed_archives() -> list[tuple[str, bytes]]:
-    """The inputs mutations start from: every sample, plus synthetic archives of every layout."""
+    """The inputs mutations start from: every sample, plus synthetic archives of every layout (built once)."""
     seeds = [(p.name, p.read_bytes()) for p in sorted((ROOT / "samples").glob("*.tar"))]
     seeds.extend(synthetic_seeds())
     return seeds
