@@ -1,0 +1,100 @@
+"""Every safety limit is enforced, names the option that raises it, is documented, and can be raised.
+
+Other hostile tests hit each limit with a hostile input; this file checks the
+set as a whole: the error of each limit in one archive, the README's table
+against ``Limits()``, and the CLI options end to end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
+from imageforensics.cli import build_parser
+from imageforensics.errors import LimitError
+from imageforensics.limits import Limits
+from imageforensics.reader import max_members, read_stream
+from tools.fuzz import guarded
+
+ROOT = Path(__file__).resolve().parents[1]
+IMG = simple_image()
+
+
+def limit_error(data: bytes, limits: Limits) -> str:
+    with pytest.raises(LimitError) as info:
+        guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_layers_per_image_in_a_docker_save_and_an_oci_manifest() -> None:
+    assert limit_error(tar_of(legacy([IMG])), Limits(max_layers=1)) == "t.tar: manifest.json: item 0 has 2 layers, over the 1-layer limit (--max-layers)"
+    msg = limit_error(tar_of(oci([IMG])), Limits(max_layers=1))
+    assert msg.startswith("t.tar: blobs/sha256/") and msg.endswith(": manifest has 2 layers, over the 1-layer limit (--max-layers)")
+
+
+def test_members_per_archive_follow_the_layer_limit() -> None:
+    limits = Limits(max_layers=1)
+    members = [(f"junk/{i}", b"") for i in range(max_members(limits) + 1)]
+    msg = limit_error(tar_of(members), limits)
+    assert msg == f"t.tar: junk/{max_members(limits)}: more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)"
+
+
+def test_member_name_length_in_the_outer_archive() -> None:
+    msg = limit_error(tar_of([("d/" * 100 + "x", b"")]), Limits(max_path_bytes=64))
+    assert msg == "t.tar: " + "d/" * 40 + "…: member name longer than 64 bytes (--max-path-bytes)"
+
+
+def test_json_members_held_together_are_bounded() -> None:
+    members = [(f"doc{i}.json", js({"pad": "x" * 900})) for i in range(30)]
+    msg = limit_error(tar_of(members), Limits(max_json_bytes=4096))
+    assert msg.endswith("the archive's JSON members together exceed 8192 bytes (twice --max-json-bytes)")
+
+
+def test_each_limit_has_a_cli_option_with_its_default() -> None:
+    defaults = Limits()
+    inspect = build_parser().parse_args(["inspect", "x.tar"])
+    assert (inspect.max_json_bytes, inspect.max_json_depth, inspect.max_layers, inspect.max_entries, inspect.max_path_bytes, inspect.max_expansion) == (
+        defaults.max_json_bytes, defaults.max_json_depth, defaults.max_layers, defaults.max_entries_per_layer, defaults.max_path_bytes, defaults.max_expansion_ratio)
+
+
+def test_the_readme_documents_every_default() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Safety limits") :]
+    section = section[: section.index("\n## ", 1)]
+    d = Limits()
+    rows = {
+        "--max-json-bytes N": f"{d.max_json_bytes >> 20} MiB",
+        "--max-json-depth N": f"{d.max_json_depth} levels",
+        "--max-layers N": f"{d.max_layers}",
+        "--max-entries N": f"{d.max_entries_per_layer:,}",
+        "--max-path-bytes N": f"{d.max_path_bytes >> 10} KiB",
+        "--max-expansion RATIO": f"{d.max_expansion_ratio} × compressed + {d.expansion_allowance >> 20} MiB",
+    }
+    for option, default in rows.items():
+        line = [row for row in section.splitlines() if f"`{option}`" in row]
+        assert len(line) == 1 and f"| {default} |" in line[0], option
+
+
+def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "imageforensics", "inspect", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_cli_limits_are_errors_by_default_and_lift_when_raised(tmp_path: Path) -> None:
+    img = simple_image()
+    img.layers[1] = layer_tar({f"f{i}": b"" for i in range(30)})
+    path = tmp_path / "a.tar"
+    path.write_bytes(tar_of(legacy([img])))
+    low = _inspect("--max-entries", "10", "--max-layers", "5", str(path))
+    assert low.returncode == 2 and low.stdout == ""
+    assert low.stderr.startswith(f"imageforensics: {path}: ") and low.stderr.endswith(": layer has more than 10 entries (raise the limit with --max-entries)\n")
+    assert low.stderr.count("\n") == 1
+    high = _inspect("--max-entries", "100", "--max-layers", "5", "--format", "json", str(path))
+    assert high.returncode == 0, high.stderr
+    model = json.loads(high.stdout)
+    assert json.dumps(model).count('"f29"') == 1
