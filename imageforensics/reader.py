@@ -90,12 +90,15 @@ class _TarView:
     end-of-archive marker (a zero block) from a truncated or corrupt archive.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, *, archive: str = "", cap: int = 1 << 62) -> None:
         self._raw = raw
         self._buf = b""
         self._off = 0
         self._pos = 0
         self._block: tuple[int, bytes] | None = None
+        # tarfile reads an extended header (PAX, GNU long name) whole, however large it claims to be.
+        self._archive = archive
+        self._cap = cap
 
     def _fill(self) -> bool:
         chunk = self._raw.read(CHUNK)
@@ -108,6 +111,8 @@ class _TarView:
         """``n`` bytes (fewer only at the end of the data)."""
         if n is None or n < 0:
             n = 1 << 62
+        if n > self._cap:
+            raise LimitError(self._archive, None, f"tar extended header of {n} bytes at offset {self._pos} is over the {self._cap}-byte limit (twice --max-path-bytes plus 1 MiB)")
         start = self._pos
         buf, off = self._buf, self._off
         if off + n <= len(buf):
@@ -174,7 +179,8 @@ class _MemberStream:
             return b""
         want = self._left if n is None or n < 0 else min(n, self._left)
         try:
-            data = self._read(want)
+            # At most a chunk per read: callers loop, and the tar view refuses huge reads.
+            data = self._read(min(want, CHUNK))
         except (tarfile.TarError, EOFError, OSError) as e:
             raise self._truncated(f" ({e})") from None
         if not data:
@@ -280,7 +286,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
-    view = _TarView(stream)
+    view = _TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
     try:
         tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2)  # type: ignore[arg-type]
     except (tarfile.TarError, EOFError) as e:

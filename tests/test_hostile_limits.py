@@ -98,3 +98,45 @@ def test_cli_limits_are_errors_by_default_and_lift_when_raised(tmp_path: Path) -
     assert high.returncode == 0, high.stderr
     model = json.loads(high.stdout)
     assert json.dumps(model).count('"f29"') == 1
+
+
+def _pax_header(record_key: str, size: int) -> bytes:
+    """A PAX extended header block holding one record of about ``size`` bytes."""
+    import tarfile
+
+    body = f" {record_key}=".encode() + b"a" * size + b"\n"
+    length = len(body) + len(str(len(body)))
+    length = len(body) + len(str(length))
+    record = str(length).encode() + body
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = len(record)
+    return info.tobuf(tarfile.USTAR_FORMAT) + record + bytes(-len(record) % 512)
+
+
+def test_a_huge_extended_header_in_the_outer_archive_is_refused_before_it_is_read() -> None:
+    # Regression: tarfile read a 300 MB PAX header whole (2 GB of memory, 10 s) and went on.
+    data = _pax_header("comment", 3 << 20) + tar_of(legacy([IMG]))
+    msg = limit_error(data, Limits())
+    assert msg == "t.tar: tar extended header of 3146240 bytes at offset 512 is over the 1179648-byte limit (twice --max-path-bytes plus 1 MiB)"
+    assert len(guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=Limits(max_path_bytes=2 << 20))).images) == 1  # type: ignore[arg-type]
+
+
+def test_a_sparse_member_of_the_outer_archive_larger_than_a_chunk_is_read() -> None:
+    import tarfile
+
+    from imageforensics.reader import CHUNK
+
+    payload = js({"pad": "x" * (3 * CHUNK)})
+    info = tarfile.TarInfo("GNUSparseFile.0/notes.json")
+    info.size = len(payload)
+    info.pax_headers = {"GNU.sparse.map": f"0,{len(payload)}", "GNU.sparse.realsize": str(len(payload)),
+                        "GNU.sparse.name": "notes.json", "GNU.sparse.numblocks": "1"}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(info, io.BytesIO(payload))
+    raw = out.getvalue()
+    members_tar = tar_of(legacy([IMG]), end_marker=False)
+    archive = guarded(lambda: read_stream(io.BytesIO(members_tar + raw), "t.tar"))  # type: ignore[arg-type]
+    # Read through tarfile (it fills sparse holes) in chunks: no read over the extended-header cap.
+    assert len(archive.images) == 1
