@@ -57,15 +57,21 @@ def evidence(**values: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in values.items() if v is not None))
 
 
-def sort_findings(findings: "list[Finding] | tuple[Finding, ...]") -> tuple[Finding, ...]:
-    """Most severe first; then by step, code and path, so output is deterministic."""
+# At one step, the finding that names the cause reads before those listing its
+# consequences: the step wrongly marked empty, then the paths it lost.
+_CAUSES_FIRST = {"step-wrongly-empty": 0}
 
-    def key(f: Finding) -> tuple[int, int, int, str, str, str]:
+
+def sort_findings(findings: "list[Finding] | tuple[Finding, ...]") -> tuple[Finding, ...]:
+    """Most severe first; then by step, cause before consequence, code and path, so output is deterministic."""
+
+    def key(f: Finding) -> tuple[int, int, int, int, str, str, str]:
         big = 1 << 30
         return (
             -int(f.severity),
             f.step_a if f.step_a is not None else big,
             f.step_b if f.step_b is not None else big,
+            _CAUSES_FIRST.get(f.code, 1),
             f.code,
             f.path,
             f.summary,

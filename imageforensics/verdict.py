@@ -31,6 +31,37 @@ INFO_DIFFERENCES = frozenset({
 })
 
 
+def _held(image: Image, index: int) -> bool:
+    layer = image.layers[index] if index < len(image.layers) else None
+    return layer is not None and layer.readable
+
+
+def _layer_name(image: Image, index: int) -> str:
+    step = next((s for s in image.history if s.layer_index == index), None)
+    where = f" (step {step.index} `{show_step(step.created_by)}`)" if step is not None else ""
+    return f"layer {index}{where}"
+
+
+def _blob_gap(image_a: Image, image_b: Image) -> tuple[str, str] | None:
+    """Same config and diff_ids, but one archive lacks a layer blob the other holds.
+
+    Such an archive does not hold the same image: the layer's content cannot be
+    had from it (a save that lost a blob, a partial containerd export).
+    """
+    count = min(layer_count(image_a), layer_count(image_b))
+    b_lacks = [i for i in range(count) if _held(image_a, i) and not _held(image_b, i)]
+    a_lacks = [i for i in range(count) if _held(image_b, i) and not _held(image_a, i)]
+    if b_lacks:
+        names = ", ".join(_layer_name(image_a, i) for i in b_lacks)
+        return "missing-content", (f"B is missing content that A has: the same config and diff_ids, but B's archive "
+                                   f"lacks a readable blob for {names}.")
+    if a_lacks:
+        names = ", ".join(_layer_name(image_b, i) for i in a_lacks)
+        return "diverged", (f"diverged: the same config and diff_ids, but A's archive lacks a readable blob "
+                            f"for {names}, which B holds.")
+    return None
+
+
 def _is_content(f: Finding) -> bool:
     if f.code not in CONTENT_CODES:
         return False
@@ -57,6 +88,9 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     packaging = next((f for f in findings if f.code == "packaging-differs"), None)
     if image_a.image_id == image_b.image_id and seq_a == seq_b:
+        gap = _blob_gap(image_a, image_b)
+        if gap is not None:
+            return gap
         text = f"identical: the same config {image_a.image_id.short} and the same {len(seq_a)} layers"
         if packaging is not None:
             text += "; " + packaging.summary

@@ -173,3 +173,13 @@ def test_classic_and_buildkit_spellings_of_one_dockerfile_pair_step_by_step():
     assert (note.code, note.severity, note.evidence_value("steps_a")) == ("created-by-spelling", Severity.INFO, "1 2 3 4")
     assert "same COPY/ADD destination" in note.summary and "EXPOSE written as a Go map" in note.summary
     assert report.verdict_kind == "metadata"
+
+
+def test_an_archive_lacking_a_layer_blob_does_not_hold_the_same_image():
+    a = build(spec(step("FROM", file("a")), step("COPY app /", file("app"))))
+    b = replace(a, layers=(a.layers[0], None))  # same config and diff_ids; B's archive lost the blob
+    forward, backward = diff(a, b), diff(b, a)
+    assert forward.verdict_kind == "missing-content" and forward.exit_status == 1
+    assert "lacks a readable blob for layer 1 (step 1 `COPY app /`)" in forward.verdict
+    assert backward.verdict_kind == "diverged" and backward.exit_status == 1
+    assert diff(b, b).verdict_kind == "identical"

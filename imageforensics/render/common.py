@@ -204,3 +204,27 @@ def marked(row: StepRow, cell: str) -> bool:
     if cell == "created_by":
         return "created_by" in row.marks or row.match in ("only-a", "only-b")
     return False
+
+
+def sample_paths(paths: tuple[str, ...], limit: int) -> tuple[str, ...]:
+    """At most ``limit`` of ``paths`` (kept in their order), one per directory first.
+
+    A list cut by count alone would show only the first directories in sort
+    order and hide every path under the later ones (``/usr/local/bin`` behind
+    ten ``/etc`` files); taking one path from each directory in turn shows
+    where the missing content lives.
+    """
+    limit = max(limit, 0)
+    if len(paths) <= limit:
+        return paths
+    by_dir: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        by_dir.setdefault(path.rsplit("/", 1)[0], []).append(i)
+    chosen: list[int] = []
+    round_no = 0
+    while len(chosen) < limit:
+        for indexes in by_dir.values():
+            if round_no < len(indexes) and len(chosen) < limit:
+                chosen.append(indexes[round_no])
+        round_no += 1
+    return tuple(paths[i] for i in sorted(chosen))

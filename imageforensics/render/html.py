@@ -113,7 +113,7 @@ def _findings(report: Report, max_paths: int) -> list[str]:
 
 
 def _paths(f: Finding, max_paths: int) -> str:
-    shown = f.paths[: max(max_paths, 0)]
+    shown = common.sample_paths(f.paths, max_paths)
     items = "".join(f"<li>{_code(p)}</li>" for p in shown)
     rest = len(f.paths) - len(shown)
     if rest:

@@ -124,7 +124,7 @@ def _findings(report: Report, budget: _Budget) -> list[str]:
 def _paths(f: Finding, budget: _Budget) -> list[str]:
     title = " ".join(x for x in (html_text(f.code, limit=80), html_text(common.step_label(f))) if x)
     lines = [f"<details><summary>{title}: {common.count(len(f.paths), 'path')}</summary>", ""]
-    shown = f.paths[: max(budget.max_paths, 0)]
+    shown = common.sample_paths(f.paths, budget.max_paths)
     lines += [f"- {md_code(p, limit=budget.cell, in_table=False) or '(empty)'}" for p in shown]
     if len(f.paths) > len(shown):
         lines.append(f"- … and {len(f.paths) - len(shown):,} more (--max-paths to show)")

@@ -129,7 +129,7 @@ def _finding(out: _Out, f: Finding, max_paths: int) -> None:
 
 def _paths(out: _Out, paths: tuple[str, ...], max_paths: int) -> None:
     out.add(" " * _LABEL + f"paths ({len(paths):,}):")
-    shown = paths[: max(max_paths, 0)]
+    shown = common.sample_paths(paths, max_paths)
     for path in shown:
         out.hanging("", _safe(path), indent=_LABEL + 2)
     rest = len(paths) - len(shown)
