@@ -101,7 +101,9 @@ def test_path_lists_cut_with_counts() -> None:
     report = tomcat_report()
     md = render_markdown(report, max_paths=3)
     assert "- … and 9 more (--max-paths to show)" in md
-    assert "- `/etc/services.d/tomcat/run`" in md and "- `/opt/tomcat/conf/server.xml`" not in md
+    # One path per directory before a second from any directory.
+    assert "- `/etc/services.d/tomcat/finish`" in md and "- `/opt/tomcat/conf/Catalina/localhost/ROOT.xml`" in md
+    assert "- `/etc/services.d/tomcat/run`" not in md and "- `/opt/tomcat/conf/server.xml`" not in md
 
 
 def test_huge_report_stays_under_githubs_limit_and_says_what_was_cut() -> None:
