@@ -23,6 +23,7 @@ from imageforensics.layerstream import HashPipe
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest
 from imageforensics.parse import Member, normalise_member_name, parse_archive, show
+from imageforensics.tarheader import FastTarInfo
 
 # Small members that are neither JSON nor a compressed stream nor a tar
 # (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
@@ -288,7 +289,8 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
     kept = _Kept(limits)
     view = _TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
     try:
-        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2)  # type: ignore[arg-type]
+        # FastTarInfo caps sparse maps: tarfile would list every run of a hostile map in memory.
+        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo)  # type: ignore[arg-type]
     except (tarfile.TarError, EOFError) as e:
         raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
     except OSError as e:

@@ -17,7 +17,7 @@ import pytest
 
 from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.cli import build_parser
-from imageforensics.errors import LimitError
+from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.reader import max_members, read_stream
 from tools.fuzz import guarded
@@ -140,3 +140,23 @@ def test_a_sparse_member_of_the_outer_archive_larger_than_a_chunk_is_read() -> N
     archive = guarded(lambda: read_stream(io.BytesIO(members_tar + raw), "t.tar"))  # type: ignore[arg-type]
     # Read through tarfile (it fills sparse holes) in chunks: no read over the extended-header cap.
     assert len(archive.images) == 1
+
+
+def test_an_old_gnu_sparse_map_of_endless_extension_blocks_in_the_outer_archive_is_refused() -> None:
+    # Regression: tarfile listed every run of the map in memory (97 MB of blocks: 900 MB, 22 s).
+    import tarfile
+
+    info = tarfile.TarInfo("sparse")
+    info.type = tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT)[:512])
+    header[482] = 1  # isextended
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\x00 " % sum(header)
+    block = bytearray(512)
+    for i in range(21):
+        block[i * 24 : i * 24 + 24] = b"%011o\x00%011o\x00" % (i + 1, 1)
+    block[504] = 1
+    data = bytes(header) + bytes(block) * 5000 + tar_of(legacy([IMG]))
+    with pytest.raises(InputError) as info_:
+        guarded(lambda: read_stream(io.BytesIO(data), "t.tar"))  # type: ignore[arg-type]
+    assert str(info_.value) == "t.tar: not a tar archive (sparse map has more than 100000 runs)"
