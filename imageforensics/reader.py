@@ -320,6 +320,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
             if info.isreg():
                 source_of_data: BinaryIO | _TarView = view
                 if info.sparse is not None:
+                    _check_sparse(info, source, limits)
                     source_of_data = tf.extractfile(info)  # type: ignore[assignment]  # tarfile fills the holes
                 else:
                     view.seek(info.offset_data)
@@ -336,6 +337,14 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
                 members.append(Member(name=name, kind="special", size=0, mode=info.mode))
         end_problem = _check_end(view, tf.offset, source, last)
     return members, end_problem
+
+
+def _check_sparse(info: tarfile.TarInfo, source: str, limits: Limits) -> None:
+    """Holes of a sparse member read back as zeros: as many as a decompression bomb would give are refused."""
+    stored = sum(length for _, length in info.sparse or ())
+    holes = info.size - stored
+    if holes > limits.max_expansion_ratio * stored + limits.expansion_allowance:
+        raise LimitError(source, show(info.name), f"sparse member has {holes} bytes of holes for {stored} stored bytes (raise the limit with --max-expansion)")
 
 
 def _check_end(view: _TarView, offset: int, source: str, last: str | None) -> InputError | None:
