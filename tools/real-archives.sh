@@ -321,7 +321,7 @@ stage_key() {  # stage_key STAGE DEPS... -> the stamp this stage should have
     local s=$1; shift
     # The stage's own code (and the shared helpers') decides whether its outputs are stale.
     local code
-    code=$(declare -f "stage_$s" make_contexts docker_build docker_save docker_save_family img \
+    code=$(declare -f "stage_$s" make_contexts docker_build docker_save img \
         commit_record skopeo_reports docker_reports podman_reports umoci_reports | sha256sum | cut -c1-16)
     local k="$s $code"
     for d in "$@"; do k="$k|$(stamp_of "$d" | cut -c1-200)"; done
@@ -570,44 +570,37 @@ docker_build() {  # docker_build builder(buildkit|classic) TAG CONTEXT [ARGS...]
     fi
 }
 
-docker_save() {  # docker_save NAME LINEAGES_CSV REFS... : docker/NAME.tar with reports
-    local name=$1 lineages=$2; shift 2
-    local rel=docker/$name.tar
-    run "$DOCKER" save -o "$OUT/$rel" "$@"
-    local i=0 ref lineage
-    IFS=, read -r -a lin <<<"$lineages"
-    for ref in "$@"; do
-        lineage=${lin[$i]:-${lin[0]}}
-        local tag; tag=$(safe "$ref")
-        local reports refs=$ref
-        reports="$(docker_reports "$rel" "$ref" "$tag") $(skopeo_reports "$rel" "docker-archive:$OUT/$rel:@$i" "$tag")"
-        case "$ref" in sha256:*) refs="" ;; esac      # saved by ID: RepoTags null
-        # shellcheck disable=SC2086
-        img "$ref" "$lineage" "docker-archive:$rel:@$i" "$refs" $reports
-        i=$((i + 1))
+docker_save() {  # docker_save NAME NOTES REF=LINEAGE... : docker/NAME.tar with reports
+    # `docker save` orders manifest.json by walking a map (random), and folds
+    # several tags of one image into one item; so each item @N is matched to
+    # its lineage by image ID, never by the order of the arguments.
+    local name=$1 notes=$2; shift 2
+    local rel=docker/$name.tar pair ref lineage
+    local refs=() by_id=()
+    for pair in "$@"; do
+        ref=${pair%%=*}; lineage=${pair#*=}
+        refs+=("$ref")
+        by_id+=("$("$DOCKER" image inspect --format '{{.Id}}' "$ref")=$lineage")
     done
-    commit_record docker "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none ""
-}
-
-# Several tags of one image in one `docker save` become one manifest.json
-# item; docker_save's @N counting assumes one ref per image, so the family
-# archive is recorded by hand.
-docker_save_family() {
-    local rel=docker/family.tar
-    run "$DOCKER" save -o "$OUT/$rel" rt/child:1 rt/child:latest rt/child:alias rt/parent:1 rt/base:1
-    local n ref lineage refs tag reports
-    n=$(python3 -c 'import json,sys,tarfile; print(len(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))))' "$OUT/$rel")
-    for i in $(seq 0 $((n - 1))); do
-        refs=$(python3 -c 'import json,sys,tarfile; print(",".join(json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json"))[int(sys.argv[2])]["RepoTags"] or []))' "$OUT/$rel" "$i")
-        ref=${refs%%,*}
-        case "$ref" in rt/child:*) lineage=child ;; rt/parent:*) lineage=parent ;; *) lineage=base ;; esac
+    run "$DOCKER" save -o "$OUT/$rel" "${refs[@]}"
+    local items i id tags tag reports
+    items=$(python3 -c 'import json,sys,tarfile
+for item in json.load(tarfile.open(sys.argv[1]).extractfile("manifest.json")):
+    print("sha256:" + item["Config"][:-len(".json")], ",".join(item["RepoTags"] or []))' "$OUT/$rel")
+    i=0
+    while read -r id tags; do
+        lineage=""
+        for pair in "${by_id[@]}"; do [ "${pair%%=*}" = "$id" ] && lineage=${pair#*=}; done
+        [ -n "$lineage" ] || die "$rel: image $id was not asked for"
+        ref=${tags%%,*}
+        [ -n "$ref" ] || ref=$id          # saved by ID: RepoTags null
         tag=$(safe "$ref")
         reports="$(docker_reports "$rel" "$ref" "$tag") $(skopeo_reports "$rel" "docker-archive:$OUT/$rel:@$i" "$tag")"
         # shellcheck disable=SC2086
-        img "$ref" "$lineage" "docker-archive:$rel:@$i" "$refs" $reports
-    done
-    commit_record docker "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none \
-        "five refs, three images: child under three tags, its Parent image, the base"
+        img "$ref" "$lineage" "docker-archive:$rel:@$i" "$tags" $reports
+        i=$((i + 1))
+    done <<<"$items"
+    commit_record docker "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none "$notes"
 }
 
 stage_docker() {
@@ -653,21 +646,23 @@ stage_docker() {
     say "docker: builds took $((SECONDS - t0)) s; saving"
 
     mkdir -p "$OUT/docker"
-    docker_save base base rt/base:1
-    "$DOCKER" image inspect rt/base-arm64:1 >/dev/null 2>&1 && docker_save base-arm64 base-arm64 rt/base-arm64:1
-    docker_save fs-buildkit fs-buildkit rt/fs:buildkit
-    docker_save fs-classic fs-classic rt/fs:classic
-    docker_save multistage multistage rt/multistage:1
-    docker_save squash squash rt/squash:1
-    docker_save many40 many40 rt/many:40
-    docker_save cache-src cache-src rt/cache:src
-    docker_save cache-rebuilt cache-rebuilt rt/cache:rebuilt
-    docker_save_family
-    # Several images, one ref each, in one save.
-    docker_save multi "fs-buildkit,multistage,squash" rt/fs:buildkit rt/multistage:1 rt/squash:1
-    # Saved by image ID: RepoTags null.
+    docker_save base "" rt/base:1=base
+    if "$DOCKER" image inspect rt/base-arm64:1 >/dev/null 2>&1; then
+        docker_save base-arm64 "" rt/base-arm64:1=base-arm64
+    fi
+    docker_save fs-buildkit "" rt/fs:buildkit=fs-buildkit
+    docker_save fs-classic "" rt/fs:classic=fs-classic
+    docker_save multistage "" rt/multistage:1=multistage
+    docker_save squash "" rt/squash:1=squash
+    docker_save many40 "" rt/many:40=many40
+    docker_save cache-src "" rt/cache:src=cache-src
+    docker_save cache-rebuilt "" rt/cache:rebuilt=cache-rebuilt
+    docker_save family "five refs, three images: child under three tags, its Parent image, the base" \
+        rt/child:1=child rt/child:latest=child rt/child:alias=child rt/parent:1=parent rt/base:1=base
+    docker_save multi "three images, one ref each" \
+        rt/fs:buildkit=fs-buildkit rt/multistage:1=multistage rt/squash:1=squash
     local id; id=$("$DOCKER" image inspect --format '{{.Id}}' rt/multistage:1)
-    docker_save by-id multistage "$id"
+    docker_save by-id "saved by image ID: RepoTags null" "$id=multistage"
 
     # The same docker save compressed as a whole, and extracted to a directory.
     gzip -9 -n -c "$OUT/docker/fs-classic.tar" >"$OUT/docker/fs-classic.tar.gz"
@@ -988,7 +983,7 @@ skopeo/fs-buildkit.oci-dir|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci
 skopeo/fs-buildkit.oci-dir-zstd|docker-archive:docker/fs-buildkit.tar|fs-buildkit|oci|--dest-compress-format zstd
 skopeo/fs-buildkit.from-zstd.oci.tar|oci-archive:skopeo/fs-buildkit.oci-zstd.tar:rt/fs-buildkit|fs-buildkit|oci-archive|--dest-compress-format gzip
 skopeo/fs-buildkit.from-oci.docker.tar|oci-archive:skopeo/fs-buildkit.oci.tar:rt/fs-buildkit|fs-buildkit|docker-archive|
-skopeo/child.oci.tar|docker-archive:docker/family.tar:@0|child|oci-archive|
+skopeo/child.oci.tar|docker-archive:docker/family.tar:rt/child:1|child|oci-archive|
 skopeo/squash.oci-zstd.tar|docker-archive:docker/squash.tar|squash|oci-archive|--dest-compress-format zstd
 skopeo/many40.oci-zstd.tar|docker-archive:docker/many40.tar|many40|oci-archive|--dest-compress-format zstd
 skopeo/cache-src.oci.tar|docker-archive:docker/cache-src.tar|cache-src|oci-archive|
