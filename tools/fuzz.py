@@ -13,8 +13,9 @@ non-UTF-8 bytes, digests fixed up so that the mutation reaches deep) and,
 recursively, on the layer tars inside (entry names, types, sizes; compressed
 twice; trailing garbage).
 
-Each input runs what ``imageforensics inspect`` runs: the reader, the inspect
-text of every image and the model JSON. The campaign uses worker processes
+Each input runs what ``imageforensics inspect`` runs (the reader, the inspect
+text of every image, the model JSON) and, when it gives a model, what
+``imageforensics diff`` runs against the unmutated seed (every report format). The campaign uses worker processes
 (a memory limit set with ``resource.setrlimit``, killed and counted as a hang
 after ``--timeout`` seconds) and prints how many inputs ran, gave models,
 gave errors (by class) and anything else; crashing and hanging inputs are
@@ -166,6 +167,8 @@ def read_members(data: bytes, limit: int = 2000) -> list[TarMember] | None:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:", encoding="utf-8", errors="surrogateescape") as tf:
             for info in tf:
                 body = b""
+                if info.size > len(data) or info.sparse is not None:
+                    return None  # a mutated header claiming more than there is (sparse holes read as zeros)
                 if info.isreg():
                     f = tf.extractfile(info)
                     body = f.read() if f is not None else b""
@@ -204,6 +207,18 @@ _HOSTILE_NAMES = (
 )
 
 
+_PAX_RECORDS = (
+    ("size", "-1024"), ("size", "99999999999999999999"), ("size", "0"), ("path", "../../x"), ("path", "a" * 70000),
+    ("path", "/abs/p"), ("mtime", "nan"), ("mtime", "-1e400"), ("mtime", "1.5e3"), ("mtime", "12345678901234567890.123456789123"),
+    ("uid", "-5"), ("uid", "1" * 30), ("gid", "x"), ("linkpath", "/etc/passwd"), ("linkpath", "../.."),
+    ("GNU.sparse.map", "0,5,1000000000000,5"), ("GNU.sparse.map", "5,0,0,5"), ("GNU.sparse.map", "1,2,3"),
+    ("GNU.sparse.realsize", "-1"), ("GNU.sparse.size", "99999999999"), ("GNU.sparse.major", "1"),
+    ("GNU.sparse.minor", "0"), ("GNU.sparse.name", "../sparse"), ("GNU.sparse.numblocks", "100000000"),
+    ("SCHILY.xattr.security.capability", "\x00\x01\udcff"), ("LIBARCHIVE.xattr.user%00%zz", "!!!"),
+    ("hdrcharset", "BINARY"), ("atime", "x"), ("comment", "x" * 3000), ("", "empty key"),
+)
+
+
 def _other_name(members: list[TarMember], rng: Chooser) -> str:
     if members and chance(rng, 0.5):
         return str(rng.choice(members).info.name)
@@ -225,7 +240,7 @@ def mutate_members(members: list[TarMember], rng: Chooser, *, depth: int) -> str
     i = rng.randint(0, len(members) - 1)
     m = members[i]
     ops = ["reorder", "duplicate", "drop", "rename", "link", "type", "json", "json", "json", "json",
-           "inner", "inner", "inner", "compress", "size-bomb", "data"]
+           "inner", "inner", "inner", "compress", "size-bomb", "data", "pax", "pax"]
     op = rng.choice(ops)
     if op == "reorder":
         j = rng.randint(0, len(members) - 1)
@@ -271,6 +286,10 @@ def mutate_members(members: list[TarMember], rng: Chooser, *, depth: int) -> str
             k = rng.choice(candidates)
             members[k].data, what = mutate_blob(members[k].data, rng, depth=depth + 1)
             return f"inside {members[k].info.name!r}: {what}"
+    if op == "pax":
+        key, value = rng.choice(_PAX_RECORDS)
+        m.info.pax_headers = {**m.info.pax_headers, key: value}
+        return f"{m.info.name!r} gets PAX {key}={value[:30]!r}"
     if op == "compress":
         m.data = rng.choice((gzip.compress, bz2.compress, lambda d: gzip.compress(gzip.compress(d))))(m.data)
         return f"compress {m.info.name!r}"
@@ -535,10 +554,32 @@ def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
     return archive
 
 
-def classify(data: bytes, limits: Limits = Limits()) -> tuple[str, str]:
-    """("model", ""), ("error", error class), or ("crash"/"memory", the traceback's last lines)."""
+def diff_pipeline(before: Any, after: Any) -> None:
+    """What ``imageforensics diff`` does with two read archives: diff their first images, render every format."""
+    from imageforensics.diff import diff_images
+    from imageforensics.render.html import render_html
+    from imageforensics.render.jsonout import render_json
+    from imageforensics.render.markdown import render_markdown
+    from imageforensics.render.text import render_text
+
+    if not before.images or not after.images:
+        return
+    report = diff_images(before, before.images[0], after, after.images[0])
+    render_text(report)
+    render_json(report)
+    render_markdown(report)
+    render_html(report)
+
+
+def classify(data: bytes, limits: Limits = Limits(), against: Any = None) -> tuple[str, str]:
+    """("model", ""), ("error", error class), or ("crash"/"memory", the traceback's last lines).
+
+    With ``against`` (the model of the unmutated seed), a model is also diffed against it.
+    """
     try:
-        inspect_pipeline(data, limits)
+        archive = inspect_pipeline(data, limits)
+        if against is not None:
+            diff_pipeline(against, archive)
     except ImageForensicsError as exc:
         if "\n" in str(exc):
             return "crash", f"multi-line error message: {type(exc).__name__}: {exc!r}"
@@ -556,19 +597,28 @@ def classify(data: bytes, limits: Limits = Limits()) -> tuple[str, str]:
 # --- the campaign -------------------------------------------------------------------
 
 
-def _worker(conn: Any, seed: int, rss_mb: int) -> None:
+def _worker(conn: Any, seed: int, rss_mb: int, diff: bool) -> None:
     import resource
+
+    from imageforensics.reader import read_stream
 
     limit = rss_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     seeds = seed_archives()
+    models: dict[str, Any] = {}
     while True:
         index = conn.recv()
         if index is None:
             return
         data, how = input_for(seeds, seed, index)
+        against = None
+        if diff:
+            name = how.split(":", 1)[0]
+            if name not in models:
+                models[name] = read_stream(io.BytesIO(dict(seeds)[name]), name)  # type: ignore[arg-type]
+            against = models[name]
         start = time.monotonic()
-        kind, detail = classify(data)
+        kind, detail = classify(data, against=against)
         conn.send((index, kind, detail, how, time.monotonic() - start))
 
 
@@ -585,7 +635,7 @@ def _save(folder: str | None, index: int, data: bytes, text: str) -> str:
 
 
 def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int, save: str | None,
-             out: Callable[[str], None] = print) -> Counter[str]:
+             out: Callable[[str], None] = print, diff: bool = True) -> Counter[str]:
     """Run ``count`` inputs over ``workers`` processes; returns the outcome counts."""
     import multiprocessing
     from multiprocessing.connection import wait
@@ -601,7 +651,7 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int
 
     def start() -> None:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, seed, rss_mb), daemon=True)
+        proc = ctx.Process(target=_worker, args=(child, seed, rss_mb, diff), daemon=True)
         proc.start()
         child.close()
         procs[parent] = (proc, None, 0.0)
@@ -664,7 +714,8 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int
                 start()
         if done and done % 5000 == 0 and ready:
             out(f"... {done} inputs, {time.monotonic() - began:.0f} s, {dict(totals)}")
-    out(f"command: python3 tools/fuzz.py {count} --seed {seed} --workers {workers} --timeout {timeout:g} --rss-mb {rss_mb}")
+    out(f"command: python3 tools/fuzz.py {count} --seed {seed} --workers {workers} --timeout {timeout:g} --rss-mb {rss_mb}"
+        + ("" if diff else " --no-diff"))
     out(f"ran: {sum(totals.values())} inputs in {time.monotonic() - began:.0f} s ({len(seeds)} seed archives)")
     out(f"models: {totals['model']}")
     out(f"errors: {totals['error']} ({', '.join(f'{k}: {v}' for k, v in sorted(errors.items())) or 'none'})")
@@ -684,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds before an input counts as a hang (default 20)")
     parser.add_argument("--rss-mb", type=int, default=1536, help="address-space limit of each worker in MiB (default 1536)")
     parser.add_argument("--save", metavar="DIR", help="save crashing and hanging inputs here")
+    parser.add_argument("--no-diff", action="store_true", help="only read and inspect (by default a model is also diffed against its seed)")
     parser.add_argument("--replay", metavar="FILE", help="run one saved input in this process and show the outcome")
     args = parser.parse_args(argv)
     if args.replay:
@@ -691,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         print(kind, detail)
         return 0 if kind in ("model", "error") else 1
     totals = campaign(args.count, seed=args.seed, workers=args.workers, timeout=args.timeout,
-                      rss_mb=args.rss_mb, save=args.save, out=lambda line: print(line, flush=True))
+                      rss_mb=args.rss_mb, save=args.save, out=lambda line: print(line, flush=True), diff=not args.no_diff)
     return 0 if set(totals) <= {"model", "error"} else 1
 
 

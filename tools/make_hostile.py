@@ -160,6 +160,18 @@ def _huge_size() -> bytes:
     return bytes(data)
 
 
+def _outer_huge_size() -> bytes:
+    """The first member's size field at 2**63 - 1 (base-256) with an unknown type (found by tools/fuzz.py: a hang)."""
+    data = bytearray(WHOLE)
+    block = data[:512]
+    block[124:136] = b"\x80\x00\x00\x00\x7f" + b"\xff" * 7
+    block[156:157] = b"u"
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block)
+    data[:512] = block
+    return bytes(data)
+
+
 def _index_fan_out() -> bytes:
     members, names = oci()
     manifest_name = names["manifest"]
@@ -205,6 +217,7 @@ CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
                            {"error": f"{{path}}: {SECOND}: archive is truncated: member data ends after 700 of {SECOND_OFFSET.size} bytes"}),
     "truncated-header.tar": (lambda: WHOLE[: SECOND_OFFSET.offset + 300],
                              {"error": f"{{path}}: archive is truncated after member {FIRST}: no end-of-archive marker at offset {SECOND_OFFSET.offset}"}),
+    "outer-huge-size.tar": (_outer_huge_size, {"error": f"{{path}}: after {CONFIG_NAME}: expected a tar header (unexpected end of data)"}),
     "manifest-invalid.tar": (lambda: tar(legacy(replace={"manifest.json": b'[{"Config": '})),
                              {"error": "{path}: manifest.json: manifest.json is not JSON (Expecting value: line 1, column 13)"}),
     "manifest-null.tar": (lambda: tar(legacy(replace={"manifest.json": b"null"})),
