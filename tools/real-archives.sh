@@ -817,12 +817,12 @@ stage_podman() {
     run "${PODMAN[@]}" load -i "$OUT/docker/family.tar"
     run "${PODMAN[@]}" load -i "$OUT/docker/base.tar"
 
-    local rel fmt ext layout img_ref name
+    local rel fmt layout img_ref name
     # podman save, one image, every format.
     for spec in "fs-classic localhost/rt/fs:classic fs-classic" "child localhost/rt/child:1 child"; do
         set -- $spec
         name=$1 img_ref=$2 lineage=$3
-        # podman load of a docker save keeps docker.io/ names; find the name it gave.
+        # podman load names a docker save's rt/x:1 localhost/rt/x:1; ask it rather than assume.
         local real_ref
         real_ref=$(podman_name "${img_ref#localhost/}")
         [ -n "$real_ref" ] || die "podman load did not name ${img_ref#localhost/}"
