@@ -192,7 +192,10 @@ def _visit(
     kind_type = media_type if media_type in INDEX_TYPES | MANIFEST_TYPES else blob_type
     is_index = kind_type in INDEX_TYPES or (not kind_type and isinstance(value, dict) and "manifests" in value)
     is_manifest = kind_type in MANIFEST_TYPES or (not kind_type and isinstance(value, dict) and "config" in value)
-    if not isinstance(value, dict) or not (is_index or is_manifest):
+    if not isinstance(value, dict):
+        _problem(store, found, archive_audit.descriptor_invalid(where, f"points at {digest.short}, which is {_json_type(value)}, not a manifest or index object"))
+        return
+    if not (is_index or is_manifest):
         store.findings.append(archive_audit.unknown_media_type(where, media_type or blob_type or "absent"))
         found.problems.append(f"{where} has mediaType {show(media_type or 'absent', 80)}, neither an index nor a manifest")
         return

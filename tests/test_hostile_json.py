@@ -279,3 +279,76 @@ def test_an_index_that_contains_itself_is_a_finding() -> None:
     with pytest.raises(ImageForensicsError) as info:
         read(tar_of(members))
     assert "\n" not in str(info.value) and str(info.value).startswith("t.tar: index.json: no image could be read:")
+
+
+# --- OCI manifests and configs (renamed to their new digest, so the mutation is what is read) ---
+
+OCI_MANIFEST_NAME = [n for n, c in OCI if b"image.manifest.v1" in c[:100]][0]
+OCI_MANIFEST = json.loads(dict(OCI)[OCI_MANIFEST_NAME])
+OCI_CONFIG_NAME = f"blobs/sha256/{hexof(CONFIG)}"
+
+
+def _index_to(manifest: bytes) -> bytes:
+    index = json.loads(OCI_INDEX)
+    index["manifests"][0].update(digest=sha(manifest), size=len(manifest))
+    return js(index)
+
+
+def with_oci_manifest(data: bytes) -> bytes:
+    rest = [(n, c) for n, c in OCI if n not in (OCI_MANIFEST_NAME, "index.json")]
+    return tar_of(rest + [(f"blobs/sha256/{hexof(data)}", data), ("index.json", _index_to(data))])
+
+
+def with_oci_config(data: bytes) -> bytes:
+    manifest = js({**OCI_MANIFEST, "config": {**OCI_MANIFEST["config"], "digest": sha(data), "size": len(data)}})
+    rest = [(n, c) for n, c in OCI if n not in (OCI_MANIFEST_NAME, "index.json", OCI_CONFIG_NAME)]
+    return tar_of(rest + [(f"blobs/sha256/{hexof(data)}", data), (f"blobs/sha256/{hexof(manifest)}", manifest), ("index.json", _index_to(manifest))])
+
+
+NO_IMAGE = "t.tar: index.json: no image could be read: index.json manifests[0]"
+
+
+_NO_CONFIG = js({k: v for k, v in OCI_MANIFEST.items() if k != "config"})
+_LAYERS_STRING = js({**OCI_MANIFEST, "layers": "x"})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"null", "{NO_IMAGE}: points at {short}, which is null, not a manifest or index object"),
+        (b'{"schemaVersion":', "{NO_IMAGE}: points at {short}, which manifest or index is not JSON (Expecting value: line 1, column 18)"),
+        (b'{"a":"\xff"}', "{NO_IMAGE}: points at {short}, which manifest or index is not UTF-8 (byte 6)"),
+        (_NO_CONFIG, "{NO_IMAGE} ({short}): manifest has no config descriptor"),
+        (_LAYERS_STRING, "{NO_IMAGE} ({short}): manifest layers is a string, expected an array"),
+    ],
+    ids=["null", "invalid", "non-utf8", "no-config", "layers-string"],
+)
+def test_oci_manifest_blobs(data: bytes, expected: str) -> None:
+    assert error_of(with_oci_manifest(data)) == expected.format(NO_IMAGE=NO_IMAGE, short=hexof(data)[:12])
+
+
+def test_oci_manifest_nested_100000_levels_is_a_limit_error_naming_the_blob() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    msg = error_of(with_oci_manifest(deep), kind=LimitError)
+    assert msg == f"t.tar: blobs/sha256/{hexof(deep)}: manifest or index nests 100000 levels deep, over the 200-level limit (--max-json-depth)"
+
+
+def test_oci_manifest_layer_descriptors_of_the_wrong_type_are_absent_layers() -> None:
+    archive = read(with_oci_manifest(js({**OCI_MANIFEST, "layers": [5, OCI_MANIFEST["layers"][1]]})))
+    image = archive.images[0]
+    assert image.layers[0] is None and image.layers[1] is not None
+    assert {"layer-absent"} <= {f.code for f in image.findings}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"null", "is not an image config (no rootfs)"),
+        (b"{x", "image config is not JSON (Expecting property name enclosed in double quotes: line 1, column 2)"),
+        (js({"os": "linux", "architecture": "amd64"}), "is not an image config (no rootfs)"),
+    ],
+    ids=["null", "invalid", "no-rootfs"],
+)
+def test_oci_config_blobs(data: bytes, expected: str) -> None:
+    manifest = js({**OCI_MANIFEST, "config": {**OCI_MANIFEST["config"], "digest": sha(data), "size": len(data)}})
+    assert error_of(with_oci_config(data)) == f"{NO_IMAGE} ({hexof(manifest)[:12]}) config: {expected}"
