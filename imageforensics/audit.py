@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from imageforensics.createdby import instruction, normalise_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.timestamp import format_duration
@@ -42,9 +43,6 @@ IMAGE_CODES = {
     "time-backwards": "WARNING: a step created before the previous one",
     "image-created-mismatch": "INFO: image created differs from the last step's created",
 }
-DOCKERFILE_INSTRUCTIONS = frozenset(
-    "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD STOPSIGNAL HEALTHCHECK SHELL".split()
-)
 FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 # moby image_squash.go: the appended entry's comment.
 _SQUASH = re.compile(r"(merge sha256:[0-9a-f]+ to sha256:[0-9a-f]+|create new from sha256:[0-9a-f]+)")
@@ -136,15 +134,7 @@ def _history_checks(image: Image) -> list[Finding]:
 
 def step_instruction(created_by: str) -> str:
     """The Dockerfile instruction a history step records (RUN, COPY, ENV…), or ""."""
-    text = created_by.strip()
-    if text.startswith("/bin/sh -c #(nop)"):
-        word = text[len("/bin/sh -c #(nop)"):].split(None, 1)
-        return word[0].upper() if word and word[0].upper() in DOCKERFILE_INSTRUCTIONS else ""
-    if text.startswith(("/bin/sh -c ", "cmd /S /C ")) or re.match(r"\|\d+ ", text):
-        # The classic builder records RUN as the shell command itself (with "|N args" first when ARGs are set).
-        return "RUN"
-    word = text.split(None, 1)
-    return word[0].upper() if word and word[0].upper() in DOCKERFILE_INSTRUCTIONS else ""
+    return instruction(normalise_created_by(created_by)[0])
 
 
 def squash_kind(image: Image) -> str:

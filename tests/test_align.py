@@ -7,7 +7,8 @@ from dataclasses import replace
 from hypothesis import given, settings, strategies as st
 
 from imageforensics.align import (REASON_COPY_DEST, REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
-                                  normalise_created_by, step_layer_indexes)
+                                  step_layer_indexes)
+from imageforensics.createdby import normalise_created_by
 from tests.modelfactory import build, file, mark_empty, spec, step
 
 
