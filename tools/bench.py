@@ -191,6 +191,7 @@ def _many_count(scale: float, files: int) -> int:
 
 def generate(name: str, out: Path, seed: int, scale: float) -> None:
     """Write (or reuse) the pair of one case, and the gzip floor's blob files."""
+    out.mkdir(parents=True, exist_ok=True)
     tag = _tag(name, seed, scale)
     if name in ("big", "gzip"):
         layout = "docker-legacy" if name == "big" else "docker-oci-containerd"
@@ -274,8 +275,14 @@ def measure(case: Case, reps: int) -> Result:
 
 
 def table(results: list[Result]) -> str:
-    """One table: case, our median, floor median, ratio, our peak RSS (and CPU medians, for a loaded machine)."""
-    head = ("case", "ours (s)", "floor (s)", "ratio", "target", "our peak RSS", "ours cpu (s)", "floor cpu (s)", "floor")
+    """One table: case, our median, floor median, ratio, our peak RSS (and CPU medians, for a loaded machine).
+
+    The CPU columns (user + sys of the child, every thread) do not depend on
+    what else runs on the machine; on a busy machine the wall-time ratio
+    also measures the competition for cores.
+    """
+    head = ("case", "ours (s)", "floor (s)", "ratio", "target", "our peak RSS", "ours cpu (s)", "floor cpu (s)",
+            "cpu ratio", "floor")
     rows = [head]
     for r in results:
         rss = max(run.rss for run in r.ours)
@@ -291,6 +298,7 @@ def table(results: list[Result]) -> str:
             rss_text,
             f"{statistics.median(x.cpu for x in r.ours):.3f}",
             f"{statistics.median(x.cpu for x in r.floor):.3f}",
+            f"{statistics.median(x.cpu for x in r.ours) / statistics.median(x.cpu for x in r.floor):.2f}",
             r.case.floor_label,
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
