@@ -7,7 +7,8 @@
 # Exit status: 0 when imageforensics agrees with the tools, or when the tools
 # cannot be installed or started here (the tier is then SKIPPED, and says so);
 # non-zero when the tools ran and imageforensics disagrees, or when making the
-# archives failed after the tools started.
+# archives failed after the tools started (a bug in the script). Running out of
+# time making them is reported and skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +29,11 @@ case $rc in
         echo "could not be installed or started on this machine (see the message above)."
         exit 0 ;;
     124|137)
-        echo "interop tier FAILED: tools/real-archives.sh did not finish within ${BUILD_TIMEOUT} s"
-        exit 1 ;;
+        # A slow machine or package mirror is not a disagreement with the
+        # tools: say so loudly, but do not fail CI for it.
+        echo "interop tier SKIPPED: tools/real-archives.sh did not finish within ${BUILD_TIMEOUT} s"
+        echo "(raise IMAGEFORENSICS_REAL_TIMEOUT; its log: $OUT/.state/log.txt)"
+        exit 0 ;;
     *)
         echo "interop tier FAILED: tools/real-archives.sh exited $rc after the tools started"
         echo "(its log: $OUT/.state/log.txt)"
