@@ -284,6 +284,6 @@ LAYOUTS = {
     "docker-oci-containerd": "docker save, Docker 25+ (containerd store) / BuildKit type=docker",
     "oci-archive": "OCI image layout in a tar (oci-archive)",
     "oci-dir": "OCI image layout directory",
-    "docker-dir": "extracted docker save (directory)",
+    "docker-dir": "directory: an extracted docker save, or containers/image dir: (podman save --format docker-dir)",
     "snapshot": "imageforensics snapshot",
 }
