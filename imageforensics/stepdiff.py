@@ -15,6 +15,7 @@ from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.fsmerge import changed_fields, describe_change
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, Image, Layer
 from imageforensics.timestamp import Timestamp, format_duration
+from imageforensics.units import human_size
 
 # Instructions that change the filesystem; a layer is expected from them.
 FILESYSTEM_INSTRUCTIONS = ("COPY", "ADD", "RUN")
@@ -118,7 +119,7 @@ def layer_size(layer: Layer | None) -> int | None:
 
 
 def _content_text(state: LayerState) -> str:
-    size = f"{state.size}-byte layer" if state.size is not None else "layer"
+    size = f"{human_size(state.size)} layer" if state.size is not None else "layer"
     entries = f" ({state.entries} entries)" if state.entries is not None else ""
     return f"{size}{entries}"
 

@@ -53,7 +53,7 @@ def test_tomcat_pair_finds_everything_the_seed_author_found():
     assert (empty.severity, empty.step_a, empty.step_b, empty.side) == (Severity.ERROR, 6, 6, "B")
     assert empty.created_by == "COPY rootfs / # buildkit"
     assert empty.evidence_value("layer_size_a") == "7650" and empty.evidence_value("entries_a") == "12"
-    assert "7650-byte layer (12 entries) in A but is marked empty_layer in B" in empty.summary
+    assert "7.65 kB layer (12 entries) in A but is marked empty_layer in B" in empty.summary
     drift = one(report, "timestamp-drift")
     assert (drift.step_a, drift.step_b) == (5, 5) and drift.created_by == "EXPOSE map[8080/tcp:{}]"
     assert drift.evidence_value("drift_ns") == "-89607600" and drift.evidence_value("drift") == "-89.6 ms"

@@ -60,7 +60,7 @@ def test_copy_step_has_the_layer_in_a_and_is_marked_empty_in_b():
     assert f.evidence_value("entries_a") == "12"
     assert f.evidence_value("tar_size_a") == str(1024 + 12 * 512 + 11 * 1024 + 2 * 512)
     assert f.evidence_value("empty_layer_b") == "True"
-    assert "7650-byte layer (12 entries) in A" in f.summary and "marked empty_layer in B" in f.summary
+    assert "7.65 kB layer (12 entries) in A" in f.summary and "marked empty_layer in B" in f.summary
     assert "COPY step marked empty_layer" in f.summary
 
 
@@ -93,7 +93,7 @@ def test_nothing_else_of_warning_severity_and_the_verdict_says_it_first():
     assert serious == ["image-created-differs", "paths-missing", "step-wrongly-empty", "timestamp-drift"]
     assert report.verdict_kind == "missing-content" and report.exit_status == 1
     assert report.verdict.startswith("B is missing content that A has: step 6 `COPY rootfs /` carries a "
-                                     "7650-byte layer (12 entries) in A but is marked empty_layer in B")
+                                     "7.65 kB layer (12 entries) in A but is marked empty_layer in B")
     assert "12 paths of A are absent from B" in report.verdict
     assert report.verdict.endswith("History diverges from step 5 `EXPOSE 8080/tcp` (created -89.6 ms in B). "
                                    "Pattern: a BuildKit cache import that lost a layer "

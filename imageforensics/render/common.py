@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from imageforensics.findings import Finding, Severity
 from imageforensics.report import LayerSide, Report, StepRow
 from imageforensics.timestamp import NS, Timestamp
+from imageforensics.units import human_size  # noqa: F401 - renderers use common.human_size
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -21,19 +22,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
 _BUILDKIT_SUFFIX = re.compile(r"\s+# buildkit$")
 _SPACES = re.compile(r"\s+")
-
-
-def human_size(n: int) -> str:
-    """Decimal units with three significant digits, as docker prints them: ``7.65 kB``."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB", "PB"):
-        value /= 1000
-        if value < 999.5 or unit == "PB":
-            text = f"{value:.3g}" if value < 1000 else f"{value:.0f}"
-            return f"{text} {unit}"
-    raise AssertionError("unreachable")
 
 
 def count(n: int, noun: str) -> str:
