@@ -109,7 +109,9 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
                 f"in B {'are' if len(paths) != 1 else 'is'} not in A, e.g. /{paths[0]}")
         if removed and sa is not None:
             text += f" (removed in A by {_label(by_step_a, sa, 'A')})"
-        out.append(Finding(code="paths-added", severity=Severity.WARNING, summary=text, side="A",
+        # Both path findings are about B, the image compared against A: B lacks
+        # the missing paths and holds the added ones.
+        out.append(Finding(code="paths-added", severity=Severity.WARNING, summary=text, side="B",
                            step_a=None if sa in (None, _NONE) else sa, step_b=None if sb == _NONE else sb,
                            created_by=by_step_b[sb].created_by if sb in by_step_b else "",
                            paths=tuple("/" + p for p in paths),

@@ -121,7 +121,10 @@ def mirrored(f):
     drift = f.evidence_value("drift_ns")
     if f.code in ("timestamp-drift", "image-created-differs") and drift is not None:
         drift = str(-int(drift))  # B minus A: negated when the sides swap
-    return (MIRROR.get(f.code, f.code), f.step_b, f.step_a, {"A": "B", "B": "A"}.get(f.side, f.side),
+    # Path findings are always about B (B lacks the missing paths, holds the
+    # added ones), so swapping the images swaps their codes but not their side.
+    side = f.side if f.code in ("paths-missing", "paths-added") else {"A": "B", "B": "A"}.get(f.side, f.side)
+    return (MIRROR.get(f.code, f.code), f.step_b, f.step_a, side,
             tuple(sorted(f.paths)), drift)
 
 
