@@ -9,7 +9,6 @@ those sha256 computations on another core.
 from __future__ import annotations
 
 import hashlib
-import os
 import queue
 import tarfile
 import threading
@@ -35,9 +34,7 @@ class HashPipe:
     hashlib releases the GIL on large updates, so the diff_id and blob digests
     run on another core while this one decompresses and hashes file contents.
     Chunks are handed over in order through a small bounded queue (memory
-    stays bounded); short streams are hashed inline without a thread, and so
-    is every stream when the process already has a thread per core (see
-    ``_spare_core``).
+    stays bounded); short streams are hashed inline without a thread.
     """
 
     def __init__(self) -> None:
@@ -46,7 +43,6 @@ class HashPipe:
         self._pending_size = 0
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
-        self._inline = False
 
     def update(self, chunk: bytes) -> None:
         """Add ``chunk`` (in order)."""
@@ -58,14 +54,7 @@ class HashPipe:
     def _hand_over(self) -> None:
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending, self._pending_size = [], 0
-        if self._inline:
-            self._hash.update(data)
-            return
         if self._queue is None:
-            if not _spare_core():
-                self._inline = True
-                self._hash.update(data)
-                return
             self._queue = queue.Queue(maxsize=4)
             self._thread = threading.Thread(target=self._work, name="sha256", daemon=True)
             self._thread.start()
@@ -94,22 +83,6 @@ class HashPipe:
             self._thread.join()
         self._thread = None
         self._queue = None
-
-
-def _spare_core() -> bool:
-    """Whether one more hashing thread would have a core to itself.
-
-    Beyond one thread per core a hashing thread buys no time and costs some:
-    each 1 MiB chunk outlives the reads while it waits in a queue, and the
-    allocator gives its pages back and faults them in again. Reading two 1 GiB
-    archives at once (two threads, two cores): 3.3 s user + 0.7 s system and
-    100,000 page faults with hashing threads, against 0.1 s system without.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return threading.active_count() < cores
 
 
 class StoredReader:
