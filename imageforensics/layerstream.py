@@ -33,8 +33,12 @@ class HashPipe:
 
     hashlib releases the GIL on large updates, so the diff_id and blob digests
     run on another core while this one decompresses and hashes file contents.
-    Chunks are handed over in order through a small bounded queue (memory
-    stays bounded); short streams are hashed inline without a thread.
+    Chunks are handed over in order through a queue of one chunk: memory
+    stays bounded, and chunks are freed soon after they were read (with
+    more of them waiting, the allocator gives their pages back to the system
+    and faults them in again: measured on bench big, 54,000-124,000 page
+    faults with a queue of 4, 18,000 with 1). Short streams are hashed
+    inline without a thread.
     """
 
     def __init__(self) -> None:
@@ -55,7 +59,7 @@ class HashPipe:
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending, self._pending_size = [], 0
         if self._queue is None:
-            self._queue = queue.Queue(maxsize=4)
+            self._queue = queue.Queue(maxsize=1)
             self._thread = threading.Thread(target=self._work, name="sha256", daemon=True)
             self._thread.start()
         self._queue.put(data)
