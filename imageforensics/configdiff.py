@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import Image, RunConfig
+from imageforensics.redact import as_redacted_as
 
 CONFIG_FIELDS = ("env", "cmd", "entrypoint", "working_dir", "user", "exposed_ports", "volumes",
                  "labels", "stop_signal", "healthcheck", "shell", "on_build")
@@ -78,9 +79,13 @@ def _mapping_detail(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ..
 def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
     """Findings for every run-config field, platform and reference difference."""
     out: list[Finding] = []
+    # A snapshot may hold env/label values redacted to their digest: compare
+    # the other side's values in the same form (equal values stay equal).
+    config_a = as_redacted_as(image_a.run_config, image_b.run_config)
+    config_b = as_redacted_as(image_b.run_config, image_a.run_config)
     for name in CONFIG_FIELDS:
-        va = _canonical(image_a.run_config, name)
-        vb = _canonical(image_b.run_config, name)
+        va = _canonical(config_a, name)
+        vb = _canonical(config_b, name)
         if va == vb:
             continue
         extra: dict[str, str] = {}

@@ -146,7 +146,7 @@ def input_side(archive: Archive, image: Image) -> InputSide:
                      image_id=str(image.image_id), references=image.references,
                      platform=str(image.platform), layer_count=max(len(image.diff_ids), len(image.layers)),
                      history_count=len(image.history), created=image.created.raw if image.created else "",
-                     size=archive.size)
+                     size=archive.size, notes=archive.notes)
 
 
 def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions,

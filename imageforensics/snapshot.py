@@ -16,7 +16,6 @@ refused, and every field is type-checked (SnapshotError naming the field).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import zlib
 from typing import Any
@@ -27,19 +26,15 @@ from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Image, RunConfig
 from imageforensics.jsoncheck import JsonShapeError
 from imageforensics.modeljson import archive_from_json, archive_to_json
+from imageforensics.redact import redact_env, redact_value
 
 FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1
 REDACTABLE = frozenset({"env", "labels"})
-REDACTED_PREFIX = "redacted:sha256:"
 GZIP_MAGIC = b"\x1f\x8b"
 # A snapshot lists every file entry, so it may legitimately be larger than
 # any config JSON: allow this many times the JSON member limit once inflated.
 _SNAPSHOT_JSON_FACTOR = 16
-
-
-def _redact_value(value: str) -> str:
-    return REDACTED_PREFIX + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _redact_config(config: RunConfig, redact: frozenset[str]) -> RunConfig:
@@ -47,10 +42,10 @@ def _redact_config(config: RunConfig, redact: frozenset[str]) -> RunConfig:
     if "env" in redact and env is not None:
         # Docker's Env is a list of "KEY=value"; an entry without "=" is a
         # bare name and holds no value to hide.
-        env = tuple(f"{k}={_redact_value(v)}" if sep else k for k, sep, v in (e.partition("=") for e in env))
+        env = redact_env(env)
     labels = config.labels
     if "labels" in redact:
-        labels = tuple((k, _redact_value(v)) for k, v in labels)
+        labels = tuple((k, redact_value(v)) for k, v in labels)
     return dataclasses.replace(config, env=env, labels=labels)
 
 

@@ -1,0 +1,60 @@
+"""Redacted snapshots still diff exactly: a redacted value equals the plain value it hides."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from imageforensics.configdiff import compare_config
+from imageforensics.diff import diff_images
+from imageforensics.model import RunConfig
+from imageforensics.redact import as_redacted_as, is_redacted, redact_env, redact_value
+from imageforensics.snapshot import load_snapshot, write_snapshot
+from tests.modelfactory import build, file, spec, step
+
+ROOT = Path(__file__).resolve().parents[1]
+PULLED = ROOT / "samples" / "tomcat-pulled.tar"
+
+
+def with_config(**fields):
+    image = build(spec(step("FROM", file("a"))))
+    return replace(image, run_config=replace(image.run_config, **fields))
+
+
+def test_a_redacted_env_value_equals_the_plain_value_it_hides():
+    plain = with_config(env=("PATH=/bin", "TOKEN=s3cret", "BARE"), labels=(("owner", "me"),))
+    hidden = with_config(env=redact_env(plain.run_config.env), labels=(("owner", redact_value("me")),))
+    assert all(is_redacted(e.split("=", 1)[1]) for e in hidden.run_config.env if "=" in e)
+    assert compare_config(plain, hidden) == [] and compare_config(hidden, plain) == []
+
+
+def test_a_redacted_value_still_differs_from_another_plain_value():
+    plain = with_config(env=("TOKEN=other",), labels=(("owner", "you"),))
+    hidden = with_config(env=(f"TOKEN={redact_value('s3cret')}",), labels=(("owner", redact_value("me")),))
+    fields = sorted(f.path for f in compare_config(plain, hidden) if f.code == "config-differs")
+    assert fields == ["env", "labels"]
+
+
+@given(st.dictionaries(st.text(st.characters(blacklist_characters="="), min_size=1, max_size=5), st.text(max_size=8), max_size=4),
+       st.sets(st.text(min_size=1, max_size=5)))
+def test_matching_redaction_only_touches_keys_hidden_on_the_other_side(env, hidden_keys):
+    plain = RunConfig(env=tuple(f"{k}={v}" for k, v in env.items()))
+    other = RunConfig(env=tuple(f"{k}={redact_value(v) if k in hidden_keys else v}" for k, v in env.items()))
+    matched = as_redacted_as(plain, other)
+    assert matched.env == other.env
+
+
+@pytest.mark.skipif(not PULLED.is_file(), reason="samples not generated")
+def test_redacted_snapshot_diffs_like_its_archive():
+    from imageforensics.reader import read_archive
+
+    archive = read_archive(str(PULLED))
+    snap = load_snapshot(write_snapshot(archive, redact=frozenset({"env", "labels"})), source="pulled.json")
+    image, snap_image = archive.images[0], snap.images[0]
+    assert snap_image.run_config != image.run_config  # the values really are hidden
+    report = diff_images(archive, image, snap, snap_image)
+    assert report.verdict_kind == "identical" and report.exit_status == 0
+    assert any("redacted: env, labels" in note for note in report.b.notes)
