@@ -25,7 +25,7 @@ from imageforensics.model import Archive
 from imageforensics.modeljson import archive_to_json
 from imageforensics.progress import Progress
 from imageforensics.render.html import render_html
-from imageforensics.render.inspect import render_inspect_text
+from imageforensics.render.inspect import render_inspect_all
 from imageforensics.render.jsonout import render_json
 from imageforensics.render.markdown import render_markdown
 from imageforensics.render.text import render_text
@@ -216,11 +216,10 @@ def _run_inspect(args: argparse.Namespace) -> int:
         # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
         out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
     else:
-        images = archive.images
+        images = None
         if args.platform:
-            chosen = inputs.select_image(archive, reference=None, index=None, platform=args.platform)
-            images = (chosen,)
-        out = "\n".join(render_inspect_text(archive, image) for image in images) if images else render_inspect_text(archive, None)
+            images = (inputs.select_image(archive, reference=None, index=None, platform=args.platform),)
+        out = render_inspect_all(archive, images)
     write_output(out, args.output)
     return 0
 

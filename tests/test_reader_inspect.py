@@ -93,3 +93,15 @@ def test_history_without_steps_lists_unmatched_layers():
     text = render_inspect_text(archive, archive.images[0])
     assert "history     (none: the config has no history)" in text
     assert f"  layer L0 {archive.images[0].diff_ids[0].short} {human_size(10240)} 1 ent: no history step" in text
+
+
+def test_several_images_share_one_archive_header():
+    from imageforensics.render.inspect import render_inspect_all
+
+    archive = read(legacy([simple_image("local/one:1"), simple_image("local/two:1")]))
+    text = render_inspect_all(archive)
+    assert text.count("\ninput ") + text.startswith("input ") == 1
+    assert "image       @0 of 2 in this archive" in text and "image       @1 of 2 in this archive" in text
+    assert text.count("archive findings") == (1 if archive.findings else 0)
+    only_second = render_inspect_all(archive, (archive.images[1],))
+    assert "@1 of 2" in only_second and "@0 of 2" not in only_second

@@ -17,11 +17,19 @@ _LABEL = 12
 
 def render_inspect_text(archive: Archive, image: Image | None, *, width: int = 80) -> str:
     """The archive header, the image's identity, one row per history step, then the findings."""
+    return render_inspect_all(archive, (image,) if image is not None else (), width=width)
+
+
+def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None, *, width: int = 80) -> str:
+    """The archive header once, then each image (all by default), then the archive's own findings once."""
     width = max(width, 40)
+    chosen = archive.images if images is None else images
     lines = _archive_header(archive)
-    if image is None:
+    if not chosen:
         lines.append(_field("image", "none (this input holds no image; see the findings)"))
-    else:
+    for n, image in enumerate(chosen):
+        if n:
+            lines.append("")
         if len(archive.images) > 1 and image in archive.images:
             lines.append(_field("image", f"@{archive.images.index(image)} of {len(archive.images)} in this archive"))
         lines.extend(_image_header(image))
