@@ -66,7 +66,8 @@ def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress
         if progress is not None:
             label = "stdin"
             progress.start(label, None)
-            return reader.read_stream(CountingReader(stdin, progress, label), "-", limits=limits)  # type: ignore[arg-type]
+            return reader.read_stream(CountingReader(stdin, progress, label), "-", limits=limits,  # type: ignore[arg-type]
+                                      on_member=lambda name: progress.member(label, name))
     return reader.read_archive(path, limits=limits)
 
 
@@ -78,7 +79,8 @@ def _read_with_progress(path: str, limits: Limits, progress: Progress) -> Archiv
         raise InputError(path, None, f"cannot open: {e.strerror or e}") from None
     with f:
         progress.start(label, os.fstat(f.fileno()).st_size)
-        return reader.read_stream(CountingReader(f, progress, label), path, limits=limits)  # type: ignore[arg-type]
+        return reader.read_stream(CountingReader(f, progress, label), path, limits=limits,  # type: ignore[arg-type]
+                                  on_member=lambda name: progress.member(label, name))
 
 
 def _load_snapshot_file(path: str, limits: Limits) -> Archive:

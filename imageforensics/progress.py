@@ -34,6 +34,7 @@ class Progress:
         self._clock = clock
         self._lock = threading.Lock()
         self._inputs: dict[str, list[int | None]] = {}
+        self._member: dict[str, str] = {}
         self._last = 0.0
         self._width = 0
 
@@ -41,6 +42,11 @@ class Progress:
         """Register an input (``total`` bytes when known)."""
         with self._lock:
             self._inputs[label] = [0, total]
+
+    def member(self, label: str, name: str) -> None:
+        """Note the archive member (usually a layer) an input is reading now."""
+        with self._lock:
+            self._member[label] = show(name, 32)
 
     def advance(self, label: str, nbytes: int) -> None:
         """Count bytes read from an input and redraw when due."""
@@ -59,10 +65,11 @@ class Progress:
         parts = []
         for label, (done, total) in self._inputs.items():
             done = int(done or 0)
+            current = f" [{self._member[label]}]" if label in self._member else ""
             if total:
-                parts.append(f"{label} {min(100, done * 100 // max(total, 1))}% {_size(done)}/{_size(total)}")
+                parts.append(f"{label} {min(100, done * 100 // max(total, 1))}% {_size(done)}/{_size(total)}{current}")
             else:
-                parts.append(f"{label} {_size(done)}")
+                parts.append(f"{label} {_size(done)}{current}")
         line = "reading " + "   ".join(parts)
         pad = max(0, self._width - len(line))
         self._width = len(line)

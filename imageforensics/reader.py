@@ -11,6 +11,7 @@ are recorded. ``parse.parse_archive`` then resolves the references.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 import os
 import stat
 import sys
@@ -215,20 +216,25 @@ def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS) -> Archive:
         return _read_stream(f, source, limits)
 
 
-def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS) -> Archive:
-    """Read an archive from any readable stream (pipes included), in one forward pass."""
-    return _read_stream(raw, source, limits)
+def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS,
+                on_member: Callable[[str], None] | None = None) -> Archive:
+    """Read an archive from any readable stream (pipes included), in one forward pass.
+
+    ``on_member`` is told the name of each regular member as its reading starts
+    (the progress line shows the layer being read).
+    """
+    return _read_stream(raw, source, limits, on_member)
 
 
-def _read_stream(raw: BinaryIO, source: str, limits: Limits) -> Archive:
+def _read_stream(raw: BinaryIO, source: str, limits: Limits, on_member: Callable[[str], None] | None = None) -> Archive:
     hashing = _HashingReader(raw)
     try:
-        return _read_hashed(hashing, source, limits)
+        return _read_hashed(hashing, source, limits, on_member)
     finally:
         hashing.sha256.close()
 
 
-def _read_hashed(hashing: _HashingReader, source: str, limits: Limits) -> Archive:
+def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member: Callable[[str], None] | None) -> Archive:
     head = _read_exactly(hashing, 6)
     if not head:
         raise InputError(source, None, "empty input: expected a tar archive")
@@ -237,7 +243,7 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits) -> Archiv
     if kind != "none":
         stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
     try:
-        members, end_problem = _walk_tar(stream, source, limits)
+        members, end_problem = _walk_tar(stream, source, limits, on_member)
         # Read what follows the end-of-archive blocks, so the digest and size
         # cover the whole input (and a corrupt compressed trailer is noticed).
         try:
@@ -283,7 +289,8 @@ def _read_exactly(f: _HashingReader | BinaryIO | _MemberStream, n: int) -> bytes
     return b"".join(parts)
 
 
-def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Member], InputError | None]:
+def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
+              on_member: Callable[[str], None] | None = None) -> tuple[list[Member], InputError | None]:
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
@@ -325,6 +332,8 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits) -> tuple[list[Membe
                 else:
                     view.seek(info.offset_data)
                 body = _MemberStream(source_of_data, info.size, archive=source, member=show(name))  # type: ignore[arg-type]
+                if on_member is not None:
+                    on_member(name)
                 members.append(_read_member(name, info.size, info.mode, body, source, limits, kept))
                 body.drain()
             elif info.issym():

@@ -69,3 +69,26 @@ def test_nothing_on_stderr_when_it_is_not_a_terminal():
     out = subprocess.run([sys.executable, "-m", "imageforensics", sample, sample], capture_output=True, timeout=120)
     assert out.returncode == 0
     assert out.stderr == b""
+
+
+def test_the_line_names_the_member_being_read():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock)
+    progress.start("a.tar", 100)
+    progress.member("a.tar", "blobs/sha256/5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef\x1b[2J")
+    progress.advance("a.tar", 10)
+    line = out.getvalue().rsplit("\r", 1)[-1]
+    assert "[blobs/sha256/5f70bf18a0860070" in line and "\x1b" not in line
+
+
+def test_reader_reports_each_member_it_starts(tmp_path):
+    from imageforensics.reader import read_stream
+
+    sample = ROOT / "samples" / "tomcat-pulled.tar"
+    if not sample.is_file():
+        pytest.skip("samples not generated")
+    seen: list[str] = []
+    with open(sample, "rb") as f:
+        archive = read_stream(f, str(sample), on_member=seen.append)
+    assert "manifest.json" in seen
+    assert sum(name.endswith("/layer.tar") for name in seen) == len(archive.images[0].layers)
