@@ -30,10 +30,10 @@ class FastTarInfo(tarfile.TarInfo):
     __slots__ = ()
 
     @classmethod
-    def frombuf(cls, buf: bytes, encoding: str, errors: str) -> "tarfile.TarInfo":
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> FastTarInfo:
         """Parse a 512-byte header block."""
         if len(buf) != tarfile.BLOCKSIZE or not buf.isascii() or buf[156:157] == tarfile.GNUTYPE_SPARSE:
-            return super().frombuf(buf, encoding, errors)  # type: ignore[misc]
+            return super().frombuf(buf, encoding, errors)
         # ASCII bytes sum to at most 512 * 127 < 65521, so Adler-32's low half
         # is 1 + the exact byte sum; signed and unsigned checksums agree.
         total = (zlib.adler32(buf) & 0xFFFF) - 1
@@ -45,9 +45,9 @@ class FastTarInfo(tarfile.TarInfo):
                 int(fields[i].split(b"\0", 1)[0] or b"0", 8) for i in _NUMERIC
             ]
         except ValueError:
-            return super().frombuf(buf, encoding, errors)  # type: ignore[misc]
+            return super().frombuf(buf, encoding, errors)
         if not total or chk != total - sum(fields[6]) + 256:
-            return super().frombuf(buf, encoding, errors)  # type: ignore[misc]
+            return super().frombuf(buf, encoding, errors)
         kind: bytes = fields[7]
         name, linkname, uname, gname, prefix = [
             fields[i].split(b"\0", 1)[0].decode(encoding, errors) for i in _TEXT
@@ -75,7 +75,7 @@ class FastTarInfo(tarfile.TarInfo):
         structs, isextended, origsize = self._sparse_structs  # type: ignore[attr-defined]
         del self._sparse_structs  # type: ignore[attr-defined]
         while isextended:
-            buf = tarfile_.fileobj.read(tarfile.BLOCKSIZE)  # type: ignore[union-attr]
+            buf = tarfile_.fileobj.read(tarfile.BLOCKSIZE)
             pos = 0
             for _ in range(21):
                 try:
@@ -89,7 +89,7 @@ class FastTarInfo(tarfile.TarInfo):
             isextended = bool(buf[504])
             _check_sparse_runs(len(structs))
         self.sparse = structs
-        self.offset_data = tarfile_.fileobj.tell()  # type: ignore[union-attr]
+        self.offset_data = tarfile_.fileobj.tell()
         tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
         self.size = origsize
         return self
@@ -111,7 +111,9 @@ class FastTarInfo(tarfile.TarInfo):
             number, buf = buf.split(b"\n", 1)
             sparse.append(int(number))
         next.offset_data = fileobj.tell()
-        next.sparse = list(zip(sparse[::2], sparse[1::2]))
+        # typeshed declares TarInfo.sparse as bytes | None, but tarfile itself
+        # stores the sparse map there as a list of (offset, size) runs.
+        next.sparse = list(zip(sparse[::2], sparse[1::2]))  # type: ignore[assignment]
 
 
 def _check_sparse_runs(count: int) -> None:
