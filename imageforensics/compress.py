@@ -151,7 +151,7 @@ class DecompressedStream(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         """Up to ``size`` decompressed bytes (all the rest when negative); b"" at the end."""
         if size is None or size < 0:
-            parts = []
+            parts: list[bytes] = []
             while True:
                 part = self.read(CHUNK)
                 if not part:
