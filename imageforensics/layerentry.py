@@ -13,7 +13,8 @@ import hashlib
 import posixpath
 import re
 import tarfile
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Protocol, cast
 
 from imageforensics.errors import LimitError
 from imageforensics.limits import Limits
@@ -76,7 +77,7 @@ def mtime_ns(info: tarfile.TarInfo) -> int:
         return 0
 
 
-def xattrs(pax: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def xattrs(pax: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """Sorted (name, escaped value) pairs from ``SCHILY.xattr.*`` and ``LIBARCHIVE.xattr.*``."""
     found: dict[str, bytes] = {}
     for key, value in pax.items():
@@ -282,7 +283,10 @@ class EntryLister:
     def _sparse_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
         """Hash a sparse file as it reads back: its stored runs with the holes as zeros."""
         # Unused slots of an old-GNU header read back as (0, 0): empty runs hold nothing.
-        runs = [(int(offset), int(length)) for offset, length in info.sparse or () if length]
+        # typeshed declares TarInfo.sparse as bytes | None; tarfile stores a list of
+        # (offset, size) pairs there (_proc_sparse, _proc_gnusparse_*, tarheader).
+        sparse = cast("list[tuple[int, int]] | None", info.sparse)
+        runs = [(int(offset), int(length)) for offset, length in sparse or () if length]
         stored = sum(length for _, length in runs)
         position = 0
         for offset, length in runs:
