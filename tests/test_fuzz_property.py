@@ -1,6 +1,6 @@
 """Mutated archives never crash or hang the reader: a model, or one of the project's own errors.
 
-The mutation engine is tools/fuzz.py's (truncation, bit flips, tar header
+The mutation engine is tools/mutate.py (truncation, bit flips, tar header
 fields, members reordered/duplicated/dropped/renamed/turned into links,
 JSON values swapped for other types, layer entries mutated, double
 compression, bombs). Here hypothesis drives every choice the engine makes,
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from imageforensics.errors import ImageForensicsError
 from strategies import archives
-from tools import fuzz
+from tools import fuzz, mutate
 
 SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.tar"))
 
@@ -55,7 +55,7 @@ def outcome(data: bytes) -> str:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(built=archives(), data=st.data())
 def test_mutated_synthetic_archives_give_a_model_or_our_error(built: Any, data: st.DataObject) -> None:
-    mutated, _ = fuzz.mutate_archive(built.data, DrawChooser(data))
+    mutated, _ = mutate.mutate_archive(built.data, DrawChooser(data))
     assert outcome(mutated) in ("model", "error")
 
 
@@ -65,7 +65,7 @@ def test_mutated_synthetic_archives_give_a_model_or_our_error(built: Any, data: 
 def test_mutated_samples_give_a_model_or_our_error(data: st.DataObject) -> None:
     chooser = DrawChooser(data)
     sample = chooser.choice(SAMPLES)
-    mutated, _ = fuzz.mutate_archive(sample.read_bytes(), chooser)
+    mutated, _ = mutate.mutate_archive(sample.read_bytes(), chooser)
     assert outcome(mutated) in ("model", "error")
 
 
