@@ -144,12 +144,13 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool
         return f"not a tar archive ({exc}; starts with {start!r})", False
     try:
         # No first member: stop here (Python 3.10's next() would then seek back to -1).
-        while archive.firstmember is not None or archive.offset:
+        # firstmember and members are undocumented TarFile attributes typeshed leaves out.
+        while archive.firstmember is not None or archive.offset:  # type: ignore[attr-defined]
             info = archive.next()
             if info is None:
                 break
             # tarfile keeps every TarInfo; the listing keeps only what it needs.
-            archive.members.clear()
+            archive.members.clear()  # type: ignore[attr-defined]
             lister.add(info, tar)
     except (ImageForensicsError, RawError):
         raise
