@@ -10,6 +10,7 @@ findings that ``parse`` observes while it resolves references are built in
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
 from imageforensics.createdby import instruction, normalise_created_by
 from imageforensics.findings import Finding, Severity, evidence
@@ -49,6 +50,13 @@ _SQUASH = re.compile(r"(merge sha256:[0-9a-f]+ to sha256:[0-9a-f]+|create new fr
 BUILDKIT_REPAIR_COMMENT = "buildkit.exporter.image.v0"
 
 
+class _At(TypedDict):
+    """The step a layer finding is about, as ``_f``'s keyword arguments."""
+
+    step: int | None
+    created_by: str
+
+
 def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, created_by: str = "", path: str = "", **ev: object) -> Finding:
     return Finding(code=code, severity=severity, summary=summary, step_a=step, created_by=created_by, path=path, evidence=evidence(**ev))
 
@@ -74,7 +82,7 @@ def _layer_checks(image: Image) -> list[Finding]:
         if layer is None:
             continue
         step = steps.get(i)
-        at = {"step": step.index if step else None, "created_by": step.created_by if step else ""}
+        at: _At = {"step": step.index if step else None, "created_by": step.created_by if step else ""}
         if not layer.readable:
             out.append(_f("layer-unreadable", ERROR, f"layer {i} ({show(layer.member, 80)}) is not a readable tar: {show(layer.problem, 120)}", layer=i, member=layer.member, problem=layer.problem, **at))
             continue
@@ -96,7 +104,7 @@ def _layer_checks(image: Image) -> list[Finding]:
     return out
 
 
-def _anomalies(index: int, anomalies: tuple[tuple[str, str], ...], at: dict[str, object]) -> list[Finding]:
+def _anomalies(index: int, anomalies: tuple[tuple[str, str], ...], at: _At) -> list[Finding]:
     """One finding per kind of odd entry in a layer (Layer.anomalies), with a count and the first examples."""
     grouped: dict[str, list[str]] = {}
     for code, detail in anomalies:
@@ -105,7 +113,7 @@ def _anomalies(index: int, anomalies: tuple[tuple[str, str], ...], at: dict[str,
     for code, details in grouped.items():
         meaning = LAYER_ANOMALIES.get(code, code).split(";")[0]
         examples = ", ".join(show(d, 80) for d in details[:3]) + (f" and {len(details) - 3} more" if len(details) > 3 else "")
-        out.append(_f("layer-anomaly", WARNING, f"layer {index}: {len(details)} × {meaning}: {examples}", layer=index, anomaly=code, count=len(details), first=details[0], **at))  # type: ignore[arg-type]
+        out.append(_f("layer-anomaly", WARNING, f"layer {index}: {len(details)} × {meaning}: {examples}", layer=index, anomaly=code, count=len(details), first=details[0], **at))
     return out
 
 
@@ -177,11 +185,11 @@ def history_signals(image: Image) -> tuple[Finding, ...]:
         if step.comment == BUILDKIT_REPAIR_COMMENT:
             out.append(_f("history-repaired", INFO, f"step {step.index} was appended by BuildKit to pair a layer that had no history entry (comment {BUILDKIT_REPAIR_COMMENT})", step=step.index))
     for i, layer in enumerate(image.layers):
-        step = steps.get(i)
-        if layer is None or step is None:
+        layer_step = steps.get(i)
+        if layer is None or layer_step is None:
             continue
-        if step_instruction(step.created_by) in ("COPY", "ADD") and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
-            out.append(_f("empty-gzip-on-copy", WARNING, f"step {step.index} {step_instruction(step.created_by)} has the 32-byte empty gzip layer {layer.blob_digest.short}: it copied nothing (the cache-import corruption pulls this blob)", step=step.index, created_by=step.created_by, blob=layer.blob_digest))
+        if step_instruction(layer_step.created_by) in ("COPY", "ADD") and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
+            out.append(_f("empty-gzip-on-copy", WARNING, f"step {layer_step.index} {step_instruction(layer_step.created_by)} has the 32-byte empty gzip layer {layer.blob_digest.short}: it copied nothing (the cache-import corruption pulls this blob)", step=layer_step.index, created_by=layer_step.created_by, blob=layer.blob_digest))
     out.extend(_time_signals(image))
     if image.has_inline_cache:
         out.append(_f("inline-cache", INFO, "the config carries BuildKit inline cache (moby.buildkit.cache.v0); its layer indexes desync when empty layers were dropped"))
