@@ -29,6 +29,7 @@ from imageforensics.render.inspect import render_inspect_all
 from imageforensics.render.jsonout import render_json
 from imageforensics.render.markdown import render_markdown
 from imageforensics.render.text import render_text
+from imageforensics.select import select_image
 from imageforensics.snapshot import write_snapshot
 
 PROG = "imageforensics"
@@ -218,7 +219,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     else:
         images = None
         if args.platform:
-            images = (inputs.select_image(archive, reference=None, index=None, platform=args.platform),)
+            images = (select_image(archive, reference=None, index=None, platform=args.platform),)
         out = render_inspect_all(archive, images)
     write_output(out, args.output)
     return 0

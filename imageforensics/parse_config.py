@@ -15,8 +15,9 @@ from imageforensics import archive_audit
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
-from imageforensics.parse import image_with_findings, show
+from imageforensics.parse import image_with_findings
 from imageforensics.timestamp import Timestamp
+from imageforensics.untrusted import show
 
 INLINE_CACHE_KEY = "moby.buildkit.cache.v0"
 

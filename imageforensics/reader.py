@@ -16,15 +16,16 @@ import os
 import stat
 import sys
 import tarfile
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from imageforensics import compress, layer
 from imageforensics.errors import InputError, LimitError
 from imageforensics.layerstream import HashPipe
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest
-from imageforensics.parse import Member, normalise_member_name, parse_archive, show
+from imageforensics.parse import Member, normalise_member_name, parse_archive
 from imageforensics.tarheader import FastTarInfo
+from imageforensics.untrusted import show
 
 # Small members that are neither JSON nor a compressed stream nor a tar
 # (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
@@ -305,7 +306,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
     with tf:
         while True:
             # tarfile keeps every TarInfo it returns; in one forward pass none is needed again.
-            tf.members.clear()
+            tf.members.clear()  # type: ignore[attr-defined]  # undocumented TarFile attribute, not in typeshed
             if getattr(tf, "_loaded", False):
                 # Python 3.10's next() seeks backwards once the end was seen while opening (an empty archive).
                 break
@@ -331,7 +332,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
                     source_of_data = tf.extractfile(info)  # type: ignore[assignment]  # tarfile fills the holes
                 else:
                     view.seek(info.offset_data)
-                body = _MemberStream(source_of_data, info.size, archive=source, member=show(name))  # type: ignore[arg-type]
+                body = _MemberStream(source_of_data, info.size, archive=source, member=show(name))
                 if on_member is not None:
                     on_member(name)
                 members.append(_read_member(name, info.size, info.mode, body, source, limits, kept))
@@ -350,7 +351,8 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
 
 def _check_sparse(info: tarfile.TarInfo, source: str, limits: Limits) -> None:
     """Holes of a sparse member read back as zeros: as many as a decompression bomb would give are refused."""
-    stored = sum(length for _, length in info.sparse or ())
+    # typeshed declares TarInfo.sparse as bytes | None; tarfile stores (offset, size) pairs there.
+    stored = sum(length for _, length in cast("list[tuple[int, int]] | None", info.sparse) or ())
     holes = info.size - stored
     if holes > limits.max_expansion_ratio * stored + limits.expansion_allowance:
         raise LimitError(source, show(info.name), f"sparse member has {holes} bytes of holes for {stored} stored bytes (raise the limit with --max-expansion)")
@@ -459,7 +461,7 @@ def _read_directory(top: str, limits: Limits) -> Archive:
                 except OSError as e:
                     raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
                 with f:
-                    body = _MemberStream(f, st.st_size, archive=top, member=show(name))  # type: ignore[arg-type]
+                    body = _MemberStream(f, st.st_size, archive=top, member=show(name))
                     members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept))
                 total += st.st_size
             else:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from imageforensics.align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit, normalise_created_by
+from imageforensics.align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
+from imageforensics.createdby import normalise_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.fsmerge import changed_fields, describe_change
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, Image, Layer

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
-from imageforensics.render.common import human_size, table_created_by
+from imageforensics.render.common import table_created_by
 from imageforensics.render.escape import display_width, shorten, text_safe, wrap
+from imageforensics.units import human_size
 
 _LABEL = 12
 
