@@ -81,6 +81,9 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
     b_to_a = {p.b.index: p.a.index for p in pairs if p.a and p.b and p.b.index is not None}
     out: list[Finding] = []
 
+    # A's step: always known for a missing path, None for an added path that no
+    # step of A removed and none pairs with.
+    sa: int | None
     missing: dict[tuple[int, int | None, bool], list[str]] = {}
     for path in delta.missing:
         sa = step_of_a.get(fa.writer[path], _NONE)
