@@ -11,6 +11,7 @@ of ``<summary>`` only our own words and HTML-escaped text appear.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from imageforensics.findings import Finding
@@ -179,12 +180,13 @@ def _footer(report: Report, budget: _Budget) -> list[str]:
 def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str]) -> str:
     # Cutting re-renders; a section whose own budget did not change is reused.
     parts = []
-    for name, key, build in (
+    sections: tuple[tuple[str, tuple[int, ...], Callable[[], list[str]]], ...] = (
         ("header", (budget.cell,), lambda: _header(report, budget)),
         ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget)),
         ("history", (budget.max_steps, budget.cell), lambda: _history(report, budget)),
         ("footer", (budget.cell,), lambda: _footer(report, budget)),
-    ):
+    )
+    for name, key, build in sections:
         full_key = (name, *key)
         if full_key not in memo:
             memo[full_key] = "\n".join(build())
