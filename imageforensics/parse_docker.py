@@ -188,8 +188,8 @@ def _cross_check_index(store: Store, images: list[Image]) -> list[Image]:
     """Docker 25+: merge index.json names and manifest digests; report disagreements (FORMATS.md A2)."""
     found = parse_oci.walk(store, docker_side=True)
     by_config: dict[str, Image] = {}
-    for oci_image in found.images:
-        by_config.setdefault(str(oci_image.image_id), oci_image)
+    for listed in found.images:
+        by_config.setdefault(str(listed.image_id), listed)
     matched: set[str] = set()
     out = []
     for image in images:
