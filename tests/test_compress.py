@@ -371,3 +371,18 @@ def test_zstd_skippable_frames_between_frames(monkeypatch: pytest.MonkeyPatch) -
     assert _decompress(packed, "zstd") == DATA
     assert compress._is_skippable_frame(skippable)
     assert not compress._is_skippable_frame(zstd_compress(b"x"))
+
+
+def test_endless_trailing_data_after_a_gzip_stream_comes_to_an_end(monkeypatch):
+    from imageforensics import compress as compress_module
+    from imageforensics.errors import InputError
+    from imageforensics.limits import DEFAULT_LIMITS
+
+    monkeypatch.setattr(compress_module, "MAX_TRAILING", 4096)
+    data = gzip.compress(b"payload", mtime=0)
+    fine = compress_module.open_decompressed(io.BytesIO(data + bytes(4096)), "gzip", archive="a", member="m", limits=DEFAULT_LIMITS)
+    assert fine.read(-1) == b"payload"
+    endless = compress_module.open_decompressed(io.BytesIO(data + bytes(10_000)), "gzip", archive="a", member="m", limits=DEFAULT_LIMITS)
+    with pytest.raises(InputError, match="a: m: more than 4096 bytes follow the end of the gzip stream"):
+        while endless.read(1 << 16):
+            pass
