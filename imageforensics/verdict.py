@@ -68,13 +68,24 @@ def _is_content(f: Finding) -> bool:
     return not (f.code == "layer-content-differs" and f.evidence_value("mtime_only") == "True")
 
 
-def _row(f: Finding, pairs: Sequence[Pair]) -> int:
-    for r, p in enumerate(pairs):
-        if f.step_a is not None and p.a is not None and p.a.index == f.step_a:
-            return r
-        if f.step_b is not None and p.b is not None and p.b.index == f.step_b:
-            return r
-    return len(pairs)
+class _Rows:
+    """The alignment row of a finding's step, looked up in constant time (histories may be huge)."""
+
+    def __init__(self, pairs: Sequence[Pair]) -> None:
+        self.end = len(pairs)
+        self._a: dict[int, int] = {}
+        self._b: dict[int, int] = {}
+        for r, p in enumerate(pairs):
+            if p.a is not None:
+                self._a.setdefault(p.a.index, r)
+            if p.b is not None:
+                self._b.setdefault(p.b.index, r)
+
+    def __call__(self, f: Finding) -> int:
+        """The first row holding the finding's step in A or in B, else the end."""
+        rows = [self._a.get(f.step_a, self.end) if f.step_a is not None else self.end,
+                self._b.get(f.step_b, self.end) if f.step_b is not None else self.end]
+        return min(rows)
 
 
 def _strip_side(summary: str) -> str:
@@ -118,7 +129,7 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
             if lost:
                 text += f"; {lost} path{'s' if lost != 1 else ''} of A {'are' if lost != 1 else 'is'} absent from B"
         else:
-            first = min((f for f in missing), key=lambda f: _row(f, pairs))
+            first = min(missing, key=_Rows(pairs))
             text = f"B is missing content that A has: {first.summary}"
         pattern = ""
         if empty is not None and "empty-layer removal signature" in (empty.evidence_value("signals") or ""):
@@ -130,8 +141,9 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
                                    + (" " + drift_note if drift_note else "") + pattern)
     content = [f for f in findings if _is_content(f)]
     if content:
-        first = min(content, key=lambda f: _row(f, pairs))
-        row = _row(first, pairs)
+        rows = _Rows(pairs)
+        first = min(content, key=rows)
+        row = rows(first)
         where = ""
         if row < len(pairs):
             p = pairs[row]
