@@ -25,8 +25,9 @@ class Digest:
     hex: str
 
     @classmethod
-    def parse(cls, text: str) -> "Digest":
+    def parse(cls, text: object) -> "Digest":
         """Parse ``alg:hex``; raises ValueError when it is not a well-formed digest."""
+        # Any JSON value may arrive here (a descriptor's "digest"): non-strings are refused too.
         if not isinstance(text, str):
             raise ValueError(f"digest must be a string, not {type(text).__name__}")
         m = _DIGEST.fullmatch(text)

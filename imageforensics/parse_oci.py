@@ -156,19 +156,21 @@ def _visit(
     if not isinstance(desc, dict):
         _problem(store, found, archive_audit.descriptor_invalid(where, f"{_json_type(desc)}, expected a descriptor object"))
         return
-    media_type = desc.get("mediaType") if isinstance(desc.get("mediaType"), str) else ""
+    media_type = _string(desc.get("mediaType"))
     try:
         digest = Digest.parse(desc.get("digest"))
     except ValueError:
         _problem(store, found, archive_audit.descriptor_invalid(where, f"has no valid digest (mediaType {show(media_type, 80) or 'absent'})"))
         return
-    annotations = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+    annotations = desc.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = {}
     names = [annotations[key] for key in NAME_ANNOTATIONS if isinstance(annotations.get(key), str) and annotations[key]]
     refs = references + [n for n in names if n not in references]
     plat = descriptor_platform(desc.get("platform")) or platform
     # BuildKit attaches attestation (and regctl "builder") manifests as index
     # siblings marked vnd.docker.reference.type; they describe an image, they are not one.
-    reference_type = annotations.get("vnd.docker.reference.type") if isinstance(annotations.get("vnd.docker.reference.type"), str) else ""
+    reference_type = _string(annotations.get("vnd.docker.reference.type"))
     attestation = bool(reference_type)
     name = store.blob_name(digest)
     if name is None or store.resolve(name) is None:
@@ -252,7 +254,7 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
     if not isinstance(config_desc, dict):
         _problem(store, found, archive_audit.descriptor_invalid(where, "manifest has no config descriptor"))
         return None
-    config_type = config_desc.get("mediaType") if isinstance(config_desc.get("mediaType"), str) else ""
+    config_type = _string(config_desc.get("mediaType"))
     layer_descs = manifest.get("layers")
     if layer_descs is None:
         layer_descs = []
@@ -261,7 +263,7 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
         return None
     if config_type and config_type not in IMAGE_CONFIG_TYPES:
         found.artifacts += 1
-        artifact_type = manifest.get("artifactType") if isinstance(manifest.get("artifactType"), str) else ""
+        artifact_type = _string(manifest.get("artifactType"))
         store.findings.append(archive_audit.artifact_skipped(where, config_type, artifact_type))
         _mark_blobs(store, manifest)
         return None
@@ -333,7 +335,7 @@ def _layer(store: Store, found: Walk, desc: Any, where: str, j: int, findings: l
     if isinstance(size, int) and not isinstance(size, bool) and size != member.size:
         findings.append(archive_audit.descriptor_size_mismatch(where, digest, size, member.size))
     layer = store.layer_of(member)
-    media_type = desc.get("mediaType") if isinstance(desc.get("mediaType"), str) else ""
+    media_type = _string(desc.get("mediaType"))
     declared = "gzip" if media_type.endswith("gzip") else "zstd" if media_type.endswith("zstd") else "none" if media_type.endswith(".tar") else ""
     if declared and layer.readable and layer.compression != declared:
         findings.append(archive_audit.layer_compression_mismatch(j, media_type, layer.compression))
@@ -342,7 +344,8 @@ def _layer(store: Store, found: Walk, desc: Any, where: str, j: int, findings: l
 
 def _mark_blobs(store: Store, manifest: dict[str, Any]) -> None:
     """Blobs of skipped manifests (artifacts, attestations) count as referenced."""
-    descs = [manifest.get("config")] + (manifest.get("layers") if isinstance(manifest.get("layers"), list) else [])
+    layers = manifest.get("layers")
+    descs = [manifest.get("config")] + (layers if isinstance(layers, list) else [])
     for desc in descs:
         if isinstance(desc, dict):
             try:
@@ -356,6 +359,11 @@ def _mark_blobs(store: Store, manifest: dict[str, Any]) -> None:
 def _problem(store: Store, found: Walk, finding: Finding) -> None:
     store.findings.append(finding)
     found.problems.append(finding.summary)
+
+
+def _string(value: object) -> str:
+    """A JSON string field's value; "" when it is absent or not a string."""
+    return value if isinstance(value, str) else ""
 
 
 def _json_type(value: Any) -> str:
