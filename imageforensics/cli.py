@@ -59,15 +59,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _positive(text: str) -> int:
+    """A limit: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, not {value}")
+    return value
+
+
 def _limit_options(parser: argparse.ArgumentParser) -> None:
     d = Limits()
     group = parser.add_argument_group("safety limits (raise them for unusual but trusted inputs)")
-    group.add_argument("--max-json-bytes", type=int, default=d.max_json_bytes, metavar="N", help=f"largest JSON member read (default {d.max_json_bytes})")
-    group.add_argument("--max-json-depth", type=int, default=d.max_json_depth, metavar="N", help=f"deepest JSON nesting (default {d.max_json_depth})")
-    group.add_argument("--max-layers", type=int, default=d.max_layers, metavar="N", help=f"most layers per image (default {d.max_layers})")
-    group.add_argument("--max-entries", type=int, default=d.max_entries_per_layer, metavar="N", help=f"most entries per layer (default {d.max_entries_per_layer})")
-    group.add_argument("--max-path-bytes", type=int, default=d.max_path_bytes, metavar="N", help=f"longest path in a layer (default {d.max_path_bytes})")
-    group.add_argument("--max-expansion", type=int, default=d.max_expansion_ratio, metavar="RATIO", help=f"decompressed/compressed ratio that counts as a bomb (default {d.max_expansion_ratio})")
+    group.add_argument("--max-json-bytes", type=_positive, default=d.max_json_bytes, metavar="N", help=f"largest JSON member read (default {d.max_json_bytes})")
+    group.add_argument("--max-json-depth", type=_positive, default=d.max_json_depth, metavar="N", help=f"deepest JSON nesting (default {d.max_json_depth})")
+    group.add_argument("--max-layers", type=_positive, default=d.max_layers, metavar="N", help=f"most layers per image (default {d.max_layers})")
+    group.add_argument("--max-entries", type=_positive, default=d.max_entries_per_layer, metavar="N", help=f"most entries per layer (default {d.max_entries_per_layer})")
+    group.add_argument("--max-path-bytes", type=_positive, default=d.max_path_bytes, metavar="N", help=f"longest path in a layer (default {d.max_path_bytes})")
+    group.add_argument("--max-expansion", type=_positive, default=d.max_expansion_ratio, metavar="RATIO", help=f"decompressed/compressed ratio that counts as a bomb (default {d.max_expansion_ratio})")
 
 
 def _limits(args: argparse.Namespace) -> Limits:

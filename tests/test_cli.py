@@ -167,3 +167,10 @@ def test_output_file_gets_the_usual_mode(tmp_path):
     finally:
         os.umask(old)
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "many"])
+def test_limits_must_be_positive_numbers(value):
+    out = run("inspect", str(PULLED), "--max-layers", value)
+    assert out.returncode == 2
+    assert "--max-layers" in one_error_line(out)
