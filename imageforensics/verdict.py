@@ -73,8 +73,9 @@ class _Rows:
 
     def __init__(self, pairs: Sequence[Pair]) -> None:
         self.end = len(pairs)
-        self._a: dict[int, int] = {}
-        self._b: dict[int, int] = {}
+        # A layer without a history step is a unit with index None: kept, never looked up.
+        self._a: dict[int | None, int] = {}
+        self._b: dict[int | None, int] = {}
         for r, p in enumerate(pairs):
             if p.a is not None:
                 self._a.setdefault(p.a.index, r)
