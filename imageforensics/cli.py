@@ -180,7 +180,10 @@ def _run_diff(args: argparse.Namespace) -> int:
     limits = _limits(args)
     progress = _progress(args)
     try:
-        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress)
+        # Each byte hashed once where possible: the text report shows no archive
+        # digest, and files' content digests are only taken for layers that differ.
+        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
+                                                defer_content=True, archive_digest=args.format != "text")
     finally:
         if progress is not None:
             progress.finish()

@@ -25,10 +25,11 @@ def layer_entries(image: Image, other: Image, unit: Unit) -> tuple[FileEntry, ..
     """The entries of the unit's layer; a blob absent here is taken from any layer with its diff_id."""
     if unit.layer_index is None:
         return ()
-    return _entries_at(image, other, unit.layer_index)
+    return entries_at(image, other, unit.layer_index)
 
 
-def _entries_at(image: Image, other: Image, index: int) -> tuple[FileEntry, ...] | None:
+def entries_at(image: Image, other: Image, index: int) -> tuple[FileEntry, ...] | None:
+    """The entries of the layer at ``index``; an absent or unreadable blob is taken from any layer with its diff_id."""
     layer = image.layers[index] if index < len(image.layers) else None
     if layer is not None and layer.readable:
         return layer.entries
@@ -54,8 +55,8 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     if seq_a == seq_b and None not in seq_a:
         return []  # the same layers in the same order: the same filesystem
-    layers_a = [_entries_at(image_a, image_b, i) for i in range(len(seq_a))]
-    layers_b = [_entries_at(image_b, image_a, i) for i in range(len(seq_b))]
+    layers_a = [entries_at(image_a, image_b, i) for i in range(len(seq_a))]
+    layers_b = [entries_at(image_b, image_a, i) for i in range(len(seq_b))]
     absent = [f"A layer {i}" for i, e in enumerate(layers_a) if e is None] + \
              [f"B layer {i}" for i, e in enumerate(layers_b) if e is None]
     if absent:

@@ -4,6 +4,13 @@ This is the reader side of the pipeline (it does I/O). It turns an input spec
 such as ``a.tar``, ``a.tar:name:tag``, ``a.tar@1`` or ``a.json.gz`` into the
 Archive and the one Image the user means, and reads two inputs in parallel:
 hashlib and zlib release the GIL, so two archives use both cores.
+
+Hashing each file's data (content digests) costs as much again as the
+diff_id, and the diff only compares files of layers whose diff_ids differ
+(``contentneed``). So ``choose_pair`` can defer them: inputs whose layers can
+be read again from where they lie (an uncompressed archive file, a directory)
+are read without content digests, and just the layers the diff compares are
+read a second time, with them.
 """
 
 from __future__ import annotations
@@ -11,15 +18,18 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from imageforensics import reader, snapshot
+from imageforensics import layer, reader, snapshot
+from imageforensics.compress import detect
+from imageforensics.contentneed import layers_needing_content
 from imageforensics.errors import InputError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
-from imageforensics.model import Archive, Image
+from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
 from imageforensics.progress import CountingReader, Progress, label_for
 from imageforensics.select import parse_input_spec, select_image
+from imageforensics.untrusted import show
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +58,41 @@ def _gzip_holds_json(head: bytes) -> bool:
     return start.lstrip()[:1] == b"{"
 
 
-def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> Archive:
-    """Read an archive, directory, ``-`` (stdin) or snapshot file into an Archive."""
+def can_read_again(path: str) -> bool:
+    """Whether an input's layer blobs lie uncompressed in files, where they can be read again.
+
+    True for a directory and an uncompressed archive file; False for stdin,
+    a compressed archive and a snapshot (which holds no blobs).
+    """
+    if path == "-":
+        return False
+    if os.path.isdir(path):
+        return True
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return bool(head) and not looks_like_snapshot(head) and detect(head) == "none"
+
+
+def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+               content_digests: bool = True, archive_digest: bool = True) -> Archive:
+    """Read an archive, directory, ``-`` (stdin) or snapshot file into an Archive.
+
+    ``content_digests`` and ``archive_digest`` as for ``reader.read_archive``
+    (a snapshot holds what it holds).
+    """
+    digests = dict(content_digests=content_digests, archive_digest=archive_digest)
     if path != "-" and os.path.isfile(path):
         with open(path, "rb") as f:
             head = f.read(4096)
         if looks_like_snapshot(head):
             return _load_snapshot_file(path, limits)
         if progress is not None:
-            return _read_with_progress(path, limits, progress)
+            return _read_with_progress(path, limits, progress, content_digests, archive_digest)
     elif path == "-":
         stdin: BinaryIO = sys.stdin.buffer
         peek = getattr(stdin, "peek", None)
@@ -67,11 +103,12 @@ def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress
             label = "stdin"
             progress.start(label, None)
             return reader.read_stream(CountingReader(stdin, progress, label), "-", limits=limits,  # type: ignore[arg-type]
-                                      on_member=lambda name: progress.member(label, name))
-    return reader.read_archive(path, limits=limits)
+                                      on_member=lambda name: progress.member(label, name), **digests)
+    return reader.read_archive(path, limits=limits, **digests)
 
 
-def _read_with_progress(path: str, limits: Limits, progress: Progress) -> Archive:
+def _read_with_progress(path: str, limits: Limits, progress: Progress, content_digests: bool,
+                        archive_digest: bool) -> Archive:
     label = label_for(path)
     try:
         f = open(path, "rb")
@@ -79,8 +116,10 @@ def _read_with_progress(path: str, limits: Limits, progress: Progress) -> Archiv
         raise InputError(path, None, f"cannot open: {e.strerror or e}") from None
     with f:
         progress.start(label, os.fstat(f.fileno()).st_size)
+        # The counting reader reads the file from its first byte: layers can record their location.
         return reader.read_stream(CountingReader(f, progress, label), path, limits=limits,  # type: ignore[arg-type]
-                                  on_member=lambda name: progress.member(label, name))
+                                  on_member=lambda name: progress.member(label, name), content_digests=content_digests,
+                                  archive_digest=archive_digest, file_path=path)
 
 
 def _load_snapshot_file(path: str, limits: Limits) -> Archive:
@@ -89,19 +128,113 @@ def _load_snapshot_file(path: str, limits: Limits) -> Archive:
         return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
-def choose(spec: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None) -> Chosen:
+def choose(spec: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+           content_digests: bool = True, archive_digest: bool = True) -> Chosen:
     """Read the input named by ``spec`` and select the image it designates."""
     path, reference, index = parse_input_spec(spec)
-    archive = read_input(path, limits=limits, progress=progress)
+    archive = read_input(path, limits=limits, progress=progress, content_digests=content_digests,
+                         archive_digest=archive_digest)
     image = select_image(archive, reference=reference, index=index, platform=platform)
     return Chosen(archive, image)
 
 
 def choose_pair(
-    spec_a: str, spec_b: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+    spec_a: str, spec_b: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+    defer_content: bool = False, archive_digest: bool = True,
 ) -> tuple[Chosen, Chosen]:
-    """Read two inputs in parallel (one thread each) and select an image from each."""
+    """Read two inputs in parallel (one thread each) and select an image from each.
+
+    ``defer_content``: an input whose layers can be read again is read without
+    content digests; then only the layers the diff compares files of are read
+    again, with them. The images are then exactly as a full read gives them,
+    except that other layers' files have no content digest (the diff never
+    looks at them). ``archive_digest=False`` leaves ``Archive.sha256`` None.
+    """
+    deferred = [defer_content and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        future_a = pool.submit(choose, spec_a, platform=platform, limits=limits, progress=progress)
-        future_b = pool.submit(choose, spec_b, platform=platform, limits=limits, progress=progress)
-        return future_a.result(), future_b.result()
+        future_a = pool.submit(choose, spec_a, platform=platform, limits=limits, progress=progress,
+                               content_digests=not deferred[0], archive_digest=archive_digest)
+        future_b = pool.submit(choose, spec_b, platform=platform, limits=limits, progress=progress,
+                               content_digests=not deferred[1], archive_digest=archive_digest)
+        chosen = (future_a.result(), future_b.result())
+        if not any(deferred):
+            return chosen
+        # Which layers need content digests follows from diff_ids and paths alone.
+        needed = layers_needing_content(chosen[0].image, chosen[1].image)
+        futures = [pool.submit(_with_content, spec, c, need, platform=platform, limits=limits) if later else None
+                   for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
+        return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
+
+
+def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform: str | None,
+                  limits: Limits) -> Chosen:
+    """The chosen image with the content digests of the ``needed`` layers, read again from their location."""
+    originals: dict[Digest, Layer] = {}
+    for i in sorted(needed):
+        old = chosen.image.layers[i] if i < len(chosen.image.layers) else None
+        if old is not None and old.readable:
+            originals.setdefault(old.blob_digest, old)
+    if not originals:
+        return chosen
+    if any(old.location is None for old in originals.values()):
+        # A blob with no place to read it from (a sparse member): read the whole input again.
+        return _read_whole_again(spec, chosen, platform=platform, limits=limits)
+    fresh = {digest: _read_again(chosen.archive.source, old, limits) for digest, old in originals.items()}
+    # The same blob may sit at several positions: each gets the entries with content digests.
+    layers = tuple(replace(old, entries=fresh[old.blob_digest]) if old is not None and old.blob_digest in fresh else old
+                   for old in chosen.image.layers)
+    image = replace(chosen.image, layers=layers)
+    archive = replace(chosen.archive, images=tuple(image if im is chosen.image else im for im in chosen.archive.images))
+    return Chosen(archive, image)
+
+
+def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...]:
+    """The entries of a layer read again from its location, with content digests."""
+    assert old.location is not None
+    path, offset, length = old.location
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise InputError(source, old.member, f"cannot open {show(path)} again to hash file contents: {e.strerror or e}") from None
+    with f:
+        try:
+            f.seek(offset)
+        except OSError as e:
+            raise InputError(source, old.member, f"cannot seek to offset {offset} again: {e.strerror or e}") from None
+        new = layer.read_layer(_Slice(f, length), archive=source, member=old.member, limits=limits, content_digests=True)
+    if (new.blob_digest, new.diff_id, len(new.entries)) != (old.blob_digest, old.diff_id, len(old.entries)):
+        raise InputError(source, old.member, f"the file changed while being read: the layer read again has blob digest "
+                                             f"{new.blob_digest}, not {old.blob_digest}")
+    return new.entries
+
+
+def _read_whole_again(spec: str, chosen: Chosen, *, platform: str | None, limits: Limits) -> Chosen:
+    again = choose(spec, platform=platform, limits=limits, content_digests=True,
+                   archive_digest=chosen.archive.sha256 is not None)
+    blobs = [l.blob_digest if l is not None else None for l in chosen.image.layers]
+    if again.image.image_id != chosen.image.image_id or blobs != [l.blob_digest if l is not None else None
+                                                                  for l in again.image.layers]:
+        raise InputError(chosen.archive.source, None, "the input changed while being read: its image or layers differ "
+                                                      "when read again")
+    return again
+
+
+class _Slice:
+    """``length`` bytes of a file from where it is positioned; a short file means it changed."""
+
+    def __init__(self, f: BinaryIO, length: int) -> None:
+        self._f = f
+        self._left = length
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._f.read(want)
+        if not data:
+            raise EOFError("the file is shorter than when it was first read")
+        self._left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True

@@ -120,6 +120,12 @@ class Layer:
     other tars without entries, else "". ``anomalies`` are (code, detail)
     pairs, in stream order, for odd but readable content (see
     ``LAYER_ANOMALIES``), e.g. ``("absolute-name", "/etc/passwd")``.
+    ``location`` is where the blob's stored bytes can be read again: (path of
+    the regular file holding them, offset of their first byte, length), set
+    only when they sit uncompressed at a known offset (an uncompressed outer
+    tar read from a path, or a blob file of a directory), else None (stdin, a
+    compressed outer archive, a snapshot). It is a reading aid, not evidence:
+    it takes no part in equality, and snapshots and the model JSON leave it out.
     """
 
     member: str
@@ -133,6 +139,8 @@ class Layer:
     problem: str = ""
     empty_kind: str = ""
     anomalies: tuple[tuple[str, str], ...] = ()
+    # Where the bytes were is not what they are: equal layers compare equal wherever they sat.
+    location: tuple[str, int, int] | None = field(default=None, compare=False)
 
     @property
     def entry_count(self) -> int:

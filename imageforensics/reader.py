@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 import os
 import stat
 import sys
@@ -40,20 +41,27 @@ MAX_AFTER_END = 64 << 20
 class _HashingReader:
     """Reads the input, hashing and counting every byte on the way (Archive.sha256/size).
 
-    The hashing runs on another thread (HashPipe), next to the layer digests.
+    The hashing runs on another thread (HashPipe), next to the layer digests;
+    ``digest=False`` only counts (the caller does not show the archive digest).
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, *, digest: bool = True) -> None:
         self._raw = raw
-        self.sha256 = HashPipe()
+        self.sha256 = HashPipe() if digest else None
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n if n is not None and n >= 0 else CHUNK)
         if data:
-            self.sha256.update(data)
+            if self.sha256 is not None:
+                self.sha256.update(data)
             self.count += len(data)
         return data
+
+    def close(self) -> None:
+        """Stop the hashing thread."""
+        if self.sha256 is not None:
+            self.sha256.close()
 
     def drain(self) -> None:
         """Read to the end, so the digest covers the whole input."""
@@ -203,39 +211,55 @@ class _MemberStream:
         return True
 
 
-def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS) -> Archive:
-    """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin)."""
+def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS, content_digests: bool = True,
+                 archive_digest: bool = True) -> Archive:
+    """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin).
+
+    ``content_digests=False`` leaves files' content digests empty (each layer
+    byte is then hashed once, for the diff_id; ``inputs`` re-reads the layers
+    whose files the diff compares). ``archive_digest=False`` leaves
+    ``Archive.sha256`` None (not shown by the text report).
+    """
     if source != "-" and os.path.isdir(source):
-        return _read_directory(source, limits)
+        return _read_directory(source, limits, content_digests)
     if source == "-":
-        return _read_stream(sys.stdin.buffer, source, limits)
+        return _read_stream(sys.stdin.buffer, source, limits, content_digests=content_digests,
+                            archive_digest=archive_digest)
     try:
         f = open(source, "rb")
     except OSError as e:
         raise InputError(source, None, f"cannot open: {e.strerror or e}") from None
     with f:
-        return _read_stream(f, source, limits)
+        return _read_stream(f, source, limits, content_digests=content_digests, archive_digest=archive_digest,
+                            file_path=source)
 
 
 def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS,
-                on_member: Callable[[str], None] | None = None) -> Archive:
+                on_member: Callable[[str], None] | None = None, content_digests: bool = True,
+                archive_digest: bool = True, file_path: str | None = None) -> Archive:
     """Read an archive from any readable stream (pipes included), in one forward pass.
 
     ``on_member`` is told the name of each regular member as its reading starts
-    (the progress line shows the layer being read).
+    (the progress line shows the layer being read). ``file_path`` names the
+    regular file ``raw`` reads from its first byte, if it is one: layers of an
+    uncompressed archive then record their ``location`` in it.
+    ``content_digests`` and ``archive_digest`` as for ``read_archive``.
     """
-    return _read_stream(raw, source, limits, on_member)
+    return _read_stream(raw, source, limits, on_member, content_digests=content_digests,
+                        archive_digest=archive_digest, file_path=file_path)
 
 
-def _read_stream(raw: BinaryIO, source: str, limits: Limits, on_member: Callable[[str], None] | None = None) -> Archive:
-    hashing = _HashingReader(raw)
+def _read_stream(raw: BinaryIO, source: str, limits: Limits, on_member: Callable[[str], None] | None = None, *,
+                 content_digests: bool = True, archive_digest: bool = True, file_path: str | None = None) -> Archive:
+    hashing = _HashingReader(raw, digest=archive_digest)
     try:
-        return _read_hashed(hashing, source, limits, on_member)
+        return _read_hashed(hashing, source, limits, on_member, content_digests, file_path)
     finally:
-        hashing.sha256.close()
+        hashing.close()
 
 
-def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member: Callable[[str], None] | None) -> Archive:
+def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member: Callable[[str], None] | None,
+                 content_digests: bool = True, file_path: str | None = None) -> Archive:
     head = _read_exactly(hashing, 6)
     if not head:
         raise InputError(source, None, "empty input: expected a tar archive")
@@ -243,8 +267,10 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
     stream: BinaryIO = _Prefixed(head, hashing)  # type: ignore[assignment]
     if kind != "none":
         stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
+    # Only uncompressed, the tar's offsets are offsets in the file.
+    located_in = file_path if kind == "none" else None
     try:
-        members, end_problem = _walk_tar(stream, source, limits, on_member)
+        members, end_problem = _walk_tar(stream, source, limits, on_member, content_digests, located_in)
         # Read what follows the end-of-archive blocks, so the digest and size
         # cover the whole input (and a corrupt compressed trailer is noticed).
         try:
@@ -270,7 +296,7 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
         members,
         source=source,
         compression=kind,
-        sha256=Digest.sha256(hashing.sha256.hexdigest()),
+        sha256=Digest.sha256(hashing.sha256.hexdigest()) if hashing.sha256 is not None else None,
         size=hashing.count,
         directory=False,
         limits=limits,
@@ -291,7 +317,8 @@ def _read_exactly(f: _HashingReader | BinaryIO | _MemberStream, n: int) -> bytes
 
 
 def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
-              on_member: Callable[[str], None] | None = None) -> tuple[list[Member], InputError | None]:
+              on_member: Callable[[str], None] | None = None, content_digests: bool = True,
+              located_in: str | None = None) -> tuple[list[Member], InputError | None]:
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
@@ -327,15 +354,19 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
             name = normalise_member_name(info.name)
             if info.isreg():
                 source_of_data: BinaryIO | _TarView = view
+                location = None
                 if info.sparse is not None:
                     _check_sparse(info, source, limits)
                     source_of_data = tf.extractfile(info)  # type: ignore[assignment]  # tarfile fills the holes
                 else:
                     view.seek(info.offset_data)
+                    if located_in is not None:
+                        location = (located_in, info.offset_data, info.size)
                 body = _MemberStream(source_of_data, info.size, archive=source, member=show(name))
                 if on_member is not None:
                     on_member(name)
-                members.append(_read_member(name, info.size, info.mode, body, source, limits, kept))
+                members.append(_read_member(name, info.size, info.mode, body, source, limits, kept,
+                                            content_digests, location))
                 body.drain()
             elif info.issym():
                 members.append(Member(name=name, kind="symlink", size=0, mode=info.mode, linkname=info.linkname))
@@ -395,7 +426,8 @@ class _Kept:
         return True
 
 
-def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept) -> Member:
+def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept,
+                 content_digests: bool = True, location: tuple[str, int, int] | None = None) -> Member:
     """Identify one regular member by its first bytes and read it accordingly."""
     head = _read_exactly(body, min(PEEK, size))
     stripped = head.lstrip(b" \t\r\n")
@@ -408,7 +440,10 @@ def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO
     if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    blob = layer.read_layer(_Prefixed(head, body), archive=source, member=show(name), limits=limits)  # type: ignore[arg-type]
+    blob = layer.read_layer(_Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
+                            content_digests=content_digests)
+    if location is not None:
+        blob = replace(blob, location=location)
     return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)
 
 
@@ -433,7 +468,7 @@ def _v7_checksum_ok(block: bytes) -> bool:
     return stored == computed or (block == bytes(512))
 
 
-def _read_directory(top: str, limits: Limits) -> Archive:
+def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> Archive:
     """Walk a directory's files (each read once); symlinks are recorded, never followed."""
     members: list[Member] = []
     total = 0
@@ -462,7 +497,8 @@ def _read_directory(top: str, limits: Limits) -> Archive:
                     raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
                 with f:
                     body = _MemberStream(f, st.st_size, archive=top, member=show(name))
-                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept))
+                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept,
+                                                content_digests, (full, 0, st.st_size)))
                 total += st.st_size
             else:
                 # FIFOs, sockets and devices are never opened (a FIFO would hang).

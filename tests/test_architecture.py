@@ -18,7 +18,7 @@ READER_SIDE = {
     "reader", "inputs", "select", "compress", "layer", "layerstream", "layerentry", "tarheader",
     "parse", "parse_config", "parse_docker", "parse_oci", "archive_audit",
 }
-DIFF_SIDE = {"align", "fsmerge", "fsdiff", "configdiff", "diff", "stepdiff", "sidefindings", "verdict"}
+DIFF_SIDE = {"align", "fsmerge", "fsdiff", "configdiff", "diff", "stepdiff", "sidefindings", "verdict", "contentneed"}
 PURE = {"model", "findings", "timestamp", "report", "limits", "errors", "untrusted", "createdby", "units", "redact"}
 NETWORK = {"socket", "ssl", "http", "urllib", "ftplib", "smtplib", "xmlrpc", "asyncio"}
 

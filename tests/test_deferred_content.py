@@ -1,0 +1,276 @@
+"""Deferred content digests: reading without them and re-reading only the layers the diff
+compares gives exactly the report of a full read (contentneed.layers_needing_content,
+inputs.choose_pair(defer_content=True))."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from imageforensics import inputs, layer as layer_module, reader
+from imageforensics.contentneed import layers_needing_content
+from imageforensics.diff import diff_images
+from imageforensics.errors import InputError
+from imageforensics.report import Report
+from tests import strategies as strat
+from tests.modelfactory import build, file, layer, spec, step, whiteout
+from tools.synth import ArchiveSpec, Entry, ImageSpec, Layer, Step, write_archive, write_extracted, write_oci_dir
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLE_PAIRS = [
+    ("tomcat-pulled.tar", "tomcat-cache-from.tar"), ("same-legacy.tar", "same-oci.tar"),
+    ("timestamps-a.tar", "timestamps-b.tar"), ("whiteout-a.tar", "whiteout-b.tar"),
+    ("opaque-a.tar", "opaque-b.tar"), ("mode-a.tar", "mode-b.tar"), ("platform-a.tar", "platform-b.tar"),
+]
+
+
+def report_of(a: str, b: str, **kwargs: bool) -> Report:
+    ca, cb = inputs.choose_pair(a, b, platform=None, **kwargs)
+    return diff_images(ca.archive, ca.image, cb.archive, cb.image)
+
+
+def without_archive_digest(report: Report) -> Report:
+    return replace(report, a=replace(report.a, archive_sha256=""), b=replace(report.b, archive_sha256=""))
+
+
+def assert_deferred_matches(a: str, b: str) -> None:
+    full = report_of(a, b)
+    assert report_of(a, b, defer_content=True) == full
+    deferred = report_of(a, b, defer_content=True, archive_digest=False)
+    assert deferred.a.archive_sha256 == "" and deferred.b.archive_sha256 == ""
+    assert deferred == without_archive_digest(full)
+
+
+@pytest.mark.parametrize("a, b", SAMPLE_PAIRS + [(b, a) for a, b in SAMPLE_PAIRS])
+def test_samples_deferred_report_equals_full_report(a: str, b: str) -> None:
+    assert_deferred_matches(str(SAMPLES / a), str(SAMPLES / b))
+
+
+# --------------------------------------------------------------------------- generated pairs
+
+
+def _files(image: ImageSpec) -> list[tuple[int, Entry]]:
+    return [(i, e) for i, l in enumerate(image.layers) for e in l.entries if e.kind == "file"]
+
+
+@st.composite
+def image_pairs(draw: st.DrawFn) -> tuple[ImageSpec, ImageSpec]:
+    """An image and a copy with one corruption (or none): the shapes the diff must explain."""
+    base = draw(strat.image_specs(0))
+    # Layers that write the same paths, so that later layers overwrite earlier ones.
+    paths = [e.path for l in base.layers for e in l.entries if e.kind == "file"]
+    if paths and draw(st.booleans()):
+        again = Layer(entries=tuple(Entry(p, data=draw(st.binary(max_size=40))) for p in
+                                    draw(st.lists(st.sampled_from(paths), min_size=1, max_size=3, unique=True))),
+                      compression=draw(st.sampled_from(strat.LAYER_COMPRESSIONS)))
+        base = strat.insert_step(base, len(base.history), Step(created_by="COPY again /"), again)
+    files = _files(base)
+    kinds = ["same", "reorder", "overwrite"] + (["drop", "flip", "whiteout"] if files else [])
+    kind = draw(st.sampled_from(kinds))
+    other = base
+    if kind in ("drop", "flip", "whiteout"):
+        at, entry = draw(st.sampled_from(files))
+        if kind == "drop":
+            other = strat.drop_entry(base, at, entry.path)
+        elif kind == "flip" and isinstance(entry.data, bytes) and entry.data:
+            other = strat.flip_byte(base, at, entry.path, draw(st.integers(0, 600)))
+        elif kind == "whiteout" and at + 1 < len(base.layers):
+            other = strat.add_whiteout(base, at + 1, entry.path)
+        else:
+            other = strat.add_whiteout(base, at, entry.path + "-gone")
+    elif kind == "reorder" and len(base.layers) > 1:
+        other = replace(base, layers=tuple(reversed(base.layers)))
+    elif kind == "overwrite":
+        # A path of a layer both share, overwritten in a later layer on one side only.
+        target = draw(st.sampled_from(paths)) if paths else "etc/new"
+        later = Layer(entries=(Entry(target, data=b"overwritten"),))
+        other = strat.insert_step(base, len(base.history), Step(created_by="COPY over /"), later)
+    return (base, other) if draw(st.booleans()) else (other, base)
+
+
+def _write(image: ImageSpec, folder: Path, name: str, how: str) -> str:
+    archive_spec = ArchiveSpec(images=(image,))
+    if how == "oci-dir":
+        write_oci_dir(archive_spec, folder / name)
+        return str(folder / name)
+    if how == "extracted":
+        write_extracted(archive_spec, folder / name)
+        return str(folder / name)
+    layout, _, compression = how.partition("+")
+    write_archive(archive_spec, folder / name, layout, compression=compression or "none")
+    return str(folder / name)
+
+
+WAYS = ("docker-legacy", "docker-crane", "oci-archive", "docker-oci-containerd", "docker-legacy+gzip",
+        "extracted", "oci-dir")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pair=image_pairs(), ways=st.tuples(st.sampled_from(WAYS), st.sampled_from(WAYS)))
+def test_generated_pairs_deferred_report_equals_full_report(pair: tuple[ImageSpec, ImageSpec],
+                                                            ways: tuple[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        a = _write(pair[0], folder, "a", ways[0])
+        b = _write(pair[1], folder, "b", ways[1])
+        assert_deferred_matches(a, b)
+
+
+# --------------------------------------------------------------------------- layers_needing_content
+
+
+def test_equal_images_need_no_content() -> None:
+    image = build(spec(step("COPY a /", file("etc/a", "1")), step("COPY b /", file("etc/b", "2"))))
+    assert layers_needing_content(image, image) == (frozenset(), frozenset())
+
+
+def test_a_changed_layer_is_needed_on_both_sides_and_shared_layers_are_not() -> None:
+    base = step("COPY base /", file("etc/base", "x"))
+    a = build(spec(base, step("COPY app /", file("app/run", "1"))))
+    b = build(spec(base, step("COPY app /", file("app/run", "2"))))
+    assert layers_needing_content(a, b) == (frozenset({1}), frozenset({1}))
+
+
+def test_a_path_overwritten_by_a_later_layer_on_one_side_needs_the_shared_writer() -> None:
+    base = step("COPY base /", file("etc/conf", "x"), file("etc/other", "y"))
+    a = build(spec(base))
+    b = build(spec(base, step("COPY conf /", file("etc/conf", "z"))))
+    # A's etc/conf comes from the shared layer 0, B's from its own layer 1: both are compared.
+    # B's layer 0 is compared with nothing (all it wrote is either overwritten or equal).
+    assert layers_needing_content(a, b) == (frozenset({0}), frozenset({1}))
+
+
+def test_reordered_layers_need_the_writers_that_differ() -> None:
+    one = step("COPY one /", file("etc/x", "1"))
+    two = step("COPY two /", file("etc/x", "2"), file("etc/y", "2"))
+    a = build(spec(one, two))
+    b = build(spec(two, one))
+    # The steps align by created_by, with equal diff_ids: no entries are compared step by step.
+    # /etc/x is last written by "two" in A and by "one" in B: both writers are compared;
+    # /etc/y is written by "two" on both sides: equal diff_ids, not compared.
+    assert layers_needing_content(a, b) == (frozenset({1}), frozenset({1}))
+    # Alignment keeps order: A's changed "one" (step 0) pairs with nothing, and all it
+    # wrote is overwritten by "two" in A, so its files are never compared.
+    c = build(spec(step("COPY one /", file("etc/x", "9")), two))
+    assert layers_needing_content(c, b) == (frozenset({1}), frozenset({1}))
+    # Overwritten by nothing, it is compared with B's "one" at /etc/z.
+    e = build(spec(step("COPY one /", file("etc/x", "9"), file("etc/z", "9")), two))
+    f = build(spec(two, step("COPY one /", file("etc/x", "1"), file("etc/z", "1"))))
+    assert layers_needing_content(e, f) == (frozenset({0, 1}), frozenset({1}))
+
+
+def test_an_absent_blob_is_replaced_by_the_layer_with_its_diff_id() -> None:
+    shared = layer(file("etc/x", "1"))
+    a = build(spec(step("COPY x /", layer_value=shared), step("RUN y", file("etc/y", "1"))))
+    b = build(spec(step("COPY x /", layer_value=shared), step("RUN y", file("etc/y", "2")),
+                   step("RUN x", file("etc/x", "3"))))
+    # A's blob of the shared layer is absent: its entries are taken from B's layer 0.
+    a = replace(a, layers=(None, a.layers[1]))
+    need_a, need_b = layers_needing_content(a, b)
+    assert need_a == frozenset({1}) and 0 in need_b and {1, 2} <= need_b
+
+
+def test_a_whiteout_on_one_side_needs_no_content_of_the_removed_path() -> None:
+    base = step("COPY base /", file("etc/a", "1"), file("etc/b", "1"))
+    a = build(spec(base, step("RUN rm", whiteout("etc/a"))))
+    b = build(spec(base, step("RUN rm", whiteout("etc/b"))))
+    # The aligned layers differ (their entries are compared); etc/b and etc/a are only on one side.
+    assert layers_needing_content(a, b) == (frozenset({1}), frozenset({1}))
+
+
+# --------------------------------------------------------------------------- what is read again
+
+
+def _count_rereads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = layer_module.read_layer
+
+    def counting(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if kwargs.get("content_digests", True):
+            calls.append(str(kwargs["member"]))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(layer_module, "read_layer", counting)
+    return calls
+
+
+def _three_layers(last: bytes) -> ImageSpec:
+    layers = (Layer(entries=(Entry("etc/base", data=b"base" * 100),)),
+              Layer(entries=(Entry("usr/lib/lib.so", data=b"lib" * 100),)),
+              Layer(entries=(Entry("app/run", data=last),)))
+    history = tuple(Step(created="2021-02-04T15:19:27Z", created_by=f"COPY {i} /") for i in range(3))
+    return ImageSpec(layers=layers, history=history)
+
+
+def test_only_the_differing_layers_are_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
+    full = report_of(a, b)
+    calls = _count_rereads(monkeypatch)
+    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    assert len(calls) == 2
+    assert sorted(calls) == sorted([ca.image.layers[2].member, cb.image.layers[2].member])
+    # The shared layers keep no content digests; the read-again ones have them.
+    assert all(e.content_digest == "" for l in ca.image.layers[:2] if l for e in l.entries)
+    assert all(e.content_digest.startswith("sha256:") for e in ca.image.layers[2].entries)
+    assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == full
+
+
+def test_equal_images_are_never_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"one"), tmp_path, "b", "extracted")
+    calls = _count_rereads(monkeypatch)
+    inputs.choose_pair(a, b, platform=None, defer_content=True)
+    assert calls == []
+
+
+def test_a_compressed_input_is_read_whole_with_content_digests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar.gz", "docker-legacy+gzip")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
+    assert not inputs.can_read_again(a) and inputs.can_read_again(b)
+    calls = _count_rereads(monkeypatch)
+    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    # A: three layers read once, with content digests; B: only its differing layer read again.
+    assert sorted(calls) == sorted([*(l.member for l in ca.image.layers if l), cb.image.layers[2].member])
+    assert all(l is not None and l.location is None for l in ca.image.layers)
+
+
+def test_locations_point_at_the_blob_bytes(tmp_path: Path) -> None:
+    path = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    archive = reader.read_archive(path, content_digests=False)
+    data = Path(path).read_bytes()
+    for lay in archive.images[0].layers:
+        assert lay is not None and lay.location is not None
+        where, offset, length = lay.location
+        assert where == path and length == lay.size
+        import hashlib
+        assert "sha256:" + hashlib.sha256(data[offset:offset + length]).hexdigest() == str(lay.blob_digest)
+        assert all(e.content_digest == "" for e in lay.entries)
+
+
+def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
+    original = inputs.layers_needing_content
+
+    def then_change(image_a, image_b):  # type: ignore[no-untyped-def]
+        # The bytes of B's last layer change after the first read (same size).
+        location = image_b.layers[2].location
+        data = bytearray(Path(location[0]).read_bytes())
+        data[location[1] + 600] ^= 0xFF
+        Path(location[0]).write_bytes(bytes(data))
+        return original(image_a, image_b)
+
+    monkeypatch.setattr(inputs, "layers_needing_content", then_change)
+    with pytest.raises(InputError, match="changed while being read"):
+        inputs.choose_pair(a, b, platform=None, defer_content=True)
+
+
+def test_archive_digest_is_left_out_only_when_asked(tmp_path: Path) -> None:
+    path = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    assert reader.read_archive(path, archive_digest=False).sha256 is None
+    assert reader.read_archive(path).sha256 is not None
