@@ -33,16 +33,19 @@ def report_of(a: str, b: str, **kwargs: bool) -> Report:
     return diff_images(ca.archive, ca.image, cb.archive, cb.image)
 
 
-def without_archive_digest(report: Report) -> Report:
-    return replace(report, a=replace(report.a, archive_sha256=""), b=replace(report.b, archive_sha256=""))
+def without_archive_digest(report: Report, kept: tuple[bool, bool]) -> Report:
+    a = report.a if kept[0] else replace(report.a, archive_sha256="")
+    b = report.b if kept[1] else replace(report.b, archive_sha256="")
+    return replace(report, a=a, b=b)
 
 
-def assert_deferred_matches(a: str, b: str) -> None:
+def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, False)) -> None:
+    """``kept``: a snapshot carries the archive digest it was made with, whatever is asked."""
     full = report_of(a, b)
     assert report_of(a, b, defer_content=True) == full
     deferred = report_of(a, b, defer_content=True, archive_digest=False)
-    assert deferred.a.archive_sha256 == "" and deferred.b.archive_sha256 == ""
-    assert deferred == without_archive_digest(full)
+    assert (deferred.a.archive_sha256 != "", deferred.b.archive_sha256 != "") == kept
+    assert deferred == without_archive_digest(full, kept)
 
 
 @pytest.mark.parametrize("a, b", SAMPLE_PAIRS + [(b, a) for a, b in SAMPLE_PAIRS])
@@ -274,3 +277,49 @@ def test_archive_digest_is_left_out_only_when_asked(tmp_path: Path) -> None:
     path = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     assert reader.read_archive(path, archive_digest=False).sha256 is None
     assert reader.read_archive(path).sha256 is not None
+
+
+def test_with_progress_the_deferred_report_equals_the_full_report(tmp_path: Path) -> None:
+    import io
+
+    from imageforensics.progress import Progress
+
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "oci-archive")
+    ca, cb = inputs.choose_pair(a, b, platform=None, progress=Progress(io.StringIO()), defer_content=True)
+    assert ca.image.layers[2] is not None and ca.image.layers[2].location is not None
+    assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
+
+
+def test_a_needed_layer_without_location_reads_the_whole_input_again(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
+    original = inputs.choose
+
+    def unlocated(spec: str, **kwargs):  # type: ignore[no-untyped-def]
+        chosen = original(spec, **kwargs)
+        if kwargs.get("content_digests", True) or not spec.endswith("b.tar"):
+            return chosen
+        # As for a sparse member: B's blobs have no place to be read from again.
+        image = replace(chosen.image, layers=tuple(l and replace(l, location=None) for l in chosen.image.layers))
+        return inputs.Chosen(replace(chosen.archive, images=(image,)), image)
+
+    monkeypatch.setattr(inputs, "choose", unlocated)
+    calls = _count_rereads(monkeypatch)
+    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    # A: its differing layer read again; B: read whole again with content digests.
+    assert sorted(calls) == sorted([ca.image.layers[2].member, *(l.member for l in cb.image.layers if l)])
+    assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
+
+
+def test_a_snapshot_against_an_archive_deferred_equals_full(tmp_path: Path) -> None:
+    from imageforensics.snapshot import write_snapshot
+
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
+    snap = tmp_path / "a.json"
+    snap.write_bytes(write_snapshot(reader.read_archive(a)))
+    assert not inputs.can_read_again(str(snap))
+    assert_deferred_matches(str(snap), b, kept=(True, False))
+    assert_deferred_matches(b, str(snap), kept=(False, True))
