@@ -172,7 +172,8 @@ def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform
     originals: dict[Digest, Layer] = {}
     for i in sorted(needed):
         old = chosen.image.layers[i] if i < len(chosen.image.layers) else None
-        if old is not None and old.readable:
+        # Small files were hashed on the first read: a layer of only those is complete.
+        if old is not None and old.readable and any(e.kind == "file" and not e.content_digest for e in old.entries):
             originals.setdefault(old.blob_digest, old)
     if not originals:
         return chosen

@@ -23,7 +23,8 @@ _HINT_BYTES = 16
 
 
 def read_layer(
-    raw: BinaryIO, *, archive: str, member: str, limits: Limits, content_digests: bool = True
+    raw: BinaryIO, *, archive: str, member: str, limits: Limits, content_digests: bool = True,
+    digest_below: int = 0,
 ) -> Layer:
     """Hash, decompress and list one layer blob, consuming ``raw`` to its end.
 
@@ -32,11 +33,12 @@ def read_layer(
     ``raw`` itself raise InputError naming the archive and member; limits
     raise LimitError; zstd without a decoder raises ToolMissingError.
     ``content_digests=False`` leaves files' ``content_digest`` empty (their
-    data is then only hashed once, for the diff_id).
+    data is then only hashed once, for the diff_id), except for files smaller
+    than ``digest_below`` bytes.
     """
     stored = StoredReader(raw)
     try:
-        return _read(stored, archive, member, limits, content_digests)
+        return _read(stored, archive, member, limits, content_digests, digest_below)
     except RawError as exc:
         cause = exc.__cause__
         if isinstance(cause, ImageForensicsError):
@@ -51,7 +53,7 @@ def read_layer(
 
 
 def _read(
-    stored: StoredReader, archive: str, member: str, limits: Limits, content_digests: bool
+    stored: StoredReader, archive: str, member: str, limits: Limits, content_digests: bool, digest_below: int = 0
 ) -> Layer:
     kind = detect(stored.peek(HEAD_BYTES))
     # Uncompressed: the stored bytes are the tar, so the diff_id hash is the blob digest.
@@ -61,7 +63,7 @@ def _read(
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
     tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member)
-    lister = EntryLister(archive, member, limits, content_digests)
+    lister = EntryLister(archive, member, limits, content_digests, digest_below)
     problem = ""
     decompressed = True
     try:

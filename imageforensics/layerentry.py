@@ -123,11 +123,12 @@ class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
     def __init__(
-        self, archive: str, member: str, limits: Limits, content_digests: bool = True
+        self, archive: str, member: str, limits: Limits, content_digests: bool = True, digest_below: int = 0
     ) -> None:
         self._where = (archive, member)
         self._limits = limits
         self._content_digests = content_digests
+        self._digest_below = digest_below
         self._entries: list[FileEntry] = []
         self._anomalies: list[tuple[str, str]] = []
         self._dropped = 0
@@ -191,7 +192,7 @@ class EntryLister:
             size = info.size
             if info.sparse is not None:
                 self.note("sparse-file", path)
-            if self._content_digests:
+            if self._content_digests or size < self._digest_below:
                 content = self._content_digest(info, data)
         elif kind == "hardlink":
             target = self._normalise(linkname, link_of=path)

@@ -36,6 +36,10 @@ PEEK = 512
 CHUNK = 1 << 20
 # Tar writers pad to a record size (10240 bytes for GNU tar); anything beyond this is not padding.
 MAX_AFTER_END = 64 << 20
+# Without content digests, smaller files are hashed all the same: hashing one
+# costs about what listing it costs, and a layer of many small files read
+# again would cost more than hashing them on the way.
+DIGEST_BELOW = 64 * 1024
 
 
 class _HashingReader:
@@ -215,9 +219,10 @@ def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS, content_digest
                  archive_digest: bool = True) -> Archive:
     """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin).
 
-    ``content_digests=False`` leaves files' content digests empty (each layer
-    byte is then hashed once, for the diff_id; ``inputs`` re-reads the layers
-    whose files the diff compares). ``archive_digest=False`` leaves
+    ``content_digests=False`` leaves the content digests of files of
+    ``DIGEST_BELOW`` bytes or more empty (their bytes are then hashed once,
+    for the diff_id; ``inputs`` reads again the layers whose files the diff
+    compares). ``archive_digest=False`` leaves
     ``Archive.sha256`` None (not shown by the text report).
     """
     if source != "-" and os.path.isdir(source):
@@ -441,7 +446,7 @@ def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
     blob = layer.read_layer(_Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
-                            content_digests=content_digests)
+                            content_digests=content_digests, digest_below=DIGEST_BELOW)
     if location is not None:
         blob = replace(blob, location=location)
     return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -49,8 +50,11 @@ def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, Fa
 
 
 @pytest.mark.parametrize("a, b", SAMPLE_PAIRS + [(b, a) for a, b in SAMPLE_PAIRS])
-def test_samples_deferred_report_equals_full_report(a: str, b: str) -> None:
-    assert_deferred_matches(str(SAMPLES / a), str(SAMPLES / b))
+@pytest.mark.parametrize("below", [0, reader.DIGEST_BELOW])
+def test_samples_deferred_report_equals_full_report(a: str, b: str, below: int) -> None:
+    # below=0: no file is hashed on the first read, every compared layer is read again.
+    with patch.object(reader, "DIGEST_BELOW", below):
+        assert_deferred_matches(str(SAMPLES / a), str(SAMPLES / b))
 
 
 # --------------------------------------------------------------------------- generated pairs
@@ -72,7 +76,7 @@ def image_pairs(draw: st.DrawFn) -> tuple[ImageSpec, ImageSpec]:
                       compression=draw(st.sampled_from(strat.LAYER_COMPRESSIONS)))
         base = strat.insert_step(base, len(base.history), Step(created_by="COPY again /"), again)
     files = _files(base)
-    kinds = ["same", "reorder", "overwrite"] + (["drop", "flip", "whiteout"] if files else [])
+    kinds = ["same", "reorder", "overwrite", "overwrite"] + (["drop", "flip", "whiteout"] if files else [])
     kind = draw(st.sampled_from(kinds))
     other = base
     if kind in ("drop", "flip", "whiteout"):
@@ -113,10 +117,12 @@ WAYS = ("docker-legacy", "docker-crane", "oci-archive", "docker-oci-containerd",
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pair=image_pairs(), ways=st.tuples(st.sampled_from(WAYS), st.sampled_from(WAYS)))
+@given(pair=image_pairs(), ways=st.tuples(st.sampled_from(WAYS), st.sampled_from(WAYS)),
+       below=st.sampled_from([0, 0, 0, 64, 300]))
 def test_generated_pairs_deferred_report_equals_full_report(pair: tuple[ImageSpec, ImageSpec],
-                                                            ways: tuple[str, str]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+                                                            ways: tuple[str, str], below: int) -> None:
+    # Files of up to 600 bytes: ``below`` leaves none, some or most of them to be hashed when read again.
+    with tempfile.TemporaryDirectory() as tmp, patch.object(reader, "DIGEST_BELOW", below):
         folder = Path(tmp)
         a = _write(pair[0], folder, "a", ways[0])
         b = _write(pair[1], folder, "b", ways[1])
@@ -202,9 +208,11 @@ def _count_rereads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _three_layers(last: bytes) -> ImageSpec:
-    layers = (Layer(entries=(Entry("etc/base", data=b"base" * 100),)),
-              Layer(entries=(Entry("usr/lib/lib.so", data=b"lib" * 100),)),
-              Layer(entries=(Entry("app/run", data=last),)))
+    # Files over reader.DIGEST_BELOW, so that the first read leaves their content digests out.
+    big = reader.DIGEST_BELOW
+    layers = (Layer(entries=(Entry("etc/base", data=b"base" * big), Entry("etc/small", data=b"s"))),
+              Layer(entries=(Entry("usr/lib/lib.so", data=b"lib" * big),)),
+              Layer(entries=(Entry("app/run", data=last * big),)))
     history = tuple(Step(created="2021-02-04T15:19:27Z", created_by=f"COPY {i} /") for i in range(3))
     return ImageSpec(layers=layers, history=history)
 
@@ -217,9 +225,10 @@ def test_only_the_differing_layers_are_read_again(tmp_path: Path, monkeypatch: p
     ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
     assert len(calls) == 2
     assert sorted(calls) == sorted([ca.image.layers[2].member, cb.image.layers[2].member])
-    # The shared layers keep no content digests; the read-again ones have them.
-    assert all(e.content_digest == "" for l in ca.image.layers[:2] if l for e in l.entries)
-    assert all(e.content_digest.startswith("sha256:") for e in ca.image.layers[2].entries)
+    # The shared layers' large files keep no content digests (small ones have them); the read-again ones have them.
+    digests = {e.path: e.content_digest for l in ca.image.layers if l for e in l.entries if e.kind == "file"}
+    assert digests["etc/base"] == digests["usr/lib/lib.so"] == ""
+    assert digests["etc/small"].startswith("sha256:") and digests["app/run"].startswith("sha256:")
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == full
 
 
@@ -252,7 +261,9 @@ def test_locations_point_at_the_blob_bytes(tmp_path: Path) -> None:
         assert where == path and length == lay.size
         import hashlib
         assert "sha256:" + hashlib.sha256(data[offset:offset + length]).hexdigest() == str(lay.blob_digest)
-        assert all(e.content_digest == "" for e in lay.entries)
+        for e in lay.entries:
+            if e.kind == "file":
+                assert (e.content_digest == "") == (e.size >= reader.DIGEST_BELOW), e.path
 
 
 def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,3 +334,18 @@ def test_a_snapshot_against_an_archive_deferred_equals_full(tmp_path: Path) -> N
     assert not inputs.can_read_again(str(snap))
     assert_deferred_matches(str(snap), b, kept=(True, False))
     assert_deferred_matches(b, str(snap), kept=(False, True))
+
+
+def test_a_needed_layer_of_small_files_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def image(last: bytes) -> ImageSpec:
+        layers = (Layer(entries=(Entry("etc/base", data=b"base"),)), Layer(entries=(Entry("app/run", data=last),)))
+        return ImageSpec(layers=layers, history=tuple(Step(created_by=f"COPY {i} /") for i in range(2)))
+
+    a = _write(image(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(image(b"two"), tmp_path, "b.tar", "docker-legacy")
+    full = report_of(a, b)
+    calls = _count_rereads(monkeypatch)
+    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    assert calls == []
+    assert ca.image.layers[1] is not None and ca.image.layers[1].entries[-1].content_digest.startswith("sha256:")
+    assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == full
