@@ -157,8 +157,8 @@ def choose_pair(
         future_b = pool.submit(choose, spec_b, platform=platform, limits=limits, progress=progress,
                                content_digests=not deferred[1], archive_digest=archive_digest)
         chosen = (future_a.result(), future_b.result())
-        if not any(deferred):
-            return chosen
+        if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
+            return chosen  # every file was small enough to be hashed on the way
         # Which layers need content digests follows from diff_ids and paths alone.
         needed = layers_needing_content(chosen[0].image, chosen[1].image)
         futures = [pool.submit(_with_content, spec, c, need, platform=platform, limits=limits) if later else None
@@ -172,8 +172,7 @@ def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform
     originals: dict[Digest, Layer] = {}
     for i in sorted(needed):
         old = chosen.image.layers[i] if i < len(chosen.image.layers) else None
-        # Small files were hashed on the first read: a layer of only those is complete.
-        if old is not None and old.readable and any(e.kind == "file" and not e.content_digest for e in old.entries):
+        if old is not None and old.readable and _lacks_content(old):
             originals.setdefault(old.blob_digest, old)
     if not originals:
         return chosen
@@ -187,6 +186,11 @@ def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform
     image = replace(chosen.image, layers=layers)
     archive = replace(chosen.archive, images=tuple(image if im is chosen.image else im for im in chosen.archive.images))
     return Chosen(archive, image)
+
+
+def _lacks_content(old: Layer | None) -> bool:
+    """Whether a layer holds files without a content digest (small files were hashed on the first read)."""
+    return old is not None and any(e.kind == "file" and not e.content_digest for e in old.entries)
 
 
 def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...]:
