@@ -19,7 +19,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from imageforensics import layer, reader, snapshot
 from imageforensics.compress import detect
@@ -85,7 +85,6 @@ def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress
     ``content_digests`` and ``archive_digest`` as for ``reader.read_archive``
     (a snapshot holds what it holds).
     """
-    digests = dict(content_digests=content_digests, archive_digest=archive_digest)
     if path != "-" and os.path.isfile(path):
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -103,8 +102,9 @@ def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress
             label = "stdin"
             progress.start(label, None)
             return reader.read_stream(CountingReader(stdin, progress, label), "-", limits=limits,  # type: ignore[arg-type]
-                                      on_member=lambda name: progress.member(label, name), **digests)
-    return reader.read_archive(path, limits=limits, **digests)
+                                      on_member=lambda name: progress.member(label, name),
+                                      content_digests=content_digests, archive_digest=archive_digest)
+    return reader.read_archive(path, limits=limits, content_digests=content_digests, archive_digest=archive_digest)
 
 
 def _read_with_progress(path: str, limits: Limits, progress: Progress, content_digests: bool,
@@ -206,7 +206,7 @@ def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...
             f.seek(offset)
         except OSError as e:
             raise InputError(source, old.member, f"cannot seek to offset {offset} again: {e.strerror or e}") from None
-        new = layer.read_layer(_Slice(f, length), archive=source, member=old.member, limits=limits, content_digests=True)
+        new = layer.read_layer(cast(BinaryIO, _Slice(f, length)), archive=source, member=old.member, limits=limits, content_digests=True)
     if (new.blob_digest, new.diff_id, len(new.entries)) != (old.blob_digest, old.diff_id, len(old.entries)):
         raise InputError(source, old.member, f"the file changed while being read: the layer read again has blob digest "
                                              f"{new.blob_digest}, not {old.blob_digest}")
