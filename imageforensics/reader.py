@@ -24,6 +24,7 @@ from imageforensics.errors import InputError, LimitError
 from imageforensics.layerstream import HashPipe
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest
+from imageforensics.outerstream import CHUNK, MemberStream, Prefixed, TarView
 from imageforensics.parse import Member, normalise_member_name, parse_archive
 from imageforensics.tarheader import FastTarInfo
 from imageforensics.untrusted import show
@@ -33,7 +34,6 @@ from imageforensics.untrusted import show
 # (unreadable) layers if a manifest names them as such.
 SMALL_OTHER = 64 * 1024
 PEEK = 512
-CHUNK = 1 << 20
 # Tar writers pad to a record size (10240 bytes for GNU tar); anything beyond this is not padding.
 MAX_AFTER_END = 64 << 20
 # Without content digests, smaller files are hashed all the same: hashing one
@@ -71,148 +71,6 @@ class _HashingReader:
         """Read to the end, so the digest covers the whole input."""
         while self.read(CHUNK):
             pass
-
-
-class _Prefixed:
-    """A stream that first replays bytes already peeked, then continues with the rest."""
-
-    def __init__(self, head: bytes, rest: BinaryIO | _HashingReader | "_MemberStream") -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n is None or n < 0:
-                data, self._head = self._head + self._rest.read(-1), b""
-                return data
-            data, self._head = self._head[:n], self._head[n:]
-            return data
-        return self._rest.read(n)
-
-    def readable(self) -> bool:
-        return True
-
-
-class _TarView:
-    """The outer tar as a forward-only file for ``tarfile.TarFile`` (mode "r").
-
-    tarfile's stream mode ("r|") passes every byte through its own buffer and
-    copies it several times on the way (about 1 s per GiB); here tarfile only
-    reads headers and seeks forward over data, while member data is handed on
-    in the chunks it was read in (``read_some``, no copy). The last block
-    tarfile read as a header is kept: tarfile stops silently at a header it
-    cannot parse and at the end of the data, and that block tells a proper
-    end-of-archive marker (a zero block) from a truncated or corrupt archive.
-    """
-
-    def __init__(self, raw: BinaryIO, *, archive: str = "", cap: int = 1 << 62) -> None:
-        self._raw = raw
-        self._buf = b""
-        self._off = 0
-        self._pos = 0
-        self._block: tuple[int, bytes] | None = None
-        # tarfile reads an extended header (PAX, GNU long name) whole, however large it claims to be.
-        self._archive = archive
-        self._cap = cap
-
-    def _fill(self) -> bool:
-        chunk = self._raw.read(CHUNK)
-        if not chunk:
-            return False
-        self._buf, self._off = chunk, 0
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        """``n`` bytes (fewer only at the end of the data)."""
-        if n is None or n < 0:
-            n = 1 << 62
-        if n > self._cap:
-            raise LimitError(self._archive, None, f"tar extended header of {n} bytes at offset {self._pos} is over the {self._cap}-byte limit (twice --max-path-bytes plus 1 MiB)")
-        start = self._pos
-        buf, off = self._buf, self._off
-        if off + n <= len(buf):
-            data = buf[off : off + n]
-            self._off = off + n
-        else:
-            parts = [buf[off:]]
-            got = len(buf) - off
-            self._off = len(buf)
-            while got < n and self._fill():
-                take = min(n - got, len(self._buf))
-                parts.append(self._buf[:take])
-                self._off = take
-                got += take
-            data = b"".join(parts)
-        self._pos += len(data)
-        if n == 512:
-            self._block = (start, data)
-        return data
-
-    def read_some(self, n: int) -> bytes:
-        """Up to ``n`` bytes of the chunk at hand (a whole chunk as it is); b"" at the end."""
-        if self._off >= len(self._buf) and not self._fill():
-            return b""
-        buf, off = self._buf, self._off
-        k = min(n, len(buf) - off)
-        data = buf if off == 0 and k == len(buf) else buf[off : off + k]
-        self._off = off + k
-        self._pos += k
-        return data
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        """Move forward to ``pos`` (reading what is skipped); stops at the end of the data."""
-        if whence != 0 or pos < self._pos:
-            raise tarfile.ReadError(f"cannot seek back to offset {pos} in a forward-only stream")
-        while self._pos < pos:
-            if not self.read_some(pos - self._pos):
-                break
-        return self._pos
-
-    def block_at(self, offset: int) -> bytes | None:
-        """The (up to 512) bytes tarfile last read as a header, if that was at ``offset``."""
-        if self._block is not None and self._block[0] == offset:
-            return self._block[1]
-        return None
-
-
-class _MemberStream:
-    """The data of one tar member; a short read means the outer archive is truncated."""
-
-    def __init__(self, fileobj: BinaryIO | _TarView, size: int, *, archive: str, member: str) -> None:
-        # From the outer tar, data comes in the chunks it was read in (no copy).
-        self._read = fileobj.read_some if isinstance(fileobj, _TarView) else fileobj.read
-        self._left = size
-        self._size = size
-        self._archive = archive
-        self._member = member
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        want = self._left if n is None or n < 0 else min(n, self._left)
-        try:
-            # At most a chunk per read: callers loop, and the tar view refuses huge reads.
-            data = self._read(min(want, CHUNK))
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise self._truncated(f" ({e})") from None
-        if not data:
-            raise self._truncated("")
-        self._left -= len(data)
-        return data
-
-    def _truncated(self, why: str) -> InputError:
-        done = self._size - self._left
-        return InputError(self._archive, self._member, f"archive is truncated: member data ends after {done} of {self._size} bytes{why}")
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def readable(self) -> bool:
-        return True
 
 
 def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS, content_digests: bool = True,
@@ -269,7 +127,7 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
     if not head:
         raise InputError(source, None, "empty input: expected a tar archive")
     kind = compress.detect(head)
-    stream: BinaryIO = _Prefixed(head, hashing)  # type: ignore[assignment]
+    stream: BinaryIO = Prefixed(head, hashing)  # type: ignore[assignment]
     if kind != "none":
         stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
     # Only uncompressed, the tar's offsets are offsets in the file.
@@ -308,7 +166,7 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
     )
 
 
-def _read_exactly(f: _HashingReader | BinaryIO | _MemberStream, n: int) -> bytes:
+def _read_exactly(f: _HashingReader | BinaryIO | MemberStream, n: int) -> bytes:
     """Up to ``n`` bytes, looping over short reads (pipes return what they have)."""
     parts: list[bytes] = []
     got = 0
@@ -327,7 +185,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
-    view = _TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
+    view = TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
     try:
         # FastTarInfo caps sparse maps: tarfile would list every run of a hostile map in memory.
         tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo)  # type: ignore[arg-type]
@@ -358,7 +216,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
                 raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
             name = normalise_member_name(info.name)
             if info.isreg():
-                source_of_data: BinaryIO | _TarView = view
+                source_of_data: BinaryIO | TarView = view
                 location = None
                 if info.sparse is not None:
                     _check_sparse(info, source, limits)
@@ -367,7 +225,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
                     view.seek(info.offset_data)
                     if located_in is not None:
                         location = (located_in, info.offset_data, info.size)
-                body = _MemberStream(source_of_data, info.size, archive=source, member=show(name))
+                body = MemberStream(source_of_data, info.size, archive=source, member=show(name))
                 if on_member is not None:
                     on_member(name)
                 members.append(_read_member(name, info.size, info.mode, body, source, limits, kept,
@@ -394,7 +252,7 @@ def _check_sparse(info: tarfile.TarInfo, source: str, limits: Limits) -> None:
         raise LimitError(source, show(info.name), f"sparse member has {holes} bytes of holes for {stored} stored bytes (raise the limit with --max-expansion)")
 
 
-def _check_end(view: _TarView, offset: int, source: str, last: str | None) -> InputError | None:
+def _check_end(view: TarView, offset: int, source: str, last: str | None) -> InputError | None:
     """The archive must end with a zero block; anything else is truncation or corruption."""
     block = view.block_at(offset)
     after = f"after member {show(last)}" if last else "at the start"
@@ -431,7 +289,7 @@ class _Kept:
         return True
 
 
-def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept,
+def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept,
                  content_digests: bool = True, location: tuple[str, int, int] | None = None) -> Member:
     """Identify one regular member by its first bytes and read it accordingly."""
     head = _read_exactly(body, min(PEEK, size))
@@ -445,7 +303,7 @@ def _read_member(name: str, size: int, mode: int, body: _MemberStream | BinaryIO
     if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    blob = layer.read_layer(_Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
+    blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
                             content_digests=content_digests, digest_below=DIGEST_BELOW)
     if location is not None:
         blob = replace(blob, location=location)
@@ -501,7 +359,7 @@ def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> A
                 except OSError as e:
                     raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
                 with f:
-                    body = _MemberStream(f, st.st_size, archive=top, member=show(name))
+                    body = MemberStream(f, st.st_size, archive=top, member=show(name))
                     members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept,
                                                 content_digests, (full, 0, st.st_size)))
                 total += st.st_size

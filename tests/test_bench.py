@@ -82,3 +82,20 @@ def test_outdir_inside_the_repository_is_refused(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "outside the repository" in proc.stderr
     assert not (REPO / "bench-out").exists()
+
+
+def test_profile_read_breaks_down_each_digest():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sample = root / "samples" / "tomcat-pulled.tar"
+    if not sample.is_file():
+        pytest.skip("samples not generated")
+    out = subprocess.run([sys.executable, str(root / "tools" / "profile_read.py"), str(sample)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for line in ("as is (archive + diff_id + content digests)", "without any digest", "content digests cost",
+                 "archive digest costs", "diff_id/blob digests cost"):
+        assert line in out.stdout

@@ -62,9 +62,10 @@ def _skip_content(self: object, info: object, data: layerentry.EntryData) -> str
     return ""
 
 
-def _no_archive_hash(raw: object) -> reader._HashingReader:
-    hashing = _OrigHashingReader(raw)  # type: ignore[arg-type]
-    hashing.sha256.close()
+def _no_archive_hash(raw: object, *, digest: bool = True) -> reader._HashingReader:
+    hashing = _OrigHashingReader(raw, digest=digest)  # type: ignore[arg-type]
+    if hashing.sha256 is not None:
+        hashing.sha256.close()
     hashing.sha256 = _NoHash()  # type: ignore[assignment]
     return hashing
 
