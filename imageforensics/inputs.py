@@ -27,6 +27,7 @@ from imageforensics.contentneed import layers_needing_content
 from imageforensics.errors import InputError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
+from imageforensics.outerstream import MemberStream
 from imageforensics.progress import CountingReader, Progress, label_for
 from imageforensics.select import parse_input_spec, select_image
 from imageforensics.untrusted import show
@@ -206,7 +207,9 @@ def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...
             f.seek(offset)
         except OSError as e:
             raise InputError(source, old.member, f"cannot seek to offset {offset} again: {e.strerror or e}") from None
-        new = layer.read_layer(cast(BinaryIO, _Slice(f, length)), archive=source, member=old.member, limits=limits, content_digests=True)
+        # A short read (the file shrank since the first read) is a one-line InputError naming the member.
+        again = MemberStream(f, length, archive=source, member=old.member)
+        new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member, limits=limits, content_digests=True)
     if (new.blob_digest, new.diff_id, len(new.entries)) != (old.blob_digest, old.diff_id, len(old.entries)):
         raise InputError(source, old.member, f"the file changed while being read: the layer read again has blob digest "
                                              f"{new.blob_digest}, not {old.blob_digest}")
@@ -222,24 +225,3 @@ def _read_whole_again(spec: str, chosen: Chosen, *, platform: str | None, limits
         raise InputError(chosen.archive.source, None, "the input changed while being read: its image or layers differ "
                                                       "when read again")
     return again
-
-
-class _Slice:
-    """``length`` bytes of a file from where it is positioned; a short file means it changed."""
-
-    def __init__(self, f: BinaryIO, length: int) -> None:
-        self._f = f
-        self._left = length
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        want = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._f.read(want)
-        if not data:
-            raise EOFError("the file is shorter than when it was first read")
-        self._left -= len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True

@@ -9,6 +9,7 @@ here (FORMATS.md A4).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from imageforensics import archive_audit
@@ -78,15 +79,7 @@ def reconcile(steps: tuple[HistoryStep, ...], layer_count: int) -> tuple[History
             index = next_layer
         if not step.empty_layer:
             next_layer += 1
-        out.append(HistoryStep(
-            index=step.index,
-            created=step.created,
-            created_by=step.created_by,
-            author=step.author,
-            comment=step.comment,
-            empty_layer=step.empty_layer,
-            layer_index=index,
-        ))
+        out.append(replace(step, layer_index=index))
     return tuple(out)
 
 
