@@ -25,6 +25,7 @@ from imageforensics import layer, reader, snapshot
 from imageforensics.compress import detect
 from imageforensics.contentneed import layers_needing_content
 from imageforensics.errors import InputError
+from imageforensics.filestate import state_of, unchanged_since
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
 from imageforensics.outerstream import MemberStream
@@ -120,7 +121,7 @@ def _read_with_progress(path: str, limits: Limits, progress: Progress, content_d
         # The counting reader reads the file from its first byte: layers can record their location.
         return reader.read_stream(CountingReader(f, progress, label), path, limits=limits,  # type: ignore[arg-type]
                                   on_member=lambda name: progress.member(label, name), content_digests=content_digests,
-                                  archive_digest=archive_digest, file_path=path)
+                                  archive_digest=archive_digest, file_path=path, file_state=state_of(f.fileno()))
 
 
 def _load_snapshot_file(path: str, limits: Limits) -> Archive:
@@ -195,25 +196,43 @@ def _lacks_content(old: Layer | None) -> bool:
 
 
 def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...]:
-    """The entries of a layer read again from its location, with content digests."""
+    """The entries of a layer read again from its location, with content digests.
+
+    The blob is hashed again to prove it is the one the first read hashed,
+    unless the file's state proves that nobody wrote to it since (``filestate``).
+    """
     assert old.location is not None
-    path, offset, length = old.location
+    where = old.location
     try:
-        f = open(path, "rb")
+        f = open(where.path, "rb")
     except OSError as e:
-        raise InputError(source, old.member, f"cannot open {show(path)} again to hash file contents: {e.strerror or e}") from None
+        raise InputError(source, old.member, f"cannot open {show(where.path)} again to hash file contents: {e.strerror or e}") from None
     with f:
+        unchanged = unchanged_since(where.state, state_of(f.fileno()))
         try:
-            f.seek(offset)
+            f.seek(where.offset)
         except OSError as e:
-            raise InputError(source, old.member, f"cannot seek to offset {offset} again: {e.strerror or e}") from None
+            raise InputError(source, old.member, f"cannot seek to offset {where.offset} again: {e.strerror or e}") from None
         # A short read (the file shrank since the first read) is a one-line InputError naming the member.
-        again = MemberStream(f, length, archive=source, member=old.member)
-        new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member, limits=limits, content_digests=True)
+        again = MemberStream(f, where.length, archive=source, member=old.member)
+        new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member, limits=limits,
+                               content_digests=True, unchanged_from=old if unchanged else None)
+        if unchanged and not unchanged_since(where.state, state_of(f.fileno())):
+            raise InputError(source, old.member, "the file changed while being read: its size, mtime or ctime "
+                                                 "differ from the first read's")
     if (new.blob_digest, new.diff_id, len(new.entries)) != (old.blob_digest, old.diff_id, len(old.entries)):
         raise InputError(source, old.member, f"the file changed while being read: the layer read again has blob digest "
                                              f"{new.blob_digest}, not {old.blob_digest}")
+    if unchanged and not _same_listing(new, old):
+        raise InputError(source, old.member, "the file changed while being read: the layer read again lists "
+                                             "other entries")
     return new.entries
+
+
+def _same_listing(new: Layer, old: Layer) -> bool:
+    """Whether a second read lists what the first did (the first hashed only small files)."""
+    return new.anomalies == old.anomalies and all(
+        n == o if o.content_digest else replace(n, content_digest="") == o for n, o in zip(new.entries, old.entries))
 
 
 def _read_whole_again(spec: str, chosen: Chosen, *, platform: str | None, limits: Limits) -> Chosen:

@@ -24,7 +24,7 @@ _HINT_BYTES = 16
 
 def read_layer(
     raw: BinaryIO, *, archive: str, member: str, limits: Limits, content_digests: bool = True,
-    digest_below: int = 0,
+    digest_below: int = 0, unchanged_from: Layer | None = None,
 ) -> Layer:
     """Hash, decompress and list one layer blob, consuming ``raw`` to its end.
 
@@ -34,11 +34,13 @@ def read_layer(
     raise LimitError; zstd without a decoder raises ToolMissingError.
     ``content_digests=False`` leaves files' ``content_digest`` empty (their
     data is then only hashed once, for the diff_id), except for files smaller
-    than ``digest_below`` bytes.
+    than ``digest_below`` bytes. ``unchanged_from`` is this layer as an
+    earlier read gave it, when the caller has proven the stored bytes
+    unchanged since: they are not hashed again, its digests are kept.
     """
     stored = StoredReader(raw)
     try:
-        return _read(stored, archive, member, limits, content_digests, digest_below)
+        return _read(stored, archive, member, limits, content_digests, digest_below, unchanged_from)
     except RawError as exc:
         cause = exc.__cause__
         if isinstance(cause, ImageForensicsError):
@@ -53,16 +55,17 @@ def read_layer(
 
 
 def _read(
-    stored: StoredReader, archive: str, member: str, limits: Limits, content_digests: bool, digest_below: int = 0
+    stored: StoredReader, archive: str, member: str, limits: Limits, content_digests: bool, digest_below: int = 0,
+    unchanged_from: Layer | None = None,
 ) -> Layer:
     kind = detect(stored.peek(HEAD_BYTES))
     # Uncompressed: the stored bytes are the tar, so the diff_id hash is the blob digest.
-    stored.hashing = kind != "none"
+    stored.hashing = kind != "none" and unchanged_from is None
     source = open_decompressed(
         cast(BinaryIO, stored), kind, archive=archive, member=member, limits=limits
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
-    tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member)
+    tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member, hashing=unchanged_from is None)
     lister = EntryLister(archive, member, limits, content_digests, digest_below)
     problem = ""
     decompressed = True
@@ -90,6 +93,9 @@ def _read(
     finally:
         tar.hash.close()
     blob_hex = diff_hex if kind == "none" else stored.hash.hexdigest()
+    if unchanged_from is not None:
+        blob_hex = unchanged_from.blob_digest.hex
+        diff_hex = unchanged_from.diff_id.hex if unchanged_from.diff_id is not None else diff_hex
     entries, anomalies = lister.result()
     empty_kind = WELL_KNOWN_EMPTY.get(blob_hex) or (
         WELL_KNOWN_EMPTY.get(diff_hex, "") if decompressed else ""

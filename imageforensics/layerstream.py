@@ -148,9 +148,11 @@ class TarStream:
     ``tarfile`` needs ``read``, ``tell`` and ``seek``; seeks may only go
     forward (skipped bytes are still read and hashed). Reads larger than
     ``cap`` come only from absurd extended headers and raise LimitError.
+    ``hashing=False`` leaves the bytes unhashed (a second read of bytes
+    already hashed).
     """
 
-    def __init__(self, source: BinaryIO, cap: int, archive: str, member: str) -> None:
+    def __init__(self, source: BinaryIO, cap: int, archive: str, member: str, *, hashing: bool = True) -> None:
         self._source = source
         self._cap = cap
         self._where = (archive, member)
@@ -159,6 +161,7 @@ class TarStream:
         self._pos = 0
         self.total = 0
         self.hash = HashPipe()
+        self.hashing = hashing
         self.first_block: bytes | None = None
         self.last_block: bytes | None = None
 
@@ -166,7 +169,8 @@ class TarStream:
         chunk = self._source.read(CHUNK)
         if not chunk:
             return False
-        self.hash.update(chunk)
+        if self.hashing:
+            self.hash.update(chunk)
         self.total += len(chunk)
         self._buf = chunk
         self._off = 0

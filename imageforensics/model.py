@@ -106,6 +106,37 @@ class FileEntry:
 ENTRY_KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque")
 
 
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What ``fstat`` said of a file as its first read began, to tell later whether it changed since.
+
+    Any write to a file sets its change time (``ctime``) to the current time,
+    and no user can set it back; a file whose identity, size, mtime and ctime
+    are unchanged, and whose ctime was already older than ``taken_ns`` by more
+    than the clock's grain, was not written in between (the rule git applies
+    to its index: stat data proves a file unchanged unless it changed too
+    recently to tell).
+    """
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    taken_ns: int = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """Where a blob's stored bytes lie in a regular file: to read them again."""
+
+    path: str
+    offset: int
+    length: int
+    # None when the file's state is unknown: a second read then hashes the blob again.
+    state: FileState | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Layer:
     """A layer blob as found in the archive, hashed while it streamed.
@@ -120,12 +151,12 @@ class Layer:
     other tars without entries, else "". ``anomalies`` are (code, detail)
     pairs, in stream order, for odd but readable content (see
     ``LAYER_ANOMALIES``), e.g. ``("absolute-name", "/etc/passwd")``.
-    ``location`` is where the blob's stored bytes can be read again: (path of
-    the regular file holding them, offset of their first byte, length), set
-    only when they sit uncompressed at a known offset (an uncompressed outer
-    tar read from a path, or a blob file of a directory), else None (stdin, a
-    compressed outer archive, a snapshot). It is a reading aid, not evidence:
-    it takes no part in equality, and snapshots and the model JSON leave it out.
+    ``location`` is where the blob's stored bytes can be read again (a
+    ``BlobLocation``), set only when they sit uncompressed at a known offset
+    (an uncompressed outer tar read from a path, or a blob file of a
+    directory), else None (stdin, a compressed outer archive, a snapshot). It
+    is a reading aid, not evidence: it takes no part in equality, and
+    snapshots and the model JSON leave it out.
     """
 
     member: str
@@ -140,7 +171,7 @@ class Layer:
     empty_kind: str = ""
     anomalies: tuple[tuple[str, str], ...] = ()
     # Where the bytes were is not what they are: equal layers compare equal wherever they sat.
-    location: tuple[str, int, int] | None = field(default=None, compare=False)
+    location: BlobLocation | None = field(default=None, compare=False)
 
     @property
     def entry_count(self) -> int:

@@ -23,7 +23,8 @@ from imageforensics import compress, layer
 from imageforensics.errors import InputError, LimitError
 from imageforensics.layerstream import HashPipe
 from imageforensics.limits import DEFAULT_LIMITS, Limits
-from imageforensics.model import Archive, Digest
+from imageforensics.filestate import state_of
+from imageforensics.model import Archive, BlobLocation, Digest, FileState
 from imageforensics.outerstream import CHUNK, MemberStream, Prefixed, TarView
 from imageforensics.parse import Member, normalise_member_name, parse_archive
 from imageforensics.tarheader import FastTarInfo
@@ -94,35 +95,39 @@ def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS, content_digest
         raise InputError(source, None, f"cannot open: {e.strerror or e}") from None
     with f:
         return _read_stream(f, source, limits, content_digests=content_digests, archive_digest=archive_digest,
-                            file_path=source)
+                            file_path=source, file_state=state_of(f.fileno()))
 
 
 def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS,
                 on_member: Callable[[str], None] | None = None, content_digests: bool = True,
-                archive_digest: bool = True, file_path: str | None = None) -> Archive:
+                archive_digest: bool = True, file_path: str | None = None,
+                file_state: FileState | None = None) -> Archive:
     """Read an archive from any readable stream (pipes included), in one forward pass.
 
     ``on_member`` is told the name of each regular member as its reading starts
     (the progress line shows the layer being read). ``file_path`` names the
     regular file ``raw`` reads from its first byte, if it is one: layers of an
-    uncompressed archive then record their ``location`` in it.
+    uncompressed archive then record their ``location`` in it, with
+    ``file_state``, the file's state taken before ``raw`` was read.
     ``content_digests`` and ``archive_digest`` as for ``read_archive``.
     """
     return _read_stream(raw, source, limits, on_member, content_digests=content_digests,
-                        archive_digest=archive_digest, file_path=file_path)
+                        archive_digest=archive_digest, file_path=file_path, file_state=file_state)
 
 
 def _read_stream(raw: BinaryIO, source: str, limits: Limits, on_member: Callable[[str], None] | None = None, *,
-                 content_digests: bool = True, archive_digest: bool = True, file_path: str | None = None) -> Archive:
+                 content_digests: bool = True, archive_digest: bool = True, file_path: str | None = None,
+                 file_state: FileState | None = None) -> Archive:
     hashing = _HashingReader(raw, digest=archive_digest)
     try:
-        return _read_hashed(hashing, source, limits, on_member, content_digests, file_path)
+        return _read_hashed(hashing, source, limits, on_member, content_digests,
+                            None if file_path is None else (file_path, file_state))
     finally:
         hashing.close()
 
 
 def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member: Callable[[str], None] | None,
-                 content_digests: bool = True, file_path: str | None = None) -> Archive:
+                 content_digests: bool = True, file: tuple[str, FileState | None] | None = None) -> Archive:
     head = _read_exactly(hashing, 6)
     if not head:
         raise InputError(source, None, "empty input: expected a tar archive")
@@ -131,7 +136,7 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
     if kind != "none":
         stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
     # Only uncompressed, the tar's offsets are offsets in the file.
-    located_in = file_path if kind == "none" else None
+    located_in = file if kind == "none" else None
     try:
         members, end_problem = _walk_tar(stream, source, limits, on_member, content_digests, located_in)
         # Read what follows the end-of-archive blocks, so the digest and size
@@ -181,7 +186,7 @@ def _read_exactly(f: _HashingReader | BinaryIO | MemberStream, n: int) -> bytes:
 
 def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
               on_member: Callable[[str], None] | None = None, content_digests: bool = True,
-              located_in: str | None = None) -> tuple[list[Member], InputError | None]:
+              located_in: tuple[str, FileState | None] | None = None) -> tuple[list[Member], InputError | None]:
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
@@ -224,7 +229,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
                 else:
                     view.seek(info.offset_data)
                     if located_in is not None:
-                        location = (located_in, info.offset_data, info.size)
+                        location = BlobLocation(located_in[0], info.offset_data, info.size, located_in[1])
                 body = MemberStream(source_of_data, info.size, archive=source, member=show(name))
                 if on_member is not None:
                     on_member(name)
@@ -290,7 +295,7 @@ class _Kept:
 
 
 def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept,
-                 content_digests: bool = True, location: tuple[str, int, int] | None = None) -> Member:
+                 content_digests: bool = True, location: BlobLocation | None = None) -> Member:
     """Identify one regular member by its first bytes and read it accordingly."""
     head = _read_exactly(body, min(PEEK, size))
     stripped = head.lstrip(b" \t\r\n")
@@ -359,9 +364,10 @@ def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> A
                 except OSError as e:
                     raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
                 with f:
+                    where = BlobLocation(full, 0, st.st_size, state_of(f.fileno()))
                     body = MemberStream(f, st.st_size, archive=top, member=show(name))
                     members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept,
-                                                content_digests, (full, 0, st.st_size)))
+                                                content_digests, where))
                 total += st.st_size
             else:
                 # FIFOs, sockets and devices are never opened (a FIFO would hang).

@@ -75,6 +75,14 @@ def test_the_table_has_a_row_per_case(tmp_path: Path) -> None:
         # ratio is our median over the floor's within what rounding allows.
         low, high = (ours - 0.0005) / (floor + 0.0005), (ours + 0.0005) / (floor - 0.0005)
         assert low - 0.005 <= ratio <= high + 0.005
+    # Our runs kept their bytecode in OUTDIR, as an installed package keeps it (even under PYTHONDONTWRITEBYTECODE).
+    assert list((tmp_path / "pycache").rglob("imageforensics/cli*.pyc"))
+
+
+def test_our_runs_cache_bytecode_in_outdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = bench.ours_env(tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
 
 
 def test_outdir_inside_the_repository_is_refused(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from unittest.mock import patch
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from imageforensics import inputs, layer as layer_module, reader
+from imageforensics import filestate, inputs, layer as layer_module, reader
 from imageforensics.contentneed import layers_needing_content
 from imageforensics.diff import diff_images
 from imageforensics.errors import InputError
@@ -41,12 +41,19 @@ def without_archive_digest(report: Report, kept: tuple[bool, bool]) -> Report:
 
 
 def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, False)) -> None:
-    """``kept``: a snapshot carries the archive digest it was made with, whatever is asked."""
+    """``kept``: a snapshot carries the archive digest it was made with, whatever is asked.
+
+    Both ways of re-reading: hashing the blob again (the files were just
+    written, too recently for their state to prove anything) and trusting
+    the files' state (as if written long ago).
+    """
     full = report_of(a, b)
-    assert report_of(a, b, defer_content=True) == full
-    deferred = report_of(a, b, defer_content=True, archive_digest=False)
-    assert (deferred.a.archive_sha256 != "", deferred.b.archive_sha256 != "") == kept
-    assert deferred == without_archive_digest(full, kept)
+    for grain in (filestate.GRAIN_NS, 0):
+        with patch.object(filestate, "GRAIN_NS", grain):
+            assert report_of(a, b, defer_content=True) == full
+            deferred = report_of(a, b, defer_content=True, archive_digest=False)
+            assert (deferred.a.archive_sha256 != "", deferred.b.archive_sha256 != "") == kept
+            assert deferred == without_archive_digest(full, kept)
 
 
 @pytest.mark.parametrize("a, b", SAMPLE_PAIRS + [(b, a) for a, b in SAMPLE_PAIRS])
@@ -257,16 +264,20 @@ def test_locations_point_at_the_blob_bytes(tmp_path: Path) -> None:
     data = Path(path).read_bytes()
     for lay in archive.images[0].layers:
         assert lay is not None and lay.location is not None
-        where, offset, length = lay.location
-        assert where == path and length == lay.size
+        where = lay.location
+        assert where.path == path and where.length == lay.size
+        assert where.state is not None and where.state.size == len(data)
         import hashlib
-        assert "sha256:" + hashlib.sha256(data[offset:offset + length]).hexdigest() == str(lay.blob_digest)
+        assert "sha256:" + hashlib.sha256(data[where.offset:where.offset + where.length]).hexdigest() == str(lay.blob_digest)
         for e in lay.entries:
             if e.kind == "file":
                 assert (e.content_digest == "") == (e.size >= reader.DIGEST_BELOW), e.path
 
 
-def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("grain", [filestate.GRAIN_NS, 0], ids=["blob-hashed-again", "state-trusted"])
+def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        grain: int) -> None:
+    monkeypatch.setattr(filestate, "GRAIN_NS", grain)
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
     original = inputs.layers_needing_content
@@ -274,14 +285,75 @@ def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypa
     def then_change(image_a, image_b):  # type: ignore[no-untyped-def]
         # The bytes of B's last layer change after the first read (same size).
         location = image_b.layers[2].location
-        data = bytearray(Path(location[0]).read_bytes())
-        data[location[1] + 600] ^= 0xFF
-        Path(location[0]).write_bytes(bytes(data))
+        data = bytearray(Path(location.path).read_bytes())
+        data[location.offset + 600] ^= 0xFF
+        Path(location.path).write_bytes(bytes(data))
         return original(image_a, image_b)
 
     monkeypatch.setattr(inputs, "layers_needing_content", then_change)
     with pytest.raises(InputError, match="changed while being read"):
         inputs.choose_pair(a, b, platform=None, defer_content=True)
+
+
+def _spy_rereads(monkeypatch: pytest.MonkeyPatch, during=None) -> list[bool]:  # type: ignore[no-untyped-def]
+    """Record, for each read with content digests, whether it trusted the first read's digests."""
+    trusted: list[bool] = []
+    original = layer_module.read_layer
+
+    def spying(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if kwargs.get("content_digests", True):
+            trusted.append(kwargs.get("unchanged_from") is not None)
+            if during is not None and trusted[-1]:
+                during()
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(layer_module, "read_layer", spying)
+    return trusted
+
+
+def test_a_settled_file_is_read_again_without_hashing_its_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "oci-dir")
+    full = report_of(a, b)
+    # Just written: the files' ctime is too recent to prove anything, the blobs are hashed again.
+    trusted = _spy_rereads(monkeypatch)
+    assert report_of(a, b, defer_content=True) == full
+    assert trusted == [False, False]
+    # As if written long ago: their state proves them unchanged, and the report is the same.
+    monkeypatch.setattr(filestate, "GRAIN_NS", 0)
+    trusted = _spy_rereads(monkeypatch)
+    assert report_of(a, b, defer_content=True) == full
+    assert trusted == [True, True]
+
+
+def test_a_settled_file_written_during_the_second_read_is_an_input_error(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filestate, "GRAIN_NS", 0)
+    a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
+    b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
+
+    def append() -> None:
+        with open(b, "ab") as f:
+            f.write(bytes(512))
+
+    monkeypatch.setattr(inputs, "can_read_again", lambda path: path == b)
+    _spy_rereads(monkeypatch, during=append)
+    with pytest.raises(InputError, match="changed while being read: its size, mtime or ctime differ"):
+        inputs.choose_pair(a, b, platform=None, defer_content=True)
+
+
+def test_file_state_proves_unchanged_only_when_equal_and_settled() -> None:
+    second = 1_000_000_000
+    first = filestate.FileState(1, 2, 3, 10 * second, 10 * second, taken_ns=20 * second)
+    assert filestate.unchanged_since(first, replace(first, taken_ns=30 * second))
+    assert not filestate.unchanged_since(None, first)
+    for changed in (replace(first, size=4), replace(first, mtime_ns=11 * second), replace(first, ctime_ns=11 * second),
+                    replace(first, inode=9), replace(first, device=9)):
+        assert not filestate.unchanged_since(first, changed)
+    # Changed within the grain before the first read: another change could leave the same ctime.
+    recent = replace(first, taken_ns=first.ctime_ns + filestate.GRAIN_NS - 1)
+    assert not filestate.unchanged_since(recent, recent)
+    assert filestate.unchanged_since(replace(recent, taken_ns=first.ctime_ns + filestate.GRAIN_NS), recent)
 
 
 def test_archive_digest_is_left_out_only_when_asked(tmp_path: Path) -> None:
