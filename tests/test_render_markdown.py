@@ -119,6 +119,20 @@ def test_huge_report_stays_under_githubs_limit_and_says_what_was_cut() -> None:
     _assert_inert(md)
 
 
+def test_twenty_thousand_rows_are_cut_to_the_first_that_fit_and_counted() -> None:
+    report = tomcat_report()
+    steps = tuple(replace(report.steps[2], index_a=i, index_b=i, created_by_a=f"RUN step {i}") for i in range(20_000))
+    findings = tuple(replace(report.findings[-1], summary=f"finding {i}") for i in range(20_000))
+    for table, pattern, what in (("steps", r"^\| (\d+) \| `RUN step \1`", "steps"), ("findings", r"\| finding (\d+) \|", "findings")):
+        huge = replace(report, steps=steps) if table == "steps" else replace(report, findings=findings)
+        md = render_markdown(huge)
+        assert len(md) + md.count("\n") < GITHUB_LIMIT
+        shown = [int(i) for i in re.findall(pattern, md, re.M)]
+        # The first rows, in order, as many as fit (halving from 3,276 rows, the most that could), the rest counted.
+        assert shown == list(range(len(shown))) and len(shown) > 100
+        assert f"… and {20_000 - len(shown):,} more {what}" in md
+
+
 def test_each_hostile_piece_is_inert() -> None:
     md = render_markdown(hostile_report("".join(HOSTILE_PIECES)))
     _assert_inert(md)

@@ -23,6 +23,10 @@ GITHUB_LIMIT = 65_536
 # Room left for what GitHub adds or counts differently (CRLF line ends in a
 # pasted comment count twice, so budget two characters per line).
 _MARGIN = 512
+# Every row of the findings and history tables is longer than this (seven
+# cells and their pipes): more rows than the limit over this never fit.
+_MIN_ROW = 20
+_MAX_ROWS = GITHUB_LIMIT // _MIN_ROW
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +103,13 @@ def _evidence(f: Finding, budget: _Budget) -> str:
     return "<br>".join(parts)
 
 
-def _findings(report: Report, budget: _Budget) -> list[str]:
+def _findings(report: Report, budget: _Budget, rows: _Rows) -> list[str]:
     ordered = common.by_severity(report)
     if not ordered:
         return ["### Findings", "", "None."]
     lines = ["### Findings", "", "| severity | code | step | finding | evidence |", "|---|---|---|---|---|"]
     shown = ordered[: budget.max_findings]
-    for f in shown:
-        step = common.step_label(f)
-        if f.side and not step.endswith(f"in {f.side}"):
-            step = f"{step} (in {f.side})".strip()
-        where = " ".join(x for x in (_text(step, budget), _code(common.table_created_by(f.created_by), budget)
-                                     if f.created_by else "") if x)
-        lines.append(f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
-                     f"{_text(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
+    lines += rows.first(len(shown), budget, lambda i: _finding_row(shown[i], budget))
     if len(ordered) > len(shown):
         lines += ["", f"*… and {len(ordered) - len(shown):,} more findings, not shown to stay within "
                       "GitHub's comment limit (see the JSON report).*"]
@@ -120,6 +117,16 @@ def _findings(report: Report, budget: _Budget) -> list[str]:
         if f.paths:
             lines += [""] + _paths(f, budget)
     return lines
+
+
+def _finding_row(f: Finding, budget: _Budget) -> str:
+    step = common.step_label(f)
+    if f.side and not step.endswith(f"in {f.side}"):
+        step = f"{step} (in {f.side})".strip()
+    where = " ".join(x for x in (_text(step, budget), _code(common.table_created_by(f.created_by), budget)
+                                 if f.created_by else "") if x)
+    return (f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
+            f"{_text(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
 
 
 def _paths(f: Finding, budget: _Budget) -> list[str]:
@@ -132,19 +139,18 @@ def _paths(f: Finding, budget: _Budget) -> list[str]:
     return lines + ["", "</details>"]
 
 
-def _history(report: Report, budget: _Budget) -> list[str]:
+def _history(report: Report, budget: _Budget, rows: _Rows, times: common.TimeColumn | None) -> list[str]:
     steps = report.steps
     lines = ["### History, aligned by created_by", ""]
-    if not steps:
+    if not steps or times is None:
         return lines + ["No history steps."]
-    times = common.TimeColumn(common.row_stamps(steps))
     note = "Cells in **bold** differ between A and B."
     if times.shared_date:
         note += f" Created times are UTC on {times.shared_date}."
     lines += [note, "", "| step | created_by | created A | created B | drift | layer A | layer B |",
               "|---:|---|---|---|---:|---|---|"]
     shown = steps[: budget.max_steps]
-    lines += [_step_row(r, times, budget) for r in shown]
+    lines += rows.first(len(shown), budget, lambda i: _step_row(shown[i], times, budget))
     if len(steps) > len(shown):
         lines += ["", f"*… and {len(steps) - len(shown):,} more steps, not shown to stay within "
                       "GitHub's comment limit (see the JSON report).*"]
@@ -177,13 +183,28 @@ def _footer(report: Report, budget: _Budget) -> list[str]:
     return ["", "---", "<sub>" + " · ".join(facts) + "</sub>"]
 
 
-def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str]) -> str:
+class _Rows:
+    """A table's rows, each rendered once per cell width: cutting rows re-renders none of them."""
+
+    def __init__(self) -> None:
+        self._by_cell: dict[int, list[str]] = {}
+
+    def first(self, n: int, budget: _Budget, render: Callable[[int], str]) -> list[str]:
+        """The first ``n`` rows at ``budget.cell`` (row ``i`` is ``render(i)``)."""
+        rows = self._by_cell.setdefault(budget.cell, [])
+        while len(rows) < n:
+            rows.append(render(len(rows)))
+        return rows[:n]
+
+
+def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str],
+            rows: tuple[_Rows, _Rows], times: common.TimeColumn | None) -> str:
     # Cutting re-renders; a section whose own budget did not change is reused.
     parts = []
     sections: tuple[tuple[str, tuple[int, ...], Callable[[], list[str]]], ...] = (
         ("header", (budget.cell,), lambda: _header(report, budget)),
-        ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget)),
-        ("history", (budget.max_steps, budget.cell), lambda: _history(report, budget)),
+        ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget, rows[0])),
+        ("history", (budget.max_steps, budget.cell), lambda: _history(report, budget, rows[1], times)),
         ("footer", (budget.cell,), lambda: _footer(report, budget)),
     )
     for name, key, build in sections:
@@ -196,7 +217,7 @@ def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str]
 
 def _cuts(report: Report, max_paths: int) -> list[_Budget]:
     """Ever smaller budgets: fewer paths, shorter values, then fewer rows."""
-    n_findings, n_steps = len(report.findings), len(report.steps)
+    n_findings, n_steps = min(len(report.findings), _MAX_ROWS), min(len(report.steps), _MAX_ROWS)
     budgets = [_Budget(max_paths, n_findings, n_steps, 2000)]
     paths = max_paths
     while paths > 0:
@@ -216,8 +237,11 @@ def render_markdown(report: Report, *, max_paths: int = 50) -> str:
     """The GitHub-flavoured Markdown report, under 65,536 characters."""
     text = ""
     memo: dict[tuple[object, ...], str] = {}
+    rows = (_Rows(), _Rows())
+    # How the created columns are written depends on every step (a date they share is said once).
+    times = common.TimeColumn(common.row_stamps(report.steps)) if report.steps else None
     for budget in _cuts(report, max(max_paths, 0)):
-        text = _render(report, budget, memo)
+        text = _render(report, budget, memo, rows, times)
         if len(text) + text.count("\n") + _MARGIN <= GITHUB_LIMIT:
             return text
     return text
