@@ -15,7 +15,7 @@ import threading
 from typing import BinaryIO
 
 from imageforensics.compress import CHUNK
-from imageforensics.errors import LimitError
+from imageforensics.forwardview import ForwardView
 
 BLOCK = tarfile.BLOCKSIZE
 
@@ -142,39 +142,24 @@ class StoredReader:
             pass
 
 
-class TarStream:
+class TarStream(ForwardView):
     """The uncompressed tar as a forward-only file for ``tarfile``, hashing every byte (diff_id).
 
-    ``tarfile`` needs ``read``, ``tell`` and ``seek``; seeks may only go
-    forward (skipped bytes are still read and hashed). Reads larger than
-    ``cap`` come only from absurd extended headers and raise LimitError.
+    Seeks may only go forward (skipped bytes are still read and hashed).
     ``hashing=False`` leaves the bytes unhashed (a second read of bytes
     already hashed).
     """
 
     def __init__(self, source: BinaryIO, cap: int, archive: str, member: str, *, hashing: bool = True) -> None:
-        self._source = source
-        self._cap = cap
-        self._where = (archive, member)
-        self._buf = b""
-        self._off = 0
-        self._pos = 0
+        super().__init__(source, cap=cap, archive=archive, member=member)
         self.total = 0
         self.hash = HashPipe()
         self.hashing = hashing
-        self.first_block: bytes | None = None
-        self.last_block: bytes | None = None
 
-    def _fill(self) -> bool:
-        chunk = self._source.read(CHUNK)
-        if not chunk:
-            return False
+    def _on_chunk(self, chunk: bytes) -> None:
         if self.hashing:
             self.hash.update(chunk)
         self.total += len(chunk)
-        self._buf = chunk
-        self._off = 0
-        return True
 
     def head(self, n: int) -> bytes:
         """The first ``n`` bytes; only before anything was read."""
@@ -185,58 +170,6 @@ class TarStream:
                 break
             self._buf = rest + self._buf
         return self._buf[:n]
-
-    def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes (fewer only at the end of the stream)."""
-        if n < 0 or n > self._cap:
-            raise LimitError(
-                *self._where,
-                f"tar extended header of {n} bytes at offset {self._pos} exceeds the"
-                f" limit of {self._cap} bytes (raise it with --max-path-bytes)",
-            )
-        buf, off = self._buf, self._off
-        end = off + n
-        if end <= len(buf):
-            data = buf[off:end]
-            self._off = end
-            self._pos += n
-        else:
-            parts = [buf[off:]]
-            got = len(buf) - off
-            self._off = len(buf)
-            while got < n and self._fill():
-                take = min(n - got, len(self._buf))
-                parts.append(self._buf[:take])
-                self._off = take
-                got += take
-            data = b"".join(parts)
-            self._pos += got
-        if n == BLOCK:
-            if self.first_block is None:
-                self.first_block = data
-            self.last_block = data
-        return data
-
-    def tell(self) -> int:
-        """Position in the uncompressed tar."""
-        return self._pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        """Move forward to ``pos`` (stops at the end of the stream)."""
-        if whence != 0 or pos < self._pos:
-            raise tarfile.ReadError(f"entry data out of order (seek back to offset {pos})")
-        n = pos - self._pos
-        while n:
-            avail = len(self._buf) - self._off
-            if not avail:
-                if not self._fill():
-                    break
-                continue
-            k = min(avail, n)
-            self._off += k
-            self._pos += k
-            n -= k
-        return self._pos
 
     def hash_exactly(self, n: int, digest: "hashlib._Hash") -> None:
         """Feed the next ``n`` bytes to ``digest``; TruncatedData when the tar ends first."""

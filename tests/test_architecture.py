@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "imageforensics"
 READER_SIDE = {
     "reader", "inputs", "select", "compress", "layer", "layerstream", "layerentry", "tarheader",
-    "parse", "parse_config", "parse_docker", "parse_oci", "archive_audit", "outerstream", "filestate",
+    "parse", "parse_config", "parse_docker", "parse_oci", "archive_audit", "outerstream", "filestate", "forwardview",
 }
 DIFF_SIDE = {"align", "fsmerge", "fsdiff", "configdiff", "diff", "stepdiff", "sidefindings", "verdict", "contentneed"}
 PURE = {"model", "findings", "timestamp", "report", "limits", "errors", "untrusted", "createdby", "units", "redact"}
