@@ -12,18 +12,10 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
+from imageforensics.units import human_size
 from imageforensics.untrusted import show
 
 INTERVAL = 0.25  # seconds between redraws: a few times a second at most
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 class Progress:
@@ -67,9 +59,9 @@ class Progress:
             done = int(done or 0)
             current = f" [{self._member[label]}]" if label in self._member else ""
             if total:
-                parts.append(f"{label} {min(100, done * 100 // max(total, 1))}% {_size(done)}/{_size(total)}{current}")
+                parts.append(f"{label} {min(100, done * 100 // max(total, 1))}% {human_size(done, decimals=1)}/{human_size(total, decimals=1)}{current}")
             else:
-                parts.append(f"{label} {_size(done)}{current}")
+                parts.append(f"{label} {human_size(done, decimals=1)}{current}")
         line = "reading " + "   ".join(parts)
         pad = max(0, self._width - len(line))
         self._width = len(line)

@@ -92,3 +92,12 @@ def test_reader_reports_each_member_it_starts(tmp_path):
         archive = read_stream(f, str(sample), on_member=seen.append)
     assert "manifest.json" in seen
     assert sum(name.endswith("/layer.tar") for name in seen) == len(archive.images[0].layers)
+
+
+def test_sizes_in_the_line_keep_one_decimal() -> None:
+    from imageforensics.units import human_size
+
+    assert [human_size(n, decimals=1) for n in (999, 1000, 7650, 132_100_000, 999_400, 999_950, 10**16)] == [
+        "999 B", "1.0 kB", "7.7 kB", "132.1 MB", "999.4 kB", "1.0 MB", "10.0 PB"]
+    # Without ``decimals``: three significant digits, as docker prints them.
+    assert [human_size(n) for n in (7650, 132_100_000, 999_500)] == ["7.65 kB", "132 MB", "1 MB"]
