@@ -107,3 +107,12 @@ def test_profile_read_breaks_down_each_digest():
     for line in ("as is (archive + diff_id + content digests)", "without any digest", "content digests cost",
                  "archive digest costs", "diff_id/blob digests cost"):
         assert line in out.stdout
+
+
+def test_a_case_whose_floor_tool_is_missing_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no openssl, no gzip
+    assert bench.make_case("big", tmp_path, 1, TINY) is None
+    assert bench.make_case("gzip", tmp_path, 1, TINY) is None
+    assert "big skipped: its floor needs openssl, not on PATH" in capsys.readouterr().err
+    assert bench.make_case("many", tmp_path, 1, TINY) is not None  # its floor is this Python

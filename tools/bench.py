@@ -58,6 +58,8 @@ if str(REPO) not in sys.path:
 
 GIB = 1 << 30
 CASES = ("big", "many", "gzip", "peer")
+# The programs each floor runs (peer: diffoscope, looked up where it is used).
+FLOOR_TOOLS = {"big": ("openssl",), "gzip": ("gzip", "openssl", "sh")}
 PEER_FILES = 5_000
 PEER_REPS = 3
 # Python's own tarfile, listing every member of each archive in stream mode,
@@ -224,6 +226,10 @@ def make_case(name: str, out: Path, seed: int, scale: float) -> Case | None:
     """Describe how to time one (already generated) case; None when its tool is missing."""
     tag = _tag(name, seed, scale)
     a, b = out / f"{tag}-a.tar", out / f"{tag}-b.tar"
+    missing = [tool for tool in FLOOR_TOOLS.get(name, ()) if shutil.which(tool) is None]
+    if missing:
+        print(f"bench: {name} skipped: its floor needs {', '.join(missing)}, not on PATH", file=sys.stderr)
+        return None
     if name == "big":
         return Case(name, ours_argv(a, b), ["openssl", "dgst", "-sha256", str(a), str(b)],
                     "openssl dgst -sha256 A B", "<= 0.75, RSS <= 100 MB")
