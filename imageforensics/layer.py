@@ -94,6 +94,7 @@ def _read(
         tar.hash.close()
     blob_hex = diff_hex if kind == "none" else stored.hash.hexdigest()
     if unchanged_from is not None:
+        # Nothing was hashed: the caller proved these are the bytes the earlier read hashed.
         blob_hex = unchanged_from.blob_digest.hex
         diff_hex = unchanged_from.diff_id.hex if unchanged_from.diff_id is not None else diff_hex
     entries, anomalies = lister.result()
