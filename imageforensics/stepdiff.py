@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from imageforensics.align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
+from imageforensics.audit import squash_kind
 from imageforensics.createdby import normalise_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.fsmerge import changed_fields, describe_change
@@ -126,8 +127,15 @@ def _content_text(state: LayerState) -> str:
 
 
 def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerStates) -> Finding | None:
-    """A step with content in one image and none (empty_layer or an empty layer) in the other."""
+    """A step with content in one image and none (empty_layer or an empty layer) in the other.
+
+    Only for the same step in both: steps paired by their instruction alone
+    (``COPY a /x`` against ``COPY b /y``) are different commands, and one of
+    them writing nothing says nothing about a lost layer.
+    """
     assert pair.a is not None and pair.b is not None
+    if pair.reason == REASON_INSTRUCTION:
+        return None
     sa, sb = states.a(pair.a), states.b(pair.b)
     if sa.has_content == sb.has_content:
         return None
@@ -158,10 +166,17 @@ def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerState
 
 
 def single_image_signals(image: Image, unit: Unit) -> list[str]:
-    """BuildKit's empty-layer signatures on one side's step (FORMATS.md A4)."""
+    """BuildKit's empty-layer signatures on one side's step (FORMATS.md A4).
+
+    A squashed image marks every merged step empty_layer by design: that is
+    said instead, since it is no sign of BuildKit's layer loss.
+    """
     step = unit.step
     if step is None:
         return []
+    squashed = squash_kind(image)
+    if squashed and step.empty_layer:
+        return [f"the image is squashed ({squashed} marks every merged step empty_layer)"]
     out = []
     keyword = normalise_created_by(step.created_by)[0].split(" ", 1)[0].upper()
     if keyword in FILESYSTEM_INSTRUCTIONS and step.empty_layer:

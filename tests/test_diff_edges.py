@@ -138,6 +138,38 @@ def test_a_squashed_image_moves_content_without_losing_it():
     assert report.verdict_kind == "diverged"
 
 
+def test_a_squashed_image_that_lost_a_path_is_not_called_a_buildkit_cache_loss():
+    s = spec(step("ADD base / ", file("bin/sh")), step("COPY app /app # buildkit", file("app/main")),
+             step("RUN make # buildkit", file("app/out")))
+    # The merge entry carries app/out but not app/main: content is really lost.
+    squashed = spec(s.steps[0], replace(s.steps[1], layer=None, empty_layer=True),
+                    replace(s.steps[2], layer=None, empty_layer=True),
+                    step("", file("app/out"), comment="merge sha256:aa to sha256:bb"))
+    report = diff(build(s), build(squashed))
+    empties = [f for f in report.findings if f.code == "step-wrongly-empty"]
+    # Step 1's file is gone; step 2's lives on in the merge entry.
+    assert [(f.step_a, f.severity) for f in empties] == [(1, Severity.ERROR), (2, Severity.WARNING)]
+    empty = empties[0]
+    assert "the image is squashed (docker build --squash marks every merged step empty_layer)" in empty.summary
+    assert "BuildKit" not in empty.summary
+    assert report.verdict_kind == "missing-content" and "BuildKit cache import" not in report.verdict
+    # The same loss in an image that is not squashed is BuildKit's signature.
+    lost = spec(s.steps[0], replace(s.steps[1], layer=None, empty_layer=True), s.steps[2])
+    report = diff(build(s), build(lost))
+    assert "Pattern: a BuildKit cache import that lost a layer" in report.verdict
+
+
+def test_steps_paired_by_instruction_alone_are_not_wrongly_empty():
+    a = build(spec(step("ADD base /", file("bin/sh")), step("COPY conf /etc/app/", file("etc/app/conf"))))
+    b = build(mark_empty(spec(step("ADD base /", file("bin/sh")), step("COPY other /srv/", file("srv/x"))), 1))
+    report = diff(a, b)
+    assert [(r.index_a, r.index_b) for r in report.steps] == [(0, 0), (1, 1)]
+    assert not [f for f in report.findings if f.code == "step-wrongly-empty"]
+    [missing] = [f for f in report.findings if f.code == "paths-missing"]
+    assert missing.paths == ("/etc/app/conf",) and missing.step_a == 1
+    assert report.verdict_kind == "missing-content" and "BuildKit" not in report.verdict
+
+
 def test_unrelated_images_are_different():
     a = build(spec(step("ADD file:a in /", file("a")), step("USER x")))
     b = build(spec(step("COPY b /", file("b")), step("WORKDIR /")))
