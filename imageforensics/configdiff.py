@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from imageforensics.configshape import shape_changes
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import Image, RunConfig
 from imageforensics.redact import as_redacted_as
@@ -122,6 +123,9 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
                 code="build-metadata-differs", severity=Severity.INFO,
                 summary=f"{name} differs: A {va!r}, B {vb!r}", path=name,
                 evidence=evidence(field=name, a=va, b=vb)))
+    shape = _config_json(image_a, image_b)
+    if shape is not None:
+        out.append(shape)
     if image_a.has_inline_cache != image_b.has_inline_cache:
         side = "A" if image_a.has_inline_cache else "B"
         out.append(Finding(
@@ -129,3 +133,20 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
             summary=f"only {side}'s config carries a BuildKit inline cache (moby.buildkit.cache.v0)",
             evidence=evidence(a=image_a.has_inline_cache, b=image_b.has_inline_cache)))
     return out
+
+
+def _config_json(image_a: Image, image_b: Image) -> Finding | None:
+    """Where the config JSON differs beyond the compared fields: what else makes the image IDs differ."""
+    if image_a.image_id == image_b.image_id or not image_a.config_shape or not image_b.config_shape:
+        return None
+    changes = shape_changes(image_a.config_shape, image_b.config_shape)
+    if not changes:
+        return None
+    shown = "; ".join(f"{path} {how}" for path, how in changes[:5])
+    more = f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
+    return Finding(
+        code="config-json-differs", severity=Severity.INFO,
+        summary=f"the config JSON also differs where no field is compared: {shown}{more}",
+        paths=tuple(path for path, _ in changes),
+        evidence=evidence(count=len(changes), **{f"path_{i:03d}": f"{path}: {how}"
+                                                for i, (path, how) in enumerate(changes[:20], 1)}))

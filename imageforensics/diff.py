@@ -67,6 +67,8 @@ FINDING_CODES: tuple[tuple[str, str, str], ...] = (
     ("step-metadata-differs", "INFO", "aligned steps whose history comment or author differs"),
     ("build-metadata-differs", "INFO", "the config author or docker_version differs"),
     ("inline-cache-differs", "INFO", "only one config carries BuildKit's inline cache"),
+    ("config-json-differs", "INFO", "the config JSON differs where no field is compared (a key only one has, "
+                                    "null vs absent, the classic builder's container_config): why image IDs differ"),
     ("references-differ", "INFO", "the images carry different names"),
     ("packaging-differs", "INFO", "layout, archive compression, layer blobs or manifest differ for the same content"),
     ("filesystem-not-compared", "INFO", "a layer is absent or unreadable, so the merged filesystems were not compared"),

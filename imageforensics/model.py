@@ -271,7 +271,8 @@ class Image:
     the manifest names a layer whose blob is absent from the archive.
     ``layer_refs`` are the manifest's own names for the layers (member paths or
     descriptor digests), parallel to ``layers``. ``findings`` is the integrity
-    audit of this image.
+    audit of this image. ``config_shape`` is how the config JSON is written,
+    path by path (``configshape``); () when unknown (an older snapshot).
     """
 
     image_id: Digest
@@ -289,6 +290,7 @@ class Image:
     docker_version: str = ""
     has_inline_cache: bool = False
     findings: tuple[Finding, ...] = ()
+    config_shape: tuple[tuple[str, str], ...] = ()
 
     def layer_for_step(self, step: HistoryStep) -> Layer | None:
         """The layer a history step was matched to, if any and present."""

@@ -267,6 +267,7 @@ def image_json(image: Image) -> dict[str, Any]:
         "docker_version": image.docker_version,
         "has_inline_cache": image.has_inline_cache,
         "findings": [finding_json(f) for f in image.findings],
+        "config_shape": pairs_json(image.config_shape),
     }
 
 
@@ -297,6 +298,8 @@ def load_image(value: object, where: str) -> Image:
         docker_version=get_str(o, "docker_version", where),
         has_inline_cache=get_bool(o, "has_inline_cache", where),
         findings=get_each(o, "findings", where, load_finding),
+        # Snapshots written before the shape was recorded lack it: unknown, not empty.
+        config_shape=get_pairs(o, "config_shape", where) if "config_shape" in o else (),
     )
 
 

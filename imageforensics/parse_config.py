@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from imageforensics import archive_audit
+from imageforensics.configshape import config_shape
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
@@ -65,6 +66,7 @@ def build_image(
         run_config=_run_config(config.get("config"), notes, config_member),
         docker_version=_string(config.get("docker_version"), "docker_version", notes, config_member),
         has_inline_cache=INLINE_CACHE_KEY in config,
+        config_shape=config_shape(config),
     )
     return image_with_findings(image, notes)
 

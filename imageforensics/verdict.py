@@ -27,7 +27,7 @@ PAIR_CODES = CONTENT_CODES | {"timestamp-drift", "image-created-differs", "confi
 # INFO findings that are nonetheless differences between the images (not notes).
 INFO_DIFFERENCES = frozenset({
     "build-metadata-differs", "inline-cache-differs", "empty-layer-spelling", "layer-bytes-differ",
-    "step-metadata-differs", "created-by-spelling",
+    "step-metadata-differs", "created-by-spelling", "config-json-differs",
 })
 
 
@@ -163,6 +163,10 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
                              "difference is in ignored timestamps or paths")
+    if not differences and image_a.config_shape and image_b.config_shape:
+        return "metadata", ("same content with metadata differences: the same layer content; the configs "
+                            "hold the same values written differently (key order, whitespace or escapes), "
+                            "so the image IDs differ")
     if not differences:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
                             "differ only in fields not compared (image IDs differ)")
@@ -180,7 +184,14 @@ def _describe(differences: Sequence[Finding]) -> str:
         found = by_code.pop(code, [])
         if not found:
             continue
-        if code == "config-differs":
+        if code == "config-json-differs":
+            paths = sorted(p for f in found for p in f.paths)
+            if len(paths) == 1:
+                phrase = "config JSON " + (found[0].evidence_value("path_001") or paths[0]).replace(": ", " ", 1)
+            else:
+                phrase = (f"config JSON at {len(paths)} paths (" + ", ".join(paths[:3])
+                          + (", …" if len(paths) > 3 else "") + ")")
+        elif code == "config-differs":
             phrase = "config " + ", ".join(sorted(f.path for f in found)) + (" differ" if len(found) > 1 else " differs")
         elif code == "timestamp-drift":
             n = found[0].evidence_value("drifted_steps")
@@ -203,5 +214,6 @@ _PHRASES = (
     ("created-by-spelling", "created_by in another builder's spelling"),
     ("step-metadata-differs", "history comment or author"),
     ("build-metadata-differs", "author or docker_version"),
+    ("config-json-differs", ""),
     ("inline-cache-differs", "BuildKit inline cache"),
 )

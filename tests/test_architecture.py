@@ -19,7 +19,7 @@ READER_SIDE = {
     "parse", "parse_config", "parse_docker", "parse_oci", "archive_audit", "outerstream", "filestate", "forwardview",
 }
 DIFF_SIDE = {"align", "fsmerge", "fsdiff", "configdiff", "diff", "stepdiff", "sidefindings", "verdict", "contentneed"}
-PURE = {"model", "findings", "timestamp", "report", "limits", "errors", "untrusted", "createdby", "units", "redact"}
+PURE = {"model", "findings", "timestamp", "report", "limits", "errors", "untrusted", "createdby", "units", "redact", "configshape"}
 NETWORK = {"socket", "ssl", "http", "urllib", "ftplib", "smtplib", "xmlrpc", "asyncio"}
 
 

@@ -1,0 +1,95 @@
+"""How an image config's JSON is written, path by path.
+
+The image ID is the digest of the config's bytes, so two configs whose
+compared fields are all equal can still give two IDs: a field null in one and
+absent in the other (skopeo's OCI conversion drops ``"OnBuild": null``), keys
+no field comparison covers (the classic builder's ``container`` and
+``container_config``), or only key order and whitespace. ``config_shape``
+records a fingerprint for each path, so that the diff can name them: for the
+fields compared one by one (``MODELLED``), only whether the value is null,
+empty or set; for every other path, its JSON type and a digest of its value.
+Never the value itself: configs hold env values and build commands, and a
+snapshot must not carry what ``--redact`` hides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+# Paths whose values the diff compares field by field (configdiff, history, layers, platform).
+MODELLED = frozenset({
+    "config.Env", "config.Cmd", "config.Entrypoint", "config.WorkingDir", "config.User", "config.ExposedPorts",
+    "config.Volumes", "config.Labels", "config.StopSignal", "config.Healthcheck", "config.Shell", "config.OnBuild",
+    "created", "author", "docker_version", "architecture", "os", "variant", "os.version", "os.features",
+    "history", "rootfs", "moby.buildkit.cache.v0",
+})
+# Spellings of "nothing" for a compared field: they compare equal, yet give other bytes.
+NOTHING = ("null", "empty")
+# A config is kilobytes; a hostile one with a million keys keeps this many paths (and a digest of the rest).
+MAX_PATHS = 4096
+
+
+def config_shape(config: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(path, fingerprint) for every leaf of ``config``, sorted by path; objects are walked, arrays are leaves."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, dict[str, Any]]] = [("", config)]
+    while stack:  # iterative: depth is bounded by the JSON checks, not by recursion
+        prefix, obj = stack.pop()
+        for key, value in obj.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if path in MODELLED:
+                found.append((path, _presence(value)))
+            elif isinstance(value, dict) and value:
+                stack.append((path, value))
+            else:
+                found.append((path, _fingerprint(value)))
+    found.sort()
+    if len(found) > MAX_PATHS:
+        rest = found[MAX_PATHS - 1:]
+        found = found[:MAX_PATHS - 1] + [("…", f"{len(rest)} more paths {_digest(rest)}")]
+    return tuple(found)
+
+
+def _presence(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value in ("", [], {}):
+        return "empty"
+    return "set"
+
+
+def _fingerprint(value: Any) -> str:
+    if value is None:
+        return "null"
+    kind = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+    return f"{kind} {_digest(value)}"
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def shape_changes(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """(path, how it differs) for each path written differently and not compared field by field."""
+    fa, fb = dict(a), dict(b)
+    out: list[tuple[str, str]] = []
+    for path in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(path), fb.get(path)
+        if va == vb:
+            continue
+        if path in MODELLED:
+            # A value on either side is compared field by field; only "nothing" spelled two ways is left.
+            if (va is None or va in NOTHING) and (vb is None or vb in NOTHING):
+                out.append((path, f"{va or 'absent'} in A, {vb or 'absent'} in B"))
+        elif va is None:
+            out.append((path, "only in B"))
+        elif vb is None:
+            out.append((path, "only in A"))
+        elif va.split(" ")[0] != vb.split(" ")[0]:
+            out.append((path, f"{va.split(' ')[0]} in A, {vb.split(' ')[0]} in B"))
+        else:
+            out.append((path, "values differ"))
+    return out
