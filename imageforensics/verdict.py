@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imageforensics.align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
+from imageforensics.audit import squash_kind
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
 from imageforensics.stepdiff import show_step
@@ -138,6 +139,8 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
             # marked the step empty_layer (moby/buildkit#1981, #2198; moby#41219).
             pattern = (" Pattern: a BuildKit cache import that lost a layer"
                        " (moby/buildkit#1981, #2198; moby/moby#41219).")
+        if not pattern:
+            pattern = _squash_note(image_a, image_b)
         return "missing-content", (text + ("." if not text.endswith(".") else "")
                                    + (" " + drift_note if drift_note else "") + pattern)
     content = [f for f in findings if _is_content(f)]
@@ -158,7 +161,8 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
             text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {_strip_side(first.summary)}"
         if len(content) > 1:
             text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
-        return "diverged", text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
+        return "diverged", (text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
+                            + _squash_note(image_a, image_b))
     differences = [f for f in findings if f.code in PAIR_CODES or f.code in INFO_DIFFERENCES]
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
@@ -172,6 +176,13 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
                             "differ only in fields not compared (image IDs differ)")
     return "metadata", ("same content with metadata differences: " + _describe(differences)
                         + ("." if not drift_note else ". " + drift_note))
+
+
+def _squash_note(image_a: Image, image_b: Image) -> str:
+    """Says which image is squashed: its steps are empty by design, so no lost layer is to be looked for there."""
+    notes = [f" {side} is squashed ({kind}): its steps' files are in its last layer."
+             for side, kind in (("A", squash_kind(image_a)), ("B", squash_kind(image_b))) if kind]
+    return "".join(notes)
 
 
 def _describe(differences: Sequence[Finding]) -> str:

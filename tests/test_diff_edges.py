@@ -136,6 +136,7 @@ def test_a_squashed_image_moves_content_without_losing_it():
     assert all("no path it wrote is missing from B" in f.summary for f in empties)
     assert not [f for f in report.findings if f.code == "paths-missing"]
     assert report.verdict_kind == "diverged"
+    assert report.verdict.endswith(" B is squashed (docker build --squash): its steps' files are in its last layer.")
 
 
 def test_a_squashed_image_that_lost_a_path_is_not_called_a_buildkit_cache_loss():
@@ -153,6 +154,7 @@ def test_a_squashed_image_that_lost_a_path_is_not_called_a_buildkit_cache_loss()
     assert "the image is squashed (docker build --squash marks every merged step empty_layer)" in empty.summary
     assert "BuildKit" not in empty.summary
     assert report.verdict_kind == "missing-content" and "BuildKit cache import" not in report.verdict
+    assert report.verdict.endswith(" B is squashed (docker build --squash): its steps' files are in its last layer.")
     # The same loss in an image that is not squashed is BuildKit's signature.
     lost = spec(s.steps[0], replace(s.steps[1], layer=None, empty_layer=True), s.steps[2])
     report = diff(build(s), build(lost))
