@@ -111,11 +111,11 @@ class FileState:
     """What ``fstat`` said of a file as its first read began, to tell later whether it changed since.
 
     Any write to a file sets its change time (``ctime``) to the current time,
-    and no user can set it back; a file whose identity, size, mtime and ctime
-    are unchanged, and whose ctime was already older than ``taken_ns`` by more
-    than the clock's grain, was not written in between (the rule git applies
-    to its index: stat data proves a file unchanged unless it changed too
-    recently to tell).
+    and only a change of the system clock can set it back: a file whose
+    identity, size, mtime and ctime are unchanged, and whose ctime was already
+    older than ``taken_ns`` by more than the clock's grain, was not written in
+    between (the rule git applies to its index: stat data proves a file
+    unchanged unless it changed too recently to tell).
     """
 
     device: int
