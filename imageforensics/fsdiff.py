@@ -9,7 +9,7 @@ change did.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from imageforensics.align import Pair, Unit, effective_diff_id, image_units, layer_count
 from imageforensics.findings import Finding, Severity, evidence
@@ -70,6 +70,23 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *
     return _group(delta, pairs, image_a, image_b, fa, fb)
 
 
+def _by_steps(paths: Iterable[str], own: MergedFilesystem, other: MergedFilesystem, step_of_own: dict[int, int],
+              step_of_other: dict[int, int], own_to_other: dict[int, int | None]
+              ) -> list[tuple[int, int | None, bool, list[str]]]:
+    """Paths only one side has, grouped by (its step that wrote them, the other side's step, removed?).
+
+    The other side's step is the one that removed the path there, else the
+    step paired with the writer (None when none is).
+    """
+    groups: dict[tuple[int, int | None, bool], list[str]] = {}
+    for path in paths:
+        step = step_of_own.get(own.writer[path], _NONE)
+        remover = other.removed_by.get(path)
+        counterpart = step_of_other.get(remover, _NONE) if remover is not None else own_to_other.get(step)
+        groups.setdefault((step, counterpart, remover is not None), []).append(path)
+    return [(*key, paths) for key, paths in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2]))]
+
+
 def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_b: Image,
            fa: MergedFilesystem, fb: MergedFilesystem) -> list[Finding]:
     units_a = image_units(image_a)
@@ -82,42 +99,29 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
     b_to_a = {p.b.index: p.a.index for p in pairs if p.a and p.b and p.b.index is not None}
     out: list[Finding] = []
 
-    # A's step: always known for a missing path, None for an added path that no
-    # step of A removed and none pairs with.
-    sa: int | None
-    missing: dict[tuple[int, int | None, bool], list[str]] = {}
-    for path in delta.missing:
-        sa = step_of_a.get(fa.writer[path], _NONE)
-        remover = fb.removed_by.get(path)
-        sb = step_of_b.get(remover, _NONE) if remover is not None else a_to_b.get(sa)
-        missing.setdefault((sa, sb, remover is not None), []).append(path)
-    for (sa, sb, removed), paths in sorted(missing.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])):
-        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_a, sa, 'A')} "
+    for wrote_a, other_b, removed, paths in _by_steps(delta.missing, fa, fb, step_of_a, step_of_b, a_to_b):
+        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_a, wrote_a, 'A')} "
                 f"in A {'are' if len(paths) != 1 else 'is'} missing from B, e.g. /{paths[0]}")
-        if removed and sb is not None:
-            text += f" (removed in B by {_label(by_step_b, sb, 'B')})"
+        if removed and other_b is not None:
+            text += f" (removed in B by {_label(by_step_b, other_b, 'B')})"
         out.append(Finding(code="paths-missing", severity=Severity.ERROR, summary=text, side="B",
-                           step_a=None if sa == _NONE else sa, step_b=None if sb in (None, _NONE) else sb,
-                           created_by=by_step_a[sa].created_by if sa in by_step_a else "",
+                           step_a=None if wrote_a == _NONE else wrote_a,
+                           step_b=None if other_b in (None, _NONE) else other_b,
+                           created_by=by_step_a[wrote_a].created_by if wrote_a in by_step_a else "",
                            paths=tuple("/" + p for p in paths),
                            evidence=evidence(count=len(paths), removed_in_b=removed or None)))
 
-    added: dict[tuple[int, int | None, bool], list[str]] = {}
-    for path in delta.added:
-        sb = step_of_b.get(fb.writer[path], _NONE)
-        remover = fa.removed_by.get(path)
-        sa = step_of_a.get(remover, _NONE) if remover is not None else b_to_a.get(sb)
-        added.setdefault((sb, sa, remover is not None), []).append(path)
-    for (sb, sa, removed), paths in sorted(added.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2])):
-        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_b, sb, 'B')} "
+    for wrote_b, other_a, removed, paths in _by_steps(delta.added, fb, fa, step_of_b, step_of_a, b_to_a):
+        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_b, wrote_b, 'B')} "
                 f"in B {'are' if len(paths) != 1 else 'is'} not in A, e.g. /{paths[0]}")
-        if removed and sa is not None:
-            text += f" (removed in A by {_label(by_step_a, sa, 'A')})"
+        if removed and other_a is not None:
+            text += f" (removed in A by {_label(by_step_a, other_a, 'A')})"
         # Both path findings are about B, the image compared against A: B lacks
         # the missing paths and holds the added ones.
         out.append(Finding(code="paths-added", severity=Severity.WARNING, summary=text, side="B",
-                           step_a=None if sa in (None, _NONE) else sa, step_b=None if sb == _NONE else sb,
-                           created_by=by_step_b[sb].created_by if sb in by_step_b else "",
+                           step_a=None if other_a in (None, _NONE) else other_a,
+                           step_b=None if wrote_b == _NONE else wrote_b,
+                           created_by=by_step_b[wrote_b].created_by if wrote_b in by_step_b else "",
                            paths=tuple("/" + p for p in paths),
                            evidence=evidence(count=len(paths), removed_in_a=removed or None)))
 
