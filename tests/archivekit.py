@@ -11,8 +11,10 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 EPOCH = 0
 
@@ -340,3 +342,28 @@ class Chunked(io.RawIOBase):
         chunk = self.read(len(b))
         b[: len(chunk)] = chunk
         return len(chunk)
+
+
+def write_dir(top: Path, members: Members) -> None:
+    """The members as files, directories and symlinks under ``top`` (an extracted archive)."""
+    for name, content in members:
+        path = top / name
+        if isinstance(content, Dir):
+            path.mkdir(parents=True, exist_ok=True)
+        elif isinstance(content, Link):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(content.target, path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+
+
+# The writer of each tar layout, by its layout name.
+BUILDERS = {
+    "docker-legacy": legacy,
+    "docker-containers-image": cimage,
+    "docker-crane": crane,
+    "docker-oci-graphdriver": graphdriver,
+    "docker-oci-containerd": containerd,
+    "oci-archive": oci,
+}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import Dir, Link, legacy, oci, simple_image, tar_of
+from archivekit import Dir, Link, legacy, oci, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError
 from imageforensics.model import Archive
 from imageforensics.reader import read_archive, read_stream
@@ -157,25 +157,12 @@ def test_an_oci_layer_blob_linked_out_a_directory_or_missing_is_an_absent_layer(
 # --- directories: nothing outside the directory is read --------------------------------
 
 
-def _write_dir(top: Path, members: list) -> None:
-    for name, content in members:
-        path = top / name
-        if isinstance(content, Dir):
-            path.mkdir(parents=True, exist_ok=True)
-        elif isinstance(content, Link):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(content.target, path)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-
-
 def test_a_directory_whose_manifest_names_a_config_outside_it(tmp_path: Path) -> None:
     top = tmp_path / "save"
     outside = tmp_path / "secret.json"
     outside.write_bytes(dict(LEGACY)[CONFIG])
     item = {**ITEM, "Config": "../secret.json"}
-    _write_dir(top, [(n, json.dumps([item]).encode() if n == "manifest.json" else c) for n, c in LEGACY])
+    write_dir(top, [(n, json.dumps([item]).encode() if n == "manifest.json" else c) for n, c in LEGACY])
     with pytest.raises(InputError) as info:
         guarded(lambda: read_archive(str(top)))
     assert str(info.value) == f"{top}: ../secret.json: absent: manifest.json[0] names it as the image config"
@@ -186,7 +173,7 @@ def test_a_directory_with_symlink_loops_and_a_layer_linked_to_a_directory_outsid
     (tmp_path / "elsewhere").mkdir()
     members = [(n, c) for n, c in LEGACY if n != LAYERS[1]]
     members += [(LAYERS[1], Link(str(tmp_path / "elsewhere"))), ("loop/a", Link("b")), ("loop/b", Link("a")), ("up", Link(".."))]
-    _write_dir(top, members)
+    write_dir(top, members)
     archive = guarded(lambda: read_archive(str(top)))
     assert "member-link-escapes" in codes(archive.findings)
     assert absent_layers(archive) == ["1"]
@@ -194,7 +181,7 @@ def test_a_directory_with_symlink_loops_and_a_layer_linked_to_a_directory_outsid
 
 def test_a_directory_with_a_fifo_named_as_the_layer_is_not_opened(tmp_path: Path) -> None:
     top = tmp_path / "save"
-    _write_dir(top, [(n, c) for n, c in LEGACY if n != LAYERS[1]])
+    write_dir(top, [(n, c) for n, c in LEGACY if n != LAYERS[1]])
     os.mkfifo(top / LAYERS[1])
     archive = guarded(lambda: read_archive(str(top)))  # opening the FIFO would block forever
     assert "member-special" in codes(archive.findings)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of
+from archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Digest, Image
@@ -45,20 +45,10 @@ def check_image(image: Image, img: Img) -> None:
     assert not [f for f in image.findings if f.severity.name == "ERROR"]
 
 
-LAYOUT_BUILDERS = {
-    "docker-legacy": legacy,
-    "docker-containers-image": cimage,
-    "docker-crane": crane,
-    "docker-oci-graphdriver": graphdriver,
-    "docker-oci-containerd": containerd,
-    "oci-archive": oci,
-}
-
-
-@pytest.mark.parametrize("layout", sorted(LAYOUT_BUILDERS))
+@pytest.mark.parametrize("layout", sorted(BUILDERS))
 def test_each_layout_reads_back_what_was_written(layout):
     img = simple_image("local/app:1")
-    archive = read_bytes(tar_of(LAYOUT_BUILDERS[layout]([img])))
+    archive = read_bytes(tar_of(BUILDERS[layout]([img])))
     assert archive.layout == layout
     assert archive.compression == "none"
     assert len(archive.images) == 1
@@ -176,16 +166,7 @@ def test_reading_from_a_path_and_from_a_directory(tmp_path):
     path.write_bytes(tar_of(members))
     assert read_archive(str(path)).images[0].image_id == read_bytes(path.read_bytes()).images[0].image_id
     folder = tmp_path / "extracted"
-    for name, content in members:
-        target = folder / name
-        if isinstance(content, Dir):
-            target.mkdir(parents=True, exist_ok=True)
-        elif isinstance(content, Link):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(content.target, target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+    write_dir(folder, members)
     archive = read_archive(str(folder))
     assert archive.layout == "docker-dir"
     assert archive.sha256 is None

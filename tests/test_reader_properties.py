@@ -8,18 +8,10 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archivekit import Chunked, Img, cimage, containerd, crane, graphdriver, layer_tar, legacy, oci, simple_image, tar_of
+from archivekit import BUILDERS, Chunked, Img, layer_tar, simple_image, tar_of
 from imageforensics.model import Archive
 from imageforensics.reader import read_stream
 
-BUILDERS = {
-    "docker-legacy": legacy,
-    "docker-containers-image": cimage,
-    "docker-crane": crane,
-    "docker-oci-graphdriver": graphdriver,
-    "docker-oci-containerd": containerd,
-    "oci-archive": oci,
-}
 
 
 def _images() -> list[Img]:
