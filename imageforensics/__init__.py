@@ -1,3 +1,5 @@
 """imageforensics: read, audit and diff container image archives offline."""
 
-__version__ = "0.1.0"
+from imageforensics._version import __version__
+
+__all__ = ["__version__"]

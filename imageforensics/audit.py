@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-from imageforensics.createdby import instruction, normalise_created_by
+from imageforensics.created_by import instruction, normalise_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.timestamp import format_duration

@@ -20,12 +20,12 @@ import json
 import zlib
 from typing import Any
 
-from imageforensics import __version__
+from imageforensics._version import __version__
 from imageforensics.errors import SnapshotError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Image, RunConfig
-from imageforensics.jsoncheck import JsonShapeError
-from imageforensics.modeljson import archive_from_json, archive_to_json
+from imageforensics.untrusted_json import JsonShapeError
+from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.redact import redact_env, redact_value
 
 FORMAT_NAME = "imageforensics-snapshot"

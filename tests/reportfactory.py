@@ -15,7 +15,7 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from imageforensics.findings import Finding, Severity, evidence
-from imageforensics.report import VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
+from imageforensics.report._values import VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 from imageforensics.timestamp import Timestamp
 
 A_ID = "sha256:2ea3401ac2fc9e0a0c1b0c5b6c1d7a7e0f3e1b58f5b8c8e0d2b3c4a5f6e7d8c9"

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from hypothesis import given, settings, strategies as st
 
-from imageforensics.align import (REASON_COPY_DEST, REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
+from imageforensics.diff._align import (REASON_COPY_DEST, REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
                                   step_layer_indexes)
-from imageforensics.createdby import normalise_created_by
+from imageforensics.created_by import normalise_created_by
 from tests.modelfactory import build, file, mark_empty, spec, step
 
 
@@ -128,7 +128,7 @@ def test_classic_copy_spelling_pairs_with_buildkits_by_destination():
 
 def test_hostile_repetitive_histories_still_align(monkeypatch):
     # Alternating steps defeat prefix trimming; past the limits a linear pass pairs them.
-    from imageforensics import align
+    from imageforensics.diff import _align as align
     a = spec(*[step(["RUN x", "RUN y"][i % 2]) for i in range(40)])
     b = spec(*[step(["RUN y", "RUN x"][i % 2]) for i in range(40)])
     monkeypatch.setattr(align, "MAX_ALIGNMENT_CELLS", 1)

@@ -6,10 +6,11 @@ import hashlib
 
 import pytest
 
-from imageforensics import archive_audit, audit
+from imageforensics.parse import _archive_findings as archive_audit
+from imageforensics import audit
 from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_TAR_1024, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
-from imageforensics.parse_config import reconcile
+from imageforensics.parse._config import reconcile
 from imageforensics.timestamp import Timestamp
 
 
@@ -244,7 +245,7 @@ def test_every_emitted_code_is_documented():
     documented = set(audit.IMAGE_CODES) | set(archive_audit.ARCHIVE_CODES)
     package = Path(audit.__file__).parent
     emitted: set[str] = set()
-    for name in ("audit.py", "archive_audit.py"):
+    for name in ("audit.py", "parse/_archive_findings.py"):
         source = (package / name).read_text(encoding="utf-8")
         emitted |= set(re.findall(r'_f\(\s*"([a-z0-9-]+)"', source))
         emitted |= set(re.findall(r'"(member-link-[a-z-]+)"', source))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics import __version__, cli
+from imageforensics import __version__
+from imageforensics.cli import _main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imageforensics import compress
-from imageforensics.compress import ZSTD_MISSING, detect, open_decompressed
+from imageforensics.read import _compression as compress
+from imageforensics.read._compression import ZSTD_MISSING, detect, open_decompressed
 from imageforensics.errors import InputError, LimitError, ToolMissingError
 from imageforensics.limits import Limits
 
@@ -374,7 +374,7 @@ def test_zstd_skippable_frames_between_frames(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_endless_trailing_data_after_a_gzip_stream_comes_to_an_end(monkeypatch):
-    from imageforensics import compress as compress_module
+    from imageforensics.read import _compression as compress_module
     from imageforensics.errors import InputError
     from imageforensics.limits import DEFAULT_LIMITS
 

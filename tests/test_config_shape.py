@@ -6,9 +6,9 @@ import io
 import json
 from dataclasses import replace
 
-from imageforensics.configshape import MAX_PATHS, config_shape, shape_changes
-from imageforensics.diff import diff_images
-from imageforensics.reader import read_stream
+from imageforensics.config_shape import MAX_PATHS, config_shape, shape_changes
+from imageforensics.diff._engine import diff_images
+from imageforensics.read._archive import read_stream
 from imageforensics.snapshot import load_snapshot, write_snapshot
 from tools.synth import ArchiveSpec, Config, Entry, ImageSpec, Layer, Step, build_archive, expected_diff_ids, render_config
 

@@ -19,7 +19,7 @@ import pytest
 
 from imageforensics.errors import InputError
 from imageforensics.model import Archive
-from imageforensics.reader import read_archive
+from imageforensics.read._archive import read_archive
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"
@@ -482,7 +482,7 @@ def test_malformed_corpus_input_gives_its_one_line_error(rel):
 
 
 def test_every_corpus_finding_uses_a_documented_code():
-    from imageforensics.archive_audit import ARCHIVE_CODES
+    from imageforensics.parse._archive_findings import ARCHIVE_CODES
     from imageforensics.audit import IMAGE_CODES
 
     for rel in CASES:

@@ -1,22 +1,26 @@
 """Deferred content digests: reading without them and re-reading only the layers the diff
 compares gives exactly the report of a full read (contentneed.layers_needing_content,
-inputs.choose_pair(defer_content=True))."""
+inputs.choose_pair(needed_layers=layers_needing_content))."""
 
 from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from imageforensics import filestate, inputs, layer as layer_module, reader
-from imageforensics.contentneed import layers_needing_content
-from imageforensics.diff import diff_images
+from imageforensics.read import _file_state as filestate
+from imageforensics.read import _sources as inputs
+from imageforensics.read import _layer_blob as layer_module
+from imageforensics.read import _archive as reader
+from imageforensics.diff._content_need import layers_needing_content
+from imageforensics.diff._engine import diff_images
 from imageforensics.errors import InputError
-from imageforensics.report import Report
+from imageforensics.report._values import Report
 from tests import strategies as strat
 from tests.modelfactory import build, file, layer, spec, step, whiteout
 from tools.synth import ArchiveSpec, Entry, ImageSpec, Layer, Step, write_archive, write_extracted, write_oci_dir
@@ -29,7 +33,7 @@ SAMPLE_PAIRS = [
 ]
 
 
-def report_of(a: str, b: str, **kwargs: bool) -> Report:
+def report_of(a: str, b: str, **kwargs: Any) -> Report:
     ca, cb = inputs.choose_pair(a, b, platform=None, **kwargs)
     return diff_images(ca.archive, ca.image, cb.archive, cb.image)
 
@@ -50,8 +54,8 @@ def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, Fa
     full = report_of(a, b)
     for grain in (filestate.GRAIN_NS, 0):
         with patch.object(filestate, "GRAIN_NS", grain):
-            assert report_of(a, b, defer_content=True) == full
-            deferred = report_of(a, b, defer_content=True, archive_digest=False)
+            assert report_of(a, b, needed_layers=layers_needing_content) == full
+            deferred = report_of(a, b, needed_layers=layers_needing_content, archive_digest=False)
             assert (deferred.a.archive_sha256 != "", deferred.b.archive_sha256 != "") == kept
             assert deferred == without_archive_digest(full, kept)
 
@@ -229,7 +233,7 @@ def test_only_the_differing_layers_are_read_again(tmp_path: Path, monkeypatch: p
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
     full = report_of(a, b)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
     assert len(calls) == 2
     assert sorted(calls) == sorted([ca.image.layers[2].member, cb.image.layers[2].member])
     # The shared layers' large files keep no content digests (small ones have them); the read-again ones have them.
@@ -243,7 +247,7 @@ def test_equal_images_are_never_read_again(tmp_path: Path, monkeypatch: pytest.M
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"one"), tmp_path, "b", "extracted")
     calls = _count_rereads(monkeypatch)
-    inputs.choose_pair(a, b, platform=None, defer_content=True)
+    inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
     assert calls == []
 
 
@@ -252,7 +256,7 @@ def test_a_compressed_input_is_read_whole_with_content_digests(tmp_path: Path, m
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
     assert not inputs.can_read_again(a) and inputs.can_read_again(b)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
     # A: three layers read once, with content digests; B: only its differing layer read again.
     assert sorted(calls) == sorted([*(l.member for l in ca.image.layers if l), cb.image.layers[2].member])
     assert all(l is not None and l.location is None for l in ca.image.layers)
@@ -280,7 +284,7 @@ def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypa
     monkeypatch.setattr(filestate, "GRAIN_NS", grain)
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
-    original = inputs.layers_needing_content
+    original = layers_needing_content
 
     def then_change(image_a, image_b):  # type: ignore[no-untyped-def]
         # The bytes of B's last layer change after the first read (same size).
@@ -290,9 +294,8 @@ def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypa
         Path(location.path).write_bytes(bytes(data))
         return original(image_a, image_b)
 
-    monkeypatch.setattr(inputs, "layers_needing_content", then_change)
     with pytest.raises(InputError, match="changed while being read"):
-        inputs.choose_pair(a, b, platform=None, defer_content=True)
+        inputs.choose_pair(a, b, platform=None, needed_layers=then_change)
 
 
 def _spy_rereads(monkeypatch: pytest.MonkeyPatch, during=None) -> list[bool]:  # type: ignore[no-untyped-def]
@@ -317,12 +320,12 @@ def test_a_settled_file_is_read_again_without_hashing_its_blob(tmp_path: Path, m
     full = report_of(a, b)
     # Just written: the files' ctime is too recent to prove anything, the blobs are hashed again.
     trusted = _spy_rereads(monkeypatch)
-    assert report_of(a, b, defer_content=True) == full
+    assert report_of(a, b, needed_layers=layers_needing_content) == full
     assert trusted == [False, False]
     # As if written long ago: their state proves them unchanged, and the report is the same.
     monkeypatch.setattr(filestate, "GRAIN_NS", 0)
     trusted = _spy_rereads(monkeypatch)
-    assert report_of(a, b, defer_content=True) == full
+    assert report_of(a, b, needed_layers=layers_needing_content) == full
     assert trusted == [True, True]
 
 
@@ -339,7 +342,7 @@ def test_a_settled_file_written_during_the_second_read_is_an_input_error(tmp_pat
     monkeypatch.setattr(inputs, "can_read_again", lambda path: path == b)
     _spy_rereads(monkeypatch, during=append)
     with pytest.raises(InputError, match="changed while being read: its size, mtime or ctime differ"):
-        inputs.choose_pair(a, b, platform=None, defer_content=True)
+        inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
 
 
 def test_file_state_proves_unchanged_only_when_equal_and_settled() -> None:
@@ -365,11 +368,11 @@ def test_archive_digest_is_left_out_only_when_asked(tmp_path: Path) -> None:
 def test_with_progress_the_deferred_report_equals_the_full_report(tmp_path: Path) -> None:
     import io
 
-    from imageforensics.progress import Progress
+    from imageforensics.read._progress import Progress
 
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "oci-archive")
-    ca, cb = inputs.choose_pair(a, b, platform=None, progress=Progress(io.StringIO()), defer_content=True)
+    ca, cb = inputs.choose_pair(a, b, platform=None, progress=Progress(io.StringIO()), needed_layers=layers_needing_content)
     assert ca.image.layers[2] is not None and ca.image.layers[2].location is not None
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
 
@@ -390,7 +393,7 @@ def test_a_needed_layer_without_location_reads_the_whole_input_again(tmp_path: P
 
     monkeypatch.setattr(inputs, "choose", unlocated)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
     # A: its differing layer read again; B: read whole again with content digests.
     assert sorted(calls) == sorted([ca.image.layers[2].member, *(l.member for l in cb.image.layers if l)])
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
@@ -417,7 +420,7 @@ def test_a_needed_layer_of_small_files_is_not_read_again(tmp_path: Path, monkeyp
     b = _write(image(b"two"), tmp_path, "b.tar", "docker-legacy")
     full = report_of(a, b)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, defer_content=True)
+    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
     assert calls == []
     assert ca.image.layers[1] is not None and ca.image.layers[1].entries[-1].content_digest.startswith("sha256:")
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == full

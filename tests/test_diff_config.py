@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from imageforensics.configdiff import compare_config, env_mapping, normalise_port
-from imageforensics.diff import diff_images
+from imageforensics.diff._config import compare_config, env_mapping, normalise_port
+from imageforensics.diff._engine import diff_images
 from imageforensics.findings import Severity
 from imageforensics.model import Platform, RunConfig
 from tests.modelfactory import archive, build, file, spec, step

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from imageforensics import align
-from imageforensics.diff import DiffOptions, diff_images
+from imageforensics.diff import _align as align
+from imageforensics.diff._engine import DiffOptions, diff_images
 from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_TAR_1024
 from tests.modelfactory import archive, build, directory, file, known_empty_layer, layer, mark_empty, spec, step

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics.diff import DiffOptions, diff_images
+from imageforensics.diff._engine import DiffOptions, diff_images
 from imageforensics.findings import Severity
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-reader = pytest.importorskip("imageforensics.reader")
-select = pytest.importorskip("imageforensics.select")
+reader = pytest.importorskip("imageforensics.read._archive")
+select = pytest.importorskip("imageforensics.read._selection")
 
 
 def load(name):
@@ -135,7 +135,7 @@ def test_swapping_the_inputs_mirrors_the_findings(pair):
                                   ("timestamps-a", "timestamps-b"), ("whiteout-a", "whiteout-b"),
                                   ("opaque-a", "opaque-b"), ("mode-a", "mode-b"), ("platform-a", "platform-b")])
 def test_every_code_is_documented_with_its_severity(pair):
-    from imageforensics.diff import FINDING_CODES
+    from imageforensics.diff._engine import FINDING_CODES
     documented = {code: severity for code, severity, _ in FINDING_CODES}
     for f in diff(*pair).findings:
         if f.code in documented:

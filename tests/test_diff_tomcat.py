@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from imageforensics.diff import DiffOptions, diff_images
+from imageforensics.diff._engine import DiffOptions, diff_images
 from imageforensics.findings import Severity
 from tests.modelfactory import archive, build, file, spec, step, tree, layer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from imageforensics.fsmerge import changed_fields, compare_filesystems, merge_layers, path_matcher
+from imageforensics.diff._merged_fs import changed_fields, compare_filesystems, merge_layers, path_matcher
 from tests.modelfactory import directory, file, hardlink, naive_merge, opaque, symlink, tree, whiteout
 
 
@@ -137,7 +137,7 @@ def test_merge_agrees_with_the_naive_reference(layers):
 @given(st.lists(st.lists(entries(), max_size=6), max_size=5), st.integers(0, 2))
 def test_lazily_indexed_deep_paths_merge_the_same(layers, depth):
     # With a tiny MAX_LINKED_DEPTH most paths take the lazy (hostile-depth) route.
-    import imageforensics.fsmerge as fsmerge
+    import imageforensics.diff._merged_fs as fsmerge
     saved = fsmerge.MAX_LINKED_DEPTH
     fsmerge.MAX_LINKED_DEPTH = depth
     try:

@@ -86,7 +86,7 @@ def test_the_same_seed_and_index_give_the_same_input() -> None:
 
 def test_the_engine_finds_a_planted_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     # A reader bug of the kind fuzzing is for: an unexpected exception on an odd member name.
-    from imageforensics import parse
+    from imageforensics.parse import _members as parse
 
     real = parse.normalise_member_name
 
@@ -95,8 +95,8 @@ def test_the_engine_finds_a_planted_crash(monkeypatch: pytest.MonkeyPatch) -> No
             raise IndexError("planted bug")
         return real(name)
 
-    monkeypatch.setattr(parse, "normalise_member_name", buggy)
-    monkeypatch.setattr("imageforensics.reader.normalise_member_name", buggy)
+    monkeypatch.setattr("imageforensics.parse._members.normalise_member_name", buggy)
+    monkeypatch.setattr("imageforensics.read._archive.normalise_member_name", buggy)
     seeds = fuzz.seed_archives()
     found = next((i for i in range(300) if fuzz.classify(fuzz.input_for(seeds, 7, i)[0])[0] == "crash"), None)
     assert found is not None

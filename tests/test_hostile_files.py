@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics import inputs
+from imageforensics.read import _sources as inputs
 from imageforensics.errors import ImageForensicsError
 from tools import make_hostile
 from tools.fuzz import guarded

@@ -18,7 +18,7 @@ import pytest
 
 from archivekit import legacy, simple_image, tar_of
 from imageforensics.errors import InputError
-from imageforensics.reader import MAX_AFTER_END, read_archive, read_stream
+from imageforensics.read._archive import MAX_AFTER_END, read_archive, read_stream
 from tools.fuzz import guarded
 
 

@@ -20,7 +20,7 @@ from archivekit import hexof, js, legacy, oci, sha, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive
-from imageforensics.reader import read_stream
+from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded
 
 IMG = simple_image()

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
-from imageforensics.cli import build_parser
+from imageforensics.cli._main import build_parser
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
-from imageforensics.reader import max_members, read_stream
+from imageforensics.read._archive import max_members, read_stream
 from tools.fuzz import guarded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_a_huge_extended_header_in_the_outer_archive_is_refused_before_it_is_rea
 def test_a_sparse_member_of_the_outer_archive_larger_than_a_chunk_is_read() -> None:
     import tarfile
 
-    from imageforensics.reader import CHUNK
+    from imageforensics.read._archive import CHUNK
 
     payload = js({"pad": "x" * (3 * CHUNK)})
     info = tarfile.TarInfo("GNUSparseFile.0/notes.json")

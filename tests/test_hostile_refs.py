@@ -20,7 +20,7 @@ import pytest
 from archivekit import Dir, Link, legacy, oci, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError
 from imageforensics.model import Archive
-from imageforensics.reader import read_archive, read_stream
+from imageforensics.read._archive import read_archive, read_stream
 from tools.fuzz import guarded
 
 IMG = simple_image()

@@ -19,8 +19,8 @@ import pytest
 
 from imageforensics.errors import ImageForensicsError, InputError
 from imageforensics.model import Archive
-from imageforensics.parse import normalise_member_name
-from imageforensics.reader import read_stream
+from imageforensics.parse._members import normalise_member_name
+from imageforensics.read._archive import read_stream
 from imageforensics.untrusted import show
 from tools.fuzz import guarded
 

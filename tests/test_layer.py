@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.errors import InputError, LimitError
-from imageforensics.layer import read_layer
-from imageforensics.layerentry import EntryLister
-from imageforensics.layerstream import HashPipe
-from imageforensics.tarheader import FastTarInfo
+from imageforensics.read._layer_blob import read_layer
+from imageforensics.read._layer_entries import EntryLister
+from imageforensics.read._layer_streams import HashPipe
+from imageforensics.read._tar_header import FastTarInfo
 from imageforensics.limits import Limits
 from imageforensics.model import (
     EMPTY_GZIP_BUILDKIT,

@@ -14,8 +14,9 @@ from archivekit import (
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import DEFAULT_LIMITS
 from imageforensics.model import Archive, Digest
-from imageforensics.parse import load_json_bytes, named_digest, normalise_member_name
-from imageforensics.reader import read_stream
+from imageforensics.parse._json import load_json_bytes
+from imageforensics.parse._members import named_digest, normalise_member_name
+from imageforensics.read._archive import read_stream
 
 
 def read(members: list) -> Archive:

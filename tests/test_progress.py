@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics.progress import CountingReader, Progress, label_for
+from imageforensics.read._progress import CountingReader, Progress, label_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_the_line_names_the_member_being_read():
 
 
 def test_reader_reports_each_member_it_starts(tmp_path):
-    from imageforensics.reader import read_stream
+    from imageforensics.read._archive import read_stream
 
     sample = ROOT / "samples" / "tomcat-pulled.tar"
     if not sample.is_file():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics.build_info import build_commit
+from imageforensics.cli._build_info import build_commit
 from tools import build_pyz
 
 ROOT = Path(__file__).resolve().parents[1]

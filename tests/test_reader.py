@@ -19,7 +19,7 @@ from archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, 
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Digest, Image
-from imageforensics.reader import read_archive, read_stream
+from imageforensics.read._archive import read_archive, read_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -220,7 +220,7 @@ def test_directory_fifo_is_never_opened(tmp_path):
 def test_stdin_dash_reads_a_piped_archive():
     data = gzip.compress(tar_of(crane([simple_image("local/piped:1")])))
     code = (
-        "from imageforensics.reader import read_archive\n"
+        "from imageforensics.read._archive import read_archive\n"
         "a = read_archive('-')\n"
         "print(a.layout, a.compression, a.images[0].references[0], a.size, a.sha256)\n"
     )

@@ -13,7 +13,7 @@ from archivekit import Link, cimage, containerd, crane, graphdriver, hexof, js, 
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive
-from imageforensics.reader import read_stream
+from imageforensics.read._archive import read_stream
 
 
 def read(members: list, **kw: object) -> Archive:

@@ -6,9 +6,9 @@ import io
 
 from archivekit import Img, gz, hexof, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.model import Archive
-from imageforensics.reader import read_stream
-from imageforensics.render.common import human_size
-from imageforensics.render.inspect import render_inspect_text
+from imageforensics.read._archive import read_stream
+from imageforensics.report._common import human_size
+from imageforensics.report._inspect import render_inspect_text
 
 
 def read(members: list) -> Archive:
@@ -96,7 +96,7 @@ def test_history_without_steps_lists_unmatched_layers():
 
 
 def test_several_images_share_one_archive_header():
-    from imageforensics.render.inspect import render_inspect_all
+    from imageforensics.report._inspect import render_inspect_all
 
     archive = read(legacy([simple_image("local/one:1"), simple_image("local/two:1")]))
     text = render_inspect_all(archive)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from archivekit import BUILDERS, Chunked, Img, layer_tar, simple_image, tar_of
 from imageforensics.model import Archive
-from imageforensics.reader import read_stream
+from imageforensics.read._archive import read_stream
 
 
 

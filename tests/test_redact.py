@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from imageforensics.configdiff import compare_config
-from imageforensics.diff import diff_images
+from imageforensics.diff._config import compare_config
+from imageforensics.diff._engine import diff_images
 from imageforensics.model import RunConfig
 from imageforensics.redact import as_redacted_as, is_redacted, redact_env, redact_value
 from imageforensics.snapshot import load_snapshot, write_snapshot
@@ -49,7 +49,7 @@ def test_matching_redaction_only_touches_keys_hidden_on_the_other_side(env, hidd
 
 @pytest.mark.skipif(not PULLED.is_file(), reason="samples not generated")
 def test_redacted_snapshot_diffs_like_its_archive():
-    from imageforensics.reader import read_archive
+    from imageforensics.read._archive import read_archive
 
     archive = read_archive(str(PULLED))
     snap = load_snapshot(write_snapshot(archive, redact=frozenset({"env", "labels"})), source="pulled.json")

@@ -9,7 +9,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imageforensics.render.escape import (
+from imageforensics.report._escape import (
     display_width,
     html_text,
     md_code,

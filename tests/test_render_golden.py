@@ -16,11 +16,11 @@ from typing import Callable
 
 import pytest
 
-from imageforensics.render.html import render_html
-from imageforensics.render.jsonout import load_report, render_json
-from imageforensics.render.markdown import render_markdown
-from imageforensics.render.text import render_text
-from imageforensics.report import Report
+from imageforensics.report._html import render_html
+from imageforensics.report._json import load_report, render_json
+from imageforensics.report._markdown import render_markdown
+from imageforensics.report._text import render_text
+from imageforensics.report._values import Report
 from reportfactory import tomcat_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +38,9 @@ RENDERERS: dict[str, Callable[[Report], str]] = {
 
 def sample_report(name_a: str, name_b: str) -> Report:
     """The diff of two sample archives, named as a user in the repository root would name them."""
-    from imageforensics.diff import diff_images
-    from imageforensics.reader import read_archive
-    from imageforensics.select import select_image
+    from imageforensics.diff._engine import diff_images
+    from imageforensics.read._archive import read_archive
+    from imageforensics.read._selection import select_image
 
     archives = []
     for name in (name_a, name_b):
@@ -105,7 +105,7 @@ def test_sample_tomcat_report_says_what_the_seed_found() -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_text_fits_80_columns_and_markdown_githubs_limit(case: str) -> None:
-    from imageforensics.render.escape import display_width
+    from imageforensics.report._escape import display_width
 
     text = (GOLDEN / f"{case}.txt").read_text(encoding="utf-8")
     assert max(display_width(line) for line in text.splitlines()) <= 80

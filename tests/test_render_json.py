@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 
 from imageforensics.errors import InputError
-from imageforensics.render.jsonout import load_report, render_json
-from imageforensics.report import Report
+from imageforensics.report._json import load_report, render_json
+from imageforensics.report._values import Report
 from reportfactory import hostile_report, hostile_text, reports, tomcat_report
 
 
@@ -185,7 +185,7 @@ def test_every_report_field_is_written_and_in_the_schema() -> None:
     import dataclasses
 
     from imageforensics.findings import Finding
-    from imageforensics.report import InputSide, LayerSide, StepRow
+    from imageforensics.report._values import InputSide, LayerSide, StepRow
 
     schema = _schema()
     doc = json.loads(render_json(tomcat_report()))

@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given, settings
 
-from imageforensics.render.escape import text_safe
-from imageforensics.render.markdown import GITHUB_LIMIT, render_markdown
-from imageforensics.report import Report, StepRow
+from imageforensics.report._escape import text_safe
+from imageforensics.report._markdown import GITHUB_LIMIT, render_markdown
+from imageforensics.report._values import Report, StepRow
 from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 # The only raw HTML the renderer itself writes.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from imageforensics.render.common import sample_paths
+from imageforensics.report._common import sample_paths
 
 PATHS = st.lists(st.from_regex(r"/[a-c]{1,2}(/[a-c]{1,2}){0,2}", fullmatch=True), unique=True).map(lambda p: tuple(sorted(p)))
 

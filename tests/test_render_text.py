@@ -9,8 +9,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imageforensics.render.escape import display_width
-from imageforensics.render.text import render_text
+from imageforensics.report._escape import display_width
+from imageforensics.report._text import render_text
 from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 _SGR = re.compile(r"\x1b\[[0-9;]*m")

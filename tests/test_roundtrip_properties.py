@@ -18,7 +18,7 @@ from tests.strategies import TAR_LAYOUTS, BuiltArchive, archive_specs, archives
 from tools.synth import ArchiveSpec, Entry, ImageSpec, Layer, archive_truth, build_archive, full_name, split_reference
 from tools.synth import Config, Step, expected_image_id, pre_v110_archive, write_extracted, write_oci_dir
 
-reader = pytest.importorskip("imageforensics.reader", reason="imageforensics.reader is not written yet")
+reader = pytest.importorskip("imageforensics.read._archive", reason="imageforensics.read._archive is not written yet")
 
 # Specs carry file data, so a falsifying example is large; its repr is still wanted.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")

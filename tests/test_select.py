@@ -9,8 +9,8 @@ import pytest
 from archivekit import Img, containerd, legacy, oci, simple_image, tar_of
 from imageforensics.errors import SelectionError
 from imageforensics.model import Archive
-from imageforensics.reader import read_stream
-from imageforensics.select import parse_input_spec, parse_platform, reference_matches, select_image
+from imageforensics.read._archive import read_stream
+from imageforensics.read._selection import parse_input_spec, parse_platform, reference_matches, select_image
 
 
 def archive_of(members: list) -> Archive:

@@ -19,7 +19,7 @@ from imageforensics.errors import SnapshotError
 from imageforensics.findings import Finding, Severity
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
-from imageforensics.modeljson import archive_from_json, archive_to_json
+from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.snapshot import load_snapshot, write_snapshot
 from imageforensics.timestamp import Timestamp
 from reportfactory import hostile_text
@@ -108,7 +108,7 @@ def test_every_model_field_is_written() -> None:
 def test_entries_omit_defaults_but_keep_values() -> None:
     minimal = archive_to_json(Archive(source="s", layout="l", compression="none", sha256=None, images=()))
     assert minimal["images"] == []
-    from imageforensics.modeljson import entry_json, load_entry
+    from imageforensics.model_json import entry_json, load_entry
 
     assert entry_json(FileEntry(path="etc", kind="dir")) == {"path": "etc", "kind": "dir"}
     assert load_entry(entry_json(_full_entry()), "e") == _full_entry()
@@ -131,7 +131,7 @@ def test_snapshot_round_trip(archive: Archive) -> None:
 
 
 def _sample(name: str) -> Archive:
-    from imageforensics.reader import read_archive
+    from imageforensics.read._archive import read_archive
 
     path = SAMPLES / name
     if not path.exists():
@@ -295,8 +295,8 @@ SAMPLE_PAIRS = [("tomcat-pulled.tar", "tomcat-cache-from.tar"), ("same-legacy.ta
 
 @pytest.mark.parametrize("name_a, name_b", SAMPLE_PAIRS)
 def test_snapshots_diff_like_their_archives(name_a: str, name_b: str) -> None:
-    from imageforensics.diff import diff_images
-    from imageforensics.select import select_image
+    from imageforensics.diff._engine import diff_images
+    from imageforensics.read._selection import select_image
 
     def first(archive: Archive) -> Image:
         return select_image(archive, reference=None, index=None, platform=None)
@@ -314,7 +314,7 @@ def test_snapshots_diff_like_their_archives(name_a: str, name_b: str) -> None:
 def test_snapshots_of_every_readable_corpus_archive_are_exact() -> None:
     """Real archives from many tools: the snapshot's model equals the archive's, so its findings do too."""
     from imageforensics.errors import ImageForensicsError
-    from imageforensics.reader import read_archive
+    from imageforensics.read._archive import read_archive
 
     corpus = ROOT.parent / "shared" / "corpus"
     if not corpus.is_dir():

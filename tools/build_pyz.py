@@ -37,11 +37,11 @@ sys.exit(main())
 
 
 def package_version() -> str:
-    """The version string from imageforensics/__init__.py, read without importing it."""
-    for line in (PACKAGE / "__init__.py").read_text(encoding="utf-8").splitlines():
+    """The version string from imageforensics/_version.py, read without importing it."""
+    for line in (PACKAGE / "_version.py").read_text(encoding="utf-8").splitlines():
         if line.startswith("__version__"):
             return line.split("=", 1)[1].strip().strip("\"'")
-    raise SystemExit("build_pyz: no __version__ in imageforensics/__init__.py")
+    raise SystemExit("build_pyz: no __version__ in imageforensics/_version.py")
 
 
 def head_commit() -> str:

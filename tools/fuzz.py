@@ -122,9 +122,9 @@ def guarded(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
     """What ``imageforensics inspect`` does with an input: read it, render every image and the model JSON."""
-    from imageforensics.modeljson import archive_to_json
-    from imageforensics.reader import read_stream
-    from imageforensics.render.inspect import render_inspect_text
+    from imageforensics.model_json import archive_to_json
+    from imageforensics.read._archive import read_stream
+    from imageforensics.report._inspect import render_inspect_text
 
     archive = read_stream(io.BytesIO(data), SOURCE, limits=limits)  # type: ignore[arg-type]
     for image in archive.images or (None,):
@@ -135,11 +135,11 @@ def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
 
 def diff_pipeline(before: Any, after: Any) -> None:
     """What ``imageforensics diff`` does with two read archives: diff their first images, render every format."""
-    from imageforensics.diff import diff_images
-    from imageforensics.render.html import render_html
-    from imageforensics.render.jsonout import render_json
-    from imageforensics.render.markdown import render_markdown
-    from imageforensics.render.text import render_text
+    from imageforensics.diff._engine import diff_images
+    from imageforensics.report._html import render_html
+    from imageforensics.report._json import render_json
+    from imageforensics.report._markdown import render_markdown
+    from imageforensics.report._text import render_text
 
     if not before.images or not after.images:
         return
@@ -179,7 +179,7 @@ def classify(data: bytes, limits: Limits = Limits(), against: Any = None) -> tup
 def _worker(conn: Any, seed: int, rss_mb: int, diff: bool) -> None:
     import resource
 
-    from imageforensics.reader import read_stream
+    from imageforensics.read._archive import read_stream
 
     limit = rss_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

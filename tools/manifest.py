@@ -128,7 +128,10 @@ def _run_one(run: Run) -> tuple[str, str, dict[str, object]]:
     key, argv, writes = run
     sys.path.insert(0, str(ROOT))
     from imageforensics import cli
-    from imageforensics.build_info import build_commit
+    try:
+        from imageforensics.cli._build_info import build_commit
+    except ImportError:  # the layout before the folders
+        from imageforensics.build_info import build_commit  # type: ignore[no-redef]
 
     commit = build_commit()[:12]
     with tempfile.TemporaryDirectory() as tmp:

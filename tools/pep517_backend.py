@@ -34,7 +34,8 @@ def _version(cfg: configparser.ConfigParser) -> str:
     value = cfg.get("metadata", "version")
     if value.startswith("attr:"):
         module = value.split(":", 1)[1].strip().rsplit(".", 1)[0]
-        source = (ROOT / Path(*module.split(".")) / "__init__.py").read_text(encoding="utf-8")
+        base = ROOT / Path(*module.split("."))
+        source = (base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py").read_text(encoding="utf-8")
         match = re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", source, re.M)
         if match is None:
             raise RuntimeError(f"no __version__ in {module}")

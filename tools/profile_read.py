@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from imageforensics import layerentry, layerstream, reader  # noqa: E402
+from imageforensics.read import _layer_entries as layerentry
+from imageforensics.read import _layer_streams as layerstream
+from imageforensics.read import _archive as reader  # noqa: E402
 
 
 class _NoHash:

@@ -11,7 +11,7 @@ import pytest
 from interop_truth import load_manifest, real_dir, skip_reason
 
 from imageforensics.model import Archive
-from imageforensics.reader import read_archive
+from imageforensics.read._archive import read_archive
 
 def _skip_param() -> Any:
     return pytest.param(None, marks=pytest.mark.skip(reason=skip_reason()), id="no-real-archives")

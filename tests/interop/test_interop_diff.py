@@ -15,10 +15,10 @@ import pytest
 
 from interop_truth import ConfigTruth, config_truth, differing_run_config_fields, load_manifest, rfc3339_ns, skip_reason
 
-from imageforensics.diff import diff_images
+from imageforensics.diff._engine import diff_images
 from imageforensics.findings import Severity
 from imageforensics.model import Archive, Image
-from imageforensics.report import Report
+from imageforensics.report._values import Report
 
 # Archives holding an image saved first by the tool that built it, in the
 # order an anchor is chosen for a lineage (every other copy is diffed against it).

@@ -31,7 +31,7 @@ from interop_truth import (
 )
 
 from imageforensics.model import Archive, Image
-from imageforensics.select import select_image
+from imageforensics.read._selection import select_image
 
 NS = 1_000_000_000
 EMPTY_TAR = sha256(b"\0" * 1024)

@@ -3,7 +3,7 @@
 real-archives.sh ran `umoci unpack` on each image (umoci applies the layers,
 whiteouts, hardlinks, owners and modes itself) and listed the result with
 os.lstat. Here the same image is read from the archive its builder saved, its
-layers merged by imageforensics.fsmerge, and every path compared.
+layers merged by imageforensics.diff._merged_fs, and every path compared.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from interop_truth import config_truth, load_manifest, read_report, skip_reason
 
-from imageforensics.fsmerge import merge_layers
+from imageforensics.diff._merged_fs import merge_layers
 from imageforensics.model import FileEntry
 
 # Where each unpacked lineage's image was saved by the tool that built it.
@@ -127,7 +127,7 @@ def _row_attrs(row: dict[str, Any]) -> tuple[Any, ...]:
 @pytest.mark.parametrize("pair", _fs_pair_params())
 def test_filesystem_differences_are_the_real_ones(pair: Any, read: Any) -> None:
     """paths-missing, paths-added and paths-changed name exactly the paths whose unpacked files differ."""
-    from imageforensics.diff import diff_images
+    from imageforensics.diff._engine import diff_images
 
     (rec_a, (ea, ia)), (rec_b, (eb, ib)) = pair
     images = []

@@ -1,0 +1,296 @@
+"""Command line: ``imageforensics [diff] A B``, ``inspect A``, ``snapshot A -o F``.
+
+Exit status follows diff(1): 0 when the two inputs hold the same image, 1 when
+they differ, 2 for trouble. Every expected error becomes one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import NoReturn
+
+from imageforensics._version import __version__
+from imageforensics.read import _sources as inputs
+from imageforensics.cli._build_info import build_commit, version_line
+from imageforensics.diff._content_need import layers_needing_content
+from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.errors import ImageForensicsError
+from imageforensics.limits import Limits
+from imageforensics.model import Archive
+from imageforensics.model_json import archive_to_json
+from imageforensics.read._progress import Progress
+from imageforensics.report._html import render_html
+from imageforensics.report._inspect import render_inspect_all
+from imageforensics.report._json import render_json
+from imageforensics.report._markdown import render_markdown
+from imageforensics.report._text import render_text
+from imageforensics.read._selection import select_image
+from imageforensics.snapshot import write_snapshot
+
+PROG = "imageforensics"
+SUBCOMMANDS = ("diff", "inspect", "snapshot")
+
+EXAMPLES = """\
+examples:
+  imageforensics pulled.tar rebuilt.tar          diff two archives (exit 0 same, 1 differ, 2 trouble)
+  imageforensics diff a.tar b.tar --format markdown -o report.md
+  imageforensics diff a.tar:local/app:1.0 b.tar@0 --ignore-timestamps --ignore '/var/cache/*'
+  imageforensics inspect image.tar               format, image ID, history, layers, audit
+  docker save app | imageforensics inspect -     read from standard input
+  imageforensics snapshot a.tar -o a.json.gz     metadata-only snapshot, accepted wherever an archive is
+  imageforensics a.json.gz b.tar                 diff a snapshot against an archive
+
+inputs: a docker save / podman / skopeo / crane / containerd / BuildKit / OCI archive
+(optionally gzip, bzip2, xz or zstd compressed), an OCI layout or extracted save directory,
+a snapshot, or - for standard input. Choose one of several images with ARCHIVE:name:tag or
+ARCHIVE@N, and one of several platforms with --platform os/arch[/variant].
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> int:
+    """A limit: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, not {value}")
+    return value
+
+
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    d = Limits()
+    group = parser.add_argument_group("safety limits (raise them for unusual but trusted inputs)")
+    group.add_argument("--max-json-bytes", type=_positive, default=d.max_json_bytes, metavar="N", help=f"largest JSON member read (default {d.max_json_bytes})")
+    group.add_argument("--max-json-depth", type=_positive, default=d.max_json_depth, metavar="N", help=f"deepest JSON nesting (default {d.max_json_depth})")
+    group.add_argument("--max-layers", type=_positive, default=d.max_layers, metavar="N", help=f"most layers per image (default {d.max_layers})")
+    group.add_argument("--max-entries", type=_positive, default=d.max_entries_per_layer, metavar="N", help=f"most entries per layer (default {d.max_entries_per_layer})")
+    group.add_argument("--max-path-bytes", type=_positive, default=d.max_path_bytes, metavar="N", help=f"longest path in a layer (default {d.max_path_bytes})")
+    group.add_argument("--max-expansion", type=_positive, default=d.max_expansion_ratio, metavar="RATIO", help=f"decompressed/compressed ratio that counts as a bomb (default {d.max_expansion_ratio})")
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_json_bytes=args.max_json_bytes,
+        max_json_depth=args.max_json_depth,
+        max_layers=args.max_layers,
+        max_entries_per_layer=args.max_entries,
+        max_path_bytes=args.max_path_bytes,
+        max_expansion_ratio=args.max_expansion,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with the three subcommands."""
+    parser = _Parser(
+        prog=PROG,
+        description="Offline forensics for container image archives: read, audit and diff them.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_line())
+    sub = parser.add_subparsers(dest="command", metavar="{diff,inspect,snapshot}")
+
+    diff = sub.add_parser("diff", help="compare two images (the default with two inputs)", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    diff.add_argument("a", metavar="A", help="first input (e.g. the pulled image)")
+    diff.add_argument("b", metavar="B", help="second input (e.g. the rebuilt image)")
+    diff.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text", help="report format (default text)")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE (whole or not at all)")
+    diff.add_argument("--ignore-timestamps", action="store_true", help="do not count created times or file mtimes as differences")
+    diff.add_argument("--ignore", action="append", default=[], metavar="PATTERN", help="ignore paths matching this glob (repeatable), e.g. '/var/cache/*'")
+    diff.add_argument("--max-paths", type=int, default=None, metavar="N", help="paths listed per finding (default 10 text, 50 markdown, 200 html)")
+    diff.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output (auto: only on a terminal without NO_COLOR)")
+    diff.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from multi-platform inputs")
+    diff.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    _limit_options(diff)
+
+    inspect = sub.add_parser("inspect", help="show one input: format, image ID, history, layers, audit")
+    inspect.add_argument("a", metavar="INPUT", help="archive, directory, snapshot, or - for standard input")
+    inspect.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or the whole model as JSON")
+    inspect.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or not at all)")
+    inspect.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from multi-platform inputs")
+    inspect.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    _limit_options(inspect)
+
+    snap = sub.add_parser("snapshot", help="write a metadata-only snapshot (no file contents) that diffs like the archive")
+    snap.add_argument("a", metavar="INPUT", help="archive, directory, or - for standard input")
+    snap.add_argument("-o", "--output", metavar="FILE", required=True, help="snapshot file; .gz compresses it")
+    snap.add_argument("--redact", default="", metavar="env,labels", help="replace config env values and/or label values with their digest")
+    snap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    _limit_options(snap)
+    return parser
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """Make ``diff`` the default subcommand: ``imageforensics A B`` means ``diff A B``."""
+    if not argv or argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help", "--version"):
+        return argv
+    return ["diff", *argv]
+
+
+def write_output(text: str | bytes, path: str | None) -> None:
+    """Write to stdout, or to ``path`` whole or not at all (temporary file, then rename)."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    if path is None or path == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".imageforensics-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        # mkstemp makes the file 0600; give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _use_color(choice: str, output: str | None) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or output not in (None, "-") or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    if args.a == "-" and args.b == "-":
+        raise ImageForensicsError("only one of the two inputs can be - (standard input)")
+    limits = _limits(args)
+    progress = _progress(args)
+    try:
+        # Each byte hashed once where possible: the text report shows no archive
+        # digest, and files' content digests are only taken for layers that differ.
+        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
+                                                needed_layers=layers_needing_content,
+                                                archive_digest=args.format != "text")
+    finally:
+        if progress is not None:
+            progress.finish()
+    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore))
+    report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
+    commit = build_commit()
+    if commit:
+        # The report names exactly which build produced it.
+        report = dataclasses.replace(report, tool_version=f"{report.tool_version} (commit {commit[:12]})")
+    if args.format == "json":
+        out = render_json(report)
+    elif args.format == "markdown":
+        out = render_markdown(report, **_max_paths(args))
+    elif args.format == "html":
+        out = render_html(report, **_max_paths(args))
+    else:
+        out = render_text(report, color=_use_color(args.color, args.output), **_max_paths(args))
+    write_output(out, args.output)
+    return report.exit_status
+
+
+def _progress(args: argparse.Namespace) -> Progress | None:
+    """A progress line on stderr only when it is a terminal and --quiet is not given."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    return Progress(sys.stderr)
+
+
+def _read_one(args: argparse.Namespace) -> Archive:
+    progress = _progress(args)
+    try:
+        return inputs.read_input(args.a, limits=_limits(args), progress=progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+
+
+def _max_paths(args: argparse.Namespace) -> dict[str, int]:
+    return {} if args.max_paths is None else {"max_paths": max(0, args.max_paths)}
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    archive = _read_one(args)
+    if args.format == "json":
+        # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
+        out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    else:
+        images = None
+        if args.platform:
+            images = (select_image(archive, reference=None, index=None, platform=args.platform),)
+        out = render_inspect_all(archive, images)
+    write_output(out, args.output)
+    return 0
+
+
+def _run_snapshot(args: argparse.Namespace) -> int:
+    redact = frozenset(part.strip() for part in args.redact.split(",") if part.strip())
+    unknown = redact - {"env", "labels"}
+    if unknown:
+        raise ImageForensicsError(f"--redact takes env and/or labels, not {', '.join(sorted(unknown))}")
+    archive = _read_one(args)
+    data = write_snapshot(archive, redact=redact)
+    if args.output.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    write_output(data, args.output)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(_normalise_argv(args_list))
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        if args.command == "inspect":
+            return _run_inspect(args)
+        if args.command == "snapshot":
+            return _run_snapshot(args)
+        return _run_diff(args)
+    except ImageForensicsError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 2
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{PROG}: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as e:
+        print(f"{PROG}: input too deeply nested or too large to analyse: {type(e).__name__}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a traceback must never reach a user
+        if os.environ.get("IMAGEFORENSICS_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(e).__name__}: {e} (a bug: please report it; IMAGEFORENSICS_DEBUG=1 shows where)", file=sys.stderr)
+        return 2

@@ -1,0 +1,389 @@
+"""Reading an input (file, directory or ``-``) in one forward pass.
+
+This is the only module that touches files and streams. It decompresses the
+outer archive itself, walks the tar members once in whatever order they come,
+and identifies each member by its content: JSON documents are kept in memory
+(they are small and bounded by ``limits.max_json_bytes``), layer blobs are
+streamed through ``layer.read_layer`` (hashed and listed, never kept), links
+are recorded. ``parse.parse_archive`` then resolves the references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import replace
+import os
+import stat
+import sys
+import tarfile
+from typing import BinaryIO, cast
+
+from imageforensics.read import _compression as compress
+from imageforensics.read import _layer_blob as layer
+from imageforensics.errors import InputError, LimitError
+from imageforensics.read._layer_streams import HashPipe
+from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.read._file_state import state_of
+from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
+from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView
+from imageforensics.parse._layouts import parse_archive
+from imageforensics.parse._members import LayerReader, Member, normalise_member_name
+from imageforensics.read._tar_header import FastTarInfo
+from imageforensics.untrusted import show
+
+# Small members that are neither JSON nor a compressed stream nor a tar
+# (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
+# (unreadable) layers if a manifest names them as such.
+SMALL_OTHER = 64 * 1024
+PEEK = 512
+# Tar writers pad to a record size (10240 bytes for GNU tar); anything beyond this is not padding.
+MAX_AFTER_END = 64 << 20
+# Without content digests, smaller files are hashed all the same: hashing one
+# costs about what listing it costs, and a layer of many small files read
+# again would cost more than hashing them on the way.
+DIGEST_BELOW = 64 * 1024
+
+
+class _HashingReader:
+    """Reads the input, hashing and counting every byte on the way (Archive.sha256/size).
+
+    The hashing runs on another thread (HashPipe), next to the layer digests;
+    ``digest=False`` only counts (the caller does not show the archive digest).
+    """
+
+    def __init__(self, raw: BinaryIO, *, digest: bool = True) -> None:
+        self._raw = raw
+        self.sha256 = HashPipe() if digest else None
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n if n is not None and n >= 0 else CHUNK)
+        if data:
+            if self.sha256 is not None:
+                self.sha256.update(data)
+            self.count += len(data)
+        return data
+
+    def close(self) -> None:
+        """Stop the hashing thread."""
+        if self.sha256 is not None:
+            self.sha256.close()
+
+    def drain(self) -> None:
+        """Read to the end, so the digest covers the whole input."""
+        while self.read(CHUNK):
+            pass
+
+
+def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS, content_digests: bool = True,
+                 archive_digest: bool = True) -> Archive:
+    """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin).
+
+    ``content_digests=False`` leaves the content digests of files of
+    ``DIGEST_BELOW`` bytes or more empty (their bytes are then hashed once,
+    for the diff_id; ``inputs`` reads again the layers whose files the diff
+    compares). ``archive_digest=False`` leaves
+    ``Archive.sha256`` None (not shown by the text report).
+    """
+    if source != "-" and os.path.isdir(source):
+        return _read_directory(source, limits, content_digests)
+    if source == "-":
+        return _read_stream(sys.stdin.buffer, source, limits, content_digests=content_digests,
+                            archive_digest=archive_digest)
+    try:
+        f = open(source, "rb")
+    except OSError as e:
+        raise InputError(source, None, f"cannot open: {e.strerror or e}") from None
+    with f:
+        return _read_stream(f, source, limits, content_digests=content_digests, archive_digest=archive_digest,
+                            file_path=source, file_state=state_of(f.fileno()))
+
+
+def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS,
+                on_member: Callable[[str], None] | None = None, content_digests: bool = True,
+                archive_digest: bool = True, file_path: str | None = None,
+                file_state: FileState | None = None) -> Archive:
+    """Read an archive from any readable stream (pipes included), in one forward pass.
+
+    ``on_member`` is told the name of each regular member as its reading starts
+    (the progress line shows the layer being read). ``file_path`` names the
+    regular file ``raw`` reads from its first byte, if it is one: layers of an
+    uncompressed archive then record their ``location`` in it, with
+    ``file_state``, the file's state taken before ``raw`` was read.
+    ``content_digests`` and ``archive_digest`` as for ``read_archive``.
+    """
+    return _read_stream(raw, source, limits, on_member, content_digests=content_digests,
+                        archive_digest=archive_digest, file_path=file_path, file_state=file_state)
+
+
+def _read_stream(raw: BinaryIO, source: str, limits: Limits, on_member: Callable[[str], None] | None = None, *,
+                 content_digests: bool = True, archive_digest: bool = True, file_path: str | None = None,
+                 file_state: FileState | None = None) -> Archive:
+    hashing = _HashingReader(raw, digest=archive_digest)
+    try:
+        return _read_hashed(hashing, source, limits, on_member, content_digests,
+                            None if file_path is None else (file_path, file_state))
+    finally:
+        hashing.close()
+
+
+def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member: Callable[[str], None] | None,
+                 content_digests: bool = True, file: tuple[str, FileState | None] | None = None) -> Archive:
+    head = _read_exactly(hashing, 6)
+    if not head:
+        raise InputError(source, None, "empty input: expected a tar archive")
+    kind = compress.detect(head)
+    stream: BinaryIO = Prefixed(head, hashing)  # type: ignore[assignment]
+    if kind != "none":
+        stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
+    # Only uncompressed, the tar's offsets are offsets in the file.
+    located_in = file if kind == "none" else None
+    try:
+        members, end_problem = _walk_tar(stream, source, limits, on_member, content_digests, located_in)
+        # Read what follows the end-of-archive blocks, so the digest and size
+        # cover the whole input (and a corrupt compressed trailer is noticed).
+        try:
+            after = 0
+            while True:
+                data = stream.read(CHUNK)
+                if not data:
+                    break
+                after += len(data)
+                if after > MAX_AFTER_END:
+                    # An endless input (/dev/zero reads as an empty tar) would never finish.
+                    raise InputError(source, None, f"more than {MAX_AFTER_END} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
+        except (OSError, EOFError) as e:
+            raise InputError(source, None, f"corrupt {kind} data after the tar end: {_reason(e)}") from None
+    finally:
+        if kind != "none":
+            stream.close()
+    hashing.drain()
+    if end_problem is not None:
+        # Whatever was read before, a truncated archive cannot say what it held.
+        raise end_problem
+    return parse_archive(
+        members,
+        source=source,
+        compression=kind,
+        sha256=Digest.sha256(hashing.sha256.hexdigest()) if hashing.sha256 is not None else None,
+        size=hashing.count,
+        directory=False,
+        limits=limits,
+        read_layer=_small_layer_reader(source, limits),
+    )
+
+
+def _small_layer_reader(source: str, limits: Limits) -> LayerReader:
+    """How the parser reads a layer blob kept in memory: the same layer reader, over its bytes."""
+
+    def read(data: bytes, member: str) -> Layer:
+        return layer.read_layer(io.BytesIO(data), archive=source, member=member, limits=limits)
+
+    return read
+
+
+def _read_exactly(f: _HashingReader | BinaryIO | MemberStream, n: int) -> bytes:
+    """Up to ``n`` bytes, looping over short reads (pipes return what they have)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        data = f.read(n - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
+              on_member: Callable[[str], None] | None = None, content_digests: bool = True,
+              located_in: tuple[str, FileState | None] | None = None) -> tuple[list[Member], InputError | None]:
+    members: list[Member] = []
+    last = None
+    kept = _Kept(limits)
+    view = TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
+    try:
+        # FastTarInfo caps sparse maps: tarfile would list every run of a hostile map in memory.
+        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo)  # type: ignore[arg-type]
+    except (tarfile.TarError, EOFError) as e:
+        raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
+    except OSError as e:
+        raise InputError(source, None, f"cannot read the archive ({_reason(e)})") from None
+    with tf:
+        while True:
+            # tarfile keeps every TarInfo it returns; in one forward pass none is needed again.
+            tf.members.clear()  # type: ignore[attr-defined]  # undocumented TarFile attribute, not in typeshed
+            if getattr(tf, "_loaded", False):
+                # Python 3.10's next() seeks backwards once the end was seen while opening (an empty archive).
+                break
+            try:
+                info = tf.next()
+            except (tarfile.TarError, EOFError) as e:
+                where = f"after {show(last)}" if last else None
+                raise InputError(source, where, f"expected a tar header ({_reason(e)})") from None
+            except OSError as e:
+                raise InputError(source, None, f"cannot read the archive ({_reason(e)})") from None
+            if info is None:
+                break
+            last = info.name
+            if len(members) >= max_members(limits):
+                raise LimitError(source, show(info.name), f"more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)")
+            if len(info.name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
+                raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
+            name = normalise_member_name(info.name)
+            if info.isreg():
+                source_of_data: BinaryIO | TarView = view
+                location = None
+                if info.sparse is not None:
+                    _check_sparse(info, source, limits)
+                    source_of_data = tf.extractfile(info)  # type: ignore[assignment]  # tarfile fills the holes
+                else:
+                    view.seek(info.offset_data)
+                    if located_in is not None:
+                        location = BlobLocation(located_in[0], info.offset_data, info.size, located_in[1])
+                body = MemberStream(source_of_data, info.size, archive=source, member=show(name))
+                if on_member is not None:
+                    on_member(name)
+                members.append(_read_member(name, info.size, info.mode, body, source, limits, kept,
+                                            content_digests, location))
+                body.drain()
+            elif info.issym():
+                members.append(Member(name=name, kind="symlink", size=0, mode=info.mode, linkname=info.linkname))
+            elif info.islnk():
+                members.append(Member(name=name, kind="hardlink", size=0, mode=info.mode, linkname=info.linkname))
+            elif info.isdir():
+                members.append(Member(name=name, kind="dir", size=0, mode=info.mode))
+            else:
+                members.append(Member(name=name, kind="special", size=0, mode=info.mode))
+        end_problem = _check_end(view, tf.offset, source, last)
+    return members, end_problem
+
+
+def _check_sparse(info: tarfile.TarInfo, source: str, limits: Limits) -> None:
+    """Holes of a sparse member read back as zeros: as many as a decompression bomb would give are refused."""
+    # typeshed declares TarInfo.sparse as bytes | None; tarfile stores (offset, size) pairs there.
+    stored = sum(length for _, length in cast("list[tuple[int, int]] | None", info.sparse) or ())
+    holes = info.size - stored
+    if holes > limits.max_expansion_ratio * stored + limits.expansion_allowance:
+        raise LimitError(source, show(info.name), f"sparse member has {holes} bytes of holes for {stored} stored bytes (raise the limit with --max-expansion)")
+
+
+def _check_end(view: TarView, offset: int, source: str, last: str | None) -> InputError | None:
+    """The archive must end with a zero block; anything else is truncation or corruption."""
+    block = view.block_at(offset)
+    after = f"after member {show(last)}" if last else "at the start"
+    if block is None or len(block) == 512 and not any(block):
+        return None
+    if len(block) < 512:
+        return InputError(source, None, f"archive is truncated {after}: no end-of-archive marker at offset {offset}")
+    return InputError(source, None, f"expected a tar header or the end-of-archive marker at offset {offset} ({after})")
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return show(text)
+
+
+def max_members(limits: Limits) -> int:
+    """How many members an archive may hold: each layer brings a few (dir, VERSION, json, layer.tar, blob)."""
+    return 16 * limits.max_layers + 4096
+
+
+class _Kept:
+    """How many member bytes are held in memory; bounded so memory never grows with the input."""
+
+    def __init__(self, limits: Limits) -> None:
+        # JSON documents of one archive are configs, manifests and indexes:
+        # kilobytes each. Twice the single-document limit is generous.
+        self.budget = 2 * limits.max_json_bytes
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.budget:
+            return False
+        self.held += size
+        return True
+
+
+def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept,
+                 content_digests: bool = True, location: BlobLocation | None = None) -> Member:
+    """Identify one regular member by its first bytes and read it accordingly."""
+    head = _read_exactly(body, min(PEEK, size))
+    stripped = head.lstrip(b" \t\r\n")
+    json_like = stripped[:1] in (b"{", b"[")
+    if json_like and size <= limits.max_json_bytes:
+        if not kept.take(size):
+            raise LimitError(source, show(name), f"the archive's JSON members together exceed {kept.budget} bytes (twice --max-json-bytes)")
+        data = head + _read_exactly(body, size - len(head))
+        return Member(name=name, kind="json", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
+    if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
+        data = head + _read_exactly(body, size - len(head))
+        return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
+    blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
+                            content_digests=content_digests, digest_below=DIGEST_BELOW)
+    if location is not None:
+        blob = replace(blob, location=location)
+    return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)
+
+
+def _looks_like_layer(head: bytes) -> bool:
+    """A compressed stream, or a tar header (ustar magic, or an end-of-archive zero block)."""
+    if compress.detect(head) != "none":
+        return True
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return True
+    if len(head) == 512 and _v7_checksum_ok(head):
+        return True
+    return False
+
+
+def _v7_checksum_ok(block: bytes) -> bool:
+    """Old-style tar headers have no magic; their checksum field identifies them."""
+    try:
+        stored = int(block[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    computed = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    return stored == computed or (block == bytes(512))
+
+
+def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> Archive:
+    """Walk a directory's files (each read once); symlinks are recorded, never followed."""
+    members: list[Member] = []
+    total = 0
+    kept = _Kept(limits)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, top)
+        for entry in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, entry)
+            rel = entry if rel_dir == "." else f"{rel_dir}/{entry}".replace(os.sep, "/")
+            name = normalise_member_name(rel)
+            if len(members) >= max_members(limits):
+                raise LimitError(top, show(name), f"more than {max_members(limits)} files in the directory (16 per layer allowed by --max-layers, plus 4096)")
+            try:
+                st = os.lstat(full)
+            except OSError as e:
+                raise InputError(top, show(name), f"cannot stat: {e.strerror or e}") from None
+            if stat.S_ISLNK(st.st_mode):
+                members.append(Member(name=name, kind="symlink", size=0, mode=st.st_mode & 0o7777, linkname=os.readlink(full)))
+            elif stat.S_ISDIR(st.st_mode):
+                members.append(Member(name=name, kind="dir", size=0, mode=st.st_mode & 0o7777))
+            elif stat.S_ISREG(st.st_mode):
+                try:
+                    f = open(full, "rb", buffering=0)
+                except OSError as e:
+                    raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
+                with f:
+                    where = BlobLocation(full, 0, st.st_size, state_of(f.fileno()))
+                    body = MemberStream(f, st.st_size, archive=top, member=show(name))
+                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept,
+                                                content_digests, where))
+                total += st.st_size
+            else:
+                # FIFOs, sockets and devices are never opened (a FIFO would hang).
+                members.append(Member(name=name, kind="special", size=0, mode=st.st_mode & 0o7777))
+    return parse_archive(members, source=top, compression="none", sha256=None, size=total, directory=True, limits=limits,
+                         read_layer=_small_layer_reader(top, limits))

@@ -1,0 +1,254 @@
+"""Opening what the user named: an archive, a directory, stdin, or a snapshot.
+
+This is the reader side of the pipeline (it does I/O). It turns an input spec
+such as ``a.tar``, ``a.tar:name:tag``, ``a.tar@1`` or ``a.json.gz`` into the
+Archive and the one Image the user means, and reads two inputs in parallel:
+hashlib and zlib release the GIL, so two archives use both cores.
+
+Hashing each file's data (content digests) costs as much again as the
+diff_id, and the diff only compares files of layers whose diff_ids differ
+(the diff says which: ``NeededLayers``). So ``choose_pair`` can defer them: inputs whose layers can
+be read again from where they lie (an uncompressed archive file, a directory)
+are read without content digests, and just the layers the diff compares are
+read a second time, with them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import BinaryIO, cast
+
+from imageforensics import snapshot
+from imageforensics.read import _layer_blob as layer
+from imageforensics.read import _archive as reader
+from imageforensics.read._compression import detect
+from imageforensics.errors import InputError
+from imageforensics.read._file_state import state_of, unchanged_since
+from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
+from imageforensics.read._outer_tar import MemberStream
+from imageforensics.read._progress import CountingReader, Progress, label_for
+from imageforensics.read._selection import parse_input_spec, select_image
+from imageforensics.untrusted import show
+
+
+# Which layers of each image the diff will compare files of (the diff engine's
+# answer, passed in: the reader never imports the diff).
+NeededLayers = Callable[[Image, Image], "tuple[frozenset[int], frozenset[int]]"]
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """An input as read, and the image chosen from it."""
+
+    archive: Archive
+    image: Image
+
+
+def looks_like_snapshot(head: bytes) -> bool:
+    """True for a JSON document or a gzip stream, neither of which is a tar archive."""
+    stripped = head.lstrip()
+    return stripped[:1] == b"{" or _gzip_holds_json(head)
+
+
+def _gzip_holds_json(head: bytes) -> bool:
+    if head[:2] != b"\x1f\x8b":
+        return False
+    import zlib
+
+    try:
+        start = zlib.decompressobj(31).decompress(head, 64)
+    except zlib.error:
+        return False
+    return start.lstrip()[:1] == b"{"
+
+
+def can_read_again(path: str) -> bool:
+    """Whether an input's layer blobs lie uncompressed in files, where they can be read again.
+
+    True for a directory and an uncompressed archive file; False for stdin,
+    a compressed archive and a snapshot (which holds no blobs).
+    """
+    if path == "-":
+        return False
+    if os.path.isdir(path):
+        return True
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return bool(head) and not looks_like_snapshot(head) and detect(head) == "none"
+
+
+def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+               content_digests: bool = True, archive_digest: bool = True) -> Archive:
+    """Read an archive, directory, ``-`` (stdin) or snapshot file into an Archive.
+
+    ``content_digests`` and ``archive_digest`` as for ``reader.read_archive``
+    (a snapshot holds what it holds).
+    """
+    if path != "-" and os.path.isfile(path):
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        if looks_like_snapshot(head):
+            return _load_snapshot_file(path, limits)
+        if progress is not None:
+            return _read_with_progress(path, limits, progress, content_digests, archive_digest)
+    elif path == "-":
+        stdin: BinaryIO = sys.stdin.buffer
+        peek = getattr(stdin, "peek", None)
+        head = peek(4096)[:4096] if peek is not None else b""
+        if head and looks_like_snapshot(head):
+            return snapshot.load_snapshot(stdin.read(), source="-", limits=limits)
+        if progress is not None:
+            label = "stdin"
+            progress.start(label, None)
+            return reader.read_stream(CountingReader(stdin, progress, label), "-", limits=limits,  # type: ignore[arg-type]
+                                      on_member=lambda name: progress.member(label, name),
+                                      content_digests=content_digests, archive_digest=archive_digest)
+    return reader.read_archive(path, limits=limits, content_digests=content_digests, archive_digest=archive_digest)
+
+
+def _read_with_progress(path: str, limits: Limits, progress: Progress, content_digests: bool,
+                        archive_digest: bool) -> Archive:
+    label = label_for(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise InputError(path, None, f"cannot open: {e.strerror or e}") from None
+    with f:
+        progress.start(label, os.fstat(f.fileno()).st_size)
+        # The counting reader reads the file from its first byte: layers can record their location.
+        return reader.read_stream(CountingReader(f, progress, label), path, limits=limits,  # type: ignore[arg-type]
+                                  on_member=lambda name: progress.member(label, name), content_digests=content_digests,
+                                  archive_digest=archive_digest, file_path=path, file_state=state_of(f.fileno()))
+
+
+def _load_snapshot_file(path: str, limits: Limits) -> Archive:
+    # load_snapshot enforces its own size limit (before and after inflating).
+    with open(path, "rb") as f:
+        return snapshot.load_snapshot(f.read(), source=path, limits=limits)
+
+
+def choose(spec: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+           content_digests: bool = True, archive_digest: bool = True) -> Chosen:
+    """Read the input named by ``spec`` and select the image it designates."""
+    path, reference, index = parse_input_spec(spec)
+    archive = read_input(path, limits=limits, progress=progress, content_digests=content_digests,
+                         archive_digest=archive_digest)
+    image = select_image(archive, reference=reference, index=index, platform=platform)
+    return Chosen(archive, image)
+
+
+def choose_pair(
+    spec_a: str, spec_b: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+    needed_layers: NeededLayers | None = None, archive_digest: bool = True,
+) -> tuple[Chosen, Chosen]:
+    """Read two inputs in parallel (one thread each) and select an image from each.
+
+    ``needed_layers`` defers content digests: an input whose layers can be read
+    again is read without them; then only the layers ``needed_layers`` names
+    (those the diff compares files of) are read again, with them. The images are then exactly as a full read gives them,
+    except that other layers' files have no content digest (the diff never
+    looks at them). ``archive_digest=False`` leaves ``Archive.sha256`` None.
+    """
+    deferred = [needed_layers is not None and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        future_a = pool.submit(choose, spec_a, platform=platform, limits=limits, progress=progress,
+                               content_digests=not deferred[0], archive_digest=archive_digest)
+        future_b = pool.submit(choose, spec_b, platform=platform, limits=limits, progress=progress,
+                               content_digests=not deferred[1], archive_digest=archive_digest)
+        chosen = (future_a.result(), future_b.result())
+        if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
+            return chosen  # every file was small enough to be hashed on the way
+        # Which layers need content digests follows from diff_ids and paths alone.
+        assert needed_layers is not None
+        needed = needed_layers(chosen[0].image, chosen[1].image)
+        futures = [pool.submit(_with_content, spec, c, need, platform=platform, limits=limits) if later else None
+                   for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
+        return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
+
+
+def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform: str | None,
+                  limits: Limits) -> Chosen:
+    """The chosen image with the content digests of the ``needed`` layers, read again from their location."""
+    originals: dict[Digest, Layer] = {}
+    for i in sorted(needed):
+        old = chosen.image.layers[i] if i < len(chosen.image.layers) else None
+        if old is not None and old.readable and _lacks_content(old):
+            originals.setdefault(old.blob_digest, old)
+    if not originals:
+        return chosen
+    if any(old.location is None for old in originals.values()):
+        # A blob with no place to read it from (a sparse member): read the whole input again.
+        return _read_whole_again(spec, chosen, platform=platform, limits=limits)
+    fresh = {digest: _read_again(chosen.archive.source, old, limits) for digest, old in originals.items()}
+    # The same blob may sit at several positions: each gets the entries with content digests.
+    layers = tuple(replace(old, entries=fresh[old.blob_digest]) if old is not None and old.blob_digest in fresh else old
+                   for old in chosen.image.layers)
+    image = replace(chosen.image, layers=layers)
+    archive = replace(chosen.archive, images=tuple(image if im is chosen.image else im for im in chosen.archive.images))
+    return Chosen(archive, image)
+
+
+def _lacks_content(old: Layer | None) -> bool:
+    """Whether a layer holds files without a content digest (small files were hashed on the first read)."""
+    return old is not None and any(e.kind == "file" and not e.content_digest for e in old.entries)
+
+
+def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...]:
+    """The entries of a layer read again from its location, with content digests.
+
+    The blob is hashed again to prove it is the one the first read hashed,
+    unless the file's state proves that nobody wrote to it since (``filestate``).
+    """
+    assert old.location is not None
+    where = old.location
+    try:
+        f = open(where.path, "rb")
+    except OSError as e:
+        raise InputError(source, old.member, f"cannot open {show(where.path)} again to hash file contents: {e.strerror or e}") from None
+    with f:
+        unchanged = unchanged_since(where.state, state_of(f.fileno()))
+        try:
+            f.seek(where.offset)
+        except OSError as e:
+            raise InputError(source, old.member, f"cannot seek to offset {where.offset} again: {e.strerror or e}") from None
+        # A short read (the file shrank since the first read) is a one-line InputError naming the member.
+        again = MemberStream(f, where.length, archive=source, member=old.member)
+        new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member, limits=limits,
+                               content_digests=True, unchanged_from=old if unchanged else None)
+        if unchanged and not unchanged_since(where.state, state_of(f.fileno())):
+            raise InputError(source, old.member, "the file changed while being read: its size, mtime or ctime "
+                                                 "differ from the first read's")
+    if (new.blob_digest, new.diff_id, len(new.entries)) != (old.blob_digest, old.diff_id, len(old.entries)):
+        raise InputError(source, old.member, f"the file changed while being read: the layer read again has blob digest "
+                                             f"{new.blob_digest}, not {old.blob_digest}")
+    if unchanged and not _same_listing(new, old):
+        raise InputError(source, old.member, "the file changed while being read: the layer read again lists "
+                                             "other entries")
+    return new.entries
+
+
+def _same_listing(new: Layer, old: Layer) -> bool:
+    """Whether a second read lists what the first did (the first hashed only small files)."""
+    return new.anomalies == old.anomalies and all(
+        n == o if o.content_digest else replace(n, content_digest="") == o for n, o in zip(new.entries, old.entries))
+
+
+def _read_whole_again(spec: str, chosen: Chosen, *, platform: str | None, limits: Limits) -> Chosen:
+    again = choose(spec, platform=platform, limits=limits, content_digests=True,
+                   archive_digest=chosen.archive.sha256 is not None)
+    blobs = [l.blob_digest if l is not None else None for l in chosen.image.layers]
+    if again.image.image_id != chosen.image.image_id or blobs != [l.blob_digest if l is not None else None
+                                                                  for l in again.image.layers]:
+        raise InputError(chosen.archive.source, None, "the input changed while being read: its image or layers differ "
+                                                      "when read again")
+    return again

@@ -1,0 +1,218 @@
+"""What every report format shows the same way: sizes, times, step labels, layer cells.
+
+These return plain (unescaped) strings; each renderer escapes them for its
+own format. Nothing here reads a clock: times come from the report only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from imageforensics.findings import Finding, Severity
+from imageforensics.report._values import LayerSide, Report, StepRow
+from imageforensics.timestamp import NS, Timestamp
+from imageforensics.units import human_size  # noqa: F401 - renderers use common.human_size
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Pre-BuildKit docker writes metadata steps as `/bin/sh -c #(nop)  EXPOSE …`
+# and BuildKit appends ` # buildkit` to COPY/ADD; neither helps a reader of
+# the table (the exact text stays in findings and JSON).
+_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
+_BUILDKIT_SUFFIX = re.compile(r"\s+# buildkit$")
+_SPACES = re.compile(r"\s+")
+
+
+def count(n: int, noun: str) -> str:
+    """``1 entry`` / ``1,204 entries``-style counts with thousands separators."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n:,} {noun if n == 1 else plural}"
+
+
+def short_id(image_id: str) -> str:
+    """``sha256:2ea3401ac2fc`` from a full image ID."""
+    algorithm, sep, encoded = image_id.partition(":")
+    return f"{algorithm}:{encoded[:12]}" if sep else image_id[:19]
+
+
+def table_created_by(created_by: str) -> str:
+    """The created_by text for a one-line table cell: no #(nop) prefix, single spaces."""
+    text = _NOP.sub("", created_by)
+    text = _BUILDKIT_SUFFIX.sub("", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def severity_counts(findings: tuple[Finding, ...]) -> str:
+    """``2 errors, 1 warning, 1 info`` (only the severities present), or ``no findings``."""
+    parts = []
+    for severity in sorted(Severity, reverse=True):
+        n = sum(1 for f in findings if f.severity == severity)
+        if n:
+            noun = severity.name.lower()
+            parts.append(f"{n:,} {noun}" if severity == Severity.INFO else count(n, noun))
+    return ", ".join(parts) if parts else "no findings"
+
+
+def by_severity(report: Report) -> tuple[Finding, ...]:
+    """The findings, most severe first, keeping the report's order within a severity."""
+    return tuple(sorted(report.findings, key=lambda f: -int(f.severity)))
+
+
+def step_label(f: Finding) -> str:
+    """Which step a finding concerns: ``step 6``, ``step 6 in A, 5 in B``, ``step 3 in B``, or ""."""
+    a, b = f.step_a, f.step_b
+    if a is not None and b is not None:
+        return f"step {a}" if a == b else f"step {a} in A, {b} in B"
+    if a is not None:
+        return f"step {a} in A"
+    if b is not None:
+        return f"step {b} in B"
+    return ""
+
+
+def evidence_groups(evidence: tuple[tuple[str, str], ...]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Evidence split into A's, B's and the pair's, by key names: ``a``, ``a_size``, ``size_b``.
+
+    A key of just ``a`` or ``b`` comes back with an empty name: show the value alone.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {"A": [], "B": [], "": []}
+    for key, value in evidence:
+        side = ""
+        if key.lower() in ("a", "b"):
+            # configdiff's evidence(field=…, a=…, b=…): the value on each side.
+            groups[key.upper()].append(("", value))
+            continue
+        m = re.fullmatch(r"(?i)(a|b)[_.](.+)", key) or re.fullmatch(r"(?i)(.+)[_.](a|b)", key)
+        if m is not None:
+            if m.group(1).lower() in ("a", "b"):
+                side, name = m.group(1).upper(), m.group(2)
+            else:
+                side, name = m.group(2).upper(), m.group(1)
+            key = name
+        groups[side].append((key, value))
+    return [(label, items) for label, items in groups.items() if items]
+
+
+def time_parts(ts: Timestamp) -> tuple[str, str, str] | None:
+    """(date, hh:mm:ss, fraction digits without trailing zeros) in UTC, or None if unparsed."""
+    if ts.ns is None:
+        return None
+    seconds, frac = divmod(ts.ns, NS)
+    try:
+        moment = _EPOCH + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+    return moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"), f"{frac:09d}".rstrip("0")
+
+
+class TimeColumn:
+    """Formats a table's created times alike: one shared date in the heading when possible."""
+
+    def __init__(self, stamps: list[Timestamp]) -> None:
+        parts = [p for p in (time_parts(t) for t in stamps) if p is not None]
+        dates = {p[0] for p in parts}
+        self.shared_date = next(iter(dates)) if len(dates) == 1 and len(parts) == len(stamps) else ""
+        self.digits = max((len(p[2]) for p in parts), default=0)
+
+    def cell(self, ts: Timestamp | None) -> str:
+        """The cell text for one timestamp (``—`` when the step is absent)."""
+        if ts is None:
+            return "—"
+        parts = time_parts(ts)
+        if parts is None:
+            return ts.raw or "(none)"
+        date, clock, frac = parts
+        if self.digits:
+            clock += "." + frac.ljust(self.digits, "0")
+        return clock if self.shared_date else f"{date} {clock}"
+
+
+def row_stamps(steps: tuple[StepRow, ...]) -> list[Timestamp]:
+    """Every created time in the aligned history."""
+    return [t for r in steps for t in (r.created_a, r.created_b) if t is not None]
+
+
+def drift_cell(row: StepRow) -> str:
+    """``=`` for no drift, ``-89.6 ms`` for B earlier than A, "" when it cannot be computed."""
+    from imageforensics.timestamp import format_duration
+
+    if row.drift_ns is None:
+        return ""
+    return "=" if row.drift_ns == 0 else format_duration(row.drift_ns)
+
+
+def layer_cell(row: StepRow, side: str, *, compact: bool = False) -> str:
+    """What a step's layer is on one side: size and entries, empty_layer, absent, …"""
+    index = row.index_a if side == "A" else row.index_b
+    layer = row.layer_a if side == "A" else row.layer_b
+    empty_layer = row.empty_layer_a if side == "A" else row.empty_layer_b
+    if index is None:
+        return "—"
+    if layer is None:
+        return "empty_layer" if empty_layer else "no layer"
+    return layer_text(layer, compact=compact)
+
+
+def layer_text(layer: LayerSide, *, compact: bool = False) -> str:
+    """``7.65 kB, 12 entries`` (compact: ``7.65 kB 12 ent``); ``blob missing``; ``32 B, empty``."""
+    if not layer.present:
+        return "blob missing"
+    if layer.empty_kind:
+        return f"{human_size(layer.size)}, empty"
+    if compact:
+        return f"{human_size(layer.size)} {layer.entries:,} ent"
+    return f"{human_size(layer.size)}, {count(layer.entries, 'entry')}"
+
+
+def same_layer(row: StepRow) -> bool:
+    """Both sides carry the very same layer (equal diff_ids)."""
+    return (row.layer_a is not None and row.layer_b is not None and row.layer_a.present
+            and row.layer_b.present and bool(row.layer_a.diff_id) and row.layer_a.diff_id == row.layer_b.diff_id)
+
+
+def differs(row: StepRow) -> bool:
+    """The row is not an exact match between A and B."""
+    return row.match != "same" or bool(row.marks)
+
+
+def index_cell(row: StepRow) -> str:
+    """``6`` when both sides agree, ``6/5`` when they differ, ``6/-`` or ``-/5`` for one side only."""
+    a = "-" if row.index_a is None else str(row.index_a)
+    b = "-" if row.index_b is None else str(row.index_b)
+    return a if a == b else f"{a}/{b}"
+
+
+def marked(row: StepRow, cell: str) -> bool:
+    """Whether a history cell (created, drift, layer, created_by) differs between A and B."""
+    if cell == "created":
+        return "created" in row.marks
+    if cell == "layer":
+        return bool({"layer", "empty_layer"} & set(row.marks)) or row.match in ("content", "only-a", "only-b")
+    if cell == "created_by":
+        return "created_by" in row.marks or row.match in ("only-a", "only-b")
+    return False
+
+
+def sample_paths(paths: tuple[str, ...], limit: int) -> tuple[str, ...]:
+    """At most ``limit`` of ``paths`` (kept in their order), one per directory first.
+
+    A list cut by count alone would show only the first directories in sort
+    order and hide every path under the later ones (``/usr/local/bin`` behind
+    ten ``/etc`` files); taking one path from each directory in turn shows
+    where the missing content lives.
+    """
+    limit = max(limit, 0)
+    if len(paths) <= limit:
+        return paths
+    by_dir: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        by_dir.setdefault(path.rsplit("/", 1)[0], []).append(i)
+    chosen: list[int] = []
+    round_no = 0
+    while len(chosen) < limit:
+        for indexes in by_dir.values():
+            if round_no < len(indexes) and len(chosen) < limit:
+                chosen.append(indexes[round_no])
+        round_no += 1
+    return tuple(paths[i] for i in sorted(chosen))

@@ -1,0 +1,154 @@
+"""Text for ``imageforensics inspect``: one archive, one image, its history and its audit.
+
+Pure: model values in, a string out. Every string from the archive (names,
+tags, created_by, comments) goes through ``text_safe`` first: control and
+bidi characters are shown escaped, never emitted.
+"""
+
+from __future__ import annotations
+
+from imageforensics.findings import Finding, sort_findings
+from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
+from imageforensics.report._common import table_created_by
+from imageforensics.report._escape import display_width, shorten, text_safe, wrap
+from imageforensics.units import human_size
+
+_LABEL = 12
+
+
+def render_inspect_text(archive: Archive, image: Image | None, *, width: int = 80) -> str:
+    """The archive header, the image's identity, one row per history step, then the findings."""
+    return render_inspect_all(archive, (image,) if image is not None else (), width=width)
+
+
+def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None, *, width: int = 80) -> str:
+    """The archive header once, then each image (all by default), then the archive's own findings once."""
+    width = max(width, 40)
+    chosen = archive.images if images is None else images
+    lines = _archive_header(archive)
+    if not chosen:
+        lines.append(_field("image", "none (this input holds no image; see the findings)"))
+    for n, image in enumerate(chosen):
+        if n:
+            lines.append("")
+        if len(archive.images) > 1 and image in archive.images:
+            lines.append(_field("image", f"@{archive.images.index(image)} of {len(archive.images)} in this archive"))
+        lines.extend(_image_header(image))
+        lines.append("")
+        lines.extend(_history_table(image, width))
+        lines.extend(_unmatched_layers(image))
+        lines.append("")
+        lines.extend(_findings("findings", image.findings, width))
+    lines.extend(_findings("archive findings", archive.findings, width) if archive.findings else [])
+    for note in archive.notes:
+        lines.append(f"note: {text_safe(note)}")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _field(label: str, value: str) -> str:
+    return f"{label:<{_LABEL}}{value}"
+
+
+def _archive_header(archive: Archive) -> list[str]:
+    layout = LAYOUTS.get(archive.layout, archive.layout)
+    packed = f", {archive.compression}-compressed" if archive.compression not in ("", "none") else ""
+    lines = [
+        _field("input", text_safe(archive.source)),
+        _field("format", f"{layout} [{archive.layout}]{packed}"),
+    ]
+    if archive.sha256 is not None:
+        lines.append(_field("archive", f"{human_size(archive.size)}, {archive.sha256}"))
+    return lines
+
+
+def _image_header(image: Image) -> list[str]:
+    refs = ", ".join(text_safe(r) for r in image.references) or "(none)"
+    lines = [
+        _field("references", refs),
+        _field("image ID", str(image.image_id)),
+    ]
+    if image.manifest_digest is not None:
+        lines.append(_field("manifest", str(image.manifest_digest)))
+    platform = text_safe(str(image.platform))
+    if image.platform.os_version:
+        platform += f" (os.version {text_safe(image.platform.os_version)})"
+    lines.append(_field("platform", platform))
+    lines.append(_field("created", text_safe(image.created.raw) if image.created else "(absent)"))
+    if image.author:
+        lines.append(_field("author", text_safe(image.author)))
+    if image.docker_version:
+        lines.append(_field("docker", text_safe(image.docker_version)))
+    present = sum(1 for layer in image.layers if layer is not None)
+    absent = f" ({len(image.layers) - present} absent)" if present != len(image.layers) else ""
+    total = sum(layer.size for layer in image.layers if layer is not None)
+    lines.append(_field("layers", f"{len(image.layers)}{absent}, {human_size(total)} stored; {len(image.diff_ids)} diff_ids; {len(image.history)} history steps"))
+    return lines
+
+
+def _layer_cell(image: Image, step: HistoryStep) -> str:
+    if step.layer_index is None:
+        return "-" if step.empty_layer else "(no layer)"
+    i = step.layer_index
+    declared = image.diff_ids[i].short if i < len(image.diff_ids) else "?"
+    layer = image.layers[i] if i < len(image.layers) else None
+    if layer is None:
+        return f"L{i} {declared} absent"
+    if not layer.readable:
+        return f"L{i} {declared} {human_size(layer.size)} unreadable"
+    return f"L{i} {declared} {human_size(layer.size)} {layer.entry_count} ent"
+
+
+def _history_table(image: Image, width: int) -> list[str]:
+    if not image.history:
+        return ["history     (none: the config has no history)"]
+    created = [text_safe(s.created.raw) if s.created else "-" for s in image.history]
+    layers = [_layer_cell(image, s) for s in image.history]
+    index_w = max(4, len(str(len(image.history) - 1)))
+    created_w = max(len("CREATED"), *(display_width(c) for c in created))
+    layer_w = max(len("LAYER"), *(len(c) for c in layers))
+    used = index_w + 2 + created_w + 2 + 5 + 2 + layer_w + 2
+    # When created_by would get too little room, it goes on a line of its own.
+    own_line = width - used < 30
+    by_w = width - index_w - 2 if own_line else width - used
+    header = (f"{'STEP':>{index_w}}  {'CREATED':<{created_w}}  EMPTY  {'LAYER':<{layer_w}}" + ("" if own_line else "  CREATED_BY")).rstrip()
+    lines = [header]
+    for step, when, layer in zip(image.history, created, layers):
+        by = shorten(text_safe(table_created_by(step.created_by)), by_w)
+        pad = created_w - display_width(when)
+        empty = "yes" if step.empty_layer else "no"
+        row = f"{step.index:>{index_w}}  {when}{' ' * pad}  {empty:<5}  {layer:<{layer_w}}"
+        if own_line:
+            lines.append(row.rstrip())
+            lines.append(f"{'':>{index_w}}  {by}".rstrip())
+        else:
+            lines.append(f"{row}  {by}".rstrip())
+    return lines
+
+
+def _unmatched_layers(image: Image) -> list[str]:
+    matched = {s.layer_index for s in image.history if s.layer_index is not None}
+    if not image.history:
+        matched = set()
+    lines = []
+    for i, layer in enumerate(image.layers):
+        if i in matched:
+            continue
+        declared = image.diff_ids[i].short if i < len(image.diff_ids) else "?"
+        if layer is None:
+            what = "absent"
+        else:
+            what = f"{human_size(layer.size)} {layer.entry_count} ent" + ("" if layer.readable else " unreadable")
+        lines.append(f"  layer L{i} {declared} {what}: no history step")
+    return lines
+
+
+def _findings(title: str, findings: tuple[Finding, ...], width: int) -> list[str]:
+    if not findings:
+        return [f"{title}: none"]
+    lines = [f"{title} ({len(findings)}):"]
+    for f in sort_findings(findings):
+        head = f"  {f.severity.label:<8} {text_safe(f.code)}  "
+        body = wrap(text_safe(f.summary), max(20, width - len(head)))
+        lines.append(head + body[0])
+        lines.extend(" " * len(head) + more for more in body[1:])
+    return lines

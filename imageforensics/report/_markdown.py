@@ -1,0 +1,247 @@
+"""The Markdown report: GitHub-flavoured, ready to paste into an issue.
+
+Verdict first, the two inputs (tool version, image IDs, archive sha256), a
+findings table, long path lists in ``<details>`` blocks, and the aligned
+history with the cells that differ in bold. It stays under GitHub's
+65,536-character comment limit by cutting lists, then long values, then rows,
+always saying how much was cut. Untrusted names are code spans or
+backslash-escaped text (``escape.md_code`` / ``md_text``); inside the raw HTML
+of ``<summary>`` only our own words and HTML-escaped text appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from imageforensics.findings import Finding
+from imageforensics.report import _common as common
+from imageforensics.report._escape import html_text, md_code, md_text
+from imageforensics.report._values import InputSide, Report, StepRow
+
+GITHUB_LIMIT = 65_536
+# Room left for what GitHub adds or counts differently (CRLF line ends in a
+# pasted comment count twice, so budget two characters per line).
+_MARGIN = 512
+# Every row of the findings and history tables is longer than this (seven
+# cells and their pipes): more rows than the limit over this never fit.
+_MIN_ROW = 20
+_MAX_ROWS = GITHUB_LIMIT // _MIN_ROW
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """How much of each list and value one rendering shows."""
+
+    max_paths: int
+    max_findings: int
+    max_steps: int
+    cell: int  # longest untrusted value shown, in characters
+
+
+def _code(value: str, budget: _Budget) -> str:
+    return md_code(value, limit=budget.cell) if value else "—"
+
+
+def _text(value: str, budget: _Budget) -> str:
+    return md_text(value, limit=budget.cell)
+
+
+def _bold(cell: str, on: bool) -> str:
+    return f"**{cell}**" if on and cell and cell != "—" else cell
+
+
+def _header(report: Report, budget: _Budget) -> list[str]:
+    a, b = report.a, report.b
+    lines = [
+        "## imageforensics report",
+        "",
+        f"**Verdict:** {_text(report.verdict, replace(budget, cell=max(budget.cell, 2000)))}",
+        "",
+        f"**Findings:** {common.severity_counts(report.findings)}",
+        "",
+        "| | A | B |",
+        "|---|---|---|",
+    ]
+
+    def row(name: str, fa: str, fb: str) -> None:
+        lines.append(f"| {name} | {fa} | {fb} |")
+
+    row("source", _code(a.source, budget), _code(b.source, budget))
+    row("references", _refs(a, budget), _refs(b, budget))
+    row("image ID", _code(a.image_id, budget), _code(b.image_id, budget))
+    row("archive sha256", _code(a.archive_sha256, budget), _code(b.archive_sha256, budget))
+    row("layout", _code(a.layout, budget), _code(b.layout, budget))
+    row("platform", _code(a.platform, budget), _code(b.platform, budget))
+    row("layers / steps", f"{a.layer_count:,} / {a.history_count:,}", f"{b.layer_count:,} / {b.history_count:,}")
+    row("created", _code(a.created, budget), _code(b.created, budget))
+    if a.notes or b.notes:
+        row("notes", _notes(a, budget), _notes(b, budget))
+    return lines
+
+
+def _refs(side: InputSide, budget: _Budget) -> str:
+    shown = [_code(r, budget) for r in side.references[:5]]
+    if len(side.references) > 5:
+        shown.append(f"and {len(side.references) - 5:,} more")
+    return ", ".join(shown) or "(none)"
+
+
+def _notes(side: InputSide, budget: _Budget) -> str:
+    return "<br>".join(_text(n, budget) for n in side.notes[:5]) or "—"
+
+
+def _evidence(f: Finding, budget: _Budget) -> str:
+    parts = []
+    for label, items in common.evidence_groups(f.evidence[:20]):
+        values = ", ".join(f"{_text(k, budget)} {_code(v, budget)}" if k else _code(v, budget) for k, v in items)
+        parts.append(f"**{label}:** {values}" if label else values)
+    if len(f.evidence) > 20:
+        parts.append(f"and {len(f.evidence) - 20:,} more values")
+    if f.path:
+        parts.append(f"path {_code(f.path, budget)}")
+    return "<br>".join(parts)
+
+
+def _findings(report: Report, budget: _Budget, rows: _Rows) -> list[str]:
+    ordered = common.by_severity(report)
+    if not ordered:
+        return ["### Findings", "", "None."]
+    lines = ["### Findings", "", "| severity | code | step | finding | evidence |", "|---|---|---|---|---|"]
+    shown = ordered[: budget.max_findings]
+    lines += rows.first(len(shown), budget, lambda i: _finding_row(shown[i], budget))
+    if len(ordered) > len(shown):
+        lines += ["", f"*… and {len(ordered) - len(shown):,} more findings, not shown to stay within "
+                      "GitHub's comment limit (see the JSON report).*"]
+    for f in shown:
+        if f.paths:
+            lines += [""] + _paths(f, budget)
+    return lines
+
+
+def _finding_row(f: Finding, budget: _Budget) -> str:
+    step = common.step_label(f)
+    if f.side and not step.endswith(f"in {f.side}"):
+        step = f"{step} (in {f.side})".strip()
+    where = " ".join(x for x in (_text(step, budget), _code(common.table_created_by(f.created_by), budget)
+                                 if f.created_by else "") if x)
+    return (f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
+            f"{_text(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
+
+
+def _paths(f: Finding, budget: _Budget) -> list[str]:
+    title = " ".join(x for x in (html_text(f.code, limit=80), html_text(common.step_label(f))) if x)
+    lines = [f"<details><summary>{title}: {common.count(len(f.paths), 'path')}</summary>", ""]
+    shown = common.sample_paths(f.paths, budget.max_paths)
+    lines += [f"- {md_code(p, limit=budget.cell, in_table=False) or '(empty)'}" for p in shown]
+    if len(f.paths) > len(shown):
+        lines.append(f"- … and {len(f.paths) - len(shown):,} more (--max-paths to show)")
+    return lines + ["", "</details>"]
+
+
+def _history(report: Report, budget: _Budget, rows: _Rows, times: common.TimeColumn | None) -> list[str]:
+    steps = report.steps
+    lines = ["### History, aligned by created_by", ""]
+    if not steps or times is None:
+        return lines + ["No history steps."]
+    note = "Cells in **bold** differ between A and B."
+    if times.shared_date:
+        note += f" Created times are UTC on {times.shared_date}."
+    lines += [note, "", "| step | created_by | created A | created B | drift | layer A | layer B |",
+              "|---:|---|---|---|---:|---|---|"]
+    shown = steps[: budget.max_steps]
+    lines += rows.first(len(shown), budget, lambda i: _step_row(shown[i], times, budget))
+    if len(steps) > len(shown):
+        lines += ["", f"*… and {len(steps) - len(shown):,} more steps, not shown to stay within "
+                      "GitHub's comment limit (see the JSON report).*"]
+    return lines
+
+
+def _step_row(r: StepRow, times: common.TimeColumn, budget: _Budget) -> str:
+    created_by = _code(common.table_created_by(r.created_by), budget)
+    if r.created_by_a and r.created_by_b and r.created_by_a != r.created_by_b:
+        created_by += "<br>B: " + _code(common.table_created_by(r.created_by_b), budget)
+    created = common.marked(r, "created")
+    layer = common.marked(r, "layer")
+    layer_b = "same as A" if common.same_layer(r) else _text(common.layer_cell(r, "B"), budget)
+    cells = [
+        common.index_cell(r),
+        _bold(created_by, common.marked(r, "created_by")),
+        _bold(_text(times.cell(r.created_a), budget), created),
+        _bold(_text(times.cell(r.created_b), budget), created),
+        _bold(_text(common.drift_cell(r), budget), created and bool(r.drift_ns)),
+        _bold(_text(common.layer_cell(r, "A"), budget), layer),
+        _bold(layer_b, layer),
+    ]
+    return "| " + " | ".join(c or " " for c in cells) + " |"
+
+
+def _footer(report: Report, budget: _Budget) -> list[str]:
+    facts = [f"imageforensics {_text(report.tool_version, budget)}", f"report format {report.format_version}"]
+    if report.options:
+        facts.append("options: " + ", ".join(f"{_text(k, budget)}={_text(v, budget)}" for k, v in report.options[:10]))
+    return ["", "---", "<sub>" + " · ".join(facts) + "</sub>"]
+
+
+class _Rows:
+    """A table's rows, each rendered once per cell width: cutting rows re-renders none of them."""
+
+    def __init__(self) -> None:
+        self._by_cell: dict[int, list[str]] = {}
+
+    def first(self, n: int, budget: _Budget, render: Callable[[int], str]) -> list[str]:
+        """The first ``n`` rows at ``budget.cell`` (row ``i`` is ``render(i)``)."""
+        rows = self._by_cell.setdefault(budget.cell, [])
+        while len(rows) < n:
+            rows.append(render(len(rows)))
+        return rows[:n]
+
+
+def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str],
+            rows: tuple[_Rows, _Rows], times: common.TimeColumn | None) -> str:
+    # Cutting re-renders; a section whose own budget did not change is reused.
+    parts = []
+    sections: tuple[tuple[str, tuple[int, ...], Callable[[], list[str]]], ...] = (
+        ("header", (budget.cell,), lambda: _header(report, budget)),
+        ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget, rows[0])),
+        ("history", (budget.max_steps, budget.cell), lambda: _history(report, budget, rows[1], times)),
+        ("footer", (budget.cell,), lambda: _footer(report, budget)),
+    )
+    for name, key, build in sections:
+        full_key = (name, *key)
+        if full_key not in memo:
+            memo[full_key] = "\n".join(build())
+        parts.append(memo[full_key])
+    return "\n\n".join(parts[:3]) + "\n" + parts[3] + "\n"
+
+
+def _cuts(report: Report, max_paths: int) -> list[_Budget]:
+    """Ever smaller budgets: fewer paths, shorter values, then fewer rows."""
+    n_findings, n_steps = min(len(report.findings), _MAX_ROWS), min(len(report.steps), _MAX_ROWS)
+    budgets = [_Budget(max_paths, n_findings, n_steps, 2000)]
+    paths = max_paths
+    while paths > 0:
+        paths //= 2
+        budgets.append(_Budget(paths, n_findings, n_steps, 2000))
+    for cell in (300, 100, 40):
+        budgets.append(_Budget(0, n_findings, n_steps, cell))
+    steps, findings = n_steps, n_findings
+    while steps > 0 or findings > 0:
+        steps //= 2
+        findings = findings // 2 if steps == 0 else findings
+        budgets.append(_Budget(0, findings, steps, 40))
+    return budgets
+
+
+def render_markdown(report: Report, *, max_paths: int = 50) -> str:
+    """The GitHub-flavoured Markdown report, under 65,536 characters."""
+    text = ""
+    memo: dict[tuple[object, ...], str] = {}
+    rows = (_Rows(), _Rows())
+    # How the created columns are written depends on every step (a date they share is said once).
+    times = common.TimeColumn(common.row_stamps(report.steps)) if report.steps else None
+    for budget in _cuts(report, max(max_paths, 0)):
+        text = _render(report, budget, memo, rows, times)
+        if len(text) + text.count("\n") + _MARGIN <= GITHUB_LIMIT:
+            return text
+    return text

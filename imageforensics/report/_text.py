@@ -1,0 +1,253 @@
+"""The text report: verdict first, findings by severity, then the aligned history.
+
+Made for an 80-column terminal: every line fits ``width`` columns (escaped
+names are measured as displayed), long path lists are cut with a count, and
+the history table puts each step on two lines when the terminal is narrow.
+Colour (ANSI SGR) only when the caller asks for it; untrusted names never
+carry a control character or escape sequence through (``escape.text_safe``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from imageforensics.findings import Finding, Severity
+from imageforensics.report import _common as common
+from imageforensics.report._escape import cap, display_width, shorten, text_safe, wrap
+from imageforensics.report._values import InputSide, Report, StepRow
+
+_SGR = {"bold": "1", "dim": "2", "red": "1;31", "yellow": "1;33", "cyan": "36", "mark": "1;33"}
+_SGR_CODE = re.compile(r"\x1b\[[0-9;]*m")
+_SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_LABEL = 9  # "WARNING  " — findings and the verdict hang their text after it
+_LONG = 1000  # characters of one untrusted string shown before cutting with a count
+_RUN_SHOWN = 3  # identical steps kept at each end of a long identical run
+
+
+class _Out:
+    """Lines being built, with optional colour."""
+
+    def __init__(self, width: int, color: bool) -> None:
+        self.width = max(width, 40)
+        self.color = color
+        self.lines: list[str] = []
+
+    def style(self, text: str, name: str) -> str:
+        if not self.color or not text:
+            return text
+        return f"\x1b[{_SGR[name]}m{text}\x1b[0m"
+
+    def add(self, line: str = "") -> None:
+        line = line.rstrip(" ")
+        visible = _SGR_CODE.sub("", line) if self.color else line
+        if display_width(visible) > self.width:
+            # Last resort on very narrow terminals: cut the line (and its colour).
+            line = shorten(visible, self.width)
+        self.lines.append(line)
+
+    def hanging(self, first: str, text: str, *, indent: int, first_styled: str | None = None) -> None:
+        """``first`` then ``text`` wrapped, continuation lines indented by ``indent``."""
+        body = wrap(text, self.width - indent)
+        lead = (first_styled if first_styled is not None else first) + " " * (indent - display_width(first))
+        self.add(lead + body[0])
+        for line in body[1:]:
+            self.add(" " * indent + line)
+
+
+def _safe(value: str) -> str:
+    return text_safe(cap(value, _LONG))
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    gap = " " * max(width - display_width(text), 0)
+    return gap + text if right else text + gap
+
+
+def _header(out: _Out, report: Report) -> None:
+    out.hanging("", f"imageforensics {_safe(report.tool_version)}  (report format {report.format_version})",
+                indent=0)
+    for label, side in (("A", report.a), ("B", report.b)):
+        out.hanging(label, _safe(side.source), indent=3, first_styled=out.style(label, "bold"))
+        out.hanging("", _side_facts(side), indent=3)
+        for note in side.notes:
+            out.hanging("", "note: " + _safe(note), indent=3)
+    if report.options:
+        out.hanging("", "options: " + ", ".join(f"{_safe(k)}={_safe(v)}" for k, v in report.options), indent=0)
+
+
+def _side_facts(side: InputSide) -> str:
+    refs = ", ".join(_safe(r) for r in side.references[:3]) or "(no reference)"
+    if len(side.references) > 3:
+        refs += f" and {len(side.references) - 3:,} more"
+    facts = [refs, common.short_id(_safe(side.image_id)), common.count(side.layer_count, "layer"),
+             common.count(side.history_count, "step"), _safe(side.layout)]
+    if side.platform:
+        facts.append(_safe(side.platform))
+    return "  ".join(facts)
+
+
+def _verdict(out: _Out, report: Report) -> None:
+    out.hanging("VERDICT", _safe(report.verdict), indent=_LABEL, first_styled=out.style("VERDICT", "bold"))
+    out.add()
+    out.hanging("FINDINGS", common.severity_counts(report.findings), indent=_LABEL,
+                first_styled=out.style("FINDINGS", "bold"))
+
+
+def _finding(out: _Out, f: Finding, max_paths: int) -> None:
+    label = f.severity.label
+    styled = out.style(label, _SEVERITY_STYLE[f.severity])
+    head = [_safe(f.code)]
+    step = common.step_label(f)
+    if f.side and not step.endswith(f"in {f.side}"):
+        head.append(f"in {_safe(f.side)}")
+    if step:
+        head.append(step)
+    first = "  ".join(head)
+    room = out.width - _LABEL - display_width(first) - 2
+    created_by = _safe(common.table_created_by(f.created_by))
+    cut = bool(created_by) and display_width(created_by) > room
+    if created_by and room >= 12:
+        first += "  " + shorten(created_by, room)
+    elif created_by:
+        cut = True
+    out.hanging(label, first, indent=_LABEL, first_styled=styled)
+    if f.summary:
+        out.hanging("", _safe(f.summary), indent=_LABEL)
+    if cut:
+        out.hanging("", "created_by: " + _safe(f.created_by), indent=_LABEL)
+    for side, items in common.evidence_groups(f.evidence):
+        text = "  ".join(f"{_safe(k)}={_safe(v)}" if k else _safe(v) for k, v in items)
+        if side:
+            out.hanging(" " * _LABEL + side, text, indent=_LABEL + 3)
+        else:
+            out.hanging("", text, indent=_LABEL)
+    if f.path:
+        out.hanging("", "path: " + _safe(f.path), indent=_LABEL)
+    if f.paths:
+        _paths(out, f.paths, max_paths)
+
+
+def _paths(out: _Out, paths: tuple[str, ...], max_paths: int) -> None:
+    out.add(" " * _LABEL + f"paths ({len(paths):,}):")
+    shown = common.sample_paths(paths, max_paths)
+    for path in shown:
+        out.hanging("", _safe(path), indent=_LABEL + 2)
+    rest = len(paths) - len(shown)
+    if rest:
+        more = "… and" if shown else "…"
+        out.hanging("", f"{more} {rest:,} more (--max-paths to show)", indent=_LABEL + 2)
+
+
+def _history(out: _Out, report: Report) -> None:
+    steps = report.steps
+    out.hanging("HISTORY", "aligned by created_by; ◀ marks a step that differs, * a cell", indent=_LABEL,
+                first_styled=out.style("HISTORY", "bold"))
+    if not steps:
+        out.add("         (no history steps)")
+        return
+    times = common.TimeColumn(common.row_stamps(steps))
+    if times.shared_date:
+        out.add(f"         created times are UTC on {times.shared_date}")
+    idx_w = max(4, *(len(common.index_cell(r)) for r in steps))
+    layer_cells = [(_layer(r, "A"), _layer(r, "B")) for r in steps]
+    # A marked cell carries a trailing "*".
+    # Layer columns give way on narrow terminals, keeping 8 columns of created_by.
+    layer_cap = max(7, min(22, (out.width - idx_w - 3 - 4 - 8) // 2))
+    la_w = min(max(7, *(display_width(a) for a, _ in layer_cells)), layer_cap)
+    lb_w = min(max(7, *(display_width(b) + common.marked(r, "layer") for r, (_, b) in zip(steps, layer_cells))),
+               layer_cap)
+    time_w = max(9, *(display_width(_safe(times.cell(t))) + 1 for r in steps for t in (r.created_a, r.created_b)))
+    drift_w = max(5, *(len(common.drift_cell(r)) + 1 for r in steps))
+    narrow_fixed = idx_w + 3 + 2 + la_w + 2 + lb_w
+    wide_fixed = narrow_fixed + 2 + time_w + 2 + time_w + 2 + drift_w
+    # One line per step only when created_by keeps a readable width.
+    wide = out.width - wide_fixed >= 36
+    fixed = wide_fixed if wide else narrow_fixed
+    # The second line of a narrow row must fit too: cut the time cells if not.
+    time_w = min(time_w, max((out.width - idx_w - 3 - drift_w - 4) // 2, 9))
+    cb_w = max(out.width - fixed, 8)
+    header = _pad("STEP", idx_w, right=True) + "   " + _pad("CREATED_BY", cb_w) + "  "
+    times_header = _pad("CREATED A", time_w) + "  " + _pad("CREATED B", time_w) + "  " + "DRIFT"
+    if wide:
+        header += times_header + "  " + " " * (drift_w - 5)
+    header += _pad("LAYER A", la_w) + "  " + "LAYER B"
+    out.add(out.style(header, "dim"))
+    if not wide:
+        out.add(out.style(" " * (idx_w + 3) + times_header, "dim"))
+    hidden = _hidden_rows(steps)
+    for i, (row, (cell_a, cell_b)) in enumerate(zip(steps, layer_cells)):
+        if i in hidden:
+            if i - 1 not in hidden:
+                run = 0
+                while i + run in hidden:
+                    run += 1
+                out.add(" " * (idx_w + 3) + f"… {run:,} more steps the same in A and B (JSON report has them)")
+            continue
+        _row(out, row, times, cell_a, cell_b, widths=(idx_w, cb_w, time_w, drift_w, la_w, lb_w), wide=wide)
+
+
+def _hidden_rows(steps: tuple[StepRow, ...]) -> set[int]:
+    """Middles of long runs of identical steps: a 60-step base image must not bury the divergence."""
+    hidden: set[int] = set()
+    start = 0
+    while start < len(steps):
+        end = start
+        while end < len(steps) and not common.differs(steps[end]):
+            end += 1
+        if end - start > _RUN_SHOWN * 2 + 2:
+            hidden.update(range(start + _RUN_SHOWN, end - _RUN_SHOWN))
+        start = end + 1
+    return hidden
+
+
+def _layer(row: StepRow, side: str) -> str:
+    if side == "B" and common.same_layer(row):
+        return "same as A"
+    return common.layer_cell(row, side, compact=True)
+
+
+def _row(out: _Out, row: StepRow, times: common.TimeColumn, cell_a: str, cell_b: str,
+         *, widths: tuple[int, int, int, int, int, int], wide: bool) -> None:
+    idx_w, cb_w, time_w, drift_w, la_w, lb_w = widths
+    differs = common.differs(row)
+    mark = out.style("◀", "mark") if differs else " "
+    created_by = shorten(_safe(common.table_created_by(row.created_by)), cb_w)
+    if common.marked(row, "created_by"):
+        created_by = out.style(_pad(created_by, cb_w), "mark")
+    else:
+        created_by = _pad(created_by, cb_w)
+
+    def cell(text: str, width: int, marked: bool) -> str:
+        text = shorten(_safe(text), width - 1 if marked else width) + ("*" if marked else "")
+        padded = _pad(text, width)
+        return out.style(padded, "mark") if marked else padded
+
+    layer_marked = common.marked(row, "layer")
+    created_marked = common.marked(row, "created")
+    layers = cell(cell_a, la_w, False) + "  " + cell(cell_b, lb_w, layer_marked)
+    created = (cell(times.cell(row.created_a), time_w, False) + "  "
+               + cell(times.cell(row.created_b), time_w, created_marked) + "  "
+               + cell(common.drift_cell(row), drift_w, False))
+    lead = _pad(common.index_cell(row), idx_w, right=True) + " " + mark + " "
+    if wide:
+        out.add(lead + created_by + "  " + created + "  " + layers)
+    else:
+        out.add(lead + created_by + "  " + layers)
+        out.add(" " * (idx_w + 3) + created)
+    if row.created_by_a and row.created_by_b and row.created_by_a != row.created_by_b:
+        other = shorten(_safe(common.table_created_by(row.created_by_b)), out.width - idx_w - 6)
+        out.add(" " * (idx_w + 3) + "B: " + other)
+
+
+def render_text(report: Report, *, max_paths: int = 10, color: bool = False, width: int = 80) -> str:
+    """The text report (ends with a newline); ANSI colour only when ``color`` is True."""
+    out = _Out(width, color)
+    _header(out, report)
+    out.add()
+    _verdict(out, report)
+    for f in common.by_severity(report):
+        out.add()
+        _finding(out, f, max_paths)
+    out.add()
+    _history(out, report)
+    return "\n".join(out.lines) + "\n"
