@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # CI's interop tier: make archives with the real tools (tools/real-archives.sh),
-# then check imageforensics against what those tools report (tests/interop).
+# and the inline-cache ground truth (tools/poisoned-cache.sh: healthy, poisoned and corrupt
+# BuildKit inline caches, in poisoned-cache/ with its TRUTH.json), then check imageforensics
+# against what those tools report (tests/interop).
 #
 #   tools/interop-tier.sh            # archives in $IMAGEFORENSICS_REAL_ARCHIVES or /tmp/imageforensics-real
 #
@@ -15,8 +17,10 @@ cd "$(dirname "$0")/.."
 OUT=${IMAGEFORENSICS_REAL_ARCHIVES:-/tmp/imageforensics-real}
 export IMAGEFORENSICS_REAL_ARCHIVES=$OUT
 # The whole tier must stay well under 15 minutes; making the archives takes
-# about 3 minutes on a fresh machine (plus apt-get), seconds when reused.
+# about 3 minutes on a fresh machine (plus apt-get), the inline-cache truth about
+# 2.5 more, seconds when reused. BUILD_TIMEOUT bounds both together.
 BUILD_TIMEOUT=${IMAGEFORENSICS_REAL_TIMEOUT:-720}
+POISON_TIMEOUT=${IMAGEFORENSICS_POISON_TIMEOUT:-360}
 
 start=$SECONDS
 echo "interop tier: making archives with the real tools into $OUT"
@@ -39,6 +43,48 @@ case $rc in
         echo "(its log: $OUT/.state/log.txt)"
         exit 1 ;;
 esac
+
+# The inline-cache ground truth, in what is left of BUILD_TIMEOUT (at most POISON_TIMEOUT).
+# It needs only dockerd: when it cannot run, or runs out of time, the tier goes on without it.
+left=$((BUILD_TIMEOUT - (SECONDS - start)))
+[ "$left" -lt "$POISON_TIMEOUT" ] && POISON_TIMEOUT=$left
+if [ "$POISON_TIMEOUT" -lt 60 ]; then
+    echo "interop tier: NOTE tools/poisoned-cache.sh not run: ${POISON_TIMEOUT} s left of ${BUILD_TIMEOUT} s"
+else
+    echo "interop tier: making the inline-cache ground truth into $OUT/poisoned-cache"
+    timeout -k 30 "$POISON_TIMEOUT" bash tools/poisoned-cache.sh "$OUT"
+    rc=$?
+    case $rc in
+        0)
+            python3 - "$OUT/poisoned-cache/TRUTH.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+roles = {}
+for i in t["images"]:
+    roles[i["role"]] = roles.get(i["role"], 0) + 1
+print("interop tier: inline-cache truth: " + ", ".join(f"{n} {r}" for r, n in sorted(roles.items()))
+      + f" (made in {t['took_seconds']} s)")
+for c in t["cases"]:
+    top = c["poison"]["top_record"]
+    rebuilds = "; ".join(f"{r['name']}: {r['diff_ids_source']} -> {r['diff_ids_rebuilt']} layers, "
+                         f"{len(r['missing_paths'])} paths missing" for r in c["rebuilds"])
+    print(f"interop tier: poisoned {c['case']}: {top['step']['created_by']!r} claims layer "
+          f"{top['points_at']}, should {top['should']}; corruption reproduced: "
+          f"{all(r['reproduced'] for r in c['rebuilds'])} ({rebuilds})")
+for s in t.get("skipped", []):
+    print(f"interop tier: NOTE section skipped by poisoned-cache.sh: {s['section']}: {s['reason']}")
+PY
+            ;;
+        3) echo "interop tier: NOTE tools/poisoned-cache.sh skipped: dockerd unavailable (see above)" ;;
+        124|137) echo "interop tier: NOTE tools/poisoned-cache.sh did not finish within ${POISON_TIMEOUT} s" \
+            "(raise IMAGEFORENSICS_POISON_TIMEOUT; its log: $OUT/.state/poisoned-cache.log)" ;;
+        *)
+            echo "interop tier FAILED: tools/poisoned-cache.sh exited $rc after the tools started"
+            echo "(its log: $OUT/.state/poisoned-cache.log)"
+            exit 1 ;;
+    esac
+fi
+
 python3 - "$OUT/MANIFEST.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1], encoding="utf-8"))
