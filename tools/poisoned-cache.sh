@@ -433,7 +433,7 @@ ls_check seed.healthy pc/seed:healthy /usr/local/bin/install-war-into-tomcat.sh
 # Control: a rebuild from the healthy cache keeps every layer.
 run "$DOCKER" builder prune -af
 build seed.control pc/seed:control "$OUT/contexts/seed" --cache-from pc/seed:healthy
-save_image seed.control control pc/seed:control corrupt/seed.control.tar \
+save_image seed.control control pc/seed:control healthy/seed.control.tar \
     "builder prune -af; docker build --cache-from pc/seed:healthy" derived_from=seed.healthy
 run "$DOCKER" rmi pc/seed:control
 
