@@ -4,7 +4,7 @@
 layers, empty and unreadable layers) and adds ``history_signals``, the
 single-image forensic signals that the diff engine reuses. The archive-level
 findings that ``parse`` observes while it resolves references are built in
-``archive_audit``. Codes are stable kebab-case names.
+``parse/_archive_findings``. Every code is registered in ``catalogue``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from typing import TypedDict
 
 from imageforensics.created_by import instruction, normalise_created_by
+from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.timestamp import format_duration
@@ -20,30 +21,6 @@ from imageforensics.untrusted import show
 
 INFO, WARNING, ERROR = Severity.INFO, Severity.WARNING, Severity.ERROR
 
-# Every code this module emits, and what it means (stable: never renamed once released).
-IMAGE_CODES = {
-    "layer-count-mismatch": "ERROR: the manifest lists another number of layers than rootfs.diff_ids",
-    "layer-unreadable": "ERROR: a layer blob is not a readable tar (placeholder, corrupt, truncated)",
-    "layer-unverifiable": "WARNING: a layer's diff_id could not be computed",
-    "diff-id-mismatch": "ERROR: a layer's recomputed diff_id differs from rootfs.diff_ids",
-    "layer-empty": "INFO: a well-known empty layer or an entry-less tar",
-    "layer-anomaly": "WARNING: odd entries in a layer (Layer.anomalies), one finding per kind",
-    "layer-repeated": "INFO: one diff_id appears several times in an image",
-    "history-absent": "INFO: the config has no history",
-    "history-surplus": "WARNING: more non-empty history steps than diff_ids (exact count)",
-    "history-shortfall": "WARNING: fewer non-empty history steps than diff_ids (exact count)",
-    "fs-step-marked-empty": "WARNING for COPY/ADD, INFO for RUN or squashed images: a filesystem step marked empty_layer",
-    "history-repaired": "INFO: a step BuildKit appended to pair a layer without history",
-    "empty-gzip-on-copy": "WARNING: a COPY/ADD step carries the 32-byte empty gzip layer",
-    "inline-cache": "INFO: the config carries BuildKit inline cache (moby.buildkit.cache.v0)",
-    "squash-signature": "INFO: docker build --squash or buildah single-layer commit",
-    "time-zero": "INFO: steps with Go's zero time (kaniko)",
-    "time-epoch": "INFO: steps with the Unix epoch as created time",
-    "time-unparseable": "WARNING: a created time that is not RFC 3339",
-    "timestamps-shared": "INFO: several filesystem steps share one created time",
-    "time-backwards": "WARNING: a step created before the previous one",
-    "image-created-mismatch": "INFO: image created differs from the last step's created",
-}
 FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 # moby image_squash.go: the appended entry's comment.
 _SQUASH = re.compile(r"(merge sha256:[0-9a-f]+ to sha256:[0-9a-f]+|create new from sha256:[0-9a-f]+)")
@@ -57,7 +34,7 @@ class _At(TypedDict):
     created_by: str
 
 
-def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, created_by: str = "", path: str = "", **ev: object) -> Finding:
+def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, created_by: str = "", path: str = "", **ev: EvidenceValue | None) -> Finding:
     return Finding(code=code, severity=severity, summary=summary, step_a=step, created_by=created_by, path=path, evidence=evidence(**ev))
 
 
@@ -100,7 +77,7 @@ def _layer_checks(image: Image) -> list[Finding]:
     for d, where in seen.items():
         if len(where) > 1:
             known = f" ({WELL_KNOWN_EMPTY[d.hex]})" if d.hex in WELL_KNOWN_EMPTY else ""
-            out.append(_f("layer-repeated", INFO, f"diff_id {d.short}…{known} appears {len(where)} times (layers {', '.join(map(str, where))})", diff_id=d, layers=",".join(map(str, where))))
+            out.append(_f("layer-repeated", INFO, f"diff_id {d.short}…{known} appears {len(where)} times (layers {', '.join(map(str, where))})", diff_id=d, layers=tuple(where)))
     return out
 
 
@@ -129,13 +106,13 @@ def _history_checks(image: Image) -> list[Finding]:
             "history-surplus", WARNING,
             f"history has {n} non-empty steps for {layers} diff_ids: {n - layers} surplus step(s) have no layer, from step {first.index}",
             step=first.index, created_by=first.created_by, non_empty=n, diff_ids=layers, surplus=n - layers,
-            steps=",".join(str(s.index) for s in surplus),
+            steps=tuple(s.index for s in surplus),
         )]
     if n < layers:
         return [_f(
             "history-shortfall", WARNING,
             f"history has {n} non-empty steps for {layers} diff_ids: {layers - n} layer(s) (from layer {n}) have no step",
-            non_empty=n, diff_ids=layers, shortfall=layers - n, layers=",".join(str(i) for i in range(n, layers)),
+            non_empty=n, diff_ids=layers, shortfall=layers - n, layers=tuple(range(n, layers)),
         )]
     return []
 
@@ -219,7 +196,7 @@ def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
         return []
     spans = ", ".join(f"{run[0].index}–{run[-1].index}" for run in shared)
     first = shared[0][0]
-    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run although several of them wrote the filesystem (a cache-import signature)", step=first.index, runs=spans)]
+    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run although several of them wrote the filesystem (a cache-import signature)", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
 
 
 def _time_signals(image: Image) -> list[Finding]:
@@ -228,9 +205,9 @@ def _time_signals(image: Image) -> list[Finding]:
     epoch = [s.index for s in image.history if s.created is not None and s.created.is_epoch]
     bad = [s for s in image.history if s.created is not None and s.created.ns is None]
     if zero:
-        out.append(_f("time-zero", INFO, f"{len(zero)} step(s) have Go's zero time 0001-01-01T00:00:00Z (kaniko writes it)", steps=",".join(map(str, zero))))
+        out.append(_f("time-zero", INFO, f"{len(zero)} step(s) have Go's zero time 0001-01-01T00:00:00Z (kaniko writes it)", steps=tuple(zero)))
     if epoch:
-        out.append(_f("time-epoch", INFO, f"{len(epoch)} step(s) have the Unix epoch as created time (Bazel, ggcr and reproducible builds write it)", steps=",".join(map(str, epoch))))
+        out.append(_f("time-epoch", INFO, f"{len(epoch)} step(s) have the Unix epoch as created time (Bazel, ggcr and reproducible builds write it)", steps=tuple(epoch)))
     for s in bad:
         out.append(_f("time-unparseable", WARNING, f"step {s.index} created {show(s.created.raw if s.created else '', 60)} is not an RFC 3339 time", step=s.index, created_by=s.created_by))
     usable = [s for s in image.history if s.created is not None and s.created.ns is not None and not s.created.is_zero and not s.created.is_epoch]
@@ -238,8 +215,8 @@ def _time_signals(image: Image) -> list[Finding]:
     for prev, cur in zip(usable, usable[1:]):
         assert prev.created is not None and cur.created is not None and prev.created.ns is not None and cur.created.ns is not None
         if cur.created.ns < prev.created.ns:
-            out.append(_f("time-backwards", WARNING, f"step {cur.index} was created {format_duration(cur.created.ns - prev.created.ns)} before step {prev.index}", step=cur.index, created_by=cur.created_by, previous=prev.created.raw, created=cur.created.raw))
+            out.append(_f("time-backwards", WARNING, f"step {cur.index} was created {format_duration(cur.created.ns - prev.created.ns)} before step {prev.index}", step=cur.index, created_by=cur.created_by, previous=prev.created, created=cur.created))
     last = image.history[-1].created if image.history else None
     if image.created is not None and last is not None and image.created.ns is not None and last.ns is not None and image.created.ns != last.ns:
-        out.append(_f("image-created-mismatch", INFO, f"image created {image.created.raw} differs from the last step's {last.raw} by {format_duration(image.created.ns - last.ns)}", created=image.created.raw, last_step=last.raw))
+        out.append(_f("image-created-mismatch", INFO, f"image created {image.created.raw} differs from the last step's {last.raw} by {format_duration(image.created.ns - last.ns)}", created=image.created, last_step=last))
     return out

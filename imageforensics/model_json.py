@@ -7,7 +7,9 @@ Used by ``inspect --format json`` and by snapshots.
 
 Choices that keep the round trip exact: tuples of pairs (labels, xattrs,
 evidence) stay lists of ``[key, value]`` pairs, in order, rather than objects
-that would re-sort or merge duplicates; a timestamp keeps its raw text and its
+that would re-sort or merge duplicates; evidence values are written as their
+text (``findings.evidence_texts``) and typed again at load as their code
+declares (``catalogue``), the one place where evidence text becomes values; a timestamp keeps its raw text and its
 exact epoch nanoseconds; a file entry omits only fields at their default.
 """
 
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from imageforensics.findings import Finding, Severity
+from imageforensics.catalogue import REGISTRY
+from imageforensics.findings import Finding, Severity, evidence_from_texts, evidence_texts
 from imageforensics.untrusted_json import (
     JsonShapeError,
     as_object,
@@ -81,20 +84,33 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "created_by": f.created_by,
         "path": f.path,
         "paths": list(f.paths),
-        "evidence": pairs_json(f.evidence),
+        "evidence": [[t.name, t.text] for t in evidence_texts(f)],
     }
 
 
 def load_finding(value: object, where: str) -> Finding:
-    """A finding object back into a Finding."""
+    """A finding object back into a Finding: its code registered, its evidence typed as the code declares."""
     o = as_object(value, where)
     severity_name = get_str(o, "severity", where)
     by_name = {name: s for s, name in SEVERITY_NAMES.items()}
     if severity_name not in by_name:
         raise JsonShapeError(f"{where}.severity", "expected error, warning or info")
+    code = get_str(o, "code", where)
+    if code not in REGISTRY:
+        raise JsonShapeError(f"{where}.code", f"expected a finding code this tool knows, not {code[:80]!r}")
+    severity = by_name[severity_name]
+    allowed = REGISTRY[code].severities
+    if severity not in allowed:
+        raise JsonShapeError(f"{where}.severity", f"expected {' or '.join(SEVERITY_NAMES[s] for s in allowed)} for {code}")
+    try:
+        typed = evidence_from_texts(code, get_pairs(o, "evidence", where))
+    except ValueError as e:
+        if isinstance(e, JsonShapeError):
+            raise
+        raise JsonShapeError(f"{where}.evidence", f"expected the evidence {code} carries: {e}") from None
     return Finding(
-        code=get_str(o, "code", where),
-        severity=by_name[severity_name],
+        code=code,
+        severity=severity,
         summary=get_str(o, "summary", where),
         side=get_str(o, "side", where),
         step_a=get_opt_int(o, "step_a", where),
@@ -102,7 +118,7 @@ def load_finding(value: object, where: str) -> Finding:
         created_by=get_str(o, "created_by", where),
         path=get_str(o, "path", where),
         paths=get_strs(o, "paths", where),
-        evidence=get_pairs(o, "evidence", where),
+        evidence=typed,
     )
 
 

@@ -14,6 +14,8 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
+from imageforensics.catalogue import REGISTRY, CodeSpec, Key
+from imageforensics.digest import Digest
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.report._values import VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 from imageforensics.timestamp import Timestamp
@@ -96,21 +98,21 @@ def tomcat_findings() -> tuple[Finding, ...]:
         Finding(code="step-wrongly-empty", severity=Severity.ERROR,
                 summary="step 6 carries a 7.65 kB layer (12 entries) in A but is marked empty_layer in B",
                 step_a=6, step_b=6, created_by=copy,
-                evidence=evidence(a_layer_size=7650, a_entries=12, a_diff_id=_digest(5),
-                                  b_empty_layer="true", b_layer="none")),
+                evidence=evidence(layer_size_a=7650, entries_a=12, diff_id_a=Digest.parse(_digest(5)),
+                                  empty_layer_b=True, state_b="marked empty_layer")),
         Finding(code="paths-missing", severity=Severity.ERROR,
                 summary="12 paths written by step 6 `COPY rootfs /` in A are absent from B, "
                         "e.g. /usr/local/bin/install-war-into-tomcat.sh",
                 step_a=6, created_by=copy, paths=ROOTFS_PATHS, evidence=evidence(count=12)),
-        Finding(code="history-diverges", severity=Severity.WARNING,
+        Finding(code="timestamp-drift", severity=Severity.WARNING,
                 summary="history diverges from step 5 `EXPOSE map[8080/tcp:{}]`: created -89.6 ms "
                         "earlier in B; step 6 the same",
                 step_a=5, step_b=5, created_by="EXPOSE map[8080/tcp:{}]",
-                evidence=evidence(a_created="2021-02-04T15:19:27.9352723Z",
-                                  b_created="2021-02-04T15:19:27.8456647Z", drift_ns=-89607600)),
+                evidence=evidence(created_a=Timestamp.parse("2021-02-04T15:19:27.9352723Z"),
+                                  created_b=Timestamp.parse("2021-02-04T15:19:27.8456647Z"), drift_ns=-89607600)),
         Finding(code="timestamps-shared", severity=Severity.INFO, side="B",
                 summary="steps 4-6 share one created time (a cache-import signature)",
-                step_b=4, evidence=evidence(created="2021-02-04T15:19:27.8456647Z", steps="4 5 6")),
+                step_b=4, evidence=evidence(runs=((4, 6),))),
     )
 
 
@@ -149,8 +151,10 @@ def hostile_report(text: str) -> Report:
                           created_a=Timestamp(text, None) if r.index_a == 1 else r.created_a)
                   for r in base.steps)
     findings = tuple(replace(f, summary=f.summary + text, created_by=text, path=text,
-                             paths=(text,) + f.paths + (text,), evidence=(("a", text), (text, text)) + f.evidence)
-                     for f in base.findings)
+                             paths=(text,) + f.paths + (text,)) for f in base.findings)
+    # Evidence keys are the registry's; its text values come from the archive: a config field, say.
+    findings += (Finding(code="config-differs", severity=Severity.WARNING, summary=text, path=text,
+                         evidence=evidence(field=text, a=text, b=text, only_in_a=text, only_in_b=text, changed=text)),)
     a = replace(base.a, source=text, references=(text, "x:" + text), platform=text, image_id=text,
                 notes=(text,), layout=text)
     b = replace(base.b, archive_sha256=text, created=text)
@@ -181,10 +185,61 @@ _layer_sides = st.one_of(st.none(), st.builds(
 _opt_int = st.one_of(st.none(), st.integers(0, 10**6))
 _pairs = st.lists(st.tuples(hostile_text, hostile_text), max_size=4).map(tuple)
 
-findings = st.builds(
-    Finding, code=hostile_text, severity=st.sampled_from(list(Severity)), summary=hostile_text,
-    side=st.sampled_from(["", "A", "B"]), step_a=_opt_int, step_b=_opt_int, created_by=hostile_text,
-    path=hostile_text, paths=st.lists(hostile_text, max_size=12).map(tuple), evidence=_pairs)
+# Evidence values whose text reads back as the same value (catalogue.parse_evidence_text): text
+# inside a tuple or a pair is kept to plain names, as the tool writes there.
+_NAME = st.text(alphabet="abcdefxyz_./0123456789", min_size=1, max_size=8)
+_DIGESTS = st.binary(min_size=32, max_size=32).map(lambda b: Digest.sha256(b.hex()))
+_SCALARS = {int: st.integers(-(10**15), 10**15), bool: st.booleans(), Digest: _DIGESTS,
+            Timestamp: hostile_text.map(Timestamp.parse)}
+
+
+def _part(kind: type, *, whole: bool, nullable: bool = False) -> st.SearchStrategy[object]:
+    part = hostile_text if kind is str and whole else _NAME if kind is str else _SCALARS[kind]
+    return st.one_of(st.none(), part) if nullable else part
+
+
+def _value(k: Key) -> st.SearchStrategy[object]:
+    if len(k.parts) == 2:
+        # The first part of a lone pair may be any text: it is read back up to the last joiner.
+        item: st.SearchStrategy[object] = st.tuples(
+            _part(k.parts[0], whole=k.separator is None, nullable=k.nullable),
+            _part(k.parts[1], whole=False, nullable=k.nullable))
+    else:
+        item = _part(k.parts[0], whole=k.separator is None)
+    return item if k.separator is None else st.lists(item, max_size=4).map(tuple)
+
+
+@st.composite
+def findings_of(draw: st.DrawFn, spec: CodeSpec) -> Finding:
+    """A valid finding of one registered code: any subset of its declared evidence, with hostile text."""
+    values: dict[str, object] = {}
+    for k in spec.keys:
+        if k.duration_of:
+            continue
+        for n in range(draw(st.integers(0, 3)) if k.numbered else int(draw(st.booleans()))):
+            values[f"{k.name}_{n + 1:03d}" if k.numbered else k.name] = draw(_value(k))
+    return Finding(code=spec.code, severity=draw(st.sampled_from(spec.severities)), summary=draw(hostile_text),
+                   side=draw(st.sampled_from(["", "A", "B"])), step_a=draw(_opt_int), step_b=draw(_opt_int),
+                   created_by=draw(hostile_text), path=draw(hostile_text),
+                   paths=draw(st.lists(hostile_text, max_size=12).map(tuple)),
+                   evidence=tuple(sorted(values.items())))  # type: ignore[arg-type]
+
+
+findings = st.sampled_from(sorted(REGISTRY.values(), key=lambda s: s.code)).flatmap(findings_of)
+
+_SAMPLE = {int: 1, bool: True, str: "x", Digest: Digest.sha256("ab" * 32),
+           Timestamp: Timestamp.parse("2021-02-04T15:19:27Z")}
+
+
+def sample_evidence(spec: CodeSpec) -> tuple[tuple[str, object], ...]:
+    """One value of its type for every key a code declares (the first of a numbered family)."""
+    values: dict[str, object] = {}
+    for k in spec.keys:
+        if k.duration_of:
+            continue
+        item = _SAMPLE[k.parts[0]] if len(k.parts) == 1 else tuple(_SAMPLE[t] for t in k.parts)
+        values[f"{k.name}_001" if k.numbered else k.name] = item if k.separator is None else (item, item)
+    return tuple(sorted(values.items()))
 
 step_rows = st.builds(
     StepRow, index_a=_opt_int, index_b=_opt_int, created_by_a=hostile_text, created_by_b=hostile_text,

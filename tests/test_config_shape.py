@@ -82,8 +82,8 @@ def test_keys_no_field_compares_are_named() -> None:
     b = with_config(lambda c: c.update(container="9e1b"))
     [f] = [f for f in diff(a, b).findings if f.code == "config-json-differs"]
     assert f.paths == ("container", "container_config.Cmd")
-    assert f.evidence_value("path_001") == "container: values differ"
-    assert f.evidence_value("path_002") == "container_config.Cmd: only in A"
+    assert f.evidence_value("path_001") == ("container", "values differ")
+    assert f.evidence_value("path_002") == ("container_config.Cmd", "only in A")
 
 
 def test_the_same_values_written_differently_are_said_to_be() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from imageforensics.errors import InputError
-from imageforensics.model import Archive
+from imageforensics.model import Archive, Digest
 from imageforensics.read._archive import read_archive
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -331,7 +331,7 @@ def test_test_link_parent_and_symlinked_layer():
     archive = read("google__go-containerregistry/pkg/v1/tarball/testdata/test_link.tar")
     first, second = archive.images
     (parent,) = [f for f in second.findings if f.code == "image-parent"]
-    assert parent.evidence_value("parent") == str(first.image_id)
+    assert parent.evidence_value("parent") == str(first.image_id)  # as manifest.json writes it
     # The 2nd image's first <id>/layer.tar is a symlink to the 1st image's layer.tar.
     assert second.layer_refs[0] != first.layer_refs[0]
     assert second.layers[0] == first.layers[0]
@@ -351,9 +351,9 @@ def test_hand_edited_config_gives_an_image_id_mismatch():
     archive = read("google__go-containerregistry/pkg/v1/mutate/testdata/source_image_with_empty_layer_history.tar")
     (image,) = archive.images
     (f,) = [f for f in image.findings if f.code == "image-id-mismatch"]
-    assert f.evidence_value("claimed") == "sha256:6e0b05049ed9c17d02e1a55e80d6599dbfcce7f4f4b022e3c673e685789c470e"
-    assert f.evidence_value("actual") == "sha256:05b5ec1290589606ce19fabb1fb331f004acd9f618b9b4e813721be1a03a0712"
-    assert str(image.image_id) == f.evidence_value("actual")
+    assert f.evidence_value("claimed") == Digest.parse("sha256:6e0b05049ed9c17d02e1a55e80d6599dbfcce7f4f4b022e3c673e685789c470e")
+    assert f.evidence_value("actual") == Digest.parse("sha256:05b5ec1290589606ce19fabb1fb331f004acd9f618b9b4e813721be1a03a0712")
+    assert image.image_id == f.evidence_value("actual")
     # The empty CMD step comes first; the one layer belongs to the second step.
     assert [(s.empty_layer, s.layer_index) for s in image.history] == [(True, None), (False, 0)]
 
@@ -362,7 +362,7 @@ def test_whaler_absent_platform_blobs_are_information():
     archive = read("P3GLEG__Whaler/testdata/test-image.tar")
     (absent,) = [f for f in archive.findings if f.code == "blob-absent"]
     assert absent.severity.name == "INFO"
-    assert (absent.evidence_value("absent"), absent.evidence_value("listed"), absent.evidence_value("attestations")) == ("22", "23", "10")
+    assert (absent.evidence_value("absent"), absent.evidence_value("listed"), absent.evidence_value("attestations")) == (22, 23, 10)
     (image,) = archive.images
     assert image.layers[0] is not None and image.layers[0].compression == "gzip"
     assert str(image.manifest_digest) == "sha256:a3f53a068794afb31f76ae82f79c71db0fb05a3ec960c62cd15027e214d7dc7f"
@@ -380,7 +380,7 @@ def test_hello_world_v25_untagged_graphdriver_save():
             value = json.load(tf.extractfile(name))  # type: ignore[arg-type]
             assert ("layers" in value) == (what == "manifest") and ("id" in value) == (what == "v1-json")
     assert sorted(unreferenced.values()) == ["manifest", "v1-json"]
-    assert [f.evidence_value("count") for f in image.findings if f.code == "layer-sources"] == ["1"]
+    assert [f.evidence_value("count") for f in image.findings if f.code == "layer-sources"] == [1]
 
 
 def test_kaniko_zero_times_and_crane_names():
@@ -388,7 +388,7 @@ def test_kaniko_zero_times_and_crane_names():
     (image,) = archive.images
     assert image.config_member == "sha256:ae16a51058a758c7963b2f9b23d1acfa201ce9cbefc8cb93845f8cd934fb144d"
     (zero,) = [f for f in image.findings if f.code == "time-zero"]
-    assert zero.evidence_value("steps") == ",".join(str(i) for i in range(2, 15))
+    assert zero.evidence_value("steps") == tuple(range(2, 15))
     assert all(layer is not None and layer.compression == "gzip" for layer in image.layers)
     assert all(s.author == "kaniko" for s in image.history[2:])
 
@@ -408,7 +408,7 @@ def test_dive_docker_image_hardlinks_and_one_empty_step():
 def test_all_zero_top_layer_is_an_entry_less_10240_byte_tar(rel):
     (image,) = read(rel).images
     (f,) = [f for f in image.findings if f.code == "layer-empty"]
-    assert f.evidence_value("layer") == "2"
+    assert f.evidence_value("layer") == 2
     assert str(image.diff_ids[2]) == "sha256:84ff92691f909a05b224e1c56abb4864f01b4f8e3c854e4bb4c7baf1d3f6d652"
 
 
@@ -417,7 +417,7 @@ def test_placeholder_layers_are_unreadable_not_fatal():
     unreadable = [f for image in archive.images for f in image.findings if f.code == "layer-unreadable"]
     assert len(unreadable) == len(archive.images) == 6
     (size,) = [f for f in archive.findings if f.code == "descriptor-size-mismatch"]
-    assert (size.evidence_value("declared"), size.evidence_value("actual")) == ("585", "584")
+    assert (size.evidence_value("declared"), size.evidence_value("actual")) == (585, 584)
 
 
 def test_estargz_toc_after_the_end_of_archive_block():
@@ -481,10 +481,9 @@ def test_malformed_corpus_input_gives_its_one_line_error(rel):
     assert str(info.value) == f"{corpus_path(rel)}: {MALFORMED[rel]}"
 
 
-def test_every_corpus_finding_uses_a_documented_code():
-    from imageforensics.parse._archive_findings import ARCHIVE_CODES
-    from imageforensics.audit import IMAGE_CODES
+def test_every_corpus_finding_uses_an_audit_code():
+    from imageforensics.catalogue import Category, code_spec
 
     for rel in CASES:
         problems, info = _codes(read(rel))
-        assert problems | info <= set(IMAGE_CODES) | set(ARCHIVE_CODES), rel
+        assert all(code_spec(c).category in (Category.INTEGRITY, Category.TIME_SIGNAL) for c in problems | info), rel

@@ -86,7 +86,7 @@ def test_a_step_wrongly_empty_in_a_is_reported_from_a_side():
     report = diff(build(mark_empty(s, 1)), build(s))
     [f] = [f for f in report.findings if f.code == "step-wrongly-empty"]
     assert (f.side, f.step_a, f.step_b, f.severity) == ("A", 1, 1, Severity.ERROR)
-    assert f.evidence_value("entries_b") == "1" and f.evidence_value("empty_layer_a") == "True"
+    assert f.evidence_value("entries_b") == 1 and f.evidence_value("empty_layer_a") is True
     assert report.verdict_kind == "diverged" and "(and" not in report.verdict.split(":")[0]
 
 
@@ -204,7 +204,7 @@ def test_classic_and_buildkit_spellings_of_one_dockerfile_pair_step_by_step():
     report = diff(build(classic), build(buildkit))
     assert [(r.index_a, r.index_b) for r in report.steps] == [(i, i) for i in range(5)]
     [note] = report.findings
-    assert (note.code, note.severity, note.evidence_value("steps_a")) == ("created-by-spelling", Severity.INFO, "1 2 3 4")
+    assert (note.code, note.severity, note.evidence_value("steps_a")) == ("created-by-spelling", Severity.INFO, (1, 2, 3, 4))
     assert "same COPY/ADD destination" in note.summary and "EXPOSE written as a Go map" in note.summary
     assert report.verdict_kind == "metadata"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from imageforensics.diff._engine import DiffOptions, diff_images
-from imageforensics.findings import Severity
+from imageforensics.findings import Severity, evidence_texts
+from imageforensics.timestamp import Timestamp
 from tests.modelfactory import archive, build, file, spec, step, tree, layer
 
 ROOTFS = (
@@ -56,10 +57,10 @@ def test_copy_step_has_the_layer_in_a_and_is_marked_empty_in_b():
     assert f.severity is Severity.ERROR
     assert (f.step_a, f.step_b, f.side) == (6, 6, "B")
     assert f.created_by == "COPY rootfs / # buildkit"
-    assert f.evidence_value("layer_size_a") == "7650"
-    assert f.evidence_value("entries_a") == "12"
-    assert f.evidence_value("tar_size_a") == str(1024 + 12 * 512 + 11 * 1024 + 2 * 512)
-    assert f.evidence_value("empty_layer_b") == "True"
+    assert f.evidence_value("layer_size_a") == 7650
+    assert f.evidence_value("entries_a") == 12
+    assert f.evidence_value("tar_size_a") == 1024 + 12 * 512 + 11 * 1024 + 2 * 512
+    assert f.evidence_value("empty_layer_b") is True
     assert "7.65 kB layer (12 entries) in A" in f.summary and "marked empty_layer in B" in f.summary
     assert "COPY step marked empty_layer" in f.summary
 
@@ -70,11 +71,11 @@ def test_history_diverges_at_expose_with_exact_drift():
     assert f.severity is Severity.WARNING
     assert (f.step_a, f.step_b) == (5, 5)
     assert f.created_by == "EXPOSE map[8080/tcp:{}]"
-    assert f.evidence_value("drift_ns") == str(-89_607_600)
-    assert f.evidence_value("drift") == "-89.6 ms"
-    assert f.evidence_value("created_a") == "2021-02-04T15:19:27.9352723Z"
-    assert f.evidence_value("created_b") == "2021-02-04T15:19:27.8456647Z"
-    assert f.evidence_value("drifts") == "5:-89607600 6:-89607600"
+    assert f.evidence_value("drift_ns") == -89_607_600
+    assert {t.name: t.text for t in evidence_texts(f)}["drift"] == "-89.6 ms"
+    assert f.evidence_value("created_a") == Timestamp.parse("2021-02-04T15:19:27.9352723Z")
+    assert f.evidence_value("created_b") == Timestamp.parse("2021-02-04T15:19:27.8456647Z")
+    assert f.evidence_value("drifts") == ((5, -89607600), (6, -89607600))
     assert "step 5 `EXPOSE 8080/tcp`" in f.summary and "-89.6 ms" in f.summary
 
 

@@ -216,7 +216,7 @@ def test_an_edited_config_is_an_image_id_mismatch() -> None:
 def test_an_edited_layer_is_a_diff_id_mismatch_on_that_layer() -> None:
     image = read(swapped(LEGACY, LAYER_MEMBER, layer_tar({"app/a.txt": b"HELLO a"}))).images[0]
     mismatch = [f for f in image.findings if f.code == "diff-id-mismatch"]
-    assert len(mismatch) == 1 and mismatch[0].evidence_value("layer") == "1"
+    assert len(mismatch) == 1 and mismatch[0].evidence_value("layer") == 1
 
 
 def test_an_edited_oci_manifest_is_a_blob_digest_mismatch() -> None:

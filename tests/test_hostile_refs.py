@@ -57,7 +57,7 @@ def codes(findings: object) -> set[str]:
     return {f.code for f in findings}  # type: ignore[attr-defined]
 
 
-def absent_layers(archive: Archive) -> list[str]:
+def absent_layers(archive: Archive) -> list[object]:
     return [f.evidence_value("layer") for f in archive.images[0].findings if f.code == "layer-absent"]
 
 
@@ -78,16 +78,16 @@ def test_config_references_that_cannot_be_the_config(config: str, expected: str)
 @pytest.mark.parametrize(
     ("layers", "absent"),
     [
-        (["../../etc/passwd", "/etc/shadow"], ["0", "1"]),
-        ([LAYERS[0], "nope/layer.tar"], ["1"]),
-        (["/" + LAYERS[0], LAYERS[1]], ["0"]),
-        ([LAYERS[0], LAYERS[1].split("/")[0]], ["1"]),
+        (["../../etc/passwd", "/etc/shadow"], [0, 1]),
+        ([LAYERS[0], "nope/layer.tar"], [1]),
+        (["/" + LAYERS[0], LAYERS[1]], [0]),
+        ([LAYERS[0], LAYERS[1].split("/")[0]], [1]),
     ],
 )
-def test_layer_references_escaping_absolute_or_absent_are_absent_layers(layers: list[str], absent: list[str]) -> None:
+def test_layer_references_escaping_absolute_or_absent_are_absent_layers(layers: list[str], absent: list[int]) -> None:
     archive = read(with_item(Layers=layers))
     assert absent_layers(archive) == absent
-    assert [layer is None for layer in archive.images[0].layers] == [str(i) in absent for i in range(len(layers))]
+    assert [layer is None for layer in archive.images[0].layers] == [i in absent for i in range(len(layers))]
 
 
 def test_the_manifest_named_as_a_layer_is_an_unreadable_layer() -> None:
@@ -110,7 +110,7 @@ def test_the_manifest_named_as_a_layer_is_an_unreadable_layer() -> None:
 def test_layer_links_in_loops_long_chains_and_hardlinks_out(link: Link, extra: list, code: str) -> None:
     archive = read(swapped(LEGACY, LAYERS[1], link, *extra))
     assert code in codes(archive.findings)
-    assert absent_layers(archive) == ["1"]
+    assert absent_layers(archive) == [1]
     assert archive.images[0].layers[0] is not None
 
 
@@ -176,7 +176,7 @@ def test_a_directory_with_symlink_loops_and_a_layer_linked_to_a_directory_outsid
     write_dir(top, members)
     archive = guarded(lambda: read_archive(str(top)))
     assert "member-link-escapes" in codes(archive.findings)
-    assert absent_layers(archive) == ["1"]
+    assert absent_layers(archive) == [1]
 
 
 def test_a_directory_with_a_fifo_named_as_the_layer_is_not_opened(tmp_path: Path) -> None:
@@ -185,4 +185,4 @@ def test_a_directory_with_a_fifo_named_as_the_layer_is_not_opened(tmp_path: Path
     os.mkfifo(top / LAYERS[1])
     archive = guarded(lambda: read_archive(str(top)))  # opening the FIFO would block forever
     assert "member-special" in codes(archive.findings)
-    assert absent_layers(archive) == ["1"]
+    assert absent_layers(archive) == [1]

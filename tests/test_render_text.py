@@ -30,7 +30,7 @@ def test_tomcat_report_reads_in_the_mock_order() -> None:
     # Verdict first, then findings most severe first, then the history.
     verdict = out.index("VERDICT  B is missing content that A has")
     first_error = out.index("ERROR    step-wrongly-empty  step 6  COPY rootfs /")
-    warning = out.index("WARNING  history-diverges  step 5")
+    warning = out.index("WARNING  timestamp-drift  step 5")
     info = out.index("INFO     timestamps-shared  step 4 in B")
     history = out.index("HISTORY")
     assert verdict < first_error < warning < info < history
@@ -41,7 +41,7 @@ def test_findings_show_both_sides_evidence_exactly() -> None:
     out = render_text(tomcat_report())
     assert "A  diff_id=sha256:" in out
     assert "entries=12  layer_size=7650" in out
-    assert "B  empty_layer=true  layer=none" in out
+    assert "B  empty_layer=True  state=marked empty_layer" in out
     assert "A  created=2021-02-04T15:19:27.9352723Z" in out
     assert "B  created=2021-02-04T15:19:27.8456647Z" in out
 

@@ -16,13 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.errors import SnapshotError
-from imageforensics.findings import Finding, Severity
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.snapshot import load_snapshot, write_snapshot
 from imageforensics.timestamp import Timestamp
-from reportfactory import hostile_text
+from reportfactory import findings, hostile_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -37,10 +36,6 @@ _strs = st.lists(hostile_text, max_size=3).map(tuple)
 _opt_strs = st.one_of(st.none(), _strs)
 timestamps = st.one_of(st.none(), st.builds(Timestamp.parse, hostile_text),
                        st.builds(Timestamp, hostile_text, st.one_of(st.none(), st.integers())))
-findings = st.builds(Finding, code=hostile_text, severity=st.sampled_from(list(Severity)), summary=hostile_text,
-                     side=st.sampled_from(["", "A", "B"]), step_a=st.one_of(st.none(), _small),
-                     step_b=st.one_of(st.none(), _small), created_by=hostile_text, path=hostile_text,
-                     paths=_strs, evidence=_pairs)
 entries = st.builds(FileEntry, path=hostile_text, kind=st.sampled_from(["file", "dir", "symlink", "whiteout", "x"]),
                     size=_small, mode=st.integers(0, 0o177777), uid=_small, gid=_small,
                     mtime_ns=st.integers(-(2**63), 2**63), linkname=hostile_text, devmajor=_small,

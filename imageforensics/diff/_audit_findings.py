@@ -18,13 +18,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from imageforensics.diff._align import Pair
+from imageforensics.catalogue import code_spec
 from imageforensics.findings import Finding
 from imageforensics.model import Archive, Image
 
 _HEX = re.compile(r"[0-9a-f]{12,}")
-# Audit codes about created times: left out with --ignore-timestamps.
-TIME_CODES = frozenset({"time-zero", "time-epoch", "time-unparseable", "timestamps-shared", "time-backwards",
-                        "image-created-mismatch"})
+
+
+def _kept(f: Finding, ignore_timestamps: bool) -> bool:
+    # Audit signals about created times (catalogue: Category.TIME_SIGNAL) go with --ignore-timestamps.
+    return not (ignore_timestamps and code_spec(f.code).category.is_about_time)
 
 
 def _key(f: Finding, rows: dict[int, int]) -> tuple[str, object]:
@@ -40,8 +43,8 @@ def side_findings(a: Archive, image_a: Image, b: Archive, image_b: Image, pairs:
     """The audit findings of each side that the other side does not share, tagged A or B."""
     rows_a = {p.a.index: r for r, p in enumerate(pairs) if p.a is not None and p.a.index is not None}
     rows_b = {p.b.index: r for r, p in enumerate(pairs) if p.b is not None and p.b.index is not None}
-    found_a = [f for f in (*a.findings, *image_a.findings) if not (ignore_timestamps and f.code in TIME_CODES)]
-    found_b = [f for f in (*b.findings, *image_b.findings) if not (ignore_timestamps and f.code in TIME_CODES)]
+    found_a = [f for f in (*a.findings, *image_a.findings) if _kept(f, ignore_timestamps)]
+    found_b = [f for f in (*b.findings, *image_b.findings) if _kept(f, ignore_timestamps)]
     keys_a = {_key(f, rows_a) for f in found_a}
     keys_b = {_key(f, rows_b) for f in found_b}
     out: list[Finding] = []

@@ -108,7 +108,7 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
         out.append(Finding(
             code="platform-differs", severity=Severity.WARNING,
             summary=f"platform differs: A {pa}, B {pb}",
-            evidence=evidence(a=str(pa), b=str(pb), fields=" ".join(fields),
+            evidence=evidence(a=str(pa), b=str(pb), fields=tuple(fields),
                               os_version_a=pa.os_version or None, os_version_b=pb.os_version or None)))
     if image_a.references != image_b.references:
         out.append(Finding(
@@ -148,5 +148,5 @@ def _config_json(image_a: Image, image_b: Image) -> Finding | None:
         code="config-json-differs", severity=Severity.INFO,
         summary=f"the config JSON also differs where no field is compared: {shown}{more}",
         paths=tuple(path for path, _ in changes),
-        evidence=evidence(count=len(changes), **{f"path_{i:03d}": f"{path}: {how}"
+        evidence=evidence(count=len(changes), **{f"path_{i:03d}": (path, how)
                                                 for i, (path, how) in enumerate(changes[:20], 1)}))

@@ -23,6 +23,7 @@ from imageforensics._version import __version__
 from imageforensics.diff._align import Pair, Unit, align_images
 from imageforensics.diff._config import compare_config
 from imageforensics.diff._paths import filesystem_findings, layer_entries
+from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.diff._merged_fs import path_matcher
 from imageforensics.model import Archive, Image
@@ -33,46 +34,6 @@ from imageforensics.diff._steps import (LayerState, LayerStates, created_of, dri
 from imageforensics.diff._audit_findings import side_findings
 from imageforensics.timestamp import format_duration
 from imageforensics.diff._verdict import decide_verdict
-
-
-# Every code the diff itself emits: (code, severity, meaning). Findings from
-# each image's own audit (Image.findings, Archive.findings) are carried with
-# side "A" or "B" under the audit's codes (see sidefindings.py).
-FINDING_CODES: tuple[tuple[str, str, str], ...] = (
-    ("step-wrongly-empty", "ERROR", "a step carries a layer with content in one image and is empty_layer, has no "
-                                    "layer, or has an empty layer in the other (WARNING when no path it wrote is lost)"),
-    ("paths-missing", "ERROR", "paths in A's merged filesystem absent from B, grouped by the A step that wrote them "
-                               "(and the B step that removed them)"),
-    ("paths-added", "WARNING", "paths in B's merged filesystem absent from A, grouped by the B step that wrote them"),
-    ("paths-changed", "WARNING", "paths in both whose type, size, content, mode, uid, gid, link target, device, "
-                                 "mtime or xattrs differ, grouped by the writing steps"),
-    ("paths-mtime-differ", "WARNING", "paths in both that differ only in mtime"),
-    ("layer-content-differs", "WARNING", "aligned steps whose layers have different diff_ids, with the entry-level "
-                                         "changes inside them"),
-    ("step-only-in-a", "WARNING", "a history step only A has (B lacks it)"),
-    ("step-only-in-b", "WARNING", "a history step only B has (inserted)"),
-    ("layer-only-in-a", "WARNING", "a layer no history step reaches, only in A"),
-    ("layer-only-in-b", "WARNING", "a layer no history step reaches, only in B"),
-    ("step-changed", "WARNING", "aligned steps built from a different instruction text"),
-    ("timestamp-drift", "WARNING", "created times of aligned steps differ: the first step where history diverges, "
-                                   "its exact drift in ns, and every drifted step"),
-    ("image-created-differs", "WARNING", "the config created times differ"),
-    ("config-differs", "WARNING", "a run-config field differs (env, cmd, entrypoint, working_dir, user, exposed_ports, "
-                                  "volumes, labels, stop_signal, healthcheck, shell, on_build), spellings normalised"),
-    ("platform-differs", "WARNING", "os, architecture, variant, os.version or os.features differ"),
-    ("layer-bytes-differ", "INFO", "aligned layers with different diff_ids but the same entries"),
-    ("layer-differs-ignored", "INFO", "aligned layers that differ only in ignored paths or timestamps"),
-    ("empty-layer-spelling", "INFO", "a step empty in both images, recorded differently (empty_layer vs an empty layer)"),
-    ("created-by-spelling", "INFO", "aligned steps whose created_by differs only in builder spelling"),
-    ("step-metadata-differs", "INFO", "aligned steps whose history comment or author differs"),
-    ("build-metadata-differs", "INFO", "the config author or docker_version differs"),
-    ("inline-cache-differs", "INFO", "only one config carries BuildKit's inline cache"),
-    ("config-json-differs", "INFO", "the config JSON differs where no field is compared (a key only one has, "
-                                    "null vs absent, the classic builder's container_config): why image IDs differ"),
-    ("references-differ", "INFO", "the images carry different names"),
-    ("packaging-differs", "INFO", "layout, archive compression, layer blobs or manifest differ for the same content"),
-    ("filesystem-not-compared", "INFO", "a layer is absent or unreadable, so the merged filesystems were not compared"),
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,7 +69,7 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
                                     ignored=ignored)
     findings = settle_wrongly_empty(findings)
     ordered = sort_findings(findings)
-    kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active)
+    kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active, states)
     opts: list[tuple[str, str]] = []
     if options.ignore_timestamps:
         opts.append(("ignore_timestamps", "true"))
@@ -155,7 +116,7 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
                   states: LayerStates) -> list[Finding]:
     """Step-level findings for every row of the alignment."""
     out: list[Finding] = []
-    spellings: list[Finding] = []
+    spellings: list[tuple[Finding, str]] = []
     ignored = path_matcher(options.ignore)
     for pair in pairs:
         if pair.a is None or pair.b is None:
@@ -163,7 +124,7 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
             continue
         text = step_text(pair)
         if text is not None and text.code == "created-by-spelling":
-            spellings.append(text)
+            spellings.append((text, pair.reason))
         elif text is not None:
             out.append(text)
         empty = wrongly_empty(pair, image_a, image_b, states)
@@ -187,16 +148,18 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
     return out
 
 
-def _spellings(found: list[Finding]) -> Finding:
-    """One note for every step written in another builder's spelling (classic vs BuildKit)."""
-    first = found[0]
+def _spellings(found: list[tuple[Finding, str]]) -> Finding:
+    """One note for every step written in another builder's spelling (classic vs BuildKit), with why each was paired."""
+    first = found[0][0]
     if len(found) == 1:
         return first
-    reasons = sorted({r for f in found for r in _reason_notes(f.evidence_value("paired_by") or "")})
+    reasons = sorted({r for _, reason in found for r in _reason_notes(reason)})
+    # A spelling is found only between two history steps: both indexes are there.
     return replace(first, summary=f"{len(found)} aligned steps are written differently by the two builders, "
                                   f"from step {first.step_a} ({'; '.join(reasons)})",
-                   evidence=evidence(steps_a=" ".join(str(f.step_a) for f in found),
-                                     steps_b=" ".join(str(f.step_b) for f in found), count=len(found)))
+                   evidence=evidence(steps_a=tuple(f.step_a for f, _ in found if f.step_a is not None),
+                                     steps_b=tuple(f.step_b for f, _ in found if f.step_b is not None),
+                                     count=len(found)))
 
 
 def _reason_notes(reason: str) -> list[str]:
@@ -214,13 +177,12 @@ def _image_created(image_a: Image, image_b: Image) -> list[Finding]:
     return [Finding(code="image-created-differs", severity=Severity.WARNING,
                     summary=f"image created differs: A {ta.raw if ta else 'none'}, B {tb.raw if tb else 'none'}"
                             + (f" ({format_duration(d)} in B)" if d is not None else ""),
-                    evidence=evidence(created_a=ta.raw if ta else None, created_b=tb.raw if tb else None,
-                                      drift_ns=d))]
+                    evidence=evidence(created_a=ta, created_b=tb, drift_ns=d))]
 
 
 def packaging_findings(a: Archive, image_a: Image, b: Archive, image_b: Image) -> list[Finding]:
     """INFO notes on how the same content is packaged differently (never a difference)."""
-    values: dict[str, object] = {}
+    values: dict[str, EvidenceValue | None] = {}
     if a.layout != b.layout:
         values.update(layout_a=a.layout, layout_b=b.layout)
     if a.compression != b.compression:
@@ -302,4 +264,4 @@ def step_rows(pairs: Sequence[Pair], options: DiffOptions, states: LayerStates) 
     return tuple(rows)
 
 
-__all__ = ["FINDING_CODES", "DiffOptions", "diff_images"]
+__all__ = ["DiffOptions", "diff_images"]

@@ -57,13 +57,13 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *
         return []  # the same layers in the same order: the same filesystem
     layers_a = [entries_at(image_a, image_b, i) for i in range(len(seq_a))]
     layers_b = [entries_at(image_b, image_a, i) for i in range(len(seq_b))]
-    absent = [f"A layer {i}" for i, e in enumerate(layers_a) if e is None] + \
-             [f"B layer {i}" for i, e in enumerate(layers_b) if e is None]
+    absent = tuple(("A", i) for i, e in enumerate(layers_a) if e is None) + \
+        tuple(("B", i) for i, e in enumerate(layers_b) if e is None)
     if absent:
         return [Finding(code="filesystem-not-compared", severity=Severity.INFO,
-                        summary="the merged filesystems were not compared: " + ", ".join(absent)
-                                + " absent or unreadable",
-                        evidence=evidence(layers=" ".join(absent)))]
+                        summary="the merged filesystems were not compared: "
+                                + ", ".join(f"{side} layer {i}" for side, i in absent) + " absent or unreadable",
+                        evidence=evidence(layers=absent))]
     fa = merge_layers([e for e in layers_a if e is not None])
     fb = merge_layers([e for e in layers_b if e is not None])
     delta = compare_filesystems(fa, fb, ignore_mtime=ignore_mtime, ignored=ignored, layer_ids=(seq_a, seq_b))
@@ -149,5 +149,5 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
                            summary=text, step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
                            created_by=by_step_a[sa].created_by if sa in by_step_a else "",
                            paths=tuple("/" + p for p, _ in items),
-                           evidence=evidence(count=len(items), fields=what, **details)))
+                           evidence=evidence(count=len(items), fields=tuple(sorted(counts.items())), **details)))
     return out

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
 from imageforensics.audit import squash_kind
 from imageforensics.created_by import normalise_created_by
+from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import changed_fields, describe_change
-from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, Image, Layer
+from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, HistoryStep, Image, Layer
 from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
 
@@ -126,13 +127,9 @@ def _content_text(state: LayerState) -> str:
     return f"{size}{entries}"
 
 
-def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerStates) -> Finding | None:
-    """A step with content in one image and none (empty_layer or an empty layer) in the other.
-
-    Only for the same step in both: steps paired by their instruction alone
-    (``COPY a /x`` against ``COPY b /y``) are different commands, and one of
-    them writing nothing says nothing about a lost layer.
-    """
+def _wrongly_empty_parts(pair: Pair, image_a: Image, image_b: Image, states: LayerStates
+                         ) -> tuple[str, list[str], dict[str, EvidenceValue | None]] | None:
+    """The sentence, the signals and the evidence of a wrongly-empty step, or None when it is not one."""
     assert pair.a is not None and pair.b is not None
     if pair.reason == REASON_INSTRUCTION:
         return None
@@ -143,13 +140,11 @@ def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerState
     empty_unit = pair.b if empty_side == "B" else pair.a
     empty_image = image_b if empty_side == "B" else image_a
     signatures = single_image_signals(empty_image, empty_unit)
-    text = (f"{step_label(pair)} carries a {_content_text(full)} in {full_side} "
-            f"but is {empty.how} in {empty_side}")
-    if signatures:
-        text += f" ({'; '.join(signatures)})"
+    sentence = (f"{step_label(pair)} carries a {_content_text(full)} in {full_side} "
+                f"but is {empty.how} in {empty_side}")
     full_unit = pair.a if full_side == "A" else pair.b
     assert full_unit is not None and empty_unit is not None
-    values: dict[str, object] = {
+    values: dict[str, EvidenceValue | None] = {
         f"layer_size_{full_side.lower()}": full.size,
         f"entries_{full_side.lower()}": full.entries,
         f"diff_id_{full_side.lower()}": full_unit.diff_id,
@@ -158,11 +153,49 @@ def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerState
         f"empty_layer_{empty_side.lower()}": empty_unit.step.empty_layer if empty_unit.step else None,
         f"state_{empty_side.lower()}": empty.how,
         f"diff_id_{empty_side.lower()}": empty_unit.diff_id,
-        "signals": "; ".join(signatures) or None,
+        "signals": tuple(signatures) or None,
     }
+    return sentence, signatures, values
+
+
+def wrongly_empty(pair: Pair, image_a: Image, image_b: Image, states: LayerStates) -> Finding | None:
+    """A step with content in one image and none (empty_layer or an empty layer) in the other.
+
+    Only for the same step in both: steps paired by their instruction alone
+    (``COPY a /x`` against ``COPY b /y``) are different commands, and one of
+    them writing nothing says nothing about a lost layer.
+    """
+    parts = _wrongly_empty_parts(pair, image_a, image_b, states)
+    if parts is None:
+        return None
+    assert pair.a is not None and pair.b is not None
+    sentence, signatures, values = parts
+    text = sentence + (f" ({'; '.join(signatures)})" if signatures else "")
+    empty_side = "B" if states.a(pair.a).has_content else "A"
     return Finding(code="step-wrongly-empty", severity=Severity.ERROR, summary=text, side=empty_side,
                    step_a=pair.a.index, step_b=pair.b.index, created_by=pair.a.created_by or pair.b.created_by,
                    evidence=evidence(**values))
+
+
+def wrongly_empty_sentence(f: Finding, pairs: Sequence[Pair], image_a: Image, image_b: Image,
+                           states: LayerStates) -> str | None:
+    """What a wrongly-empty finding of these pairs says, without its signals (the verdict quotes it); else None."""
+    for pair in pairs:
+        if pair.a is None or pair.b is None or (pair.a.index, pair.b.index) != (f.step_a, f.step_b):
+            continue
+        # A layer without history has no step index: the finding itself tells which pair made it.
+        parts = _wrongly_empty_parts(pair, image_a, image_b, states)
+        if parts is not None and wrongly_empty(pair, image_a, image_b, states) == f:
+            return parts[0]
+    return None
+
+
+def removal_signature(image: Image, step: HistoryStep | None) -> bool:
+    """BuildKit's empty-layer removal signature: a filesystem step marked empty_layer in an unsquashed image."""
+    if step is None or not step.empty_layer or squash_kind(image):
+        return False
+    keyword = normalise_created_by(step.created_by)[0].split(" ", 1)[0].upper()
+    return keyword in FILESYSTEM_INSTRUCTIONS
 
 
 def single_image_signals(image: Image, unit: Unit) -> list[str]:
@@ -179,7 +212,7 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
         return [f"the image is squashed ({squashed} marks every merged step empty_layer)"]
     out = []
     keyword = normalise_created_by(step.created_by)[0].split(" ", 1)[0].upper()
-    if keyword in FILESYSTEM_INSTRUCTIONS and step.empty_layer:
+    if removal_signature(image, step):
         out.append(f"a {keyword} step marked empty_layer, BuildKit's empty-layer removal signature")
         later = image.history[step.index + 1:]
         if all(s.empty_layer for s in later):
@@ -190,7 +223,7 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
     return out
 
 
-def _at_pair(pair: Pair, code: str, severity: Severity, summary: str, values: dict[str, object],
+def _at_pair(pair: Pair, code: str, severity: Severity, summary: str, values: dict[str, EvidenceValue | None],
              paths: tuple[str, ...] = ()) -> Finding:
     """A finding about two aligned steps."""
     assert pair.a is not None and pair.b is not None
@@ -207,7 +240,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
                   *, ignore_mtime: bool, ignored: Callable[[str], bool] | None) -> Finding:
     """Aligned layers with different diff_ids, with the entry-level changes inside them."""
     assert pair.a is not None and pair.b is not None
-    base: dict[str, object] = dict(diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)
+    base: dict[str, EvidenceValue | None] = dict(diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)
     if entries_a is None or entries_b is None:
         return _at_pair(pair, "layer-content-differs", Severity.WARNING,
                         f"{step_label(pair)}: the layers differ (diff_ids differ); "
@@ -233,8 +266,9 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
             continue
         mtime_only = mtime_only and fields == ("mtime",)
         lines.append((label, change))
-    values: dict[str, object] = dict(base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
-                  ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None)
+    values: dict[str, EvidenceValue | None] = dict(
+        base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
+        ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None)
     # Numbered keys keep untrusted paths out of evidence names.
     details = {f"entry_{n:03d}": f"{label}: {change}" for n, (label, change) in enumerate(lines[:MAX_DETAILS], 1)}
     paths = tuple(label for label, _ in lines)
@@ -320,15 +354,13 @@ def timestamp_drift(pairs: Sequence[Pair]) -> Finding | None:
     ta, tb = created_of(first.a), created_of(first.b)
     d = drift_ns(ta, tb)
     how = (f"created {format_duration(d)} in B" if d is not None else "created times differ")
-    steps = [p.a.index if p.a is not None and p.a.index is not None else -1 for p in drifted]
-    drifts = " ".join(f"{p.a.index}:{drift_ns(created_of(p.a), created_of(p.b))}" for p in drifted
-                      if p.a is not None)
+    steps = tuple(p.a.index if p.a is not None and p.a.index is not None else -1 for p in drifted)
+    drifts = tuple((p.a.index, drift_ns(created_of(p.a), created_of(p.b))) for p in drifted if p.a is not None)
     summary = (f"history diverges from {step_label(first)}: {how} "
                f"(A {ta.raw if ta else 'none'}, B {tb.raw if tb else 'none'}); "
                f"{len(drifted)} aligned step{'s' if len(drifted) != 1 else ''} drift")
+    # The drift's duration is shown from drift_ns (catalogue: duration_of).
     return Finding(code="timestamp-drift", severity=Severity.WARNING, summary=summary,
                    step_a=first.a.index, step_b=first.b.index, created_by=first.a.created_by,
-                   evidence=evidence(created_a=ta.raw if ta else None, created_b=tb.raw if tb else None,
-                                     drift_ns=d, drift=format_duration(d) if d is not None else None,
-                                     drifted_steps=len(drifted), drifts=drifts,
-                                     steps_a=" ".join(str(s) for s in steps)))
+                   evidence=evidence(created_a=ta, created_b=tb, drift_ns=d, drifted_steps=len(drifted),
+                                     drifts=drifts, steps_a=steps))

@@ -12,24 +12,11 @@ from collections.abc import Sequence
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
 from imageforensics.audit import squash_kind
+from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
-from imageforensics.diff._steps import show_step
-
-# Findings that say the content (files, steps that make them, platform) differs.
-CONTENT_CODES = frozenset({
-    "step-wrongly-empty", "step-only-in-a", "step-only-in-b", "layer-only-in-a", "layer-only-in-b",
-    "step-changed", "layer-content-differs", "paths-missing", "paths-added", "paths-changed",
-    "platform-differs",
-})
-# Every WARNING+ code the diff itself produces; single-image audit findings
-# (sidefindings.py) are evidence about one side, not differences.
-PAIR_CODES = CONTENT_CODES | {"timestamp-drift", "image-created-differs", "config-differs", "paths-mtime-differ"}
-# INFO findings that are nonetheless differences between the images (not notes).
-INFO_DIFFERENCES = frozenset({
-    "build-metadata-differs", "inline-cache-differs", "empty-layer-spelling", "layer-bytes-differ",
-    "step-metadata-differs", "created-by-spelling", "config-json-differs",
-})
+from imageforensics.diff._steps import LayerStates, removal_signature, show_step, wrongly_empty_sentence
+from imageforensics.timestamp import format_duration
 
 
 def _held(image: Image, index: int) -> bool:
@@ -63,10 +50,13 @@ def _blob_gap(image_a: Image, image_b: Image) -> tuple[str, str] | None:
     return None
 
 
+def _category(f: Finding) -> Category:
+    return code_spec(f.code).category
+
+
 def _is_content(f: Finding) -> bool:
-    if f.code not in CONTENT_CODES:
-        return False
-    return not (f.code == "layer-content-differs" and f.evidence_value("mtime_only") == "True")
+    # Layers whose entries differ only in mtime differ in timestamps, not in content.
+    return _category(f).is_content and f.evidence_value("mtime_only") is not True
 
 
 class _Rows:
@@ -90,16 +80,12 @@ class _Rows:
         return min(rows)
 
 
-def _strip_side(summary: str) -> str:
-    return summary[3:] if summary[:3] in ("A: ", "B: ") else summary
-
-
 def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
-                   findings: Sequence[Finding], ignoring: bool) -> tuple[str, str]:
-    """The verdict kind (report.VERDICT_KINDS) and its sentence."""
+                   findings: Sequence[Finding], ignoring: bool, states: LayerStates) -> tuple[str, str]:
+    """The verdict kind (report.VERDICT_KINDS) and its sentence, decided by the findings' categories."""
     seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
-    packaging = next((f for f in findings if f.code == "packaging-differs"), None)
+    packaging = next((f for f in findings if _category(f) is Category.PACKAGING), None)
     if image_a.image_id == image_b.image_id and seq_a == seq_b:
         gap = _blob_gap(image_a, image_b)
         if gap is not None:
@@ -113,20 +99,24 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     if not both and image_a.history and image_b.history:
         return "different", ("different: no history step or layer in common "
                              f"({len(image_a.history)} steps in A, {len(image_b.history)} in B)")
-    drift = next((f for f in findings if f.code == "timestamp-drift"), None)
+    drift = next((f for f in findings if _category(f) is Category.DIVERGENCE), None)
     drift_note = ""
     if drift is not None:
+        drift_ns = drift.evidence_value("drift_ns")
         drift_note = (f"History diverges from step {drift.step_a} `{show_step(drift.created_by)}`"
-                      + (f" (created {drift.evidence_value('drift')} in B)" if drift.evidence_value("drift") else "")
+                      + (f" (created {format_duration(drift_ns)} in B)" if isinstance(drift_ns, int) else "")
                       + ".")
-    missing = [f for f in findings if f.code == "paths-missing"
-               or (f.code == "step-wrongly-empty" and f.side == "B" and f.severity >= Severity.ERROR)]
+    # Content lost from B: a step emptied there (the cause) and the paths it lost, as ERRORs.
+    missing = [f for f in findings
+               if _category(f) is Category.LOSS and f.side == "B" and f.severity >= Severity.ERROR]
     if missing:
-        empty = next((f for f in missing if f.code == "step-wrongly-empty"), None)
-        lost = sum(int(f.evidence_value("count") or 0) for f in findings if f.code == "paths-missing")
+        empty = next((f for f in missing if code_spec(f.code).cause), None)
+        lost = 0
+        for f in missing:
+            count = f.evidence_value("count")
+            lost += count if isinstance(count, int) and not code_spec(f.code).cause else 0
         if empty is not None:
-            signals = empty.evidence_value("signals")
-            head = empty.summary[: -len(signals) - 3] if signals else empty.summary
+            head = wrongly_empty_sentence(empty, pairs, image_a, image_b, states) or empty.summary
             text = f"B is missing content that A has: {head}"
             if lost:
                 text += f"; {lost} path{'s' if lost != 1 else ''} of A {'are' if lost != 1 else 'is'} absent from B"
@@ -134,7 +124,8 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
             first = min(missing, key=_Rows(pairs))
             text = f"B is missing content that A has: {first.summary}"
         pattern = ""
-        if empty is not None and "empty-layer removal signature" in (empty.evidence_value("signals") or ""):
+        if empty is not None and removal_signature(image_b, next((s for s in image_b.history
+                                                                  if s.index == empty.step_b), None)):
             # FORMATS.md A4: BuildKit < 0.10 dropped layers on cache import and
             # marked the step empty_layer (moby/buildkit#1981, #2198; moby#41219).
             pattern = (" Pattern: a BuildKit cache import that lost a layer"
@@ -153,17 +144,17 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
             p = pairs[row]
             idx = p.a.index if p.a is not None else p.b.index if p.b is not None else None
             where = f" from step {idx}" if idx is not None else ""
-        text = f"diverged{where}: {_strip_side(first.summary)}"
-        platform = next((f for f in content if f.code == "platform-differs"), None)
+        text = f"diverged{where}: {first.summary}"
+        platform = next((f for f in content if _category(f) is Category.PLATFORM), None)
         if platform is not None:
             # A different platform explains every other difference: say it first.
             plat = f"different platforms (A {platform.evidence_value('a')}, B {platform.evidence_value('b')})"
-            text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {_strip_side(first.summary)}"
+            text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {first.summary}"
         if len(content) > 1:
             text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
         return "diverged", (text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
                             + _squash_note(image_a, image_b))
-    differences = [f for f in findings if f.code in PAIR_CODES or f.code in INFO_DIFFERENCES]
+    differences = [f for f in findings if _category(f).is_difference]
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
                              "difference is in ignored timestamps or paths")
@@ -186,45 +177,34 @@ def _squash_note(image_a: Image, image_b: Image) -> str:
 
 
 def _describe(differences: Sequence[Finding]) -> str:
-    """The metadata differences in words, in a fixed order."""
+    """The metadata differences in words, in the order the registry lists their codes."""
     parts: list[str] = []
     by_code: dict[str, list[Finding]] = {}
     for f in differences:
         by_code.setdefault(f.code, []).append(f)
-    for code, phrase in _PHRASES:
-        found = by_code.pop(code, [])
-        if not found:
-            continue
-        if code == "config-json-differs":
-            paths = sorted(p for f in found for p in f.paths)
-            if len(paths) == 1:
-                phrase = "config JSON " + (found[0].evidence_value("path_001") or paths[0]).replace(": ", " ", 1)
-            else:
-                phrase = (f"config JSON at {len(paths)} paths (" + ", ".join(paths[:3])
-                          + (", …" if len(paths) > 3 else "") + ")")
-        elif code == "config-differs":
-            phrase = "config " + ", ".join(sorted(f.path for f in found)) + (" differ" if len(found) > 1 else " differs")
-        elif code == "timestamp-drift":
-            n = found[0].evidence_value("drifted_steps")
-            phrase = f"history created times ({n} step{'' if n == '1' else 's'})"
-        elif code in ("paths-mtime-differ", "layer-bytes-differ", "layer-content-differs"):
-            phrase = phrase.format(n=len(found))
-        parts.append(phrase)
+    for spec in REGISTRY.values():
+        found = by_code.get(spec.code, [])
+        phrase = _phrase(spec.category, spec.phrase, found) if found else ""
+        if phrase:
+            parts.append(phrase)
+            del by_code[spec.code]
+    # A difference the registry gives no words is named by its code.
     parts.extend(sorted(by_code))
     return "; ".join(parts)
 
 
-_PHRASES = (
-    ("timestamp-drift", ""),
-    ("image-created-differs", "image created time"),
-    ("config-differs", ""),
-    ("layer-content-differs", "file mtimes inside {n} layer(s)"),
-    ("paths-mtime-differ", "file mtimes ({n} group(s) of paths)"),
-    ("layer-bytes-differ", "tar bytes of {n} layer(s) with the same entries"),
-    ("empty-layer-spelling", "empty steps recorded differently (empty_layer vs an empty layer)"),
-    ("created-by-spelling", "created_by in another builder's spelling"),
-    ("step-metadata-differs", "history comment or author"),
-    ("build-metadata-differs", "author or docker_version"),
-    ("config-json-differs", ""),
-    ("inline-cache-differs", "BuildKit inline cache"),
-)
+def _phrase(category: Category, phrase: str, found: list[Finding]) -> str:
+    """The words for one code's findings: composed from their evidence for drift and config, else the registry's."""
+    if category is Category.DIVERGENCE:
+        n = found[0].evidence_value("drifted_steps")
+        return f"history created times ({n} step{'' if n == 1 else 's'})"
+    if category is Category.CONFIG:
+        return "config " + ", ".join(sorted(f.path for f in found)) + (" differ" if len(found) > 1 else " differs")
+    if category is Category.CONFIG_JSON:
+        paths = sorted(p for f in found for p in f.paths)
+        if len(paths) == 1:
+            change = found[0].evidence_value("path_001")
+            return f"config JSON {change[0]} {change[1]}" if isinstance(change, tuple) else f"config JSON {paths[0]}"
+        return (f"config JSON at {len(paths)} paths (" + ", ".join(paths[:3])
+                + (", …" if len(paths) > 3 else "") + ")")
+    return phrase.format(n=len(found))

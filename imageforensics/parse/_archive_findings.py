@@ -4,56 +4,22 @@ Pure constructors (values in, a Finding out), called by ``parse``,
 ``parse_docker``, ``parse_oci`` and ``parse_config``: member names and links,
 blob digests against names and descriptors, manifest.json against index.json
 and repositories, absent and unreferenced blobs. The single-image audit is in
-``audit``. Codes are stable kebab-case names.
+``audit``. Every code is registered in ``catalogue``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from imageforensics.catalogue import EvidenceValue, code_spec
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import Digest
 from imageforensics.untrusted import show
 
 INFO, WARNING, ERROR = Severity.INFO, Severity.WARNING, Severity.ERROR
 
-# Every code this module emits, and what it means (stable: never renamed once released).
-ARCHIVE_CODES = {
-    "member-duplicate": "WARNING: two members with one name (the last is used)",
-    "member-special": "WARNING: a device or FIFO member (never opened)",
-    "member-link-escapes": "ERROR: a symlink/hardlink member pointing outside the archive (never followed)",
-    "member-link-loop": "ERROR: a link member in a loop",
-    "member-link-dangling": "WARNING: a link member pointing at an absent member",
-    "member-link-to-dir": "WARNING: a link member pointing at a directory",
-    "json-duplicate-key": "WARNING: a JSON document repeats a key",
-    "blob-digest-mismatch": "ERROR: a member's bytes do not hash to the digest its name claims",
-    "blob-unreferenced": "INFO: a blob nothing references (says what it looks like)",
-    "blob-absent": "INFO for manifests of other platforms/attestations, ERROR for configs: a referenced blob is absent",
-    "blob-elsewhere": "INFO: a blob found by content digest outside blobs/<alg>/<hex>",
-    "image-id-mismatch": "ERROR: the config bytes do not hash to the digest its name or descriptor gives",
-    "image-parent": "INFO: manifest.json Parent names an image in the archive",
-    "parent-absent": "WARNING: manifest.json Parent names an image not in the archive",
-    "layer-absent": "ERROR: a layer the manifest names is not in the archive",
-    "layer-foreign": "INFO: a foreign (urls) layer not included",
-    "layer-sources": "INFO: manifest.json LayerSources",
-    "manifest-index-mismatch": "WARNING: manifest.json and index.json disagree",
-    "repositories-mismatch": "WARNING: repositories disagrees with manifest.json",
-    "image-only-in-index": "INFO: an image index.json reaches but manifest.json does not list",
-    "index-manifests-null": "INFO: index.json manifests is null (Docker 25.0.0-25.0.2, untagged)",
-    "oci-layout-invalid": "WARNING: oci-layout absent or odd",
-    "descriptor-invalid": "ERROR: a descriptor or its target cannot be used",
-    "media-type-mismatch": "INFO: descriptor and blob mediaType disagree",
-    "unknown-media-type": "INFO: a descriptor of an unknown kind, skipped",
-    "attestation-skipped": "INFO: an attestation/reference manifest, not an image",
-    "descriptor-size-mismatch": "ERROR: a descriptor's size differs from its blob",
-    "artifact-skipped": "INFO: a manifest whose config is not an image config",
-    "layer-media-type-mismatch": "WARNING (INFO for podman --uncompressed): a layer's mediaType names another compression",
-    "config-field-invalid": "WARNING: an optional config field of the wrong type, read as absent",
-    "platform-mismatch": "WARNING: config and index descriptor platforms differ",
-}
 
-
-def _f(code: str, severity: Severity, summary: str, *, path: str = "", **ev: object) -> Finding:
+def _f(code: str, severity: Severity, summary: str, *, path: str = "", **ev: EvidenceValue | None) -> Finding:
     return Finding(code=code, severity=severity, summary=summary, path=path, evidence=evidence(**ev))
 
 
@@ -78,8 +44,7 @@ def link_problem(code: str, link: str, target: str) -> Finding:
         "member-link-dangling": "points at a member that is absent",
         "member-link-to-dir": "points at a directory, not a file",
     }[code]
-    severity = ERROR if code in ("member-link-escapes", "member-link-loop") else WARNING
-    return _f(code, severity, f"link {show(link)} → {show(target)} {what}", path=link, target=target)
+    return _f(code, code_spec(code).severity, f"link {show(link)} → {show(target)} {what}", path=link, target=target)
 
 
 def json_duplicate_keys(member: str, keys: list[str]) -> Finding:
@@ -208,7 +173,7 @@ def manifests_absent(parent: str, absent: list[tuple[Digest, str, bool]], total:
         "blob-absent", INFO,
         f"{show(parent)}: {len(absent)} of {total} listed manifests are not in the archive: {' and '.join(parts)}; {why}",
         absent=len(absent), listed=total, platforms=",".join(platforms) or None, attestations=attestations,
-        digests=",".join(str(d) for d, _, _ in absent),
+        digests=tuple(d for d, _, _ in absent),
     )
 
 

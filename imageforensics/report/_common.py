@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from imageforensics.findings import Finding, Severity
+from imageforensics.findings import EvidenceText, Finding, Severity
 from imageforensics.report._values import LayerSide, Report, StepRow
 from imageforensics.timestamp import NS, Timestamp
 from imageforensics.units import human_size  # noqa: F401 - renderers use common.human_size
@@ -71,26 +71,14 @@ def step_label(f: Finding) -> str:
     return ""
 
 
-def evidence_groups(evidence: tuple[tuple[str, str], ...]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Evidence split into A's, B's and the pair's, by key names: ``a``, ``a_size``, ``size_b``.
+def evidence_groups(texts: tuple[EvidenceText, ...]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Evidence split into A's, B's and the pair's, as each key declares (catalogue): (label, text) items.
 
-    A key of just ``a`` or ``b`` comes back with an empty name: show the value alone.
+    A key shown without a name (``a``, ``b``: the value on each side) comes back with an empty label.
     """
     groups: dict[str, list[tuple[str, str]]] = {"A": [], "B": [], "": []}
-    for key, value in evidence:
-        side = ""
-        if key.lower() in ("a", "b"):
-            # configdiff's evidence(field=…, a=…, b=…): the value on each side.
-            groups[key.upper()].append(("", value))
-            continue
-        m = re.fullmatch(r"(?i)(a|b)[_.](.+)", key) or re.fullmatch(r"(?i)(.+)[_.](a|b)", key)
-        if m is not None:
-            if m.group(1).lower() in ("a", "b"):
-                side, name = m.group(1).upper(), m.group(2)
-            else:
-                side, name = m.group(2).upper(), m.group(1)
-            key = name
-        groups[side].append((key, value))
+    for item in texts:
+        groups[item.side].append((item.label, item.text))
     return [(label, items) for label, items in groups.items() if items]
 
 

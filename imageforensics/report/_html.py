@@ -8,7 +8,7 @@ through ``escape.html_text``; only this module's own tags reach the page.
 
 from __future__ import annotations
 
-from imageforensics.findings import Finding, Severity
+from imageforensics.findings import Finding, Severity, evidence_texts
 from imageforensics.report import _common as common
 from imageforensics.report._escape import html_text
 from imageforensics.report._values import InputSide, Report, StepRow
@@ -83,7 +83,7 @@ def _refs(side: InputSide) -> str:
 
 def _evidence(f: Finding) -> str:
     parts = []
-    for label, items in common.evidence_groups(f.evidence):
+    for label, items in common.evidence_groups(evidence_texts(f)):
         values = ", ".join(f"{_h(k)} {_code(v)}" if k else _code(v) for k, v in items)
         parts.append(f"<b>{label}:</b> {values}" if label else values)
     if f.path:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from imageforensics.findings import Finding
+from imageforensics.findings import Finding, evidence_texts
 from imageforensics.report import _common as common
 from imageforensics.report._escape import html_text, md_code, md_text
 from imageforensics.report._values import InputSide, Report, StepRow
@@ -93,11 +93,12 @@ def _notes(side: InputSide, budget: _Budget) -> str:
 
 def _evidence(f: Finding, budget: _Budget) -> str:
     parts = []
-    for label, items in common.evidence_groups(f.evidence[:20]):
+    texts = evidence_texts(f)
+    for label, items in common.evidence_groups(texts[:20]):
         values = ", ".join(f"{_text(k, budget)} {_code(v, budget)}" if k else _code(v, budget) for k, v in items)
         parts.append(f"**{label}:** {values}" if label else values)
-    if len(f.evidence) > 20:
-        parts.append(f"and {len(f.evidence) - 20:,} more values")
+    if len(texts) > 20:
+        parts.append(f"and {len(texts) - 20:,} more values")
     if f.path:
         parts.append(f"path {_code(f.path, budget)}")
     return "<br>".join(parts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from imageforensics.findings import Finding, Severity
+from imageforensics.findings import Finding, Severity, evidence_texts
 from imageforensics.report import _common as common
 from imageforensics.report._escape import cap, display_width, shorten, text_safe, wrap
 from imageforensics.report._values import InputSide, Report, StepRow
@@ -115,7 +115,7 @@ def _finding(out: _Out, f: Finding, max_paths: int) -> None:
         out.hanging("", _safe(f.summary), indent=_LABEL)
     if cut:
         out.hanging("", "created_by: " + _safe(f.created_by), indent=_LABEL)
-    for side, items in common.evidence_groups(f.evidence):
+    for side, items in common.evidence_groups(evidence_texts(f)):
         text = "  ".join(f"{_safe(k)}={_safe(v)}" if k else _safe(v) for k, v in items)
         if side:
             out.hanging(" " * _LABEL + side, text, indent=_LABEL + 3)

@@ -125,7 +125,7 @@ def _check_drift(report: Report, ta: ConfigTruth, tb: ConfigTruth) -> None:
         assert not finding
         return
     assert len(finding) == 1
-    assert finding[0].evidence_value("drifts") == " ".join(f"{i}:{d}" for i, d in sorted(drifts.items()))
+    assert finding[0].evidence_value("drifts") == tuple(sorted(drifts.items()))
     for row in report.steps:
         if row.index_a is None or row.index_b is None:
             continue

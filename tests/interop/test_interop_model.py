@@ -170,7 +170,7 @@ def test_layers_match_the_manifest_skopeo_read(real_image: tuple[dict[str, Any],
             if actual != layer_compression(d["mediaType"]):
                 # The tool labelled the blob wrongly (podman 4.3 save --uncompressed
                 # keeps +gzip on raw tars): the audit must say so for this layer.
-                assert any(f.code == "layer-media-type-mismatch" and f.evidence_value("layer") == str(i)
+                assert any(f.code == "layer-media-type-mismatch" and f.evidence_value("layer") == i
                            for f in model.findings), f"layer {i}: {d['mediaType']} on a {actual} blob, no finding"
     if transport in ("oci", "oci-archive"):
         # skopeo's raw manifest for an OCI layout is the blob itself.
