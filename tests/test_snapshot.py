@@ -22,7 +22,7 @@ from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image,
 from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.snapshot import load_snapshot, write_snapshot
 from imageforensics.timestamp import Timestamp
-from reportfactory import hostile_text
+from tests.reportfactory import hostile_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

@@ -15,7 +15,7 @@ import pytest
 from imageforensics import __version__
 from imageforensics.cli import _main as cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 PULLED = SAMPLES / "tomcat-pulled.tar"
 CACHE_FROM = SAMPLES / "tomcat-cache-from.tar"

@@ -21,7 +21,7 @@ from imageforensics.errors import InputError
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_archive
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 CORPUS = SHARED / "corpus"
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is absent")

@@ -9,7 +9,7 @@ import pytest
 from imageforensics.diff._engine import DiffOptions, diff_images
 from imageforensics.findings import Severity
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 reader = pytest.importorskip("imageforensics.read._archive")
 select = pytest.importorskip("imageforensics.read._selection")
 

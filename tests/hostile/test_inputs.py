@@ -1,6 +1,6 @@
 """Inputs that are not image archives at all: empty, random, another format, a plain tar, a plain directory, endless.
 
-test_reader.py checks the messages for an empty input, random bytes and a
+read/test_archive.py checks the messages for an empty input, random bytes and a
 plain tar read from memory; here the same kinds of input arrive as files,
 directories and devices, the way a user names them.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import legacy, simple_image, tar_of
+from tests.archivekit import legacy, simple_image, tar_of
 from imageforensics.errors import InputError
 from imageforensics.read._archive import MAX_AFTER_END, read_archive, read_stream
 from tools.fuzz import guarded

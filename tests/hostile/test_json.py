@@ -2,7 +2,7 @@
 
 Each case asserts its exact outcome: the one-line error (naming the archive,
 the member and what was expected) or the finding. Cases already covered in
-test_reader.py (manifest ``null``, non-UTF-8 manifest, 100,000-level manifest,
+read/test_archive.py (manifest ``null``, non-UTF-8 manifest, 100,000-level manifest,
 duplicate manifest keys) are not repeated.
 """
 
@@ -16,7 +16,7 @@ import tracemalloc
 
 import pytest
 
-from archivekit import hexof, js, legacy, oci, sha, simple_image, tar_of
+from tests.archivekit import hexof, js, legacy, oci, sha, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive
@@ -272,7 +272,7 @@ def test_an_index_that_contains_itself_is_a_finding() -> None:
     # digest too; a self-loop is reachable through a symlinked blob name.
     index = js({"schemaVersion": 2, "mediaType": IDX, "manifests": [{"mediaType": IDX, "digest": sha(b"loop"), "size": 4}]})
     members = [("oci-layout", js({"imageLayoutVersion": "1.0.0"})), (f"blobs/sha256/{hexof(index)}", index)]
-    from archivekit import Link
+    from tests.archivekit import Link
 
     members.append((f"blobs/sha256/{hexof(b'loop')}", Link(hexof(index))))
     members.append(("index.json", js({"schemaVersion": 2, "manifests": [{"mediaType": IDX, "digest": sha(index), "size": len(index)}]})))

@@ -1,6 +1,6 @@
 """Hostile layers inside whole archives: odd entries, huge sizes, bombs, double compression, corrupted digests.
 
-test_layer.py checks ``read_layer`` on each of these blobs; here each one sits
+read/test_layer_blob.py checks ``read_layer`` on each of these blobs; here each one sits
 in a real archive and the test asserts what a user sees: the audit finding on
 the image (code and evidence), or the one-line error naming archive and
 member. Odd entries are findings, never errors; only limits stop a read.
@@ -18,7 +18,7 @@ import tarfile
 
 import pytest
 
-from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
+from tests.archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.errors import LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Image

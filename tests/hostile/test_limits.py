@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
+from tests.archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.cli._main import build_parser
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.read._archive import max_members, read_stream
 from tools.fuzz import guarded
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMG = simple_image()
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archivekit import Link, cimage, containerd, crane, graphdriver, hexof, js, legacy, oci, simple_image, tar_of
+from tests.archivekit import Link, cimage, containerd, crane, graphdriver, hexof, js, legacy, oci, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive

@@ -3,7 +3,7 @@
 Nothing is ever followed out of the archive (or out of the directory being
 read): an escaping, absolute, looping or dangling reference is a finding and
 an absent layer, or, for the config and manifest that nothing can replace,
-a one-line error. Cases in test_reader.py (a symlinked layer.tar escaping,
+a one-line error. Cases in read/test_archive.py (a symlinked layer.tar escaping,
 absolute, looping on itself, dangling, to a directory; a directory's symlink
 out of it; a FIFO) are not repeated.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import Dir, Link, legacy, oci, simple_image, tar_of, write_dir
+from tests.archivekit import Dir, Link, legacy, oci, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_archive, read_stream

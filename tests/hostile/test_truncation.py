@@ -24,7 +24,7 @@ from imageforensics.read._archive import read_stream
 from imageforensics.untrusted import show
 from tools.fuzz import guarded
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 # One per layout: legacy (dirs, VERSION, json), containers-image (symlinked layer.tar),
 # crane (gzip blobs named by digest), graphdriver and containerd (OCI + manifest.json), oci-archive.
 CUT_SAMPLES = ("tomcat-pulled.tar", "mode-a.tar", "whiteout-b.tar", "platform-a.tar", "opaque-b.tar", "same-oci.tar")

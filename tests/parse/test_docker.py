@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from archivekit import (
+from tests.archivekit import (
     OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZ, OCI_MANIFEST, Img, containerd, gz, graphdriver, hexof, js, layer_tar,
     legacy, oci, oci_manifest, sha, simple_image, tar_of,
 )

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imageforensics.errors import ImageForensicsError
-from strategies import archives
+from tests.strategies import archives
 from tools import fuzz, mutate
 
-SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.tar"))
+SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.tar"))
 
 
 class DrawChooser:

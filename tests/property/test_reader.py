@@ -8,7 +8,7 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archivekit import BUILDERS, Chunked, Img, layer_tar, simple_image, tar_of
+from tests.archivekit import BUILDERS, Chunked, Img, layer_tar, simple_image, tar_of
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 

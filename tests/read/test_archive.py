@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of, write_dir
+from tests.archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive, Digest, Image
 from imageforensics.read._archive import read_archive, read_stream
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read_bytes(data: bytes, source: str = "t.tar", **kw: object) -> Archive:

@@ -38,7 +38,7 @@ from imageforensics.model import (
     Layer,
 )
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 ZSTD = shutil.which("zstd")
 
 # containers/image GzippedEmptyLayer: Go's gzip of 1024 zero bytes, header mtime 0x886e0900.

@@ -11,7 +11,7 @@ import pytest
 
 from imageforensics.read._progress import CountingReader, Progress, label_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeClock:

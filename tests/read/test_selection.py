@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from archivekit import Img, containerd, legacy, oci, simple_image, tar_of
+from tests.archivekit import Img, containerd, legacy, oci, simple_image, tar_of
 from imageforensics.errors import SelectionError
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream

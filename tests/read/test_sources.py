@@ -25,7 +25,7 @@ from tests import strategies as strat
 from tests.modelfactory import build, file, layer, spec, step, whiteout
 from tools.synth import ArchiveSpec, Entry, ImageSpec, Layer, Step, write_archive, write_extracted, write_oci_dir
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SAMPLE_PAIRS = [
     ("tomcat-pulled.tar", "tomcat-cache-from.tar"), ("same-legacy.tar", "same-oci.tar"),
     ("timestamps-a.tar", "timestamps-b.tar"), ("whiteout-a.tar", "whiteout-b.tar"),

@@ -18,7 +18,7 @@ from imageforensics.report._escape import (
     text_safe,
     wrap,
 )
-from reportfactory import hostile_text
+from tests.reportfactory import hostile_text
 
 _UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 

@@ -3,7 +3,7 @@
 ``tomcat.*`` come from the hand-built report in ``reportfactory`` (renderers
 alone); ``sample-tomcat.*`` from the real pipeline on the sample pair
 (reader → select → diff → render). After a deliberate change, regenerate with
-``IMAGEFORENSICS_REGEN_GOLDEN=1 python3 -m pytest tests/test_render_golden.py``
+``IMAGEFORENSICS_REGEN_GOLDEN=1 python3 -m pytest tests/report/test_golden.py``
 and review the diff of ``tests/golden/`` before committing it.
 """
 
@@ -21,10 +21,10 @@ from imageforensics.report._json import load_report, render_json
 from imageforensics.report._markdown import render_markdown
 from imageforensics.report._text import render_text
 from imageforensics.report._values import Report
-from reportfactory import tomcat_report
+from tests.reportfactory import tomcat_report
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REGEN = os.environ.get("IMAGEFORENSICS_REGEN_GOLDEN") == "1"
 
 RENDERERS: dict[str, Callable[[Report], str]] = {

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from imageforensics.report._escape import text_safe
 from imageforensics.report._html import render_html
 from imageforensics.report._values import Report
-from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
+from tests.reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 _TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "div", "p", "b", "table", "tr", "th", "td",
          "code", "span", "br", "details", "summary", "ul", "li", "footer"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from archivekit import Img, gz, hexof, layer_tar, legacy, oci, simple_image, tar_of
+from tests.archivekit import Img, gz, hexof, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 from imageforensics.report._common import human_size

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from imageforensics.errors import InputError
 from imageforensics.report._json import load_report, render_json
 from imageforensics.report._values import Report
-from reportfactory import hostile_report, hostile_text, reports, tomcat_report
+from tests.reportfactory import hostile_report, hostile_text, reports, tomcat_report
 
 
 def _schema() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from imageforensics.report._escape import text_safe
 from imageforensics.report._markdown import GITHUB_LIMIT, render_markdown
 from imageforensics.report._values import Report, StepRow
-from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
+from tests.reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 # The only raw HTML the renderer itself writes.
 _OUR_TAGS = re.compile(r"</?(details|summary|sub)>|<br>")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from imageforensics.report._escape import display_width
 from imageforensics.report._text import render_text
-from reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
+from tests.reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
 
