@@ -114,16 +114,6 @@ def test_graphdriver_untagged_save_with_null_manifests():
     assert "blob-unreferenced" in codes(archive.findings)
 
 
-def test_oci_nested_index_gives_each_platform_its_image_and_references():
-    amd = simple_image("local/m:1", "a")
-    arm = Img(layers=amd.layers[:1], history=amd.history[:2], tags=["local/m:1"], architecture="arm64", variant="v8")
-    archive = read_bytes(tar_of(oci([amd, arm], nested=True)))
-    assert archive.layout == "oci-archive"
-    assert [str(i.platform) for i in archive.images] == ["linux/amd64", "linux/arm64/v8"]
-    for image in archive.images:
-        assert image.references == ("docker.io/local/m:1", "1")
-
-
 @pytest.mark.parametrize("kind,compress", [("gzip", gzip.compress), ("bzip2", bz2.compress), ("xz", lzma.compress)])
 def test_outer_compression(kind, compress):
     img = simple_image()
