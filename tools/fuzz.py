@@ -120,13 +120,16 @@ def guarded(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
     return box.get("value")
 
 
-def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
-    """What ``imageforensics inspect`` does with an input: read it, render every image and the model JSON."""
+def inspect_pipeline(data: bytes, limits: Limits = Limits(), *, on_member: Callable[[str], None] | None = None) -> Any:
+    """What ``imageforensics inspect`` does with an input: read it, render every image and the model JSON.
+
+    ``on_member`` is the reader's own hook, told each member it starts (a test plants a bug there).
+    """
     from imageforensics.model_json import archive_to_json
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
-    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits)  # type: ignore[arg-type]
+    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits, on_member=on_member)  # type: ignore[arg-type]
     for image in archive.images or (None,):
         render_inspect_text(archive, image)
     json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)
@@ -150,13 +153,15 @@ def diff_pipeline(before: Any, after: Any) -> None:
     render_html(report)
 
 
-def classify(data: bytes, limits: Limits = Limits(), against: Any = None) -> tuple[str, str]:
+def classify(data: bytes, limits: Limits = Limits(), against: Any = None, *,
+             on_member: Callable[[str], None] | None = None) -> tuple[str, str]:
     """("model", ""), ("error", error class), or ("crash"/"memory", the traceback's last lines).
 
     With ``against`` (the model of the unmutated seed), a model is also diffed against it.
+    ``on_member`` as for :func:`inspect_pipeline`.
     """
     try:
-        archive = inspect_pipeline(data, limits)
+        archive = inspect_pipeline(data, limits, on_member=on_member)
         if against is not None:
             diff_pipeline(against, archive)
     except ImageForensicsError as exc:
