@@ -1,4 +1,4 @@
-"""compress.py: detection by magic bytes and streaming decompression of every kind."""
+"""read/_compression: detection by magic bytes and streaming decompression of every kind."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.read import _compression as compress
-from imageforensics.read._compression import ZSTD_MISSING, detect, open_decompressed
+from imageforensics.read._compression import ZSTD_DECODERS, ZSTD_MISSING, ZstdDecoder, detect, open_decompressed
 from imageforensics.errors import InputError, LimitError, ToolMissingError
 from imageforensics.limits import Limits
 
 ZSTD = shutil.which("zstd")
 needs_zstd = pytest.mark.skipif(ZSTD is None, reason="the zstd program is not installed")
 DATA = b"".join(hashlib.sha256(b"%d" % i).digest() * (i % 7 + 1) for i in range(3000))
+# The zstd program even where compression.zstd (Python 3.14+) would be preferred.
+PROGRAM: tuple[ZstdDecoder, ...] = ("program",)
 
 
 def zstd_compress(data: bytes, *args: str) -> bytes:
@@ -31,8 +33,10 @@ def zstd_compress(data: bytes, *args: str) -> bytes:
     return subprocess.run([ZSTD, "-q", "-c", *args], input=data, capture_output=True, check=True).stdout
 
 
-def _open(data: bytes, kind: str, limits: Limits = Limits()) -> compress.DecompressedStream:
-    stream = open_decompressed(io.BytesIO(data), kind, archive="a.tar", member="blob", limits=limits)
+def _open(data: bytes, kind: str, limits: Limits = Limits(),
+          zstd_decoders: tuple[ZstdDecoder, ...] = ZSTD_DECODERS) -> compress.DecompressedStream:
+    stream = open_decompressed(io.BytesIO(data), kind, archive="a.tar", member="blob", limits=limits,
+                               zstd_decoders=zstd_decoders)
     assert isinstance(stream, compress.DecompressedStream)
     return stream
 
@@ -50,8 +54,9 @@ def _read_all(stream: compress.DecompressedStream, size: int = 65536) -> bytes:
         stream.close()
 
 
-def _decompress(data: bytes, kind: str, limits: Limits = Limits()) -> bytes:
-    return _read_all(_open(data, kind, limits))
+def _decompress(data: bytes, kind: str, limits: Limits = Limits(),
+                zstd_decoders: tuple[ZstdDecoder, ...] = ZSTD_DECODERS) -> bytes:
+    return _read_all(_open(data, kind, limits, zstd_decoders))
 
 
 COMPRESSORS = {
@@ -275,38 +280,35 @@ def test_tiny_input_chunks_and_tiny_reads() -> None:
 
 
 @needs_zstd
-def test_zstd_with_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
+def test_zstd_with_the_program() -> None:
     packed = zstd_compress(DATA[:70000]) + zstd_compress(DATA[70000:])
     assert detect(packed) == "zstd"
-    stream = _open(packed, "zstd")
+    stream = _open(packed, "zstd", zstd_decoders=PROGRAM)
+    assert isinstance(stream, compress._ZstdProcess)
     assert _read_all(stream, 4096) == DATA
     assert stream.compressed_bytes == len(packed)
 
 
 @needs_zstd
-def test_zstd_large_stream_no_deadlock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zstd_large_stream_no_deadlock() -> None:
     # More than a pipe buffer each way, read slowly in small pieces.
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
     data = os.urandom(1 << 20) * 3
-    assert _read_all(_open(zstd_compress(data), "zstd"), 1000) == data
+    assert _read_all(_open(zstd_compress(data), "zstd", zstd_decoders=PROGRAM), 1000) == data
 
 
 @needs_zstd
-def test_zstd_corrupt_and_truncated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
+def test_zstd_corrupt_and_truncated() -> None:
     packed = zstd_compress(DATA)
     with pytest.raises(InputError, match=r"^a\.tar: blob: zstd stream ends early"):
-        _decompress(packed[: len(packed) // 2], "zstd")
+        _decompress(packed[: len(packed) // 2], "zstd", zstd_decoders=PROGRAM)
     with pytest.raises(InputError, match=r"^a\.tar: blob: zstd stream is corrupt"):
-        _decompress(packed + b"trailing garbage", "zstd")
+        _decompress(packed + b"trailing garbage", "zstd", zstd_decoders=PROGRAM)
 
 
 @needs_zstd
-def test_zstd_bomb_stops_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
+def test_zstd_bomb_stops_the_process() -> None:
     packed = zstd_compress(bytes(32 << 20))
-    stream = _open(packed, "zstd", Limits(max_expansion_ratio=2, expansion_allowance=0))
+    stream = _open(packed, "zstd", Limits(max_expansion_ratio=2, expansion_allowance=0), PROGRAM)
     with pytest.raises(LimitError, match="zstd data expands"):
         _read_all(stream)
     process = stream._proc  # type: ignore[attr-defined]
@@ -314,18 +316,15 @@ def test_zstd_bomb_stops_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @needs_zstd
-def test_zstd_closed_early_leaves_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
-    stream = _open(zstd_compress(os.urandom(4 << 20)), "zstd")
+def test_zstd_closed_early_leaves_no_process() -> None:
+    stream = _open(zstd_compress(os.urandom(4 << 20)), "zstd", zstd_decoders=PROGRAM)
     assert len(stream.read(10)) == 10
     stream.close()
     assert stream._proc.returncode is not None  # type: ignore[attr-defined]
 
 
 @needs_zstd
-def test_zstd_raw_error_surfaces_in_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
-
+def test_zstd_raw_error_surfaces_in_the_reader() -> None:
     class Failing(io.RawIOBase):
         def readable(self) -> bool:
             return True
@@ -333,16 +332,15 @@ def test_zstd_raw_error_surfaces_in_the_reader(monkeypatch: pytest.MonkeyPatch) 
         def read(self, n: int = -1) -> bytes:
             raise EOFError("outer archive cut short")
 
-    stream = open_decompressed(Failing(), "zstd", archive="a", member="m", limits=Limits())  # type: ignore[arg-type]
+    stream = open_decompressed(Failing(), "zstd", archive="a", member="m", limits=Limits(),  # type: ignore[arg-type]
+                               zstd_decoders=PROGRAM)
     with pytest.raises(EOFError, match="outer archive cut short"):
         _read_all(stream)
 
 
-def test_zstd_without_any_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
-    monkeypatch.setattr(compress.shutil, "which", lambda name: None)
+def test_zstd_without_any_decoder() -> None:
     with pytest.raises(ToolMissingError) as info:
-        _open(b"\x28\xb5\x2f\xfd", "zstd")
+        _open(b"\x28\xb5\x2f\xfd", "zstd", zstd_decoders=())
     assert str(info.value) == (
         "zstd-compressed data needs Python 3.14+ (compression.zstd) or the zstd program on PATH"
     )
@@ -363,12 +361,11 @@ def test_gzip_decoder_keeps_its_unconsumed_input() -> None:
 
 
 @needs_zstd
-def test_zstd_skippable_frames_between_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zstd_skippable_frames_between_frames() -> None:
     # zstd:chunked puts its table of contents in a skippable frame (magic 0x184D2A5?).
-    monkeypatch.setattr(compress, "_zstd_module_decoder", lambda: None)
     skippable = bytes([0x5A, 0x2A, 0x4D, 0x18]) + (7).to_bytes(4, "little") + b"toc-toc"
     packed = zstd_compress(DATA[:1000]) + skippable + zstd_compress(DATA[1000:])
-    assert _decompress(packed, "zstd") == DATA
+    assert _decompress(packed, "zstd", zstd_decoders=PROGRAM) == DATA
     assert compress._is_skippable_frame(skippable)
     assert not compress._is_skippable_frame(zstd_compress(b"x"))
 
