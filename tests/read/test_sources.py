@@ -4,6 +4,8 @@ which layers those are is tested in diff/test_content_need.py)."""
 
 from __future__ import annotations
 
+import io
+import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -235,15 +237,16 @@ def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypa
         inputs.choose_pair(a, b, platform=None, needed_layers=then_change)
 
 
-def _spy_rereads(monkeypatch: pytest.MonkeyPatch, during=None) -> list[bool]:  # type: ignore[no-untyped-def]
-    """Record, for each read with content digests, whether it trusted the first read's digests."""
+def _spy_rereads(monkeypatch: pytest.MonkeyPatch, during=None, of: str = "") -> list[bool]:  # type: ignore[no-untyped-def]
+    """Record, for each read with content digests, whether it trusted the first read's digests
+    (and call ``during`` in each trusted read of the archive ``of``)."""
     trusted: list[bool] = []
     original = layer_module.read_layer
 
     def spying(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         if kwargs.get("content_digests", True):
             trusted.append(kwargs.get("unchanged_from") is not None)
-            if during is not None and trusted[-1]:
+            if during is not None and trusted[-1] and kwargs["archive"] == of:
                 during()
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -276,8 +279,7 @@ def test_a_settled_file_written_during_the_second_read_is_an_input_error(tmp_pat
         with open(b, "ab") as f:
             f.write(bytes(512))
 
-    monkeypatch.setattr(inputs, "can_read_again", lambda path: path == b)
-    _spy_rereads(monkeypatch, during=append)
+    _spy_rereads(monkeypatch, during=append, of=b)
     with pytest.raises(InputError, match="changed while being read: its size, mtime or ctime differ"):
         inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
 
@@ -314,21 +316,30 @@ def test_with_progress_the_deferred_report_equals_the_full_report(tmp_path: Path
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
 
 
+def _with_sparse_layers(path: str) -> None:
+    """Rewrite the archive at ``path`` with each layer.tar a sparse member (GNU sparse 0.1, no holes):
+    tarfile hands its bytes over, but they have no place in the file to be read from again."""
+    with tarfile.open(path) as tar:
+        members = [(info, tar.extractfile(info).read() if info.isreg() else None) for info in tar]  # type: ignore[union-attr]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            if info.name.endswith("layer.tar"):
+                assert data is not None
+                info.pax_headers = {"GNU.sparse.map": f"0,{len(data)}", "GNU.sparse.realsize": str(len(data)),
+                                    "GNU.sparse.name": info.name, "GNU.sparse.numblocks": "1"}
+                info.name = "GNUSparseFile.0/layer.tar"
+            tar.addfile(info, None if data is None else io.BytesIO(data))
+    Path(path).write_bytes(out.getvalue())
+
+
 def test_a_needed_layer_without_location_reads_the_whole_input_again(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
-    original = inputs.choose
-
-    def unlocated(spec: str, **kwargs):  # type: ignore[no-untyped-def]
-        chosen = original(spec, **kwargs)
-        if kwargs.get("content_digests", True) or not spec.endswith("b.tar"):
-            return chosen
-        # As for a sparse member: B's blobs have no place to be read from again.
-        image = replace(chosen.image, layers=tuple(l and replace(l, location=None) for l in chosen.image.layers))
-        return inputs.Chosen(replace(chosen.archive, images=(image,)), image)
-
-    monkeypatch.setattr(inputs, "choose", unlocated)
+    _with_sparse_layers(b)
+    assert inputs.can_read_again(b)
+    assert all(l is not None and l.location is None for l in reader.read_archive(b, content_digests=False).images[0].layers)
     calls = _count_rereads(monkeypatch)
     ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
     # A: its differing layer read again; B: read whole again with content digests.
