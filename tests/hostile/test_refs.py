@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -182,7 +183,26 @@ def test_a_directory_with_symlink_loops_and_a_layer_linked_to_a_directory_outsid
 def test_a_directory_with_a_fifo_named_as_the_layer_is_not_opened(tmp_path: Path) -> None:
     top = tmp_path / "save"
     write_dir(top, [(n, c) for n, c in LEGACY if n != LAYERS[1]])
-    os.mkfifo(top / LAYERS[1])
-    archive = guarded(lambda: read_archive(str(top)))  # opening the FIFO would block forever
+    fifo = top / LAYERS[1]
+    os.mkfifo(fifo)
+    # Opening the FIFO to read it would block forever, and a hang detector counting CPU time cannot see
+    # a blocked thread. So a writer waits on it: should the reader open it, the writer's open returns,
+    # says so and closes, and the reader finds it empty instead of blocking.
+    opened = threading.Event()
+
+    def writer() -> None:
+        fd = os.open(fifo, os.O_WRONLY)  # returns once something opens the FIFO to read it
+        opened.set()
+        os.close(fd)
+
+    waiting = threading.Thread(target=writer, daemon=True)
+    waiting.start()
+    try:
+        archive = guarded(lambda: read_archive(str(top)))
+        assert not opened.is_set()
+    finally:
+        unblock = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer's open return
+        waiting.join()
+        os.close(unblock)
     assert "member-special" in codes(archive.findings)
     assert absent_layers(archive) == ["1"]

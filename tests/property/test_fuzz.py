@@ -7,7 +7,7 @@ compression, bombs). Here hypothesis drives every choice the engine makes,
 over synthetic archives of every layout (tests/strategies.py) and the
 samples; a CI-sized slice of the seeded campaign runs too. Each input runs
 what ``imageforensics inspect`` runs (reader, inspect text, model JSON)
-under a 20-second hang detector.
+under a hang detector of 20 seconds of CPU time (load on the machine cannot trip it).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class DrawChooser:
 def outcome(data: bytes) -> str:
     """"model" or "error"; anything else (another exception, a hang) fails the test."""
     try:
-        fuzz.guarded(lambda: fuzz.inspect_pipeline(data), timeout=20)
+        fuzz.guarded(lambda: fuzz.inspect_pipeline(data), cpu_seconds=20)
     except ImageForensicsError as exc:
         assert "\n" not in str(exc)
         return "error"
@@ -100,17 +100,31 @@ def test_the_engine_finds_a_planted_crash() -> None:
 
 
 def test_the_hang_detector_reports_a_hang() -> None:
+    import functools
+    import signal
+    import subprocess
+    import sys
     import threading
 
     stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
     with pytest.raises(fuzz.Hang):
-        fuzz.guarded(lambda: stop.wait(5), timeout=0.2)
+        fuzz.guarded(spin, cpu_seconds=0.2)
     stop.set()
+    # It counts CPU time: half a second of waiting (as on a loaded machine) is not a hang.
+    assert fuzz.guarded(lambda: threading.Event().wait(0.5) or "done", cpu_seconds=0.2) == "done"
+    # A process given a CPU limit is ended by the kernel once it has used it.
+    ended = subprocess.run([sys.executable, "-c", "while True: pass"], preexec_fn=functools.partial(fuzz.limit_cpu, 1))
+    assert ended.returncode == -signal.SIGXCPU
 
 
 def test_the_campaign_counts_models_errors_and_saves_nothing_when_clean(tmp_path: Path) -> None:
     lines: list[str] = []
-    totals = fuzz.campaign(12, seed=5, workers=2, timeout=60, rss_mb=2048, save=str(tmp_path), out=lines.append)
+    totals = fuzz.campaign(12, seed=5, workers=2, timeout=None, cpu_seconds=60, rss_mb=2048, save=str(tmp_path), out=lines.append)
     assert sum(totals.values()) == 12 and set(totals) <= {"model", "error"}
     assert any(line.startswith("ran: 12 inputs") for line in lines)
     assert not list(tmp_path.iterdir())
