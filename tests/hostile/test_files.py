@@ -8,6 +8,7 @@ the last-resort "internal error" line (both count as failures here).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 from imageforensics.read import _sources as inputs
 from imageforensics.errors import ImageForensicsError
 from tools import make_hostile
-from tools.fuzz import guarded
+from tools.fuzz import guarded, limit_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -64,7 +65,7 @@ def test_each_input_gives_its_exact_outcome(name: str) -> None:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "IMAGEFORENSICS_DEBUG"}
     return subprocess.run([sys.executable, "-m", "imageforensics", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=120)
+                          cwd=ROOT, env=env, preexec_fn=functools.partial(limit_cpu, 120))
 
 
 def _check_cli(name: str, done: subprocess.CompletedProcess[str]) -> None:
@@ -123,6 +124,7 @@ def test_cli_raising_a_limit_reads_what_the_default_refuses() -> None:
 
 def test_cli_stdin_with_random_bytes() -> None:
     data = (HOSTILE / "random.bin").read_bytes()
-    done = subprocess.run([sys.executable, "-m", "imageforensics", "inspect", "-"], input=data, capture_output=True, cwd=ROOT, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "imageforensics", "inspect", "-"], input=data, capture_output=True, cwd=ROOT,
+                          preexec_fn=functools.partial(limit_cpu, 60))
     assert done.returncode == 2
     assert done.stderr == b"imageforensics: -: not a tar archive (invalid header)\n"

@@ -7,6 +7,7 @@ against ``Limits()``, and the CLI options end to end.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -20,7 +21,7 @@ from imageforensics.cli._main import build_parser
 from imageforensics.errors import InputError, LimitError
 from imageforensics.limits import Limits
 from imageforensics.read._archive import max_members, read_stream
-from tools.fuzz import guarded
+from tools.fuzz import guarded, limit_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 IMG = simple_image()
@@ -82,7 +83,8 @@ def test_the_readme_documents_every_default() -> None:
 
 
 def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imageforensics", "inspect", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-m", "imageforensics", "inspect", *args], capture_output=True, text=True, cwd=ROOT,
+                          preexec_fn=functools.partial(limit_cpu, 120))
 
 
 def test_cli_limits_are_errors_by_default_and_lift_when_raised(tmp_path: Path) -> None:

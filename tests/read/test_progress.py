@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from imageforensics.read._progress import CountingReader, Progress, label_for
+from tools.fuzz import limit_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +68,8 @@ def test_labels_from_hostile_names_are_safe():
 @pytest.mark.skipif(not (ROOT / "samples" / "tomcat-pulled.tar").is_file(), reason="samples not generated")
 def test_nothing_on_stderr_when_it_is_not_a_terminal():
     sample = str(ROOT / "samples" / "tomcat-pulled.tar")
-    out = subprocess.run([sys.executable, "-m", "imageforensics", sample, sample], capture_output=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "imageforensics", sample, sample], capture_output=True,
+                         preexec_fn=functools.partial(limit_cpu, 120))
     assert out.returncode == 0
     assert out.stderr == b""
 
