@@ -295,14 +295,11 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
                 proc, index, _ = procs.pop(conn)
                 proc.join(1)
                 data, how = input_for(seeds, seed, index)
-                if proc.exitcode == -signal.SIGXCPU:
-                    totals["hang"] += 1
-                    path = _save(save, index, data, f"hang (over {cpu_seconds} CPU s)\n{how}\n")
-                    out(f"HANG #{index}: over {cpu_seconds} CPU s [{how}] {path}")
-                else:
-                    totals["died"] += 1
-                    _save(save, index, data, f"worker died (exit {proc.exitcode})\n{how}\n")
-                    out(f"DIED #{index}: exit {proc.exitcode}: {how}")
+                hang = proc.exitcode == -signal.SIGXCPU
+                totals["hang" if hang else "died"] += 1
+                why = f"hang (over {cpu_seconds} CPU s)" if hang else f"worker died (exit {proc.exitcode})"
+                path = _save(save, index, data, f"{why}\n{how}\n")
+                out(f"HANG #{index}: over {cpu_seconds} CPU s [{how}] {path}" if hang else f"DIED #{index}: exit {proc.exitcode}: {how}")
                 done += 1
                 start()
                 continue
