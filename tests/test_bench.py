@@ -6,6 +6,7 @@ these tests keep the tool working as the synthetic writer and the CLI evolve.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tools import bench
+from tools.fuzz import limit_cpu
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = 0.0005  # 1 MiB big archives, 200-file many archives
@@ -102,7 +104,7 @@ def test_profile_read_breaks_down_each_digest():
     if not sample.is_file():
         pytest.skip("samples not generated")
     out = subprocess.run([sys.executable, str(root / "tools" / "profile_read.py"), str(sample)],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, preexec_fn=functools.partial(limit_cpu, 120))
     assert out.returncode == 0, out.stderr
     for line in ("as is (archive + diff_id + content digests)", "without any digest", "content digests cost",
                  "archive digest costs", "diff_id/blob digests cost"):

@@ -20,7 +20,7 @@ from imageforensics.findings import Finding, Severity, evidence, evidence_from_t
 from imageforensics.model_json import finding_json, load_finding
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted_json import JsonShapeError
-from reportfactory import findings, sample_evidence
+from tests.reportfactory import findings, sample_evidence
 from tests.modelfactory import build, file, spec, step
 
 PACKAGE = Path(__file__).resolve().parents[1] / "imageforensics"

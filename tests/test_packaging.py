@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import tarfile
@@ -9,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from tools import pep517_backend
+from tools.fuzz import limit_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +24,7 @@ def test_backend_needs_nothing_to_build():
 def test_pip_wheel_offline_contains_package_data(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-index", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, preexec_fn=functools.partial(limit_cpu, 300),
     )
     assert out.returncode == 0, out.stderr
     (wheel,) = tmp_path.glob("imageforensics-*.whl")

@@ -21,7 +21,7 @@ from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image,
 from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.snapshot import load_snapshot, write_snapshot
 from imageforensics.timestamp import Timestamp
-from reportfactory import findings, hostile_text
+from tests.reportfactory import findings, hostile_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

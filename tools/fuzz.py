@@ -1,6 +1,6 @@
 """Fuzz the reader with mutated archives: every input must give a model or one of the project's errors.
 
-    python3 tools/fuzz.py N [--seed S] [--save DIR] [--workers 2] [--timeout 20] [--rss-mb 1536]
+    python3 tools/fuzz.py N [--seed S] [--save DIR] [--workers 2] [--timeout 20] [--cpu-seconds S] [--rss-mb 1536]
 
 Inputs are built from the sample archives and a few synthetic ones (every
 layout, gzip and zstd layers, nested indexes) by the mutation engine of
@@ -10,7 +10,8 @@ Each input runs what ``imageforensics inspect`` runs (the reader, the inspect
 text of every image, the model JSON) and, when it gives a model, what
 ``imageforensics diff`` runs against the unmutated seed (every report format). The campaign uses worker processes
 (a memory limit set with ``resource.setrlimit``, killed and counted as a hang
-after ``--timeout`` seconds) and prints how many inputs ran, gave models,
+after ``--timeout`` seconds, or after ``--cpu-seconds`` of CPU time on one input,
+which load on the machine cannot trip) and prints how many inputs ran, gave models,
 gave errors (by class) and anything else; crashing and hanging inputs are
 saved to ``--save`` so that they can be replayed (``--replay FILE``).
 """
@@ -21,9 +22,13 @@ import argparse
 import functools
 import io
 import json
+import math
 import os
 import random
+import resource
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -91,17 +96,18 @@ def input_for(seeds: list[tuple[str, bytes]], seed: int, index: int) -> tuple[by
 
 
 class Hang(AssertionError):
-    """An input took longer than the hang detector's generous bound."""
+    """An input used more CPU time than the hang detector's generous bound."""
 
 
-def guarded(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """``fn()`` on a daemon thread: its result or exception, or Hang after ``timeout`` seconds.
+def guarded(fn: Callable[[], Any], cpu_seconds: float = 20.0) -> Any:
+    """``fn()`` on a daemon thread: its result or exception, or Hang once the process has used
+    ``cpu_seconds`` of CPU time since the call.
 
-    A hang detector with a generous bound, not a speed test: a stuck thread is
-    left behind (it cannot be killed), but the caller learns of the hang.
+    A hang detector with a generous bound, not a speed test. It counts CPU time,
+    not wall-clock time, so a loaded machine cannot turn a slow run into a hang
+    (the reader loops on data; nothing it reads in memory blocks). A stuck
+    thread is left behind (it cannot be killed), but the caller learns of the hang.
     """
-    import threading
-
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -110,23 +116,28 @@ def guarded(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             box["error"] = exc
 
+    began = time.process_time()
     thread = threading.Thread(target=run, name="guarded", daemon=True)
     thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise Hang(f"no result after {timeout:g} s")
+    while thread.is_alive():
+        thread.join(0.05)
+        if thread.is_alive() and time.process_time() - began > cpu_seconds:
+            raise Hang(f"no result after {cpu_seconds:g} s of CPU time")
     if "error" in box:
         raise box["error"]
     return box.get("value")
 
 
-def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
-    """What ``imageforensics inspect`` does with an input: read it, render every image and the model JSON."""
+def inspect_pipeline(data: bytes, limits: Limits = Limits(), *, on_member: Callable[[str], None] | None = None) -> Any:
+    """What ``imageforensics inspect`` does with an input: read it, render every image and the model JSON.
+
+    ``on_member`` is the reader's own hook, told each member it starts (a test plants a bug there).
+    """
     from imageforensics.model_json import archive_to_json
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
-    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits)  # type: ignore[arg-type]
+    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits, on_member=on_member)  # type: ignore[arg-type]
     for image in archive.images or (None,):
         render_inspect_text(archive, image)
     json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)
@@ -150,13 +161,15 @@ def diff_pipeline(before: Any, after: Any) -> None:
     render_html(report)
 
 
-def classify(data: bytes, limits: Limits = Limits(), against: Any = None) -> tuple[str, str]:
+def classify(data: bytes, limits: Limits = Limits(), against: Any = None, *,
+             on_member: Callable[[str], None] | None = None) -> tuple[str, str]:
     """("model", ""), ("error", error class), or ("crash"/"memory", the traceback's last lines).
 
     With ``against`` (the model of the unmutated seed), a model is also diffed against it.
+    ``on_member`` as for :func:`inspect_pipeline`.
     """
     try:
-        archive = inspect_pipeline(data, limits)
+        archive = inspect_pipeline(data, limits, on_member=on_member)
         if against is not None:
             diff_pipeline(against, archive)
     except ImageForensicsError as exc:
@@ -173,12 +186,28 @@ def classify(data: bytes, limits: Limits = Limits(), against: Any = None) -> tup
     return "model", ""
 
 
+def limit_cpu(seconds: float) -> None:
+    """Let this process use at most ``seconds`` more CPU time: the kernel then ends it with SIGXCPU.
+
+    A bound that load on the machine cannot trip, for a process (each input of
+    a worker, a test's subprocess: pass ``functools.partial(limit_cpu, s)`` as
+    ``preexec_fn``). Only the soft limit moves, so it can be set again for the
+    next input; no core file is written.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime + seconds)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    _, core_hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, core_hard))
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
 # --- the campaign -------------------------------------------------------------------
 
 
-def _worker(conn: Any, seed: int, rss_mb: int, diff: bool) -> None:
-    import resource
-
+def _worker(conn: Any, seed: int, rss_mb: int, diff: bool, cpu_seconds: float | None = None) -> None:
     from imageforensics.read._archive import read_stream
 
     limit = rss_mb << 20
@@ -196,6 +225,8 @@ def _worker(conn: Any, seed: int, rss_mb: int, diff: bool) -> None:
             if name not in models:
                 models[name] = read_stream(io.BytesIO(dict(seeds)[name]), name)  # type: ignore[arg-type]
             against = models[name]
+        if cpu_seconds is not None:
+            limit_cpu(cpu_seconds)
         start = time.monotonic()
         kind, detail = classify(data, against=against)
         conn.send((index, kind, detail, how, time.monotonic() - start))
@@ -213,9 +244,12 @@ def _save(folder: str | None, index: int, data: bytes, text: str) -> str:
     return path
 
 
-def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int, save: str | None,
-             out: Callable[[str], None] = print, diff: bool = True) -> Counter[str]:
-    """Run ``count`` inputs over ``workers`` processes; returns the outcome counts."""
+def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_mb: int, save: str | None,
+             out: Callable[[str], None] = print, diff: bool = True, cpu_seconds: float | None = None) -> Counter[str]:
+    """Run ``count`` inputs over ``workers`` processes; returns the outcome counts.
+
+    An input is a hang after ``timeout`` seconds (None: never) or ``cpu_seconds`` of CPU time (None: never).
+    """
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -230,7 +264,7 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int
 
     def start() -> None:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, seed, rss_mb, diff), daemon=True)
+        proc = ctx.Process(target=_worker, args=(child, seed, rss_mb, diff, cpu_seconds), daemon=True)
         proc.start()
         child.close()
         procs[parent] = (proc, None, 0.0)
@@ -257,13 +291,15 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int
             try:
                 index, kind, detail, how, took = conn.recv()
             except (EOFError, OSError):
-                # The worker died (killed by the memory limit in C code, say).
+                # The worker died (killed by the memory limit in C code, say, or by its CPU limit).
                 proc, index, _ = procs.pop(conn)
                 proc.join(1)
-                totals["died"] += 1
                 data, how = input_for(seeds, seed, index)
-                _save(save, index, data, f"worker died (exit {proc.exitcode})\n{how}\n")
-                out(f"DIED #{index}: exit {proc.exitcode}: {how}")
+                hang = proc.exitcode == -signal.SIGXCPU
+                totals["hang" if hang else "died"] += 1
+                why = f"hang (over {cpu_seconds} CPU s)" if hang else f"worker died (exit {proc.exitcode})"
+                path = _save(save, index, data, f"{why}\n{how}\n")
+                out(f"HANG #{index}: over {cpu_seconds} CPU s [{how}] {path}" if hang else f"DIED #{index}: exit {proc.exitcode}: {how}")
                 done += 1
                 start()
                 continue
@@ -281,7 +317,7 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int
             feed(conn)
         now = time.monotonic()
         for conn, (proc, index, since) in list(procs.items()):
-            if index is not None and now - since > timeout:
+            if index is not None and timeout is not None and now - since > timeout:
                 proc.kill()
                 proc.join(5)
                 del procs[conn]
@@ -293,8 +329,9 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float, rss_mb: int
                 start()
         if done and done % 5000 == 0 and ready:
             out(f"... {done} inputs, {time.monotonic() - began:.0f} s, {dict(totals)}")
-    out(f"command: python3 tools/fuzz.py {count} --seed {seed} --workers {workers} --timeout {timeout:g} --rss-mb {rss_mb}"
-        + ("" if diff else " --no-diff"))
+    out(f"command: python3 tools/fuzz.py {count} --seed {seed} --workers {workers}"
+        + ("" if timeout is None else f" --timeout {timeout:g}") + ("" if cpu_seconds is None else f" --cpu-seconds {cpu_seconds:g}")
+        + f" --rss-mb {rss_mb}" + ("" if diff else " --no-diff"))
     out(f"ran: {sum(totals.values())} inputs in {time.monotonic() - began:.0f} s ({len(seeds)} seed archives)")
     out(f"models: {totals['model']}")
     out(f"errors: {totals['error']} ({', '.join(f'{k}: {v}' for k, v in sorted(errors.items())) or 'none'})")
@@ -312,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="campaign seed (input i of seed S is always the same)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds before an input counts as a hang (default 20)")
+    parser.add_argument("--cpu-seconds", type=float, help="CPU seconds before an input counts as a hang (load cannot trip it)")
     parser.add_argument("--rss-mb", type=int, default=1536, help="address-space limit of each worker in MiB (default 1536)")
     parser.add_argument("--save", metavar="DIR", help="save crashing and hanging inputs here")
     parser.add_argument("--no-diff", action="store_true", help="only read and inspect (by default a model is also diffed against its seed)")
@@ -322,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         print(kind, detail)
         return 0 if kind in ("model", "error") else 1
     totals = campaign(args.count, seed=args.seed, workers=args.workers, timeout=args.timeout,
-                      rss_mb=args.rss_mb, save=args.save, out=lambda line: print(line, flush=True), diff=not args.no_diff)
+                      rss_mb=args.rss_mb, save=args.save, out=lambda line: print(line, flush=True), diff=not args.no_diff,
+                      cpu_seconds=args.cpu_seconds)
     return 0 if set(totals) <= {"model", "error"} else 1
 
 

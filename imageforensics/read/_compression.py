@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import zlib
-from typing import BinaryIO, Callable, Protocol, cast
+from typing import BinaryIO, Callable, Literal, Protocol, cast
 
 from imageforensics.errors import InputError, LimitError, ToolMissingError
 from imageforensics.limits import Limits
@@ -33,6 +33,11 @@ _MAGIC = {
 }
 # Longest magic: how many bytes detect() wants to see.
 HEAD_BYTES = max(len(m) for m in _MAGIC.values())
+
+# The zstd decoders open_decompressed tries, in order: the compression.zstd
+# module (Python 3.14+), then the zstd program on PATH.
+ZstdDecoder = Literal["module", "program"]
+ZSTD_DECODERS: tuple[ZstdDecoder, ...] = ("module", "program")
 
 
 def detect(head: bytes) -> str:
@@ -373,14 +378,16 @@ class _ZstdProcess(DecompressedStream):
 
 
 def open_decompressed(
-    raw: BinaryIO, kind: str, *, archive: str, member: str | None, limits: Limits
+    raw: BinaryIO, kind: str, *, archive: str, member: str | None, limits: Limits,
+    zstd_decoders: tuple[ZstdDecoder, ...] = ZSTD_DECODERS,
 ) -> BinaryIO:
     """A non-seekable stream of ``raw`` decompressed as ``kind`` (see :func:`detect`).
 
     The result is a :class:`DecompressedStream`; close it when done (for zstd
     this stops the helper process). Corrupt or truncated data raises
     InputError, a decompression bomb LimitError, zstd without a decoder
-    ToolMissingError.
+    ToolMissingError. ``zstd_decoders``: the zstd decoders to try, in order
+    (a test names just one, to exercise it whatever this Python has).
     """
     stream: DecompressedStream
     if kind == "none":
@@ -392,14 +399,22 @@ def open_decompressed(
     elif kind == "xz":
         stream = _DecoderStream(raw, kind, archive, member, limits, lzma.LZMADecompressor)
     elif kind == "zstd":
-        decoder = _zstd_module_decoder()
-        if decoder is not None:
-            stream = _DecoderStream(raw, kind, archive, member, limits, decoder)
-        else:
-            program = shutil.which("zstd")
-            if program is None:
-                raise ToolMissingError(ZSTD_MISSING)
-            stream = _ZstdProcess(raw, archive, member, limits, program)
+        stream = _zstd_stream(raw, archive, member, limits, zstd_decoders)
     else:
         raise ValueError(f"unknown compression {kind!r}")
     return cast(BinaryIO, stream)
+
+
+def _zstd_stream(raw: BinaryIO, archive: str, member: str | None, limits: Limits,
+                 decoders: tuple[ZstdDecoder, ...]) -> DecompressedStream:
+    """zstd through the first of ``decoders`` this machine has."""
+    for name in decoders:
+        if name == "module":
+            decoder = _zstd_module_decoder()
+            if decoder is not None:
+                return _DecoderStream(raw, "zstd", archive, member, limits, decoder)
+        else:
+            program = shutil.which("zstd")
+            if program is not None:
+                return _ZstdProcess(raw, archive, member, limits, program)
+    raise ToolMissingError(ZSTD_MISSING)

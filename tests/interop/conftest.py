@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from interop_truth import load_manifest, real_dir, skip_reason
+from tests.interop.interop_truth import load_manifest, real_dir, skip_reason
 
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_archive

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from interop_truth import ConfigTruth, config_truth, load_manifest, read_report, rfc3339_ns, skip_reason
+from tests.interop.interop_truth import ConfigTruth, config_truth, load_manifest, read_report, rfc3339_ns, skip_reason
 
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image

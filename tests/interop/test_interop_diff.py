@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from interop_truth import ConfigTruth, config_truth, differing_run_config_fields, load_manifest, rfc3339_ns, skip_reason
+from tests.interop.interop_truth import ConfigTruth, config_truth, differing_run_config_fields, load_manifest, rfc3339_ns, skip_reason
 
 from imageforensics.diff._engine import diff_images
 from imageforensics.findings import Severity

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from interop_truth import (
+from tests.interop.interop_truth import (
     ConfigTruth,
     canonical_run_config,
     config_truth,

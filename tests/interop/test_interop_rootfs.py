@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from interop_truth import config_truth, load_manifest, read_report, skip_reason
+from tests.interop.interop_truth import config_truth, load_manifest, read_report, skip_reason
 
 from imageforensics.diff._merged_fs import merge_layers
 from imageforensics.model import FileEntry

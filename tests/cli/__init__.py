@@ -1,0 +1,1 @@
+"""Tests of imageforensics/cli/: the command line as a user meets it."""

@@ -1,0 +1,1 @@
+"""Tests of imageforensics/diff/: alignment, the merged filesystem, config comparison, the engine."""

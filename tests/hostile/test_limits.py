@@ -1,0 +1,181 @@
+"""Every safety limit is enforced, names the option that raises it, is documented, and can be raised.
+
+Other hostile tests hit each limit with a hostile input; this file checks the
+set as a whole: the error of each limit in one archive, the README's table
+against ``Limits()``, and the CLI options end to end.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
+from imageforensics.cli._main import build_parser
+from imageforensics.errors import InputError, LimitError
+from imageforensics.limits import Limits
+from imageforensics.read._archive import max_members, read_stream
+from tools.fuzz import guarded, limit_cpu
+
+ROOT = Path(__file__).resolve().parents[2]
+IMG = simple_image()
+
+
+def limit_error(data: bytes, limits: Limits) -> str:
+    with pytest.raises(LimitError) as info:
+        guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_layers_per_image_in_a_docker_save_and_an_oci_manifest() -> None:
+    assert limit_error(tar_of(legacy([IMG])), Limits(max_layers=1)) == "t.tar: manifest.json: item 0 has 2 layers, over the 1-layer limit (--max-layers)"
+    msg = limit_error(tar_of(oci([IMG])), Limits(max_layers=1))
+    assert msg.startswith("t.tar: blobs/sha256/") and msg.endswith(": manifest has 2 layers, over the 1-layer limit (--max-layers)")
+
+
+def test_members_per_archive_follow_the_layer_limit() -> None:
+    limits = Limits(max_layers=1)
+    members = [(f"junk/{i}", b"") for i in range(max_members(limits) + 1)]
+    msg = limit_error(tar_of(members), limits)
+    assert msg == f"t.tar: junk/{max_members(limits)}: more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)"
+
+
+def test_member_name_length_in_the_outer_archive() -> None:
+    msg = limit_error(tar_of([("d/" * 100 + "x", b"")]), Limits(max_path_bytes=64))
+    assert msg == "t.tar: " + "d/" * 40 + "…: member name longer than 64 bytes (--max-path-bytes)"
+
+
+def test_json_members_held_together_are_bounded() -> None:
+    members = [(f"doc{i}.json", js({"pad": "x" * 900})) for i in range(30)]
+    msg = limit_error(tar_of(members), Limits(max_json_bytes=4096))
+    assert msg.endswith("the archive's JSON members together exceed 8192 bytes (twice --max-json-bytes)")
+
+
+def test_each_limit_has_a_cli_option_with_its_default() -> None:
+    defaults = Limits()
+    inspect = build_parser().parse_args(["inspect", "x.tar"])
+    assert (inspect.max_json_bytes, inspect.max_json_depth, inspect.max_layers, inspect.max_entries, inspect.max_path_bytes, inspect.max_expansion) == (
+        defaults.max_json_bytes, defaults.max_json_depth, defaults.max_layers, defaults.max_entries_per_layer, defaults.max_path_bytes, defaults.max_expansion_ratio)
+
+
+def test_the_readme_documents_every_default() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Safety limits") :]
+    section = section[: section.index("\n## ", 1)]
+    d = Limits()
+    rows = {
+        "--max-json-bytes N": f"{d.max_json_bytes >> 20} MiB",
+        "--max-json-depth N": f"{d.max_json_depth} levels",
+        "--max-layers N": f"{d.max_layers}",
+        "--max-entries N": f"{d.max_entries_per_layer:,}",
+        "--max-path-bytes N": f"{d.max_path_bytes >> 10} KiB",
+        "--max-expansion RATIO": f"{d.max_expansion_ratio} × compressed + {d.expansion_allowance >> 20} MiB",
+    }
+    for option, default in rows.items():
+        line = [row for row in section.splitlines() if f"`{option}`" in row]
+        assert len(line) == 1 and f"| {default} |" in line[0], option
+
+
+def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "imageforensics", "inspect", *args], capture_output=True, text=True, cwd=ROOT,
+                          preexec_fn=functools.partial(limit_cpu, 120))
+
+
+def test_cli_limits_are_errors_by_default_and_lift_when_raised(tmp_path: Path) -> None:
+    img = simple_image()
+    img.layers[1] = layer_tar({f"f{i}": b"" for i in range(30)})
+    path = tmp_path / "a.tar"
+    path.write_bytes(tar_of(legacy([img])))
+    low = _inspect("--max-entries", "10", "--max-layers", "5", str(path))
+    assert low.returncode == 2 and low.stdout == ""
+    assert low.stderr.startswith(f"imageforensics: {path}: ") and low.stderr.endswith(": layer has more than 10 entries (raise the limit with --max-entries)\n")
+    assert low.stderr.count("\n") == 1
+    high = _inspect("--max-entries", "100", "--max-layers", "5", "--format", "json", str(path))
+    assert high.returncode == 0, high.stderr
+    model = json.loads(high.stdout)
+    assert json.dumps(model).count('"f29"') == 1
+
+
+def _pax_header(record_key: str, size: int) -> bytes:
+    """A PAX extended header block holding one record of about ``size`` bytes."""
+    import tarfile
+
+    body = f" {record_key}=".encode() + b"a" * size + b"\n"
+    length = len(body) + len(str(len(body)))
+    length = len(body) + len(str(length))
+    record = str(length).encode() + body
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = len(record)
+    return info.tobuf(tarfile.USTAR_FORMAT) + record + bytes(-len(record) % 512)
+
+
+def test_a_huge_extended_header_in_the_outer_archive_is_refused_before_it_is_read() -> None:
+    # Regression: tarfile read a 300 MB PAX header whole (2 GB of memory, 10 s) and went on.
+    data = _pax_header("comment", 3 << 20) + tar_of(legacy([IMG]))
+    msg = limit_error(data, Limits())
+    assert msg == "t.tar: tar extended header of 3146240 bytes at offset 512 is over the 1179648-byte limit (twice --max-path-bytes plus 1 MiB)"
+    assert len(guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=Limits(max_path_bytes=2 << 20))).images) == 1  # type: ignore[arg-type]
+
+
+def test_a_sparse_member_of_the_outer_archive_larger_than_a_chunk_is_read() -> None:
+    import tarfile
+
+    from imageforensics.read._archive import CHUNK
+
+    payload = js({"pad": "x" * (3 * CHUNK)})
+    info = tarfile.TarInfo("GNUSparseFile.0/notes.json")
+    info.size = len(payload)
+    info.pax_headers = {"GNU.sparse.map": f"0,{len(payload)}", "GNU.sparse.realsize": str(len(payload)),
+                        "GNU.sparse.name": "notes.json", "GNU.sparse.numblocks": "1"}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(info, io.BytesIO(payload))
+    raw = out.getvalue()
+    members_tar = tar_of(legacy([IMG]), end_marker=False)
+    archive = guarded(lambda: read_stream(io.BytesIO(members_tar + raw), "t.tar"))  # type: ignore[arg-type]
+    # Read through tarfile (it fills sparse holes) in chunks: no read over the extended-header cap.
+    assert len(archive.images) == 1
+
+
+def test_an_old_gnu_sparse_map_of_endless_extension_blocks_in_the_outer_archive_is_refused() -> None:
+    # Regression: tarfile listed every run of the map in memory (97 MB of blocks: 900 MB, 22 s).
+    import tarfile
+
+    info = tarfile.TarInfo("sparse")
+    info.type = tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT)[:512])
+    header[482] = 1  # isextended
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\x00 " % sum(header)
+    block = bytearray(512)
+    for i in range(21):
+        block[i * 24 : i * 24 + 24] = b"%011o\x00%011o\x00" % (i + 1, 1)
+    block[504] = 1
+    data = bytes(header) + bytes(block) * 5000 + tar_of(legacy([IMG]))
+    with pytest.raises(InputError) as info_:
+        guarded(lambda: read_stream(io.BytesIO(data), "t.tar"))  # type: ignore[arg-type]
+    assert str(info_.value) == "t.tar: not a tar archive (sparse map has more than 100000 runs)"
+
+
+def test_a_sparse_member_of_the_outer_archive_with_terabytes_of_holes_is_refused() -> None:
+    # Regression: tarfile filled the holes with zeros as they were read (2 GB: 4 s; 1 TB: hours).
+    import tarfile
+
+    payload = b"aaaaabbbbb"
+    info = tarfile.TarInfo("GNUSparseFile.0/blob")
+    info.size = len(payload)
+    real = 1 << 40
+    info.pax_headers = {"GNU.sparse.map": f"0,5,{real - 5},5", "GNU.sparse.realsize": str(real),
+                        "GNU.sparse.name": "blob", "GNU.sparse.numblocks": "2"}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(info, io.BytesIO(payload))
+    msg = limit_error(tar_of(legacy([IMG]), end_marker=False) + out.getvalue(), Limits())
+    assert msg == f"t.tar: blob: sparse member has {real - 10} bytes of holes for 10 stored bytes (raise the limit with --max-expansion)"

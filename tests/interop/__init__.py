@@ -1,0 +1,1 @@
+"""The interop tier: archives made by the real tools, checked against what those tools report."""

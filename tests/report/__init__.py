@@ -1,0 +1,1 @@
+"""Tests of imageforensics/report/: every renderer, escaping, the golden files."""

@@ -1,0 +1,203 @@
+"""The JSON report: exact round trip, stable sorted keys, and conformance to the shipped schema."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from importlib import resources
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+from imageforensics.errors import InputError
+from imageforensics.report._json import load_report, render_json
+from imageforensics.report._values import Report
+from tests.reportfactory import hostile_report, hostile_text, reports, tomcat_report
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("imageforensics").joinpath("report_schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+# The keywords the shipped schema may use; the small validator below knows
+# exactly these, so a schema change that needs more fails here first.
+_KEYWORDS = {"$schema", "$id", "$defs", "$ref", "title", "description", "type", "properties", "required",
+             "additionalProperties", "items", "prefixItems", "minItems", "enum", "const", "oneOf"}
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _is_type(value: object, name: str) -> bool:
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[name])
+
+
+def _errors(value: object, schema: Any, root: dict[str, Any], where: str = "$") -> list[str]:
+    """A JSON Schema (2020-12) validator for the keywords in _KEYWORDS."""
+    if schema is False:
+        return [f"{where}: not allowed"]
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        return _errors(value, target, root, where)
+    out: list[str] = []
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_is_type(value, n) for n in names):
+            return [f"{where}: {value!r} is not {names}"]
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{where}: {value!r} not in {schema['enum']}")
+    if "const" in schema and value != schema["const"]:
+        out.append(f"{where}: {value!r} != {schema['const']!r}")
+    if "oneOf" in schema:
+        passing = [s for s in schema["oneOf"] if not _errors(value, s, root, where)]
+        if len(passing) != 1:
+            out.append(f"{where}: matches {len(passing)} of oneOf")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        out += [f"{where}: missing {k}" for k in schema.get("required", []) if k not in value]
+        for key, item in value.items():
+            if key in props:
+                out += _errors(item, props[key], root, f"{where}.{key}")
+            elif schema.get("additionalProperties") is False:
+                out.append(f"{where}: unexpected {key}")
+    if isinstance(value, list):
+        prefix = schema.get("prefixItems", [])
+        if len(value) < schema.get("minItems", 0):
+            out.append(f"{where}: too few items")
+        for i, item in enumerate(value):
+            sub = prefix[i] if i < len(prefix) else schema.get("items", True)
+            if sub is not True:
+                out += _errors(item, sub, root, f"{where}[{i}]")
+    return out
+
+
+def _keywords(schema: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            found.add(key)
+            if key in ("properties", "$defs"):
+                for sub in value.values():
+                    found |= _keywords(sub)
+            elif key in ("items", "oneOf", "prefixItems"):
+                for sub in value if isinstance(value, list) else [value]:
+                    found |= _keywords(sub)
+    return found
+
+
+def test_schema_ships_in_the_package_and_uses_known_keywords() -> None:
+    schema = _schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert _keywords(schema) <= _KEYWORDS
+
+
+def test_tomcat_report_conforms_to_the_schema() -> None:
+    schema = _schema()
+    doc = json.loads(render_json(tomcat_report()))
+    assert _errors(doc, schema, schema) == []
+    assert doc["format"] == "imageforensics-report" and doc["format_version"] == 1
+    assert doc["verdict_kind"] == "missing-content"
+    assert doc["steps"][6]["drift_ns"] == -89607600
+    # `date -u -d 2021-02-04T15:19:27Z +%s` is 1612451967.
+    assert doc["steps"][6]["created_a"] == {"raw": "2021-02-04T15:19:27.9352723Z", "ns": 1612451967_935272300}
+
+
+def test_schema_rejects_what_the_report_never_holds() -> None:
+    schema = _schema()
+    doc = json.loads(render_json(tomcat_report()))
+    bad_severity = json.loads(json.dumps(doc))
+    bad_severity["findings"][0]["severity"] = "fatal"
+    missing = json.loads(json.dumps(doc))
+    del missing["steps"][0]["drift_ns"]
+    extra = json.loads(json.dumps(doc))
+    extra["a"]["colour"] = "red"
+    bad_pair = json.loads(json.dumps(doc))
+    bad_pair["findings"][0]["evidence"][0] = ["only-one"]
+    for broken in (bad_severity, missing, extra, bad_pair):
+        assert _errors(broken, schema, schema)
+
+
+def test_keys_sorted_ascii_and_deterministic() -> None:
+    text = render_json(hostile_report("\x1b[31m\u202e<x>\udcff"))
+    assert text.isascii()
+    assert text == render_json(hostile_report("\x1b[31m\u202e<x>\udcff"))
+    doc = json.loads(text)
+    assert list(doc) == sorted(doc)
+    assert json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n" == text
+
+
+def test_round_trip_of_the_tomcat_report() -> None:
+    report = tomcat_report()
+    assert load_report(render_json(report)) == report
+
+
+@settings(max_examples=50, deadline=None)
+@given(reports)
+def test_round_trip_of_any_report(report: Report) -> None:
+    text = render_json(report)
+    assert load_report(text) == report
+    schema = _schema()
+    assert _errors(json.loads(text), schema, schema) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(hostile_text)
+def test_round_trip_with_hostile_names(text: str) -> None:
+    report = hostile_report(text)
+    assert load_report(render_json(report)) == report
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda d: d.update(format="something-else"), "report.format"),
+    (lambda d: d.update(format_version=2), "report.format_version"),
+    (lambda d: d["findings"][0].update(step_a="6"), "report.findings[0].step_a"),
+    (lambda d: d["steps"][3].update(created_a={"raw": 5, "ns": None}), "report.steps[3].created_a.raw"),
+    (lambda d: d["a"].pop("references"), "report.a.references"),
+    (lambda d: d["steps"][0].update(empty_layer_a=1), "report.steps[0].empty_layer_a"),
+])
+def test_loader_names_the_bad_field(mutate: Any, where: str) -> None:
+    doc = json.loads(render_json(tomcat_report()))
+    mutate(doc)
+    with pytest.raises(InputError) as caught:
+        load_report(json.dumps(doc))
+    assert caught.value.member == where
+
+
+def test_loader_rejects_non_json() -> None:
+    with pytest.raises(InputError, match="not a JSON document"):
+        load_report("{")
+    with pytest.raises(InputError, match="not a JSON document"):
+        load_report("[" * 100_000)
+
+
+def test_notes_survive() -> None:
+    report = tomcat_report()
+    report = replace(report, b=replace(report.b, notes=("redacted: env",)))
+    assert load_report(render_json(report)).b.notes == ("redacted: env",)
+
+
+def test_every_report_field_is_written_and_in_the_schema() -> None:
+    """A field added to the report but not to the JSON would be lost silently: not so."""
+    import dataclasses
+
+    from imageforensics.findings import Finding
+    from imageforensics.report._values import InputSide, LayerSide, StepRow
+
+    schema = _schema()
+    doc = json.loads(render_json(tomcat_report()))
+    written: list[tuple[type, dict[str, Any], dict[str, Any]]] = [
+        (Report, doc, schema),
+        (InputSide, doc["a"], schema["$defs"]["input"]),
+        (Finding, doc["findings"][0], schema["$defs"]["finding"]),
+        (StepRow, doc["steps"][6], schema["$defs"]["step"]),
+        (LayerSide, doc["steps"][6]["layer_a"], schema["$defs"]["layer"]["oneOf"][1]),
+    ]
+    for cls, obj, sub in written:
+        names = {f.name for f in dataclasses.fields(cls)}
+        extra = {"format"} if cls is Report else set()
+        assert set(obj) == names | extra, cls.__name__
+        assert set(sub["properties"]) == names | extra, cls.__name__
