@@ -16,22 +16,18 @@ import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
-from imageforensics._version import __version__
-from imageforensics.read import _sources as inputs
 from imageforensics.cli._build_info import build_commit, version_line
-from imageforensics.diff._content_need import layers_needing_content
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff import DiffOptions, diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive
 from imageforensics.model_json import archive_to_json
-from imageforensics.read._progress import Progress
+from imageforensics.read import Progress, choose_pair, read_input, select_image
 from imageforensics.report._html import render_html
 from imageforensics.report._inspect import render_inspect_all
 from imageforensics.report._json import render_json
 from imageforensics.report._markdown import render_markdown
 from imageforensics.report._text import render_text
-from imageforensics.read._selection import select_image
 from imageforensics.snapshot import write_snapshot
 
 PROG = "imageforensics"
@@ -184,9 +180,9 @@ def _run_diff(args: argparse.Namespace) -> int:
     try:
         # Each byte hashed once where possible: the text report shows no archive
         # digest, and files' content digests are only taken for layers that differ.
-        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
-                                                needed_layers=layers_needing_content,
-                                                archive_digest=args.format != "text")
+        chosen_a, chosen_b = choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
+                                         needed_layers=layers_needing_content,
+                                         archive_digest=args.format != "text")
     finally:
         if progress is not None:
             progress.finish()
@@ -218,7 +214,7 @@ def _progress(args: argparse.Namespace) -> Progress | None:
 def _read_one(args: argparse.Namespace) -> Archive:
     progress = _progress(args)
     try:
-        return inputs.read_input(args.a, limits=_limits(args), progress=progress)
+        return read_input(args.a, limits=_limits(args), progress=progress)
     finally:
         if progress is not None:
             progress.finish()
