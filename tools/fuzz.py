@@ -33,7 +33,7 @@ import time
 import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -137,7 +137,7 @@ def inspect_pipeline(data: bytes, limits: Limits = Limits(), *, on_member: Calla
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
-    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits, on_member=on_member)  # type: ignore[arg-type]
+    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits, on_member=on_member)
     for image in archive.images or (None,):
         render_inspect_text(archive, image)
     json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)
@@ -223,7 +223,7 @@ def _worker(conn: Any, seed: int, rss_mb: int, diff: bool, cpu_seconds: float | 
         if diff:
             name = how.split(":", 1)[0]
             if name not in models:
-                models[name] = read_stream(io.BytesIO(dict(seeds)[name]), name)  # type: ignore[arg-type]
+                models[name] = read_stream(io.BytesIO(dict(seeds)[name]), name)
             against = models[name]
         if cpu_seconds is not None:
             limit_cpu(cpu_seconds)
@@ -251,7 +251,7 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
     An input is a hang after ``timeout`` seconds (None: never) or ``cpu_seconds`` of CPU time (None: never).
     """
     import multiprocessing
-    from multiprocessing.connection import wait
+    from multiprocessing.connection import Connection, wait
 
     ctx = multiprocessing.get_context("fork")
     seeds = seed_archives()
@@ -260,7 +260,7 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
     crashes: Counter[str] = Counter()
     slowest = (0.0, -1)
     pending = iter(range(count))
-    procs: dict[Any, tuple[Any, int | None, float]] = {}
+    procs: dict[Connection, tuple[Any, int | None, float]] = {}
 
     def start() -> None:
         parent, child = ctx.Pipe()
@@ -286,21 +286,27 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
         start()
     done = 0
     while procs:
-        ready = wait(list(procs), timeout=0.5)
+        # wait() returns those of the objects it was given that are ready: our pipes.
+        ready = cast("list[Connection]", wait(list(procs), timeout=0.5))
         for conn in ready:
             try:
-                index, kind, detail, how, took = conn.recv()
+                # What _worker sends for each input.
+                index, kind, detail, how, took = cast("tuple[int, str, str, str, float]", conn.recv())
             except (EOFError, OSError):
                 # The worker died (killed by the memory limit in C code, say, or by its CPU limit).
-                proc, index, _ = procs.pop(conn)
+                proc, held, _ = procs.pop(conn)
                 proc.join(1)
-                data, how = input_for(seeds, seed, index)
                 hang = proc.exitcode == -signal.SIGXCPU
                 totals["hang" if hang else "died"] += 1
-                why = f"hang (over {cpu_seconds} CPU s)" if hang else f"worker died (exit {proc.exitcode})"
-                path = _save(save, index, data, f"{why}\n{how}\n")
-                out(f"HANG #{index}: over {cpu_seconds} CPU s [{how}] {path}" if hang else f"DIED #{index}: exit {proc.exitcode}: {how}")
-                done += 1
+                if held is None:
+                    # It died before taking an input: there is none to save.
+                    out(f"DIED while starting: exit {proc.exitcode}")
+                else:
+                    data, how = input_for(seeds, seed, held)
+                    why = f"hang (over {cpu_seconds} CPU s)" if hang else f"worker died (exit {proc.exitcode})"
+                    path = _save(save, held, data, f"{why}\n{how}\n")
+                    out(f"HANG #{held}: over {cpu_seconds} CPU s [{how}] {path}" if hang else f"DIED #{held}: exit {proc.exitcode}: {how}")
+                    done += 1
                 start()
                 continue
             done += 1
@@ -316,15 +322,15 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
                 out(f"{kind.upper()} #{index}: {first} [{how}] {path}")
             feed(conn)
         now = time.monotonic()
-        for conn, (proc, index, since) in list(procs.items()):
-            if index is not None and timeout is not None and now - since > timeout:
+        for conn, (proc, held, since) in list(procs.items()):
+            if held is not None and timeout is not None and now - since > timeout:
                 proc.kill()
                 proc.join(5)
                 del procs[conn]
                 totals["hang"] += 1
-                data, how = input_for(seeds, seed, index)
-                path = _save(save, index, data, f"hang (over {timeout} s)\n{how}\n")
-                out(f"HANG #{index}: over {timeout} s [{how}] {path}")
+                data, how = input_for(seeds, seed, held)
+                path = _save(save, held, data, f"hang (over {timeout} s)\n{how}\n")
+                out(f"HANG #{held}: over {timeout} s [{how}] {path}")
                 done += 1
                 start()
         if done and done % 5000 == 0 and ready:

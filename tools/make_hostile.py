@@ -27,7 +27,7 @@ import tarfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "hostile"
@@ -70,7 +70,8 @@ def tar(members: list[tuple[str, object]], *, fmt: int = tarfile.PAX_FORMAT) -> 
                 info.size = len(content)
                 tf.addfile(info, io.BytesIO(content))
                 continue
-            kind, target = content  # type: ignore[misc]
+            # Anything but bytes is a (kind, target) pair; a device's target is (major, minor).
+            kind, target = cast("tuple[str, Any]", content)
             info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "dir": tarfile.DIRTYPE,
                          "char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE}[kind]
             if kind in ("char", "block"):
@@ -102,7 +103,7 @@ def config(layers: list[bytes], **extra: object) -> bytes:
     return js(value)
 
 
-def legacy(layers: list[bytes] | None = None, *, cfg: bytes | None = None, item: dict | None = None,
+def legacy(layers: list[bytes] | None = None, *, cfg: bytes | None = None, item: dict[str, object] | None = None,
            replace: dict[str, object] | None = None) -> list[tuple[str, object]]:
     """A docker save (legacy) as members; ``replace`` swaps member contents by name (None drops it)."""
     layers = layers if layers is not None else [BASE, TOP]
@@ -110,7 +111,7 @@ def legacy(layers: list[bytes] | None = None, *, cfg: bytes | None = None, item:
     names = [f"{sha(t)[:16]}{i}/layer.tar" for i, t in enumerate(layers)]
     members: list[tuple[str, object]] = [(f"{sha(cfg)}.json", cfg)]
     members += [(n, t) for n, t in zip(names, layers)]
-    manifest = {"Config": f"{sha(cfg)}.json", "RepoTags": ["hostile/app:1"], "Layers": names}
+    manifest: dict[str, object] = {"Config": f"{sha(cfg)}.json", "RepoTags": ["hostile/app:1"], "Layers": names}
     manifest.update(item or {})
     members.append(("manifest.json", js([manifest])))
     for name, content in (replace or {}).items():
@@ -272,7 +273,7 @@ CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "index-fan-out.tar": (_index_fan_out, {"images": 1, "findings": []}),
     "digests-corrupted.tar": (_digests_corrupted, {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch"]}),
 }
-DIRECTORY_CASES = {
+DIRECTORY_CASES: dict[str, tuple[dict[str, bytes], dict[str, object]]] = {
     "dir-not-image": ({"README.md": b"# notes\n", "src/main.c": b"int main(void) { return 0; }\n"},
                       {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src, src/main.c"}),
 }

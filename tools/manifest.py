@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib
 import io
 import json
 import multiprocessing
@@ -126,14 +127,14 @@ def collect_runs() -> list[Run]:
     return runs
 
 
-def _run_one(run: Run) -> tuple[str, str, dict[str, object]]:
+def _run_one(run: Run) -> tuple[str, str, dict[str, bytes]]:
     key, argv, writes = run
     sys.path.insert(0, str(ROOT))
     from imageforensics import cli
     try:
         from imageforensics.cli._build_info import build_commit
-    except ImportError:  # the layout before the folders
-        from imageforensics.build_info import build_commit  # type: ignore[no-redef]
+    except ImportError:  # the layout before the folders (a manifest of an older commit)
+        build_commit = importlib.import_module("imageforensics.build_info").build_commit
 
     commit = build_commit()[:12]
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,26 +166,24 @@ def _run_one(run: Run) -> tuple[str, str, dict[str, object]]:
         data = data.replace(tmp.encode(), b"<tmp>")
         return data.replace(f"(commit {commit})".encode(), b"(commit <commit>)") if commit else data
 
-    parts = {"status": str(rc), "stdout": norm(stdout.getvalue()), "stderr": norm(stderr.getvalue()), "file": norm(written)}
+    parts = {"status": str(rc).encode(), "stdout": norm(stdout.getvalue()), "stderr": norm(stderr.getvalue()),
+             "file": norm(written)}
     digest = hashlib.sha256()
     for name in ("status", "stdout", "stderr", "file"):
-        value = parts[name]
-        data = value if isinstance(value, bytes) else value.encode()
+        data = parts[name]
         digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
     return key, digest.hexdigest(), parts
 
 
-def _save(folder: Path, key: str, parts: dict[str, object]) -> None:
+def _save(folder: Path, key: str, parts: dict[str, bytes]) -> None:
     name = hashlib.sha256(key.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.txt", "wb") as f:
-        f.write(key.encode() + b"\n== status " + str(parts["status"]).encode() + b"\n== stderr\n")
+        f.write(key.encode() + b"\n== status " + parts["status"] + b"\n== stderr\n")
         for part in ("stderr", "stdout", "file"):
             if part != "stderr":
                 f.write(f"\n== {part}\n".encode())
-            value = parts[part]
-            assert isinstance(value, bytes)
-            f.write(value)
+            f.write(parts[part])
 
 
 def main() -> int:

@@ -358,7 +358,6 @@ def mutate_json(text: bytes, rng: Chooser) -> tuple[bytes, str]:
     if op == "non-utf8":
         pos = rng.randint(0, len(text))
         return text[:pos] + b"\xff\xfe" + text[pos:], f"non-UTF-8 bytes at {pos}"
-    parent = _get(value, path[:-1]) if path else None
     if op == "dup-key":
         encoded = json.dumps(value).encode()
         pos = encoded.find(b"{")
@@ -367,6 +366,8 @@ def mutate_json(text: bytes, rng: Chooser) -> tuple[bytes, str]:
         keys = [k for k in (value.keys() if isinstance(value, dict) else [])] or ["Config"]
         key = json.dumps(rng.choice(keys)).encode()
         return encoded[: pos + 1] + key + b":" + json.dumps(rng.choice(_SWAPS)).encode() + b"," + encoded[pos + 1 :], "duplicate key"
+    # Only a swap or a drop is left, and the document itself was handled above: the path names a member.
+    parent = _get(value, path[:-1])
     if op == "drop":
         del parent[path[-1]]
         return json.dumps(value).encode(), f"drop {path}"

@@ -9,29 +9,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gzip
-import json
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
-from imageforensics._version import __version__
-from imageforensics.read import _sources as inputs
 from imageforensics.cli._build_info import build_commit, version_line
-from imageforensics.diff._content_need import layers_needing_content
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff import DiffOptions, diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
 from imageforensics.limits import Limits
 from imageforensics.model import Archive
-from imageforensics.model_json import archive_to_json
-from imageforensics.read._progress import Progress
-from imageforensics.report._html import render_html
-from imageforensics.report._inspect import render_inspect_all
-from imageforensics.report._json import render_json
-from imageforensics.report._markdown import render_markdown
-from imageforensics.report._text import render_text
-from imageforensics.read._selection import select_image
+from imageforensics.read import Progress, choose_pair, read_input, select_image
+from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render
 from imageforensics.snapshot import write_snapshot
 
 PROG = "imageforensics"
@@ -108,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser("diff", help="compare two images (the default with two inputs)", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     diff.add_argument("a", metavar="A", help="first input (e.g. the pulled image)")
     diff.add_argument("b", metavar="B", help="second input (e.g. the rebuilt image)")
-    diff.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text", help="report format (default text)")
+    diff.add_argument("--format", choices=tuple(RENDERERS), default="text", help="report format (default text)")
     diff.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE (whole or not at all)")
     diff.add_argument("--ignore-timestamps", action="store_true", help="do not count created times or file mtimes as differences")
     diff.add_argument("--ignore", action="append", default=[], metavar="PATTERN", help="ignore paths matching this glob (repeatable), e.g. '/var/cache/*'")
@@ -120,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = sub.add_parser("inspect", help="show one input: format, image ID, history, layers, audit")
     inspect.add_argument("a", metavar="INPUT", help="archive, directory, snapshot, or - for standard input")
-    inspect.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or the whole model as JSON")
+    inspect.add_argument("--format", choices=tuple(INSPECT_RENDERERS), default="text", help="text (default) or the whole model as JSON")
     inspect.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or not at all)")
     inspect.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from multi-platform inputs")
     inspect.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -184,9 +174,9 @@ def _run_diff(args: argparse.Namespace) -> int:
     try:
         # Each byte hashed once where possible: the text report shows no archive
         # digest, and files' content digests are only taken for layers that differ.
-        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
-                                                needed_layers=layers_needing_content,
-                                                archive_digest=args.format != "text")
+        chosen_a, chosen_b = choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
+                                         needed_layers=layers_needing_content,
+                                         archive_digest=args.format != "text")
     finally:
         if progress is not None:
             progress.finish()
@@ -196,15 +186,13 @@ def _run_diff(args: argparse.Namespace) -> int:
     if commit:
         # The report names exactly which build produced it.
         report = dataclasses.replace(report, tool_version=f"{report.tool_version} (commit {commit[:12]})")
-    if args.format == "json":
-        out = render_json(report)
-    elif args.format == "markdown":
-        out = render_markdown(report, **_max_paths(args))
-    elif args.format == "html":
-        out = render_html(report, **_max_paths(args))
-    else:
-        out = render_text(report, color=_use_color(args.color, args.output), **_max_paths(args))
-    write_output(out, args.output)
+    takes = RENDERERS[args.format].options
+    shown: dict[str, object] = {}
+    if "max_paths" in takes and args.max_paths is not None:
+        shown["max_paths"] = max(0, args.max_paths)
+    if "color" in takes:
+        shown["color"] = _use_color(args.color, args.output)
+    write_output(render(report, args.format, **shown), args.output)
     return report.exit_status
 
 
@@ -218,27 +206,19 @@ def _progress(args: argparse.Namespace) -> Progress | None:
 def _read_one(args: argparse.Namespace) -> Archive:
     progress = _progress(args)
     try:
-        return inputs.read_input(args.a, limits=_limits(args), progress=progress)
+        return read_input(args.a, limits=_limits(args), progress=progress)
     finally:
         if progress is not None:
             progress.finish()
 
 
-def _max_paths(args: argparse.Namespace) -> dict[str, int]:
-    return {} if args.max_paths is None else {"max_paths": max(0, args.max_paths)}
-
-
 def _run_inspect(args: argparse.Namespace) -> int:
     archive = _read_one(args)
-    if args.format == "json":
-        # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
-        out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
-    else:
-        images = None
-        if args.platform:
-            images = (select_image(archive, reference=None, index=None, platform=args.platform),)
-        out = render_inspect_all(archive, images)
-    write_output(out, args.output)
+    renderer = INSPECT_RENDERERS[args.format]
+    images = None
+    if args.platform and renderer.narrows_to_platform:
+        images = (select_image(archive, reference=None, index=None, platform=args.platform),)
+    write_output(renderer.render(archive, images), args.output)
     return 0
 
 

@@ -1,0 +1,16 @@
+"""Diffing: two images in, a Report out (findings, verdict, the aligned history). Pure.
+
+``diff_images`` compares an image of one archive with an image of another;
+``layers_needing_content`` says, from diff_ids and paths alone, which layers'
+file content digests that comparison looks at (the reader can then hash just
+those).
+"""
+
+from imageforensics.diff._content_need import layers_needing_content
+from imageforensics.diff._engine import DiffOptions, diff_images
+
+__all__ = [
+    "DiffOptions",
+    "diff_images",
+    "layers_needing_content",
+]

@@ -28,8 +28,7 @@ from imageforensics.limits import DEFAULT_LIMITS, Limits
 from imageforensics.read._file_state import state_of
 from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
 from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView
-from imageforensics.parse._layouts import parse_archive
-from imageforensics.parse._members import LayerReader, Member, normalise_member_name
+from imageforensics.parse import LayerReader, Member, normalise_member_name, parse_archive
 from imageforensics.read._tar_header import FastTarInfo
 from imageforensics.untrusted import show
 

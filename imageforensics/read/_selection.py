@@ -88,7 +88,8 @@ def _choices(archive: Archive, images: list[tuple[int, Image]]) -> str:
     return "; ".join(describe_choice(i, image) for i, image in images)
 
 
-def select_image(archive: Archive, *, reference: str | None, index: int | None, platform: str | None) -> Image:
+def select_image(archive: Archive, *, reference: str | None = None, index: int | None = None,
+                 platform: str | None = None) -> Image:
     """The one image the user means; SelectionError listing the choices when it is ambiguous or absent."""
     src = archive.source
     candidates = list(enumerate(archive.images))

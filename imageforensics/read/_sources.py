@@ -137,7 +137,7 @@ def _load_snapshot_file(path: str, limits: Limits) -> Archive:
         return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
-def choose(spec: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+def choose(spec: str, *, platform: str | None = None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
            content_digests: bool = True, archive_digest: bool = True) -> Chosen:
     """Read the input named by ``spec`` and select the image it designates."""
     path, reference, index = parse_input_spec(spec)
@@ -148,7 +148,7 @@ def choose(spec: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, 
 
 
 def choose_pair(
-    spec_a: str, spec_b: str, *, platform: str | None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
+    spec_a: str, spec_b: str, *, platform: str | None = None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
     needed_layers: NeededLayers | None = None, archive_digest: bool = True,
 ) -> tuple[Chosen, Chosen]:
     """Read two inputs in parallel (one thread each) and select an image from each.

@@ -10,6 +10,7 @@ import inspect
 import struct
 import tarfile
 import zlib
+from typing import cast
 
 MAX_SPARSE_RUNS = 100_000
 # ustar header: name mode uid gid size mtime chksum type linkname magic version
@@ -20,20 +21,48 @@ _TEXT = (0, 8, 11, 12, 15)
 
 
 class FastTarInfo(tarfile.TarInfo):
-    """TarInfo with a quicker ``frombuf`` for plain ASCII headers (the 200,000-file case).
+    """TarInfo with a quicker header parser for plain ASCII headers (the 200,000-file case).
 
-    It computes exactly what ``TarInfo.frombuf`` computes (same fields, same
-    octal parsing) and leaves every other header to it: non-ASCII bytes
-    (UTF-8 names, base-256 numbers), old-GNU sparse headers, zero blocks.
+    ``parse_plain`` computes exactly what tarfile's own parser computes (same
+    fields, same octal parsing) and leaves every other header to it: non-ASCII
+    bytes (UTF-8 names, base-256 numbers), old-GNU sparse headers, zero blocks.
+    It hooks in under both names tarfile has called its parser by: ``frombuf``
+    (3.10 to 3.13) and ``_frombuf`` (CPython main since gh-143933, whose
+    ``fromtarfile`` calls ``_frombuf`` and never ``frombuf``).
     """
 
     __slots__ = ()
 
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> FastTarInfo:
-        """Parse a 512-byte header block."""
-        if len(buf) != tarfile.BLOCKSIZE or not buf.isascii() or buf[156:157] == tarfile.GNUTYPE_SPARSE:
+        """Parse a 512-byte header block (tarfile's public parser)."""
+        return cls._frombuf(buf, encoding, errors)
+
+    @classmethod
+    def _frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str, *, dircheck: bool = True) -> FastTarInfo:
+        """Parse a 512-byte header block, as tarfile's own ``_frombuf`` where it has one.
+
+        ``dircheck=False`` is what tarfile passes for the header that follows a
+        GNU long name or a pax header: its V7 directory rule does not apply.
+        """
+        parsed = cls.parse_plain(buf, encoding, errors, dircheck=dircheck)
+        if parsed is not None:
+            return parsed
+        # super() follows the class's MRO, so the parser found is the next one
+        # after ours: tarfile's _frombuf where it exists, else its frombuf
+        # (which then does the whole parse and calls neither of ours).
+        tarfile_parser = getattr(super(), "_frombuf", None)
+        if tarfile_parser is None:
             return super().frombuf(buf, encoding, errors)
+        # It builds its TarInfo as cls(): one of ours.
+        return cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
+
+    @classmethod
+    def parse_plain(cls, buf: bytes | bytearray, encoding: str, errors: str, *,
+                    dircheck: bool = True) -> FastTarInfo | None:
+        """The header parsed quickly when it is a plain ASCII one; None leaves it to tarfile."""
+        if len(buf) != tarfile.BLOCKSIZE or not buf.isascii() or buf[156:157] == tarfile.GNUTYPE_SPARSE:
+            return None
         # ASCII bytes sum to at most 512 * 127 < 65521, so Adler-32's low half
         # is 1 + the exact byte sum; signed and unsigned checksums agree.
         total = (zlib.adler32(buf) & 0xFFFF) - 1
@@ -45,9 +74,9 @@ class FastTarInfo(tarfile.TarInfo):
                 int(fields[i].split(b"\0", 1)[0] or b"0", 8) for i in _NUMERIC
             ]
         except ValueError:
-            return super().frombuf(buf, encoding, errors)
+            return None
         if not total or chk != total - sum(fields[6]) + 256:
-            return super().frombuf(buf, encoding, errors)
+            return None
         kind: bytes = fields[7]
         name, linkname, uname, gname, prefix = [
             fields[i].split(b"\0", 1)[0].decode(encoding, errors) for i in _TEXT
@@ -59,8 +88,9 @@ class FastTarInfo(tarfile.TarInfo):
         obj.chksum = chk
         obj.type = kind
         obj.linkname, obj.uname, obj.gname = linkname, uname, gname
-        # As frombuf: a V7 directory is a regular file with a trailing slash.
-        if kind == tarfile.AREGTYPE and name.endswith("/"):
+        # As tarfile: a V7 directory is a regular file with a trailing slash
+        # (not in the header after a long name: its name field is not the name).
+        if dircheck and kind == tarfile.AREGTYPE and name.endswith("/"):
             obj.type = tarfile.DIRTYPE
         if obj.type == tarfile.DIRTYPE:
             obj.name = name.rstrip("/")

@@ -1,4 +1,4 @@
-"""Text for ``imageforensics inspect``: one archive, one image, its history and its audit.
+"""``imageforensics inspect``: one archive as text (its images, their history and audit) or its whole model as JSON.
 
 Pure: model values in, a string out. Every string from the archive (names,
 tags, created_by, comments) goes through ``text_safe`` first: control and
@@ -7,8 +7,12 @@ bidi characters are shown escaped, never emitted.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
+from imageforensics.model_json import archive_to_json
 from imageforensics.report._common import table_created_by
 from imageforensics.report._escape import display_width, shorten, text_safe, wrap
 from imageforensics.units import human_size
@@ -43,6 +47,13 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
     for note in archive.notes:
         lines.append(f"note: {text_safe(note)}")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None) -> str:
+    """The model of the input as JSON: the whole archive, or only ``images`` of it."""
+    shown = archive if images is None else replace(archive, images=images)
+    # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
+    return json.dumps(archive_to_json(shown), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
 def _field(label: str, value: str) -> str:
