@@ -22,7 +22,7 @@ from typing import Any
 
 from imageforensics._version import __version__
 from imageforensics.errors import SnapshotError
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Image, RunConfig
 from imageforensics.untrusted_json import JsonShapeError
 from imageforensics.model_json import archive_from_json, archive_to_json

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from imageforensics.read import _compression as compress
 from imageforensics.read._compression import ZSTD_MISSING, detect, open_decompressed
 from imageforensics.errors import InputError, LimitError, ToolMissingError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 
 ZSTD = shutil.which("zstd")
 needs_zstd = pytest.mark.skipif(ZSTD is None, reason="the zstd program is not installed")
@@ -376,7 +376,7 @@ def test_zstd_skippable_frames_between_frames(monkeypatch: pytest.MonkeyPatch) -
 def test_endless_trailing_data_after_a_gzip_stream_comes_to_an_end(monkeypatch):
     from imageforensics.read import _compression as compress_module
     from imageforensics.errors import InputError
-    from imageforensics.limits import DEFAULT_LIMITS
+    from imageforensics.options import DEFAULT_LIMITS
 
     monkeypatch.setattr(compress_module, "MAX_TRAILING", 4096)
     data = gzip.compress(b"payload", mtime=0)

@@ -18,7 +18,7 @@ import pytest
 
 from archivekit import hexof, js, legacy, oci, sha, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded

@@ -20,7 +20,7 @@ import pytest
 
 from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.errors import LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Image
 from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded

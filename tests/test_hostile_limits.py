@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
-from imageforensics.cli._main import build_parser
+from imageforensics.cli._main import build_parser, limits_from_args
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits, settable_limits
 from imageforensics.read._archive import max_members, read_stream
 from tools.fuzz import guarded
 
@@ -57,10 +57,27 @@ def test_json_members_held_together_are_bounded() -> None:
 
 
 def test_each_limit_has_a_cli_option_with_its_default() -> None:
-    defaults = Limits()
     inspect = build_parser().parse_args(["inspect", "x.tar"])
-    assert (inspect.max_json_bytes, inspect.max_json_depth, inspect.max_layers, inspect.max_entries, inspect.max_path_bytes, inspect.max_expansion) == (
-        defaults.max_json_bytes, defaults.max_json_depth, defaults.max_layers, defaults.max_entries_per_layer, defaults.max_path_bytes, defaults.max_expansion_ratio)
+    assert limits_from_args(inspect) == Limits()
+    assert [f.metadata["flag"] for f in settable_limits()] == [
+        "--max-json-bytes", "--max-json-depth", "--max-layers", "--max-entries", "--max-path-bytes", "--max-expansion"]
+
+
+@pytest.mark.parametrize("command", ["diff", "inspect", "snapshot"])
+def test_every_settable_limit_is_in_the_help_of_every_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps long help lines
+    for limit in settable_limits():
+        m = limit.metadata
+        assert f"{m['flag']} {m['metavar']} {m['help']} (default {limit.default})" in text, limit.name
+
+
+@pytest.mark.parametrize("argv", [["inspect", "x.tar"], ["snapshot", "x.tar", "-o", "s.json"], ["diff", "a.tar", "b.tar"]])
+def test_an_option_sets_its_limit_and_only_that(argv: list[str]) -> None:
+    assert limits_from_args(build_parser().parse_args([*argv, "--max-layers", "7"])) == Limits(max_layers=7)
+    assert limits_from_args(build_parser().parse_args([*argv, "--max-entries", "9", "--max-expansion", "3"])) == Limits(
+        max_entries_per_layer=9, max_expansion_ratio=3)
 
 
 def test_the_readme_documents_every_default() -> None:

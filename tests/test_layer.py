@@ -25,7 +25,7 @@ from imageforensics.read._layer_blob import read_layer
 from imageforensics.read._layer_entries import EntryLister
 from imageforensics.read._layer_streams import HashPipe
 from imageforensics.read._tar_header import FastTarInfo
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import (
     EMPTY_GZIP_BUILDKIT,
     EMPTY_GZIP_SCHEMA1,

@@ -12,7 +12,7 @@ from archivekit import (
     legacy, oci, oci_manifest, sha, simple_image, tar_of,
 )
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import DEFAULT_LIMITS
+from imageforensics.options import DEFAULT_LIMITS
 from imageforensics.model import Archive, Digest
 from imageforensics.parse._json import load_json_bytes
 from imageforensics.parse._members import named_digest, normalise_member_name

@@ -17,7 +17,7 @@ import pytest
 
 from archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Digest, Image
 from imageforensics.read._archive import read_archive, read_stream
 

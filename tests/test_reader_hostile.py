@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from archivekit import Link, cimage, containerd, crane, graphdriver, hexof, js, legacy, oci, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 

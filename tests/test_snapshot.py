@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from imageforensics.errors import SnapshotError
 from imageforensics.findings import Finding, Severity
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.snapshot import load_snapshot, write_snapshot

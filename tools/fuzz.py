@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from imageforensics.errors import ImageForensicsError  # noqa: E402
-from imageforensics.limits import Limits  # noqa: E402
+from imageforensics.options import Limits  # noqa: E402
 from tools.mutate import mutate_archive  # noqa: E402
 
 SOURCE = "fuzz.tar"

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 
 
 def load_json_bytes(data: bytes, *, source: str, member: str, what: str, limits: Limits) -> tuple[Any, list[str]]:

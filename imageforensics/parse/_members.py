@@ -17,7 +17,7 @@ from typing import Any
 
 from imageforensics.errors import InputError, LimitError
 from imageforensics.findings import Finding
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Digest, Layer
 from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics.parse._json import load_json_bytes

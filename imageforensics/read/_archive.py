@@ -24,7 +24,7 @@ from imageforensics.read import _compression as compress
 from imageforensics.read import _layer_blob as layer
 from imageforensics.errors import InputError, LimitError
 from imageforensics.read._layer_streams import HashPipe
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import DEFAULT_LIMITS, Limits
 from imageforensics.read._file_state import state_of
 from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
 from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView

@@ -18,7 +18,7 @@ import zlib
 from typing import BinaryIO, Callable, Protocol, cast
 
 from imageforensics.errors import InputError, LimitError, ToolMissingError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 
 CHUNK = 1 << 20
 ZSTD_MISSING = (

@@ -15,7 +15,7 @@ from imageforensics.read._compression import CHUNK, HEAD_BYTES, detect, open_dec
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.read._layer_entries import EntryLister
 from imageforensics.read._layer_streams import BLOCK, RawError, StoredReader, TarStream, TruncatedData
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, Layer
 from imageforensics.read._tar_header import FastTarInfo
 

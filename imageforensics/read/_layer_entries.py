@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Protocol, cast
 
 from imageforensics.errors import LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import FileEntry
 
 WHITEOUT = ".wh."

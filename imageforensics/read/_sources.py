@@ -28,7 +28,7 @@ from imageforensics.read import _archive as reader
 from imageforensics.read._compression import detect
 from imageforensics.errors import InputError
 from imageforensics.read._file_state import state_of, unchanged_since
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import DEFAULT_LIMITS, Limits
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
 from imageforensics.read._outer_tar import MemberStream
 from imageforensics.read._progress import CountingReader, Progress, label_for
