@@ -32,9 +32,6 @@ FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1
 REDACTABLE = frozenset({"env", "labels"})
 GZIP_MAGIC = b"\x1f\x8b"
-# A snapshot lists every file entry, so it may legitimately be larger than
-# any config JSON: allow this many times the JSON member limit once inflated.
-_SNAPSHOT_JSON_FACTOR = 16
 
 
 def _redact_config(config: RunConfig, redact: frozenset[str]) -> RunConfig:
@@ -100,7 +97,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def load_snapshot(data: bytes, *, source: str, limits: Limits = DEFAULT_LIMITS) -> Archive:
     """Read snapshot bytes (plain or gzip'ed JSON) back into the Archive; SnapshotError if it is not one."""
-    limit = limits.max_json_bytes * _SNAPSHOT_JSON_FACTOR
+    limit = limits.max_snapshot_bytes
     if data[:2] == GZIP_MAGIC:
         data = _inflate(data, source, limit)
     elif len(data) > limit:

@@ -33,13 +33,7 @@ from imageforensics.parse._members import LayerReader, Member, normalise_member_
 from imageforensics.read._tar_header import FastTarInfo
 from imageforensics.untrusted import show
 
-# Small members that are neither JSON nor a compressed stream nor a tar
-# (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
-# (unreadable) layers if a manifest names them as such.
-SMALL_OTHER = 64 * 1024
 PEEK = 512
-# Tar writers pad to a record size (10240 bytes for GNU tar); anything beyond this is not padding.
-MAX_AFTER_END = 64 << 20
 # Without content digests, smaller files are hashed all the same: hashing one
 # costs about what listing it costs, and a layer of many small files read
 # again would cost more than hashing them on the way.
@@ -151,9 +145,9 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
                 if not data:
                     break
                 after += len(data)
-                if after > MAX_AFTER_END:
+                if after > limits.max_bytes_after_end:
                     # An endless input (/dev/zero reads as an empty tar) would never finish.
-                    raise InputError(source, None, f"more than {MAX_AFTER_END} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
+                    raise InputError(source, None, f"more than {limits.max_bytes_after_end} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
         except (OSError, EOFError) as e:
             raise InputError(source, None, f"corrupt {kind} data after the tar end: {_reason(e)}") from None
     finally:
@@ -203,10 +197,10 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
-    view = TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
+    view = TarView(stream, archive=source, cap=limits.max_extended_header_bytes)
     try:
         # FastTarInfo caps sparse maps: tarfile would list every run of a hostile map in memory.
-        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo)  # type: ignore[arg-type]
+        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo.capped(limits))  # type: ignore[arg-type]
     except (tarfile.TarError, EOFError) as e:
         raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
     except OSError as e:
@@ -228,8 +222,8 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
             if info is None:
                 break
             last = info.name
-            if len(members) >= max_members(limits):
-                raise LimitError(source, show(info.name), f"more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)")
+            if len(members) >= limits.max_members:
+                raise LimitError(source, show(info.name), f"more than {limits.max_members} members in the archive {_members_allowed(limits)}")
             if len(info.name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
                 raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
             name = normalise_member_name(info.name)
@@ -286,18 +280,15 @@ def _reason(e: BaseException) -> str:
     return show(text)
 
 
-def max_members(limits: Limits) -> int:
-    """How many members an archive may hold: each layer brings a few (dir, VERSION, json, layer.tar, blob)."""
-    return 16 * limits.max_layers + 4096
+def _members_allowed(limits: Limits) -> str:
+    return f"({limits.members_per_layer} per layer allowed by --max-layers, plus {limits.members_besides_layers})"
 
 
 class _Kept:
     """How many member bytes are held in memory; bounded so memory never grows with the input."""
 
     def __init__(self, limits: Limits) -> None:
-        # JSON documents of one archive are configs, manifests and indexes:
-        # kilobytes each. Twice the single-document limit is generous.
-        self.budget = 2 * limits.max_json_bytes
+        self.budget = limits.max_json_held_bytes
         self.held = 0
 
     def take(self, size: int) -> bool:
@@ -318,7 +309,7 @@ def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO,
             raise LimitError(source, show(name), f"the archive's JSON members together exceed {kept.budget} bytes (twice --max-json-bytes)")
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="json", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
+    if size <= limits.max_small_member_bytes and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
     blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
@@ -361,8 +352,8 @@ def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> A
             full = os.path.join(dirpath, entry)
             rel = entry if rel_dir == "." else f"{rel_dir}/{entry}".replace(os.sep, "/")
             name = normalise_member_name(rel)
-            if len(members) >= max_members(limits):
-                raise LimitError(top, show(name), f"more than {max_members(limits)} files in the directory (16 per layer allowed by --max-layers, plus 4096)")
+            if len(members) >= limits.max_members:
+                raise LimitError(top, show(name), f"more than {limits.max_members} files in the directory {_members_allowed(limits)}")
             try:
                 st = os.lstat(full)
             except OSError as e:

@@ -43,10 +43,6 @@ def detect(head: bytes) -> str:
     return "none"
 
 
-# Bytes after a compressed stream's end that are counted (as trailing data) before giving up.
-MAX_TRAILING = 64 << 20
-
-
 class _Decoder(Protocol):
     """What bz2/lzma decompressor objects offer (zlib is adapted to it)."""
 
@@ -201,10 +197,10 @@ class DecompressedStream(io.RawIOBase):
     def _count_trailing(self, data: bytes) -> None:
         while data:
             self.trailing_bytes += len(data)
-            if self.trailing_bytes > MAX_TRAILING:
+            if self.trailing_bytes > self._limits.max_bytes_after_end:
                 # Trailing bytes are counted, never decoded: an endless input
                 # (``cat a.tar.gz /dev/zero``) must still come to an end.
-                raise InputError(self._archive, self._member, f"more than {MAX_TRAILING} bytes follow the end of the {self.kind} stream (an endless input such as /dev/zero?)")
+                raise InputError(self._archive, self._member, f"more than {self._limits.max_bytes_after_end} bytes follow the end of the {self.kind} stream (an endless input such as /dev/zero?)")
             if self.trailing_zero and data.count(0) != len(data):
                 self.trailing_zero = False
             data = self._read_stored()

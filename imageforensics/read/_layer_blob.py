@@ -11,7 +11,7 @@ from __future__ import annotations
 import tarfile
 from typing import BinaryIO, cast
 
-from imageforensics.read._compression import CHUNK, HEAD_BYTES, detect, open_decompressed
+from imageforensics.read._compression import HEAD_BYTES, detect, open_decompressed
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.read._layer_entries import EntryLister
 from imageforensics.read._layer_streams import BLOCK, RawError, StoredReader, TarStream, TruncatedData
@@ -65,13 +65,13 @@ def _read(
         cast(BinaryIO, stored), kind, archive=archive, member=member, limits=limits
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
-    tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member, hashing=unchanged_from is None)
+    tar = TarStream(source, limits.max_extended_header_bytes, archive, member, hashing=unchanged_from is None)
     lister = EntryLister(archive, member, limits, content_digests, digest_below)
     problem = ""
     decompressed = True
     try:
         try:
-            problem, ended = _list_tar(tar, lister, kind)
+            problem, ended = _list_tar(tar, lister, kind, limits)
             if ended:
                 after, nonzero = tar.drain()
                 if nonzero:
@@ -130,7 +130,7 @@ _TAR_ERRORS = (
 )
 
 
-def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool]:
+def _list_tar(tar: TarStream, lister: EntryLister, kind: str, limits: Limits) -> tuple[str, bool]:
     """List every entry into ``lister``: (content problem or "", whether an end block was seen)."""
     start = tar.head(_HINT_BYTES)
     if kind != "none" and detect(start) != "none":
@@ -139,7 +139,7 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool
         archive = tarfile.TarFile(
             fileobj=tar,  # type: ignore[arg-type]
             mode="r",
-            tarinfo=FastTarInfo,
+            tarinfo=FastTarInfo.capped(limits),
             encoding="utf-8",
             errors="surrogateescape",
         )

@@ -23,7 +23,6 @@ from imageforensics.model import FileEntry
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
-MAX_ANOMALIES = 1000
 
 _FILE_TYPES = frozenset(
     (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE)
@@ -137,7 +136,7 @@ class EntryLister:
 
     def note(self, code: str, detail: str) -> None:
         """Record an anomaly (see model.LAYER_ANOMALIES); the list is capped."""
-        if len(self._anomalies) < MAX_ANOMALIES:
+        if len(self._anomalies) < self._limits.max_anomalies_per_layer:
             self._anomalies.append((code, detail))
         else:
             self._dropped += 1
