@@ -1,4 +1,4 @@
-"""What each stage is told, as frozen values passed whole: the safety limits and fixed caps.
+"""What each stage is told, as frozen values passed whole: the limits, and what the reader reads.
 
 Every bound on the work or memory an untrusted input can ask for is a field
 of ``Limits``, read from the ``Limits`` a module is given (so a test lowers a
@@ -6,6 +6,10 @@ cap by passing a smaller one). Those a user may raise carry their
 command-line option in the field's metadata (``flag``, ``metavar``, ``help``):
 the CLI builds its options from them. The others are fixed caps, marked
 ``fixed`` with what they bound; the README lists both from here.
+
+``ReadOptions`` is what the reader is told for one read (its ``Limits``
+among it), passed whole through ``read/``: a new read option is a field here
+and the code that reads it.
 """
 
 from __future__ import annotations
@@ -112,3 +116,22 @@ def settable_limits() -> tuple[dataclasses.Field[Any], ...]:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadOptions:
+    """What the reader is told for one read: its limits, which digests to take, and which platform to select."""
+
+    limits: Limits = field(default_factory=Limits)
+    # False leaves the content digests of files of ``digest_below`` bytes or
+    # more empty: their data is then hashed once, for the diff_id (the reader
+    # reads again just the layers whose files the diff compares).
+    content_digests: bool = True
+    # Without content digests, smaller files are hashed all the same: hashing
+    # one costs about what listing it costs, and a layer of many small files
+    # read again would cost more than hashing them on the way.
+    digest_below: int = 64 * _KiB
+    # False leaves Archive.sha256 None (the text report does not show it).
+    archive_digest: bool = True
+    # os/arch[/variant]: which image of a multi-platform input is chosen.
+    platform: str | None = None

@@ -18,7 +18,7 @@ import pytest
 
 from archivekit import hexof, js, legacy, oci, sha, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.options import DEFAULT_LIMITS, Limits
+from imageforensics.options import DEFAULT_LIMITS, Limits, ReadOptions
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded
@@ -33,7 +33,7 @@ IDX = "application/vnd.oci.image.index.v1+json"
 
 
 def read(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Archive:
-    return guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+    return guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=limits)))  # type: ignore[arg-type]
 
 
 def replaced(members: list, name: str, data: bytes) -> bytes:

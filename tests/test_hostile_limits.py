@@ -18,7 +18,7 @@ import pytest
 from archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.cli._main import build_parser, limits_from_args
 from imageforensics.errors import InputError, LimitError
-from imageforensics.options import Limits, fixed_caps, settable_limits
+from imageforensics.options import Limits, ReadOptions, fixed_caps, settable_limits
 from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded
 
@@ -28,7 +28,7 @@ IMG = simple_image()
 
 def limit_error(data: bytes, limits: Limits) -> str:
     with pytest.raises(LimitError) as info:
-        guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+        guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=limits)))  # type: ignore[arg-type]
     return str(info.value)
 
 
@@ -152,7 +152,7 @@ def test_a_huge_extended_header_in_the_outer_archive_is_refused_before_it_is_rea
     data = _pax_header("comment", 3 << 20) + tar_of(legacy([IMG]))
     msg = limit_error(data, Limits())
     assert msg == "t.tar: tar extended header of 3146240 bytes at offset 512 is over the 1179648-byte limit (twice --max-path-bytes plus 1 MiB)"
-    assert len(guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=Limits(max_path_bytes=2 << 20))).images) == 1  # type: ignore[arg-type]
+    assert len(guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=Limits(max_path_bytes=2 << 20)))).images) == 1  # type: ignore[arg-type]
 
 
 def test_a_sparse_member_of_the_outer_archive_larger_than_a_chunk_is_read() -> None:

@@ -10,13 +10,14 @@ import dataclasses
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
-from archivekit import OCI_INDEX, OCI_MANIFEST, Link, hexof, js, layer_tar, legacy, oci_manifest, simple_image, tar_of
+from archivekit import OCI_INDEX, OCI_MANIFEST, Link, hexof, js, layer_tar, legacy, oci, oci_manifest, simple_image, tar_of
 from imageforensics.errors import InputError, LimitError, SnapshotError
 from imageforensics.model import Archive
-from imageforensics.options import Limits, fixed_caps, settable_limits
+from imageforensics.options import Limits, ReadOptions, fixed_caps, settable_limits
 from imageforensics.parse._json import load_json_bytes
 from imageforensics.read._archive import read_stream
 from imageforensics.read._layer_blob import read_layer
@@ -28,7 +29,7 @@ LEGACY = legacy([IMG])
 
 
 def read(data: bytes, limits: Limits = Limits()) -> Archive:
-    return read_stream(io.BytesIO(data), "t.tar", limits=limits)  # type: ignore[arg-type]
+    return read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=limits))  # type: ignore[arg-type]
 
 
 def desc(media_type: str, data: bytes) -> dict[str, object]:
@@ -114,10 +115,10 @@ def test_runs_of_a_sparse_map() -> None:
 
 def test_anomalies_listed_per_layer() -> None:
     tar = layer_tar({f"/abs{i}": b"" for i in range(5)})
-    layer = read_layer(io.BytesIO(tar), archive="a", member="m", limits=Limits(max_anomalies_per_layer=3))
+    layer = read_layer(io.BytesIO(tar), archive="a", member="m", options=ReadOptions(limits=Limits(max_anomalies_per_layer=3)))
     assert layer.anomalies == (("absolute-name", "/abs0"), ("absolute-name", "/abs1"), ("absolute-name", "/abs2"),
                                ("more-anomalies", "2 more not listed"))
-    assert len(read_layer(io.BytesIO(tar), archive="a", member="m", limits=Limits()).anomalies) == 5
+    assert len(read_layer(io.BytesIO(tar), archive="a", member="m").anomalies) == 5
 
 
 def test_links_followed_to_resolve_a_member() -> None:
@@ -160,3 +161,17 @@ def test_size_of_a_snapshot() -> None:
     with pytest.raises(SnapshotError, match=rf"snapshot is more than {len(data) - 1} bytes"):
         load_snapshot(data, source="s.json", limits=Limits(max_json_bytes=len(data) - 1, snapshot_json_multiple=1))
     assert load_snapshot(data, source="s.json", limits=Limits(max_json_bytes=len(data), snapshot_json_multiple=1)).images
+
+
+def test_read_options_choose_the_platform_and_the_digests(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from imageforensics.read._sources import choose, choose_pair
+
+    amd, arm = simple_image(seed="x"), replace(simple_image(seed="y"), architecture="arm64", variant="v8")
+    path = tmp_path / "multi.tar"
+    path.write_bytes(tar_of(oci([amd, arm])))
+    chosen = choose(str(path), ReadOptions(platform="linux/arm64/v8"))
+    assert str(chosen.image.platform) == "linux/arm64/v8" and chosen.archive.sha256 is not None
+    a, b = choose_pair(str(path), str(path), ReadOptions(platform="linux/amd64", archive_digest=False))
+    assert str(a.image.platform) == str(b.image.platform) == "linux/amd64" and a.archive.sha256 is None

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from imageforensics.errors import ImageForensicsError  # noqa: E402
-from imageforensics.options import Limits  # noqa: E402
+from imageforensics.options import Limits, ReadOptions  # noqa: E402
 from tools.mutate import mutate_archive  # noqa: E402
 
 SOURCE = "fuzz.tar"
@@ -126,7 +126,7 @@ def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
-    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits)  # type: ignore[arg-type]
+    archive = read_stream(io.BytesIO(data), SOURCE, ReadOptions(limits=limits))
     for image in archive.images or (None,):
         render_inspect_text(archive, image)
     json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)

@@ -22,7 +22,7 @@ from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.diff._content_need import layers_needing_content
 from imageforensics.diff._engine import DiffOptions, diff_images
 from imageforensics.errors import ImageForensicsError
-from imageforensics.options import Limits, settable_limits
+from imageforensics.options import Limits, ReadOptions, settable_limits
 from imageforensics.model import Archive
 from imageforensics.model_json import archive_to_json
 from imageforensics.read._progress import Progress
@@ -170,14 +170,13 @@ def _use_color(choice: str, output: str | None) -> bool:
 def _run_diff(args: argparse.Namespace) -> int:
     if args.a == "-" and args.b == "-":
         raise ImageForensicsError("only one of the two inputs can be - (standard input)")
-    limits = limits_from_args(args)
+    # Each byte hashed once where possible: the text report shows no archive
+    # digest, and files' content digests are only taken for layers that differ.
+    read = ReadOptions(limits=limits_from_args(args), platform=args.platform, archive_digest=args.format != "text")
     progress = _progress(args)
     try:
-        # Each byte hashed once where possible: the text report shows no archive
-        # digest, and files' content digests are only taken for layers that differ.
-        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
-                                                needed_layers=layers_needing_content,
-                                                archive_digest=args.format != "text")
+        chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, read, progress=progress,
+                                                needed_layers=layers_needing_content)
     finally:
         if progress is not None:
             progress.finish()
@@ -209,7 +208,7 @@ def _progress(args: argparse.Namespace) -> Progress | None:
 def _read_one(args: argparse.Namespace) -> Archive:
     progress = _progress(args)
     try:
-        return inputs.read_input(args.a, limits=limits_from_args(args), progress=progress)
+        return inputs.read_input(args.a, ReadOptions(limits=limits_from_args(args)), progress=progress)
     finally:
         if progress is not None:
             progress.finish()

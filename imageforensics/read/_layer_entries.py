@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Protocol, cast
 
 from imageforensics.errors import LimitError
-from imageforensics.options import Limits
+from imageforensics.options import ReadOptions
 from imageforensics.model import FileEntry
 
 WHITEOUT = ".wh."
@@ -121,13 +121,11 @@ def _byte_length(text: str) -> int:
 class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
-    def __init__(
-        self, archive: str, member: str, limits: Limits, content_digests: bool = True, digest_below: int = 0
-    ) -> None:
+    def __init__(self, archive: str, member: str, options: ReadOptions = ReadOptions()) -> None:
         self._where = (archive, member)
-        self._limits = limits
-        self._content_digests = content_digests
-        self._digest_below = digest_below
+        self._limits = options.limits
+        self._content_digests = options.content_digests
+        self._digest_below = options.digest_below
         self._entries: list[FileEntry] = []
         self._anomalies: list[tuple[str, str]] = []
         self._dropped = 0
