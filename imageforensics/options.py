@@ -1,4 +1,4 @@
-"""What each stage is told, as frozen values passed whole: the limits, and what the reader reads.
+"""What each stage is told, as frozen values passed whole: the limits, what the reader reads, what the diff ignores.
 
 Every bound on the work or memory an untrusted input can ask for is a field
 of ``Limits``, read from the ``Limits`` a module is given (so a test lowers a
@@ -7,9 +7,10 @@ command-line option in the field's metadata (``flag``, ``metavar``, ``help``):
 the CLI builds its options from them. The others are fixed caps, marked
 ``fixed`` with what they bound; the README lists both from here.
 
-``ReadOptions`` is what the reader is told for one read (its ``Limits``
-among it), passed whole through ``read/``: a new read option is a field here
-and the code that reads it.
+``ReadOptions`` is what the reader is told for one read, ``DiffOptions``
+what the diff is told (each with the ``Limits`` of the run), passed whole
+through ``read/`` and ``diff/``: a new option is a field here, its flag in
+the CLI, and the code that reads it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ class Limits:
     # A snapshot lists every file entry, so it may legitimately be larger than
     # any config JSON: this many times the JSON member limit, once inflated.
     snapshot_json_multiple: int = _fixed(16, "size of a snapshot (after inflating)", unit="× `--max-json-bytes`")
+    # The diff's caps: a hostile or huge history, or paths nested thousands deep, stay fast.
+    # Above this many cells the quadratic alignment is replaced by difflib's
+    # matching on normalised text.
+    max_alignment_cells: int = _fixed(1_000_000, "cells of the history alignment table (beyond: difflib's matching blocks)")
+    # difflib is quadratic on repetitive input (a hostile history of alternating
+    # steps); beyond this many units a windowed greedy pass is used instead.
+    max_difflib_units: int = _fixed(10_000, "history steps matched with difflib (beyond: one linear pass)")
+    resync_window: int = _fixed(64, "steps the linear pass looks ahead to pair up again", unit="steps")
+    # Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
+    max_linked_depth: int = _fixed(256, "depth of paths the merged filesystem links to their parent (deeper ones are found by a scan)", unit="levels")
 
     @property
     def max_members(self) -> int:
@@ -135,3 +146,17 @@ class ReadOptions:
     archive_digest: bool = True
     # os/arch[/variant]: which image of a multi-platform input is chosen.
     platform: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffOptions:
+    """What the comparison leaves out (timestamps, paths matching globs), and the limits of its work."""
+
+    ignore_timestamps: bool = False
+    ignore: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def active(self) -> bool:
+        """True when anything is ignored."""
+        return self.ignore_timestamps or bool(self.ignore)

@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from hypothesis import assume, given, settings, strategies as st
 
-from imageforensics.diff._engine import FINDING_CODES, DiffOptions, diff_images
+from imageforensics.diff._engine import FINDING_CODES, diff_images
+from imageforensics.options import DiffOptions
 from imageforensics.findings import Severity
 from tests.modelfactory import (EMPTY_GZIP_BUILDKIT, NS, T0_NS, add_whiteout, archive, build, change_content,
                                 directory, drop_entry, file, insert_step, known_empty_layer, layer, mark_empty,

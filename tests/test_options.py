@@ -17,7 +17,7 @@ import pytest
 from archivekit import OCI_INDEX, OCI_MANIFEST, Link, hexof, js, layer_tar, legacy, oci, oci_manifest, simple_image, tar_of
 from imageforensics.errors import InputError, LimitError, SnapshotError
 from imageforensics.model import Archive
-from imageforensics.options import Limits, ReadOptions, fixed_caps, settable_limits
+from imageforensics.options import DiffOptions, Limits, ReadOptions, fixed_caps, settable_limits
 from imageforensics.parse._json import load_json_bytes
 from imageforensics.read._archive import read_stream
 from imageforensics.read._layer_blob import read_layer
@@ -44,7 +44,8 @@ def test_the_defaults_are_those_documented() -> None:
         "max_bytes_after_end": 64 << 20, "json_held_multiple": 2, "max_small_member_bytes": 64 << 10,
         "max_sparse_runs": 100_000, "max_anomalies_per_layer": 1000, "max_link_hops": 40, "max_index_depth": 16,
         "max_descriptors": 100_000, "max_duplicate_keys": 20, "depth_scan_chars": 4 << 20, "max_config_paths": 4096,
-        "snapshot_json_multiple": 16,
+        "snapshot_json_multiple": 16, "max_alignment_cells": 1_000_000, "max_difflib_units": 10_000, "resync_window": 64,
+        "max_linked_depth": 256,
     }
     d = Limits()
     assert (d.max_members, d.max_extended_header_bytes, d.max_json_held_bytes, d.max_snapshot_bytes) == (
@@ -175,3 +176,20 @@ def test_read_options_choose_the_platform_and_the_digests(tmp_path: Path) -> Non
     assert str(chosen.image.platform) == "linux/arm64/v8" and chosen.archive.sha256 is not None
     a, b = choose_pair(str(path), str(path), ReadOptions(platform="linux/amd64", archive_digest=False))
     assert str(a.image.platform) == str(b.image.platform) == "linux/amd64" and a.archive.sha256 is None
+
+
+def test_diff_options_carry_the_limits_of_the_alignment() -> None:
+    from imageforensics.diff._align import align_images
+    from imageforensics.diff._engine import diff_images
+    from tests.modelfactory import archive, build, spec, step
+
+    # Alternating steps: the exact alignment pairs 39 of 40 steps, the linear pass past the caps fewer.
+    a = build(spec(*[step(["RUN x", "RUN y"][i % 2]) for i in range(40)]))
+    b = build(spec(*[step(["RUN y", "RUN x"][i % 2]) for i in range(40)]))
+    low = DiffOptions(limits=Limits(max_alignment_cells=1, max_difflib_units=1, resync_window=0))
+
+    def rows(options: DiffOptions) -> list[tuple[int | None, int | None]]:
+        return [(row.index_a, row.index_b) for row in diff_images(archive(a), a, archive(b), b, options).steps]
+
+    assert rows(low) == [(p.a.index if p.a else None, p.b.index if p.b else None) for p in align_images(a, b, low.limits)]
+    assert rows(low) != rows(DiffOptions())

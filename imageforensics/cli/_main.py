@@ -20,9 +20,9 @@ from imageforensics._version import __version__
 from imageforensics.read import _sources as inputs
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.diff._content_need import layers_needing_content
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff._engine import diff_images
 from imageforensics.errors import ImageForensicsError
-from imageforensics.options import Limits, ReadOptions, settable_limits
+from imageforensics.options import DiffOptions, Limits, ReadOptions, settable_limits
 from imageforensics.model import Archive
 from imageforensics.model_json import archive_to_json
 from imageforensics.read._progress import Progress
@@ -170,17 +170,18 @@ def _use_color(choice: str, output: str | None) -> bool:
 def _run_diff(args: argparse.Namespace) -> int:
     if args.a == "-" and args.b == "-":
         raise ImageForensicsError("only one of the two inputs can be - (standard input)")
+    limits = limits_from_args(args)
+    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore), limits=limits)
     # Each byte hashed once where possible: the text report shows no archive
     # digest, and files' content digests are only taken for layers that differ.
-    read = ReadOptions(limits=limits_from_args(args), platform=args.platform, archive_digest=args.format != "text")
+    read = ReadOptions(limits=limits, platform=args.platform, archive_digest=args.format != "text")
     progress = _progress(args)
     try:
         chosen_a, chosen_b = inputs.choose_pair(args.a, args.b, read, progress=progress,
-                                                needed_layers=layers_needing_content)
+                                                needed_layers=lambda a, b: layers_needing_content(a, b, options))
     finally:
         if progress is not None:
             progress.finish()
-    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore))
     report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
     commit = build_commit()
     if commit:
