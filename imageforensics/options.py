@@ -50,50 +50,61 @@ class Limits:
     # (plus a fixed allowance, since tiny inputs legitimately expand a lot).
     max_expansion_ratio: int = _settable(1000, "--max-expansion", "decompressed/compressed ratio that counts as a bomb",
                                          metavar="RATIO")
-    expansion_allowance: int = _fixed(64 * _MiB, "decompressed bytes allowed beyond `--max-expansion` times the compressed bytes", unit="bytes")
 
-    # Fixed caps, in the order a read meets them.
+    # The fixed caps, in the order a read and then a diff meet them.
+    expansion_allowance: int = _fixed(
+        64 * _MiB, "decompressed bytes allowed beyond `--max-expansion` times the compressed bytes", unit="bytes")
     # Each layer brings a few members (a directory, VERSION, json, layer.tar, a blob).
     members_per_layer: int = _fixed(16, "members of an archive (or files of a directory) per layer `--max-layers` allows")
     members_besides_layers: int = _fixed(4096, "members of an archive (or files of a directory) besides those")
     # An extended header holds a path and a link target, plus xattrs and the like.
-    extended_header_allowance: int = _fixed(1 * _MiB, "size of a tar extended header, beyond twice `--max-path-bytes`", unit="bytes")
+    extended_header_allowance: int = _fixed(
+        1 * _MiB, "size of a tar extended header, beyond twice `--max-path-bytes`", unit="bytes")
     # Tar writers pad to a record size (10240 bytes for GNU tar); far more than
     # that is an endless input (/dev/zero reads as an empty tar), which must end.
-    max_bytes_after_end: int = _fixed(64 * _MiB, "bytes after the end-of-archive marker, or after the end of a compressed stream (an endless input such as `/dev/zero`)", unit="bytes")
+    max_bytes_after_end: int = _fixed(
+        64 * _MiB, "bytes after the end-of-archive marker, or after the end of a compressed stream "
+                   "(an endless input such as `/dev/zero`)", unit="bytes")
     # JSON documents of one archive are configs, manifests and indexes:
     # kilobytes each. Twice the single-document limit is generous.
     json_held_multiple: int = _fixed(2, "JSON members held in memory together", unit="× `--max-json-bytes`")
     # Small members that are neither JSON nor a compressed stream nor a tar
     # (VERSION, README, placeholder blobs) are kept as bytes: parse turns them
     # into (unreadable) layers if a manifest names them as such.
-    max_small_member_bytes: int = _fixed(64 * _KiB, "size of a small member that is neither JSON nor a layer (VERSION, a placeholder blob), held in memory", unit="bytes")
+    max_small_member_bytes: int = _fixed(
+        64 * _KiB, "size of a small member that is neither JSON nor a layer (VERSION, a placeholder blob), "
+                   "held in memory", unit="bytes")
     # tarfile would list every run of a hostile sparse map in memory.
     max_sparse_runs: int = _fixed(100_000, "runs in a sparse map")
     max_anomalies_per_layer: int = _fixed(1000, "anomalies listed per layer (the rest are counted)")
     max_link_hops: int = _fixed(40, "links followed to resolve a member name")
     max_index_depth: int = _fixed(16, "nesting of image indexes", unit="levels")
-    # Nested indexes fan out: 16 levels of 16 descriptors would be 16**16 visits.
+    # Each (child, names, platform) is walked once, but indexes naming their
+    # children under distinct names on every path still fan out.
     max_descriptors: int = _fixed(100_000, "descriptors walked in all image indexes")
     max_duplicate_keys: int = _fixed(20, "duplicate keys noted per JSON document")
     # Only for documents too deep for json: how deep, exactly for up to this many characters.
-    depth_scan_chars: int = _fixed(4 * _MiB, "characters of a JSON document too deep for Python's parser scanned to tell its depth")
+    depth_scan_chars: int = _fixed(
+        4 * _MiB, "characters of a JSON document too deep for Python's parser scanned to tell its depth")
     # A config is kilobytes; a hostile one with a million keys keeps this many
     # paths (and a digest of the rest).
     max_config_paths: int = _fixed(4096, "config paths fingerprinted (the rest as one digest)")
     # A snapshot lists every file entry, so it may legitimately be larger than
     # any config JSON: this many times the JSON member limit, once inflated.
     snapshot_json_multiple: int = _fixed(16, "size of a snapshot (after inflating)", unit="× `--max-json-bytes`")
-    # The diff's caps: a hostile or huge history, or paths nested thousands deep, stay fast.
+    # The diff's: a huge or hostile history, or paths nested thousands deep, stay fast.
     # Above this many cells the quadratic alignment is replaced by difflib's
     # matching on normalised text.
-    max_alignment_cells: int = _fixed(1_000_000, "cells of the history alignment table (beyond: difflib's matching blocks)")
+    max_alignment_cells: int = _fixed(
+        1_000_000, "cells of the history alignment table (beyond: difflib's matching blocks)")
     # difflib is quadratic on repetitive input (a hostile history of alternating
     # steps); beyond this many units a windowed greedy pass is used instead.
     max_difflib_units: int = _fixed(10_000, "history steps matched with difflib (beyond: one linear pass)")
     resync_window: int = _fixed(64, "steps the linear pass looks ahead to pair up again", unit="steps")
     # Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
-    max_linked_depth: int = _fixed(256, "depth of paths the merged filesystem links to their parent (deeper ones are found by a scan)", unit="levels")
+    max_linked_depth: int = _fixed(
+        256, "depth of paths the merged filesystem links to their parent (deeper ones are found by a scan)",
+        unit="levels")
 
     @property
     def max_members(self) -> int:
@@ -124,9 +135,6 @@ def fixed_caps() -> tuple[dataclasses.Field[Any], ...]:
 def settable_limits() -> tuple[dataclasses.Field[Any], ...]:
     """The fields of ``Limits`` that a command-line option sets, in their order."""
     return tuple(f for f in dataclasses.fields(Limits) if "flag" in f.metadata)
-
-
-DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from imageforensics._version import __version__
 from imageforensics.errors import SnapshotError
-from imageforensics.options import DEFAULT_LIMITS, Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Image, RunConfig
 from imageforensics.untrusted_json import JsonShapeError
 from imageforensics.model_json import archive_from_json, archive_to_json
@@ -95,7 +95,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def load_snapshot(data: bytes, *, source: str, limits: Limits = DEFAULT_LIMITS) -> Archive:
+def load_snapshot(data: bytes, *, source: str, limits: Limits = Limits()) -> Archive:
     """Read snapshot bytes (plain or gzip'ed JSON) back into the Archive; SnapshotError if it is not one."""
     limit = limits.max_snapshot_bytes
     if data[:2] == GZIP_MAGIC:

@@ -153,9 +153,10 @@ def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), 
     """
     deferred = [needed_layers is not None and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        future_a, future_b = (pool.submit(choose, spec, replace(options, content_digests=False) if later else options,
-                                          progress=progress) for spec, later in zip((spec_a, spec_b), deferred))
-        chosen = (future_a.result(), future_b.result())
+        # A deferred input is read without content digests first.
+        first = [pool.submit(choose, spec, replace(options, content_digests=False) if later else options, progress=progress)
+                 for spec, later in zip((spec_a, spec_b), deferred)]
+        chosen = (first[0].result(), first[1].result())
         if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
             return chosen  # every file was small enough to be hashed on the way
         # Which layers need content digests follows from diff_ids and paths alone.
