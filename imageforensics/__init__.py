@@ -27,26 +27,26 @@ metadata (no file contents) to diff later. ``__version__`` is this version.
 from __future__ import annotations
 
 from imageforensics._version import __version__
-from imageforensics.diff import DiffOptions, diff_images, layers_needing_content
+from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import (ImageForensicsError, InputError, LimitError, SelectionError, SnapshotError,
                                    ToolMissingError)
 from imageforensics.findings import Finding, Severity
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import DiffOptions, Limits, ReadOptions
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.read import Chosen, choose, choose_pair, read_input, select_image
 from imageforensics.report import RENDERERS, InputSide, Report, StepRow, load_report, render
 from imageforensics.snapshot import load_snapshot, write_snapshot
 
 
-def diff_inputs(a: str, b: str, options: DiffOptions = DiffOptions(), *, platform: str | None = None,
-                limits: Limits = DEFAULT_LIMITS) -> Report:
+def diff_inputs(a: str, b: str, options: DiffOptions = DiffOptions(), read: ReadOptions = ReadOptions()) -> Report:
     """Read two inputs (specs as the command line takes them) and diff the images they designate.
 
     As the command line does, files' content digests are taken only for the
     layers the diff compares (where an input can be read again), and both
-    inputs are read at once, one thread each.
+    inputs are read at once, one thread each. ``read`` says how (limits,
+    platform); ``options`` what the diff leaves out.
     """
-    chosen_a, chosen_b = choose_pair(a, b, platform=platform, limits=limits, needed_layers=layers_needing_content)
+    chosen_a, chosen_b = choose_pair(a, b, read, needed_layers=lambda x, y: layers_needing_content(x, y, options))
     return diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
 
 
@@ -67,6 +67,7 @@ __all__ = [
     "Limits",
     "Platform",
     "RENDERERS",
+    "ReadOptions",
     "Report",
     "RunConfig",
     "SelectionError",

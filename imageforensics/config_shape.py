@@ -18,6 +18,8 @@ import hashlib
 import json
 from typing import Any
 
+from imageforensics.options import Limits
+
 # Paths whose values the diff compares field by field (configdiff, history, layers, platform).
 MODELLED = frozenset({
     "config.Env", "config.Cmd", "config.Entrypoint", "config.WorkingDir", "config.User", "config.ExposedPorts",
@@ -27,12 +29,14 @@ MODELLED = frozenset({
 })
 # Spellings of "nothing" for a compared field: they compare equal, yet give other bytes.
 NOTHING = ("null", "empty")
-# A config is kilobytes; a hostile one with a million keys keeps this many paths (and a digest of the rest).
-MAX_PATHS = 4096
 
 
-def config_shape(config: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """(path, fingerprint) for every leaf of ``config``, sorted by path; objects are walked, arrays are leaves."""
+def config_shape(config: dict[str, Any], limits: Limits = Limits()) -> tuple[tuple[str, str], ...]:
+    """(path, fingerprint) for every leaf of ``config``, sorted by path; objects are walked, arrays are leaves.
+
+    A hostile config with a million keys keeps ``limits.max_config_paths``
+    entries, the last of them a digest of the rest.
+    """
     found: list[tuple[str, str]] = []
     stack: list[tuple[str, dict[str, Any]]] = [("", config)]
     while stack:  # iterative: depth is bounded by the JSON checks, not by recursion
@@ -46,9 +50,10 @@ def config_shape(config: dict[str, Any]) -> tuple[tuple[str, str], ...]:
             else:
                 found.append((path, _fingerprint(value)))
     found.sort()
-    if len(found) > MAX_PATHS:
-        rest = found[MAX_PATHS - 1:]
-        found = found[:MAX_PATHS - 1] + [("…", f"{len(rest)} more paths {_digest(rest)}")]
+    cap = limits.max_config_paths
+    if len(found) > cap:
+        rest = found[cap - 1:]
+        found = found[:cap - 1] + [("…", f"{len(rest)} more paths {_digest(rest)}")]
     return tuple(found)
 
 

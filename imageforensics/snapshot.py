@@ -22,7 +22,7 @@ from typing import Any
 
 from imageforensics._version import __version__
 from imageforensics.errors import SnapshotError
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Image, RunConfig
 from imageforensics.untrusted_json import JsonShapeError
 from imageforensics.model_json import archive_from_json, archive_to_json
@@ -32,9 +32,6 @@ FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1
 REDACTABLE = frozenset({"env", "labels"})
 GZIP_MAGIC = b"\x1f\x8b"
-# A snapshot lists every file entry, so it may legitimately be larger than
-# any config JSON: allow this many times the JSON member limit once inflated.
-_SNAPSHOT_JSON_FACTOR = 16
 
 
 def _redact_config(config: RunConfig, redact: frozenset[str]) -> RunConfig:
@@ -98,9 +95,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def load_snapshot(data: bytes, *, source: str, limits: Limits = DEFAULT_LIMITS) -> Archive:
+def load_snapshot(data: bytes, *, source: str, limits: Limits = Limits()) -> Archive:
     """Read snapshot bytes (plain or gzip'ed JSON) back into the Archive; SnapshotError if it is not one."""
-    limit = limits.max_json_bytes * _SNAPSHOT_JSON_FACTOR
+    limit = limits.max_snapshot_bytes
     if data[:2] == GZIP_MAGIC:
         data = _inflate(data, source, limit)
     elif len(data) > limit:

@@ -127,7 +127,7 @@ def test_every_expected_error_is_an_image_forensics_error(tmp_path: Path) -> Non
     with pytest.raises(imageforensics.InputError, match="cannot open"):
         imageforensics.read_input(missing)
     with pytest.raises(imageforensics.LimitError, match="--max-layers"):
-        imageforensics.read_input(PULLED, limits=imageforensics.Limits(max_layers=1))
+        imageforensics.read_input(PULLED, imageforensics.ReadOptions(limits=imageforensics.Limits(max_layers=1)))
     with pytest.raises(imageforensics.SnapshotError):
         imageforensics.load_snapshot(b"{}", source="empty.json")
     with pytest.raises(imageforensics.InputError, match="not a JSON document"):

@@ -6,7 +6,10 @@ import io
 import json
 from dataclasses import replace
 
-from imageforensics.config_shape import MAX_PATHS, config_shape, shape_changes
+import pytest
+
+from imageforensics.config_shape import config_shape, shape_changes
+from imageforensics.options import Limits
 from imageforensics.diff._engine import diff_images
 from imageforensics.read._archive import read_stream
 from imageforensics.snapshot import load_snapshot, write_snapshot
@@ -50,9 +53,12 @@ def test_shape_fingerprints_every_path_without_values() -> None:
     assert dict(config_shape({**config, "container": "9e1b"}))["container"] != shape["container"]
 
 
-def test_shape_of_a_huge_config_is_capped_with_a_digest_of_the_rest() -> None:
-    shape = config_shape({"labels_elsewhere": {f"k{i:06d}": i for i in range(10_000)}})
-    assert len(shape) == MAX_PATHS and shape[-1][0] == "…" and shape[-1][1].startswith(f"{10_000 - MAX_PATHS + 1} more paths ")
+@pytest.mark.parametrize("limits", [Limits(), Limits(max_config_paths=3)])
+def test_shape_of_a_huge_config_is_capped_with_a_digest_of_the_rest(limits: Limits) -> None:
+    shape = config_shape({"labels_elsewhere": {f"k{i:06d}": i for i in range(10_000)}}, limits)
+    cap = limits.max_config_paths
+    assert len(shape) == cap and shape[-1][0] == "…" and shape[-1][1].startswith(f"{10_000 - cap + 1} more paths ")
+    assert [path for path, _ in shape[:2]] == ["labels_elsewhere.k000000", "labels_elsewhere.k000001"]
 
 
 def test_changes_name_null_against_absent_and_unmodelled_keys_only() -> None:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.errors import SnapshotError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.snapshot import load_snapshot, write_snapshot

@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from imageforensics.errors import ImageForensicsError  # noqa: E402
-from imageforensics.limits import Limits  # noqa: E402
+from imageforensics.options import Limits, ReadOptions  # noqa: E402
 from tools.mutate import mutate_archive  # noqa: E402
 
 SOURCE = "fuzz.tar"
@@ -137,7 +137,7 @@ def inspect_pipeline(data: bytes, limits: Limits = Limits(), *, on_member: Calla
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
-    archive = read_stream(io.BytesIO(data), SOURCE, limits=limits, on_member=on_member)
+    archive = read_stream(io.BytesIO(data), SOURCE, ReadOptions(limits=limits), on_member=on_member)
     for image in archive.images or (None,):
         render_inspect_text(archive, image)
     json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)

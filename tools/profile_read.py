@@ -9,10 +9,11 @@ file in an uncompressed archive: the archive's (``Archive.sha256``), its
 layer's (``Layer.diff_id``) and its own (``FileEntry.content_digest``). This
 tool reads ARCHIVE with ``reader.read_archive`` (best CPU time of N runs,
 every thread counted) as it is, then with the content digests, the archive
-digest and finally every digest replaced by a no-op, so the cost of each
-digest and of everything else is measured separately; then it prints the
-functions where the reading thread spends its time (``--top``). The stubs
-are for measuring only: the models they give are wrong on purpose.
+digest (both left out through ``ReadOptions``) and finally every digest
+replaced by a no-op, so the cost of each digest and of everything else is
+measured separately; then it prints the functions where the reading thread
+spends its time (``--top``). The stub is for measuring only: the models it
+gives are wrong on purpose.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from imageforensics.read import _layer_entries as layerentry
-from imageforensics.read import _layer_streams as layerstream
+from imageforensics.options import ReadOptions  # noqa: E402
+from imageforensics.read import _layer_streams as layerstream  # noqa: E402
 from imageforensics.read import _archive as reader  # noqa: E402
 
 
@@ -58,29 +59,17 @@ def _patched(obj: object, name: str, value: object) -> Iterator[None]:
         setattr(obj, name, old)
 
 
-def _skip_content(self: object, info: object, data: layerentry.EntryData) -> str:
-    # Skip over the file's data instead of hashing it (the data is still read: tar is a stream).
-    data.seek(info.offset_data + info.size)  # type: ignore[attr-defined]
-    return ""
+# No file's data hashed (it is still read: tar is a stream), then no archive digest either.
+_NO_CONTENT = ReadOptions(content_digests=False, digest_below=0)
+_NO_CONTENT_NOR_ARCHIVE = ReadOptions(content_digests=False, digest_below=0, archive_digest=False)
 
 
-def _no_archive_hash(raw: object, *, digest: bool = True) -> reader._HashingReader:
-    hashing = _OrigHashingReader(raw, digest=digest)  # type: ignore[arg-type]
-    if hashing.sha256 is not None:
-        hashing.sha256.close()
-    hashing.sha256 = _NoHash()  # type: ignore[assignment]
-    return hashing
-
-
-_OrigHashingReader = reader._HashingReader
-
-
-def cpu_of(path: str, reps: int) -> float:
+def cpu_of(path: str, reps: int, options: ReadOptions = ReadOptions()) -> float:
     """Best process CPU time (all threads) of reading ``path``."""
     best = float("inf")
     for _ in range(reps):
         start = time.process_time()
-        reader.read_archive(path)
+        reader.read_archive(path, options)
         best = min(best, time.process_time() - start)
     return best
 
@@ -96,15 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     full = cpu_of(args.archive, args.reps)
     rows.append(("as is (archive + diff_id + content digests)", full))
-    with _patched(layerentry.EntryLister, "_content_digest", _skip_content):
-        no_content = cpu_of(args.archive, args.reps)
-        rows.append(("without content digests", no_content))
-        with _patched(reader, "_HashingReader", _no_archive_hash):
-            no_archive = cpu_of(args.archive, args.reps)
-            rows.append(("without content and archive digests", no_archive))
-            with _patched(layerstream, "HashPipe", _NoHash):
-                nothing = cpu_of(args.archive, args.reps)
-                rows.append(("without any digest (reading, tar parsing, Python)", nothing))
+    no_content = cpu_of(args.archive, args.reps, _NO_CONTENT)
+    rows.append(("without content digests", no_content))
+    no_archive = cpu_of(args.archive, args.reps, _NO_CONTENT_NOR_ARCHIVE)
+    rows.append(("without content and archive digests", no_archive))
+    with _patched(layerstream, "HashPipe", _NoHash):
+        nothing = cpu_of(args.archive, args.reps, _NO_CONTENT_NOR_ARCHIVE)
+        rows.append(("without any digest (reading, tar parsing, Python)", nothing))
     print(f"# {args.archive}: {size / 2**20:.1f} MiB; best CPU of {args.reps} reads, all threads")
     for label, cpu in rows:
         print(f"{label:52s} {cpu:7.3f} s  {cpu / (size / 2**30):6.3f} s/GiB")

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imageforensics.cli._build_info import build_commit, version_line
-from imageforensics.diff import DiffOptions, diff_images, layers_needing_content
+from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
-from imageforensics.limits import Limits
+from imageforensics.options import DiffOptions, Limits, ReadOptions, settable_limits
 from imageforensics.model import Archive
 from imageforensics.read import Progress, choose_pair, read_input, select_image
 from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render
@@ -63,25 +63,16 @@ def _positive(text: str) -> int:
 
 
 def _limit_options(parser: argparse.ArgumentParser) -> None:
-    d = Limits()
+    """One option per settable field of ``Limits``, declared by the field itself."""
     group = parser.add_argument_group("safety limits (raise them for unusual but trusted inputs)")
-    group.add_argument("--max-json-bytes", type=_positive, default=d.max_json_bytes, metavar="N", help=f"largest JSON member read (default {d.max_json_bytes})")
-    group.add_argument("--max-json-depth", type=_positive, default=d.max_json_depth, metavar="N", help=f"deepest JSON nesting (default {d.max_json_depth})")
-    group.add_argument("--max-layers", type=_positive, default=d.max_layers, metavar="N", help=f"most layers per image (default {d.max_layers})")
-    group.add_argument("--max-entries", type=_positive, default=d.max_entries_per_layer, metavar="N", help=f"most entries per layer (default {d.max_entries_per_layer})")
-    group.add_argument("--max-path-bytes", type=_positive, default=d.max_path_bytes, metavar="N", help=f"longest path in a layer (default {d.max_path_bytes})")
-    group.add_argument("--max-expansion", type=_positive, default=d.max_expansion_ratio, metavar="RATIO", help=f"decompressed/compressed ratio that counts as a bomb (default {d.max_expansion_ratio})")
+    for limit in settable_limits():
+        group.add_argument(limit.metadata["flag"], dest=limit.name, type=_positive, default=limit.default,
+                           metavar=limit.metadata["metavar"], help=f"{limit.metadata['help']} (default {limit.default})")
 
 
-def _limits(args: argparse.Namespace) -> Limits:
-    return Limits(
-        max_json_bytes=args.max_json_bytes,
-        max_json_depth=args.max_json_depth,
-        max_layers=args.max_layers,
-        max_entries_per_layer=args.max_entries,
-        max_path_bytes=args.max_path_bytes,
-        max_expansion_ratio=args.max_expansion,
-    )
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    """The ``Limits`` the parsed command line asks for (the defaults where no option is given)."""
+    return Limits(**{limit.name: getattr(args, limit.name) for limit in settable_limits()})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,18 +160,20 @@ def _use_color(choice: str, output: str | None) -> bool:
 def _run_diff(args: argparse.Namespace) -> int:
     if args.a == "-" and args.b == "-":
         raise ImageForensicsError("only one of the two inputs can be - (standard input)")
-    limits = _limits(args)
+    limits = limits_from_args(args)
+    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore), limits=limits)
+    # Each byte hashed once where possible: the text report shows no archive
+    # digest, and files' content digests are only taken for layers that differ.
+    read = ReadOptions(limits=limits, platform=args.platform, archive_digest=args.format != "text")
     progress = _progress(args)
     try:
         # Each byte hashed once where possible: the text report shows no archive
         # digest, and files' content digests are only taken for layers that differ.
-        chosen_a, chosen_b = choose_pair(args.a, args.b, platform=args.platform, limits=limits, progress=progress,
-                                         needed_layers=layers_needing_content,
-                                         archive_digest=args.format != "text")
+        chosen_a, chosen_b = choose_pair(args.a, args.b, read, progress=progress,
+                                         needed_layers=lambda a, b: layers_needing_content(a, b, options))
     finally:
         if progress is not None:
             progress.finish()
-    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore))
     report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
     commit = build_commit()
     if commit:
@@ -206,7 +199,7 @@ def _progress(args: argparse.Namespace) -> Progress | None:
 def _read_one(args: argparse.Namespace) -> Archive:
     progress = _progress(args)
     try:
-        return read_input(args.a, limits=_limits(args), progress=progress)
+        return read_input(args.a, ReadOptions(limits=limits_from_args(args)), progress=progress)
     finally:
         if progress is not None:
             progress.finish()

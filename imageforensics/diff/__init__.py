@@ -7,10 +7,9 @@ those).
 """
 
 from imageforensics.diff._content_need import layers_needing_content
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff._engine import diff_images
 
 __all__ = [
-    "DiffOptions",
     "diff_images",
     "layers_needing_content",
 ]

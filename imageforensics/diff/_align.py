@@ -24,15 +24,7 @@ from dataclasses import dataclass
 
 from imageforensics.created_by import copy_destination, instruction, is_classic_copy, normalise_created_by
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
-
-# Above this many cells the quadratic alignment is replaced by difflib's
-# matching on normalised text (hostile or huge histories stay fast).
-MAX_ALIGNMENT_CELLS = 1_000_000
-
-# difflib is quadratic on repetitive input (a hostile history of alternating
-# steps); beyond this many units a windowed greedy pass is used instead.
-MAX_DIFFLIB_UNITS = 10_000
-RESYNC_WINDOW = 64
+from imageforensics.options import Limits
 
 REASON_EXACT = "same created_by"
 REASON_LAYER = "same layer diff_id"
@@ -194,8 +186,12 @@ def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
     return base, reason
 
 
-def align_units(units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]) -> tuple[Pair, ...]:
-    """Pass 2: pair two images' units by created_by (then layer) with a sequence alignment."""
+def align_units(units_a: tuple[Unit, ...], units_b: tuple[Unit, ...], limits: Limits = Limits()) -> tuple[Pair, ...]:
+    """Pass 2: pair two images' units by created_by (then layer) with a sequence alignment.
+
+    Huge or hostile histories (over ``limits.max_alignment_cells``) are paired
+    by faster, coarser passes instead.
+    """
     keys_a = [_key(u) for u in units_a]
     keys_b = [_key(u) for u in units_b]
     n, m = len(keys_a), len(keys_b)
@@ -211,16 +207,16 @@ def align_units(units_a: tuple[Unit, ...], units_b: tuple[Unit, ...]) -> tuple[P
     tail = [Pair(a=keys_a[hi_a + i].unit, b=keys_b[hi_b + i].unit, reason=REASON_EXACT)
             for i in range(n - hi_a)]
     mid_a, mid_b = keys_a[lo:hi_a], keys_b[lo:hi_b]
-    if len(mid_a) * len(mid_b) > MAX_ALIGNMENT_CELLS:
-        middle = _align_large(mid_a, mid_b)
+    if len(mid_a) * len(mid_b) > limits.max_alignment_cells:
+        middle = _align_large(mid_a, mid_b, limits)
     else:
         middle = _align_dp(mid_a, mid_b)
     return tuple(head + middle + tail)
 
 
-def align_images(image_a: Image, image_b: Image) -> tuple[Pair, ...]:
+def align_images(image_a: Image, image_b: Image, limits: Limits = Limits()) -> tuple[Pair, ...]:
     """Both passes for two images."""
-    return align_units(image_units(image_a), image_units(image_b))
+    return align_units(image_units(image_a), image_units(image_b), limits)
 
 
 def _exact(ka: _Key, kb: _Key) -> bool:
@@ -287,12 +283,12 @@ def _tie_key(k: _Key) -> tuple[int, str, str, str]:
             str(k.unit.diff_id) if k.unit.diff_id else "")
 
 
-def _align_large(keys_a: list[_Key], keys_b: list[_Key]) -> list[Pair]:
+def _align_large(keys_a: list[_Key], keys_b: list[_Key], limits: Limits) -> list[Pair]:
     """Fallback for huge histories: difflib matching blocks on (normalised text, layer)."""
     la = [(k.normal, k.unit.diff_id) for k in keys_a]
     lb = [(k.normal, k.unit.diff_id) for k in keys_b]
-    if len(la) + len(lb) > MAX_DIFFLIB_UNITS:
-        return _align_greedy(keys_a, keys_b, la, lb)
+    if len(la) + len(lb) > limits.max_difflib_units:
+        return _align_greedy(keys_a, keys_b, la, lb, limits.resync_window)
     matcher = difflib.SequenceMatcher(None, la, lb, autojunk=False)
     out: list[Pair] = []
     i = j = 0
@@ -308,7 +304,7 @@ def _align_large(keys_a: list[_Key], keys_b: list[_Key]) -> list[Pair]:
 
 
 def _align_greedy(keys_a: list[_Key], keys_b: list[_Key], la: list[tuple[str, Digest | None]],
-                  lb: list[tuple[str, Digest | None]]) -> list[Pair]:
+                  lb: list[tuple[str, Digest | None]], window: int) -> list[Pair]:
     """Linear-time pairing: equal keys pair; on a mismatch, resynchronise within a window."""
     out: list[Pair] = []
     i = j = 0
@@ -320,7 +316,7 @@ def _align_greedy(keys_a: list[_Key], keys_b: list[_Key], la: list[tuple[str, Di
             i, j = i + 1, j + 1
             continue
         skip_a = skip_b = 0
-        for d in range(1, RESYNC_WINDOW + 1):
+        for d in range(1, window + 1):
             if i + d < n and la[i + d] == lb[j]:
                 skip_a = d
             if j + d < m and la[i] == lb[j + d]:

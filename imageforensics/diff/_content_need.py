@@ -15,10 +15,12 @@ from imageforensics.diff._align import align_images, effective_diff_id, layer_co
 from imageforensics.diff._paths import entries_at
 from imageforensics.diff._merged_fs import merge_layers
 from imageforensics.model import Image
+from imageforensics.options import DiffOptions
 
 
-def layers_needing_content(image_a: Image, image_b: Image) -> tuple[frozenset[int], frozenset[int]]:
-    """The layer indexes of A and of B whose files' content digests the diff compares."""
+def layers_needing_content(image_a: Image, image_b: Image,
+                           options: DiffOptions = DiffOptions()) -> tuple[frozenset[int], frozenset[int]]:
+    """The layer indexes of A and of B whose files' content digests the diff (with ``options``) compares."""
     need_a: set[int] = set()
     need_b: set[int] = set()
 
@@ -42,7 +44,7 @@ def layers_needing_content(image_a: Image, image_b: Image) -> tuple[frozenset[in
                 theirs.add(i)
 
     # Aligned steps whose layers' diff_ids differ: their entries are compared (layer-content-differs).
-    for pair in align_images(image_a, image_b):
+    for pair in align_images(image_a, image_b, options.limits):
         a, b = pair.a, pair.b
         if a is None or b is None or a.layer_index is None or b.layer_index is None:
             continue
@@ -61,8 +63,8 @@ def layers_needing_content(image_a: Image, image_b: Image) -> tuple[frozenset[in
     if any(e is None for e in layers_a) or any(e is None for e in layers_b):
         # fsdiff does not compare filesystems with an absent layer.
         return frozenset(need_a), frozenset(need_b)
-    fa = merge_layers([e for e in layers_a if e is not None])
-    fb = merge_layers([e for e in layers_b if e is not None])
+    fa = merge_layers([e for e in layers_a if e is not None], options.limits)
+    fb = merge_layers([e for e in layers_b if e is not None], options.limits)
     writers_b = fb.writer
     for path, wa in fa.writer.items():
         wb = writers_b.get(path)

@@ -17,7 +17,7 @@ ignores (…)", exit status 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from imageforensics._version import __version__
 from imageforensics.diff._align import Pair, Unit, align_images
@@ -27,6 +27,7 @@ from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.diff._merged_fs import path_matcher
 from imageforensics.model import Archive, Image
+from imageforensics.options import DiffOptions
 from imageforensics.report._values import InputSide, LayerSide, Report, StepRow
 from imageforensics.diff._steps import (LayerState, LayerStates, created_of, drift_ns, layer_content,
                                      only_one_side, step_label, step_text, timestamp_drift,
@@ -36,25 +37,13 @@ from imageforensics.timestamp import format_duration
 from imageforensics.diff._verdict import decide_verdict
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DiffOptions:
-    """What the comparison leaves out: timestamps, and paths matching globs."""
-
-    ignore_timestamps: bool = False
-    ignore: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        """True when anything is ignored."""
-        return self.ignore_timestamps or bool(self.ignore)
 
 
 def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
                 options: DiffOptions = DiffOptions()) -> Report:
     """Compare image_a (from archive a, the reference) with image_b (from archive b)."""
-    pairs = align_images(image_a, image_b)
+    pairs = align_images(image_a, image_b, options.limits)
     states = LayerStates(image_a, image_b)
-    ignored = path_matcher(options.ignore)
     findings: list[Finding] = []
     findings += packaging_findings(a, image_a, b, image_b)
     findings += pair_findings(pairs, image_a, image_b, options, states)
@@ -65,8 +54,7 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
         findings += _image_created(image_a, image_b)
     findings += side_findings(a, image_a, b, image_b, pairs, ignore_timestamps=options.ignore_timestamps)
     findings += compare_config(image_a, image_b)
-    findings += filesystem_findings(pairs, image_a, image_b, ignore_mtime=options.ignore_timestamps,
-                                    ignored=ignored)
+    findings += filesystem_findings(pairs, image_a, image_b, options)
     findings = settle_wrongly_empty(findings)
     ordered = sort_findings(findings)
     kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active, states)
@@ -264,4 +252,4 @@ def step_rows(pairs: Sequence[Pair], options: DiffOptions, states: LayerStates) 
     return tuple(rows)
 
 
-__all__ = ["DiffOptions", "diff_images"]
+__all__ = ["diff_images"]

@@ -21,9 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from imageforensics.model import FileEntry
+from imageforensics.options import Limits
 
-# Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
-MAX_LINKED_DEPTH = 256
 # Fields compared between two entries, in report order.
 ENTRY_FIELDS = ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname",
                 "device", "mtime", "xattrs")
@@ -50,13 +49,14 @@ def _parent(path: str) -> str:
     return path.rpartition("/")[0]
 
 
-def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
+def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits()) -> MergedFilesystem:
     """Apply each layer's entries in order and return the merged filesystem."""
+    linked_depth = limits.max_linked_depth
     entries: dict[str, FileEntry] = {}
     writer: dict[str, int] = {}
     removed_by: dict[str, int] = {}
     children: dict[str, set[str]] = {}
-    # Paths deeper than MAX_LINKED_DEPTH are linked to their parent only and
+    # Paths deeper than ``linked_depth`` are linked to their parent only and
     # kept here, found by a prefix scan on removal: linking every implicit
     # ancestor of a hostile 32,000-level name would build gigabytes of keys.
     deep: set[str] = set()
@@ -104,25 +104,25 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]]) -> MergedFilesystem:
             old = entries.get(path)
             depth = path.count("/") if old is None else 0
             if old is None and e.kind != "dir" and (
-                    path in children or (depth >= MAX_LINKED_DEPTH and any(d.startswith(path + "/") for d in deep))):
+                    path in children or (depth >= linked_depth and any(d.startswith(path + "/") for d in deep))):
                 # A directory never listed as an entry still exists once a
                 # layer wrote below it; a non-directory replaces its subtree.
                 remove_below(path, index)
-            if old is None and depth >= MAX_LINKED_DEPTH:
+            if old is None and depth >= linked_depth:
                 children.setdefault(_parent(path), set()).add(path)
                 deep.add(path)
                 removed_by.pop(path, None)
                 # Link the ancestor at the indexed depth (and its chain, below)
                 # so shallow implicit directories still know they hold something.
                 cut = 0
-                for _ in range(MAX_LINKED_DEPTH):
+                for _ in range(linked_depth):
                     cut = path.index("/", cut + 1)
                 anchor = path[:cut]
                 children.setdefault(anchor, set())
-            if old is None and (depth < MAX_LINKED_DEPTH or anchor):
+            if old is None and (depth < linked_depth or anchor):
                 # Link the path to its parent, and implicit parents (never listed
                 # as entries) to theirs, so a later whiteout finds the subtree.
-                p = path if depth < MAX_LINKED_DEPTH else anchor
+                p = path if depth < linked_depth else anchor
                 while True:
                     parent = _parent(p)
                     sibs = children.get(parent)

@@ -9,13 +9,14 @@ change did.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from imageforensics.diff._align import Pair, Unit, effective_diff_id, image_units, layer_count
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
-                                    merge_layers)
+                                    merge_layers, path_matcher)
 from imageforensics.model import FileEntry, Image
+from imageforensics.options import DiffOptions
 from imageforensics.diff._steps import MAX_DETAILS, show_step
 
 _NONE = -1  # group key for paths written by a layer no history step reaches
@@ -48,9 +49,8 @@ def _label(units: dict[int, Unit], step: int, side: str) -> str:
     return f"step {step} `{show_step(unit.created_by)}`"
 
 
-def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *,
-                        ignore_mtime: bool, ignored: Callable[[str], bool] | None) -> list[Finding]:
-    """Missing, added and changed paths of the merged filesystems, grouped by step."""
+def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions) -> list[Finding]:
+    """Missing, added and changed paths of the merged filesystems, grouped by step (ignores as ``options`` say)."""
     seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     if seq_a == seq_b and None not in seq_a:
@@ -64,9 +64,10 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *
                         summary="the merged filesystems were not compared: "
                                 + ", ".join(f"{side} layer {i}" for side, i in absent) + " absent or unreadable",
                         evidence=evidence(layers=absent))]
-    fa = merge_layers([e for e in layers_a if e is not None])
-    fb = merge_layers([e for e in layers_b if e is not None])
-    delta = compare_filesystems(fa, fb, ignore_mtime=ignore_mtime, ignored=ignored, layer_ids=(seq_a, seq_b))
+    fa = merge_layers([e for e in layers_a if e is not None], options.limits)
+    fb = merge_layers([e for e in layers_b if e is not None], options.limits)
+    delta = compare_filesystems(fa, fb, ignore_mtime=options.ignore_timestamps, ignored=path_matcher(options.ignore),
+                                layer_ids=(seq_a, seq_b))
     return _group(delta, pairs, image_a, image_b, fa, fb)
 
 

@@ -17,6 +17,7 @@ from imageforensics.config_shape import config_shape
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
+from imageforensics.options import Limits
 from imageforensics import audit
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted import show
@@ -41,6 +42,7 @@ def build_image(
     layers: tuple[Layer | None, ...],
     layer_refs: tuple[str, ...],
     findings: list[Finding],
+    limits: Limits,
 ) -> Image:
     """The Image for one config, with its history reconciled and its audit attached."""
     where = show(config_member)
@@ -66,7 +68,7 @@ def build_image(
         run_config=_run_config(config.get("config"), notes, config_member),
         docker_version=_string(config.get("docker_version"), "docker_version", notes, config_member),
         has_inline_cache=INLINE_CACHE_KEY in config,
-        config_shape=config_shape(config),
+        config_shape=config_shape(config, limits),
     )
     return image_with_findings(image, notes)
 

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 
 
 def load_json_bytes(data: bytes, *, source: str, member: str, what: str, limits: Limits) -> tuple[Any, list[str]]:
@@ -24,7 +24,7 @@ def load_json_bytes(data: bytes, *, source: str, member: str, what: str, limits:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key, value in items:
-            if key in result and len(duplicates) < 20:
+            if key in result and len(duplicates) < limits.max_duplicate_keys:
                 duplicates.append(key)
             result[key] = value
         return result
@@ -42,7 +42,8 @@ def load_json_bytes(data: bytes, *, source: str, member: str, what: str, limits:
     except ValueError as e:
         raise InputError(source, member, f"{what} is not JSON ({e})") from None
     except RecursionError:
-        head = text[:_EXACT_DEPTH_CHARS]
+        # Only for documents too deep for json: how deep, exactly for a bounded head of the text.
+        head = text[:limits.depth_scan_chars]
         depth = _max_depth_quick(head)
         levels = f"{depth}" if len(head) == len(text) else f"at least {depth}"
         if depth > limits.max_json_depth:
@@ -68,8 +69,6 @@ def _value_depth(value: Any) -> int:
     return best
 
 
-# Only for documents too deep for json: how deep, exactly for up to this many characters.
-_EXACT_DEPTH_CHARS = 4 << 20
 # Linear-time scans (each pattern matches without backtracking): escapes out first, so
 # that every string is then `"[^"]*"`; an unterminated string runs to the end.
 # (A single string pattern with an escape group took quadratic time on `"\"\"\"…`.)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding, sort_findings
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Archive, Digest, Image
 from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics.parse import _docker, _oci

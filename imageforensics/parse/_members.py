@@ -17,7 +17,7 @@ from typing import Any
 
 from imageforensics.errors import InputError, LimitError
 from imageforensics.findings import Finding
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 from imageforensics.model import Digest, Layer
 from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics.parse._json import load_json_bytes
@@ -33,7 +33,6 @@ _NAMED = (
     re.compile(r"(?P<hex>[0-9a-f]{64})\.(?:json|tar|tar\.gz|tar\.zst|tgz)"),
     re.compile(r"(?P<hex>[0-9a-f]{64})"),  # containers/image dir: transport
 )
-MAX_LINK_HOPS = 40
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +130,7 @@ class Store:
         """The content member ``name`` designates, following links within the archive; None if absent."""
         seen: list[str] = []
         current = name
-        for _ in range(MAX_LINK_HOPS):
+        for _ in range(self.limits.max_link_hops):
             m = self.by_name.get(current)
             if m is None:
                 if current in self.dirs and seen:

@@ -27,10 +27,6 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 IMAGE_CONFIG_TYPES = frozenset({"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"})
 NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
-MAX_INDEX_DEPTH = 16
-# Nested indexes may name the same child many times; each (child, names, platform)
-# is walked once, and all the walking together visits at most this many descriptors.
-MAX_DESCRIPTORS = 100_000
 
 
 @dataclass(slots=True)
@@ -150,9 +146,11 @@ def _visit(
     platform: Platform | None,
     chain: tuple[Digest, ...],
 ) -> None:
+    # Nested indexes may name the same child many times; each (child, names, platform)
+    # is walked once, and all the walking together visits a bounded number of descriptors.
     found.visits += 1
-    if found.visits > MAX_DESCRIPTORS:
-        raise LimitError(store.source, "index.json", f"image indexes list more than {MAX_DESCRIPTORS} descriptors in all (nested indexes fan out)")
+    if found.visits > store.limits.max_descriptors:
+        raise LimitError(store.source, "index.json", f"image indexes list more than {store.limits.max_descriptors} descriptors in all (nested indexes fan out)")
     if not isinstance(desc, dict):
         _problem(store, found, archive_audit.descriptor_invalid(where, f"{_json_type(desc)}, expected a descriptor object"))
         return
@@ -205,8 +203,8 @@ def _visit(
         if digest in chain:
             _problem(store, found, archive_audit.descriptor_invalid(where, f"index {digest.short} contains itself (a loop)"))
             return
-        if len(chain) >= MAX_INDEX_DEPTH:
-            raise LimitError(store.source, where, f"image indexes nest more than {MAX_INDEX_DEPTH} levels")
+        if len(chain) >= store.limits.max_index_depth:
+            raise LimitError(store.source, where, f"image indexes nest more than {store.limits.max_index_depth} levels")
         seen = (digest, tuple(refs), plat)
         if seen in found.expanded:
             return  # already walked with the same names and platform: its children add nothing
@@ -313,6 +311,7 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
         layers=tuple(layers),
         layer_refs=tuple(refs),
         findings=findings,
+        limits=store.limits,
     )
 
 

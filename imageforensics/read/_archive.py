@@ -24,7 +24,7 @@ from imageforensics.read import _compression as compress
 from imageforensics.read import _layer_blob as layer
 from imageforensics.errors import InputError, LimitError
 from imageforensics.read._layer_streams import HashPipe
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.read._file_state import state_of
 from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
 from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView
@@ -32,17 +32,7 @@ from imageforensics.parse import LayerReader, Member, normalise_member_name, par
 from imageforensics.read._tar_header import FastTarInfo
 from imageforensics.untrusted import show
 
-# Small members that are neither JSON nor a compressed stream nor a tar
-# (VERSION, README, placeholder blobs) are kept as bytes: parse turns them into
-# (unreadable) layers if a manifest names them as such.
-SMALL_OTHER = 64 * 1024
 PEEK = 512
-# Tar writers pad to a record size (10240 bytes for GNU tar); anything beyond this is not padding.
-MAX_AFTER_END = 64 << 20
-# Without content digests, smaller files are hashed all the same: hashing one
-# costs about what listing it costs, and a layer of many small files read
-# again would cost more than hashing them on the way.
-DIGEST_BELOW = 64 * 1024
 
 
 class _HashingReader:
@@ -76,33 +66,29 @@ class _HashingReader:
             pass
 
 
-def read_archive(source: str, *, limits: Limits = DEFAULT_LIMITS, content_digests: bool = True,
-                 archive_digest: bool = True) -> Archive:
+def read_archive(source: str, options: ReadOptions = ReadOptions()) -> Archive:
     """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin).
 
-    ``content_digests=False`` leaves the content digests of files of
-    ``DIGEST_BELOW`` bytes or more empty (their bytes are then hashed once,
-    for the diff_id; ``inputs`` reads again the layers whose files the diff
-    compares). ``archive_digest=False`` leaves
+    ``options.content_digests=False`` leaves the content digests of files of
+    ``options.digest_below`` bytes or more empty (their bytes are then hashed
+    once, for the diff_id; ``inputs`` reads again the layers whose files the
+    diff compares). ``options.archive_digest=False`` leaves
     ``Archive.sha256`` None (not shown by the text report).
     """
     if source != "-" and os.path.isdir(source):
-        return _read_directory(source, limits, content_digests)
+        return _read_directory(source, options)
     if source == "-":
-        return _read_stream(sys.stdin.buffer, source, limits, content_digests=content_digests,
-                            archive_digest=archive_digest)
+        return read_stream(sys.stdin.buffer, source, options)
     try:
         f = open(source, "rb")
     except OSError as e:
         raise InputError(source, None, f"cannot open: {e.strerror or e}") from None
     with f:
-        return _read_stream(f, source, limits, content_digests=content_digests, archive_digest=archive_digest,
-                            file_path=source, file_state=state_of(f.fileno()))
+        return read_stream(f, source, options, file_path=source, file_state=state_of(f.fileno()))
 
 
-def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS,
-                on_member: Callable[[str], None] | None = None, content_digests: bool = True,
-                archive_digest: bool = True, file_path: str | None = None,
+def read_stream(raw: BinaryIO, source: str, options: ReadOptions = ReadOptions(), *,
+                on_member: Callable[[str], None] | None = None, file_path: str | None = None,
                 file_state: FileState | None = None) -> Archive:
     """Read an archive from any readable stream (pipes included), in one forward pass.
 
@@ -111,25 +97,18 @@ def read_stream(raw: BinaryIO, source: str, *, limits: Limits = DEFAULT_LIMITS,
     regular file ``raw`` reads from its first byte, if it is one: layers of an
     uncompressed archive then record their ``location`` in it, with
     ``file_state``, the file's state taken before ``raw`` was read.
-    ``content_digests`` and ``archive_digest`` as for ``read_archive``.
+    ``options`` as for ``read_archive``.
     """
-    return _read_stream(raw, source, limits, on_member, content_digests=content_digests,
-                        archive_digest=archive_digest, file_path=file_path, file_state=file_state)
-
-
-def _read_stream(raw: BinaryIO, source: str, limits: Limits, on_member: Callable[[str], None] | None = None, *,
-                 content_digests: bool = True, archive_digest: bool = True, file_path: str | None = None,
-                 file_state: FileState | None = None) -> Archive:
-    hashing = _HashingReader(raw, digest=archive_digest)
+    hashing = _HashingReader(raw, digest=options.archive_digest)
     try:
-        return _read_hashed(hashing, source, limits, on_member, content_digests,
-                            None if file_path is None else (file_path, file_state))
+        return _read_hashed(hashing, source, options, on_member, None if file_path is None else (file_path, file_state))
     finally:
         hashing.close()
 
 
-def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member: Callable[[str], None] | None,
-                 content_digests: bool = True, file: tuple[str, FileState | None] | None = None) -> Archive:
+def _read_hashed(hashing: _HashingReader, source: str, options: ReadOptions, on_member: Callable[[str], None] | None,
+                 file: tuple[str, FileState | None] | None = None) -> Archive:
+    limits = options.limits
     head = _read_exactly(hashing, 6)
     if not head:
         raise InputError(source, None, "empty input: expected a tar archive")
@@ -140,7 +119,7 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
     # Only uncompressed, the tar's offsets are offsets in the file.
     located_in = file if kind == "none" else None
     try:
-        members, end_problem = _walk_tar(stream, source, limits, on_member, content_digests, located_in)
+        members, end_problem = _walk_tar(stream, source, options, on_member, located_in)
         # Read what follows the end-of-archive blocks, so the digest and size
         # cover the whole input (and a corrupt compressed trailer is noticed).
         try:
@@ -150,9 +129,9 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
                 if not data:
                     break
                 after += len(data)
-                if after > MAX_AFTER_END:
+                if after > limits.max_bytes_after_end:
                     # An endless input (/dev/zero reads as an empty tar) would never finish.
-                    raise InputError(source, None, f"more than {MAX_AFTER_END} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
+                    raise InputError(source, None, f"more than {limits.max_bytes_after_end} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
         except (OSError, EOFError) as e:
             raise InputError(source, None, f"corrupt {kind} data after the tar end: {_reason(e)}") from None
     finally:
@@ -170,15 +149,20 @@ def _read_hashed(hashing: _HashingReader, source: str, limits: Limits, on_member
         size=hashing.count,
         directory=False,
         limits=limits,
-        read_layer=_small_layer_reader(source, limits),
+        read_layer=_small_layer_reader(source, options),
     )
 
 
-def _small_layer_reader(source: str, limits: Limits) -> LayerReader:
-    """How the parser reads a layer blob kept in memory: the same layer reader, over its bytes."""
+def _small_layer_reader(source: str, options: ReadOptions) -> LayerReader:
+    """How the parser reads a layer blob kept in memory: the same layer reader, over its bytes.
+
+    Its files get content digests whatever ``options`` say: a blob held in
+    memory has no place in a file to be read again from.
+    """
+    whole = replace(options, content_digests=True)
 
     def read(data: bytes, member: str) -> Layer:
-        return layer.read_layer(io.BytesIO(data), archive=source, member=member, limits=limits)
+        return layer.read_layer(io.BytesIO(data), archive=source, member=member, options=whole)
 
     return read
 
@@ -196,16 +180,16 @@ def _read_exactly(f: _HashingReader | BinaryIO | MemberStream, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
-              on_member: Callable[[str], None] | None = None, content_digests: bool = True,
+def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, on_member: Callable[[str], None] | None = None,
               located_in: tuple[str, FileState | None] | None = None) -> tuple[list[Member], InputError | None]:
+    limits = options.limits
     members: list[Member] = []
     last = None
     kept = _Kept(limits)
-    view = TarView(stream, archive=source, cap=2 * limits.max_path_bytes + CHUNK)
+    view = TarView(stream, archive=source, cap=limits.max_extended_header_bytes)
     try:
         # FastTarInfo caps sparse maps: tarfile would list every run of a hostile map in memory.
-        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo)  # type: ignore[arg-type]
+        tf = tarfile.TarFile(fileobj=view, mode="r", errorlevel=2, tarinfo=FastTarInfo.capped(limits))  # type: ignore[arg-type]
     except (tarfile.TarError, EOFError) as e:
         raise InputError(source, None, f"not a tar archive ({_reason(e)})") from None
     except OSError as e:
@@ -227,8 +211,8 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
             if info is None:
                 break
             last = info.name
-            if len(members) >= max_members(limits):
-                raise LimitError(source, show(info.name), f"more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)")
+            if len(members) >= limits.max_members:
+                raise LimitError(source, show(info.name), f"more than {limits.max_members} members in the archive {_members_allowed(limits)}")
             if len(info.name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
                 raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
             name = normalise_member_name(info.name)
@@ -245,8 +229,7 @@ def _walk_tar(stream: BinaryIO, source: str, limits: Limits,
                 body = MemberStream(source_of_data, info.size, archive=source, member=show(name))
                 if on_member is not None:
                     on_member(name)
-                members.append(_read_member(name, info.size, info.mode, body, source, limits, kept,
-                                            content_digests, location))
+                members.append(_read_member(name, info.size, info.mode, body, source, options, kept, location))
                 body.drain()
             elif info.issym():
                 members.append(Member(name=name, kind="symlink", size=0, mode=info.mode, linkname=info.linkname))
@@ -285,18 +268,15 @@ def _reason(e: BaseException) -> str:
     return show(text)
 
 
-def max_members(limits: Limits) -> int:
-    """How many members an archive may hold: each layer brings a few (dir, VERSION, json, layer.tar, blob)."""
-    return 16 * limits.max_layers + 4096
+def _members_allowed(limits: Limits) -> str:
+    return f"({limits.members_per_layer} per layer allowed by --max-layers, plus {limits.members_besides_layers})"
 
 
 class _Kept:
     """How many member bytes are held in memory; bounded so memory never grows with the input."""
 
     def __init__(self, limits: Limits) -> None:
-        # JSON documents of one archive are configs, manifests and indexes:
-        # kilobytes each. Twice the single-document limit is generous.
-        self.budget = 2 * limits.max_json_bytes
+        self.budget = limits.max_json_held_bytes
         self.held = 0
 
     def take(self, size: int) -> bool:
@@ -306,9 +286,10 @@ class _Kept:
         return True
 
 
-def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, limits: Limits, kept: _Kept,
-                 content_digests: bool = True, location: BlobLocation | None = None) -> Member:
+def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, options: ReadOptions,
+                 kept: _Kept, location: BlobLocation | None = None) -> Member:
     """Identify one regular member by its first bytes and read it accordingly."""
+    limits = options.limits
     head = _read_exactly(body, min(PEEK, size))
     stripped = head.lstrip(b" \t\r\n")
     json_like = stripped[:1] in (b"{", b"[")
@@ -317,11 +298,10 @@ def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO,
             raise LimitError(source, show(name), f"the archive's JSON members together exceed {kept.budget} bytes (twice --max-json-bytes)")
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="json", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
+    if size <= limits.max_small_member_bytes and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
-                            content_digests=content_digests, digest_below=DIGEST_BELOW)
+    blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), options=options)  # type: ignore[arg-type]
     if location is not None:
         blob = replace(blob, location=location)
     return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)
@@ -348,8 +328,9 @@ def _v7_checksum_ok(block: bytes) -> bool:
     return stored == computed or (block == bytes(512))
 
 
-def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> Archive:
+def _read_directory(top: str, options: ReadOptions) -> Archive:
     """Walk a directory's files (each read once); symlinks are recorded, never followed."""
+    limits = options.limits
     members: list[Member] = []
     total = 0
     kept = _Kept(limits)
@@ -360,8 +341,8 @@ def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> A
             full = os.path.join(dirpath, entry)
             rel = entry if rel_dir == "." else f"{rel_dir}/{entry}".replace(os.sep, "/")
             name = normalise_member_name(rel)
-            if len(members) >= max_members(limits):
-                raise LimitError(top, show(name), f"more than {max_members(limits)} files in the directory (16 per layer allowed by --max-layers, plus 4096)")
+            if len(members) >= limits.max_members:
+                raise LimitError(top, show(name), f"more than {limits.max_members} files in the directory {_members_allowed(limits)}")
             try:
                 st = os.lstat(full)
             except OSError as e:
@@ -378,11 +359,10 @@ def _read_directory(top: str, limits: Limits, content_digests: bool = True) -> A
                 with f:
                     where = BlobLocation(full, 0, st.st_size, state_of(f.fileno()))
                     body = MemberStream(f, st.st_size, archive=top, member=show(name))
-                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, limits, kept,
-                                                content_digests, where))
+                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, options, kept, where))
                 total += st.st_size
             else:
                 # FIFOs, sockets and devices are never opened (a FIFO would hang).
                 members.append(Member(name=name, kind="special", size=0, mode=st.st_mode & 0o7777))
     return parse_archive(members, source=top, compression="none", sha256=None, size=total, directory=True, limits=limits,
-                         read_layer=_small_layer_reader(top, limits))
+                         read_layer=_small_layer_reader(top, options))

@@ -18,7 +18,7 @@ import zlib
 from typing import BinaryIO, Callable, Literal, Protocol, cast
 
 from imageforensics.errors import InputError, LimitError, ToolMissingError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 
 CHUNK = 1 << 20
 ZSTD_MISSING = (
@@ -46,10 +46,6 @@ def detect(head: bytes) -> str:
         if head.startswith(magic):
             return kind
     return "none"
-
-
-# Bytes after a compressed stream's end that are counted (as trailing data) before giving up.
-MAX_TRAILING = 64 << 20
 
 
 class _Decoder(Protocol):
@@ -206,10 +202,10 @@ class DecompressedStream(io.RawIOBase):
     def _count_trailing(self, data: bytes) -> None:
         while data:
             self.trailing_bytes += len(data)
-            if self.trailing_bytes > MAX_TRAILING:
+            if self.trailing_bytes > self._limits.max_bytes_after_end:
                 # Trailing bytes are counted, never decoded: an endless input
                 # (``cat a.tar.gz /dev/zero``) must still come to an end.
-                raise InputError(self._archive, self._member, f"more than {MAX_TRAILING} bytes follow the end of the {self.kind} stream (an endless input such as /dev/zero?)")
+                raise InputError(self._archive, self._member, f"more than {self._limits.max_bytes_after_end} bytes follow the end of the {self.kind} stream (an endless input such as /dev/zero?)")
             if self.trailing_zero and data.count(0) != len(data):
                 self.trailing_zero = False
             data = self._read_stored()

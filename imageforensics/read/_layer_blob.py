@@ -11,11 +11,11 @@ from __future__ import annotations
 import tarfile
 from typing import BinaryIO, cast
 
-from imageforensics.read._compression import CHUNK, HEAD_BYTES, detect, open_decompressed
+from imageforensics.read._compression import HEAD_BYTES, detect, open_decompressed
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.read._layer_entries import EntryLister
 from imageforensics.read._layer_streams import BLOCK, RawError, StoredReader, TarStream, TruncatedData
-from imageforensics.limits import Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, Layer
 from imageforensics.read._tar_header import FastTarInfo
 
@@ -23,8 +23,7 @@ _HINT_BYTES = 16
 
 
 def read_layer(
-    raw: BinaryIO, *, archive: str, member: str, limits: Limits, content_digests: bool = True,
-    digest_below: int = 0, unchanged_from: Layer | None = None,
+    raw: BinaryIO, *, archive: str, member: str, options: ReadOptions = ReadOptions(), unchanged_from: Layer | None = None,
 ) -> Layer:
     """Hash, decompress and list one layer blob, consuming ``raw`` to its end.
 
@@ -32,15 +31,15 @@ def read_layer(
     tar) give ``readable=False`` with ``problem`` set. Failures to read
     ``raw`` itself raise InputError naming the archive and member; limits
     raise LimitError; zstd without a decoder raises ToolMissingError.
-    ``content_digests=False`` leaves files' ``content_digest`` empty (their
-    data is then only hashed once, for the diff_id), except for files smaller
-    than ``digest_below`` bytes. ``unchanged_from`` is this layer as an
+    ``options.content_digests=False`` leaves files' ``content_digest`` empty
+    (their data is then only hashed once, for the diff_id), except for files
+    smaller than ``options.digest_below`` bytes. ``unchanged_from`` is this layer as an
     earlier read gave it, when the caller has proven the stored bytes
     unchanged since: they are not hashed again, its digests are kept.
     """
     stored = StoredReader(raw)
     try:
-        return _read(stored, archive, member, limits, content_digests, digest_below, unchanged_from)
+        return _read(stored, archive, member, options, unchanged_from)
     except RawError as exc:
         cause = exc.__cause__
         if isinstance(cause, ImageForensicsError):
@@ -54,10 +53,8 @@ def read_layer(
         stored.hash.close()
 
 
-def _read(
-    stored: StoredReader, archive: str, member: str, limits: Limits, content_digests: bool, digest_below: int = 0,
-    unchanged_from: Layer | None = None,
-) -> Layer:
+def _read(stored: StoredReader, archive: str, member: str, options: ReadOptions, unchanged_from: Layer | None) -> Layer:
+    limits = options.limits
     kind = detect(stored.peek(HEAD_BYTES))
     # Uncompressed: the stored bytes are the tar, so the diff_id hash is the blob digest.
     stored.hashing = kind != "none" and unchanged_from is None
@@ -65,13 +62,13 @@ def _read(
         cast(BinaryIO, stored), kind, archive=archive, member=member, limits=limits
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
-    tar = TarStream(source, 2 * limits.max_path_bytes + CHUNK, archive, member, hashing=unchanged_from is None)
-    lister = EntryLister(archive, member, limits, content_digests, digest_below)
+    tar = TarStream(source, limits.max_extended_header_bytes, archive, member, hashing=unchanged_from is None)
+    lister = EntryLister(archive, member, options)
     problem = ""
     decompressed = True
     try:
         try:
-            problem, ended = _list_tar(tar, lister, kind)
+            problem, ended = _list_tar(tar, lister, kind, limits)
             if ended:
                 after, nonzero = tar.drain()
                 if nonzero:
@@ -130,7 +127,7 @@ _TAR_ERRORS = (
 )
 
 
-def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool]:
+def _list_tar(tar: TarStream, lister: EntryLister, kind: str, limits: Limits) -> tuple[str, bool]:
     """List every entry into ``lister``: (content problem or "", whether an end block was seen)."""
     start = tar.head(_HINT_BYTES)
     if kind != "none" and detect(start) != "none":
@@ -139,7 +136,7 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str) -> tuple[str, bool
         archive = tarfile.TarFile(
             fileobj=tar,  # type: ignore[arg-type]
             mode="r",
-            tarinfo=FastTarInfo,
+            tarinfo=FastTarInfo.capped(limits),
             encoding="utf-8",
             errors="surrogateescape",
         )

@@ -17,13 +17,12 @@ from collections.abc import Mapping
 from typing import Protocol, cast
 
 from imageforensics.errors import LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import ReadOptions
 from imageforensics.model import FileEntry
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
-MAX_ANOMALIES = 1000
 
 _FILE_TYPES = frozenset(
     (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE)
@@ -122,13 +121,11 @@ def _byte_length(text: str) -> int:
 class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
-    def __init__(
-        self, archive: str, member: str, limits: Limits, content_digests: bool = True, digest_below: int = 0
-    ) -> None:
+    def __init__(self, archive: str, member: str, options: ReadOptions = ReadOptions()) -> None:
         self._where = (archive, member)
-        self._limits = limits
-        self._content_digests = content_digests
-        self._digest_below = digest_below
+        self._limits = options.limits
+        self._content_digests = options.content_digests
+        self._digest_below = options.digest_below
         self._entries: list[FileEntry] = []
         self._anomalies: list[tuple[str, str]] = []
         self._dropped = 0
@@ -137,7 +134,7 @@ class EntryLister:
 
     def note(self, code: str, detail: str) -> None:
         """Record an anomaly (see model.LAYER_ANOMALIES); the list is capped."""
-        if len(self._anomalies) < MAX_ANOMALIES:
+        if len(self._anomalies) < self._limits.max_anomalies_per_layer:
             self._anomalies.append((code, detail))
         else:
             self._dropped += 1

@@ -28,7 +28,7 @@ from imageforensics.read import _archive as reader
 from imageforensics.read._compression import detect
 from imageforensics.errors import InputError
 from imageforensics.read._file_state import state_of, unchanged_since
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
 from imageforensics.read._outer_tar import MemberStream
 from imageforensics.read._progress import CountingReader, Progress, label_for
@@ -87,37 +87,33 @@ def can_read_again(path: str) -> bool:
     return bool(head) and not looks_like_snapshot(head) and detect(head) == "none"
 
 
-def read_input(path: str, *, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
-               content_digests: bool = True, archive_digest: bool = True) -> Archive:
+def read_input(path: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Archive:
     """Read an archive, directory, ``-`` (stdin) or snapshot file into an Archive.
 
-    ``content_digests`` and ``archive_digest`` as for ``reader.read_archive``
-    (a snapshot holds what it holds).
+    ``options`` as for ``reader.read_archive`` (a snapshot holds what it holds).
     """
     if path != "-" and os.path.isfile(path):
         with open(path, "rb") as f:
             head = f.read(4096)
         if looks_like_snapshot(head):
-            return _load_snapshot_file(path, limits)
+            return _load_snapshot_file(path, options.limits)
         if progress is not None:
-            return _read_with_progress(path, limits, progress, content_digests, archive_digest)
+            return _read_with_progress(path, options, progress)
     elif path == "-":
         stdin: BinaryIO = sys.stdin.buffer
         peek = getattr(stdin, "peek", None)
         head = peek(4096)[:4096] if peek is not None else b""
         if head and looks_like_snapshot(head):
-            return snapshot.load_snapshot(stdin.read(), source="-", limits=limits)
+            return snapshot.load_snapshot(stdin.read(), source="-", limits=options.limits)
         if progress is not None:
             label = "stdin"
             progress.start(label, None)
-            return reader.read_stream(CountingReader(stdin, progress, label), "-", limits=limits,  # type: ignore[arg-type]
-                                      on_member=lambda name: progress.member(label, name),
-                                      content_digests=content_digests, archive_digest=archive_digest)
-    return reader.read_archive(path, limits=limits, content_digests=content_digests, archive_digest=archive_digest)
+            return reader.read_stream(CountingReader(stdin, progress, label), "-", options,  # type: ignore[arg-type]
+                                      on_member=lambda name: progress.member(label, name))
+    return reader.read_archive(path, options)
 
 
-def _read_with_progress(path: str, limits: Limits, progress: Progress, content_digests: bool,
-                        archive_digest: bool) -> Archive:
+def _read_with_progress(path: str, options: ReadOptions, progress: Progress) -> Archive:
     label = label_for(path)
     try:
         f = open(path, "rb")
@@ -126,9 +122,9 @@ def _read_with_progress(path: str, limits: Limits, progress: Progress, content_d
     with f:
         progress.start(label, os.fstat(f.fileno()).st_size)
         # The counting reader reads the file from its first byte: layers can record their location.
-        return reader.read_stream(CountingReader(f, progress, label), path, limits=limits,  # type: ignore[arg-type]
-                                  on_member=lambda name: progress.member(label, name), content_digests=content_digests,
-                                  archive_digest=archive_digest, file_path=path, file_state=state_of(f.fileno()))
+        return reader.read_stream(CountingReader(f, progress, label), path, options,  # type: ignore[arg-type]
+                                  on_member=lambda name: progress.member(label, name), file_path=path,
+                                  file_state=state_of(f.fileno()))
 
 
 def _load_snapshot_file(path: str, limits: Limits) -> Archive:
@@ -137,47 +133,41 @@ def _load_snapshot_file(path: str, limits: Limits) -> Archive:
         return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
-def choose(spec: str, *, platform: str | None = None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
-           content_digests: bool = True, archive_digest: bool = True) -> Chosen:
-    """Read the input named by ``spec`` and select the image it designates."""
+def choose(spec: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Chosen:
+    """Read the input named by ``spec`` and select the image it designates (on ``options.platform``)."""
     path, reference, index = parse_input_spec(spec)
-    archive = read_input(path, limits=limits, progress=progress, content_digests=content_digests,
-                         archive_digest=archive_digest)
-    image = select_image(archive, reference=reference, index=index, platform=platform)
+    archive = read_input(path, options, progress=progress)
+    image = select_image(archive, reference=reference, index=index, platform=options.platform)
     return Chosen(archive, image)
 
 
-def choose_pair(
-    spec_a: str, spec_b: str, *, platform: str | None = None, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None,
-    needed_layers: NeededLayers | None = None, archive_digest: bool = True,
-) -> tuple[Chosen, Chosen]:
+def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
+                needed_layers: NeededLayers | None = None) -> tuple[Chosen, Chosen]:
     """Read two inputs in parallel (one thread each) and select an image from each.
 
     ``needed_layers`` defers content digests: an input whose layers can be read
     again is read without them; then only the layers ``needed_layers`` names
     (those the diff compares files of) are read again, with them. The images are then exactly as a full read gives them,
     except that other layers' files have no content digest (the diff never
-    looks at them). ``archive_digest=False`` leaves ``Archive.sha256`` None.
+    looks at them). ``options.archive_digest=False`` leaves ``Archive.sha256`` None.
     """
     deferred = [needed_layers is not None and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        future_a = pool.submit(choose, spec_a, platform=platform, limits=limits, progress=progress,
-                               content_digests=not deferred[0], archive_digest=archive_digest)
-        future_b = pool.submit(choose, spec_b, platform=platform, limits=limits, progress=progress,
-                               content_digests=not deferred[1], archive_digest=archive_digest)
-        chosen = (future_a.result(), future_b.result())
+        # A deferred input is read without content digests first.
+        first = [pool.submit(choose, spec, replace(options, content_digests=False) if later else options, progress=progress)
+                 for spec, later in zip((spec_a, spec_b), deferred)]
+        chosen = (first[0].result(), first[1].result())
         if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
             return chosen  # every file was small enough to be hashed on the way
         # Which layers need content digests follows from diff_ids and paths alone.
         assert needed_layers is not None
         needed = needed_layers(chosen[0].image, chosen[1].image)
-        futures = [pool.submit(_with_content, spec, c, need, platform=platform, limits=limits) if later else None
+        futures = [pool.submit(_with_content, spec, c, need, options) if later else None
                    for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
         return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
 
 
-def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform: str | None,
-                  limits: Limits) -> Chosen:
+def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], options: ReadOptions) -> Chosen:
     """The chosen image with the content digests of the ``needed`` layers, read again from their location."""
     originals: dict[Digest, Layer] = {}
     for i in sorted(needed):
@@ -188,8 +178,8 @@ def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], *, platform
         return chosen
     if any(old.location is None for old in originals.values()):
         # A blob with no place to read it from (a sparse member): read the whole input again.
-        return _read_whole_again(spec, chosen, platform=platform, limits=limits)
-    fresh = {digest: _read_again(chosen.archive.source, old, limits) for digest, old in originals.items()}
+        return _read_whole_again(spec, chosen, options)
+    fresh = {digest: _read_again(chosen.archive.source, old, options) for digest, old in originals.items()}
     # The same blob may sit at several positions: each gets the entries with content digests.
     layers = tuple(replace(old, entries=fresh[old.blob_digest]) if old is not None and old.blob_digest in fresh else old
                    for old in chosen.image.layers)
@@ -203,7 +193,7 @@ def _lacks_content(old: Layer | None) -> bool:
     return old is not None and any(e.kind == "file" and not e.content_digest for e in old.entries)
 
 
-def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...]:
+def _read_again(source: str, old: Layer, options: ReadOptions) -> tuple[FileEntry, ...]:
     """The entries of a layer read again from its location, with content digests.
 
     The blob is hashed again to prove it is the one the first read hashed,
@@ -223,8 +213,8 @@ def _read_again(source: str, old: Layer, limits: Limits) -> tuple[FileEntry, ...
             raise InputError(source, old.member, f"cannot seek to offset {where.offset} again: {e.strerror or e}") from None
         # A short read (the file shrank since the first read) is a one-line InputError naming the member.
         again = MemberStream(f, where.length, archive=source, member=old.member)
-        new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member, limits=limits,
-                               content_digests=True, unchanged_from=old if unchanged else None)
+        new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member,
+                               options=replace(options, content_digests=True), unchanged_from=old if unchanged else None)
         if unchanged and not unchanged_since(where.state, state_of(f.fileno())):
             raise InputError(source, old.member, "the file changed while being read: its size, mtime or ctime "
                                                  "differ from the first read's")
@@ -243,9 +233,8 @@ def _same_listing(new: Layer, old: Layer) -> bool:
         n == o if o.content_digest else replace(n, content_digest="") == o for n, o in zip(new.entries, old.entries))
 
 
-def _read_whole_again(spec: str, chosen: Chosen, *, platform: str | None, limits: Limits) -> Chosen:
-    again = choose(spec, platform=platform, limits=limits, content_digests=True,
-                   archive_digest=chosen.archive.sha256 is not None)
+def _read_whole_again(spec: str, chosen: Chosen, options: ReadOptions) -> Chosen:
+    again = choose(spec, replace(options, content_digests=True, archive_digest=chosen.archive.sha256 is not None))
     blobs = [l.blob_digest if l is not None else None for l in chosen.image.layers]
     if again.image.image_id != chosen.image.image_id or blobs != [l.blob_digest if l is not None else None
                                                                   for l in again.image.layers]:

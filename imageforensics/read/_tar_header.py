@@ -10,9 +10,10 @@ import inspect
 import struct
 import tarfile
 import zlib
-from typing import cast
+from typing import ClassVar, cast
 
-MAX_SPARSE_RUNS = 100_000
+from imageforensics.options import Limits
+
 # ustar header: name mode uid gid size mtime chksum type linkname magic version
 # uname gname devmajor devminor prefix (GNU headers keep other data there).
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
@@ -32,6 +33,15 @@ class FastTarInfo(tarfile.TarInfo):
     """
 
     __slots__ = ()
+    # tarfile is given a class, not an instance: the cap on sparse runs rides on it (see ``capped``).
+    max_sparse_runs: ClassVar[int] = Limits().max_sparse_runs
+
+    @classmethod
+    def capped(cls, limits: Limits) -> type[FastTarInfo]:
+        """This class, or a subclass of it with the sparse-run cap of ``limits`` when that differs."""
+        if limits.max_sparse_runs == cls.max_sparse_runs:
+            return cls
+        return type(cls.__name__, (cls,), {"__slots__": (), "max_sparse_runs": limits.max_sparse_runs})
 
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> FastTarInfo:
@@ -117,7 +127,7 @@ class FastTarInfo(tarfile.TarInfo):
                     structs.append((offset, numbytes))
                 pos += 24
             isextended = bool(buf[504])
-            _check_sparse_runs(len(structs))
+            _check_sparse_runs(len(structs), self.max_sparse_runs)
         self.sparse = structs
         self.offset_data = tarfile_.fileobj.tell()
         tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
@@ -134,7 +144,7 @@ class FastTarInfo(tarfile.TarInfo):
         buf = fileobj.read(tarfile.BLOCKSIZE)
         fields, buf = buf.split(b"\n", 1)
         count = int(fields)
-        _check_sparse_runs(count)
+        _check_sparse_runs(count, self.max_sparse_runs)
         while len(sparse) < count * 2:
             if b"\n" not in buf:
                 buf += fileobj.read(tarfile.BLOCKSIZE)
@@ -146,9 +156,9 @@ class FastTarInfo(tarfile.TarInfo):
         next.sparse = list(zip(sparse[::2], sparse[1::2]))  # type: ignore[assignment]
 
 
-def _check_sparse_runs(count: int) -> None:
-    if count > MAX_SPARSE_RUNS:
-        raise tarfile.ReadError(f"sparse map has more than {MAX_SPARSE_RUNS} runs")
+def _check_sparse_runs(count: int, cap: int) -> None:
+    if count > cap:
+        raise tarfile.ReadError(f"sparse map has more than {cap} runs")
 
 
 def _same_parameters(name: str, parameters: tuple[str, ...]) -> bool:

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from imageforensics.diff._align import (REASON_COPY_DEST, REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
                                   step_layer_indexes)
 from imageforensics.created_by import normalise_created_by
+from imageforensics.options import Limits
 from tests.modelfactory import build, file, mark_empty, spec, step
 
 
@@ -126,14 +127,11 @@ def test_classic_copy_spelling_pairs_with_buildkits_by_destination():
     assert [p.reason for p in align_images(build(b), build(c))[1:]] == [REASON_INSTRUCTION, REASON_EXACT]
 
 
-def test_hostile_repetitive_histories_still_align(monkeypatch):
+def test_hostile_repetitive_histories_still_align():
     # Alternating steps defeat prefix trimming; past the limits a linear pass pairs them.
-    from imageforensics.diff import _align as align
     a = spec(*[step(["RUN x", "RUN y"][i % 2]) for i in range(40)])
     b = spec(*[step(["RUN y", "RUN x"][i % 2]) for i in range(40)])
-    monkeypatch.setattr(align, "MAX_ALIGNMENT_CELLS", 1)
-    monkeypatch.setattr(align, "MAX_DIFFLIB_UNITS", 1)
-    pairs = align_images(build(a), build(b))
+    pairs = align_images(build(a), build(b), Limits(max_alignment_cells=1, max_difflib_units=1))
     assert [p.a.index for p in pairs if p.a] == list(range(40)) and [p.b.index for p in pairs if p.b] == list(range(40))
     both = [(p.a.index, p.b.index) for p in pairs if p.a and p.b]
     assert len(both) == 39 and len({b - a for a, b in both}) == 1

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from imageforensics.diff import _align as align
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff._engine import diff_images
+from imageforensics.options import DiffOptions, Limits
 from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_TAR_1024
 from tests.modelfactory import archive, build, directory, file, known_empty_layer, layer, mark_empty, spec, step
@@ -90,14 +91,13 @@ def test_a_step_wrongly_empty_in_a_is_reported_from_a_side():
     assert report.verdict_kind == "diverged" and "(and" not in report.verdict.split(":")[0]
 
 
-def test_huge_histories_use_the_fallback_alignment(monkeypatch):
+def test_huge_histories_use_the_fallback_alignment():
     s = spec(*[step(f"RUN n{i}", file(f"f{i}")) if i % 3 else step(f"ENV V={i}") for i in range(60)])
     b = replace(s, steps=s.steps[:30] + (step("RUN inserted", file("new")),) + s.steps[30:])
     b = replace(b, steps=tuple(replace(x, created=y.created) for x, y in zip(b.steps, s.steps + s.steps[-1:])))
     b = replace(b, steps=b.steps[:31] + tuple(replace(x, created=s.steps[30 + n].created) for n, x in enumerate(b.steps[31:])))
     exact = align.align_images(build(s), build(b))
-    monkeypatch.setattr(align, "MAX_ALIGNMENT_CELLS", 1)
-    fallback = align.align_images(build(s), build(b))
+    fallback = align.align_images(build(s), build(b), Limits(max_alignment_cells=1))
     rows = [(p.a.index if p.a else None, p.b.index if p.b else None) for p in fallback]
     assert rows == [(p.a.index if p.a else None, p.b.index if p.b else None) for p in exact]
     assert (None, 30) in rows and (30, 31) in rows

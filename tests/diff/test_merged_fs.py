@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from imageforensics.diff._merged_fs import changed_fields, compare_filesystems, merge_layers, path_matcher
+from imageforensics.options import Limits
 from tests.modelfactory import directory, file, hardlink, naive_merge, opaque, symlink, tree, whiteout
 
 
@@ -136,14 +137,8 @@ def test_merge_agrees_with_the_naive_reference(layers):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(entries(), max_size=6), max_size=5), st.integers(0, 2))
 def test_lazily_indexed_deep_paths_merge_the_same(layers, depth):
-    # With a tiny MAX_LINKED_DEPTH most paths take the lazy (hostile-depth) route.
-    import imageforensics.diff._merged_fs as fsmerge
-    saved = fsmerge.MAX_LINKED_DEPTH
-    fsmerge.MAX_LINKED_DEPTH = depth
-    try:
-        fs = merge_layers(layers)
-    finally:
-        fsmerge.MAX_LINKED_DEPTH = saved
+    # With a tiny max_linked_depth most paths take the lazy (hostile-depth) route.
+    fs = merge_layers(layers, Limits(max_linked_depth=depth))
     expected = naive_merge(layers)
     assert fs.entries == {p: e for p, (e, _) in expected.items()}
     assert fs.writer == {p: i for p, (_, i) in expected.items()}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff._engine import diff_images
+from imageforensics.options import DiffOptions
 from imageforensics.findings import Severity, evidence_texts
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff._engine import diff_images
+from imageforensics.options import DiffOptions
 from imageforensics.findings import Severity, evidence_texts
 from imageforensics.timestamp import Timestamp
 from tests.modelfactory import archive, build, file, spec, step, tree, layer

@@ -18,7 +18,8 @@ import pytest
 
 from tests.archivekit import legacy, simple_image, tar_of
 from imageforensics.errors import InputError
-from imageforensics.read._archive import MAX_AFTER_END, read_archive, read_stream
+from imageforensics.options import Limits
+from imageforensics.read._archive import read_archive, read_stream
 from tools.fuzz import guarded
 
 
@@ -97,7 +98,7 @@ def test_a_missing_path() -> None:
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
 def test_dev_zero_is_refused_instead_of_read_forever() -> None:
     # Regression: zeros read as an empty tar, then the rest was read "to hash the whole input" forever.
-    assert error_of("/dev/zero") == f"/dev/zero: more than {MAX_AFTER_END} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)"
+    assert error_of("/dev/zero") == f"/dev/zero: more than {Limits().max_bytes_after_end} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)"
 
 
 def test_record_padding_after_the_end_marker_is_read_and_hashed() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.archivekit import hexof, js, legacy, oci, sha, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded
@@ -32,8 +32,8 @@ OCI_INDEX = dict(OCI)["index.json"]
 IDX = "application/vnd.oci.image.index.v1+json"
 
 
-def read(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Archive:
-    return guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+def read(data: bytes, limits: Limits = Limits()) -> Archive:
+    return guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=limits)))  # type: ignore[arg-type]
 
 
 def replaced(members: list, name: str, data: bytes) -> bytes:
@@ -41,7 +41,7 @@ def replaced(members: list, name: str, data: bytes) -> bytes:
     return tar_of([(n, data if n == name else c) for n, c in members])
 
 
-def error_of(data: bytes, limits: Limits = DEFAULT_LIMITS, kind: type[InputError] = InputError) -> str:
+def error_of(data: bytes, limits: Limits = Limits(), kind: type[InputError] = InputError) -> str:
     with pytest.raises(kind) as info:
         read(data, limits)
     text = str(info.value)
@@ -220,7 +220,7 @@ def test_default_json_limit_is_enforced_while_streaming_a_100_mb_manifest() -> N
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert str(info.value) == f"big.tar: manifest.json: manifest.json is {size} bytes, over the {DEFAULT_LIMITS.max_json_bytes}-byte JSON limit (--max-json-bytes)"
+    assert str(info.value) == f"big.tar: manifest.json: manifest.json is {size} bytes, over the {Limits().max_json_bytes}-byte JSON limit (--max-json-bytes)"
     assert peak < 32 << 20, f"{peak} bytes held while reading a {size}-byte member"
 
 

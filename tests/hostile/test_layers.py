@@ -20,7 +20,7 @@ import pytest
 
 from tests.archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
 from imageforensics.errors import LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Image
 from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded
@@ -34,7 +34,7 @@ OCI_GZ_LAYER = [n for n, c in OCI if c[:2] == b"\x1f\x8b"][0]
 
 
 def read(data: bytes, limits: Limits = Limits()) -> Archive:
-    return guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+    return guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=limits)))  # type: ignore[arg-type]
 
 
 def entries_tar(entries: list[dict], fmt: int = tarfile.PAX_FORMAT) -> bytes:

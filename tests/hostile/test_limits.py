@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
-from imageforensics.cli._main import build_parser
+from imageforensics.cli._main import build_parser, limits_from_args
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import Limits
-from imageforensics.read._archive import max_members, read_stream
+from imageforensics.options import Limits, ReadOptions, fixed_caps, settable_limits
+from imageforensics.read._archive import read_stream
 from tools.fuzz import guarded, limit_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ IMG = simple_image()
 
 def limit_error(data: bytes, limits: Limits) -> str:
     with pytest.raises(LimitError) as info:
-        guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=limits))  # type: ignore[arg-type]
+        guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=limits)))  # type: ignore[arg-type]
     return str(info.value)
 
 
@@ -41,9 +41,10 @@ def test_layers_per_image_in_a_docker_save_and_an_oci_manifest() -> None:
 
 def test_members_per_archive_follow_the_layer_limit() -> None:
     limits = Limits(max_layers=1)
-    members = [(f"junk/{i}", b"") for i in range(max_members(limits) + 1)]
+    assert limits.max_members == 16 + 4096
+    members = [(f"junk/{i}", b"") for i in range(limits.max_members + 1)]
     msg = limit_error(tar_of(members), limits)
-    assert msg == f"t.tar: junk/{max_members(limits)}: more than {max_members(limits)} members in the archive (16 per layer allowed by --max-layers, plus 4096)"
+    assert msg == "t.tar: junk/4112: more than 4112 members in the archive (16 per layer allowed by --max-layers, plus 4096)"
 
 
 def test_member_name_length_in_the_outer_archive() -> None:
@@ -58,28 +59,60 @@ def test_json_members_held_together_are_bounded() -> None:
 
 
 def test_each_limit_has_a_cli_option_with_its_default() -> None:
-    defaults = Limits()
     inspect = build_parser().parse_args(["inspect", "x.tar"])
-    assert (inspect.max_json_bytes, inspect.max_json_depth, inspect.max_layers, inspect.max_entries, inspect.max_path_bytes, inspect.max_expansion) == (
-        defaults.max_json_bytes, defaults.max_json_depth, defaults.max_layers, defaults.max_entries_per_layer, defaults.max_path_bytes, defaults.max_expansion_ratio)
+    assert limits_from_args(inspect) == Limits()
+    assert [f.metadata["flag"] for f in settable_limits()] == [
+        "--max-json-bytes", "--max-json-depth", "--max-layers", "--max-entries", "--max-path-bytes", "--max-expansion"]
+
+
+@pytest.mark.parametrize("command", ["diff", "inspect", "snapshot"])
+def test_every_settable_limit_is_in_the_help_of_every_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps long help lines
+    for limit in settable_limits():
+        m = limit.metadata
+        assert f"{m['flag']} {m['metavar']} {m['help']} (default {limit.default})" in text, limit.name
+
+
+@pytest.mark.parametrize("argv", [["inspect", "x.tar"], ["snapshot", "x.tar", "-o", "s.json"], ["diff", "a.tar", "b.tar"]])
+def test_an_option_sets_its_limit_and_only_that(argv: list[str]) -> None:
+    assert limits_from_args(build_parser().parse_args([*argv, "--max-layers", "7"])) == Limits(max_layers=7)
+    assert limits_from_args(build_parser().parse_args([*argv, "--max-entries", "9", "--max-expansion", "3"])) == Limits(
+        max_entries_per_layer=9, max_expansion_ratio=3)
+
+
+def _shown(value: int, unit: str) -> str:
+    """A fixed cap's value as the README writes it."""
+    if unit == "bytes":
+        return f"{value >> 20} MiB" if value % (1 << 20) == 0 else f"{value >> 10} KiB" if value % 1024 == 0 else f"{value:,} bytes"
+    return f"{value:,}" + (f" {unit}" if unit else "")
 
 
 def test_the_readme_documents_every_default() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Safety limits") :]
     section = section[: section.index("\n## ", 1)]
+    lines = section.splitlines()
     d = Limits()
     rows = {
-        "--max-json-bytes N": f"{d.max_json_bytes >> 20} MiB",
-        "--max-json-depth N": f"{d.max_json_depth} levels",
-        "--max-layers N": f"{d.max_layers}",
-        "--max-entries N": f"{d.max_entries_per_layer:,}",
-        "--max-path-bytes N": f"{d.max_path_bytes >> 10} KiB",
-        "--max-expansion RATIO": f"{d.max_expansion_ratio} × compressed + {d.expansion_allowance >> 20} MiB",
+        "max_json_bytes": f"{d.max_json_bytes >> 20} MiB",
+        "max_json_depth": f"{d.max_json_depth} levels",
+        "max_layers": f"{d.max_layers}",
+        "max_entries_per_layer": f"{d.max_entries_per_layer:,}",
+        "max_path_bytes": f"{d.max_path_bytes >> 10} KiB",
+        "max_expansion_ratio": f"{d.max_expansion_ratio} × compressed + {d.expansion_allowance >> 20} MiB",
     }
-    for option, default in rows.items():
-        line = [row for row in section.splitlines() if f"`{option}`" in row]
-        assert len(line) == 1 and f"| {default} |" in line[0], option
+    assert list(rows) == [f.name for f in settable_limits()]
+    for limit in settable_limits():
+        option = f"`{limit.metadata['flag']} {limit.metadata['metavar']}`"
+        line = [row for row in lines if option in row]
+        assert len(line) == 1 and f"| {rows[limit.name]} |" in line[0], option
+    # The fixed caps: one row each, its description and value as Limits declares them.
+    for cap in fixed_caps():
+        row = f"| {cap.metadata['fixed']} | {_shown(getattr(d, cap.name), cap.metadata['unit'])} |"
+        assert lines.count(row) == 1, row
+    assert len([row for row in lines if row.startswith("| ")]) == 2 + len(settable_limits()) + len(fixed_caps())
 
 
 def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
@@ -121,7 +154,7 @@ def test_a_huge_extended_header_in_the_outer_archive_is_refused_before_it_is_rea
     data = _pax_header("comment", 3 << 20) + tar_of(legacy([IMG]))
     msg = limit_error(data, Limits())
     assert msg == "t.tar: tar extended header of 3146240 bytes at offset 512 is over the 1179648-byte limit (twice --max-path-bytes plus 1 MiB)"
-    assert len(guarded(lambda: read_stream(io.BytesIO(data), "t.tar", limits=Limits(max_path_bytes=2 << 20))).images) == 1  # type: ignore[arg-type]
+    assert len(guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=Limits(max_path_bytes=2 << 20)))).images) == 1  # type: ignore[arg-type]
 
 
 def test_a_sparse_member_of_the_outer_archive_larger_than_a_chunk_is_read() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.archivekit import Link, cimage, containerd, crane, graphdriver, hexof, js, legacy, oci, simple_image, tar_of
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 
@@ -55,14 +55,14 @@ def test_deeply_nested_config_hits_the_depth_limit():
 def test_huge_json_string_over_the_size_limit():
     big = js({"rootfs": {"type": "layers", "diff_ids": []}, "author": "x" * 5000})
     with pytest.raises(LimitError, match=r"^h.tar: c.json: image config is 5\d\d\d bytes, over the 1000-byte JSON limit \(--max-json-bytes\)$"):
-        read(with_config(big), limits=Limits(max_json_bytes=1000))
+        read(with_config(big), options=ReadOptions(limits=Limits(max_json_bytes=1000)))
 
 
 def test_too_many_layers():
     members = with_config(js({"rootfs": {"type": "layers", "diff_ids": []}}))
     members[-1] = ("manifest.json", js([{"Config": "c.json", "Layers": ["x"] * 5}]))
     with pytest.raises(LimitError, match="item 0 has 5 layers, over the 4-layer limit"):
-        read(members, limits=Limits(max_layers=4))
+        read(members, options=ReadOptions(limits=Limits(max_layers=4)))
 
 
 def test_config_symlink_out_of_the_archive():
@@ -81,7 +81,7 @@ def test_member_names_with_control_characters_are_escaped_in_errors():
 def test_outer_gzip_bomb_is_a_limit_error():
     bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
     with pytest.raises(LimitError):
-        read_stream(io.BytesIO(bomb), "bomb.tar.gz", limits=Limits(max_expansion_ratio=10, expansion_allowance=1024 * 1024))
+        read_stream(io.BytesIO(bomb), "bomb.tar.gz", ReadOptions(limits=Limits(max_expansion_ratio=10, expansion_allowance=1024 * 1024)))
 
 
 def test_an_archive_compressed_twice_is_not_an_image_but_not_a_crash():
@@ -130,13 +130,13 @@ def test_mutated_archives_give_a_model_or_a_project_error(data):
 def test_many_json_members_cannot_exhaust_memory():
     members = [(f"blobs/sha256/{i:064x}", b"[" + b"1," * 300 + b"1]") for i in range(20)]
     with pytest.raises(LimitError, match=r"JSON members together exceed 2000 bytes"):
-        read(members + [("index.json", b"{}")], limits=Limits(max_json_bytes=1000))
+        read(members + [("index.json", b"{}")], options=ReadOptions(limits=Limits(max_json_bytes=1000)))
 
 
 def test_member_count_is_bounded():
     members = [(f"f{i}", b"") for i in range(16 * 2 + 4096 + 1)]
     with pytest.raises(LimitError, match=r"^h.tar: f4128: more than 4128 members in the archive"):
-        read(members, limits=Limits(max_layers=2))
+        read(members, options=ReadOptions(limits=Limits(max_layers=2)))
 
 
 MEMBER_SETS = [build([simple_image("a:1", "a"), simple_image("b:1", "b")]) for build in (legacy, cimage, crane, graphdriver, containerd, oci)]

@@ -11,7 +11,8 @@ from dataclasses import replace
 from hypothesis import assume, given, settings, strategies as st
 
 from imageforensics.catalogue import Category, code_spec
-from imageforensics.diff._engine import DiffOptions, diff_images
+from imageforensics.diff._engine import diff_images
+from imageforensics.options import DiffOptions
 from imageforensics.findings import Severity
 from tests.modelfactory import (EMPTY_GZIP_BUILDKIT, NS, T0_NS, add_whiteout, archive, build, change_content,
                                 directory, drop_entry, file, insert_step, known_empty_layer, layer, mark_empty,

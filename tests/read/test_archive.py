@@ -17,7 +17,7 @@ import pytest
 
 from tests.archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of, write_dir
 from imageforensics.errors import InputError, LimitError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, Image
 from imageforensics.read._archive import read_archive, read_stream
 
@@ -344,7 +344,7 @@ def test_json_size_limit_for_a_referenced_config():
     img = simple_image()
     members = crane([img])
     with pytest.raises(LimitError) as info:
-        read_bytes(tar_of(members), limits=Limits(max_json_bytes=len(img.config()) - 1))
+        read_bytes(tar_of(members), options=ReadOptions(limits=Limits(max_json_bytes=len(img.config()) - 1)))
     assert "over the" in str(info.value) and sha(img.config()) in str(info.value)
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from imageforensics.read import _compression as compress
 from imageforensics.read._compression import ZSTD_DECODERS, ZSTD_MISSING, ZstdDecoder, detect, open_decompressed
 from imageforensics.errors import InputError, LimitError, ToolMissingError
-from imageforensics.limits import Limits
+from imageforensics.options import Limits
 
 ZSTD = shutil.which("zstd")
 needs_zstd = pytest.mark.skipif(ZSTD is None, reason="the zstd program is not installed")
@@ -370,16 +370,14 @@ def test_zstd_skippable_frames_between_frames() -> None:
     assert not compress._is_skippable_frame(zstd_compress(b"x"))
 
 
-def test_endless_trailing_data_after_a_gzip_stream_comes_to_an_end(monkeypatch):
-    from imageforensics.read import _compression as compress_module
+def test_endless_trailing_data_after_a_gzip_stream_comes_to_an_end():
     from imageforensics.errors import InputError
-    from imageforensics.limits import DEFAULT_LIMITS
 
-    monkeypatch.setattr(compress_module, "MAX_TRAILING", 4096)
+    limits = Limits(max_bytes_after_end=4096)
     data = gzip.compress(b"payload", mtime=0)
-    fine = compress_module.open_decompressed(io.BytesIO(data + bytes(4096)), "gzip", archive="a", member="m", limits=DEFAULT_LIMITS)
+    fine = open_decompressed(io.BytesIO(data + bytes(4096)), "gzip", archive="a", member="m", limits=limits)
     assert fine.read(-1) == b"payload"
-    endless = compress_module.open_decompressed(io.BytesIO(data + bytes(10_000)), "gzip", archive="a", member="m", limits=DEFAULT_LIMITS)
+    endless = open_decompressed(io.BytesIO(data + bytes(10_000)), "gzip", archive="a", member="m", limits=limits)
     with pytest.raises(InputError, match="a: m: more than 4096 bytes follow the end of the gzip stream"):
         while endless.read(1 << 16):
             pass

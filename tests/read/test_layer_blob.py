@@ -26,7 +26,7 @@ from imageforensics.read._layer_blob import read_layer
 from imageforensics.read._layer_entries import EntryLister
 from imageforensics.read._layer_streams import HashPipe
 from imageforensics.read._tar_header import FastTarInfo
-from imageforensics.limits import Limits
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import (
     EMPTY_GZIP_BUILDKIT,
     EMPTY_GZIP_SCHEMA1,
@@ -72,7 +72,7 @@ def make_tar(*members: tuple[tarfile.TarInfo, bytes], fmt: int = tarfile.PAX_FOR
 
 
 def read(data: bytes, limits: Limits = Limits(), raw: io.RawIOBase | io.BytesIO | None = None) -> Layer:
-    return read_layer(raw or io.BytesIO(data), archive="a.tar", member="blobs/sha256/x", limits=limits)  # type: ignore[arg-type]
+    return read_layer(raw or io.BytesIO(data), archive="a.tar", member="blobs/sha256/x", options=ReadOptions(limits=limits))  # type: ignore[arg-type]
 
 
 def codes(layer: Layer) -> list[str]:
@@ -624,7 +624,7 @@ def _reference_normalise(name: str) -> str | None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["a", "b.c", ".", "..", "", "/", ".wh", "x."]), max_size=6).map("/".join))
 def test_name_normalisation_matches_posixpath(name: str) -> None:
-    lister = EntryLister("a.tar", "m", Limits())
+    lister = EntryLister("a.tar", "m")
     assert lister._normalise(name) == _reference_normalise(name)
 
 
@@ -786,9 +786,12 @@ def test_no_hashing_thread_outlives_a_layer() -> None:
 
 def test_without_content_digests() -> None:
     tar = make_tar(member("a", data=b"x" * 5000), member("l", tarfile.SYMTYPE, linkname="a"))
-    layer = read_layer(io.BytesIO(tar), archive="a", member="m", limits=Limits(), content_digests=False)
+    layer = read_layer(io.BytesIO(tar), archive="a", member="m", options=ReadOptions(content_digests=False, digest_below=0))
     assert [(e.path, e.size, e.content_digest) for e in layer.entries] == [("a", 5000, ""), ("l", 0, "")]
     assert layer.diff_id == Digest.sha256(sha(tar))
+    # Files smaller than digest_below are hashed all the same.
+    small = read_layer(io.BytesIO(tar), archive="a", member="m", options=ReadOptions(content_digests=False, digest_below=5001))
+    assert [e.content_digest for e in small.entries] == ["sha256:" + sha(b"x" * 5000), ""]
 
 
 def test_huge_declared_size_with_little_data() -> None:

@@ -22,6 +22,7 @@ from imageforensics.read import _archive as reader
 from imageforensics.diff._content_need import layers_needing_content
 from imageforensics.diff._engine import diff_images
 from imageforensics.errors import InputError
+from imageforensics.options import ReadOptions
 from imageforensics.report._values import Report
 from tests import strategies as strat
 from tools.synth import ArchiveSpec, Entry, ImageSpec, Layer, Step, write_archive, write_extracted, write_oci_dir
@@ -34,8 +35,8 @@ SAMPLE_PAIRS = [
 ]
 
 
-def report_of(a: str, b: str, **kwargs: Any) -> Report:
-    ca, cb = inputs.choose_pair(a, b, platform=None, **kwargs)
+def report_of(a: str, b: str, options: ReadOptions = ReadOptions(), **kwargs: Any) -> Report:
+    ca, cb = inputs.choose_pair(a, b, options, **kwargs)
     return diff_images(ca.archive, ca.image, cb.archive, cb.image)
 
 
@@ -45,7 +46,8 @@ def without_archive_digest(report: Report, kept: tuple[bool, bool]) -> Report:
     return replace(report, a=a, b=b)
 
 
-def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, False)) -> None:
+def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, False),
+                            below: int = ReadOptions().digest_below) -> None:
     """``kept``: a snapshot carries the archive digest it was made with, whatever is asked.
 
     Both ways of re-reading: hashing the blob again (the files were just
@@ -53,20 +55,20 @@ def assert_deferred_matches(a: str, b: str, kept: tuple[bool, bool] = (False, Fa
     the files' state (as if written long ago).
     """
     full = report_of(a, b)
+    options = ReadOptions(digest_below=below)
     for grain in (filestate.GRAIN_NS, 0):
         with patch.object(filestate, "GRAIN_NS", grain):
-            assert report_of(a, b, needed_layers=layers_needing_content) == full
-            deferred = report_of(a, b, needed_layers=layers_needing_content, archive_digest=False)
+            assert report_of(a, b, options, needed_layers=layers_needing_content) == full
+            deferred = report_of(a, b, replace(options, archive_digest=False), needed_layers=layers_needing_content)
             assert (deferred.a.archive_sha256 != "", deferred.b.archive_sha256 != "") == kept
             assert deferred == without_archive_digest(full, kept)
 
 
 @pytest.mark.parametrize("a, b", SAMPLE_PAIRS + [(b, a) for a, b in SAMPLE_PAIRS])
-@pytest.mark.parametrize("below", [0, reader.DIGEST_BELOW])
+@pytest.mark.parametrize("below", [0, ReadOptions().digest_below])
 def test_samples_deferred_report_equals_full_report(a: str, b: str, below: int) -> None:
     # below=0: no file is hashed on the first read, every compared layer is read again.
-    with patch.object(reader, "DIGEST_BELOW", below):
-        assert_deferred_matches(str(SAMPLES / a), str(SAMPLES / b))
+    assert_deferred_matches(str(SAMPLES / a), str(SAMPLES / b), below=below)
 
 
 # --------------------------------------------------------------------------- generated pairs
@@ -134,11 +136,11 @@ WAYS = ("docker-legacy", "docker-crane", "oci-archive", "docker-oci-containerd",
 def test_generated_pairs_deferred_report_equals_full_report(pair: tuple[ImageSpec, ImageSpec],
                                                             ways: tuple[str, str], below: int) -> None:
     # Files of up to 600 bytes: ``below`` leaves none, some or most of them to be hashed when read again.
-    with tempfile.TemporaryDirectory() as tmp, patch.object(reader, "DIGEST_BELOW", below):
+    with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         a = _write(pair[0], folder, "a", ways[0])
         b = _write(pair[1], folder, "b", ways[1])
-        assert_deferred_matches(a, b)
+        assert_deferred_matches(a, b, below=below)
 
 
 # --------------------------------------------------------------------------- what is read again
@@ -149,7 +151,7 @@ def _count_rereads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = layer_module.read_layer
 
     def counting(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if kwargs.get("content_digests", True):
+        if kwargs.get("options", ReadOptions()).content_digests:  # type: ignore[attr-defined]
             calls.append(str(kwargs["member"]))
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -158,8 +160,8 @@ def _count_rereads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _three_layers(last: bytes) -> ImageSpec:
-    # Files over reader.DIGEST_BELOW, so that the first read leaves their content digests out.
-    big = reader.DIGEST_BELOW
+    # Files over ReadOptions.digest_below, so that the first read leaves their content digests out.
+    big = ReadOptions().digest_below
     layers = (Layer(entries=(Entry("etc/base", data=b"base" * big), Entry("etc/small", data=b"s"))),
               Layer(entries=(Entry("usr/lib/lib.so", data=b"lib" * big),)),
               Layer(entries=(Entry("app/run", data=last * big),)))
@@ -172,7 +174,7 @@ def test_only_the_differing_layers_are_read_again(tmp_path: Path, monkeypatch: p
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
     full = report_of(a, b)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
+    ca, cb = inputs.choose_pair(a, b, needed_layers=layers_needing_content)
     assert len(calls) == 2
     assert sorted(calls) == sorted([ca.image.layers[2].member, cb.image.layers[2].member])
     # The shared layers' large files keep no content digests (small ones have them); the read-again ones have them.
@@ -186,7 +188,7 @@ def test_equal_images_are_never_read_again(tmp_path: Path, monkeypatch: pytest.M
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"one"), tmp_path, "b", "extracted")
     calls = _count_rereads(monkeypatch)
-    inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
+    inputs.choose_pair(a, b, needed_layers=layers_needing_content)
     assert calls == []
 
 
@@ -195,7 +197,7 @@ def test_a_compressed_input_is_read_whole_with_content_digests(tmp_path: Path, m
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
     assert not inputs.can_read_again(a) and inputs.can_read_again(b)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
+    ca, cb = inputs.choose_pair(a, b, needed_layers=layers_needing_content)
     # A: three layers read once, with content digests; B: only its differing layer read again.
     assert sorted(calls) == sorted([*(l.member for l in ca.image.layers if l), cb.image.layers[2].member])
     assert all(l is not None and l.location is None for l in ca.image.layers)
@@ -203,7 +205,7 @@ def test_a_compressed_input_is_read_whole_with_content_digests(tmp_path: Path, m
 
 def test_locations_point_at_the_blob_bytes(tmp_path: Path) -> None:
     path = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
-    archive = reader.read_archive(path, content_digests=False)
+    archive = reader.read_archive(path, ReadOptions(content_digests=False))
     data = Path(path).read_bytes()
     for lay in archive.images[0].layers:
         assert lay is not None and lay.location is not None
@@ -214,7 +216,7 @@ def test_locations_point_at_the_blob_bytes(tmp_path: Path) -> None:
         assert "sha256:" + hashlib.sha256(data[where.offset:where.offset + where.length]).hexdigest() == str(lay.blob_digest)
         for e in lay.entries:
             if e.kind == "file":
-                assert (e.content_digest == "") == (e.size >= reader.DIGEST_BELOW), e.path
+                assert (e.content_digest == "") == (e.size >= ReadOptions().digest_below), e.path
 
 
 @pytest.mark.parametrize("grain", [filestate.GRAIN_NS, 0], ids=["blob-hashed-again", "state-trusted"])
@@ -234,7 +236,7 @@ def test_a_file_changed_between_reads_is_an_input_error(tmp_path: Path, monkeypa
         return original(image_a, image_b)
 
     with pytest.raises(InputError, match="changed while being read"):
-        inputs.choose_pair(a, b, platform=None, needed_layers=then_change)
+        inputs.choose_pair(a, b, needed_layers=then_change)
 
 
 def _spy_rereads(monkeypatch: pytest.MonkeyPatch, during=None, of: str = "") -> list[bool]:  # type: ignore[no-untyped-def]
@@ -244,7 +246,7 @@ def _spy_rereads(monkeypatch: pytest.MonkeyPatch, during=None, of: str = "") -> 
     original = layer_module.read_layer
 
     def spying(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if kwargs.get("content_digests", True):
+        if kwargs.get("options", ReadOptions()).content_digests:  # type: ignore[attr-defined]
             trusted.append(kwargs.get("unchanged_from") is not None)
             if during is not None and trusted[-1] and kwargs["archive"] == of:
                 during()
@@ -281,7 +283,7 @@ def test_a_settled_file_written_during_the_second_read_is_an_input_error(tmp_pat
 
     _spy_rereads(monkeypatch, during=append, of=b)
     with pytest.raises(InputError, match="changed while being read: its size, mtime or ctime differ"):
-        inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
+        inputs.choose_pair(a, b, needed_layers=layers_needing_content)
 
 
 def test_file_state_proves_unchanged_only_when_equal_and_settled() -> None:
@@ -300,7 +302,7 @@ def test_file_state_proves_unchanged_only_when_equal_and_settled() -> None:
 
 def test_archive_digest_is_left_out_only_when_asked(tmp_path: Path) -> None:
     path = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
-    assert reader.read_archive(path, archive_digest=False).sha256 is None
+    assert reader.read_archive(path, ReadOptions(archive_digest=False)).sha256 is None
     assert reader.read_archive(path).sha256 is not None
 
 
@@ -311,7 +313,7 @@ def test_with_progress_the_deferred_report_equals_the_full_report(tmp_path: Path
 
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "oci-archive")
-    ca, cb = inputs.choose_pair(a, b, platform=None, progress=Progress(io.StringIO()), needed_layers=layers_needing_content)
+    ca, cb = inputs.choose_pair(a, b, progress=Progress(io.StringIO()), needed_layers=layers_needing_content)
     assert ca.image.layers[2] is not None and ca.image.layers[2].location is not None
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
 
@@ -339,9 +341,9 @@ def test_a_needed_layer_without_location_reads_the_whole_input_again(tmp_path: P
     b = _write(_three_layers(b"two"), tmp_path, "b.tar", "docker-legacy")
     _with_sparse_layers(b)
     assert inputs.can_read_again(b)
-    assert all(l is not None and l.location is None for l in reader.read_archive(b, content_digests=False).images[0].layers)
+    assert all(l is not None and l.location is None for l in reader.read_archive(b, ReadOptions(content_digests=False)).images[0].layers)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
+    ca, cb = inputs.choose_pair(a, b, needed_layers=layers_needing_content)
     # A: its differing layer read again; B: read whole again with content digests.
     assert sorted(calls) == sorted([ca.image.layers[2].member, *(l.member for l in cb.image.layers if l)])
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == report_of(a, b)
@@ -368,7 +370,7 @@ def test_a_needed_layer_of_small_files_is_not_read_again(tmp_path: Path, monkeyp
     b = _write(image(b"two"), tmp_path, "b.tar", "docker-legacy")
     full = report_of(a, b)
     calls = _count_rereads(monkeypatch)
-    ca, cb = inputs.choose_pair(a, b, platform=None, needed_layers=layers_needing_content)
+    ca, cb = inputs.choose_pair(a, b, needed_layers=layers_needing_content)
     assert calls == []
     assert ca.image.layers[1] is not None and ca.image.layers[1].entries[-1].content_digest.startswith("sha256:")
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == full
