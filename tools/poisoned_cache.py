@@ -17,6 +17,8 @@ a JSON array of records {"layers": [{"layer": N, "createdAt": T}], "digest": D,
 "inputs": [[{"link": i}], ...]}; N indexes the image's own rootfs.diff_ids (the record's result
 is diff_ids[0..N]), link i indexes this array. See /work/scratch/inline-cache-notes.md.
 """
+from __future__ import annotations
+
 import base64
 import hashlib
 import io
@@ -27,6 +29,7 @@ import re
 import sys
 import tarfile
 import urllib.request
+from typing import Any, Callable, TypedDict
 
 # The 1024-byte empty tar: the diff_id of a layer that changes nothing (WORKDIR of an existing
 # directory, RUN true). Pushed by docker 20.10 it becomes the 32-byte gzip blob 4f4fb700...
@@ -34,25 +37,74 @@ EMPTY_TAR = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3
 EMPTY_GZ = "sha256:4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1"
 CACHE_KEY = "moby.buildkit.cache.v0"
 
+# Loosely-shaped JSON: an image config, a manifest.json item, a history entry, a record of the
+# run, a view written into TRUTH.json.
+JSONObject = dict[str, Any]
+
+
+# ---------------------------------------------------------------- the inline cache's JSON
+# As BuildKit's cache/remotecache/v1 spec.go marshals it (the omitempty fields may be absent).
+class CacheResult(TypedDict):
+    layer: int
+    createdAt: str
+
+
+class _CacheInputBase(TypedDict):
+    link: int
+
+
+class CacheInput(_CacheInputBase, total=False):
+    selector: str
+
+
+class _CacheRecordBase(TypedDict):
+    digest: str
+
+
+class CacheRecord(_CacheRecordBase, total=False):
+    layers: list[CacheResult]
+    inputs: list[list[CacheInput]]
+
+
+class Step(TypedDict):
+    """The history entry that owns a layer."""
+    history_index: int
+    created_by: str
+
+
+class _LayerEntryBase(TypedDict):
+    path: str
+    type: str
+
+
+class LayerEntry(_LayerEntryBase, total=False):
+    """One entry of a layer's tar; size only for regular files."""
+    size: int
+
 
 # ---------------------------------------------------------------- reading a docker-archive
 class Archive:
     """One image of a legacy docker-archive (docker save): config bytes, manifest item, layers."""
 
-    def __init__(self, path, index=0):
+    def __init__(self, path: str, index: int = 0) -> None:
         self.path = path
         with tarfile.open(path) as t:
-            self.items = json.load(t.extractfile("manifest.json"))
-            self.item = self.items[index]
-            self.config_bytes = t.extractfile(self.item["Config"]).read()
-        self.config = json.loads(self.config_bytes)
+            manifest = t.extractfile("manifest.json")
+            assert manifest is not None  # None only for a member that is no file; reading it failed before
+            self.items: list[JSONObject] = json.load(manifest)
+            self.item: JSONObject = self.items[index]
+            config = t.extractfile(self.item["Config"])
+            assert config is not None  # as above
+            self.config_bytes = config.read()
+        self.config: JSONObject = json.loads(self.config_bytes)
         self.image_id = "sha256:" + hashlib.sha256(self.config_bytes).hexdigest()
-        self.diff_ids = self.config["rootfs"]["diff_ids"]
-        self.history = self.config.get("history") or []
+        self.diff_ids: list[str] = self.config["rootfs"]["diff_ids"]
+        self.history: list[JSONObject] = self.config.get("history") or []
 
-    def layer_of_history(self):
+    def layer_of_history(self) -> list[int | None]:
         """history index -> layer index (None for empty_layer entries)."""
-        out, n = [], 0
+        out: list[int | None] = []
+        n = 0
         for h in self.history:
             if h.get("empty_layer"):
                 out.append(None)
@@ -61,35 +113,39 @@ class Archive:
                 n += 1
         return out
 
-    def history_of_layer(self, layer):
+    def history_of_layer(self, layer: int) -> int | None:
         for i, n in enumerate(self.layer_of_history()):
             if n == layer:
                 return i
         return None
 
-    def step(self, layer):
+    def step(self, layer: int) -> Step | None:
         """The history entry that owns layer index LAYER, as {history_index, created_by}."""
         i = self.history_of_layer(layer)
         if i is None:
             return None
         return {"history_index": i, "created_by": self.history[i].get("created_by", "")}
 
-    def cache_raw(self):
+    def cache_raw(self) -> bytes | None:
         b64 = self.config.get(CACHE_KEY)
         return None if b64 is None else base64.b64decode(b64)
 
-    def cache(self):
+    def cache(self) -> list[CacheRecord] | None:
         raw = self.cache_raw()
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        records: list[CacheRecord] = json.loads(raw)
+        return records
 
-    def layer_entries(self, layer):
+    def layer_entries(self, layer: int) -> list[LayerEntry]:
         """The entries of layer LAYER's tar: [{path, type, size?}] in tar order."""
         if self.diff_ids[layer] == EMPTY_TAR:
             return []
         with tarfile.open(self.path) as t:
             member = t.getmember(self.item["Layers"][layer])
             f = t.extractfile(member)  # follows the symlink of a repeated diff_id
-            rows = []
+            assert f is not None  # None only for a member that is no file; reading it failed before
+            rows: list[LayerEntry] = []
             with tarfile.open(fileobj=io.BytesIO(f.read())) as lt:
                 for m in lt.getmembers():
                     name = posixpath.normpath(m.name.lstrip("/"))
@@ -97,7 +153,7 @@ class Archive:
                         continue
                     kind = ("dir" if m.isdir() else "file" if m.isreg() else "symlink" if m.issym()
                             else "hardlink" if m.islnk() else "other")
-                    row = {"path": "/" + name, "type": kind}
+                    row: LayerEntry = {"path": "/" + name, "type": kind}
                     if m.isreg():
                         row["size"] = m.size
                     rows.append(row)
@@ -105,7 +161,7 @@ class Archive:
 
 
 # ---------------------------------------------------------------- the v0.8.0/0.8.1 shift
-def v080_index(diff_ids, n):
+def v080_index(diff_ids: list[str], n: int) -> int:
     """The index BuildKit v0.8.0/v0.8.1 wrote for a result whose chain is diff_ids[0..n].
 
     cache/remotecache/v1/utils.go marshalRemote skipped every descriptor whose digest is the
@@ -118,23 +174,23 @@ def v080_index(diff_ids, n):
     return sum(1 for d in diff_ids[:n + 1] if d != EMPTY_TAR) - 1
 
 
-def poison(src, dst, newref):
+def poison(src: str, dst: str, newref: str) -> None:
     a = Archive(src)
     if len(a.items) != 1:
         raise SystemExit(f"{src}: poison wants a one-image archive")
     b64 = a.config[CACHE_KEY]
     raw = base64.b64decode(b64)
-    records = json.loads(raw)
+    records: list[CacheRecord] = json.loads(raw)
     # Go's json.Marshal writes these records compactly, keys in struct order; re-encoding the
     # parsed records must give the same bytes, so that only the indices change.
     if json.dumps(records, separators=(",", ":")).encode() != raw:
         raise SystemExit(f"{src}: inline cache does not re-encode to the same bytes")
     for r in records:
-        results = []
+        results: list[CacheResult] = []
         for res in r.get("layers", []):
             k = v080_index(a.diff_ids, res["layer"])
             if k >= 0:
-                results.append(dict(res, layer=k))
+                results.append({**res, "layer": k})
         if results:
             r["layers"] = results
         else:
@@ -146,11 +202,11 @@ def poison(src, dst, newref):
     config = a.config_bytes.replace(token, json.dumps(b64_new).encode())
     hexd = hashlib.sha256(config).hexdigest()
     name, tag = newref.rsplit(":", 1)
-    item = dict(a.item, Config=hexd + ".json", RepoTags=[newref])
+    item: JSONObject = dict(a.item, Config=hexd + ".json", RepoTags=[newref])
     top = item["Layers"][-1].split("/")[0]
     with tarfile.open(src) as t, tarfile.open(dst + ".tmp", "w", format=tarfile.PAX_FORMAT) as out:
         for m in t.getmembers():
-            def put(name_, data):
+            def put(name_: str, data: bytes) -> None:
                 ti = tarfile.TarInfo(name_)
                 for attr in ("mode", "uid", "gid", "uname", "gname", "mtime"):
                     setattr(ti, attr, getattr(m, attr))
@@ -171,16 +227,16 @@ def poison(src, dst, newref):
 
 
 # ---------------------------------------------------------------- small helpers for the script
-def lines_to_array(src, dst):
+def lines_to_array(src: str, dst: str) -> None:
     with open(src, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        rows: list[Any] = [json.loads(line) for line in f if line.strip()]
     with open(dst, "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=1, sort_keys=True)
         f.write("\n")
 
 
-def record(records_file, *pairs):
-    entry = {}
+def record(records_file: str, *pairs: str) -> None:
+    entry: dict[str, Any] = {}
     for pair in pairs:
         key, value = pair.split("=", 1)
         try:
@@ -191,13 +247,13 @@ def record(records_file, *pairs):
         f.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
-def pulled(build_log):
+def pulled(build_log: str) -> None:
     """The blobs a build log says it pulled (a cache hit on registry layers), as a JSON list."""
     with open(build_log, encoding="utf-8", errors="replace") as f:
         print(json.dumps(sorted(set(re.findall(r"pulling (sha256:[0-9a-f]{64})", f.read())))))
 
 
-def registry_manifest(url, dst):
+def registry_manifest(url: str, dst: str) -> None:
     if not url.startswith("http://127.0.0.1:"):
         raise SystemExit("registry-manifest: only a registry on 127.0.0.1")
     req = urllib.request.Request(url, headers={
@@ -209,12 +265,13 @@ def registry_manifest(url, dst):
 
 
 # ---------------------------------------------------------------- the truth file
-def cache_view(a):
+def cache_view(a: Archive) -> JSONObject | None:
     """The decoded inline cache and which step's layer each record claims."""
     records = a.cache()
     if records is None:
         return None
-    claims, sources = [], []
+    claims: list[JSONObject] = []
+    sources: list[int] = []
     for i, r in enumerate(records):
         inputs = r.get("inputs") or []
         if not inputs and not r.get("layers"):
@@ -232,7 +289,7 @@ def cache_view(a):
             "claimed_layers": sorted({c["layer"] for c in claims})}
 
 
-def image_view(out, rec):
+def image_view(out: str, rec: JSONObject) -> tuple[Archive, JSONObject]:
     a = Archive(os.path.join(out, rec["archive"]))
     l_of_h = a.layer_of_history()
     view = {k: v for k, v in rec.items() if k not in ("kind",)}
@@ -249,17 +306,17 @@ def image_view(out, rec):
     hist_report = rec.get("reports", {}).get("docker_history")
     if hist_report:
         with open(os.path.join(out, hist_report), encoding="utf-8") as f:
-            rows = json.load(f)
+            rows: list[JSONObject] = json.load(f)
         # docker history lists newest first; history index i is rows[-1 - i].
         view["docker_history_sizes"] = [r.get("Size") for r in reversed(rows)]
     return a, view
 
 
-def context_paths(out, ctx, src, dest):
+def context_paths(out: str, ctx: str, src: str, dest: str) -> list[str]:
     """The paths `COPY SRC DEST` (or ADD of a plain file/dir) writes, from the build context."""
     base = os.path.join(out, ctx, src)
     if os.path.isdir(base):
-        rows = []
+        rows: list[str] = []
         for top, dirs, files in os.walk(base):
             for name in dirs + files:
                 rel = os.path.relpath(os.path.join(top, name), base)
@@ -268,10 +325,11 @@ def context_paths(out, ctx, src, dest):
     return [dest]
 
 
-def poison_view(healthy, poisoned):
+def poison_view(healthy: Archive, poisoned: Archive) -> JSONObject:
     """What the rewrite changed, which steps' layers no record claims, what the top record says."""
     hc, pc = healthy.cache(), poisoned.cache()
-    changed = []
+    assert hc is not None and pc is not None  # a case's images carry inline caches (zip() failed before)
+    changed: list[JSONObject] = []
     for i, (h, p) in enumerate(zip(hc, pc)):
         hl = [x["layer"] for x in h.get("layers", [])]
         pl = [x["layer"] for x in p.get("layers", [])]
@@ -280,26 +338,28 @@ def poison_view(healthy, poisoned):
                             "step": healthy.step(hl[0]) if hl else None})
     h_claims = {x["layer"] for r in hc for x in r.get("layers", [])}
     p_claims = {x["layer"] for r in pc for x in r.get("layers", [])}
-    unclaimed = []
+    unclaimed: list[JSONObject] = []
     for n in sorted(h_claims - p_claims):
-        unclaimed.append(dict(healthy.step(n), layer_index=n, diff_id=healthy.diff_ids[n],
+        step = healthy.step(n)
+        assert step is not None  # a claimed layer has a step (dict(None) failed before)
+        unclaimed.append(dict(step, layer_index=n, diff_id=healthy.diff_ids[n],
                               empty_tar=healthy.diff_ids[n] == EMPTY_TAR,
                               entries=healthy.layer_entries(n)))
     top_i = max((i for i, r in enumerate(hc) if r.get("layers")),
                 key=lambda i: hc[i]["layers"][0]["layer"])
-    top = {"record": top_i, "digest": hc[top_i]["digest"],
-           "step": healthy.step(hc[top_i]["layers"][0]["layer"]),
-           "should": hc[top_i]["layers"][0]["layer"],
-           "points_at": pc[top_i]["layers"][0]["layer"] if pc[top_i].get("layers") else None,
-           "points_at_step": (healthy.step(pc[top_i]["layers"][0]["layer"])
-                              if pc[top_i].get("layers") else None),
-           "last_layer": len(healthy.diff_ids) - 1}
+    top: JSONObject = {"record": top_i, "digest": hc[top_i]["digest"],
+                       "step": healthy.step(hc[top_i]["layers"][0]["layer"]),
+                       "should": hc[top_i]["layers"][0]["layer"],
+                       "points_at": pc[top_i]["layers"][0]["layer"] if pc[top_i].get("layers") else None,
+                       "points_at_step": (healthy.step(pc[top_i]["layers"][0]["layer"])
+                                          if pc[top_i].get("layers") else None),
+                       "last_layer": len(healthy.diff_ids) - 1}
     return {"records_rewritten": changed, "unclaimed_steps": unclaimed, "top_record": top,
             "only_indices_changed": _only_indices_changed(hc, pc),
             "config_otherwise_identical": _config_same_but_cache(healthy, poisoned)}
 
 
-def _only_indices_changed(hc, pc):
+def _only_indices_changed(hc: list[CacheRecord], pc: list[CacheRecord]) -> bool:
     """Same records, same digests and inputs, same createdAt: only "layer" values differ (a record
     whose chain was all empty layers loses its result, as v0.8.0/0.8.1 wrote it)."""
     if len(hc) != len(pc):
@@ -313,20 +373,24 @@ def _only_indices_changed(hc, pc):
     return True
 
 
-def _config_same_but_cache(a, b):
+def _config_same_but_cache(a: Archive, b: Archive) -> bool:
     ca, cb = dict(a.config), dict(b.config)
     ca.pop(CACHE_KEY, None)
     cb.pop(CACHE_KEY, None)
     return ca == cb
 
 
-def claims_vs_steps(healthy, image):
+def claims_vs_steps(healthy: Archive, image: Archive) -> list[JSONObject]:
     """Each record's claim in IMAGE against the step the record is (known from the healthy image
     of the same case by the record's digest): does the layer it claims belong to that step?"""
+    healthy_cache = healthy.cache()
+    assert healthy_cache is not None  # a case's images carry inline caches (iterating None failed before)
     step_of = {r["digest"]: healthy.step(r["layers"][0]["layer"])
-               for r in healthy.cache() if r.get("layers")}
-    rows = []
-    for i, r in enumerate(image.cache()):
+               for r in healthy_cache if r.get("layers")}
+    rows: list[JSONObject] = []
+    image_cache = image.cache()
+    assert image_cache is not None  # as above
+    for i, r in enumerate(image_cache):
         for res in r.get("layers", []):
             n = res["layer"]
             own = step_of.get(r["digest"])
@@ -337,23 +401,26 @@ def claims_vs_steps(healthy, image):
     return rows
 
 
-def corruption_view(out, healthy, rebuilt, rec, case_rec):
+def corruption_view(out: str, healthy: Archive, rebuilt: Archive, rec: JSONObject,
+                    case_rec: JSONObject) -> JSONObject:
     """What a --cache-from rebuild from the poisoned cache did to diff_ids, history and files."""
     hd, rd = healthy.diff_ids, rebuilt.diff_ids
     prefix = rd == hd[:len(rd)]
-    flipped = []
+    flipped: list[Step] = []
     for i, (h, r) in enumerate(zip(healthy.history, rebuilt.history)):
         if not h.get("empty_layer") and r.get("empty_layer"):
             flipped.append({"history_index": i, "created_by": h.get("created_by", "")})
-    lost = []
+    lost: list[JSONObject] = []
     for n in range(len(rd), len(hd)):
-        lost.append(dict(healthy.step(n), layer_index=n, diff_id=hd[n],
+        step = healthy.step(n)
+        assert step is not None  # every layer has a step (dict(None) failed before)
+        lost.append(dict(step, layer_index=n, diff_id=hd[n],
                          entries=healthy.layer_entries(n)))
-    kept = set()
+    kept: set[str] = set()
     for n in range(len(rd)):
         kept.update(e["path"] for e in rebuilt.layer_entries(n))
     missing = sorted({e["path"] for layer in lost for e in layer["entries"]} - kept)
-    created = []
+    created: list[JSONObject] = []
     for i, (h, r) in enumerate(zip(healthy.history, rebuilt.history)):
         created.append({
             "history_index": i, "created_by": h.get("created_by", ""),
@@ -362,7 +429,7 @@ def corruption_view(out, healthy, rebuilt, rec, case_rec):
                                                  if x.get("created") == r.get("created")],
         })
     top = len(healthy.history) - 1
-    view = {
+    view: JSONObject = {
         "reproduced": bool(len(rd) < len(hd) and flipped),
         "diff_ids_source": len(hd), "diff_ids_rebuilt": len(rd),
         "rebuilt_diff_ids_are_a_prefix": prefix,
@@ -381,11 +448,12 @@ def corruption_view(out, healthy, rebuilt, rec, case_rec):
     return view
 
 
-def truth(out, records_file):
+def truth(out: str, records_file: str) -> None:
     with open(records_file, encoding="utf-8") as f:
-        recs = [json.loads(line) for line in f if line.strip()]
-    meta = next((r for r in recs if r.get("kind") == "meta"), {})
-    images, archives = {}, {}
+        recs: list[JSONObject] = [json.loads(line) for line in f if line.strip()]
+    meta: JSONObject = next((r for r in recs if r.get("kind") == "meta"), {})
+    images: dict[str, JSONObject] = {}
+    archives: dict[str, Archive] = {}
     for r in recs:
         if r.get("kind") == "image":
             a, view = image_view(out, r)
@@ -395,14 +463,14 @@ def truth(out, records_file):
         if r.get("kind") == "ls_check":
             images[r["name"]].setdefault("ls_checks", []).append(
                 {k: v for k, v in r.items() if k not in ("kind", "name")})
-    cases = []
+    cases: list[JSONObject] = []
     for c in (r for r in recs if r.get("kind") == "case"):
         h, p = archives[c["healthy"]], archives[c["poisoned"]]
         pv = poison_view(h, p)
         images[c["poisoned"]]["poison"] = pv
         for name in [c["healthy"], c["poisoned"]] + c.get("corrupt", []) + c.get("controls", []):
             images[name]["claims_vs_steps"] = claims_vs_steps(h, archives[name])
-        case = dict(c, poison=pv, rebuilds=[])
+        case: JSONObject = dict(c, poison=pv, rebuilds=[])
         case.pop("kind", None)
         for name in c.get("corrupt", []):
             rec = images[name]
@@ -419,7 +487,7 @@ def truth(out, records_file):
             images[name]["control"] = {k: cv[k] for k in ("reproduced", "diff_ids_source", "diff_ids_rebuilt",
                                                           "flipped_to_empty", "created")}
         cases.append(case)
-    doc = {
+    doc: JSONObject = {
         "generator": "tools/poisoned-cache.sh",
         "about": ("BuildKit inline caches (moby.buildkit.cache.v0) as dockerd 20.10.24 writes them "
                   "(healthy), the same caches with their record indices rewritten as BuildKit "
@@ -450,5 +518,6 @@ def truth(out, records_file):
 
 if __name__ == "__main__":
     cmd = sys.argv[1].replace("-", "_")
-    {"poison": poison, "lines_to_array": lines_to_array, "record": record,
-     "registry_manifest": registry_manifest, "pulled": pulled, "truth": truth}[cmd](*sys.argv[2:])
+    commands: dict[str, Callable[..., None]] = {"poison": poison, "lines_to_array": lines_to_array, "record": record,
+     "registry_manifest": registry_manifest, "pulled": pulled, "truth": truth}
+    commands[cmd](*sys.argv[2:])
