@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import OCI_INDEX, OCI_MANIFEST, Link, hexof, js, layer_tar, legacy, oci, oci_manifest, simple_image, tar_of
+from tests.archivekit import OCI_INDEX, OCI_MANIFEST, Link, hexof, js, layer_tar, legacy, oci, oci_manifest, simple_image, tar_of
 from imageforensics.errors import InputError, LimitError, SnapshotError
 from imageforensics.model import Archive
 from imageforensics.options import DiffOptions, Limits, ReadOptions, fixed_caps, settable_limits

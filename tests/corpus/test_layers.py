@@ -41,7 +41,7 @@ def read_corpus(relative: str) -> tuple[Layer, bytes]:
     path = corpus_file(relative)
     data = path.read_bytes()
     with path.open("rb") as raw:
-        layer = read_layer(raw, archive=path.name, member=path.name, limits=Limits())
+        layer = read_layer(raw, archive=path.name, member=path.name)
     assert layer.blob_digest == Digest.sha256(sha(data))
     return layer, data
 
@@ -148,7 +148,7 @@ def test_corpus_zero_byte_layer_of_emptylayer_tar() -> None:
         for info in infos:
             handle = outer.extractfile(info)
             assert handle is not None
-            layers[info.size] = read_layer(handle, archive=path.name, member=info.name, limits=Limits())  # type: ignore[arg-type]
+            layers[info.size] = read_layer(handle, archive=path.name, member=info.name)  # type: ignore[arg-type]
     # INDEX.md: "one layer.tar is a 0-byte file (not even a valid tar)".
     assert not layers[0].readable and layers[0].problem == "not a tar archive (0 bytes)"
     assert layers[0].blob_digest == Digest.sha256(sha(b"")) and layers[0].empty_kind == ""

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, BinaryIO, cast
 
-from imageforensics.options import Limits
 from imageforensics.read._archive import read_stream
 from imageforensics.read._layer_blob import read_layer
 from imageforensics.read._tar_header import FastTarInfo
@@ -118,8 +117,7 @@ class FastOnMain(FastTarInfo, MainTarInfo):  # type: ignore[misc,valid-type]
 def test_reading_a_layer_parses_every_plain_header_on_the_fast_path() -> None:
     tar = layer_tar({"etc/a": b"a\n", "etc/b": b"b" * 5000, "usr/bin/tool": b"#!/bin/sh\n"}, dirs=("etc", "usr", "usr/bin"))
     layers = []
-    parses = _plain_parses(lambda: layers.append(read_layer(io.BytesIO(tar), archive="a.tar", member="layer.tar",
-                                                            limits=Limits())))
+    parses = _plain_parses(lambda: layers.append(read_layer(io.BytesIO(tar), archive="a.tar", member="layer.tar")))
     assert len(layers[0].entries) == 6 == _headers(tar)
     assert parses == 6
 
