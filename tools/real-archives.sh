@@ -258,31 +258,53 @@ def sha256_file(path):
         print("sha256:" + hashlib.sha256(f.read()).hexdigest())
 
 
+def _records(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def manifest(out, versions_json, *records_files):
-    """Write OUTDIR/MANIFEST.json from every stage's records."""
-    archives, skipped, rootfs = [], [], {}
+    """Write OUTDIR/MANIFEST.json from every stage's records.
+
+    After "--pairs": the pairs stage's archive records (MANIFEST "pair_archives",
+    kept out of "archives", which tests/interop takes as healthy images) and
+    its pairs (MANIFEST "pairs").
+    """
+    pair_files = []
+    if "--pairs" in records_files:
+        i = records_files.index("--pairs")
+        records_files, pair_files = records_files[:i], records_files[i + 1:]
+    archives, skipped, rootfs, pair_archives, pairs = [], [], {}, [], []
     for rf in records_files:
-        if not os.path.exists(rf):
-            continue
-        with open(rf, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    entry = json.loads(line)
-                    if "rootfs" in entry:
-                        rootfs[entry["rootfs"]] = entry
-                        continue
-                    (skipped if "skipped" in entry else archives).append(entry)
-    for entry in archives:
+        for entry in _records(rf):
+            if "rootfs" in entry:
+                rootfs[entry["rootfs"]] = entry
+                continue
+            (skipped if "skipped" in entry else archives).append(entry)
+    if pair_files:
+        for entry in _records(pair_files[0]):
+            (skipped if "skipped" in entry else pair_archives).append(entry)
+        pairs = _records(pair_files[1])
+    for entry in archives + pair_archives:
         for image in entry["images"]:
             for name, rel in image.get("reports", {}).items():
                 if not os.path.exists(os.path.join(out, rel)):
                     raise SystemExit(f"{entry['path']}: report {name} missing: {rel}")
+    recorded = {e["path"] for e in pair_archives}
+    for p in pairs:
+        for side in ("a", "b"):
+            if p[side]["path"] not in recorded:
+                raise SystemExit(f"pair {p['pair']}: {p[side]['path']} is not a recorded pair archive")
     doc = {
         "generator": "tools/real-archives.sh",
         "versions": json.loads(versions_json),
         "archives": sorted(archives, key=lambda e: e["path"]),
         "skipped": skipped,
         "rootfs": rootfs,
+        "pair_archives": sorted(pair_archives, key=lambda e: e["path"]),
+        "pairs": pairs,
     }
     extra = os.path.join(out, ".state", "facts.json")
     if os.path.exists(extra):
@@ -294,7 +316,7 @@ def manifest(out, versions_json, *records_files):
         f.write("\n")
     os.replace(tmp, os.path.join(out, "MANIFEST.json"))
     print(f"{len(archives)} archives, {sum(len(e['images']) for e in archives)} images, "
-          f"{len(skipped)} skipped sections")
+          f"{len(pair_archives)} pair archives, {len(pairs)} pairs, {len(skipped)} skipped sections")
 
 
 def fact(out, key, value_json):
@@ -1129,5 +1151,5 @@ versions=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2]
     skopeo "$SKOPEO_VERSION" umoci "$UMOCI_VERSION")
 py manifest "$OUT" "$versions" "$STATE"/docker.records.jsonl "$STATE"/containerd.records.jsonl \
     "$STATE"/podman.records.jsonl "$STATE"/skopeo.records.jsonl "$STATE"/umoci.records.jsonl \
-    "$STATE"/rootfs.records.jsonl
+    "$STATE"/rootfs.records.jsonl --pairs "$STATE"/pairs.records.jsonl "$STATE"/pairs.pairs.jsonl
 say "done in $((SECONDS - T0)) s: $OUT/MANIFEST.json"
