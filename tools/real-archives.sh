@@ -1129,6 +1129,601 @@ LIST
     stage_finish rootfs "$key"
 }
 
+# ================================================================ stage: pairs
+# Pairs of images for issue 14: each class of real image a diff must get right
+# in both orders (hardlinks, buildah and podman conventions, the first step
+# that diverges, the classic builder's spellings, builder artefacts of RUN,
+# two copies of one corrupt image, versions). Every archive holds one image,
+# under pairs/. MANIFEST.json lists them in "pair_archives" (records like
+# "archives", kept apart because tests/interop takes every "archives" entry as
+# a healthy image, and a few of these are corrupt by design), and each pair in
+# "pairs": A, B, the class, what a right answer says ("expect", checked by
+# pairs.py against the files), and the truth read from the layer tars with
+# tarfile (merged files, hardlinks, the step that last touched each differing
+# path, the first diverging step), cross-checked against `umoci unpack`.
+
+TRUTH_REPORTS=""
+pair_files_truth() {  # pair_files_truth REL TAG SPEC: sets TRUTH_REPORTS (the tars read by pairs.py, umoci's unpack)
+    local rel=$1 tag=$2 spec=$3 listing
+    mkdir -p "$OUT/$rel.reports"
+    echo "+ pairs.py truth $rel ($spec)" >>"$LOG"
+    listing=$(python3 "$W/pairs.py" truth "$OUT" "$rel" "$rel.reports/$tag" "$spec" "$W" 2>>"$LOG") \
+        || { tail -n 25 "$LOG" | sed 's/^/    | /'; die "pairs.py truth $rel failed (see $LOG)"; }
+    TRUTH_REPORTS="files_truth=$rel.reports/$tag.files-truth.json umoci_rootfs=$listing"
+}
+
+pair_docker_save() {  # pair_docker_save LINEAGE REF NOTES [REL]: docker save to pairs/LINEAGE.tar, with reports
+    local lineage=$1 ref=$2 notes=$3 rel=${4:-pairs/$1.tar} tag reports
+    tag=$(safe "$ref")
+    run "$DOCKER" save -o "$OUT/$rel" "$ref"
+    pair_files_truth "$rel" "$tag" "docker-archive:$OUT/$rel"
+    reports="$(docker_reports "$rel" "$ref" "$tag") $(skopeo_reports "$rel" "docker-archive:$OUT/$rel" "$tag") $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img "$ref" "$lineage" "docker-archive:$rel" "$ref" $reports
+    commit_record pairs "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none "$notes"
+}
+
+pair_podman_save() {  # pair_podman_save LINEAGE REF buildah|podman FORMAT NOTES: pairs/LINEAGE.{oci,docker}.tar
+    local lineage=$1 ref=$2 tool=$3 fmt=$4 notes=$5 rel layout tag reports how
+    case $fmt in
+        oci-archive) rel=pairs/$lineage.oci.tar; layout=oci-archive ;;
+        docker-archive) rel=pairs/$lineage.docker.tar; layout=docker-containers-image ;;
+    esac
+    tag=$(safe "$ref")
+    if [ "$tool" = buildah ]; then
+        run "${BUILDAH[@]}" push "$ref" "$fmt:$OUT/$rel:$ref"
+        how="buildah push $fmt (buildah $BUILDAH_VERSION)"
+    else
+        run "${PODMAN[@]}" save --format "$fmt" -o "$OUT/$rel" "$ref"
+        how="podman save --format $fmt (podman $PODMAN_VERSION)"
+    fi
+    pair_files_truth "$rel" "$tag" "$fmt:$OUT/$rel"
+    reports="$(skopeo_reports "$rel" "$fmt:$OUT/$rel" "$tag") $(podman_reports "$rel" "$ref" "$tag") $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img "$ref" "$lineage" "$fmt:$rel" "$ref" $reports
+    commit_record pairs "$rel" "$layout" "$how" file none "$notes"
+}
+
+pair_skopeo_oci() {  # pair_skopeo_oci LINEAGE [SRC_REL]: pairs/LINEAGE.skopeo.oci.tar, skopeo's OCI conversion
+    local lineage=$1 src=${2:-pairs/$1.tar} rel=pairs/$1.skopeo.oci.tar reports
+    run skopeo copy "docker-archive:$OUT/$src" "oci-archive:$OUT/$rel:rt/$lineage"
+    pair_files_truth "$rel" "$lineage" "oci-archive:$OUT/$rel"
+    reports="$(skopeo_reports "$rel" "oci-archive:$OUT/$rel" "$lineage") $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img "rt/$lineage" "$lineage" "oci-archive:$rel" "rt/$lineage" $reports
+    commit_record pairs "$rel" oci-archive "skopeo copy (skopeo $SKOPEO_VERSION)" file none \
+        "skopeo copy docker-archive:$src oci-archive:$rel"
+}
+
+pair_mark_tampered() {  # pair_mark_tampered HOW: the last archive recorded was written (or derives) from pairs.py tamper
+    python3 - "$STATE/pairs.records.jsonl" "$1" <<'PY'
+import json, sys
+path, how = sys.argv[1:]
+with open(path, encoding="utf-8") as f:
+    rows = f.read().splitlines()
+last = json.loads(rows[-1])
+last["tampered"] = how
+rows[-1] = json.dumps(last, sort_keys=True)
+with open(path, "w", encoding="utf-8") as f:
+    f.write("\n".join(rows) + "\n")
+PY
+}
+
+pair() {  # pair NAME CLASS ISSUE_ITEM A_REL B_REL CHECK EXPECT: one pair for MANIFEST.json "pairs"
+    python3 -c 'import json, sys; print(json.dumps(dict(zip(("name", "class", "item", "a", "b", "check", "expect"), sys.argv[1:]))))' \
+        "$@" >>"$STATE/pairs.specs.jsonl"
+}
+
+pair_python() {  # writes pairs.py, the truth of the pairs (stdlib only, independent of imageforensics)
+    cat >"$W/pairs.py" <<'PY'
+"""Ground truth for the pairs of real-archives.sh, read from the archives' own bytes.
+
+Stdlib only and independent of imageforensics: the image's config and layer
+tars are read with json and tarfile, the layers applied in order (whiteouts,
+opaque directories, hardlinks resolved to the inode they share), and the
+result cross-checked against what `umoci unpack` really wrote to disk.
+
+    truth OUT REL STEM SPEC WORK        the files of one single-image archive (OUT/STEM.files-truth.json),
+                                        checked against `umoci unpack` of SPEC (once per list of diff_ids);
+                                        prints the listing's path relative to OUT
+    tamper SRC.tar DST.tar              mark the first COPY step empty_layer and drop its layer (docker save layout)
+    pairs OUT SPECS.jsonl RECORDS.jsonl DST.jsonl   the truth of every pair, checked against its expectation
+"""
+import copy
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+ATTRS = ("type", "mode", "uid", "gid", "size", "sha256", "link", "devmajor", "devminor", "hardlinked_with")
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def decompress(data):
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
+    if data[:2] == b"\x1f\x8b":
+        return gzip.decompress(data)
+    return data
+
+
+def read_image(path):
+    """(config bytes, [uncompressed layer tars]) of the one image of a docker-save, docker-archive or oci-archive."""
+    if os.path.isdir(path):
+        def get(name):
+            with open(os.path.join(path, name), "rb") as f:
+                return f.read()
+        names = set()
+        for top, _, files in os.walk(path):
+            names.update(os.path.relpath(os.path.join(top, n), path) for n in files)
+    else:
+        t = tarfile.open(path)
+        names = set(t.getnames())
+
+        def get(name):
+            return t.extractfile(name).read()
+    if "index.json" in names:
+        def blob(desc):
+            algo, hexd = desc["digest"].split(":", 1)
+            return get(f"blobs/{algo}/{hexd}")
+        m = json.loads(get("index.json"))
+        while "manifests" in m:
+            m = json.loads(blob(m["manifests"][0]))
+        return blob(m["config"]), [decompress(blob(d)) for d in m["layers"]]
+    items = json.loads(get("manifest.json"))
+    assert len(items) == 1, f"{path}: {len(items)} images; the pairs use single-image archives"
+    return get(items[0]["Config"]), [decompress(get(name)) for name in items[0]["Layers"]]
+
+
+def norm(name):
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.strip("/")
+    return "" if name == "." else name
+
+
+def kind(m):
+    if m.isreg():
+        return "file"
+    if m.islnk():
+        return "hardlink"
+    return {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.FIFOTYPE: "fifo",
+            tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block"}.get(m.type, "other")
+
+
+def layer_entries(data):
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        for m in t:
+            path = norm(m.name)
+            if not path:
+                continue
+            e = {"path": path, "type": kind(m), "mode": m.mode & 0o7777, "uid": m.uid, "gid": m.gid, "mtime": m.mtime}
+            if m.isreg():
+                body = t.extractfile(m).read()
+                e.update(size=len(body), sha256=sha256(body))
+            elif m.islnk():
+                e["link"] = norm(m.linkname)
+            elif m.issym():
+                e["link"] = m.linkname
+            elif m.ischr() or m.isblk():
+                e.update(devmajor=m.devmajor, devminor=m.devminor)
+            out.append(e)
+    return out
+
+
+def parent(path):
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def under(path, top):
+    return top == "" or path == top or path.startswith(top + "/")
+
+
+def image_truth(archive):
+    config_bytes, blobs = read_image(archive)
+    config = json.loads(config_bytes)
+    diff_ids = config["rootfs"]["diff_ids"]
+    layers = []
+    for i, data in enumerate(blobs):
+        if sha256(data) != diff_ids[i]:
+            raise SystemExit(f"{archive}: layer {i} hashes to {sha256(data)}, diff_ids says {diff_ids[i]}")
+        layers.append(layer_entries(data))
+    steps, li = [], 0
+    for i, h in enumerate(config.get("history", [])):
+        empty = h.get("empty_layer", False) is True
+        layer = None if empty or li >= len(layers) else li
+        steps.append({"i": i, "created": h.get("created", ""), "created_by": h.get("created_by", ""),
+                      "comment": h.get("comment", ""), "empty_layer": empty, "layer": layer,
+                      "diff_id": diff_ids[layer] if layer is not None else None})
+        if not empty:
+            li += 1
+    step_of = {s["layer"]: s["i"] for s in steps if s["layer"] is not None}
+
+    state, actions, inode_of, inodes = {}, {}, {}, {}
+
+    def act(path, step, what):
+        actions.setdefault(path, []).append([step, what])
+
+    def remove(top, step, what):
+        for q in sorted(q for q in state if under(q, top)):
+            del state[q]
+            inode_of.pop(q, None)
+            act(q, step, what)
+
+    for li, entries in enumerate(layers):
+        step = step_of.get(li)
+        for e in entries:  # an opaque directory hides the lower layers only
+            if e["path"].rsplit("/", 1)[-1] == ".wh..wh..opq":
+                d = parent(e["path"])
+                for q in sorted(q for q in state if q != d and under(q, d)):
+                    del state[q]
+                    inode_of.pop(q, None)
+                    act(q, step, "removed (opaque directory)")
+        for e in entries:
+            path, base = e["path"], e["path"].rsplit("/", 1)[-1]
+            if base == ".wh..wh..opq":
+                continue
+            if base.startswith(".wh."):
+                remove("/".join(filter(None, (parent(path), base[4:]))), step, "deleted")
+                continue
+            old = state.get(path)
+            if old is not None and old["type"] == "dir" and e["type"] != "dir":
+                for q in sorted(q for q in state if q != path and under(q, path)):
+                    del state[q]
+                    inode_of.pop(q, None)
+                    act(q, step, "deleted (parent replaced)")
+            view = {k: v for k, v in e.items() if k != "path"}
+            if e["type"] == "hardlink":
+                target = e["link"]
+                if target not in inode_of:
+                    raise SystemExit(f"{archive}: layer {li}: hardlink {path} -> {target}, which does not exist")
+                inode_of[path] = inode_of[target]
+                view["stored_as"] = f"hardlink to {target} (layer {li})"
+            elif e["type"] == "file":
+                inode_of[path] = (li, path)
+                inodes[(li, path)] = e
+                view["stored_as"] = f"file (layer {li})"
+            else:
+                inode_of.pop(path, None)
+                view["stored_as"] = f"{e['type']} (layer {li})"
+            state[path] = view
+            act(path, step, "added" if old is None else "modified")
+
+    groups = {}
+    for path, ino in inode_of.items():
+        groups.setdefault(ino, []).append(path)
+    merged = {}
+    for path, view in sorted(state.items()):
+        v = dict(view)
+        if v["type"] == "hardlink":
+            v["type"] = "file"
+            v.pop("link")
+        if path in inode_of:
+            content = inodes[inode_of[path]]
+            v["size"], v["sha256"] = content["size"], content["sha256"]
+            others = sorted(p for p in groups[inode_of[path]] if p != path)
+            if others:
+                v["hardlinked_with"] = others
+        merged[path] = v
+    hardlinks = sorted(sorted(g) for g in groups.values() if len(g) > 1)
+    return {
+        "archive": archive,
+        "image_id": sha256(config_bytes),
+        "diff_ids": diff_ids,
+        "steps": steps,
+        "layers": [{"index": i, "step": step_of.get(i), "diff_id": diff_ids[i], "entries": entries}
+                   for i, entries in enumerate(layers)],
+        "merged": merged,
+        "hardlink_groups": [{"paths": g, "sha256": merged[g[0]]["sha256"]} for g in hardlinks],
+        "actions": actions,
+    }
+
+
+def truth(out, rel, stem, spec, work):
+    """Read the archive's layers, unpack it with umoci (unless the same layers were), check the two agree."""
+    t = image_truth(os.path.join(out, rel))
+    with open(os.path.join(out, stem + ".files-truth.json"), "w", encoding="utf-8") as f:
+        json.dump(t, f, indent=0, sort_keys=True, ensure_ascii=False)
+    key = hashlib.sha256(" ".join(t["diff_ids"]).encode()).hexdigest()
+    cache = os.path.join(work, "unpacked", key)
+    if os.path.exists(cache):
+        with open(cache, encoding="utf-8") as f:
+            listing = f.read()
+    else:
+        from helper import listing as list_rootfs  # real-archives.sh's helper.py, beside this file
+        listing = stem + ".umoci-rootfs.json"
+        layout, bundle = os.path.join(work, "pair-layout"), os.path.join(work, "pair-unpack")
+        for d in (layout, bundle):
+            shutil.rmtree(d, ignore_errors=True)
+        for argv in (["skopeo", "copy", spec, f"oci:{layout}:image"], ["umoci", "unpack", "--image", f"{layout}:image", bundle]):
+            print("+ " + " ".join(argv), file=sys.stderr, flush=True)
+            subprocess.run(argv, stdout=sys.stderr, check=True)
+        list_rootfs(os.path.join(bundle, "rootfs"), os.path.join(out, listing))
+        for d in (layout, bundle):
+            shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(cache, "w", encoding="utf-8") as f:
+            f.write(listing)
+    with open(os.path.join(out, listing), encoding="utf-8") as f:
+        crosscheck(t, json.load(f))
+    print(listing)
+
+
+def crosscheck(truth, listing):
+    """Every path umoci unpacked, with the type, mode, owner, size, content and link our reading of the tars gives."""
+    disk = {row["path"]: row for row in listing["entries"]}
+    merged = truth["merged"]
+    bad = []
+    for p in sorted(set(merged) ^ set(disk)):
+        bad.append(f"{p}: {'only in the tars' if p in merged else 'only on disk'}")
+    for p in sorted(set(merged) & set(disk)):
+        m, d = merged[p], disk[p]
+        for k in ("type", "uid", "gid", "size", "sha256") + (("link",) if m["type"] == "symlink" else ("mode",)):
+            if m.get(k) != d.get(k):
+                bad.append(f"{p}: {k} {m.get(k)!r} in the tars, {d.get(k)!r} on disk")
+    if [g["paths"] for g in truth["hardlink_groups"]] != listing["hardlink_groups"]:
+        bad.append(f"hardlink groups {truth['hardlink_groups']} vs {listing['hardlink_groups']} on disk")
+    if bad:
+        raise SystemExit(f"{truth['archive']}: our reading of the layers disagrees with umoci unpack:\n  " + "\n  ".join(bad[:20]))
+
+
+# ---------------------------------------------------------------- tamper
+def tamper(src, dst):
+    """Mark the first COPY step of a docker-save image empty_layer and drop its layer, keeping the archive consistent.
+
+    The config is rewritten (so the image ID, its file name and manifest.json's
+    Config change with it), the layer leaves rootfs.diff_ids, manifest.json's
+    Layers and the archive, the next layer's v1 `parent` and `repositories` are
+    mended. This is the shape the BuildKit < 0.10 cache-import corruption left.
+    """
+    t = tarfile.open(src)
+    members = [(m, t.extractfile(m).read() if m.isreg() else None) for m in t.getmembers()]
+    files = {m.name: data for m, data in members}
+    manifest = json.loads(files["manifest.json"])
+    item = manifest[0]
+    config = json.loads(files[item["Config"]])
+    li, target = 0, None
+    for i, h in enumerate(config["history"]):
+        if h.get("empty_layer"):
+            continue
+        if "COPY" in h.get("created_by", "").split(" # ")[0].split()[:4]:
+            target = i
+            break
+        li += 1
+    assert target is not None, "no COPY step with a layer"
+    config["history"][target]["empty_layer"] = True
+    del config["rootfs"]["diff_ids"][li]
+    gone = item["Layers"].pop(li)
+    gone_dir = gone.split("/")[0]
+    gone_json = json.loads(files[gone_dir + "/json"])
+    new_config = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+    new_name = hashlib.sha256(new_config).hexdigest() + ".json"
+    old_name = item["Config"]
+    item["Config"] = new_name
+    top = item["Layers"][-1].split("/")[0]
+    out = []
+    for m, data in members:
+        if m.name == gone_dir or m.name.startswith(gone_dir + "/"):
+            continue
+        if m.name == old_name:
+            m = copy.copy(m)
+            m.name, data = new_name, new_config
+        elif m.name == "manifest.json":
+            data = json.dumps(manifest, separators=(",", ":")).encode()
+        elif m.name == "repositories":
+            repos = json.loads(data)
+            data = json.dumps({r: {tag: top for tag in tags} for r, tags in repos.items()},
+                              separators=(",", ":")).encode() + b"\n"
+        elif m.name.endswith("/json"):
+            v1 = json.loads(data)
+            if v1.get("parent") == gone_dir:
+                v1["parent"] = gone_json.get("parent")
+                if v1["parent"] is None:
+                    del v1["parent"]
+                data = json.dumps(v1, separators=(",", ":")).encode()
+        out.append((m, data))
+    with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as w:
+        for m, data in out:
+            if data is not None:
+                m.size = len(data)
+                w.addfile(m, io.BytesIO(data))
+            else:
+                w.addfile(m)
+    print(json.dumps({"step": target, "layer": li, "created_by": config["history"][target].get("created_by", ""),
+                      "image_id": "sha256:" + new_name[:-5], "source_image_id": "sha256:" + old_name[:-5]}))
+
+
+# ---------------------------------------------------------------- pairs
+def fs_attrs(view):
+    return {k: view.get(k) for k in ATTRS}
+
+
+def step_key(s):
+    return (s["created_by"], s["empty_layer"], s["diff_id"])
+
+
+def first_diverging(sa, sb):
+    for i in range(max(len(sa), len(sb))):
+        a = sa[i] if i < len(sa) else None
+        b = sb[i] if i < len(sb) else None
+        if a is None or b is None:
+            s = a or b
+            return {"index_a": i if a else None, "index_b": i if b else None,
+                    "created_by_a": a["created_by"] if a else None, "created_by_b": b["created_by"] if b else None,
+                    "differs_in": ["only in " + ("A" if a else "B")]}
+        if step_key(a) != step_key(b):
+            return {"index_a": i, "index_b": i, "created_by_a": a["created_by"], "created_by_b": b["created_by"],
+                    "differs_in": [k for k, x, y in zip(("created_by", "empty_layer", "layer"), step_key(a), step_key(b)) if x != y]}
+    return None
+
+
+def compact_steps(steps):
+    return [{k: s[k] for k in ("i", "created_by", "comment", "empty_layer", "layer", "diff_id")} for s in steps]
+
+
+def layer_paths(img, other):
+    out = []
+    for layer in img["layers"]:
+        if layer["diff_id"] in other["diff_ids"]:
+            continue
+        rows = [e["path"] + ("/" if e["type"] == "dir" else "") +
+                (f" -> {e['link']}" if e["type"] == "symlink" else f" => {e['link']}" if e["type"] == "hardlink" else "")
+                for e in layer["entries"]]
+        out.append({"layer": layer["index"], "step": layer["step"], "entries": len(rows),
+                    "paths": rows[:60] + ([f"... {len(rows) - 60} more"] if len(rows) > 60 else [])})
+    return out
+
+
+def pair_truth(A, B):
+    ma, mb = A["merged"], B["merged"]
+    only_a = sorted(set(ma) - set(mb))
+    only_b = sorted(set(mb) - set(ma))
+    changed, mtime_only, stored = {}, {}, {}
+    for p in sorted(set(ma) & set(mb)):
+        fa, fb = fs_attrs(ma[p]), fs_attrs(mb[p])
+        diff = {k: [fa[k], fb[k]] for k in ATTRS if fa[k] != fb[k]}
+        if diff:
+            changed[p] = diff
+        elif ma[p]["mtime"] != mb[p]["mtime"]:
+            mtime_only[p] = {"type": ma[p]["type"], "mtime": [ma[p]["mtime"], mb[p]["mtime"]]}
+        if ma[p]["stored_as"].split(" (")[0] != mb[p]["stored_as"].split(" (")[0] and (diff or p in mtime_only):
+            stored[p] = [ma[p]["stored_as"], mb[p]["stored_as"]]
+    differing = only_a + only_b + sorted(changed)
+    content = lambda v: (v["type"], v.get("sha256"), v.get("link") if v["type"] == "symlink" else None)
+    return {
+        "image_ids_equal": A["image_id"] == B["image_id"],
+        "diff_ids_equal": A["diff_ids"] == B["diff_ids"],
+        "same_files": not only_a and not only_b and not changed,
+        "same_bytes": not only_a and not only_b and all(content(ma[p]) == content(mb[p]) for p in ma),
+        "only_a": only_a,
+        "only_b": only_b,
+        "changed": changed,
+        "mtime_only": mtime_only,
+        "stored_as": {p: v for p, v in stored.items() if p in differing or p in mtime_only},
+        "hardlinks": {"a": A["hardlink_groups"], "b": B["hardlink_groups"]},
+        "path_steps": {p: {"a": A["actions"].get(p, []), "b": B["actions"].get(p, [])} for p in differing},
+        "first_diverging_step": first_diverging(A["steps"], B["steps"]),
+        "steps": {"a": compact_steps(A["steps"]), "b": compact_steps(B["steps"])},
+        "layers_not_in_other": {"a": layer_paths(A, B), "b": layer_paths(B, A)},
+    }
+
+
+def _steps_of(t, side, word):
+    return [s["i"] for s in t["steps"][side] if word in s["created_by"]]
+
+
+def check(name, t, A, B):
+    """The expectation written next to the pair holds on these files (else the pair is not what it claims)."""
+    why = []
+
+    def need(cond, what):
+        if not cond:
+            why.append(what)
+
+    d = t["first_diverging_step"]
+    links = lambda side: [g["paths"] for g in t["hardlinks"][side]]
+    if name == "hardlink-content":
+        need(links("a") and links("a") == links("b"), f"the same hardlink pair on both sides: {t['hardlinks']}")
+        need(links("a") and t["hardlinks"]["a"][0]["sha256"] != t["hardlinks"]["b"][0]["sha256"], "the pair's content changed")
+        need(set(t["changed"]) == {"hl/data.txt", "hl/data-link.txt"}, f"both names changed: {sorted(t['changed'])}")
+        need(all(set(c) == {"sha256"} for c in t["changed"].values()), "only the content changed (same size)")
+    elif name == "link-only":
+        need(t["same_bytes"], "the same paths and bytes")
+        need(bool(links("a")) != bool(links("b")), f"a hardlink on one side only: {t['hardlinks']}")
+        need(t["changed"] and all(set(c) == {"hardlinked_with"} for c in t["changed"].values()),
+             f"only the link structure differs: {t['changed']}")
+    elif name == "same-files":
+        need(t["same_files"], f"the same files, mtimes aside: changed {sorted(t['changed'])[:5]}, "
+                              f"only in A {t['only_a'][:5]}, only in B {t['only_b'][:5]}")
+    elif name == "same-bytes":
+        need(t["same_bytes"], f"the same paths and bytes: changed {sorted(t['changed'])[:5]}, "
+                              f"only in A {t['only_a'][:5]}, only in B {t['only_b'][:5]}")
+    elif name == "bah-commit":
+        need(t["same_bytes"], "the same paths and bytes")
+        need(len(A["layers"]) == 2 and len(B["layers"]) == 2, "two layers each")
+        need(not B["steps"][-1]["empty_layer"] and "COPY" not in B["steps"][-1]["created_by"],
+             "B's last step has a layer and no COPY in created_by (buildah commit)")
+    elif name == "diverge-3":
+        need(d is not None and d["index_a"] == 3 and d["index_b"] == 3, f"the first diverging step is 3 (the RUN): {d}")
+        need(A["steps"][1]["diff_id"] == B["steps"][1]["diff_id"], "step 1 (COPY) is the same layer in both")
+        need(t["path_steps"] and all(s["a"][-1][0] == 3 or s["b"][-1][0] == 3 for s in t["path_steps"].values()),
+             f"every differing path was last touched by step 3: {t['path_steps']}")
+    elif name == "spelling-content":
+        need(d is not None and d["index_a"] == 1, f"differs from step 1 (the first COPY): {d}")
+        bare = lambda img: [s["created_by"].split(":")[0] for s in img["steps"]]
+        need(bare(A) == bare(B), "the same instructions, content hashes aside")
+        need(any("--chown=1000:1000dir:" in s["created_by"] for s in A["steps"]), "the classic builder's --chown spelling")
+        need(not t["only_a"] and not t["only_b"], "the same paths")
+    elif name == "run-builders":
+        mount = {"dev", "proc", "sys"}
+        need(mount <= set(t["only_b"]), f"BuildKit's RUN layer has /dev /proc /sys: only in B {t['only_b']}")
+        need(not mount & set(A["merged"]), "the classic builder's image has none of them")
+        need(not t["only_a"] and not t["changed"], f"otherwise the same files: {t['only_a']} {sorted(t['changed'])}")
+    elif name in ("corrupt", "corrupt-identical"):
+        for img in (A, B):
+            need(any(s["empty_layer"] and "COPY" in s["created_by"] for s in img["steps"]), "a COPY step marked empty_layer")
+        need(t["diff_ids_equal"] and t["same_files"], "the same layers and files")
+        if name == "corrupt-identical":
+            need(t["image_ids_equal"], "the same config bytes")
+    elif name == "versions":
+        need(d is not None and d["index_a"] is None and d["index_b"] == len(A["steps"]), f"B is A plus later steps: {d}")
+        need(t["only_a"] and all(t["path_steps"][p]["b"][-1] == [6, "deleted"] for p in t["only_a"]),
+             "every path only A has was deleted by B's step 6")
+    else:
+        why.append(f"no check named {name}")
+    return why
+
+
+def pairs(out, specs_path, records_path, dst):
+    records = {}
+    with open(records_path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if "path" in r:
+                    records[r["path"]] = r
+    rows = []
+    with open(specs_path, encoding="utf-8") as f:
+        specs = [json.loads(line) for line in f if line.strip()]
+    for spec in specs:
+        sides = []
+        for rel in (spec["a"], spec["b"]):
+            rec = records[rel]
+            image = rec["images"][0]
+            with open(os.path.join(out, image["reports"]["files_truth"]), encoding="utf-8") as f:
+                truth = json.load(f)
+            sides.append((rec, image, truth))
+        (ra, ia, A), (rb, ib, B) = sides
+        t = pair_truth(A, B)
+        why = check(spec["check"], t, A, B)
+        if why:
+            raise SystemExit(f"pair {spec['name']} ({spec['a']} ~ {spec['b']}) is not what it claims: " + "; ".join(why))
+        side = lambda rec, image, truth: {"path": rec["path"], "layout": rec["layout"], "lineage": image["lineage"],
+                                          "image_id": truth["image_id"], "built_with": rec["notes"],
+                                          "tampered": rec.get("tampered"), "reports": image["reports"]}
+        rows.append({"pair": spec["name"], "class": spec["class"], "issue_item": spec["item"],
+                     "a": side(ra, ia, A), "b": side(rb, ib, B), "expect": spec["expect"],
+                     "checked": spec["check"], "truth": t})
+    with open(dst, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} pairs")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]](*sys.argv[2:])
+PY
+}
+
 # ================================================================ main
 T0=$SECONDS
 DOCKERD_VERSION=$("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//')
