@@ -3,7 +3,10 @@
 # and the classic builder, containerd's ctr, buildah, podman, skopeo, umoci),
 # save them in every layout those tools write, and record next to each archive
 # what the tool itself reports about it. tests/interop compares imageforensics'
-# reading of these archives with those reports.
+# reading of these archives with those reports. The pairs stage makes pairs of
+# images for the diff (hardlinks, buildah/podman squashes, builders' spellings,
+# the first diverging step, corrupt copies, versions), each with its truth read
+# from the layer tars (MANIFEST.json "pairs", "pair_archives").
 #
 #   tools/real-archives.sh OUTDIR
 #
@@ -1142,6 +1145,132 @@ LIST
 # tarfile (merged files, hardlinks, the step that last touched each differing
 # path, the first diverging step), cross-checked against `umoci unpack`.
 
+pair_contexts() {
+    local C=$W/pctx
+    rm -rf "$C"; mkdir -p "$C"
+
+    # 1. hardlinks: a pair whose content a later step changes through one name;
+    # a link against a copy of the same bytes; a link made in a later layer
+    # than its target (layered: a copy; squashed: a link).
+    mkdir -p "$C/hl"
+    cat >"$C/hl/one.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo v1 > /hl/data.txt && ln /hl/data.txt /hl/data-link.txt
+EOF
+    cat >"$C/hl/changed.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo v1 > /hl/data.txt && ln /hl/data.txt /hl/data-link.txt
+RUN echo v2 > /hl/data.txt
+EOF
+    cat >"$C/hl/ln.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo same > /hl/a.txt && ln /hl/a.txt /hl/b.txt
+EOF
+    cat >"$C/hl/cp.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo same > /hl/a.txt && cp /hl/a.txt /hl/b.txt
+EOF
+    mkdir -p "$C/phl"
+    cat >"$C/phl/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir /hl && echo same > /hl/z.txt
+RUN ln /hl/z.txt /hl/a.txt
+EOF
+
+    # 2. buildah and podman: the last step a COPY (buildah's single layer goes
+    # to it); the same files by buildah from/copy/commit; podman's squashes.
+    mkdir -p "$C/bah"
+    echo "app v1" >"$C/bah/app.txt"
+    cat >"$C/bah/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir -p /srv/app && echo cfg > /srv/app/config
+ENV APP=1
+COPY app.txt /srv/app/app.txt
+EOF
+    cat >"$C/bah/copy.Containerfile" <<'EOF'
+FROM rt-base
+COPY app.txt /srv/app/app.txt
+EOF
+    mkdir -p "$C/pod"
+    echo "site" >"$C/pod/site.txt"
+    cat >"$C/pod/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir -p /srv/web && echo hello > /srv/web/index.html
+COPY site.txt /srv/web/site.txt
+ENV SITE=1
+CMD ["cat", "/srv/web/index.html"]
+EOF
+
+    # 3. the first diverging step: identical COPY and ENV, then a RUN that
+    # deletes or overwrites a path the COPY wrote, differently in each build.
+    mkdir -p "$C/div/app"
+    echo x >"$C/div/app/x.txt"; echo y >"$C/div/app/y.txt"; echo keep >"$C/div/app/keep.txt"
+    local v run
+    for v in "del-x|rm /app/x.txt" "del-y|rm /app/y.txt" "over-one|echo one > /app/x.txt" "over-two|echo two > /app/x.txt"; do
+        run=${v#*|}
+        printf 'FROM rt/base:1\nCOPY app/ /app/\nENV STAGE=cleanup\nRUN %s\n' "$run" >"$C/div/${v%%|*}.Dockerfile"
+    done
+
+    # 4. the classic builder's spellings: one Dockerfile, two source trees.
+    for v in v1 v2; do
+        mkdir -p "$C/spell/$v/files/sub"
+        echo "one $v" >"$C/spell/$v/files/one.txt"
+        echo "two $v" >"$C/spell/$v/files/sub/two.txt"
+        echo "single $v" >"$C/spell/$v/single.txt"
+        cat >"$C/spell/$v/Dockerfile" <<'EOF'
+FROM rt/base:1
+COPY files/ /opt/files/
+COPY --chown=1000:1000 files/ /opt/owned/
+COPY single.txt /opt/single.txt
+ADD single.txt /opt/added.txt
+CMD ["cat", "/opt/single.txt"]
+EOF
+    done
+
+    # 5. RUN steps through both builders (BuildKit's mount points, empty steps).
+    mkdir -p "$C/run"
+    cat >"$C/run/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir -p /work && echo a > /work/a.txt
+WORKDIR /work
+RUN echo b > b.txt && rm a.txt
+RUN true
+CMD ["cat", "/work/b.txt"]
+EOF
+
+    # 6. the image pairs.py tamper turns corrupt: its first COPY loses its layer.
+    mkdir -p "$C/corrupt"
+    echo app >"$C/corrupt/app.txt"; echo extra >"$C/corrupt/extra.txt"
+    cat >"$C/corrupt/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /app && echo run > /app/run.txt
+COPY app.txt /app/app.txt
+COPY extra.txt /app/extra.txt
+CMD ["ls", "/app"]
+EOF
+
+    # 7. versions: v3 derives from v1 and deliberately deletes /app/old.
+    mkdir -p "$C/app/v1/app/old" "$C/app/v3/app"
+    echo "<h1>v1</h1>" >"$C/app/v1/app/index.html"
+    printf '#!/bin/sh\necho app\n' >"$C/app/v1/app/run.sh"; chmod 0644 "$C/app/v1/app/run.sh"
+    echo legacy >"$C/app/v1/app/old/legacy.txt"; echo notes >"$C/app/v1/app/old/notes.txt"
+    echo "<h1>v3</h1>" >"$C/app/v3/app/index.html"
+    echo ok >"$C/app/v3/app/health.txt"
+    cat >"$C/app/v1/Dockerfile" <<'EOF'
+FROM rt/base:1
+COPY app/ /app/
+RUN ln -s v1 /app/current
+ENV VERSION=1
+CMD ["/bin/sh", "/app/run.sh"]
+EOF
+    cat >"$C/app/v3/Dockerfile" <<'EOF'
+FROM rt/pair-app:1
+COPY app/ /app/
+RUN rm -rf /app/old && chmod 0755 /app/run.sh && ln -sfn v3 /app/current
+ENV VERSION=3
+EOF
+}
+
 TRUTH_REPORTS=""
 pair_files_truth() {  # pair_files_truth REL TAG SPEC: sets TRUTH_REPORTS (the tars read by pairs.py, umoci's unpack)
     local rel=$1 tag=$2 spec=$3 listing
@@ -1724,6 +1853,184 @@ if __name__ == "__main__":
 PY
 }
 
+stage_pairs() {
+    local key
+    key=$(stage_key pairs docker)
+    # The pair_* helpers (contexts, savers, pairs.py) decide this stage's outputs too.
+    # shellcheck disable=SC2046
+    key=$(printf '%s %s' "$key" "$(declare -f $(compgen -A function pair) | sha256sum | cut -c1-16)" | sha256sum | cut -c1-32)
+    if stage_done pairs "$key"; then say "pairs: reusing $OUT/pairs"; return; fi
+    stage_begin pairs
+    rm -f "$STATE/pairs.specs.jsonl" "$STATE/pairs.pairs.jsonl"
+    local t0=$SECONDS
+    start_dockerd
+    pair_python
+    pair_contexts
+    local C=$W/pctx P=pairs
+    say "pairs: docker builds (BuildKit and classic) for issue 14"
+    run "$DOCKER" load -i "$OUT/docker/base.tar"
+
+    # ---- 1. hardlinks (docker)
+    docker_build buildkit rt/pair-hl:one "$C/hl" -f "$C/hl/one.Dockerfile"
+    docker_build buildkit rt/pair-hl:changed "$C/hl" -f "$C/hl/changed.Dockerfile"
+    docker_build buildkit rt/pair-hl:ln "$C/hl" -f "$C/hl/ln.Dockerfile"
+    docker_build buildkit rt/pair-hl:cp "$C/hl" -f "$C/hl/cp.Dockerfile"
+    docker_build classic rt/pair-hl:classic "$C/hl" -f "$C/hl/changed.Dockerfile"
+    docker_build classic rt/pair-hl:squash "$C/hl" -f "$C/hl/changed.Dockerfile" --squash
+    # ---- 3. the first diverging step
+    local v
+    for v in del-x del-y over-one over-two; do
+        docker_build buildkit "rt/pair-div:$v" "$C/div" -f "$C/div/$v.Dockerfile"
+    done
+    # ---- 4. builder spellings
+    docker_build classic rt/pair-spell:classic-v1 "$C/spell/v1"
+    docker_build classic rt/pair-spell:classic-v2 "$C/spell/v2"
+    docker_build buildkit rt/pair-spell:buildkit-v1 "$C/spell/v1"
+    # ---- 5. RUN steps through both builders
+    docker_build classic rt/pair-run:classic "$C/run"
+    docker_build buildkit rt/pair-run:buildkit "$C/run"
+    # ---- 6. the image to corrupt
+    docker_build buildkit rt/pair-corrupt:1 "$C/corrupt"
+    # ---- 7. versions
+    docker_build buildkit rt/pair-app:1 "$C/app/v1"
+    docker_build buildkit rt/pair-app:3 "$C/app/v3"
+    say "pairs: docker builds took $((SECONDS - t0)) s; saving, reading the layers, umoci unpack"
+
+    pair_docker_save pair-hl-one rt/pair-hl:one "BuildKit: RUN makes /hl/data.txt (v1) and its hardlink /hl/data-link.txt"
+    pair_docker_save pair-hl-changed rt/pair-hl:changed "BuildKit: pair-hl-one's step, then RUN echo v2 > /hl/data.txt"
+    pair_docker_save pair-hl-ln rt/pair-hl:ln "BuildKit: RUN ln /hl/a.txt /hl/b.txt"
+    pair_docker_save pair-hl-cp rt/pair-hl:cp "BuildKit: RUN cp /hl/a.txt /hl/b.txt"
+    pair_docker_save pair-hl-classic rt/pair-hl:classic "classic builder, layered: pair-hl-changed's Dockerfile"
+    pair_docker_save pair-hl-squash rt/pair-hl:squash "classic builder --squash: pair-hl-changed's Dockerfile"
+    for v in del-x del-y over-one over-two; do
+        pair_docker_save "pair-div-$v" "rt/pair-div:$v" "BuildKit: COPY app/ /app/; ENV; RUN ($(tail -n 1 "$C/div/$v.Dockerfile"))"
+    done
+    pair_docker_save pair-spell-classic-v1 rt/pair-spell:classic-v1 "classic builder: COPY dir, COPY --chown dir, COPY file, ADD file (sources v1)"
+    pair_docker_save pair-spell-classic-v2 rt/pair-spell:classic-v2 "classic builder: the same Dockerfile, sources v2"
+    pair_docker_save pair-spell-buildkit-v1 rt/pair-spell:buildkit-v1 "BuildKit: the same Dockerfile, sources v1"
+    pair_docker_save pair-run-classic rt/pair-run:classic "classic builder: RUN, WORKDIR, RUN, RUN true, CMD"
+    pair_docker_save pair-run-buildkit rt/pair-run:buildkit "BuildKit: the same Dockerfile"
+    pair_docker_save pair-app-v1 rt/pair-app:1 "BuildKit: app v1 (COPY app/, RUN ln -s v1 /app/current, ENV, CMD)"
+    pair_docker_save pair-app-v3 rt/pair-app:3 "BuildKit: FROM pair-app:1; COPY app/ (v3), RUN rm -rf /app/old && chmod && ln -sfn v3, ENV"
+
+    # The corrupt image: written by pairs.py, then the same image saved again by
+    # docker (load + save), copied byte for byte, and converted by skopeo.
+    run "$DOCKER" save -o "$W/corrupt-src.tar" rt/pair-corrupt:1
+    local how
+    how=$(python3 "$W/pairs.py" tamper "$W/corrupt-src.tar" "$OUT/$P/pair-corrupt.tar")
+    echo "tamper: $how" >>"$LOG"
+    run "$DOCKER" load -i "$OUT/$P/pair-corrupt.tar"
+    local corrupt_note="pairs.py tamper of a BuildKit image: its first COPY step marked empty_layer, its layer dropped: $how"
+    pair_files_truth "$P/pair-corrupt.tar" pair-corrupt "docker-archive:$OUT/$P/pair-corrupt.tar"
+    local reports
+    reports="$(docker_reports "$P/pair-corrupt.tar" rt/pair-corrupt:1 pair-corrupt) $(skopeo_reports "$P/pair-corrupt.tar" "docker-archive:$OUT/$P/pair-corrupt.tar" pair-corrupt) $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img rt/pair-corrupt:1 pair-corrupt "docker-archive:$P/pair-corrupt.tar" rt/pair-corrupt:1 $reports
+    commit_record pairs "$P/pair-corrupt.tar" docker-legacy "python3 tarfile (real-archives.sh pairs.py tamper)" file none "$corrupt_note"
+    pair_mark_tampered "$corrupt_note"
+    cp "$OUT/$P/pair-corrupt.tar" "$OUT/$P/pair-corrupt.copy.tar"
+    pair_files_truth "$P/pair-corrupt.copy.tar" pair-corrupt "docker-archive:$OUT/$P/pair-corrupt.copy.tar"
+    reports="$(skopeo_reports "$P/pair-corrupt.copy.tar" "docker-archive:$OUT/$P/pair-corrupt.copy.tar" pair-corrupt) $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img rt/pair-corrupt:1 pair-corrupt "docker-archive:$P/pair-corrupt.copy.tar" rt/pair-corrupt:1 $reports
+    commit_record pairs "$P/pair-corrupt.copy.tar" docker-legacy "cp" file none "a byte-for-byte copy of $P/pair-corrupt.tar"
+    pair_mark_tampered "$corrupt_note"
+    pair_docker_save pair-corrupt rt/pair-corrupt:1 "docker load -i $P/pair-corrupt.tar; docker save" "$P/pair-corrupt.resaved.tar"
+    pair_mark_tampered "$corrupt_note"
+    pair_skopeo_oci pair-corrupt
+    pair_mark_tampered "$corrupt_note"
+
+    # The second layout for a few pairs: skopeo's oci-archive conversion.
+    for v in pair-hl-one pair-hl-changed pair-run-classic pair-run-buildkit pair-app-v1 pair-app-v3; do
+        pair_skopeo_oci "$v"
+    done
+
+    pair hardlink-content hardlinks 1 $P/pair-hl-one.tar $P/pair-hl-changed.tar hardlink-content \
+        "Both images hold the same hardlink pair (hl/data.txt and hl/data-link.txt share one inode; in both layer tars hl/data.txt is the link entry, size 0, pointing at hl/data-link.txt). B's later step 2 (RUN echo v2 > /hl/data.txt) wrote through one name, so in B both names hold v2 (A: v1), same size. Right: a content change of both paths (the link's content is its target's), caused by B's step 2, not an mtime-only change of the link entry."
+    pair hardlink-content.oci hardlinks 1 $P/pair-hl-one.skopeo.oci.tar $P/pair-hl-changed.skopeo.oci.tar hardlink-content \
+        "The hardlink-content pair after skopeo's OCI conversion: the same truth (the same layers, gzip-compressed)."
+    pair hardlink-vs-copy hardlinks 1 $P/pair-hl-ln.tar $P/pair-hl-cp.tar link-only \
+        "The same paths and bytes: in A hl/b.txt is a hardlink to hl/a.txt (RUN ln; the tar entry has size 0), in B it is a separate copy of the same 5 bytes (RUN cp). Only the link structure differs: a low-severity link-vs-copy change, not 'size 0 -> 5; content changed'."
+    pair docker-layered-vs-squash hardlinks 1 $P/pair-hl-classic.tar $P/pair-hl-squash.tar same-files \
+        "The classic builder's layered build vs docker build --squash of the same Dockerfile (B reused A's cached steps): the same files, mtimes aside, and the same hardlink pair with the same content. B's steps 1-2 are empty_layer and a last step commented 'merge sha256:... to sha256:...' carries the one merged layer. Right: same files; B is squashed."
+
+    # ---- 2. buildah and podman
+    say "pairs: buildah and podman builds"
+    if ! "${PODMAN[@]}" info >/dev/null 2>>"$LOG"; then
+        skip_section pairs pairs-podman "podman info failed (see $LOG)"
+    else
+        run "${PODMAN[@]}" load -i "$OUT/docker/base.tar"
+        run "${BUILDAH[@]}" tag "$(podman_name rt/base:1)" rt-base
+        run "${BUILDAH[@]}" bud --isolation chroot --format oci -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:single "$C/bah"
+        run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:layers "$C/bah"
+        run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/copy.Containerfile" -t localhost/rt/pair-bah:copy "$C/bah"
+        local ctr
+        ctr=$("${BUILDAH[@]}" from rt-base 2>>"$LOG")
+        run "${BUILDAH[@]}" copy "$ctr" "$C/bah/app.txt" /srv/app/app.txt
+        run "${BUILDAH[@]}" commit "$ctr" localhost/rt/pair-bah:commit
+        run "${BUILDAH[@]}" rm "$ctr"
+        run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:layers "$C/pod"
+        run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash "$C/pod"
+        run "${PODMAN[@]}" build --isolation chroot --squash-all -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash-all "$C/pod"
+        run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:layers "$C/phl"
+        run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:squash "$C/phl"
+        pair_podman_save pair-bah-single localhost/rt/pair-bah:single buildah oci-archive "buildah bud (no --layers): RUN, ENV, COPY last"
+        pair_podman_save pair-bah-layers localhost/rt/pair-bah:layers buildah oci-archive "buildah bud --layers: the same Containerfile"
+        pair_podman_save pair-bah-copy localhost/rt/pair-bah:copy buildah oci-archive "buildah bud --layers: FROM rt-base; COPY app.txt /srv/app/app.txt"
+        pair_podman_save pair-bah-commit localhost/rt/pair-bah:commit buildah oci-archive "buildah from rt-base; buildah copy app.txt /srv/app/app.txt; buildah commit"
+        for v in layers squash squash-all; do
+            pair_podman_save "pair-pod-$v" "localhost/rt/pair-pod:$v" podman docker-archive "podman build --$v: RUN, COPY, ENV, CMD"
+        done
+        pair_podman_save pair-pod-layers localhost/rt/pair-pod:layers podman oci-archive "podman build --layers: RUN, COPY, ENV, CMD"
+        pair_podman_save pair-pod-squash localhost/rt/pair-pod:squash podman oci-archive "podman build --squash: RUN, COPY, ENV, CMD"
+        pair_podman_save pair-phl-layers localhost/rt/pair-phl:layers podman docker-archive "podman build --layers: RUN echo > /hl/z.txt; RUN ln /hl/z.txt /hl/a.txt"
+        pair_podman_save pair-phl-squash localhost/rt/pair-phl:squash podman docker-archive "podman build --squash: the same Containerfile"
+        "${BUILDAH[@]}" rm -a >>"$LOG" 2>&1 || true
+
+        pair hardlink-squash hardlinks 1 $P/pair-phl-layers.docker.tar $P/pair-phl-squash.docker.tar link-only \
+            "podman build --layers vs --squash of one Containerfile: the same paths and bytes. In A (layered) hl/a.txt, linked in step 2, is a separate copy of hl/z.txt in step 2's layer (a tar hardlink can only point inside its own layer); in B (squashed) hl/z.txt is a hardlink to hl/a.txt. Right: same files, B is squashed; the link structure alone is a low-severity difference."
+        pair bah-single-vs-layers buildah-podman 2 $P/pair-bah-single.oci.tar $P/pair-bah-layers.oci.tar same-files \
+            "buildah bud without and with --layers, one Containerfile whose last step is a COPY: the same files. A's one build layer belongs to its last step (COPY, comment 'FROM localhost/rt-base:latest'); its RUN and ENV steps are empty_layer by buildah's convention, not a BuildKit loss (no BuildKit comment anywhere). B has one layer per RUN/COPY step, ENV empty. Right: same files; A is squashed (buildah single layer); no WARNING blamed on BuildKit."
+        pair bah-commit-vs-bud buildah-podman 2 $P/pair-bah-copy.oci.tar $P/pair-bah-commit.oci.tar bah-commit \
+            "Two healthy two-layer buildah images with the same paths and bytes: A by buildah bud --layers (step 1 COPY file:<hash> in /srv/app/app.txt), B by buildah from + copy + commit (step 1's created_by is the base's CMD '/bin/sh', comment 'FROM localhost/rt-base:latest', with its own layer). B is not squashed: each step has its layer."
+        pair podman-layers-vs-squash buildah-podman 2 $P/pair-pod-layers.docker.tar $P/pair-pod-squash.docker.tar same-files \
+            "podman build --layers vs --squash: the same files. B keeps the base layer and puts the build's RUN+COPY in one layer on its last step (CMD, comment 'FROM localhost/rt-base:latest'); B's other steps are empty_layer. A's ENV and CMD are empty_layer as they must be: nothing is wrongly empty. Right: same files; B is squashed."
+        pair podman-layers-vs-squash.oci buildah-podman 2 $P/pair-pod-layers.oci.tar $P/pair-pod-squash.oci.tar same-files \
+            "The podman-layers-vs-squash pair saved by podman as oci-archive: the same truth."
+        pair podman-layers-vs-squash-all buildah-podman 2 $P/pair-pod-layers.docker.tar $P/pair-pod-squash-all.docker.tar same-files \
+            "podman build --layers vs --squash-all: the same files. B has one layer holding everything (the base too) and no history entry for the base: B has one step fewer. Right: same files; B is squashed."
+    fi
+
+    pair diverge-delete first-diverging-step 3 $P/pair-div-del-x.tar $P/pair-div-del-y.tar diverge-3 \
+        "Steps 0-2 are the same in both (step 1 COPY app/ /app/ is one layer, same diff_id); step 3 differs: A's RUN deleted /app/x.txt, B's deleted /app/y.txt. The first diverging step is 3 (RUN), on both sides; not step 1, the COPY that wrote the two files."
+    pair diverge-overwrite first-diverging-step 3 $P/pair-div-over-one.tar $P/pair-div-over-two.tar diverge-3 \
+        "Steps 0-2 the same; step 3 overwrote /app/x.txt (written by the shared COPY, step 1) with 'one' in A and 'two' in B. /app/x.txt's content differs because of step 3, the first diverging step."
+    pair spelling-content builder-spellings 4 $P/pair-spell-classic-v1.tar $P/pair-spell-classic-v2.tar spelling-content \
+        "The classic builder, one Dockerfile, other source bytes: each COPY/ADD step is the same instruction with another content hash ('/bin/sh -c #(nop) COPY dir:<hash> in /opt/files/', 'COPY --chown=1000:1000dir:<hash> in /opt/owned/' with no space, 'COPY file:<hash> in /opt/single.txt', 'ADD file:<hash> in /opt/added.txt'). Same paths; the files' contents differ, and with them steps 1-4. Right: the same instructions with other source content, not 'built from a different instruction'."
+    pair spelling-builders builder-spellings 4 $P/pair-spell-classic-v1.tar $P/pair-spell-buildkit-v1.tar same-bytes \
+        "One Dockerfile and source tree through the classic builder (A) and BuildKit (B): the same paths and bytes; every step spelled the builder's way (A: '/bin/sh -c #(nop) COPY dir:<hash> in /opt/files/', B: 'COPY files/ /opt/files/ # buildkit'; BuildKit drops --chown=1000:1000 from created_by, the files are still owned 1000:1000). The same instructions."
+    pair run-builders run-artefacts 5 $P/pair-run-classic.tar $P/pair-run-buildkit.tar run-builders \
+        "One Dockerfile with RUN steps, classic (A) vs BuildKit (B): BuildKit's first RUN layer carries the empty mount-point directories dev/, proc/, sys/ (the base has none; the classic builder's layers never do), and BuildKit gives WORKDIR and the no-op RUN true an entry-less layer where the classic builder marks them empty_layer. Otherwise the same files. Right, in both orders: builder artefacts, not ERROR missing content."
+    pair run-builders.oci run-artefacts 5 $P/pair-run-classic.skopeo.oci.tar $P/pair-run-buildkit.skopeo.oci.tar run-builders \
+        "The run-builders pair after skopeo's OCI conversion: the same truth."
+    pair corrupt-copy corrupt-twice 7 $P/pair-corrupt.tar $P/pair-corrupt.copy.tar corrupt-identical \
+        "One corrupt image twice (a byte-for-byte copy): step 2 COPY app.txt /app/app.txt is marked empty_layer and has no layer, so /app/app.txt is absent. Right: identical, exit 0, and each side's audit finding (a COPY step marked empty_layer) still shown."
+    pair corrupt-resaved corrupt-twice 7 $P/pair-corrupt.tar $P/pair-corrupt.resaved.tar corrupt-identical \
+        "The corrupt image and docker's own save of it after docker load: the same image ID and layers, other archive bytes. Right: identical, and the audit finding on each side."
+    pair corrupt-oci corrupt-twice 7 $P/pair-corrupt.tar $P/pair-corrupt.skopeo.oci.tar corrupt \
+        "The corrupt image and skopeo's oci-archive conversion of it: the same layers and files, the config re-marshalled by skopeo (another image ID). Right: the same image in another packaging, and the audit finding on each side."
+    pair versions versions 8 $P/pair-app-v1.tar $P/pair-app-v3.tar versions \
+        "v1 (A) vs v3 (B), B built FROM A: B's steps 0-4 are A's, steps 5-7 are B's own. B's step 5 (COPY app/ /app/) changed index.html's content and added health.txt; B's step 6 (RUN rm -rf /app/old && chmod 0755 /app/run.sh && ln -sfn v3 /app/current) deleted /app/old and its files, made run.sh 0755 and pointed /app/current at v3. Every path A has and B lacks was removed by B's own step 6: a change with its cause, not ERROR missing content."
+    pair versions.oci versions 8 $P/pair-app-v1.skopeo.oci.tar $P/pair-app-v3.skopeo.oci.tar versions \
+        "The versions pair after skopeo's OCI conversion: the same truth."
+    pair versions.mixed versions 8 $P/pair-app-v1.tar $P/pair-app-v3.skopeo.oci.tar versions \
+        "The versions pair across packagings: A as docker save wrote it, B as skopeo's oci-archive. The same truth; the packaging is no difference of the images' files or steps."
+
+    run python3 "$W/pairs.py" pairs "$OUT" "$STATE/pairs.specs.jsonl" "$STATE/pairs.records.jsonl" "$STATE/pairs.pairs.jsonl"
+    say "pairs: done in $((SECONDS - t0)) s"
+    stage_finish pairs "$key"
+}
+
 # ================================================================ main
 T0=$SECONDS
 DOCKERD_VERSION=$("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//')
@@ -1740,6 +2047,7 @@ stage_podman
 stage_skopeo
 stage_umoci
 stage_rootfs
+stage_pairs
 
 versions=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
     dockerd "$DOCKERD_VERSION" containerd "$CTR_VERSION" podman "$PODMAN_VERSION" buildah "$BUILDAH_VERSION" \
