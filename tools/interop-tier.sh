@@ -48,6 +48,9 @@ print(f"interop tier: {len(m['archives'])} archives, {images} images, layouts: {
 print("interop tier: tools: " + ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items())))
 for s in m.get("skipped", []):
     print(f"interop tier: NOTE section skipped by real-archives.sh: {s['skipped']}: {s['reason']}")
+if m.get("pairs"):
+    classes = sorted({p["class"] for p in m["pairs"]})
+    print(f"interop tier: {len(m['pairs'])} pairs with their truth ({', '.join(classes)})")
 cf = m.get("facts", {}).get("cache_from")
 if cf:
     print(f"interop tier: --cache-from corruption reproduced: {cf['reproduced']} "
