@@ -1180,12 +1180,13 @@ EOF
     # 2. buildah and podman: the last step a COPY (buildah's single layer goes
     # to it); the same files by buildah from/copy/commit; podman's squashes.
     mkdir -p "$C/bah"
-    echo "app v1" >"$C/bah/app.txt"
+    echo "app v1" >"$C/bah/app.txt"; echo extra >"$C/bah/extra.txt"
     cat >"$C/bah/Containerfile" <<'EOF'
 FROM rt-base
-RUN mkdir -p /srv/app && echo cfg > /srv/app/config
-ENV APP=1
 COPY app.txt /srv/app/app.txt
+RUN mkdir -p /srv/app/conf && echo cfg > /srv/app/conf/config
+ENV APP=1
+COPY extra.txt /srv/app/extra.txt
 EOF
     cat >"$C/bah/copy.Containerfile" <<'EOF'
 FROM rt-base
@@ -1681,6 +1682,7 @@ def step_key(s):
 
 
 def first_diverging(sa, sb):
+    """The first step, by position, whose instruction, empty_layer or layer differs (created times aside)."""
     for i in range(max(len(sa), len(sb))):
         a = sa[i] if i < len(sa) else None
         b = sb[i] if i < len(sb) else None
@@ -1696,7 +1698,7 @@ def first_diverging(sa, sb):
 
 
 def compact_steps(steps):
-    return [{k: s[k] for k in ("i", "created_by", "comment", "empty_layer", "layer", "diff_id")} for s in steps]
+    return [{k: s[k] for k in ("i", "created", "created_by", "comment", "empty_layer", "layer", "diff_id")} for s in steps]
 
 
 def layer_paths(img, other):
@@ -1741,6 +1743,7 @@ def pair_truth(A, B):
         "hardlinks": {"a": A["hardlink_groups"], "b": B["hardlink_groups"]},
         "path_steps": {p: {"a": A["actions"].get(p, []), "b": B["actions"].get(p, [])} for p in differing},
         "first_diverging_step": first_diverging(A["steps"], B["steps"]),
+        "created_differs": [a["i"] for a, b in zip(A["steps"], B["steps"]) if a["created"] != b["created"]],
         "steps": {"a": compact_steps(A["steps"]), "b": compact_steps(B["steps"])},
         "layers_not_in_other": {"a": layer_paths(A, B), "b": layer_paths(B, A)},
     }
@@ -1776,6 +1779,12 @@ def check(name, t, A, B):
     elif name == "same-bytes":
         need(t["same_bytes"], f"the same paths and bytes: changed {sorted(t['changed'])[:5]}, "
                               f"only in A {t['only_a'][:5]}, only in B {t['only_b'][:5]}")
+    elif name == "bah-single":
+        need(t["same_files"], f"the same files, mtimes aside: changed {sorted(t['changed'])[:5]}")
+        need([s["i"] for s in A["steps"] if s["layer"] is not None] == [0, len(A["steps"]) - 1],
+             "A: the base layer and one layer on the last step")
+        need(any(s["empty_layer"] and "COPY" in s["created_by"] for s in A["steps"]), "A: a COPY step marked empty_layer")
+        need(not any("buildkit" in s["comment"] for s in A["steps"] + B["steps"]), "no BuildKit comment in either")
     elif name == "bah-commit":
         need(t["same_bytes"], "the same paths and bytes")
         need(len(A["layers"]) == 2 and len(B["layers"]) == 2, "two layers each")
@@ -1974,7 +1983,7 @@ stage_pairs() {
         run "${PODMAN[@]}" build --isolation chroot --squash-all -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash-all "$C/pod"
         run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:layers "$C/phl"
         run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:squash "$C/phl"
-        pair_podman_save pair-bah-single localhost/rt/pair-bah:single buildah oci-archive "buildah bud (no --layers): RUN, ENV, COPY last"
+        pair_podman_save pair-bah-single localhost/rt/pair-bah:single buildah oci-archive "buildah bud (no --layers): COPY, RUN, ENV, COPY last"
         pair_podman_save pair-bah-layers localhost/rt/pair-bah:layers buildah oci-archive "buildah bud --layers: the same Containerfile"
         pair_podman_save pair-bah-copy localhost/rt/pair-bah:copy buildah oci-archive "buildah bud --layers: FROM rt-base; COPY app.txt /srv/app/app.txt"
         pair_podman_save pair-bah-commit localhost/rt/pair-bah:commit buildah oci-archive "buildah from rt-base; buildah copy app.txt /srv/app/app.txt; buildah commit"
@@ -1989,8 +1998,8 @@ stage_pairs() {
 
         pair hardlink-squash hardlinks 1 $P/pair-phl-layers.docker.tar $P/pair-phl-squash.docker.tar link-only \
             "podman build --layers vs --squash of one Containerfile: the same paths and bytes. In A (layered) hl/a.txt, linked in step 2, is a separate copy of hl/z.txt in step 2's layer (a tar hardlink can only point inside its own layer); in B (squashed) hl/z.txt is a hardlink to hl/a.txt. Right: same files, B is squashed; the link structure alone is a low-severity difference."
-        pair bah-single-vs-layers buildah-podman 2 $P/pair-bah-single.oci.tar $P/pair-bah-layers.oci.tar same-files \
-            "buildah bud without and with --layers, one Containerfile whose last step is a COPY: the same files. A's one build layer belongs to its last step (COPY, comment 'FROM localhost/rt-base:latest'); its RUN and ENV steps are empty_layer by buildah's convention, not a BuildKit loss (no BuildKit comment anywhere). B has one layer per RUN/COPY step, ENV empty. Right: same files; A is squashed (buildah single layer); no WARNING blamed on BuildKit."
+        pair bah-single-vs-layers buildah-podman 2 $P/pair-bah-single.oci.tar $P/pair-bah-layers.oci.tar bah-single \
+            "buildah bud without and with --layers, one Containerfile (COPY, RUN, ENV, COPY) whose last step is a COPY: the same files. A's one build layer belongs to its last step (COPY extra.txt, comment 'FROM localhost/rt-base:latest'); its first COPY, its RUN and its ENV are empty_layer by buildah's convention, not a BuildKit loss (no BuildKit comment anywhere). B has one layer per COPY/RUN step, ENV empty. Right: same files; A is squashed (buildah single layer); no WARNING blamed on BuildKit, on either image's own audit or in the diff."
         pair bah-commit-vs-bud buildah-podman 2 $P/pair-bah-copy.oci.tar $P/pair-bah-commit.oci.tar bah-commit \
             "Two healthy two-layer buildah images with the same paths and bytes: A by buildah bud --layers (step 1 COPY file:<hash> in /srv/app/app.txt), B by buildah from + copy + commit (step 1's created_by is the base's CMD '/bin/sh', comment 'FROM localhost/rt-base:latest', with its own layer). B is not squashed: each step has its layer."
         pair podman-layers-vs-squash buildah-podman 2 $P/pair-pod-layers.docker.tar $P/pair-pod-squash.docker.tar same-files \
