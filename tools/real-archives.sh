@@ -77,9 +77,17 @@ W=$(mktemp -d "$OUT/.work/run.XXXXXX")
 EXEC=$W/exec
 if [ ${#EXEC} -gt 60 ]; then EXEC=$(mktemp -d /tmp/ifrt.XXXXXX); fi
 DOCKERD_PID=""
+PAIR_JOB=""   # the pairs stage's buildah/podman job, while it runs
 
 cleanup() {
     local rc=$?
+    if [ -n "$PAIR_JOB" ] && kill -0 "$PAIR_JOB" 2>/dev/null; then
+        say "stopping the pairs stage's buildah/podman job (pid $PAIR_JOB)"
+        local child
+        for child in $(ps -o pid= --ppid "$PAIR_JOB" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+        kill "$PAIR_JOB" 2>/dev/null || true
+        wait "$PAIR_JOB" 2>/dev/null || true
+    fi
     if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
         say "stopping dockerd (pid $DOCKERD_PID)"
         kill "$DOCKERD_PID" 2>/dev/null || true
@@ -287,8 +295,15 @@ def manifest(out, versions_json, *records_files):
                 continue
             (skipped if "skipped" in entry else archives).append(entry)
     if pair_files:
+        marks = {}
         for entry in _records(pair_files[0]):
+            if "of" in entry:  # {"tampered": how, "of": path}: that archive is corrupt by design
+                marks[entry["of"]] = entry["tampered"]
+                continue
             (skipped if "skipped" in entry else pair_archives).append(entry)
+        for entry in pair_archives:
+            if entry["path"] in marks:
+                entry["tampered"] = marks[entry["path"]]
         pairs = _records(pair_files[1])
     for entry in archives + pair_archives:
         for image in entry["images"]:
@@ -1277,7 +1292,7 @@ pair_files_truth() {  # pair_files_truth REL TAG SPEC: sets TRUTH_REPORTS (the t
     local rel=$1 tag=$2 spec=$3 listing
     mkdir -p "$OUT/$rel.reports"
     echo "+ pairs.py truth $rel ($spec)" >>"$LOG"
-    listing=$(python3 "$W/pairs.py" truth "$OUT" "$rel" "$rel.reports/$tag" "$spec" "$W" 2>>"$LOG") \
+    listing=$(python3 "$W/pairs.py" truth "$OUT" "$rel" "$rel.reports/$tag" "$spec" "${PAIR_WORK:-$W}" 2>>"$LOG") \
         || { tail -n 25 "$LOG" | sed 's/^/    | /'; die "pairs.py truth $rel failed (see $LOG)"; }
     TRUTH_REPORTS="files_truth=$rel.reports/$tag.files-truth.json umoci_rootfs=$listing"
 }
@@ -1325,23 +1340,19 @@ pair_skopeo_oci() {  # pair_skopeo_oci LINEAGE [SRC_REL]: pairs/LINEAGE.skopeo.o
         "skopeo copy docker-archive:$src oci-archive:$rel"
 }
 
-pair_mark_tampered() {  # pair_mark_tampered HOW: the last archive recorded was written (or derives) from pairs.py tamper
-    python3 - "$STATE/pairs.records.jsonl" "$1" <<'PY'
-import json, sys
-path, how = sys.argv[1:]
-with open(path, encoding="utf-8") as f:
-    rows = f.read().splitlines()
-last = json.loads(rows[-1])
-last["tampered"] = how
-rows[-1] = json.dumps(last, sort_keys=True)
-with open(path, "w", encoding="utf-8") as f:
-    f.write("\n".join(rows) + "\n")
-PY
+pair_mark_tampered() {  # pair_mark_tampered REL HOW: REL was written by pairs.py tamper, or derives from such an archive
+    # A line of its own (records are only ever appended: two jobs write them at once).
+    python3 -c 'import json, sys; print(json.dumps({"tampered": sys.argv[2], "of": sys.argv[1]}, sort_keys=True))' \
+        "$1" "$2" >>"$STATE/pairs.records.jsonl"
 }
 
 pair() {  # pair NAME CLASS ISSUE_ITEM A_REL B_REL CHECK EXPECT: one pair for MANIFEST.json "pairs"
-    python3 -c 'import json, sys; print(json.dumps(dict(zip(("name", "class", "item", "a", "b", "check", "expect"), sys.argv[1:]))))' \
-        "$@" >>"$STATE/pairs.specs.jsonl"
+    local field
+    for field in "$@"; do
+        case $field in *$'\t'*|*$'\n'*) die "pair $1: a tab or newline in a field" ;; esac
+    done
+    [ $# -eq 7 ] || die "pair $1: $# fields, 7 expected"
+    (IFS=$'\t'; printf '%s\n' "$*") >>"$STATE/pairs.specs.tsv"
 }
 
 pair_python() {  # writes pairs.py, the truth of the pairs (stdlib only, independent of imageforensics)
@@ -1357,7 +1368,7 @@ result cross-checked against what `umoci unpack` really wrote to disk.
                                         checked against `umoci unpack` of SPEC (once per list of diff_ids);
                                         prints the listing's path relative to OUT
     tamper SRC.tar DST.tar              mark the first COPY step empty_layer and drop its layer (docker save layout)
-    pairs OUT SPECS.jsonl RECORDS.jsonl DST.jsonl   the truth of every pair, checked against its expectation
+    pairs OUT SPECS.tsv RECORDS.jsonl DST.jsonl     the truth of every pair, checked against its expectation
 """
 import copy
 import gzip
@@ -1837,16 +1848,22 @@ def check(name, t, A, B):
 
 
 def pairs(out, specs_path, records_path, dst):
-    records = {}
+    records, marks = {}, {}
     with open(records_path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                if "path" in r:
+                if "of" in r:
+                    marks[r["of"]] = r["tampered"]
+                elif "path" in r:
                     records[r["path"]] = r
+    for path, how in marks.items():
+        records[path]["tampered"] = how
     rows = []
+    keys = ("name", "class", "item", "a", "b", "check", "expect")
     with open(specs_path, encoding="utf-8") as f:
-        specs = [json.loads(line) for line in f if line.strip()]
+        specs = [dict(zip(keys, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
+    specs.sort(key=lambda s: int(s["item"]))  # by the issue's item; stable within one
     for spec in specs:
         sides = []
         for rel in (spec["a"], spec["b"]):
@@ -1877,6 +1894,48 @@ if __name__ == "__main__":
 PY
 }
 
+pair_podman_builds() {  # the buildah/podman pairs' images: run as a background job of stage_pairs
+    # Its own scratch folder for pairs.py; records and reports go where the
+    # docker side's go (whole-line appends to other files than the docker side's).
+    PAIR_WORK=$W/pair-podman
+    mkdir -p "$PAIR_WORK"
+    local C=$W/pctx P=pairs v
+    if ! "${PODMAN[@]}" info >/dev/null 2>>"$LOG"; then
+        skip_section pairs pairs-podman "podman info failed (see $LOG)"
+        return 0
+    fi
+    say "pairs: buildah and podman builds (beside the docker saves)"
+    run "${PODMAN[@]}" load -i "$OUT/docker/base.tar"
+    run "${BUILDAH[@]}" tag "$(podman_name rt/base:1)" rt-base
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:single "$C/bah"
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:layers "$C/bah"
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/copy.Containerfile" -t localhost/rt/pair-bah:copy "$C/bah"
+    local ctr
+    ctr=$("${BUILDAH[@]}" from rt-base 2>>"$LOG")
+    run "${BUILDAH[@]}" copy "$ctr" "$C/bah/app.txt" /srv/app/app.txt
+    run "${BUILDAH[@]}" commit "$ctr" localhost/rt/pair-bah:commit
+    run "${BUILDAH[@]}" rm "$ctr"
+    run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:layers "$C/pod"
+    run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash "$C/pod"
+    run "${PODMAN[@]}" build --isolation chroot --squash-all -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash-all "$C/pod"
+    run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:layers "$C/phl"
+    run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:squash "$C/phl"
+    pair_podman_save pair-bah-single localhost/rt/pair-bah:single buildah oci-archive "buildah bud (no --layers): COPY, RUN, ENV, COPY last"
+    pair_podman_save pair-bah-layers localhost/rt/pair-bah:layers buildah oci-archive "buildah bud --layers: the same Containerfile"
+    pair_podman_save pair-bah-copy localhost/rt/pair-bah:copy buildah oci-archive "buildah bud --layers: FROM rt-base; COPY app.txt /srv/app/app.txt"
+    pair_podman_save pair-bah-commit localhost/rt/pair-bah:commit buildah oci-archive "buildah from rt-base; buildah copy app.txt /srv/app/app.txt; buildah commit"
+    for v in layers squash squash-all; do
+        pair_podman_save "pair-pod-$v" "localhost/rt/pair-pod:$v" podman docker-archive "podman build --$v: RUN, COPY, ENV, CMD"
+    done
+    pair_podman_save pair-pod-layers localhost/rt/pair-pod:layers podman oci-archive "podman build --layers: RUN, COPY, ENV, CMD"
+    pair_podman_save pair-pod-squash localhost/rt/pair-pod:squash podman oci-archive "podman build --squash: RUN, COPY, ENV, CMD"
+    pair_podman_save pair-phl-layers localhost/rt/pair-phl:layers podman docker-archive "podman build --layers: RUN echo > /hl/z.txt; RUN ln /hl/z.txt /hl/a.txt"
+    pair_podman_save pair-phl-squash localhost/rt/pair-phl:squash podman docker-archive "podman build --squash: the same Containerfile"
+    "${BUILDAH[@]}" rm -a >>"$LOG" 2>&1 || true
+    say "pairs: buildah and podman done"
+    : >"$PAIR_WORK/ok"
+}
+
 stage_pairs() {
     local key
     key=$(stage_key pairs docker)
@@ -1885,12 +1944,15 @@ stage_pairs() {
     key=$(printf '%s %s' "$key" "$(declare -f $(compgen -A function pair) | sha256sum | cut -c1-16)" | sha256sum | cut -c1-32)
     if stage_done pairs "$key"; then say "pairs: reusing $OUT/pairs"; return; fi
     stage_begin pairs
-    rm -f "$STATE/pairs.specs.jsonl" "$STATE/pairs.pairs.jsonl"
+    rm -f "$STATE/pairs.specs.tsv" "$STATE/pairs.pairs.jsonl"
     local t0=$SECONDS
     start_dockerd
     pair_python
     pair_contexts
     local C=$W/pctx P=pairs
+    # buildah and podman need no dockerd: they build and save beside the docker side.
+    pair_podman_builds &
+    PAIR_JOB=$!
     say "pairs: docker builds (BuildKit and classic) for issue 14"
     run "$DOCKER" load -i "$OUT/docker/base.tar"
 
@@ -1951,18 +2013,18 @@ stage_pairs() {
     # shellcheck disable=SC2086
     img rt/pair-corrupt:1 pair-corrupt "docker-archive:$P/pair-corrupt.tar" rt/pair-corrupt:1 $reports
     commit_record pairs "$P/pair-corrupt.tar" docker-legacy "python3 tarfile (real-archives.sh pairs.py tamper)" file none "$corrupt_note"
-    pair_mark_tampered "$corrupt_note"
+    pair_mark_tampered "$P/pair-corrupt.tar" "$corrupt_note"
     cp "$OUT/$P/pair-corrupt.tar" "$OUT/$P/pair-corrupt.copy.tar"
     pair_files_truth "$P/pair-corrupt.copy.tar" pair-corrupt "docker-archive:$OUT/$P/pair-corrupt.copy.tar"
     reports="$(skopeo_reports "$P/pair-corrupt.copy.tar" "docker-archive:$OUT/$P/pair-corrupt.copy.tar" pair-corrupt) $TRUTH_REPORTS"
     # shellcheck disable=SC2086
     img rt/pair-corrupt:1 pair-corrupt "docker-archive:$P/pair-corrupt.copy.tar" rt/pair-corrupt:1 $reports
     commit_record pairs "$P/pair-corrupt.copy.tar" docker-legacy "cp" file none "a byte-for-byte copy of $P/pair-corrupt.tar"
-    pair_mark_tampered "$corrupt_note"
+    pair_mark_tampered "$P/pair-corrupt.copy.tar" "$corrupt_note"
     pair_docker_save pair-corrupt rt/pair-corrupt:1 "docker load -i $P/pair-corrupt.tar; docker save" "$P/pair-corrupt.resaved.tar"
-    pair_mark_tampered "$corrupt_note"
+    pair_mark_tampered "$P/pair-corrupt.resaved.tar" "$corrupt_note"
     pair_skopeo_oci pair-corrupt
-    pair_mark_tampered "$corrupt_note"
+    pair_mark_tampered "$P/pair-corrupt.skopeo.oci.tar" "$corrupt_note"
 
     # The second layout for a few pairs: skopeo's oci-archive conversion.
     for v in pair-hl-one pair-hl-changed pair-run-classic pair-run-buildkit pair-app-v1 pair-app-v3; do
@@ -1978,39 +2040,10 @@ stage_pairs() {
     pair docker-layered-vs-squash hardlinks 1 $P/pair-hl-classic.tar $P/pair-hl-squash.tar same-files \
         "The classic builder's layered build vs docker build --squash of the same Dockerfile (B reused A's cached steps): the same files, mtimes aside, and the same hardlink pair with the same content. B's steps 1-2 are empty_layer and a last step commented 'merge sha256:... to sha256:...' carries the one merged layer. Right: same files; B is squashed."
 
-    # ---- 2. buildah and podman
-    say "pairs: buildah and podman builds"
-    if ! "${PODMAN[@]}" info >/dev/null 2>>"$LOG"; then
-        skip_section pairs pairs-podman "podman info failed (see $LOG)"
-    else
-        run "${PODMAN[@]}" load -i "$OUT/docker/base.tar"
-        run "${BUILDAH[@]}" tag "$(podman_name rt/base:1)" rt-base
-        run "${BUILDAH[@]}" bud --isolation chroot --format oci -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:single "$C/bah"
-        run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:layers "$C/bah"
-        run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/copy.Containerfile" -t localhost/rt/pair-bah:copy "$C/bah"
-        local ctr
-        ctr=$("${BUILDAH[@]}" from rt-base 2>>"$LOG")
-        run "${BUILDAH[@]}" copy "$ctr" "$C/bah/app.txt" /srv/app/app.txt
-        run "${BUILDAH[@]}" commit "$ctr" localhost/rt/pair-bah:commit
-        run "${BUILDAH[@]}" rm "$ctr"
-        run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:layers "$C/pod"
-        run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash "$C/pod"
-        run "${PODMAN[@]}" build --isolation chroot --squash-all -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash-all "$C/pod"
-        run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:layers "$C/phl"
-        run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:squash "$C/phl"
-        pair_podman_save pair-bah-single localhost/rt/pair-bah:single buildah oci-archive "buildah bud (no --layers): COPY, RUN, ENV, COPY last"
-        pair_podman_save pair-bah-layers localhost/rt/pair-bah:layers buildah oci-archive "buildah bud --layers: the same Containerfile"
-        pair_podman_save pair-bah-copy localhost/rt/pair-bah:copy buildah oci-archive "buildah bud --layers: FROM rt-base; COPY app.txt /srv/app/app.txt"
-        pair_podman_save pair-bah-commit localhost/rt/pair-bah:commit buildah oci-archive "buildah from rt-base; buildah copy app.txt /srv/app/app.txt; buildah commit"
-        for v in layers squash squash-all; do
-            pair_podman_save "pair-pod-$v" "localhost/rt/pair-pod:$v" podman docker-archive "podman build --$v: RUN, COPY, ENV, CMD"
-        done
-        pair_podman_save pair-pod-layers localhost/rt/pair-pod:layers podman oci-archive "podman build --layers: RUN, COPY, ENV, CMD"
-        pair_podman_save pair-pod-squash localhost/rt/pair-pod:squash podman oci-archive "podman build --squash: RUN, COPY, ENV, CMD"
-        pair_podman_save pair-phl-layers localhost/rt/pair-phl:layers podman docker-archive "podman build --layers: RUN echo > /hl/z.txt; RUN ln /hl/z.txt /hl/a.txt"
-        pair_podman_save pair-phl-squash localhost/rt/pair-phl:squash podman docker-archive "podman build --squash: the same Containerfile"
-        "${BUILDAH[@]}" rm -a >>"$LOG" 2>&1 || true
-
+    # ---- 2. buildah and podman (their job started above)
+    wait "$PAIR_JOB" || { PAIR_JOB=""; die "pairs: the buildah/podman job failed (see $LOG)"; }
+    PAIR_JOB=""
+    if [ -e "$W/pair-podman/ok" ]; then
         pair hardlink-squash hardlinks 1 $P/pair-phl-layers.docker.tar $P/pair-phl-squash.docker.tar link-only \
             "podman build --layers vs --squash of one Containerfile: the same paths and bytes. In A (layered) hl/a.txt, linked in step 2, is a separate copy of hl/z.txt in step 2's layer (a tar hardlink can only point inside its own layer); in B (squashed) hl/z.txt is a hardlink to hl/a.txt. Right: same files, B is squashed; the link structure alone is a low-severity difference."
         pair bah-single-vs-layers buildah-podman 2 $P/pair-bah-single.oci.tar $P/pair-bah-layers.oci.tar bah-single \
@@ -2050,7 +2083,7 @@ stage_pairs() {
     pair versions.mixed versions 8 $P/pair-app-v1.tar $P/pair-app-v3.skopeo.oci.tar versions \
         "The versions pair across packagings: A as docker save wrote it, B as skopeo's oci-archive. The same truth; the packaging is no difference of the images' files or steps."
 
-    run python3 "$W/pairs.py" pairs "$OUT" "$STATE/pairs.specs.jsonl" "$STATE/pairs.records.jsonl" "$STATE/pairs.pairs.jsonl"
+    run python3 "$W/pairs.py" pairs "$OUT" "$STATE/pairs.specs.tsv" "$STATE/pairs.records.jsonl" "$STATE/pairs.pairs.jsonl"
     say "pairs: done in $((SECONDS - t0)) s"
     stage_finish pairs "$key"
 }
