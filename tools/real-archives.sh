@@ -3,7 +3,10 @@
 # and the classic builder, containerd's ctr, buildah, podman, skopeo, umoci),
 # save them in every layout those tools write, and record next to each archive
 # what the tool itself reports about it. tests/interop compares imageforensics'
-# reading of these archives with those reports.
+# reading of these archives with those reports. The pairs stage makes pairs of
+# images for the diff (hardlinks, buildah/podman squashes, builders' spellings,
+# the first diverging step, corrupt copies, versions), each with its truth read
+# from the layer tars (MANIFEST.json "pairs", "pair_archives").
 #
 #   tools/real-archives.sh OUTDIR
 #
@@ -74,9 +77,17 @@ W=$(mktemp -d "$OUT/.work/run.XXXXXX")
 EXEC=$W/exec
 if [ ${#EXEC} -gt 60 ]; then EXEC=$(mktemp -d /tmp/ifrt.XXXXXX); fi
 DOCKERD_PID=""
+PAIR_JOB=""   # the pairs stage's buildah/podman job, while it runs
 
 cleanup() {
     local rc=$?
+    if [ -n "$PAIR_JOB" ] && kill -0 "$PAIR_JOB" 2>/dev/null; then
+        say "stopping the pairs stage's buildah/podman job (pid $PAIR_JOB)"
+        local child
+        for child in $(ps -o pid= --ppid "$PAIR_JOB" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+        kill "$PAIR_JOB" 2>/dev/null || true
+        wait "$PAIR_JOB" 2>/dev/null || true
+    fi
     if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
         say "stopping dockerd (pid $DOCKERD_PID)"
         kill "$DOCKERD_PID" 2>/dev/null || true
@@ -258,31 +269,60 @@ def sha256_file(path):
         print("sha256:" + hashlib.sha256(f.read()).hexdigest())
 
 
+def _records(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def manifest(out, versions_json, *records_files):
-    """Write OUTDIR/MANIFEST.json from every stage's records."""
-    archives, skipped, rootfs = [], [], {}
+    """Write OUTDIR/MANIFEST.json from every stage's records.
+
+    After "--pairs": the pairs stage's archive records (MANIFEST "pair_archives",
+    kept out of "archives", which tests/interop takes as healthy images) and
+    its pairs (MANIFEST "pairs").
+    """
+    pair_files = []
+    if "--pairs" in records_files:
+        i = records_files.index("--pairs")
+        records_files, pair_files = records_files[:i], records_files[i + 1:]
+    archives, skipped, rootfs, pair_archives, pairs = [], [], {}, [], []
     for rf in records_files:
-        if not os.path.exists(rf):
-            continue
-        with open(rf, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    entry = json.loads(line)
-                    if "rootfs" in entry:
-                        rootfs[entry["rootfs"]] = entry
-                        continue
-                    (skipped if "skipped" in entry else archives).append(entry)
-    for entry in archives:
+        for entry in _records(rf):
+            if "rootfs" in entry:
+                rootfs[entry["rootfs"]] = entry
+                continue
+            (skipped if "skipped" in entry else archives).append(entry)
+    if pair_files:
+        marks = {}
+        for entry in _records(pair_files[0]):
+            if "of" in entry:  # {"tampered": how, "of": path}: that archive is corrupt by design
+                marks[entry["of"]] = entry["tampered"]
+                continue
+            (skipped if "skipped" in entry else pair_archives).append(entry)
+        for entry in pair_archives:
+            if entry["path"] in marks:
+                entry["tampered"] = marks[entry["path"]]
+        pairs = _records(pair_files[1])
+    for entry in archives + pair_archives:
         for image in entry["images"]:
             for name, rel in image.get("reports", {}).items():
                 if not os.path.exists(os.path.join(out, rel)):
                     raise SystemExit(f"{entry['path']}: report {name} missing: {rel}")
+    recorded = {e["path"] for e in pair_archives}
+    for p in pairs:
+        for side in ("a", "b"):
+            if p[side]["path"] not in recorded:
+                raise SystemExit(f"pair {p['pair']}: {p[side]['path']} is not a recorded pair archive")
     doc = {
         "generator": "tools/real-archives.sh",
         "versions": json.loads(versions_json),
         "archives": sorted(archives, key=lambda e: e["path"]),
         "skipped": skipped,
         "rootfs": rootfs,
+        "pair_archives": sorted(pair_archives, key=lambda e: e["path"]),
+        "pairs": pairs,
     }
     extra = os.path.join(out, ".state", "facts.json")
     if os.path.exists(extra):
@@ -294,7 +334,7 @@ def manifest(out, versions_json, *records_files):
         f.write("\n")
     os.replace(tmp, os.path.join(out, "MANIFEST.json"))
     print(f"{len(archives)} archives, {sum(len(e['images']) for e in archives)} images, "
-          f"{len(skipped)} skipped sections")
+          f"{len(pair_archives)} pair archives, {len(pairs)} pairs, {len(skipped)} skipped sections")
 
 
 def fact(out, key, value_json):
@@ -1107,6 +1147,947 @@ LIST
     stage_finish rootfs "$key"
 }
 
+# ================================================================ stage: pairs
+# Pairs of images for issue 14: each class of real image a diff must get right
+# in both orders (hardlinks, buildah and podman conventions, the first step
+# that diverges, the classic builder's spellings, builder artefacts of RUN,
+# two copies of one corrupt image, versions). Every archive holds one image,
+# under pairs/. MANIFEST.json lists them in "pair_archives" (records like
+# "archives", kept apart because tests/interop takes every "archives" entry as
+# a healthy image, and a few of these are corrupt by design), and each pair in
+# "pairs": A, B, the class, what a right answer says ("expect", checked by
+# pairs.py against the files), and the truth read from the layer tars with
+# tarfile (merged files, hardlinks, the step that last touched each differing
+# path, the first diverging step), cross-checked against `umoci unpack`.
+
+pair_contexts() {
+    local C=$W/pctx
+    rm -rf "$C"; mkdir -p "$C"
+
+    # 1. hardlinks: a pair whose content a later step changes through one name;
+    # a link against a copy of the same bytes; a link made in a later layer
+    # than its target (layered: a copy; squashed: a link).
+    mkdir -p "$C/hl"
+    cat >"$C/hl/one.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo v1 > /hl/data.txt && ln /hl/data.txt /hl/data-link.txt
+EOF
+    cat >"$C/hl/changed.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo v1 > /hl/data.txt && ln /hl/data.txt /hl/data-link.txt
+RUN echo v2 > /hl/data.txt
+EOF
+    cat >"$C/hl/ln.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo same > /hl/a.txt && ln /hl/a.txt /hl/b.txt
+EOF
+    cat >"$C/hl/cp.Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /hl && echo same > /hl/a.txt && cp /hl/a.txt /hl/b.txt
+EOF
+    mkdir -p "$C/phl"
+    cat >"$C/phl/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir /hl && echo same > /hl/z.txt
+RUN ln /hl/z.txt /hl/a.txt
+EOF
+
+    # 2. buildah and podman: the last step a COPY (buildah's single layer goes
+    # to it); the same files by buildah from/copy/commit; podman's squashes.
+    mkdir -p "$C/bah"
+    echo "app v1" >"$C/bah/app.txt"; echo extra >"$C/bah/extra.txt"
+    cat >"$C/bah/Containerfile" <<'EOF'
+FROM rt-base
+COPY app.txt /srv/app/app.txt
+RUN mkdir -p /srv/app/conf && echo cfg > /srv/app/conf/config
+ENV APP=1
+COPY extra.txt /srv/app/extra.txt
+EOF
+    cat >"$C/bah/copy.Containerfile" <<'EOF'
+FROM rt-base
+COPY app.txt /srv/app/app.txt
+EOF
+    mkdir -p "$C/pod"
+    echo "site" >"$C/pod/site.txt"
+    cat >"$C/pod/Containerfile" <<'EOF'
+FROM rt-base
+RUN mkdir -p /srv/web && echo hello > /srv/web/index.html
+COPY site.txt /srv/web/site.txt
+ENV SITE=1
+CMD ["cat", "/srv/web/index.html"]
+EOF
+
+    # 3. the first diverging step: identical COPY and ENV, then a RUN that
+    # deletes or overwrites a path the COPY wrote, differently in each build.
+    mkdir -p "$C/div/app"
+    echo x >"$C/div/app/x.txt"; echo y >"$C/div/app/y.txt"; echo keep >"$C/div/app/keep.txt"
+    local v run
+    for v in "del-x|rm /app/x.txt" "del-y|rm /app/y.txt" "over-one|echo one > /app/x.txt" "over-two|echo two > /app/x.txt"; do
+        run=${v#*|}
+        printf 'FROM rt/base:1\nCOPY app/ /app/\nENV STAGE=cleanup\nRUN %s\n' "$run" >"$C/div/${v%%|*}.Dockerfile"
+    done
+
+    # 4. the classic builder's spellings: one Dockerfile, two source trees.
+    for v in v1 v2; do
+        mkdir -p "$C/spell/$v/files/sub"
+        echo "one $v" >"$C/spell/$v/files/one.txt"
+        echo "two $v" >"$C/spell/$v/files/sub/two.txt"
+        echo "single $v" >"$C/spell/$v/single.txt"
+        cat >"$C/spell/$v/Dockerfile" <<'EOF'
+FROM rt/base:1
+COPY files/ /opt/files/
+COPY --chown=1000:1000 files/ /opt/owned/
+COPY single.txt /opt/single.txt
+ADD single.txt /opt/added.txt
+CMD ["cat", "/opt/single.txt"]
+EOF
+    done
+
+    # 5. RUN steps through both builders (BuildKit's mount points, empty steps).
+    mkdir -p "$C/run"
+    cat >"$C/run/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir -p /work && echo a > /work/a.txt
+WORKDIR /work
+RUN echo b > b.txt && rm a.txt
+RUN true
+CMD ["cat", "/work/b.txt"]
+EOF
+
+    # 6. the image pairs.py tamper turns corrupt: its first COPY loses its layer.
+    mkdir -p "$C/corrupt"
+    echo app >"$C/corrupt/app.txt"; echo extra >"$C/corrupt/extra.txt"
+    cat >"$C/corrupt/Dockerfile" <<'EOF'
+FROM rt/base:1
+RUN mkdir /app && echo run > /app/run.txt
+COPY app.txt /app/app.txt
+COPY extra.txt /app/extra.txt
+CMD ["ls", "/app"]
+EOF
+
+    # 7. versions: v3 derives from v1 and deliberately deletes /app/old.
+    mkdir -p "$C/app/v1/app/old" "$C/app/v3/app"
+    echo "<h1>v1</h1>" >"$C/app/v1/app/index.html"
+    printf '#!/bin/sh\necho app\n' >"$C/app/v1/app/run.sh"; chmod 0644 "$C/app/v1/app/run.sh"
+    echo legacy >"$C/app/v1/app/old/legacy.txt"; echo notes >"$C/app/v1/app/old/notes.txt"
+    echo "<h1>v3</h1>" >"$C/app/v3/app/index.html"
+    echo ok >"$C/app/v3/app/health.txt"
+    cat >"$C/app/v1/Dockerfile" <<'EOF'
+FROM rt/base:1
+COPY app/ /app/
+RUN ln -s v1 /app/current
+ENV VERSION=1
+CMD ["/bin/sh", "/app/run.sh"]
+EOF
+    cat >"$C/app/v3/Dockerfile" <<'EOF'
+FROM rt/pair-app:1
+COPY app/ /app/
+RUN rm -rf /app/old && chmod 0755 /app/run.sh && ln -sfn v3 /app/current
+ENV VERSION=3
+EOF
+}
+
+TRUTH_REPORTS=""
+pair_files_truth() {  # pair_files_truth REL TAG SPEC: sets TRUTH_REPORTS (the tars read by pairs.py, umoci's unpack)
+    local rel=$1 tag=$2 spec=$3 listing
+    mkdir -p "$OUT/$rel.reports"
+    echo "+ pairs.py truth $rel ($spec)" >>"$LOG"
+    listing=$(python3 "$W/pairs.py" truth "$OUT" "$rel" "$rel.reports/$tag" "$spec" "${PAIR_WORK:-$W}" 2>>"$LOG") \
+        || { tail -n 25 "$LOG" | sed 's/^/    | /'; die "pairs.py truth $rel failed (see $LOG)"; }
+    TRUTH_REPORTS="files_truth=$rel.reports/$tag.files-truth.json umoci_rootfs=$listing"
+}
+
+pair_docker_save() {  # pair_docker_save LINEAGE REF NOTES [REL]: docker save to pairs/LINEAGE.tar, with reports
+    local lineage=$1 ref=$2 notes=$3 rel=${4:-pairs/$1.tar} tag reports
+    tag=$(safe "$ref")
+    run "$DOCKER" save -o "$OUT/$rel" "$ref"
+    pair_files_truth "$rel" "$tag" "docker-archive:$OUT/$rel"
+    reports="$(docker_reports "$rel" "$ref" "$tag") $(skopeo_reports "$rel" "docker-archive:$OUT/$rel" "$tag") $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img "$ref" "$lineage" "docker-archive:$rel" "$ref" $reports
+    commit_record pairs "$rel" docker-legacy "docker save (dockerd $DOCKERD_VERSION)" file none "$notes"
+}
+
+pair_podman_save() {  # pair_podman_save LINEAGE REF buildah|podman FORMAT NOTES: pairs/LINEAGE.{oci,docker}.tar
+    local lineage=$1 ref=$2 tool=$3 fmt=$4 notes=$5 rel layout tag reports how
+    case $fmt in
+        oci-archive) rel=pairs/$lineage.oci.tar; layout=oci-archive ;;
+        docker-archive) rel=pairs/$lineage.docker.tar; layout=docker-containers-image ;;
+    esac
+    tag=$(safe "$ref")
+    if [ "$tool" = buildah ]; then
+        run "${BUILDAH[@]}" push "$ref" "$fmt:$OUT/$rel:$ref"
+        how="buildah push $fmt (buildah $BUILDAH_VERSION)"
+    else
+        run "${PODMAN[@]}" save --format "$fmt" -o "$OUT/$rel" "$ref"
+        how="podman save --format $fmt (podman $PODMAN_VERSION)"
+    fi
+    pair_files_truth "$rel" "$tag" "$fmt:$OUT/$rel"
+    reports="$(skopeo_reports "$rel" "$fmt:$OUT/$rel" "$tag") $(podman_reports "$rel" "$ref" "$tag") $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img "$ref" "$lineage" "$fmt:$rel" "$ref" $reports
+    commit_record pairs "$rel" "$layout" "$how" file none "$notes"
+}
+
+pair_skopeo_oci() {  # pair_skopeo_oci LINEAGE [SRC_REL]: pairs/LINEAGE.skopeo.oci.tar, skopeo's OCI conversion
+    local lineage=$1 src=${2:-pairs/$1.tar} rel=pairs/$1.skopeo.oci.tar reports
+    run skopeo copy "docker-archive:$OUT/$src" "oci-archive:$OUT/$rel:rt/$lineage"
+    pair_files_truth "$rel" "$lineage" "oci-archive:$OUT/$rel"
+    reports="$(skopeo_reports "$rel" "oci-archive:$OUT/$rel" "$lineage") $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img "rt/$lineage" "$lineage" "oci-archive:$rel" "rt/$lineage" $reports
+    commit_record pairs "$rel" oci-archive "skopeo copy (skopeo $SKOPEO_VERSION)" file none \
+        "skopeo copy docker-archive:$src oci-archive:$rel"
+}
+
+pair_mark_tampered() {  # pair_mark_tampered REL HOW: REL was written by pairs.py tamper, or derives from such an archive
+    # A line of its own (records are only ever appended: two jobs write them at once).
+    python3 -c 'import json, sys; print(json.dumps({"tampered": sys.argv[2], "of": sys.argv[1]}, sort_keys=True))' \
+        "$1" "$2" >>"$STATE/pairs.records.jsonl"
+}
+
+pair() {  # pair NAME CLASS ISSUE_ITEM A_REL B_REL CHECK EXPECT: one pair for MANIFEST.json "pairs"
+    local field
+    for field in "$@"; do
+        case $field in *$'\t'*|*$'\n'*) die "pair $1: a tab or newline in a field" ;; esac
+    done
+    [ $# -eq 7 ] || die "pair $1: $# fields, 7 expected"
+    (IFS=$'\t'; printf '%s\n' "$*") >>"$STATE/pairs.specs.tsv"
+}
+
+pair_python() {  # writes pairs.py, the truth of the pairs (stdlib only, independent of imageforensics)
+    cat >"$W/pairs.py" <<'PY'
+"""Ground truth for the pairs of real-archives.sh, read from the archives' own bytes.
+
+Stdlib only and independent of imageforensics: the image's config and layer
+tars are read with json and tarfile, the layers applied in order (whiteouts,
+opaque directories, hardlinks resolved to the inode they share), and the
+result cross-checked against what `umoci unpack` really wrote to disk.
+
+    truth OUT REL STEM SPEC WORK        the files of one single-image archive (OUT/STEM.files-truth.json),
+                                        checked against `umoci unpack` of SPEC (once per list of diff_ids);
+                                        prints the listing's path relative to OUT
+    tamper SRC.tar DST.tar              mark the first COPY step empty_layer and drop its layer (docker save layout)
+    pairs OUT SPECS.tsv RECORDS.jsonl DST.jsonl     the truth of every pair, checked against its expectation
+"""
+import copy
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+ATTRS = ("type", "mode", "uid", "gid", "size", "sha256", "link", "devmajor", "devminor", "hardlinked_with")
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def decompress(data):
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
+    if data[:2] == b"\x1f\x8b":
+        return gzip.decompress(data)
+    return data
+
+
+def read_image(path):
+    """(config bytes, [uncompressed layer tars]) of the one image of a docker-save, docker-archive or oci-archive."""
+    if os.path.isdir(path):
+        def get(name):
+            with open(os.path.join(path, name), "rb") as f:
+                return f.read()
+        names = set()
+        for top, _, files in os.walk(path):
+            names.update(os.path.relpath(os.path.join(top, n), path) for n in files)
+    else:
+        t = tarfile.open(path)
+        names = set(t.getnames())
+
+        def get(name):
+            return t.extractfile(name).read()
+    if "index.json" in names:
+        def blob(desc):
+            algo, hexd = desc["digest"].split(":", 1)
+            return get(f"blobs/{algo}/{hexd}")
+        m = json.loads(get("index.json"))
+        while "manifests" in m:
+            m = json.loads(blob(m["manifests"][0]))
+        return blob(m["config"]), [decompress(blob(d)) for d in m["layers"]]
+    items = json.loads(get("manifest.json"))
+    assert len(items) == 1, f"{path}: {len(items)} images; the pairs use single-image archives"
+    return get(items[0]["Config"]), [decompress(get(name)) for name in items[0]["Layers"]]
+
+
+def norm(name):
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.strip("/")
+    return "" if name == "." else name
+
+
+def kind(m):
+    if m.isreg():
+        return "file"
+    if m.islnk():
+        return "hardlink"
+    return {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.FIFOTYPE: "fifo",
+            tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block"}.get(m.type, "other")
+
+
+def layer_entries(data):
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        for m in t:
+            path = norm(m.name)
+            if not path:
+                continue
+            e = {"path": path, "type": kind(m), "mode": m.mode & 0o7777, "uid": m.uid, "gid": m.gid, "mtime": m.mtime}
+            if m.isreg():
+                body = t.extractfile(m).read()
+                e.update(size=len(body), sha256=sha256(body))
+            elif m.islnk():
+                e["link"] = norm(m.linkname)
+            elif m.issym():
+                e["link"] = m.linkname
+            elif m.ischr() or m.isblk():
+                e.update(devmajor=m.devmajor, devminor=m.devminor)
+            out.append(e)
+    return out
+
+
+def parent(path):
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def under(path, top):
+    return top == "" or path == top or path.startswith(top + "/")
+
+
+def image_truth(archive):
+    config_bytes, blobs = read_image(archive)
+    config = json.loads(config_bytes)
+    diff_ids = config["rootfs"]["diff_ids"]
+    layers = []
+    for i, data in enumerate(blobs):
+        if sha256(data) != diff_ids[i]:
+            raise SystemExit(f"{archive}: layer {i} hashes to {sha256(data)}, diff_ids says {diff_ids[i]}")
+        layers.append(layer_entries(data))
+    steps, li = [], 0
+    for i, h in enumerate(config.get("history", [])):
+        empty = h.get("empty_layer", False) is True
+        layer = None if empty or li >= len(layers) else li
+        steps.append({"i": i, "created": h.get("created", ""), "created_by": h.get("created_by", ""),
+                      "comment": h.get("comment", ""), "empty_layer": empty, "layer": layer,
+                      "diff_id": diff_ids[layer] if layer is not None else None})
+        if not empty:
+            li += 1
+    step_of = {s["layer"]: s["i"] for s in steps if s["layer"] is not None}
+
+    state, actions, inode_of, inodes = {}, {}, {}, {}
+
+    def act(path, step, what):
+        actions.setdefault(path, []).append([step, what])
+
+    def remove(top, step, what):
+        for q in sorted(q for q in state if under(q, top)):
+            del state[q]
+            inode_of.pop(q, None)
+            act(q, step, what)
+
+    for li, entries in enumerate(layers):
+        step = step_of.get(li)
+        for e in entries:  # an opaque directory hides the lower layers only
+            if e["path"].rsplit("/", 1)[-1] == ".wh..wh..opq":
+                d = parent(e["path"])
+                for q in sorted(q for q in state if q != d and under(q, d)):
+                    del state[q]
+                    inode_of.pop(q, None)
+                    act(q, step, "removed (opaque directory)")
+        for e in entries:
+            path, base = e["path"], e["path"].rsplit("/", 1)[-1]
+            if base == ".wh..wh..opq":
+                continue
+            if base.startswith(".wh."):
+                remove("/".join(filter(None, (parent(path), base[4:]))), step, "deleted")
+                continue
+            old = state.get(path)
+            if old is not None and old["type"] == "dir" and e["type"] != "dir":
+                for q in sorted(q for q in state if q != path and under(q, path)):
+                    del state[q]
+                    inode_of.pop(q, None)
+                    act(q, step, "deleted (parent replaced)")
+            view = {k: v for k, v in e.items() if k != "path"}
+            if e["type"] == "hardlink":
+                target = e["link"]
+                if target not in inode_of:
+                    raise SystemExit(f"{archive}: layer {li}: hardlink {path} -> {target}, which does not exist")
+                inode_of[path] = inode_of[target]
+                view["stored_as"] = f"hardlink to {target} (layer {li})"
+            elif e["type"] == "file":
+                inode_of[path] = (li, path)
+                inodes[(li, path)] = e
+                view["stored_as"] = f"file (layer {li})"
+            else:
+                inode_of.pop(path, None)
+                view["stored_as"] = f"{e['type']} (layer {li})"
+            state[path] = view
+            act(path, step, "added" if old is None else "modified")
+
+    groups = {}
+    for path, ino in inode_of.items():
+        groups.setdefault(ino, []).append(path)
+    merged = {}
+    for path, view in sorted(state.items()):
+        v = dict(view)
+        if v["type"] == "hardlink":
+            v["type"] = "file"
+            v.pop("link")
+        if path in inode_of:
+            content = inodes[inode_of[path]]
+            v["size"], v["sha256"] = content["size"], content["sha256"]
+            others = sorted(p for p in groups[inode_of[path]] if p != path)
+            if others:
+                v["hardlinked_with"] = others
+        merged[path] = v
+    hardlinks = sorted(sorted(g) for g in groups.values() if len(g) > 1)
+    return {
+        "archive": archive,
+        "image_id": sha256(config_bytes),
+        "diff_ids": diff_ids,
+        "steps": steps,
+        "layers": [{"index": i, "step": step_of.get(i), "diff_id": diff_ids[i], "entries": entries}
+                   for i, entries in enumerate(layers)],
+        "merged": merged,
+        "hardlink_groups": [{"paths": g, "sha256": merged[g[0]]["sha256"]} for g in hardlinks],
+        "actions": actions,
+    }
+
+
+def truth(out, rel, stem, spec, work):
+    """Read the archive's layers, unpack it with umoci (unless the same layers were), check the two agree."""
+    t = image_truth(os.path.join(out, rel))
+    with open(os.path.join(out, stem + ".files-truth.json"), "w", encoding="utf-8") as f:
+        json.dump(t, f, indent=0, sort_keys=True, ensure_ascii=False)
+    key = hashlib.sha256(" ".join(t["diff_ids"]).encode()).hexdigest()
+    cache = os.path.join(work, "unpacked", key)
+    if os.path.exists(cache):
+        with open(cache, encoding="utf-8") as f:
+            listing = f.read()
+    else:
+        from helper import listing as list_rootfs  # real-archives.sh's helper.py, beside this file
+        listing = stem + ".umoci-rootfs.json"
+        layout, bundle = os.path.join(work, "pair-layout"), os.path.join(work, "pair-unpack")
+        for d in (layout, bundle):
+            shutil.rmtree(d, ignore_errors=True)
+        for argv in (["skopeo", "copy", spec, f"oci:{layout}:image"], ["umoci", "unpack", "--image", f"{layout}:image", bundle]):
+            print("+ " + " ".join(argv), file=sys.stderr, flush=True)
+            subprocess.run(argv, stdout=sys.stderr, check=True)
+        list_rootfs(os.path.join(bundle, "rootfs"), os.path.join(out, listing))
+        for d in (layout, bundle):
+            shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with open(cache, "w", encoding="utf-8") as f:
+            f.write(listing)
+    with open(os.path.join(out, listing), encoding="utf-8") as f:
+        crosscheck(t, json.load(f))
+    print(listing)
+
+
+def crosscheck(truth, listing):
+    """Every path umoci unpacked, with the type, mode, owner, size, content and link our reading of the tars gives."""
+    disk = {row["path"]: row for row in listing["entries"]}
+    merged = truth["merged"]
+    bad = []
+    for p in sorted(set(merged) ^ set(disk)):
+        bad.append(f"{p}: {'only in the tars' if p in merged else 'only on disk'}")
+    for p in sorted(set(merged) & set(disk)):
+        m, d = merged[p], disk[p]
+        for k in ("type", "uid", "gid", "size", "sha256") + (("link",) if m["type"] == "symlink" else ("mode",)):
+            if m.get(k) != d.get(k):
+                bad.append(f"{p}: {k} {m.get(k)!r} in the tars, {d.get(k)!r} on disk")
+    if [g["paths"] for g in truth["hardlink_groups"]] != listing["hardlink_groups"]:
+        bad.append(f"hardlink groups {truth['hardlink_groups']} vs {listing['hardlink_groups']} on disk")
+    if bad:
+        raise SystemExit(f"{truth['archive']}: our reading of the layers disagrees with umoci unpack:\n  " + "\n  ".join(bad[:20]))
+
+
+# ---------------------------------------------------------------- tamper
+def tamper(src, dst):
+    """Mark the first COPY step of a docker-save image empty_layer and drop its layer, keeping the archive consistent.
+
+    The config is rewritten (so the image ID, its file name and manifest.json's
+    Config change with it), the layer leaves rootfs.diff_ids, manifest.json's
+    Layers and the archive, the next layer's v1 `parent` and `repositories` are
+    mended. This is the shape the BuildKit < 0.10 cache-import corruption left.
+    """
+    t = tarfile.open(src)
+    members = [(m, t.extractfile(m).read() if m.isreg() else None) for m in t.getmembers()]
+    files = {m.name: data for m, data in members}
+    manifest = json.loads(files["manifest.json"])
+    item = manifest[0]
+    config = json.loads(files[item["Config"]])
+    li, target = 0, None
+    for i, h in enumerate(config["history"]):
+        if h.get("empty_layer"):
+            continue
+        if "COPY" in h.get("created_by", "").split(" # ")[0].split()[:4]:
+            target = i
+            break
+        li += 1
+    assert target is not None, "no COPY step with a layer"
+    config["history"][target]["empty_layer"] = True
+    del config["rootfs"]["diff_ids"][li]
+    gone = item["Layers"].pop(li)
+    gone_dir = gone.split("/")[0]
+    gone_json = json.loads(files[gone_dir + "/json"])
+    new_config = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+    new_name = hashlib.sha256(new_config).hexdigest() + ".json"
+    old_name = item["Config"]
+    item["Config"] = new_name
+    top = item["Layers"][-1].split("/")[0]
+    out = []
+    for m, data in members:
+        if m.name == gone_dir or m.name.startswith(gone_dir + "/"):
+            continue
+        if m.name == old_name:
+            m = copy.copy(m)
+            m.name, data = new_name, new_config
+        elif m.name == "manifest.json":
+            data = json.dumps(manifest, separators=(",", ":")).encode()
+        elif m.name == "repositories":
+            repos = json.loads(data)
+            data = json.dumps({r: {tag: top for tag in tags} for r, tags in repos.items()},
+                              separators=(",", ":")).encode() + b"\n"
+        elif m.name.endswith("/json"):
+            v1 = json.loads(data)
+            if v1.get("parent") == gone_dir:
+                v1["parent"] = gone_json.get("parent")
+                if v1["parent"] is None:
+                    del v1["parent"]
+                data = json.dumps(v1, separators=(",", ":")).encode()
+        out.append((m, data))
+    with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as w:
+        for m, data in out:
+            if data is not None:
+                m.size = len(data)
+                w.addfile(m, io.BytesIO(data))
+            else:
+                w.addfile(m)
+    print(json.dumps({"step": target, "layer": li, "created_by": config["history"][target].get("created_by", ""),
+                      "image_id": "sha256:" + new_name[:-5], "source_image_id": "sha256:" + old_name[:-5]}))
+
+
+# ---------------------------------------------------------------- pairs
+def fs_attrs(view):
+    return {k: view.get(k) for k in ATTRS}
+
+
+def step_key(s):
+    return (s["created_by"], s["empty_layer"], s["diff_id"])
+
+
+def first_diverging(sa, sb):
+    """The first step, by position, whose instruction, empty_layer or layer differs (created times aside)."""
+    for i in range(max(len(sa), len(sb))):
+        a = sa[i] if i < len(sa) else None
+        b = sb[i] if i < len(sb) else None
+        if a is None or b is None:
+            s = a or b
+            return {"index_a": i if a else None, "index_b": i if b else None,
+                    "created_by_a": a["created_by"] if a else None, "created_by_b": b["created_by"] if b else None,
+                    "differs_in": ["only in " + ("A" if a else "B")]}
+        if step_key(a) != step_key(b):
+            return {"index_a": i, "index_b": i, "created_by_a": a["created_by"], "created_by_b": b["created_by"],
+                    "differs_in": [k for k, x, y in zip(("created_by", "empty_layer", "layer"), step_key(a), step_key(b)) if x != y]}
+    return None
+
+
+def compact_steps(steps):
+    return [{k: s[k] for k in ("i", "created", "created_by", "comment", "empty_layer", "layer", "diff_id")} for s in steps]
+
+
+def layer_paths(img, other):
+    out = []
+    for layer in img["layers"]:
+        if layer["diff_id"] in other["diff_ids"]:
+            continue
+        rows = [e["path"] + ("/" if e["type"] == "dir" else "") +
+                (f" -> {e['link']}" if e["type"] == "symlink" else f" => {e['link']}" if e["type"] == "hardlink" else "")
+                for e in layer["entries"]]
+        out.append({"layer": layer["index"], "step": layer["step"], "entries": len(rows),
+                    "paths": rows[:60] + ([f"... {len(rows) - 60} more"] if len(rows) > 60 else [])})
+    return out
+
+
+def pair_truth(A, B):
+    """What differs between two images' merged filesystems and steps (paths without the leading /).
+
+    same_files: the same paths with the same type, mode, owner, size, content,
+    symlink target and hardlink structure (mtimes aside); same_bytes: the same
+    paths, types, contents and symlink targets (link structure, modes, owners
+    and mtimes aside). changed: path -> {attribute: [A, B]} for paths that differ
+    in more than mtime (a hardlink has its inode's size and sha256; hardlinked_with
+    names the other paths of its inode; mtime is added when it differs too);
+    mtime_only: paths that differ in mtime alone. path_steps: for each path in
+    only_a, only_b and changed, the [step, action] that touched it on each side.
+    first_diverging_step: by position, the first step whose created_by,
+    empty_layer or layer differs; created_differs: steps whose created time differs.
+    """
+    ma, mb = A["merged"], B["merged"]
+    only_a = sorted(set(ma) - set(mb))
+    only_b = sorted(set(mb) - set(ma))
+    changed, mtime_only, stored = {}, {}, {}
+    for p in sorted(set(ma) & set(mb)):
+        fa, fb = fs_attrs(ma[p]), fs_attrs(mb[p])
+        diff = {k: [fa[k], fb[k]] for k in ATTRS if fa[k] != fb[k]}
+        if diff:
+            if ma[p]["mtime"] != mb[p]["mtime"]:
+                diff["mtime"] = [ma[p]["mtime"], mb[p]["mtime"]]
+            changed[p] = diff
+        elif ma[p]["mtime"] != mb[p]["mtime"]:
+            mtime_only[p] = {"type": ma[p]["type"], "mtime": [ma[p]["mtime"], mb[p]["mtime"]]}
+        if ma[p]["stored_as"].split(" (")[0] != mb[p]["stored_as"].split(" (")[0] and (diff or p in mtime_only):
+            stored[p] = [ma[p]["stored_as"], mb[p]["stored_as"]]
+    differing = only_a + only_b + sorted(changed)
+    content = lambda v: (v["type"], v.get("sha256"), v.get("link") if v["type"] == "symlink" else None)
+    return {
+        "image_ids_equal": A["image_id"] == B["image_id"],
+        "diff_ids_equal": A["diff_ids"] == B["diff_ids"],
+        "same_files": not only_a and not only_b and not changed,
+        "same_bytes": not only_a and not only_b and all(content(ma[p]) == content(mb[p]) for p in ma),
+        "only_a": only_a,
+        "only_b": only_b,
+        "changed": changed,
+        "mtime_only": mtime_only,
+        "stored_as": {p: v for p, v in stored.items() if p in differing or p in mtime_only},
+        "hardlinks": {"a": A["hardlink_groups"], "b": B["hardlink_groups"]},
+        "path_steps": {p: {"a": A["actions"].get(p, []), "b": B["actions"].get(p, [])} for p in differing},
+        "first_diverging_step": first_diverging(A["steps"], B["steps"]),
+        "created_differs": [a["i"] for a, b in zip(A["steps"], B["steps"]) if a["created"] != b["created"]],
+        "steps": {"a": compact_steps(A["steps"]), "b": compact_steps(B["steps"])},
+        "layers_not_in_other": {"a": layer_paths(A, B), "b": layer_paths(B, A)},
+    }
+
+
+def _steps_of(t, side, word):
+    return [s["i"] for s in t["steps"][side] if word in s["created_by"]]
+
+
+def check(name, t, A, B):
+    """The expectation written next to the pair holds on these files (else the pair is not what it claims)."""
+    why = []
+
+    def need(cond, what):
+        if not cond:
+            why.append(what)
+
+    d = t["first_diverging_step"]
+    links = lambda side: [g["paths"] for g in t["hardlinks"][side]]
+    if name == "hardlink-content":
+        need(links("a") and links("a") == links("b"), f"the same hardlink pair on both sides: {t['hardlinks']}")
+        need(links("a") and t["hardlinks"]["a"][0]["sha256"] != t["hardlinks"]["b"][0]["sha256"], "the pair's content changed")
+        need(set(t["changed"]) == {"hl/data.txt", "hl/data-link.txt"}, f"both names changed: {sorted(t['changed'])}")
+        need(all(set(c) - {"mtime"} == {"sha256"} for c in t["changed"].values()), "only the content changed (same size)")
+    elif name == "link-only":
+        need(t["same_bytes"], "the same paths and bytes")
+        need(bool(links("a")) != bool(links("b")), f"a hardlink on one side only: {t['hardlinks']}")
+        need(t["changed"] and all(set(c) - {"mtime"} == {"hardlinked_with"} for c in t["changed"].values()),
+             f"only the link structure differs: {t['changed']}")
+    elif name == "same-files":
+        need(t["same_files"], f"the same files, mtimes aside: changed {sorted(t['changed'])[:5]}, "
+                              f"only in A {t['only_a'][:5]}, only in B {t['only_b'][:5]}")
+    elif name == "same-bytes":
+        need(t["same_bytes"], f"the same paths and bytes: changed {sorted(t['changed'])[:5]}, "
+                              f"only in A {t['only_a'][:5]}, only in B {t['only_b'][:5]}")
+    elif name == "bah-single":
+        need(t["same_files"], f"the same files, mtimes aside: changed {sorted(t['changed'])[:5]}")
+        need([s["i"] for s in A["steps"] if s["layer"] is not None] == [0, len(A["steps"]) - 1],
+             "A: the base layer and one layer on the last step")
+        need(any(s["empty_layer"] and "COPY" in s["created_by"] for s in A["steps"]), "A: a COPY step marked empty_layer")
+        need(not any("buildkit" in s["comment"] for s in A["steps"] + B["steps"]), "no BuildKit comment in either")
+    elif name == "bah-commit":
+        need(t["same_bytes"], "the same paths and bytes")
+        need(len(A["layers"]) == 2 and len(B["layers"]) == 2, "two layers each")
+        need(not B["steps"][-1]["empty_layer"] and "COPY" not in B["steps"][-1]["created_by"],
+             "B's last step has a layer and no COPY in created_by (buildah commit)")
+    elif name == "diverge-3":
+        need(d is not None and d["index_a"] == 3 and d["index_b"] == 3, f"the first diverging step is 3 (the RUN): {d}")
+        need(A["steps"][1]["diff_id"] == B["steps"][1]["diff_id"], "step 1 (COPY) is the same layer in both")
+        need(t["path_steps"] and all(s["a"][-1][0] == 3 or s["b"][-1][0] == 3 for s in t["path_steps"].values()),
+             f"every differing path was last touched by step 3: {t['path_steps']}")
+    elif name == "spelling-content":
+        need(d is not None and d["index_a"] == 1, f"differs from step 1 (the first COPY): {d}")
+        bare = lambda img: [s["created_by"].split(":")[0] for s in img["steps"]]
+        need(bare(A) == bare(B), "the same instructions, content hashes aside")
+        need(any("--chown=1000:1000dir:" in s["created_by"] for s in A["steps"]), "the classic builder's --chown spelling")
+        need(not t["only_a"] and not t["only_b"], "the same paths")
+    elif name == "run-builders":
+        mount = {"dev", "proc", "sys"}
+        need(mount <= set(t["only_b"]), f"BuildKit's RUN layer has /dev /proc /sys: only in B {t['only_b']}")
+        need(not mount & set(A["merged"]), "the classic builder's image has none of them")
+        need(not t["only_a"] and not t["changed"], f"otherwise the same files: {t['only_a']} {sorted(t['changed'])}")
+    elif name in ("corrupt", "corrupt-identical"):
+        for img in (A, B):
+            need(any(s["empty_layer"] and "COPY" in s["created_by"] for s in img["steps"]), "a COPY step marked empty_layer")
+        need(t["diff_ids_equal"] and t["same_files"], "the same layers and files")
+        if name == "corrupt-identical":
+            need(t["image_ids_equal"], "the same config bytes")
+    elif name == "versions":
+        need(d is not None and d["index_a"] is None and d["index_b"] == len(A["steps"]), f"B is A plus later steps: {d}")
+        need(t["only_a"] and all(t["path_steps"][p]["b"][-1] == [6, "deleted"] for p in t["only_a"]),
+             "every path only A has was deleted by B's step 6")
+    else:
+        why.append(f"no check named {name}")
+    return why
+
+
+def pairs(out, specs_path, records_path, dst):
+    records, marks = {}, {}
+    with open(records_path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if "of" in r:
+                    marks[r["of"]] = r["tampered"]
+                elif "path" in r:
+                    records[r["path"]] = r
+    for path, how in marks.items():
+        records[path]["tampered"] = how
+    rows = []
+    keys = ("name", "class", "item", "a", "b", "check", "expect")
+    with open(specs_path, encoding="utf-8") as f:
+        specs = [dict(zip(keys, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
+    specs.sort(key=lambda s: int(s["item"]))  # by the issue's item; stable within one
+    for spec in specs:
+        sides = []
+        for rel in (spec["a"], spec["b"]):
+            rec = records[rel]
+            image = rec["images"][0]
+            with open(os.path.join(out, image["reports"]["files_truth"]), encoding="utf-8") as f:
+                truth = json.load(f)
+            sides.append((rec, image, truth))
+        (ra, ia, A), (rb, ib, B) = sides
+        t = pair_truth(A, B)
+        why = check(spec["check"], t, A, B)
+        if why:
+            raise SystemExit(f"pair {spec['name']} ({spec['a']} ~ {spec['b']}) is not what it claims: " + "; ".join(why))
+        side = lambda rec, image, truth: {"path": rec["path"], "layout": rec["layout"], "lineage": image["lineage"],
+                                          "image_id": truth["image_id"], "built_with": rec["notes"],
+                                          "tampered": rec.get("tampered"), "reports": image["reports"]}
+        rows.append({"pair": spec["name"], "class": spec["class"], "issue_item": int(spec["item"]),
+                     "a": side(ra, ia, A), "b": side(rb, ib, B), "expect": spec["expect"],
+                     "checked": spec["check"], "truth": t})
+    with open(dst, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} pairs")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]](*sys.argv[2:])
+PY
+}
+
+pair_podman_builds() {  # the buildah/podman pairs' images: run as a background job of stage_pairs
+    # Its own scratch folder for pairs.py; records and reports go where the
+    # docker side's go (whole-line appends to other files than the docker side's).
+    PAIR_WORK=$W/pair-podman
+    mkdir -p "$PAIR_WORK"
+    local C=$W/pctx P=pairs v
+    if ! "${PODMAN[@]}" info >/dev/null 2>>"$LOG"; then
+        skip_section pairs pairs-podman "podman info failed (see $LOG)"
+        return 0
+    fi
+    say "pairs: buildah and podman builds (beside the docker saves)"
+    run "${PODMAN[@]}" load -i "$OUT/docker/base.tar"
+    run "${BUILDAH[@]}" tag "$(podman_name rt/base:1)" rt-base
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:single "$C/bah"
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:layers "$C/bah"
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/copy.Containerfile" -t localhost/rt/pair-bah:copy "$C/bah"
+    local ctr
+    ctr=$("${BUILDAH[@]}" from rt-base 2>>"$LOG")
+    run "${BUILDAH[@]}" copy "$ctr" "$C/bah/app.txt" /srv/app/app.txt
+    run "${BUILDAH[@]}" commit "$ctr" localhost/rt/pair-bah:commit
+    run "${BUILDAH[@]}" rm "$ctr"
+    run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:layers "$C/pod"
+    run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash "$C/pod"
+    run "${PODMAN[@]}" build --isolation chroot --squash-all -f "$C/pod/Containerfile" -t localhost/rt/pair-pod:squash-all "$C/pod"
+    run "${PODMAN[@]}" build --isolation chroot --layers -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:layers "$C/phl"
+    run "${PODMAN[@]}" build --isolation chroot --squash -f "$C/phl/Containerfile" -t localhost/rt/pair-phl:squash "$C/phl"
+    pair_podman_save pair-bah-single localhost/rt/pair-bah:single buildah oci-archive "buildah bud (no --layers): COPY, RUN, ENV, COPY last"
+    pair_podman_save pair-bah-layers localhost/rt/pair-bah:layers buildah oci-archive "buildah bud --layers: the same Containerfile"
+    pair_podman_save pair-bah-copy localhost/rt/pair-bah:copy buildah oci-archive "buildah bud --layers: FROM rt-base; COPY app.txt /srv/app/app.txt"
+    pair_podman_save pair-bah-commit localhost/rt/pair-bah:commit buildah oci-archive "buildah from rt-base; buildah copy app.txt /srv/app/app.txt; buildah commit"
+    for v in layers squash squash-all; do
+        pair_podman_save "pair-pod-$v" "localhost/rt/pair-pod:$v" podman docker-archive "podman build --$v: RUN, COPY, ENV, CMD"
+    done
+    pair_podman_save pair-pod-layers localhost/rt/pair-pod:layers podman oci-archive "podman build --layers: RUN, COPY, ENV, CMD"
+    pair_podman_save pair-pod-squash localhost/rt/pair-pod:squash podman oci-archive "podman build --squash: RUN, COPY, ENV, CMD"
+    pair_podman_save pair-phl-layers localhost/rt/pair-phl:layers podman docker-archive "podman build --layers: RUN echo > /hl/z.txt; RUN ln /hl/z.txt /hl/a.txt"
+    pair_podman_save pair-phl-squash localhost/rt/pair-phl:squash podman docker-archive "podman build --squash: the same Containerfile"
+    "${BUILDAH[@]}" rm -a >>"$LOG" 2>&1 || true
+    say "pairs: buildah and podman done"
+    : >"$PAIR_WORK/ok"
+}
+
+stage_pairs() {
+    local key
+    key=$(stage_key pairs docker)
+    # The pair_* helpers (contexts, savers, pairs.py) decide this stage's outputs too.
+    # shellcheck disable=SC2046
+    key=$(printf '%s %s' "$key" "$(declare -f $(compgen -A function pair) | sha256sum | cut -c1-16)" | sha256sum | cut -c1-32)
+    if stage_done pairs "$key"; then say "pairs: reusing $OUT/pairs"; return; fi
+    stage_begin pairs
+    rm -f "$STATE/pairs.specs.tsv" "$STATE/pairs.pairs.jsonl"
+    local t0=$SECONDS
+    start_dockerd
+    pair_python
+    pair_contexts
+    local C=$W/pctx P=pairs
+    # buildah and podman need no dockerd: they build and save beside the docker side.
+    pair_podman_builds &
+    PAIR_JOB=$!
+    say "pairs: docker builds (BuildKit and classic) for issue 14"
+    run "$DOCKER" load -i "$OUT/docker/base.tar"
+
+    # ---- 1. hardlinks (docker)
+    docker_build buildkit rt/pair-hl:one "$C/hl" -f "$C/hl/one.Dockerfile"
+    docker_build buildkit rt/pair-hl:changed "$C/hl" -f "$C/hl/changed.Dockerfile"
+    docker_build buildkit rt/pair-hl:ln "$C/hl" -f "$C/hl/ln.Dockerfile"
+    docker_build buildkit rt/pair-hl:cp "$C/hl" -f "$C/hl/cp.Dockerfile"
+    docker_build classic rt/pair-hl:classic "$C/hl" -f "$C/hl/changed.Dockerfile"
+    docker_build classic rt/pair-hl:squash "$C/hl" -f "$C/hl/changed.Dockerfile" --squash
+    # ---- 3. the first diverging step
+    local v
+    for v in del-x del-y over-one over-two; do
+        docker_build buildkit "rt/pair-div:$v" "$C/div" -f "$C/div/$v.Dockerfile"
+    done
+    # ---- 4. builder spellings
+    docker_build classic rt/pair-spell:classic-v1 "$C/spell/v1"
+    docker_build classic rt/pair-spell:classic-v2 "$C/spell/v2"
+    docker_build buildkit rt/pair-spell:buildkit-v1 "$C/spell/v1"
+    # ---- 5. RUN steps through both builders
+    docker_build classic rt/pair-run:classic "$C/run"
+    docker_build buildkit rt/pair-run:buildkit "$C/run"
+    # ---- 6. the image to corrupt
+    docker_build buildkit rt/pair-corrupt:1 "$C/corrupt"
+    # ---- 7. versions
+    docker_build buildkit rt/pair-app:1 "$C/app/v1"
+    docker_build buildkit rt/pair-app:3 "$C/app/v3"
+    say "pairs: docker builds took $((SECONDS - t0)) s; saving, reading the layers, umoci unpack"
+
+    pair_docker_save pair-hl-one rt/pair-hl:one "BuildKit: RUN makes /hl/data.txt (v1) and its hardlink /hl/data-link.txt"
+    pair_docker_save pair-hl-changed rt/pair-hl:changed "BuildKit: pair-hl-one's step, then RUN echo v2 > /hl/data.txt"
+    pair_docker_save pair-hl-ln rt/pair-hl:ln "BuildKit: RUN ln /hl/a.txt /hl/b.txt"
+    pair_docker_save pair-hl-cp rt/pair-hl:cp "BuildKit: RUN cp /hl/a.txt /hl/b.txt"
+    pair_docker_save pair-hl-classic rt/pair-hl:classic "classic builder, layered: pair-hl-changed's Dockerfile"
+    pair_docker_save pair-hl-squash rt/pair-hl:squash "classic builder --squash: pair-hl-changed's Dockerfile"
+    for v in del-x del-y over-one over-two; do
+        pair_docker_save "pair-div-$v" "rt/pair-div:$v" "BuildKit: COPY app/ /app/; ENV; RUN ($(tail -n 1 "$C/div/$v.Dockerfile"))"
+    done
+    pair_docker_save pair-spell-classic-v1 rt/pair-spell:classic-v1 "classic builder: COPY dir, COPY --chown dir, COPY file, ADD file (sources v1)"
+    pair_docker_save pair-spell-classic-v2 rt/pair-spell:classic-v2 "classic builder: the same Dockerfile, sources v2"
+    pair_docker_save pair-spell-buildkit-v1 rt/pair-spell:buildkit-v1 "BuildKit: the same Dockerfile, sources v1"
+    pair_docker_save pair-run-classic rt/pair-run:classic "classic builder: RUN, WORKDIR, RUN, RUN true, CMD"
+    pair_docker_save pair-run-buildkit rt/pair-run:buildkit "BuildKit: the same Dockerfile"
+    pair_docker_save pair-app-v1 rt/pair-app:1 "BuildKit: app v1 (COPY app/, RUN ln -s v1 /app/current, ENV, CMD)"
+    pair_docker_save pair-app-v3 rt/pair-app:3 "BuildKit: FROM pair-app:1; COPY app/ (v3), RUN rm -rf /app/old && chmod && ln -sfn v3, ENV"
+
+    # The corrupt image: written by pairs.py, then the same image saved again by
+    # docker (load + save), copied byte for byte, and converted by skopeo.
+    run "$DOCKER" save -o "$W/corrupt-src.tar" rt/pair-corrupt:1
+    local how
+    how=$(python3 "$W/pairs.py" tamper "$W/corrupt-src.tar" "$OUT/$P/pair-corrupt.tar")
+    echo "tamper: $how" >>"$LOG"
+    run "$DOCKER" load -i "$OUT/$P/pair-corrupt.tar"
+    local corrupt_note="pairs.py tamper of a BuildKit image: its first COPY step marked empty_layer, its layer dropped: $how"
+    pair_files_truth "$P/pair-corrupt.tar" pair-corrupt "docker-archive:$OUT/$P/pair-corrupt.tar"
+    local reports
+    reports="$(docker_reports "$P/pair-corrupt.tar" rt/pair-corrupt:1 pair-corrupt) $(skopeo_reports "$P/pair-corrupt.tar" "docker-archive:$OUT/$P/pair-corrupt.tar" pair-corrupt) $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img rt/pair-corrupt:1 pair-corrupt "docker-archive:$P/pair-corrupt.tar" rt/pair-corrupt:1 $reports
+    commit_record pairs "$P/pair-corrupt.tar" docker-legacy "python3 tarfile (real-archives.sh pairs.py tamper)" file none "$corrupt_note"
+    pair_mark_tampered "$P/pair-corrupt.tar" "$corrupt_note"
+    cp "$OUT/$P/pair-corrupt.tar" "$OUT/$P/pair-corrupt.copy.tar"
+    pair_files_truth "$P/pair-corrupt.copy.tar" pair-corrupt "docker-archive:$OUT/$P/pair-corrupt.copy.tar"
+    reports="$(skopeo_reports "$P/pair-corrupt.copy.tar" "docker-archive:$OUT/$P/pair-corrupt.copy.tar" pair-corrupt) $TRUTH_REPORTS"
+    # shellcheck disable=SC2086
+    img rt/pair-corrupt:1 pair-corrupt "docker-archive:$P/pair-corrupt.copy.tar" rt/pair-corrupt:1 $reports
+    commit_record pairs "$P/pair-corrupt.copy.tar" docker-legacy "cp" file none "a byte-for-byte copy of $P/pair-corrupt.tar"
+    pair_mark_tampered "$P/pair-corrupt.copy.tar" "$corrupt_note"
+    pair_docker_save pair-corrupt rt/pair-corrupt:1 "docker load -i $P/pair-corrupt.tar; docker save" "$P/pair-corrupt.resaved.tar"
+    pair_mark_tampered "$P/pair-corrupt.resaved.tar" "$corrupt_note"
+    pair_skopeo_oci pair-corrupt
+    pair_mark_tampered "$P/pair-corrupt.skopeo.oci.tar" "$corrupt_note"
+
+    # The second layout for a few pairs: skopeo's oci-archive conversion.
+    for v in pair-hl-one pair-hl-changed pair-run-classic pair-run-buildkit pair-app-v1 pair-app-v3; do
+        pair_skopeo_oci "$v"
+    done
+
+    pair hardlink-content hardlinks 1 $P/pair-hl-one.tar $P/pair-hl-changed.tar hardlink-content \
+        "Both images hold the same hardlink pair (hl/data.txt and hl/data-link.txt share one inode; in both layer tars hl/data.txt is the link entry, size 0, pointing at hl/data-link.txt). B's later step 2 (RUN echo v2 > /hl/data.txt) wrote through one name, so in B both names hold v2 (A: v1), same size. Right: a content change of both paths (the link's content is its target's), caused by B's step 2, not an mtime-only change of the link entry."
+    pair hardlink-content.oci hardlinks 1 $P/pair-hl-one.skopeo.oci.tar $P/pair-hl-changed.skopeo.oci.tar hardlink-content \
+        "The hardlink-content pair after skopeo's OCI conversion: the same truth (the same layers, gzip-compressed)."
+    pair hardlink-vs-copy hardlinks 1 $P/pair-hl-ln.tar $P/pair-hl-cp.tar link-only \
+        "The same paths and bytes: in A hl/b.txt is a hardlink to hl/a.txt (RUN ln; the tar entry has size 0), in B it is a separate copy of the same 5 bytes (RUN cp). Only the link structure differs: a low-severity link-vs-copy change, not 'size 0 -> 5; content changed'."
+    pair docker-layered-vs-squash hardlinks 1 $P/pair-hl-classic.tar $P/pair-hl-squash.tar same-files \
+        "The classic builder's layered build vs docker build --squash of the same Dockerfile (B reused A's cached steps): the same files, mtimes aside, and the same hardlink pair with the same content. B's steps 1-2 are empty_layer and a last step commented 'merge sha256:... to sha256:...' carries the one merged layer. Right: same files; B is squashed."
+
+    # ---- 2. buildah and podman (their job started above)
+    wait "$PAIR_JOB" || { PAIR_JOB=""; die "pairs: the buildah/podman job failed (see $LOG)"; }
+    PAIR_JOB=""
+    if [ -e "$W/pair-podman/ok" ]; then
+        pair hardlink-squash hardlinks 1 $P/pair-phl-layers.docker.tar $P/pair-phl-squash.docker.tar link-only \
+            "podman build --layers vs --squash of one Containerfile: the same paths and bytes. In A (layered) hl/a.txt, linked in step 2, is a separate copy of hl/z.txt in step 2's layer (a tar hardlink can only point inside its own layer); in B (squashed) hl/z.txt is a hardlink to hl/a.txt. Right: same files, B is squashed; the link structure alone is a low-severity difference."
+        pair bah-single-vs-layers buildah-podman 2 $P/pair-bah-single.oci.tar $P/pair-bah-layers.oci.tar bah-single \
+            "buildah bud without and with --layers, one Containerfile (COPY, RUN, ENV, COPY) whose last step is a COPY: the same files. A's one build layer belongs to its last step (COPY extra.txt, comment 'FROM localhost/rt-base:latest'); its first COPY, its RUN and its ENV are empty_layer by buildah's convention, not a BuildKit loss (no BuildKit comment anywhere). B has one layer per COPY/RUN step, ENV empty. Right: same files; A is squashed (buildah single layer); no WARNING blamed on BuildKit, on either image's own audit or in the diff."
+        pair bah-commit-vs-bud buildah-podman 2 $P/pair-bah-copy.oci.tar $P/pair-bah-commit.oci.tar bah-commit \
+            "Two healthy two-layer buildah images with the same paths and bytes: A by buildah bud --layers (step 1 COPY file:<hash> in /srv/app/app.txt), B by buildah from + copy + commit (step 1's created_by is the base's CMD '/bin/sh', comment 'FROM localhost/rt-base:latest', with its own layer). B is not squashed: each step has its layer."
+        pair podman-layers-vs-squash buildah-podman 2 $P/pair-pod-layers.docker.tar $P/pair-pod-squash.docker.tar same-files \
+            "podman build --layers vs --squash: the same files. B keeps the base layer and puts the build's RUN+COPY in one layer on its last step (CMD, comment 'FROM localhost/rt-base:latest'); B's other steps are empty_layer. A's ENV and CMD are empty_layer as they must be: nothing is wrongly empty. Right: same files; B is squashed."
+        pair podman-layers-vs-squash.oci buildah-podman 2 $P/pair-pod-layers.oci.tar $P/pair-pod-squash.oci.tar same-files \
+            "The podman-layers-vs-squash pair saved by podman as oci-archive: the same truth."
+        pair podman-layers-vs-squash-all buildah-podman 2 $P/pair-pod-layers.docker.tar $P/pair-pod-squash-all.docker.tar same-files \
+            "podman build --layers vs --squash-all: the same files. B has one layer holding everything (the base too) and no history entry for the base: B has one step fewer. Right: same files; B is squashed."
+    fi
+
+    pair diverge-delete first-diverging-step 3 $P/pair-div-del-x.tar $P/pair-div-del-y.tar diverge-3 \
+        "Steps 0-2 are the same in both (step 1 COPY app/ /app/ is one layer, same diff_id); step 3 differs: A's RUN deleted /app/x.txt, B's deleted /app/y.txt. The first diverging step is 3 (RUN), on both sides; not step 1, the COPY that wrote the two files."
+    pair diverge-overwrite first-diverging-step 3 $P/pair-div-over-one.tar $P/pair-div-over-two.tar diverge-3 \
+        "Steps 0-2 the same; step 3 overwrote /app/x.txt (written by the shared COPY, step 1) with 'one' in A and 'two' in B. /app/x.txt's content differs because of step 3, the first diverging step."
+    pair spelling-content builder-spellings 4 $P/pair-spell-classic-v1.tar $P/pair-spell-classic-v2.tar spelling-content \
+        "The classic builder, one Dockerfile, other source bytes: each COPY/ADD step is the same instruction with another content hash ('/bin/sh -c #(nop) COPY dir:<hash> in /opt/files/', 'COPY --chown=1000:1000dir:<hash> in /opt/owned/' with no space, 'COPY file:<hash> in /opt/single.txt', 'ADD file:<hash> in /opt/added.txt'). Same paths; the files' contents differ, and with them steps 1-4. Right: the same instructions with other source content, not 'built from a different instruction'."
+    pair spelling-builders builder-spellings 4 $P/pair-spell-classic-v1.tar $P/pair-spell-buildkit-v1.tar same-bytes \
+        "One Dockerfile and source tree through the classic builder (A) and BuildKit (B): the same paths and bytes; every step spelled the builder's way (A: '/bin/sh -c #(nop) COPY dir:<hash> in /opt/files/', B: 'COPY files/ /opt/files/ # buildkit'; BuildKit drops --chown=1000:1000 from created_by, the files are still owned 1000:1000). The same instructions."
+    pair run-builders run-artefacts 5 $P/pair-run-classic.tar $P/pair-run-buildkit.tar run-builders \
+        "One Dockerfile with RUN steps, classic (A) vs BuildKit (B): BuildKit's first RUN layer carries the empty mount-point directories dev/, proc/, sys/ (the base has none; the classic builder's layers never do), and BuildKit gives WORKDIR and the no-op RUN true an entry-less layer where the classic builder marks them empty_layer. Otherwise the same files. Right, in both orders: builder artefacts, not ERROR missing content."
+    pair run-builders.oci run-artefacts 5 $P/pair-run-classic.skopeo.oci.tar $P/pair-run-buildkit.skopeo.oci.tar run-builders \
+        "The run-builders pair after skopeo's OCI conversion: the same truth."
+    pair corrupt-copy corrupt-twice 7 $P/pair-corrupt.tar $P/pair-corrupt.copy.tar corrupt-identical \
+        "One corrupt image twice (a byte-for-byte copy): step 2 COPY app.txt /app/app.txt is marked empty_layer and has no layer, so /app/app.txt is absent. Right: identical, exit 0, and each side's audit finding (a COPY step marked empty_layer) still shown."
+    pair corrupt-resaved corrupt-twice 7 $P/pair-corrupt.tar $P/pair-corrupt.resaved.tar corrupt-identical \
+        "The corrupt image and docker's own save of it after docker load: the same image ID and layers, other archive bytes. Right: identical, and the audit finding on each side."
+    pair corrupt-oci corrupt-twice 7 $P/pair-corrupt.tar $P/pair-corrupt.skopeo.oci.tar corrupt \
+        "The corrupt image and skopeo's oci-archive conversion of it: the same layers and files, the config re-marshalled by skopeo (another image ID). Right: the same image in another packaging, and the audit finding on each side."
+    pair versions versions 8 $P/pair-app-v1.tar $P/pair-app-v3.tar versions \
+        "v1 (A) vs v3 (B), B built FROM A: B's steps 0-4 are A's, steps 5-7 are B's own. B's step 5 (COPY app/ /app/) changed index.html's content and added health.txt; B's step 6 (RUN rm -rf /app/old && chmod 0755 /app/run.sh && ln -sfn v3 /app/current) deleted /app/old and its files, made run.sh 0755 and pointed /app/current at v3. Every path A has and B lacks was removed by B's own step 6: a change with its cause, not ERROR missing content."
+    pair versions.oci versions 8 $P/pair-app-v1.skopeo.oci.tar $P/pair-app-v3.skopeo.oci.tar versions \
+        "The versions pair after skopeo's OCI conversion: the same truth."
+    pair versions.mixed versions 8 $P/pair-app-v1.tar $P/pair-app-v3.skopeo.oci.tar versions \
+        "The versions pair across packagings: A as docker save wrote it, B as skopeo's oci-archive. The same truth; the packaging is no difference of the images' files or steps."
+
+    run python3 "$W/pairs.py" pairs "$OUT" "$STATE/pairs.specs.tsv" "$STATE/pairs.records.jsonl" "$STATE/pairs.pairs.jsonl"
+    say "pairs: done in $((SECONDS - t0)) s"
+    stage_finish pairs "$key"
+}
+
 # ================================================================ main
 T0=$SECONDS
 DOCKERD_VERSION=$("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//')
@@ -1123,11 +2104,12 @@ stage_podman
 stage_skopeo
 stage_umoci
 stage_rootfs
+stage_pairs
 
 versions=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
     dockerd "$DOCKERD_VERSION" containerd "$CTR_VERSION" podman "$PODMAN_VERSION" buildah "$BUILDAH_VERSION" \
     skopeo "$SKOPEO_VERSION" umoci "$UMOCI_VERSION")
 py manifest "$OUT" "$versions" "$STATE"/docker.records.jsonl "$STATE"/containerd.records.jsonl \
     "$STATE"/podman.records.jsonl "$STATE"/skopeo.records.jsonl "$STATE"/umoci.records.jsonl \
-    "$STATE"/rootfs.records.jsonl
+    "$STATE"/rootfs.records.jsonl --pairs "$STATE"/pairs.records.jsonl "$STATE"/pairs.pairs.jsonl
 say "done in $((SECONDS - T0)) s: $OUT/MANIFEST.json"
