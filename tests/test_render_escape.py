@@ -15,36 +15,36 @@ from imageforensics.report._escape import (
     md_code,
     md_text,
     shorten,
-    text_safe,
     wrap,
 )
+from imageforensics.untrusted import escape
 from reportfactory import hostile_text
 
 _UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
 def _unescape_text(safe: str) -> str:
-    """Undo text_safe's visible escapes (only valid where the input had no backslash)."""
+    """Undo escape's visible escapes (only valid where the input had no backslash)."""
     return re.sub(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr])",
                   lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1)) or chr(int(m.group(1)[1:], 16)),
                   safe)
 
 
-def test_text_safe_shows_escape_sequences_and_bidi_as_text() -> None:
-    assert text_safe("evil\x1b[2Jname") == "evil\\x1b[2Jname"
-    assert text_safe("a\nb\tc\rd") == "a\\nb\\tc\\rd"
-    assert text_safe("invoice\u202etxt.exe") == "invoice\\u202etxt.exe"
-    assert text_safe("nul\x00") == "nul\\x00"
-    assert text_safe("caf\udce9") == "caf\\udce9"  # surrogate-escaped byte 0xE9
-    assert text_safe("\x9b31m") == "\\x9b31m"  # C1 CSI
-    assert text_safe("/usr/local/bin/install-war-into-tomcat.sh") == "/usr/local/bin/install-war-into-tomcat.sh"
-    assert text_safe("漢字 e\u0301 \U0001f600") == "漢字 e\u0301 \U0001f600"
+def test_escape_shows_escape_sequences_and_bidi_as_text() -> None:
+    assert escape("evil\x1b[2Jname") == "evil\\x1b[2Jname"
+    assert escape("a\nb\tc\rd") == "a\\nb\\tc\\rd"
+    assert escape("invoice\u202etxt.exe") == "invoice\\u202etxt.exe"
+    assert escape("nul\x00") == "nul\\x00"
+    assert escape("caf\udce9") == "caf\\udce9"  # surrogate-escaped byte 0xE9
+    assert escape("\x9b31m") == "\\x9b31m"  # C1 CSI
+    assert escape("/usr/local/bin/install-war-into-tomcat.sh") == "/usr/local/bin/install-war-into-tomcat.sh"
+    assert escape("漢字 e\u0301 \U0001f600") == "漢字 e\u0301 \U0001f600"
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text())
-def test_text_safe_is_printable_and_reversible(value: str) -> None:
-    safe = text_safe(value)
+def test_escape_is_printable_and_reversible(value: str) -> None:
+    safe = escape(value)
     assert not any(unicodedata.category(ch) in _UNSAFE for ch in safe)
     safe.encode("utf-8")  # no lone surrogate survives
     if "\\" not in value:
@@ -54,7 +54,7 @@ def test_text_safe_is_printable_and_reversible(value: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(hostile_text, st.integers(1, 60))
 def test_shorten_and_wrap_respect_display_width(value: str, width: int) -> None:
-    safe = text_safe(value)
+    safe = escape(value)
     cut = shorten(safe, width)
     assert display_width(cut) <= width
     assert cut == safe or cut.endswith("…")
@@ -91,7 +91,7 @@ def test_md_text_escapes_every_markup_character_and_reads_back(value: str) -> No
     assert "www." not in out.lower()
     assert re.search(r"(?<!\\):(?=//)", out) is None
     assert re.search(r"(?i)(mailto|xmpp):", out) is None
-    assert _commonmark_unescape(out) == text_safe(value)
+    assert _commonmark_unescape(out) == escape(value)
 
 
 def _code_span_content(span: str, in_table: bool) -> str:
@@ -115,7 +115,7 @@ def _code_span_content(span: str, in_table: bool) -> str:
 def test_md_code_shows_exactly_the_safe_text(value: str, in_table: bool) -> None:
     out = md_code(value, in_table=in_table)
     assert "\n" not in out
-    safe = text_safe(value)
+    safe = escape(value)
     if not safe:
         assert out == ""
     elif out.startswith("`"):
@@ -139,4 +139,4 @@ def test_html_text_is_plain_character_data(value: str) -> None:
     out = html_text(value)
     assert not set(out) & set("<>\"'")
     assert re.search(r"&(?!(amp|lt|gt|quot|#x27);)", out) is None
-    assert html.unescape(out) == text_safe(value)
+    assert html.unescape(out) == escape(value)
