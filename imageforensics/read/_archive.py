@@ -321,7 +321,7 @@ def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO,
     if size <= SMALL_OTHER and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), limits=limits,  # type: ignore[arg-type]
+    blob = layer.read_layer(Prefixed(head, body), archive=source, member=name, limits=limits,  # type: ignore[arg-type]
                             content_digests=content_digests, digest_below=DIGEST_BELOW)
     if location is not None:
         blob = replace(blob, location=location)
