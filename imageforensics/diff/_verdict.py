@@ -15,6 +15,7 @@ from imageforensics.audit import squash_kind
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
 from imageforensics.diff._steps import show_step
+from imageforensics.untrusted import escape
 
 # Findings that say the content (files, steps that make them, platform) differs.
 CONTENT_CODES = frozenset({
@@ -157,7 +158,8 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
         platform = next((f for f in content if f.code == "platform-differs"), None)
         if platform is not None:
             # A different platform explains every other difference: say it first.
-            plat = f"different platforms (A {platform.evidence_value('a')}, B {platform.evidence_value('b')})"
+            plat = (f"different platforms (A {escape(str(platform.evidence_value('a')))}, "
+                    f"B {escape(str(platform.evidence_value('b')))})")
             text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {_strip_side(first.summary)}"
         if len(content) > 1:
             text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
@@ -198,9 +200,9 @@ def _describe(differences: Sequence[Finding]) -> str:
         if code == "config-json-differs":
             paths = sorted(p for f in found for p in f.paths)
             if len(paths) == 1:
-                phrase = "config JSON " + (found[0].evidence_value("path_001") or paths[0]).replace(": ", " ", 1)
+                phrase = "config JSON " + escape(found[0].evidence_value("path_001") or paths[0]).replace(": ", " ", 1)
             else:
-                phrase = (f"config JSON at {len(paths)} paths (" + ", ".join(paths[:3])
+                phrase = (f"config JSON at {len(paths)} paths (" + ", ".join(map(escape, paths[:3]))
                           + (", …" if len(paths) > 3 else "") + ")")
         elif code == "config-differs":
             phrase = "config " + ", ".join(sorted(f.path for f in found)) + (" differ" if len(found) > 1 else " differs")
