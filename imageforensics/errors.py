@@ -2,10 +2,13 @@
 
 Bad input also subclasses ValueError. Every message names the archive, the
 member (where there is one) and what was expected, on one line, so the CLI can
-print it as it is.
+print it as it is: names from an archive are quoted with ``untrusted.show``
+where the message is written.
 """
 
 from __future__ import annotations
+
+from imageforensics.untrusted import escape
 
 
 class ImageForensicsError(Exception):
@@ -13,13 +16,17 @@ class ImageForensicsError(Exception):
 
 
 class InputError(ImageForensicsError, ValueError):
-    """An input cannot be read as an image archive at all."""
+    """An input cannot be read as an image archive at all.
+
+    ``member`` and ``expected`` are already shown text (their names went
+    through ``untrusted.show``); ``archive`` is the input as given, shown here.
+    """
 
     def __init__(self, archive: str, member: str | None, expected: str) -> None:
         self.archive = archive
         self.member = member
         self.expected = expected
-        where = f"{archive}: {member}" if member else archive
+        where = f"{escape(archive)}: {member}" if member else escape(archive)
         super().__init__(f"{where}: {expected}")
 
 

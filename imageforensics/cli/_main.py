@@ -23,6 +23,7 @@ from imageforensics.model import Archive
 from imageforensics.read import Progress, choose_pair, read_input, select_image
 from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render
 from imageforensics.snapshot import write_snapshot
+from imageforensics.untrusted import escape, show_prose
 
 PROG = "imageforensics"
 SUBCOMMANDS = ("diff", "inspect", "snapshot")
@@ -48,7 +49,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        # argparse quotes the arguments it rejects: they may be pasted names.
+        self.exit(2, f"{self.prog}: error: {show_prose(message)} (see --help)\n")
 
 
 def _positive(text: str) -> int:
@@ -243,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_snapshot(args)
         return _run_diff(args)
     except ImageForensicsError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
+        # Messages quote names already shown (untrusted.show); the guard is for any that is not.
+        print(f"{PROG}: {show_prose(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader of our output went away (``| head``): not an error of ours.
@@ -256,8 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 2
     except OSError as e:
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"{PROG}: {where}{e.strerror or e}", file=sys.stderr)
+        where = f"{escape(str(e.filename))}: " if e.filename else ""
+        print(f"{PROG}: {where}{show_prose(str(e.strerror or e))}", file=sys.stderr)
         return 2
     except (RecursionError, MemoryError) as e:
         print(f"{PROG}: input too deeply nested or too large to analyse: {type(e).__name__}", file=sys.stderr)
@@ -265,5 +268,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - a traceback must never reach a user
         if os.environ.get("IMAGEFORENSICS_DEBUG"):
             raise
-        print(f"{PROG}: internal error: {type(e).__name__}: {e} (a bug: please report it; IMAGEFORENSICS_DEBUG=1 shows where)", file=sys.stderr)
+        print(f"{PROG}: internal error: {type(e).__name__}: {show_prose(str(e))} (a bug: please report it; IMAGEFORENSICS_DEBUG=1 shows where)", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from imageforensics.config_shape import shape_changes
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import Image, RunConfig
 from imageforensics.redact import as_redacted_as
+from imageforensics.untrusted import escape
 
 CONFIG_FIELDS = ("env", "cmd", "entrypoint", "working_dir", "user", "exposed_ports", "volumes",
                  "labels", "stop_signal", "healthcheck", "shell", "on_build")
@@ -97,6 +98,8 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
             # image-spec config.md has no Healthcheck, Shell or OnBuild: skopeo's and
             # podman's Docker -> OCI conversion re-marshals the config without them.
             hint = " (a Docker-only field: converting the config to OCI drops it)"
+        # The values are quoted as JSON, itself a lossless spelling (backslashes
+        # doubled); renderers' show_prose escapes what JSON leaves (U+200B, DEL, C1).
         out.append(Finding(
             code="config-differs", severity=Severity.WARNING,
             summary=f"config {name} differs: A {_show(va)}, B {_show(vb)}{hint}",
@@ -107,7 +110,7 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
     if fields:
         out.append(Finding(
             code="platform-differs", severity=Severity.WARNING,
-            summary=f"platform differs: A {pa}, B {pb}",
+            summary=f"platform differs: A {escape(str(pa))}, B {escape(str(pb))}",
             evidence=evidence(a=str(pa), b=str(pb), fields=tuple(fields),
                               os_version_a=pa.os_version or None, os_version_b=pb.os_version or None)))
     if image_a.references != image_b.references:
@@ -142,7 +145,7 @@ def _config_json(image_a: Image, image_b: Image) -> Finding | None:
     changes = shape_changes(image_a.config_shape, image_b.config_shape)
     if not changes:
         return None
-    shown = "; ".join(f"{path} {how}" for path, how in changes[:5])
+    shown = "; ".join(f"{escape(path)} {how}" for path, how in changes[:5])
     more = f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
     return Finding(
         code="config-json-differs", severity=Severity.INFO,

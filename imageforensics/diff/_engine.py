@@ -35,6 +35,7 @@ from imageforensics.diff._steps import (LayerState, LayerStates, created_of, dri
 from imageforensics.diff._audit_findings import side_findings
 from imageforensics.timestamp import format_duration
 from imageforensics.diff._verdict import decide_verdict
+from imageforensics.untrusted import escape
 
 
 
@@ -163,7 +164,7 @@ def _image_created(image_a: Image, image_b: Image) -> list[Finding]:
     ta, tb = image_a.created, image_b.created
     d = drift_ns(ta, tb)
     return [Finding(code="image-created-differs", severity=Severity.WARNING,
-                    summary=f"image created differs: A {ta.raw if ta else 'none'}, B {tb.raw if tb else 'none'}"
+                    summary=f"image created differs: A {escape(ta.raw) if ta else 'none'}, B {escape(tb.raw) if tb else 'none'}"
                             + (f" ({format_duration(d)} in B)" if d is not None else ""),
                     evidence=evidence(created_a=ta, created_b=tb, drift_ns=d))]
 

@@ -18,6 +18,7 @@ from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, c
 from imageforensics.model import FileEntry, Image
 from imageforensics.options import DiffOptions
 from imageforensics.diff._steps import MAX_DETAILS, show_step
+from imageforensics.untrusted import escape
 
 _NONE = -1  # group key for paths written by a layer no history step reaches
 
@@ -102,7 +103,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
 
     for wrote_a, other_b, removed, paths in _by_steps(delta.missing, fa, fb, step_of_a, step_of_b, a_to_b):
         text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_a, wrote_a, 'A')} "
-                f"in A {'are' if len(paths) != 1 else 'is'} missing from B, e.g. /{paths[0]}")
+                f"in A {'are' if len(paths) != 1 else 'is'} missing from B, e.g. /{escape(paths[0])}")
         if removed and other_b is not None:
             text += f" (removed in B by {_label(by_step_b, other_b, 'B')})"
         out.append(Finding(code="paths-missing", severity=Severity.ERROR, summary=text, side="B",
@@ -114,7 +115,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
 
     for wrote_b, other_a, removed, paths in _by_steps(delta.added, fb, fa, step_of_b, step_of_a, b_to_a):
         text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_b, wrote_b, 'B')} "
-                f"in B {'are' if len(paths) != 1 else 'is'} not in A, e.g. /{paths[0]}")
+                f"in B {'are' if len(paths) != 1 else 'is'} not in A, e.g. /{escape(paths[0])}")
         if removed and other_a is not None:
             text += f" (removed in A by {_label(by_step_a, other_a, 'A')})"
         # Both path findings are about B, the image compared against A: B lacks
@@ -143,7 +144,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
         first = items[0][0]
         text = (f"{len(items)} path{'s' if len(items) != 1 else ''} written by {where} "
                 f"differ{'' if len(items) != 1 else 's'} ({what}), "
-                f"e.g. /{first}: {describe_change(fa.entries[first], fb.entries[first], items[0][1])}")
+                f"e.g. /{escape(first)}: {escape(describe_change(fa.entries[first], fb.entries[first], items[0][1]))}")
         details = {f"change_{n:03d}": f"/{p}: {describe_change(fa.entries[p], fb.entries[p], f)}"
                    for n, (p, f) in enumerate(items[:MAX_DETAILS], 1)}
         out.append(Finding(code="paths-mtime-differ" if mtime_only else "paths-changed", severity=Severity.WARNING,

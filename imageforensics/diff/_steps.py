@@ -19,6 +19,7 @@ from imageforensics.diff._merged_fs import changed_fields, describe_change
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, HistoryStep, Image, Layer
 from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
+from imageforensics.untrusted import escape
 
 # Instructions that change the filesystem; a layer is expected from them.
 FILESYSTEM_INSTRUCTIONS = ("COPY", "ADD", "RUN")
@@ -26,9 +27,9 @@ MAX_DETAILS = 20  # per-path detail lines in evidence; every path is in `paths`
 
 
 def show_step(text: str, limit: int = 60) -> str:
-    """A created_by for a one-line summary: builder spelling removed, shortened."""
+    """A created_by for a one-line summary: builder spelling removed, shortened, shown (``untrusted.escape``)."""
     s = normalise_created_by(text)[0] if text else "(no created_by)"
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return escape(s) if len(s) <= limit else escape(s[: limit - 1]) + "…"
 
 
 def step_label(pair: Pair) -> str:
@@ -357,7 +358,7 @@ def timestamp_drift(pairs: Sequence[Pair]) -> Finding | None:
     steps = tuple(p.a.index if p.a is not None and p.a.index is not None else -1 for p in drifted)
     drifts = tuple((p.a.index, drift_ns(created_of(p.a), created_of(p.b))) for p in drifted if p.a is not None)
     summary = (f"history diverges from {step_label(first)}: {how} "
-               f"(A {ta.raw if ta else 'none'}, B {tb.raw if tb else 'none'}); "
+               f"(A {escape(ta.raw) if ta else 'none'}, B {escape(tb.raw) if tb else 'none'}); "
                f"{len(drifted)} aligned step{'s' if len(drifted) != 1 else ''} drift")
     # The drift's duration is shown from drift_ns (catalogue: duration_of).
     return Finding(code="timestamp-drift", severity=Severity.WARNING, summary=summary,

@@ -17,6 +17,7 @@ from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
 from imageforensics.diff._steps import LayerStates, removal_signature, show_step, wrongly_empty_sentence
 from imageforensics.timestamp import format_duration
+from imageforensics.untrusted import escape
 
 
 def _held(image: Image, index: int) -> bool:
@@ -148,7 +149,8 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
         platform = next((f for f in content if _category(f) is Category.PLATFORM), None)
         if platform is not None:
             # A different platform explains every other difference: say it first.
-            plat = f"different platforms (A {platform.evidence_value('a')}, B {platform.evidence_value('b')})"
+            plat = (f"different platforms (A {escape(str(platform.evidence_value('a')))}, "
+                    f"B {escape(str(platform.evidence_value('b')))})")
             text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {first.summary}"
         if len(content) > 1:
             text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
@@ -204,7 +206,8 @@ def _phrase(category: Category, phrase: str, found: list[Finding]) -> str:
         paths = sorted(p for f in found for p in f.paths)
         if len(paths) == 1:
             change = found[0].evidence_value("path_001")
-            return f"config JSON {change[0]} {change[1]}" if isinstance(change, tuple) else f"config JSON {paths[0]}"
-        return (f"config JSON at {len(paths)} paths (" + ", ".join(paths[:3])
+            return (f"config JSON {escape(str(change[0]))} {change[1]}" if isinstance(change, tuple)
+                    else f"config JSON {escape(paths[0])}")
+        return (f"config JSON at {len(paths)} paths (" + ", ".join(map(escape, paths[:3]))
                 + (", …" if len(paths) > 3 else "") + ")")
     return phrase.format(n=len(found))

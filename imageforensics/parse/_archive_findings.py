@@ -135,8 +135,8 @@ def oci_layout_problem(reason: str) -> Finding:
 
 
 def descriptor_invalid(where: str, reason: str) -> Finding:
-    """A descriptor or the document it points at cannot be used."""
-    return _f("descriptor-invalid", ERROR, f"{show(where)}: {show(reason)}", where=where)
+    """A descriptor or the document it points at cannot be used (``reason``: our words, names in it shown)."""
+    return _f("descriptor-invalid", ERROR, f"{show(where)}: {reason}", where=where)
 
 
 def media_type_mismatch(where: str, descriptor_type: str, blob_type: str) -> Finding:

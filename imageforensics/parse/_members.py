@@ -225,7 +225,7 @@ class Store:
             return member.layer
         cached = self._layers.get(member.name)
         if cached is None:
-            cached = self._read_layer(member.data or b"", show(member.name))
+            cached = self._read_layer(member.data or b"", member.name)
             self._layers[member.name] = cached
         return cached
 

@@ -301,7 +301,7 @@ def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO,
     if size <= limits.max_small_member_bytes and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    blob = layer.read_layer(Prefixed(head, body), archive=source, member=show(name), options=options)  # type: ignore[arg-type]
+    blob = layer.read_layer(Prefixed(head, body), archive=source, member=name, options=options)  # type: ignore[arg-type]
     if location is not None:
         blob = replace(blob, location=location)
     return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)

@@ -18,6 +18,7 @@ from imageforensics.read._layer_streams import BLOCK, RawError, StoredReader, Ta
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, Layer
 from imageforensics.read._tar_header import FastTarInfo
+from imageforensics.untrusted import show
 
 _HINT_BYTES = 16
 
@@ -26,6 +27,9 @@ def read_layer(
     raw: BinaryIO, *, archive: str, member: str, options: ReadOptions = ReadOptions(), unchanged_from: Layer | None = None,
 ) -> Layer:
     """Hash, decompress and list one layer blob, consuming ``raw`` to its end.
+
+    ``member`` is the blob's name as the archive spells it: the Layer keeps it
+    exactly, messages quote it shown (``untrusted.show``).
 
     Content problems (not a tar, corrupt compression, a corrupt or truncated
     tar) give ``readable=False`` with ``problem`` set. Failures to read
@@ -38,8 +42,9 @@ def read_layer(
     unchanged since: they are not hashed again, its digests are kept.
     """
     stored = StoredReader(raw)
+    where = show(member)
     try:
-        return _read(stored, archive, member, options, unchanged_from)
+        return _read(stored, archive, member, where, options, unchanged_from)
     except RawError as exc:
         cause = exc.__cause__
         if isinstance(cause, ImageForensicsError):
@@ -48,22 +53,23 @@ def read_layer(
             what = f"archive ends in the middle of this member ({cause})"
         else:
             what = f"cannot read this member ({type(cause).__name__}: {cause})"
-        raise InputError(archive, member, what) from None
+        raise InputError(archive, where, what) from None
     finally:
         stored.hash.close()
 
 
-def _read(stored: StoredReader, archive: str, member: str, options: ReadOptions, unchanged_from: Layer | None) -> Layer:
+def _read(stored: StoredReader, archive: str, member: str, where: str, options: ReadOptions,
+          unchanged_from: Layer | None) -> Layer:
     limits = options.limits
     kind = detect(stored.peek(HEAD_BYTES))
     # Uncompressed: the stored bytes are the tar, so the diff_id hash is the blob digest.
     stored.hashing = kind != "none" and unchanged_from is None
     source = open_decompressed(
-        cast(BinaryIO, stored), kind, archive=archive, member=member, limits=limits
+        cast(BinaryIO, stored), kind, archive=archive, member=where, limits=limits
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
-    tar = TarStream(source, limits.max_extended_header_bytes, archive, member, hashing=unchanged_from is None)
-    lister = EntryLister(archive, member, options)
+    tar = TarStream(source, limits.max_extended_header_bytes, archive, where, hashing=unchanged_from is None)
+    lister = EntryLister(archive, where, options)
     problem = ""
     decompressed = True
     try:

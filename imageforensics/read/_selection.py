@@ -12,7 +12,7 @@ import re
 
 from imageforensics.errors import SelectionError
 from imageforensics.model import Archive, Image, Platform
-from imageforensics.untrusted import show
+from imageforensics.untrusted import escape, show
 
 _INDEX = re.compile(r"(?P<path>.+)@(?P<index>\d+)")
 _DEFAULT_REGISTRY = "docker.io/"
@@ -81,7 +81,7 @@ def platform_matches(wanted: Platform, have: Platform) -> bool:
 def describe_choice(index: int, image: Image) -> str:
     """One line per image for SelectionError messages: ``@N refs platform id``."""
     refs = ", ".join(show(r, 80) for r in image.references) or "(no reference)"
-    return f"@{index} {refs} {image.platform} {image.image_id.short}"
+    return f"@{index} {refs} {escape(str(image.platform))} {image.image_id.short}"
 
 
 def _choices(archive: Archive, images: list[tuple[int, Image]]) -> str:
@@ -91,7 +91,7 @@ def _choices(archive: Archive, images: list[tuple[int, Image]]) -> str:
 def select_image(archive: Archive, *, reference: str | None = None, index: int | None = None,
                  platform: str | None = None) -> Image:
     """The one image the user means; SelectionError listing the choices when it is ambiguous or absent."""
-    src = archive.source
+    src = escape(archive.source)
     candidates = list(enumerate(archive.images))
     if not candidates:
         raise SelectionError(f"{src}: holds no image to choose from (see `inspect` for its findings)")

@@ -204,25 +204,25 @@ def _read_again(source: str, old: Layer, options: ReadOptions) -> tuple[FileEntr
     try:
         f = open(where.path, "rb")
     except OSError as e:
-        raise InputError(source, old.member, f"cannot open {show(where.path)} again to hash file contents: {e.strerror or e}") from None
+        raise InputError(source, show(old.member), f"cannot open {show(where.path)} again to hash file contents: {e.strerror or e}") from None
     with f:
         unchanged = unchanged_since(where.state, state_of(f.fileno()))
         try:
             f.seek(where.offset)
         except OSError as e:
-            raise InputError(source, old.member, f"cannot seek to offset {where.offset} again: {e.strerror or e}") from None
+            raise InputError(source, show(old.member), f"cannot seek to offset {where.offset} again: {e.strerror or e}") from None
         # A short read (the file shrank since the first read) is a one-line InputError naming the member.
-        again = MemberStream(f, where.length, archive=source, member=old.member)
+        again = MemberStream(f, where.length, archive=source, member=show(old.member))
         new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member,
                                options=replace(options, content_digests=True), unchanged_from=old if unchanged else None)
         if unchanged and not unchanged_since(where.state, state_of(f.fileno())):
-            raise InputError(source, old.member, "the file changed while being read: its size, mtime or ctime "
+            raise InputError(source, show(old.member), "the file changed while being read: its size, mtime or ctime "
                                                  "differ from the first read's")
     if (new.blob_digest, new.diff_id, len(new.entries)) != (old.blob_digest, old.diff_id, len(old.entries)):
-        raise InputError(source, old.member, f"the file changed while being read: the layer read again has blob digest "
+        raise InputError(source, show(old.member), f"the file changed while being read: the layer read again has blob digest "
                                              f"{new.blob_digest}, not {old.blob_digest}")
     if unchanged and not _same_listing(new, old):
-        raise InputError(source, old.member, "the file changed while being read: the layer read again lists "
+        raise InputError(source, show(old.member), "the file changed while being read: the layer read again lists "
                                              "other entries")
     return new.entries
 

@@ -1,19 +1,19 @@
 """Escaping untrusted strings (paths, tags, labels, created_by) for each output format.
 
-Every name shown in a report comes from a stranger's archive. A terminal obeys
-escape sequences, a bidi override (U+202E) reorders what the reader sees, a
-``|`` breaks a Markdown table and ``](javascript:…)`` makes a link. So each
-format gets one function that makes a string inert there:
+Every name shown in a report comes from a stranger's archive. How a name is
+shown as text is decided once, in ``imageforensics.untrusted`` (``escape`` for
+a value, ``show_prose`` for a sentence of ours such as a finding's summary);
+the text report uses that as it is. A ``|`` breaks a Markdown table and
+``](javascript:…)`` makes a link, so the other formats apply the same rule
+first and then their own escaping:
 
-- ``text_safe``: control, format (bidi, zero-width), separator and surrogate
-  characters become visible ``\\x1b`` / ``\\u202e`` / ``\\udc80`` escapes.
-- ``md_code`` / ``md_text``: a CommonMark code span, or text with every
-  character that could start markup backslash-escaped (CommonMark: "any ASCII
-  punctuation character may be backslash-escaped").
-- ``html_text``: ``text_safe`` then ``html.escape``.
+- ``md_code`` / ``md_text`` / ``md_prose``: a CommonMark code span, or text
+  with every character that could start markup backslash-escaped (CommonMark:
+  "any ASCII punctuation character may be backslash-escaped").
+- ``html_text`` / ``html_prose``: then ``html.escape``.
 
-Backslashes themselves are left as they are in text output, so
-``RUN sed 's/a\\/b/'`` stays readable; the JSON report keeps every value exact.
+The JSON report keeps every value exact. The width helpers measure and cut
+text that is already safe.
 """
 
 from __future__ import annotations
@@ -22,39 +22,9 @@ import html
 import re
 import unicodedata
 
-# Unicode categories that must never reach an output verbatim: Cc (C0/C1
-# controls, DEL), Cf (bidi overrides and isolates, zero-width joiners, BOM),
-# Cs (lone surrogates, e.g. os.fsdecode's surrogateescape of a non-UTF-8
-# byte), Zl/Zp (line and paragraph separators, which some renderers break on).
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+from imageforensics.untrusted import escape, show_prose
 
 ELLIPSIS = "…"
-
-
-def _is_unsafe(ch: str) -> bool:
-    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
-
-
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    if ch == "\n":
-        return "\\n"
-    if ch == "\t":
-        return "\\t"
-    if ch == "\r":
-        return "\\r"
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def text_safe(value: str) -> str:
-    """The string with every control/format/surrogate character shown as a visible escape."""
-    if value.isprintable() and value.isascii():
-        return value  # fast path: plain ASCII names are the common case
-    return "".join(_escape_char(ch) if _is_unsafe(ch) else ch for ch in value)
 
 
 def char_width(ch: str) -> int:
@@ -150,7 +120,12 @@ def _md_escape(safe: str) -> str:
 
 def md_text(value: str, *, limit: int = 2000) -> str:
     """Untrusted text as inert GitHub Markdown: no link, HTML, emphasis, table break or newline."""
-    return _md_escape(text_safe(cap(value, limit)))
+    return _md_escape(escape(cap(value, limit)))
+
+
+def md_prose(text: str, *, limit: int = 2000) -> str:
+    """A sentence of ours (summary, verdict, note) as inert GitHub Markdown, like ``md_text``."""
+    return _md_escape(show_prose(cap(text, limit)))
 
 
 def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
@@ -162,7 +137,7 @@ def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
     present. In a GFM table ``|`` still splits cells even inside a code span
     unless written ``\\|``.
     """
-    safe = text_safe(cap(value, limit))
+    safe = escape(cap(value, limit))
     if not safe:
         return ""
     longest = max((len(run) for run in re.findall(r"`+", safe)), default=0)
@@ -189,4 +164,9 @@ def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
 
 def html_text(value: str, *, limit: int = 4000) -> str:
     """Untrusted text as HTML character data or attribute value: everything escaped."""
-    return html.escape(text_safe(cap(value, limit)), quote=True)
+    return html.escape(escape(cap(value, limit)), quote=True)
+
+
+def html_prose(text: str, *, limit: int = 4000) -> str:
+    """A sentence of ours (summary, verdict, note) as HTML character data, like ``html_text``."""
+    return html.escape(show_prose(cap(text, limit)), quote=True)

@@ -3,14 +3,15 @@
 No external resources, no script: an inline stylesheet, and a Content
 Security Policy that forbids loading anything else, so the page can be opened
 offline and from an untrusted attachment. Every value from the report passes
-through ``escape.html_text``; only this module's own tags reach the page.
+through ``escape.html_text`` (``html_prose`` for our own sentences: summaries,
+notes, the verdict); only this module's own tags reach the page.
 """
 
 from __future__ import annotations
 
 from imageforensics.findings import Finding, Severity, evidence_texts
 from imageforensics.report import _common as common
-from imageforensics.report._escape import html_text
+from imageforensics.report._escape import html_prose, html_text
 from imageforensics.report._values import InputSide, Report, StepRow
 from imageforensics.timestamp import Timestamp
 
@@ -67,8 +68,8 @@ def _inputs(report: Report) -> list[str]:
         ("created", _code(a.created), _code(b.created)),
     ]
     if a.notes or b.notes:
-        rows.append(("notes", "<br>".join(_h(n) for n in a.notes) or "—",
-                     "<br>".join(_h(n) for n in b.notes) or "—"))
+        rows.append(("notes", "<br>".join(html_prose(n) for n in a.notes) or "—",
+                     "<br>".join(html_prose(n) for n in b.notes) or "—"))
     out = ["<table>", "<tr><th></th><th>A</th><th>B</th></tr>"]
     out += [f"<tr><th>{name}</th>{_td(va)}{_td(vb)}</tr>" for name, va, vb in rows]
     return out + ["</table>"]
@@ -103,7 +104,7 @@ def _findings(report: Report, max_paths: int) -> list[str]:
             step = f"{step} (in {f.side})".strip()
         where = " ".join(x for x in (_h(step), _code(common.table_created_by(f.created_by)) if f.created_by else "")
                          if x)
-        summary = _h(f.summary)
+        summary = html_prose(f.summary)
         if f.paths:
             summary += _paths(f, max_paths)
         sev = f.severity.name.lower()
@@ -183,7 +184,7 @@ def render_html(report: Report, *, max_paths: int = 200) -> str:
         "</head>",
         "<body>",
         "<h1>imageforensics report</h1>",
-        f'<div class="{verdict_cls}"><b>Verdict:</b> {_h(report.verdict)}</div>',
+        f'<div class="{verdict_cls}"><b>Verdict:</b> {html_prose(report.verdict)}</div>',
         f"<p><b>Findings:</b> {common.severity_counts(report.findings)}</p>",
     ]
     lines += _inputs(report)

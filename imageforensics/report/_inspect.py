@@ -1,8 +1,9 @@
 """``imageforensics inspect``: one archive as text (its images, their history and audit) or its whole model as JSON.
 
 Pure: model values in, a string out. Every string from the archive (names,
-tags, created_by, comments) goes through ``text_safe`` first: control and
-bidi characters are shown escaped, never emitted.
+tags, created_by, comments) goes through ``untrusted.escape`` first, and our
+own sentences (finding summaries, notes) through ``untrusted.show_prose``:
+control and bidi characters are shown escaped, never emitted.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
 from imageforensics.model_json import archive_to_json
 from imageforensics.report._common import table_created_by
-from imageforensics.report._escape import display_width, shorten, text_safe, wrap
+from imageforensics.report._escape import display_width, shorten, wrap
 from imageforensics.units import human_size
+from imageforensics.untrusted import escape, show_prose
 
 _LABEL = 12
 
@@ -45,7 +47,7 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
         lines.extend(_findings("findings", image.findings, width))
     lines.extend(_findings("archive findings", archive.findings, width) if archive.findings else [])
     for note in archive.notes:
-        lines.append(f"note: {text_safe(note)}")
+        lines.append(f"note: {show_prose(note)}")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -64,7 +66,7 @@ def _archive_header(archive: Archive) -> list[str]:
     layout = LAYOUTS.get(archive.layout, archive.layout)
     packed = f", {archive.compression}-compressed" if archive.compression not in ("", "none") else ""
     lines = [
-        _field("input", text_safe(archive.source)),
+        _field("input", escape(archive.source)),
         _field("format", f"{layout} [{archive.layout}]{packed}"),
     ]
     if archive.sha256 is not None:
@@ -73,22 +75,22 @@ def _archive_header(archive: Archive) -> list[str]:
 
 
 def _image_header(image: Image) -> list[str]:
-    refs = ", ".join(text_safe(r) for r in image.references) or "(none)"
+    refs = ", ".join(escape(r) for r in image.references) or "(none)"
     lines = [
         _field("references", refs),
         _field("image ID", str(image.image_id)),
     ]
     if image.manifest_digest is not None:
         lines.append(_field("manifest", str(image.manifest_digest)))
-    platform = text_safe(str(image.platform))
+    platform = escape(str(image.platform))
     if image.platform.os_version:
-        platform += f" (os.version {text_safe(image.platform.os_version)})"
+        platform += f" (os.version {escape(image.platform.os_version)})"
     lines.append(_field("platform", platform))
-    lines.append(_field("created", text_safe(image.created.raw) if image.created else "(absent)"))
+    lines.append(_field("created", escape(image.created.raw) if image.created else "(absent)"))
     if image.author:
-        lines.append(_field("author", text_safe(image.author)))
+        lines.append(_field("author", escape(image.author)))
     if image.docker_version:
-        lines.append(_field("docker", text_safe(image.docker_version)))
+        lines.append(_field("docker", escape(image.docker_version)))
     present = sum(1 for layer in image.layers if layer is not None)
     absent = f" ({len(image.layers) - present} absent)" if present != len(image.layers) else ""
     total = sum(layer.size for layer in image.layers if layer is not None)
@@ -112,7 +114,7 @@ def _layer_cell(image: Image, step: HistoryStep) -> str:
 def _history_table(image: Image, width: int) -> list[str]:
     if not image.history:
         return ["history     (none: the config has no history)"]
-    created = [text_safe(s.created.raw) if s.created else "-" for s in image.history]
+    created = [escape(s.created.raw) if s.created else "-" for s in image.history]
     layers = [_layer_cell(image, s) for s in image.history]
     index_w = max(4, len(str(len(image.history) - 1)))
     created_w = max(len("CREATED"), *(display_width(c) for c in created))
@@ -124,7 +126,7 @@ def _history_table(image: Image, width: int) -> list[str]:
     header = (f"{'STEP':>{index_w}}  {'CREATED':<{created_w}}  EMPTY  {'LAYER':<{layer_w}}" + ("" if own_line else "  CREATED_BY")).rstrip()
     lines = [header]
     for step, when, layer in zip(image.history, created, layers):
-        by = shorten(text_safe(table_created_by(step.created_by)), by_w)
+        by = shorten(escape(table_created_by(step.created_by)), by_w)
         pad = created_w - display_width(when)
         empty = "yes" if step.empty_layer else "no"
         row = f"{step.index:>{index_w}}  {when}{' ' * pad}  {empty:<5}  {layer:<{layer_w}}"
@@ -158,8 +160,8 @@ def _findings(title: str, findings: tuple[Finding, ...], width: int) -> list[str
         return [f"{title}: none"]
     lines = [f"{title} ({len(findings)}):"]
     for f in sort_findings(findings):
-        head = f"  {f.severity.label:<8} {text_safe(f.code)}  "
-        body = wrap(text_safe(f.summary), max(20, width - len(head)))
+        head = f"  {f.severity.label:<8} {escape(f.code)}  "
+        body = wrap(show_prose(f.summary), max(20, width - len(head)))
         lines.append(head + body[0])
         lines.extend(" " * len(head) + more for more in body[1:])
     return lines

@@ -5,7 +5,8 @@ findings table, long path lists in ``<details>`` blocks, and the aligned
 history with the cells that differ in bold. It stays under GitHub's
 65,536-character comment limit by cutting lists, then long values, then rows,
 always saying how much was cut. Untrusted names are code spans or
-backslash-escaped text (``escape.md_code`` / ``md_text``); inside the raw HTML
+backslash-escaped text (``escape.md_code`` / ``md_text``, ``md_prose`` for our
+own sentences); inside the raw HTML
 of ``<summary>`` only our own words and HTML-escaped text appear.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from imageforensics.findings import Finding, evidence_texts
 from imageforensics.report import _common as common
-from imageforensics.report._escape import html_text, md_code, md_text
+from imageforensics.report._escape import html_text, md_code, md_prose, md_text
 from imageforensics.report._values import InputSide, Report, StepRow
 
 GITHUB_LIMIT = 65_536
@@ -47,6 +48,10 @@ def _text(value: str, budget: _Budget) -> str:
     return md_text(value, limit=budget.cell)
 
 
+def _prose(text: str, budget: _Budget) -> str:
+    return md_prose(text, limit=budget.cell)
+
+
 def _bold(cell: str, on: bool) -> str:
     return f"**{cell}**" if on and cell and cell != "—" else cell
 
@@ -56,7 +61,7 @@ def _header(report: Report, budget: _Budget) -> list[str]:
     lines = [
         "## imageforensics report",
         "",
-        f"**Verdict:** {_text(report.verdict, replace(budget, cell=max(budget.cell, 2000)))}",
+        f"**Verdict:** {_prose(report.verdict, replace(budget, cell=max(budget.cell, 2000)))}",
         "",
         f"**Findings:** {common.severity_counts(report.findings)}",
         "",
@@ -88,7 +93,7 @@ def _refs(side: InputSide, budget: _Budget) -> str:
 
 
 def _notes(side: InputSide, budget: _Budget) -> str:
-    return "<br>".join(_text(n, budget) for n in side.notes[:5]) or "—"
+    return "<br>".join(_prose(n, budget) for n in side.notes[:5]) or "—"
 
 
 def _evidence(f: Finding, budget: _Budget) -> str:
@@ -127,7 +132,7 @@ def _finding_row(f: Finding, budget: _Budget) -> str:
     where = " ".join(x for x in (_text(step, budget), _code(common.table_created_by(f.created_by), budget)
                                  if f.created_by else "") if x)
     return (f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
-            f"{_text(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
+            f"{_prose(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
 
 
 def _paths(f: Finding, budget: _Budget) -> list[str]:

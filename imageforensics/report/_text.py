@@ -4,7 +4,8 @@ Made for an 80-column terminal: every line fits ``width`` columns (escaped
 names are measured as displayed), long path lists are cut with a count, and
 the history table puts each step on two lines when the terminal is narrow.
 Colour (ANSI SGR) only when the caller asks for it; untrusted names never
-carry a control character or escape sequence through (``escape.text_safe``).
+carry a control character or escape sequence through (``untrusted.escape`` for
+values, ``untrusted.show_prose`` for summaries, notes and the verdict).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import re
 
 from imageforensics.findings import Finding, Severity, evidence_texts
 from imageforensics.report import _common as common
-from imageforensics.report._escape import cap, display_width, shorten, text_safe, wrap
+from imageforensics.report._escape import cap, display_width, shorten, wrap
 from imageforensics.report._values import InputSide, Report, StepRow
+from imageforensics.untrusted import escape, show_prose
 
 _SGR = {"bold": "1", "dim": "2", "red": "1;31", "yellow": "1;33", "cyan": "36", "mark": "1;33"}
 _SGR_CODE = re.compile(r"\x1b\[[0-9;]*m")
@@ -55,7 +57,12 @@ class _Out:
 
 
 def _safe(value: str) -> str:
-    return text_safe(cap(value, _LONG))
+    return escape(cap(value, _LONG))
+
+
+def _prose(text: str) -> str:
+    # Summaries, notes and the verdict are our sentences: their names were shown when they were written.
+    return show_prose(cap(text, _LONG))
 
 
 def _pad(text: str, width: int, *, right: bool = False) -> str:
@@ -70,7 +77,7 @@ def _header(out: _Out, report: Report) -> None:
         out.hanging(label, _safe(side.source), indent=3, first_styled=out.style(label, "bold"))
         out.hanging("", _side_facts(side), indent=3)
         for note in side.notes:
-            out.hanging("", "note: " + _safe(note), indent=3)
+            out.hanging("", "note: " + _prose(note), indent=3)
     if report.options:
         out.hanging("", "options: " + ", ".join(f"{_safe(k)}={_safe(v)}" for k, v in report.options), indent=0)
 
@@ -87,7 +94,7 @@ def _side_facts(side: InputSide) -> str:
 
 
 def _verdict(out: _Out, report: Report) -> None:
-    out.hanging("VERDICT", _safe(report.verdict), indent=_LABEL, first_styled=out.style("VERDICT", "bold"))
+    out.hanging("VERDICT", _prose(report.verdict), indent=_LABEL, first_styled=out.style("VERDICT", "bold"))
     out.add()
     out.hanging("FINDINGS", common.severity_counts(report.findings), indent=_LABEL,
                 first_styled=out.style("FINDINGS", "bold"))
@@ -112,7 +119,7 @@ def _finding(out: _Out, f: Finding, max_paths: int) -> None:
         cut = True
     out.hanging(label, first, indent=_LABEL, first_styled=styled)
     if f.summary:
-        out.hanging("", _safe(f.summary), indent=_LABEL)
+        out.hanging("", _prose(f.summary), indent=_LABEL)
     if cut:
         out.hanging("", "created_by: " + _safe(f.created_by), indent=_LABEL)
     for side, items in common.evidence_groups(evidence_texts(f)):

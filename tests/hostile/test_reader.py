@@ -78,6 +78,26 @@ def test_member_names_with_control_characters_are_escaped_in_errors():
     assert "\x1b" not in str(info.value) and "evil\\x1b[2Jname" in str(info.value)
 
 
+def test_a_layer_keeps_its_member_name_exactly_and_findings_quote_it_once():
+    # The model holds names as the archive spells them; only outputs show them.
+    name = "odd\\dir\x1b/layer.tar"
+    members = [m for m in legacy([simple_image()]) if m[0] != "repositories"]
+    first = next(n for n, _ in members if n.endswith("/layer.tar"))
+    renamed: list = []
+    for n, c in members:
+        if n == first:
+            renamed.append((name, b"not a tar"))
+        elif n == "manifest.json":
+            renamed.append((n, c.replace(first.encode(), js(name)[1:-1])))  # type: ignore[union-attr]
+        else:
+            renamed.append((n, c))
+    image = read(renamed).images[0]
+    assert image.layers[0] is not None and image.layers[0].member == name
+    unreadable = next(f for f in image.findings if f.code == "layer-unreadable")
+    assert "(odd\\\\dir\\x1b/layer.tar)" in unreadable.summary
+    assert unreadable.evidence_value("member") == name
+
+
 def test_outer_gzip_bomb_is_a_limit_error():
     bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
     with pytest.raises(LimitError):

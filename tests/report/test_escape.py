@@ -1,60 +1,35 @@
-"""Escaping untrusted names: each format's escape is inert there and loses nothing."""
+"""Escaping untrusted names: each format's escape is inert there and loses nothing.
+
+The rule itself (``untrusted.escape``) is tested in test_untrusted.py; here,
+what Markdown and HTML add to it, and the width helpers.
+"""
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageforensics.report._escape import (
     display_width,
+    html_prose,
     html_text,
     md_code,
+    md_prose,
     md_text,
     shorten,
-    text_safe,
     wrap,
 )
+from imageforensics.untrusted import escape, show_prose
 from tests.reportfactory import hostile_text
-
-_UNSAFE = {"Cc", "Cf", "Cs", "Zl", "Zp"}
-
-
-def _unescape_text(safe: str) -> str:
-    """Undo text_safe's visible escapes (only valid where the input had no backslash)."""
-    return re.sub(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[ntr])",
-                  lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1)) or chr(int(m.group(1)[1:], 16)),
-                  safe)
-
-
-def test_text_safe_shows_escape_sequences_and_bidi_as_text() -> None:
-    assert text_safe("evil\x1b[2Jname") == "evil\\x1b[2Jname"
-    assert text_safe("a\nb\tc\rd") == "a\\nb\\tc\\rd"
-    assert text_safe("invoice\u202etxt.exe") == "invoice\\u202etxt.exe"
-    assert text_safe("nul\x00") == "nul\\x00"
-    assert text_safe("caf\udce9") == "caf\\udce9"  # surrogate-escaped byte 0xE9
-    assert text_safe("\x9b31m") == "\\x9b31m"  # C1 CSI
-    assert text_safe("/usr/local/bin/install-war-into-tomcat.sh") == "/usr/local/bin/install-war-into-tomcat.sh"
-    assert text_safe("漢字 e\u0301 \U0001f600") == "漢字 e\u0301 \U0001f600"
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text())
-def test_text_safe_is_printable_and_reversible(value: str) -> None:
-    safe = text_safe(value)
-    assert not any(unicodedata.category(ch) in _UNSAFE for ch in safe)
-    safe.encode("utf-8")  # no lone surrogate survives
-    if "\\" not in value:
-        assert _unescape_text(safe) == value
 
 
 @settings(max_examples=200, deadline=None)
 @given(hostile_text, st.integers(1, 60))
 def test_shorten_and_wrap_respect_display_width(value: str, width: int) -> None:
-    safe = text_safe(value)
+    safe = escape(value)
     cut = shorten(safe, width)
     assert display_width(cut) <= width
     assert cut == safe or cut.endswith("…")
@@ -91,7 +66,7 @@ def test_md_text_escapes_every_markup_character_and_reads_back(value: str) -> No
     assert "www." not in out.lower()
     assert re.search(r"(?<!\\):(?=//)", out) is None
     assert re.search(r"(?i)(mailto|xmpp):", out) is None
-    assert _commonmark_unescape(out) == text_safe(value)
+    assert _commonmark_unescape(out) == escape(value)
 
 
 def _code_span_content(span: str, in_table: bool) -> str:
@@ -115,7 +90,7 @@ def _code_span_content(span: str, in_table: bool) -> str:
 def test_md_code_shows_exactly_the_safe_text(value: str, in_table: bool) -> None:
     out = md_code(value, in_table=in_table)
     assert "\n" not in out
-    safe = text_safe(value)
+    safe = escape(value)
     if not safe:
         assert out == ""
     elif out.startswith("`"):
@@ -139,4 +114,13 @@ def test_html_text_is_plain_character_data(value: str) -> None:
     out = html_text(value)
     assert not set(out) & set("<>\"'")
     assert re.search(r"&(?!(amp|lt|gt|quot|#x27);)", out) is None
-    assert html.unescape(out) == text_safe(value)
+    assert html.unescape(out) == escape(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostile_text)
+def test_our_sentences_get_the_same_markup_escaping_over_show_prose(text: str) -> None:
+    out = md_prose(text)
+    assert "\n" not in out and "\r" not in out
+    assert _commonmark_unescape(out) == show_prose(text)
+    assert html.unescape(html_prose(text)) == show_prose(text)

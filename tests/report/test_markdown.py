@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given, settings
 
-from imageforensics.report._escape import text_safe
 from imageforensics.report._markdown import GITHUB_LIMIT, render_markdown
 from imageforensics.report._values import Report, StepRow
+from imageforensics.untrusted import escape
 from tests.reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 # The only raw HTML the renderer itself writes.
@@ -241,4 +241,4 @@ def test_github_shows_hostile_names_as_plain_text(text: str) -> None:
     parsed = _check_gfm(render_markdown(hostile_report(text)))
     source_row = next(row for row in parsed.rows if row[1:2] == ["source"])
     # What GitHub shows is exactly the escaped name (cut only when very long).
-    assert source_row[2] == (text_safe(text) if text else "—")
+    assert source_row[2] == (escape(text) if text else "—")
