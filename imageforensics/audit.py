@@ -1,10 +1,12 @@
 """The integrity audit: findings on every read (pure functions over model values).
 
-``audit_image`` checks one Image on its own (layers vs diff_ids, history vs
-layers, empty and unreadable layers) and adds ``history_signals``, the
-single-image forensic signals that the diff engine reuses. The archive-level
-findings that ``parse`` observes while it resolves references are built in
-``archive_audit``. Codes are stable kebab-case names.
+``image_findings`` is an image's whole audit, computed where it is shown (never
+stored in the model or in snapshots, so it is always this version's): what
+parsing observed (``Image.findings``: the archive's bytes and references, built
+in ``parse/_archive_findings``) together with ``audit_image``, the checks of
+one Image on its own (layers vs diff_ids, history vs layers, empty and
+unreadable layers) and ``history_signals``, the single-image forensic signals
+that the diff engine reuses. Codes are stable kebab-case names.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 from typing import TypedDict
 
 from imageforensics.created_by import instruction, normalise_created_by
-from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import show
@@ -62,6 +64,11 @@ def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, 
 
 
 # ---- one image -----------------------------------------------------------------
+
+
+def image_findings(image: Image) -> tuple[Finding, ...]:
+    """The image's whole audit, sorted: what parsing observed (``Image.findings``) and every check of ``audit_image``."""
+    return sort_findings(list(dict.fromkeys(image.findings + audit_image(image))))
 
 
 def audit_image(image: Image) -> tuple[Finding, ...]:

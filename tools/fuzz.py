@@ -122,14 +122,15 @@ def guarded(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 def inspect_pipeline(data: bytes, limits: Limits = Limits()) -> Any:
     """What ``imageforensics inspect`` does with an input: read it, render every image and the model JSON."""
+    from imageforensics.audit import image_findings
     from imageforensics.model_json import archive_to_json
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
     archive = read_stream(io.BytesIO(data), SOURCE, limits=limits)  # type: ignore[arg-type]
     for image in archive.images or (None,):
-        render_inspect_text(archive, image)
-    json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)
+        render_inspect_text(archive, image, image_findings=image_findings)
+    json.dumps(archive_to_json(archive, image_findings=image_findings), sort_keys=True, ensure_ascii=False)
     return archive
 
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
+from imageforensics import audit
 from imageforensics._version import __version__
 from imageforensics.read import _sources as inputs
 from imageforensics.cli._build_info import build_commit, version_line
@@ -232,12 +233,13 @@ def _run_inspect(args: argparse.Namespace) -> int:
     archive = _read_one(args)
     if args.format == "json":
         # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
-        out = json.dumps(archive_to_json(archive), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        out = json.dumps(archive_to_json(archive, image_findings=audit.image_findings), indent=2, sort_keys=True,
+                         ensure_ascii=True) + "\n"
     else:
         images = None
         if args.platform:
             images = (select_image(archive, reference=None, index=None, platform=args.platform),)
-        out = render_inspect_all(archive, images)
+        out = render_inspect_all(archive, images, image_findings=audit.image_findings)
     write_output(out, args.output)
     return 0
 

@@ -36,8 +36,8 @@ from imageforensics.diff._verdict import decide_verdict
 
 
 # Every code the diff itself emits: (code, severity, meaning). Findings from
-# each image's own audit (Image.findings, Archive.findings) are carried with
-# side "A" or "B" under the audit's codes (see sidefindings.py).
+# each image's own audit (audit.image_findings, Archive.findings) are carried
+# with side "A" or "B" under the audit's codes (see _audit_findings.py).
 FINDING_CODES: tuple[tuple[str, str, str], ...] = (
     ("step-wrongly-empty", "ERROR", "a step carries a layer with content in one image and is empty_layer, has no "
                                     "layer, or has an empty layer in the other (WARNING when no path it wrote is lost)"),

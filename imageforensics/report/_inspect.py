@@ -1,11 +1,15 @@
 """Text for ``imageforensics inspect``: one archive, one image, its history and its audit.
 
-Pure: model values in, a string out. Every string from the archive (names,
+Pure: model values in, a string out. The audit is not in the model: the
+caller passes the function that gives each image's findings
+(``audit.image_findings``), since renderers import only values. Every string from the archive (names,
 tags, created_by, comments) goes through ``text_safe`` first: control and
 bidi characters are shown escaped, never emitted.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
@@ -16,13 +20,17 @@ from imageforensics.units import human_size
 _LABEL = 12
 
 
-def render_inspect_text(archive: Archive, image: Image | None, *, width: int = 80) -> str:
-    """The archive header, the image's identity, one row per history step, then the findings."""
-    return render_inspect_all(archive, (image,) if image is not None else (), width=width)
+ImageFindings = Callable[[Image], tuple[Finding, ...]]
 
 
-def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None, *, width: int = 80) -> str:
-    """The archive header once, then each image (all by default), then the archive's own findings once."""
+def render_inspect_text(archive: Archive, image: Image | None, *, image_findings: ImageFindings, width: int = 80) -> str:
+    """The archive header, the image's identity, one row per history step, then its ``image_findings``."""
+    return render_inspect_all(archive, (image,) if image is not None else (), image_findings=image_findings, width=width)
+
+
+def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None, *, image_findings: ImageFindings,
+                       width: int = 80) -> str:
+    """The archive header once, then each image (all by default) with its ``image_findings``, then the archive's own findings once."""
     width = max(width, 40)
     chosen = archive.images if images is None else images
     lines = _archive_header(archive)
@@ -38,7 +46,7 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
         lines.extend(_history_table(image, width))
         lines.extend(_unmatched_layers(image))
         lines.append("")
-        lines.extend(_findings("findings", image.findings, width))
+        lines.extend(_findings("findings", image_findings(image), width))
     lines.extend(_findings("archive findings", archive.findings, width) if archive.findings else [])
     for note in archive.notes:
         lines.append(f"note: {text_safe(note)}")
