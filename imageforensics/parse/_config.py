@@ -17,7 +17,6 @@ from imageforensics.config_shape import config_shape
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
-from imageforensics import audit
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted import show
 
@@ -42,7 +41,10 @@ def build_image(
     layer_refs: tuple[str, ...],
     findings: list[Finding],
 ) -> Image:
-    """The Image for one config, with its history reconciled and its audit attached."""
+    """The Image for one config, its history reconciled; its findings are what parsing observed (``findings`` and the config's).
+
+    The audit is not attached: it is computed from the image where it is used (``audit.image_findings``).
+    """
     where = show(config_member)
     if not isinstance(config, dict):
         raise InputError(source, where, f"expected the image config to be a JSON object, found {_json_type(config)}")
@@ -68,7 +70,8 @@ def build_image(
         has_inline_cache=INLINE_CACHE_KEY in config,
         config_shape=config_shape(config),
     )
-    return image_with_findings(image, notes)
+    # Every field is read by now, so ``notes`` holds all the config's findings.
+    return replace(image, findings=sort_findings(_dedupe(notes)))
 
 
 def reconcile(steps: tuple[HistoryStep, ...], layer_count: int) -> tuple[HistoryStep, ...]:
@@ -267,7 +270,3 @@ def _json_type(value: Any) -> str:
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
-
-def image_with_findings(image: Image, extra: list[Finding]) -> Image:
-    """The image with its audit (image-level findings plus ``extra``) attached."""
-    return replace(image, findings=sort_findings(_dedupe(list(extra) + list(audit.audit_image(image)))))
