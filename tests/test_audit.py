@@ -10,7 +10,7 @@ from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics import audit
 from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_TAR_1024, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
-from imageforensics.parse._config import reconcile
+from imageforensics.history import reconcile
 from imageforensics.timestamp import Timestamp
 
 

@@ -3,7 +3,7 @@
 Pure: JSON values in, model values out. Unknown keys are ignored ("Unknown
 keys MUST be ignored", config.md); optional fields of the wrong type become
 findings, not errors. History steps are reconciled with ``rootfs.diff_ids``
-here (FORMATS.md A4).
+here (``history.reconcile``, FORMATS.md A4).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics.config_shape import config_shape
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding, sort_findings
+from imageforensics.history import reconcile
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted import show
@@ -72,20 +73,6 @@ def build_image(
     )
     # Every field is read by now, so ``notes`` holds all the config's findings.
     return replace(image, findings=sort_findings(_dedupe(notes)))
-
-
-def reconcile(steps: tuple[HistoryStep, ...], layer_count: int) -> tuple[HistoryStep, ...]:
-    """Match non-empty history steps 1:1, in order, onto the layers (moby image_history.go; c/image docker_schema2.go)."""
-    out = []
-    next_layer = 0
-    for step in steps:
-        index = None
-        if not step.empty_layer and next_layer < layer_count:
-            index = next_layer
-        if not step.empty_layer:
-            next_layer += 1
-        out.append(replace(step, layer_index=index))
-    return tuple(out)
 
 
 def _diff_ids(config: dict[str, Any], source: str, where: str, notes: list[Finding], member: str) -> tuple[Digest, ...]:
