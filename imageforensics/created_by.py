@@ -1,14 +1,16 @@
-"""``created_by`` as the builders write it, and as one spelling to compare.
+"""``created_by`` as the builders write it, as one spelling to compare, and as reports show it.
 
 BuildKit, the classic builder, buildah and kaniko record the same Dockerfile
 instruction in different words; the alignment compares steps by what they
 say, so it first removes the builder-specific spelling (and says what it
-removed). Pure string functions.
+removed). ``display_created_by`` is how every report shows a step's
+created_by on one line. Pure string functions.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 DOCKERFILE_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD "
@@ -71,6 +73,33 @@ def normalise_created_by(text: str) -> tuple[str, tuple[str, ...]]:
             s = "EXPOSE " + ports
             notes.append("EXPOSE port spelling")
     return s, tuple(notes)
+
+
+# What tables leave out of a created_by as recorded: the classic builder's
+# prefix on metadata steps (`/bin/sh -c #(nop)  EXPOSE …`) and BuildKit's
+# ` # buildkit` after RUN/COPY/ADD; neither helps a reader of the table (the
+# exact text stays in findings and JSON).
+_TABLE_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
+_TABLE_BUILDKIT_SUFFIX = re.compile(r"\s+# buildkit$")
+_SPACES = re.compile(r"\s+")
+_SUMMARY_LENGTH = 60  # characters of a created_by that a summary quotes
+
+
+def display_created_by(text: str, form: Literal["table", "summary"] = "table") -> str:
+    """A step's created_by on one line of a report: in a table, or where a summary names the step.
+
+    ``table``: as recorded, less the classic builder's ``/bin/sh -c #(nop)``
+    prefix, BuildKit's `` # buildkit`` suffix and runs of white space, "" for
+    none; each renderer fits it to its column. ``summary``: in the spelling
+    the alignment compares (``normalise_created_by``: also any shell's
+    ``#(nop)`` prefix, ``RUN`` before a classic builder's bare command, EXPOSE
+    ports spelled one way), at most 60 characters (the last of them "…"),
+    "(no created_by)" for none: how a finding's summary or the verdict names a step.
+    """
+    if form == "table":
+        return _SPACES.sub(" ", _TABLE_BUILDKIT_SUFFIX.sub("", _TABLE_NOP.sub("", text))).strip()
+    shown = normalise_created_by(text)[0] if text else "(no created_by)"
+    return shown if len(shown) <= _SUMMARY_LENGTH else shown[: _SUMMARY_LENGTH - 1] + "…"
 
 
 def instruction(text: str) -> str:

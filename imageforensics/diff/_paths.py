@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from imageforensics.diff._align import Pair, Unit, effective_diff_id, image_units, layer_count
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
                                     merge_layers)
 from imageforensics.model import FileEntry, Image
-from imageforensics.diff._steps import MAX_DETAILS, show_step
+from imageforensics.diff._steps import MAX_DETAILS
 
 _NONE = -1  # group key for paths written by a layer no history step reaches
 
@@ -45,7 +46,7 @@ def _label(units: dict[int, Unit], step: int, side: str) -> str:
     if step == _NONE:
         return f"a layer without history entry in {side}"
     unit = units[step]
-    return f"step {step} `{show_step(unit.created_by)}`"
+    return f"step {step} `{display_created_by(unit.created_by, 'summary')}`"
 
 
 def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, *,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
 from imageforensics.audit import squash_kind
-from imageforensics.created_by import normalise_created_by
+from imageforensics.created_by import display_created_by, normalise_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import changed_fields, describe_change
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, Image, Layer
@@ -22,12 +22,6 @@ from imageforensics.units import human_size
 # Instructions that change the filesystem; a layer is expected from them.
 FILESYSTEM_INSTRUCTIONS = ("COPY", "ADD", "RUN")
 MAX_DETAILS = 20  # per-path detail lines in evidence; every path is in `paths`
-
-
-def show_step(text: str, limit: int = 60) -> str:
-    """A created_by for a one-line summary: builder spelling removed, shortened."""
-    s = normalise_created_by(text)[0] if text else "(no created_by)"
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def step_label(pair: Pair) -> str:
@@ -45,7 +39,7 @@ def step_label(pair: Pair) -> str:
         where = f"step {ia}"
     else:
         where = f"step {ib} of B"
-    return f"{where} `{show_step(unit.created_by)}`"
+    return f"{where} `{display_created_by(unit.created_by, 'summary')}`"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,7 +254,8 @@ def step_text(pair: Pair) -> Finding | None:
     if pair.reason in (REASON_INSTRUCTION, REASON_LAYER) and a.created_by != b.created_by:
         return _at_pair(pair, "step-changed", Severity.WARNING,
                         f"step {a.index} (B: step {b.index}) was built from a different instruction: "
-                        f"A `{show_step(a.created_by)}`, B `{show_step(b.created_by)}` (paired by: {pair.reason})",
+                        f"A `{display_created_by(a.created_by, 'summary')}`, B `{display_created_by(b.created_by, 'summary')}` "
+                        f"(paired by: {pair.reason})",
                         dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
     if a.created_by != b.created_by:
         return _at_pair(pair, "created-by-spelling", Severity.INFO,

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
 from imageforensics.audit import squash_kind
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
-from imageforensics.diff._steps import show_step
 
 # Findings that say the content (files, steps that make them, platform) differs.
 CONTENT_CODES = frozenset({
@@ -39,7 +39,7 @@ def _held(image: Image, index: int) -> bool:
 
 def _layer_name(image: Image, index: int) -> str:
     step = next((s for s in image.history if s.layer_index == index), None)
-    where = f" (step {step.index} `{show_step(step.created_by)}`)" if step is not None else ""
+    where = f" (step {step.index} `{display_created_by(step.created_by, 'summary')}`)" if step is not None else ""
     return f"layer {index}{where}"
 
 
@@ -116,7 +116,7 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     drift = next((f for f in findings if f.code == "timestamp-drift"), None)
     drift_note = ""
     if drift is not None:
-        drift_note = (f"History diverges from step {drift.step_a} `{show_step(drift.created_by)}`"
+        drift_note = (f"History diverges from step {drift.step_a} `{display_created_by(drift.created_by, 'summary')}`"
                       + (f" (created {drift.evidence_value('drift')} in B)" if drift.evidence_value("drift") else "")
                       + ".")
     missing = [f for f in findings if f.code == "paths-missing"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
-from imageforensics.report._common import table_created_by
 from imageforensics.report._escape import display_width, shorten, text_safe, wrap
 from imageforensics.units import human_size
 
@@ -121,7 +121,7 @@ def _history_table(image: Image, width: int) -> list[str]:
     header = (f"{'STEP':>{index_w}}  {'CREATED':<{created_w}}  EMPTY  {'LAYER':<{layer_w}}" + ("" if own_line else "  CREATED_BY")).rstrip()
     lines = [header]
     for step, when, layer in zip(image.history, created, layers):
-        by = shorten(text_safe(table_created_by(step.created_by)), by_w)
+        by = shorten(text_safe(display_created_by(step.created_by)), by_w)
         pad = created_w - display_width(when)
         empty = "yes" if step.empty_layer else "no"
         row = f"{step.index:>{index_w}}  {when}{' ' * pad}  {empty:<5}  {layer:<{layer_w}}"
