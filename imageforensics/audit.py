@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-from imageforensics.created_by import instruction, normalise_created_by
+from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, step_instruction
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.timestamp import format_duration
@@ -46,7 +46,6 @@ IMAGE_CODES = {
     "time-backwards": "WARNING: a step created before the previous one",
     "image-created-mismatch": "INFO: image created differs from the last step's created",
 }
-FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 # moby image_squash.go: the appended entry's comment.
 _SQUASH = re.compile(r"(merge sha256:[0-9a-f]+ to sha256:[0-9a-f]+|create new from sha256:[0-9a-f]+)")
 BUILDKIT_REPAIR_COMMENT = "buildkit.exporter.image.v0"
@@ -147,11 +146,6 @@ def _history_checks(image: Image) -> list[Finding]:
     return []
 
 
-def step_instruction(created_by: str) -> str:
-    """The Dockerfile instruction a history step records (RUN, COPY, ENV…), or ""."""
-    return instruction(normalise_created_by(created_by)[0])
-
-
 def squash_kind(image: Image) -> str:
     """Which tool merged the image's steps into fewer layers, or "".
 
@@ -195,7 +189,7 @@ def history_signals(image: Image) -> tuple[Finding, ...]:
         layer_step = steps.get(i)
         if layer is None or layer_step is None:
             continue
-        if step_instruction(layer_step.created_by) in ("COPY", "ADD") and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
+        if step_instruction(layer_step.created_by) in COPY_INSTRUCTIONS and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
             out.append(_f("empty-gzip-on-copy", WARNING, f"step {layer_step.index} {step_instruction(layer_step.created_by)} has the 32-byte empty gzip layer {layer.blob_digest.short}: it copied nothing (the cache-import corruption pulls this blob)", step=layer_step.index, created_by=layer_step.created_by, blob=layer.blob_digest))
     out.extend(_time_signals(image))
     if image.has_inline_cache:

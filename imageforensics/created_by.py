@@ -16,6 +16,10 @@ DOCKERFILE_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD "
     "RUN SHELL STOPSIGNAL USER VOLUME WORKDIR".split()
 )
+# The instructions that write the filesystem, so a layer is expected from each
+# (the others only set config); of them, those that copy files in.
+FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
+COPY_INSTRUCTIONS = frozenset({"COPY", "ADD"})
 
 # The classic builder records COPY/ADD as "COPY file:<sha256> in <dest>"
 # (also dir: and multi:), BuildKit as "COPY <src>... <dest>".
@@ -108,6 +112,11 @@ def instruction(text: str) -> str:
     return word if word in DOCKERFILE_INSTRUCTIONS else ""
 
 
+def step_instruction(created_by: str) -> str:
+    """The Dockerfile instruction a history step records (RUN, COPY, ENV…), or ""."""
+    return instruction(normalise_created_by(created_by)[0])
+
+
 def copy_destination(normal: str) -> str | None:
     """The destination of a COPY/ADD in either builder's spelling, else None."""
     m = _CLASSIC_COPY.fullmatch(normal)
@@ -115,7 +124,7 @@ def copy_destination(normal: str) -> str | None:
         return f"{m.group(1)} {m.group(2)}"
     words = normal.split()
     args = [w for w in words[1:] if not w.startswith("--")]
-    if words and words[0] in ("COPY", "ADD") and len(args) >= 2:
+    if words and words[0] in COPY_INSTRUCTIONS and len(args) >= 2:
         return f"{words[0]} {args[-1]}"
     return None
 

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
 from imageforensics.audit import squash_kind
-from imageforensics.created_by import display_created_by, normalise_created_by
+from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import changed_fields, describe_change
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, Image, Layer
 from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
 
-# Instructions that change the filesystem; a layer is expected from them.
-FILESYSTEM_INSTRUCTIONS = ("COPY", "ADD", "RUN")
 MAX_DETAILS = 20  # per-path detail lines in evidence; every path is in `paths`
 
 
@@ -172,14 +170,14 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
     if squashed and step.empty_layer:
         return [f"the image is squashed ({squashed} marks every merged step empty_layer)"]
     out = []
-    keyword = normalise_created_by(step.created_by)[0].split(" ", 1)[0].upper()
+    keyword = step_instruction(step.created_by)
     if keyword in FILESYSTEM_INSTRUCTIONS and step.empty_layer:
         out.append(f"a {keyword} step marked empty_layer, BuildKit's empty-layer removal signature")
         later = image.history[step.index + 1:]
         if all(s.empty_layer for s in later):
             out.append("at the top of the history, where BuildKit flips surplus entries to empty")
     layer = image.layers[unit.layer_index] if unit.layer_index is not None and unit.layer_index < len(image.layers) else None
-    if layer is not None and layer.blob_digest.hex == EMPTY_GZIP_BUILDKIT and keyword in ("COPY", "ADD"):
+    if layer is not None and layer.blob_digest.hex == EMPTY_GZIP_BUILDKIT and keyword in COPY_INSTRUCTIONS:
         out.append(f"its layer is BuildKit's empty gzip blob {EMPTY_GZIP_BUILDKIT[:12]}…")
     return out
 
