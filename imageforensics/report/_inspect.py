@@ -1,10 +1,10 @@
 """Text for ``imageforensics inspect``: one archive, one image, its history and its audit.
 
-Pure: model values in, a string out. The audit is not in the model: the
-caller passes the function that gives each image's findings
-(``audit.image_findings``), since renderers import only values. Every string from the archive (names,
-tags, created_by, comments) goes through ``text_safe`` first: control and
-bidi characters are shown escaped, never emitted.
+Pure: model values in, a string out. The audit is not in the model, and
+renderers import only values: the caller passes the function that gives each
+image's findings (``audit.image_findings``). Every string from the archive
+(names, tags, created_by, comments) goes through ``text_safe`` first: control
+and bidi characters are shown escaped, never emitted.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from imageforensics.units import human_size
 _LABEL = 12
 
 
+# What the caller passes to give each image's findings (the CLI: audit.image_findings).
 ImageFindings = Callable[[Image], tuple[Finding, ...]]
 
 
