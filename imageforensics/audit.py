@@ -1,10 +1,12 @@
 """The integrity audit: findings on every read (pure functions over model values).
 
-``audit_image`` checks one Image on its own (layers vs diff_ids, history vs
-layers, empty and unreadable layers) and adds ``history_signals``, the
-single-image forensic signals that the diff engine reuses. The archive-level
-findings that ``parse`` observes while it resolves references are built in
-``parse/_archive_findings``. Every code is registered in ``catalogue``.
+``image_findings`` is an image's whole audit, computed where it is shown (never
+stored in the model or in snapshots, so it is always this version's): what
+parsing observed (``Image.findings``: the archive's bytes and references, built
+in ``parse/_archive_findings``) together with ``audit_image``, the checks of
+one Image on its own (layers vs diff_ids, history vs layers, empty and
+unreadable layers) and ``history_signals``, the single-image forensic signals
+that the diff engine reuses. Every code is registered in ``catalogue``.
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-from imageforensics.created_by import instruction, normalise_created_by
+from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, step_instruction
 from imageforensics.catalogue import EvidenceValue
-from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import show
 
 INFO, WARNING, ERROR = Severity.INFO, Severity.WARNING, Severity.ERROR
 
-FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 # moby image_squash.go: the appended entry's comment.
 _SQUASH = re.compile(r"(merge sha256:[0-9a-f]+ to sha256:[0-9a-f]+|create new from sha256:[0-9a-f]+)")
 BUILDKIT_REPAIR_COMMENT = "buildkit.exporter.image.v0"
@@ -39,6 +40,11 @@ def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, 
 
 
 # ---- one image -----------------------------------------------------------------
+
+
+def image_findings(image: Image) -> tuple[Finding, ...]:
+    """The image's whole audit, sorted: what parsing observed (``Image.findings``) and every check of ``audit_image``."""
+    return sort_findings(list(dict.fromkeys(image.findings + audit_image(image))))
 
 
 def audit_image(image: Image) -> tuple[Finding, ...]:
@@ -117,11 +123,6 @@ def _history_checks(image: Image) -> list[Finding]:
     return []
 
 
-def step_instruction(created_by: str) -> str:
-    """The Dockerfile instruction a history step records (RUN, COPY, ENV…), or ""."""
-    return instruction(normalise_created_by(created_by)[0])
-
-
 def squash_kind(image: Image) -> str:
     """Which tool merged the image's steps into fewer layers, or "".
 
@@ -165,7 +166,7 @@ def history_signals(image: Image) -> tuple[Finding, ...]:
         layer_step = steps.get(i)
         if layer is None or layer_step is None:
             continue
-        if step_instruction(layer_step.created_by) in ("COPY", "ADD") and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
+        if step_instruction(layer_step.created_by) in COPY_INSTRUCTIONS and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
             out.append(_f("empty-gzip-on-copy", WARNING, f"step {layer_step.index} {step_instruction(layer_step.created_by)} has the 32-byte empty gzip layer {layer.blob_digest.short}: it copied nothing (the cache-import corruption pulls this blob)", step=layer_step.index, created_by=layer_step.created_by, blob=layer.blob_digest))
     out.extend(_time_signals(image))
     if image.has_inline_cache:

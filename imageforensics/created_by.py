@@ -1,19 +1,27 @@
-"""``created_by`` as the builders write it, and as one spelling to compare.
+"""``created_by`` as the builders write it, as one spelling to compare, and as reports show it.
 
 BuildKit, the classic builder, buildah and kaniko record the same Dockerfile
 instruction in different words; the alignment compares steps by what they
 say, so it first removes the builder-specific spelling (and says what it
-removed). Pure string functions.
+removed). ``display_created_by`` is how every report shows a step's
+created_by on one line. Pure string functions.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
+
+from imageforensics.untrusted import escape
 
 DOCKERFILE_INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD "
     "RUN SHELL STOPSIGNAL USER VOLUME WORKDIR".split()
 )
+# The instructions that write the filesystem, so a layer is expected from each
+# (the others only set config); of them, those that copy files in.
+FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
+COPY_INSTRUCTIONS = frozenset({"COPY", "ADD"})
 
 # The classic builder records COPY/ADD as "COPY file:<sha256> in <dest>"
 # (also dir: and multi:), BuildKit as "COPY <src>... <dest>".
@@ -73,10 +81,44 @@ def normalise_created_by(text: str) -> tuple[str, tuple[str, ...]]:
     return s, tuple(notes)
 
 
+# What tables leave out of a created_by as recorded: the classic builder's
+# prefix on metadata steps (`/bin/sh -c #(nop)  EXPOSE …`) and BuildKit's
+# ` # buildkit` after RUN/COPY/ADD; neither helps a reader of the table (the
+# exact text stays in findings and JSON).
+_TABLE_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
+_TABLE_BUILDKIT_SUFFIX = re.compile(r"\s+# buildkit$")
+_SPACES = re.compile(r"\s+")
+_SUMMARY_LENGTH = 60  # characters of a created_by that a summary quotes
+
+
+def display_created_by(text: str, form: Literal["table", "summary"] = "table") -> str:
+    """A step's created_by on one line of a report: in a table, or where a summary names the step.
+
+    ``table``: as recorded, less the classic builder's ``/bin/sh -c #(nop)``
+    prefix, BuildKit's `` # buildkit`` suffix and runs of white space, "" for
+    none; each renderer fits it to its column. ``summary``: in the spelling
+    the alignment compares (``normalise_created_by``: also any shell's
+    ``#(nop)`` prefix, ``RUN`` before a classic builder's bare command, EXPOSE
+    ports spelled one way), at most 60 characters (the last of them "…"),
+    "(no created_by)" for none, escaped (``untrusted.escape``): how a finding's
+    summary or the verdict names a step.
+    """
+    if form == "table":
+        return _SPACES.sub(" ", _TABLE_BUILDKIT_SUFFIX.sub("", _TABLE_NOP.sub("", text))).strip()
+    shown = normalise_created_by(text)[0] if text else "(no created_by)"
+    # A summary is our sentence with the step's text in it: shown by the one policy (untrusted.escape).
+    return escape(shown) if len(shown) <= _SUMMARY_LENGTH else escape(shown[: _SUMMARY_LENGTH - 1]) + "…"
+
+
 def instruction(text: str) -> str:
     """The Dockerfile instruction keyword of a normalised created_by, or ""."""
     word = text.split(" ", 1)[0].upper() if text else ""
     return word if word in DOCKERFILE_INSTRUCTIONS else ""
+
+
+def step_instruction(created_by: str) -> str:
+    """The Dockerfile instruction a history step records (RUN, COPY, ENV…), or ""."""
+    return instruction(normalise_created_by(created_by)[0])
 
 
 def copy_destination(normal: str) -> str | None:
@@ -86,7 +128,7 @@ def copy_destination(normal: str) -> str | None:
         return f"{m.group(1)} {m.group(2)}"
     words = normal.split()
     args = [w for w in words[1:] if not w.startswith("--")]
-    if words and words[0] in ("COPY", "ADD") and len(args) >= 2:
+    if words and words[0] in COPY_INSTRUCTIONS and len(args) >= 2:
         return f"{words[0]} {args[-1]}"
     return None
 

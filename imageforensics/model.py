@@ -219,16 +219,21 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Image:
-    """One image in an archive: its config, history and layers, and its audit.
+    """One image in an archive: its config, history and layers, and what parsing observed of it.
 
     ``image_id`` is the sha256 of the config bytes as stored (recomputed, not
     trusted from names). ``diff_ids`` are as declared in ``rootfs``.
     ``layers`` are in manifest order (index 0 = base); an entry is None where
     the manifest names a layer whose blob is absent from the archive.
     ``layer_refs`` are the manifest's own names for the layers (member paths or
-    descriptor digests), parallel to ``layers``. ``findings`` is the integrity
-    audit of this image. ``config_shape`` is how the config JSON is written,
-    path by path (``configshape``); () when unknown (an older snapshot).
+    descriptor digests), parallel to ``layers``. ``findings`` are what parsing
+    observed of the archive's bytes and references for this image (its config
+    named by another digest, an absent layer, a config field of the wrong
+    type…), which the model alone could not tell again; the checks that follow
+    from the model are its audit, computed where it is used
+    (``audit.image_findings``), never stored. ``config_shape`` is how the
+    config JSON is written, path by path (``configshape``); () when unknown
+    (an older snapshot).
     """
 
     image_id: Digest

@@ -15,6 +15,7 @@ exact epoch nanoseconds; a file entry omits only fields at their default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from imageforensics.catalogue import REGISTRY
@@ -265,8 +266,8 @@ def load_run_config(value: object, where: str) -> RunConfig:
     )
 
 
-def image_json(image: Image) -> dict[str, Any]:
-    """An image: config, history, layers with entries, and its audit findings."""
+def image_json(image: Image, findings: tuple[Finding, ...]) -> dict[str, Any]:
+    """An image: config, history, layers with entries, and the ``findings`` given for it."""
     return {
         "image_id": str(image.image_id),
         "config_member": image.config_member,
@@ -282,7 +283,7 @@ def image_json(image: Image) -> dict[str, Any]:
         "run_config": run_config_json(image.run_config),
         "docker_version": image.docker_version,
         "has_inline_cache": image.has_inline_cache,
-        "findings": [finding_json(f) for f in image.findings],
+        "findings": [finding_json(f) for f in findings],
         "config_shape": pairs_json(image.config_shape),
     }
 
@@ -319,8 +320,14 @@ def load_image(value: object, where: str) -> Image:
     )
 
 
-def archive_to_json(archive: Archive) -> dict[str, Any]:
-    """The whole archive model as JSON-ready values (an exact round trip with ``archive_from_json``)."""
+def archive_to_json(archive: Archive, *, image_findings: Callable[[Image], tuple[Finding, ...]] | None = None) -> dict[str, Any]:
+    """The whole archive model as JSON-ready values (an exact round trip with ``archive_from_json``).
+
+    ``image_findings`` gives the findings written for each image: by default
+    those it holds (a snapshot's); ``inspect --format json`` passes the whole
+    audit (``audit.image_findings``), which is computed, not held.
+    """
+    findings_of = image_findings if image_findings is not None else _held_findings
     return {
         "source": archive.source,
         "layout": archive.layout,
@@ -329,8 +336,12 @@ def archive_to_json(archive: Archive) -> dict[str, Any]:
         "size": archive.size,
         "notes": list(archive.notes),
         "findings": [finding_json(f) for f in archive.findings],
-        "images": [image_json(i) for i in archive.images],
+        "images": [image_json(i, findings_of(i)) for i in archive.images],
     }
+
+
+def _held_findings(image: Image) -> tuple[Finding, ...]:
+    return image.findings
 
 
 def archive_from_json(obj: object, source: str) -> Archive:

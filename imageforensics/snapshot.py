@@ -8,6 +8,11 @@ replaces config environment and label values with the sha256 of the value
 (keys stay, equal values stay equal, so two redacted snapshots still diff),
 and the snapshot says what was redacted.
 
+A snapshot holds what parsing observed (``Image.findings``, ``Archive.findings``)
+but not the audit, which is computed from the model where it is used; the
+audit that earlier versions stored in each image is dropped on load and so
+recomputed by this version's checks.
+
 The loader treats a snapshot as hostile input: gzip is detected by its magic
 bytes and decompressed with a size cap, JSON objects with duplicate keys are
 refused, and every field is type-checked (SnapshotError naming the field).
@@ -32,6 +37,22 @@ FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1
 REDACTABLE = frozenset({"env", "labels"})
 GZIP_MAGIC = b"\x1f\x8b"
+# A snapshot lists every file entry, so it may legitimately be larger than
+# any config JSON: allow this many times the JSON member limit once inflated.
+_SNAPSHOT_JSON_FACTOR = 16
+# Earlier versions stored each image's audit in its findings, next to what
+# parsing observed. Kept, an old check would stand beside (or in place of)
+# this version's, and a snapshot from a version without a check would diff
+# against its own archive with a spurious finding; dropped, the audit is
+# recomputed and an old snapshot diffs exactly like its archive. These are the
+# codes the audit had while it was stored: a check added since was never
+# stored, so this set never grows.
+STORED_AUDIT_CODES = frozenset({
+    "layer-count-mismatch", "layer-unreadable", "layer-unverifiable", "diff-id-mismatch", "layer-empty",
+    "layer-anomaly", "layer-repeated", "history-absent", "history-surplus", "history-shortfall",
+    "fs-step-marked-empty", "history-repaired", "empty-gzip-on-copy", "inline-cache", "squash-signature",
+    "time-zero", "time-epoch", "time-unparseable", "timestamps-shared", "time-backwards", "image-created-mismatch",
+})
 
 
 def _redact_config(config: RunConfig, redact: frozenset[str]) -> RunConfig:
@@ -126,6 +147,10 @@ def load_snapshot(data: bytes, *, source: str, limits: Limits = Limits()) -> Arc
         raise SnapshotError(source, e.where, e.expected) from None
     except RecursionError:
         raise SnapshotError(source, None, "snapshot JSON is nested too deeply") from None
+    # An image's audit is computed where it is used: drop what earlier versions stored of it.
+    images = tuple(dataclasses.replace(image, findings=tuple(f for f in image.findings
+                                                             if f.code not in STORED_AUDIT_CODES))
+                   for image in archive.images)
     # The layout, compression and sha256 stay those of the archive the
     # snapshot was taken from, so that it diffs exactly like that archive
     # (packaging findings included); a note says where the model came from.
@@ -134,4 +159,4 @@ def load_snapshot(data: bytes, *, source: str, limits: Limits = Limits()) -> Arc
              else "read from a snapshot"]
     if redacted:
         notes.append(f"redacted: {', '.join(sorted(redacted))} (values replaced by their sha256)")
-    return dataclasses.replace(archive, notes=archive.notes + tuple(notes))
+    return dataclasses.replace(archive, images=images, notes=archive.notes + tuple(notes))

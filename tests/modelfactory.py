@@ -157,11 +157,11 @@ def spec(*steps: StepSpec, **kwargs: object) -> ImageSpec:
     return ImageSpec(steps=filled, **kwargs)  # type: ignore[arg-type]
 
 
-def build(image_spec: ImageSpec, *, audit: bool = False) -> Image:
+def build(image_spec: ImageSpec) -> Image:
     """The Image a spec describes, reconciled the way the reader does (non-empty steps ↔ layers).
 
-    With ``audit`` its ``findings`` are the reader's single-image audit
-    (``imageforensics.audit.audit_image``), as a read archive would carry.
+    Its ``findings`` are empty, as parsing observes nothing odd in the archive:
+    the audit is computed from the image where it is used (``audit.image_findings``).
     """
     layers = [s.layer for s in image_spec.steps if s.layer is not None]
     history = []
@@ -183,9 +183,6 @@ def build(image_spec: ImageSpec, *, audit: bool = False) -> Image:
                   references=image_spec.references, platform=image_spec.platform, created=created,
                   author=image_spec.author, history=tuple(history), diff_ids=diff_ids, layers=tuple(layers),
                   layer_refs=tuple(f"{l.member}" for l in layers), run_config=image_spec.run_config)
-    if audit:
-        from imageforensics.audit import audit_image
-        image = replace(image, findings=audit_image(image))
     return image
 
 

@@ -33,11 +33,7 @@ ALLOWED = {
     "entry": {"cli"},
 }
 # Known edges that break the rules, each with the reason it is still there.
-EXCEPTIONS: dict[str, set[str]] = {
-    # The image audit is still attached to the image while it is parsed (and so
-    # stored in snapshots); it goes when the audit is computed where it is shown.
-    "parse._config": {"audit"},
-}
+EXCEPTIONS: dict[str, set[str]] = {}
 NETWORK = {"socket", "ssl", "http", "urllib", "ftplib", "smtplib", "xmlrpc", "asyncio"}
 IO_MODULES = {"os", "io", "tarfile", "subprocess", "shutil", "tempfile"}
 

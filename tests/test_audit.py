@@ -8,9 +8,10 @@ import pytest
 
 from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics import audit
+from imageforensics.created_by import step_instruction
 from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_TAR_1024, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
-from imageforensics.parse._config import reconcile
+from imageforensics.history import reconcile
 from imageforensics.timestamp import Timestamp
 
 
@@ -140,7 +141,7 @@ def test_unreadable_empty_repeated_and_odd_layers():
     ("bazel build", ""),
 ])
 def test_step_instruction(created_by, instruction):
-    assert audit.step_instruction(created_by) == instruction
+    assert step_instruction(created_by) == instruction
 
 
 def test_filesystem_step_marked_empty_is_a_warning():

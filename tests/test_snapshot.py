@@ -19,7 +19,7 @@ from imageforensics.errors import SnapshotError
 from imageforensics.options import Limits
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.model_json import archive_from_json, archive_to_json
-from imageforensics.snapshot import load_snapshot, write_snapshot
+from imageforensics.snapshot import STORED_AUDIT_CODES, load_snapshot, write_snapshot
 from imageforensics.timestamp import Timestamp
 from tests.reportfactory import findings, hostile_text
 
@@ -49,6 +49,8 @@ steps = st.builds(HistoryStep, index=_small, created=timestamps, created_by=host
 run_configs = st.builds(RunConfig, env=_opt_strs, cmd=_opt_strs, entrypoint=_opt_strs, working_dir=hostile_text,
                         user=hostile_text, exposed_ports=_strs, volumes=_strs, labels=_pairs,
                         stop_signal=hostile_text, healthcheck=hostile_text, shell=_opt_strs, on_build=_opt_strs)
+# An image holds what parsing observed; the audit codes it held before are dropped on load (test below).
+image_findings = findings.filter(lambda f: f.code not in STORED_AUDIT_CODES)
 images = st.builds(Image, image_id=digests, config_member=hostile_text, manifest_digest=st.one_of(st.none(), digests),
                    references=_strs, platform=st.builds(Platform, os=hostile_text, architecture=hostile_text,
                                                         variant=hostile_text, os_version=hostile_text,
@@ -57,7 +59,7 @@ images = st.builds(Image, image_id=digests, config_member=hostile_text, manifest
                    diff_ids=st.lists(digests, max_size=3).map(tuple),
                    layers=st.lists(st.one_of(st.none(), layers), max_size=3).map(tuple), layer_refs=_strs,
                    run_config=run_configs, docker_version=hostile_text, has_inline_cache=st.booleans(),
-                   findings=st.lists(findings, max_size=2).map(tuple))
+                   findings=st.lists(image_findings, max_size=2).map(tuple))
 archives = st.builds(Archive, source=hostile_text, layout=hostile_text, compression=hostile_text,
                      sha256=st.one_of(st.none(), digests), images=st.lists(images, max_size=2).map(tuple),
                      findings=st.lists(findings, max_size=2).map(tuple), size=_small, notes=_strs)
@@ -328,3 +330,117 @@ def test_snapshots_of_every_readable_corpus_archive_are_exact() -> None:
                                                                    archive.layout), path
         checked += 1
     assert checked >= 20
+
+
+# --- the audit is computed, not stored ------------------------------------------
+
+OLD_SNAPSHOTS = ROOT / "tests" / "old-snapshots"
+
+
+def _first(archive: Archive) -> Image:
+    from imageforensics.read._selection import select_image
+
+    return select_image(archive, reference=None, index=None, platform=None)
+
+
+def _diff(a: Archive, b: Archive) -> Any:
+    from imageforensics.diff._engine import diff_images
+
+    report = diff_images(a, _first(a), b, _first(b))
+    return (report.verdict_kind, report.verdict, report.findings, report.steps)
+
+
+def _old_doc(name: str) -> dict[str, Any]:
+    return json.loads(gzip.decompress((OLD_SNAPSHOTS / f"{name}.json.gz").read_bytes()))  # type: ignore[no-any-return]
+
+
+def _audit_codes() -> set[str]:
+    """The codes the single-image audit (audit.py) emits, read from its source."""
+    import re
+
+    from imageforensics import audit
+
+    return set(re.findall(r'_f\(\s*"([a-z0-9-]+)"', Path(audit.__file__).read_text(encoding="utf-8")))
+
+
+def _parse_codes() -> set[str]:
+    """The codes parsing emits (parse/), read from its sources."""
+    import re
+
+    from imageforensics import parse
+
+    folder = Path(parse.__file__).parent
+    return {code for path in folder.glob("*.py")
+            for code in re.findall(r'code="([a-z0-9-]+)"|_finding\(\s*"([a-z0-9-]+)"|"([a-z0-9-]+)",\s*(?:ERROR|WARNING|INFO)',
+                                   path.read_text(encoding="utf-8")) for code in code if code}
+
+
+def test_the_codes_dropped_on_load_are_the_audits_never_what_parsing_observes() -> None:
+    audit_codes = _audit_codes()
+    assert len(audit_codes) > 15
+    assert STORED_AUDIT_CODES <= audit_codes
+    assert _parse_codes() and not STORED_AUDIT_CODES & _parse_codes()
+
+
+@pytest.mark.parametrize("name", ["tomcat-cache-from", "tomcat-pulled", "platform-a"])
+def test_a_snapshot_holds_what_parsing_observed_and_no_audit(name: str) -> None:
+    from imageforensics.audit import image_findings
+
+    archive = _sample(f"{name}.tar")
+    doc = json.loads(write_snapshot(archive))
+    stored = {f["code"] for image in doc["archive"]["images"] for f in image["findings"]}
+    assert not stored & _audit_codes()
+    # What the earlier format held beyond the audit is still there (platform-a: its LayerSources).
+    old = {f["code"] for image in _old_doc(name)["archive"]["images"] for f in image["findings"]}
+    assert stored == old - STORED_AUDIT_CODES
+    # The audit is recomputed from the loaded model: the same as the archive's.
+    loaded = load_snapshot(write_snapshot(archive), source=archive.source)
+    assert [image_findings(i) for i in loaded.images] == [image_findings(i) for i in archive.images]
+
+
+@pytest.mark.parametrize("name", ["tomcat-cache-from", "tomcat-pulled", "platform-a"])
+def test_an_old_snapshot_with_its_audit_stored_loads_as_its_archive_and_diffs_like_it(name: str) -> None:
+    from imageforensics.audit import image_findings
+    from imageforensics.report._inspect import render_inspect_all
+
+    archive = _sample(f"{name}.tar")
+    data = (OLD_SNAPSHOTS / f"{name}.json.gz").read_bytes()
+    old = load_snapshot(data, source=archive.source)
+    # Written from the same path as the old one, so that their notes name the same archive.
+    taken_from = dataclasses.replace(archive, source=_old_doc(name)["archive"]["source"])
+    new = load_snapshot(write_snapshot(taken_from), source=archive.source)
+    assert old.images == archive.images == new.images
+    assert _diff(old, archive) == _diff(archive, archive) == _diff(archive, old)
+    assert _diff(old, archive)[0] == "identical"
+    assert render_inspect_all(old, image_findings=image_findings) == render_inspect_all(new, image_findings=image_findings)
+
+
+def test_an_old_snapshot_from_a_version_without_a_check_diffs_against_its_archive_as_identical() -> None:
+    """The reason the audit is not stored: the old snapshot's missing check is recomputed, not reported as a difference."""
+    archive = _sample("tomcat-cache-from.tar")
+    doc = _old_doc("tomcat-cache-from")
+    (image,) = doc["archive"]["images"]
+    # As a version that did not yet flag a COPY step marked empty_layer would have written it.
+    assert "fs-step-marked-empty" in {f["code"] for f in image["findings"]}
+    image["findings"] = [f for f in image["findings"] if f["code"] != "fs-step-marked-empty"]
+    without = load_snapshot(json.dumps(doc).encode(), source=archive.source)
+    assert _diff(without, archive) == _diff(archive, archive)
+    assert _diff(without, archive)[:3] == ("identical", _diff(archive, archive)[1], ())
+    # And against another archive it diffs as its archive does, the recomputed WARNING included.
+    other = _sample("tomcat-pulled.tar")
+    assert _diff(other, without) == _diff(other, archive)
+    assert "fs-step-marked-empty" in {f.code for f in _diff(other, without)[2]}
+
+
+def test_an_old_snapshot_whose_check_was_worded_otherwise_has_this_versions_audit() -> None:
+    """A stored finding that this version's check no longer gives exactly is dropped, not shown beside the new one."""
+    from imageforensics.audit import image_findings
+
+    archive = _sample("tomcat-pulled.tar")
+    doc = _old_doc("tomcat-pulled")
+    (image,) = doc["archive"]["images"]
+    (inline,) = [f for f in image["findings"] if f["code"] == "inline-cache"]
+    inline["summary"] = "inline cache found"  # as an earlier version might have put it
+    older = load_snapshot(json.dumps(doc).encode(), source=archive.source)
+    assert [image_findings(i) for i in older.images] == [image_findings(i) for i in archive.images]
+    assert _diff(older, archive) == _diff(archive, archive)

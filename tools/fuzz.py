@@ -133,14 +133,15 @@ def inspect_pipeline(data: bytes, limits: Limits = Limits(), *, on_member: Calla
 
     ``on_member`` is the reader's own hook, told each member it starts (a test plants a bug there).
     """
+    from imageforensics.audit import image_findings
     from imageforensics.model_json import archive_to_json
     from imageforensics.read._archive import read_stream
     from imageforensics.report._inspect import render_inspect_text
 
     archive = read_stream(io.BytesIO(data), SOURCE, ReadOptions(limits=limits), on_member=on_member)
     for image in archive.images or (None,):
-        render_inspect_text(archive, image)
-    json.dumps(archive_to_json(archive), sort_keys=True, ensure_ascii=False)
+        render_inspect_text(archive, image, image_findings=image_findings)
+    json.dumps(archive_to_json(archive, image_findings=image_findings), sort_keys=True, ensure_ascii=False)
     return archive
 
 

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import NoReturn
 
+from imageforensics import audit
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
@@ -213,7 +214,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     images = None
     if args.platform and renderer.narrows_to_platform:
         images = (select_image(archive, reference=None, index=None, platform=args.platform),)
-    write_output(renderer.render(archive, images), args.output)
+    write_output(renderer.render(archive, images, image_findings=audit.image_findings), args.output)
     return 0
 
 

@@ -23,6 +23,7 @@ import difflib
 from dataclasses import dataclass
 
 from imageforensics.created_by import copy_destination, instruction, is_classic_copy, normalise_created_by
+from imageforensics.history import layer_indexes
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.options import Limits
 
@@ -83,17 +84,10 @@ def step_layer_indexes(image: Image) -> tuple[int | None, ...]:
     """Pass 1: the layer index of each history step (None for empty or surplus steps)."""
     if any(step.layer_index is not None for step in image.history):
         return tuple(step.layer_index for step in image.history)
-    # Not reconciled by the reader: derive it the same way it would.
-    out: list[int | None] = []
-    count = len(image.diff_ids) if image.diff_ids else len(image.layers)
-    n = 0
-    for step in image.history:
-        if step.empty_layer or n >= count:
-            out.append(None)
-        else:
-            out.append(n)
-            n += 1
-    return tuple(out)
+    # No step has a layer: a model nobody reconciled, or a config without
+    # diff_ids, for which the reader matched no step. Match them by the same
+    # rule, then, to the layers the manifest lists when there are no diff_ids.
+    return layer_indexes(image.history, len(image.diff_ids) or len(image.layers))
 
 
 def effective_diff_id(image: Image, layer_index: int) -> Digest | None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from imageforensics.diff._align import Pair, Unit, effective_diff_id, image_units, layer_count
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
                                     merge_layers, path_matcher)
 from imageforensics.model import FileEntry, Image
 from imageforensics.options import DiffOptions
-from imageforensics.diff._steps import MAX_DETAILS, show_step
+from imageforensics.diff._steps import MAX_DETAILS
 from imageforensics.untrusted import escape
 
 _NONE = -1  # group key for paths written by a layer no history step reaches
@@ -47,7 +48,7 @@ def _label(units: dict[int, Unit], step: int, side: str) -> str:
     if step == _NONE:
         return f"a layer without history entry in {side}"
     unit = units[step]
-    return f"step {step} `{show_step(unit.created_by)}`"
+    return f"step {step} `{display_created_by(unit.created_by, 'summary')}`"
 
 
 def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions) -> list[Finding]:

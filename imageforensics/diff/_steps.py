@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
 from imageforensics.audit import squash_kind
-from imageforensics.created_by import normalise_created_by
+from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import changed_fields, describe_change
@@ -21,15 +21,7 @@ from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
 from imageforensics.untrusted import escape
 
-# Instructions that change the filesystem; a layer is expected from them.
-FILESYSTEM_INSTRUCTIONS = ("COPY", "ADD", "RUN")
 MAX_DETAILS = 20  # per-path detail lines in evidence; every path is in `paths`
-
-
-def show_step(text: str, limit: int = 60) -> str:
-    """A created_by for a one-line summary: builder spelling removed, shortened, shown (``untrusted.escape``)."""
-    s = normalise_created_by(text)[0] if text else "(no created_by)"
-    return escape(s) if len(s) <= limit else escape(s[: limit - 1]) + "…"
 
 
 def step_label(pair: Pair) -> str:
@@ -47,7 +39,7 @@ def step_label(pair: Pair) -> str:
         where = f"step {ia}"
     else:
         where = f"step {ib} of B"
-    return f"{where} `{show_step(unit.created_by)}`"
+    return f"{where} `{display_created_by(unit.created_by, 'summary')}`"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,8 +187,7 @@ def removal_signature(image: Image, step: HistoryStep | None) -> bool:
     """BuildKit's empty-layer removal signature: a filesystem step marked empty_layer in an unsquashed image."""
     if step is None or not step.empty_layer or squash_kind(image):
         return False
-    keyword = normalise_created_by(step.created_by)[0].split(" ", 1)[0].upper()
-    return keyword in FILESYSTEM_INSTRUCTIONS
+    return step_instruction(step.created_by) in FILESYSTEM_INSTRUCTIONS
 
 
 def single_image_signals(image: Image, unit: Unit) -> list[str]:
@@ -212,14 +203,14 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
     if squashed and step.empty_layer:
         return [f"the image is squashed ({squashed} marks every merged step empty_layer)"]
     out = []
-    keyword = normalise_created_by(step.created_by)[0].split(" ", 1)[0].upper()
+    keyword = step_instruction(step.created_by)
     if removal_signature(image, step):
         out.append(f"a {keyword} step marked empty_layer, BuildKit's empty-layer removal signature")
         later = image.history[step.index + 1:]
         if all(s.empty_layer for s in later):
             out.append("at the top of the history, where BuildKit flips surplus entries to empty")
     layer = image.layers[unit.layer_index] if unit.layer_index is not None and unit.layer_index < len(image.layers) else None
-    if layer is not None and layer.blob_digest.hex == EMPTY_GZIP_BUILDKIT and keyword in ("COPY", "ADD"):
+    if layer is not None and layer.blob_digest.hex == EMPTY_GZIP_BUILDKIT and keyword in COPY_INSTRUCTIONS:
         out.append(f"its layer is BuildKit's empty gzip blob {EMPTY_GZIP_BUILDKIT[:12]}…")
     return out
 
@@ -295,7 +286,8 @@ def step_text(pair: Pair) -> Finding | None:
     if pair.reason in (REASON_INSTRUCTION, REASON_LAYER) and a.created_by != b.created_by:
         return _at_pair(pair, "step-changed", Severity.WARNING,
                         f"step {a.index} (B: step {b.index}) was built from a different instruction: "
-                        f"A `{show_step(a.created_by)}`, B `{show_step(b.created_by)}` (paired by: {pair.reason})",
+                        f"A `{display_created_by(a.created_by, 'summary')}`, B `{display_created_by(b.created_by, 'summary')}` "
+                        f"(paired by: {pair.reason})",
                         dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
     if a.created_by != b.created_by:
         return _at_pair(pair, "created-by-spelling", Severity.INFO,

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
 from imageforensics.audit import squash_kind
 from imageforensics.catalogue import REGISTRY, Category, code_spec
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import Image
-from imageforensics.diff._steps import LayerStates, removal_signature, show_step, wrongly_empty_sentence
+from imageforensics.diff._steps import LayerStates, removal_signature, wrongly_empty_sentence
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import escape
 
@@ -27,7 +28,7 @@ def _held(image: Image, index: int) -> bool:
 
 def _layer_name(image: Image, index: int) -> str:
     step = next((s for s in image.history if s.layer_index == index), None)
-    where = f" (step {step.index} `{show_step(step.created_by)}`)" if step is not None else ""
+    where = f" (step {step.index} `{display_created_by(step.created_by, 'summary')}`)" if step is not None else ""
     return f"layer {index}{where}"
 
 
@@ -104,7 +105,7 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     drift_note = ""
     if drift is not None:
         drift_ns = drift.evidence_value("drift_ns")
-        drift_note = (f"History diverges from step {drift.step_a} `{show_step(drift.created_by)}`"
+        drift_note = (f"History diverges from step {drift.step_a} `{display_created_by(drift.created_by, 'summary')}`"
                       + (f" (created {format_duration(drift_ns)} in B)" if isinstance(drift_ns, int) else "")
                       + ".")
     # Content lost from B: a step emptied there (the cause) and the paths it lost, as ERRORs.

@@ -3,7 +3,7 @@
 Pure: JSON values in, model values out. Unknown keys are ignored ("Unknown
 keys MUST be ignored", config.md); optional fields of the wrong type become
 findings, not errors. History steps are reconciled with ``rootfs.diff_ids``
-here (FORMATS.md A4).
+here (``history.reconcile``, FORMATS.md A4).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from imageforensics.parse import _archive_findings as archive_audit
 from imageforensics.config_shape import config_shape
 from imageforensics.errors import InputError
 from imageforensics.findings import Finding, sort_findings
+from imageforensics.history import reconcile
 from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.options import Limits
-from imageforensics import audit
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted import show
 
@@ -44,7 +44,10 @@ def build_image(
     findings: list[Finding],
     limits: Limits,
 ) -> Image:
-    """The Image for one config, with its history reconciled and its audit attached."""
+    """The Image for one config, its history reconciled; its findings are what parsing observed (``findings`` and the config's).
+
+    The audit is not attached: it is computed from the image where it is used (``audit.image_findings``).
+    """
     where = show(config_member)
     if not isinstance(config, dict):
         raise InputError(source, where, f"expected the image config to be a JSON object, found {_json_type(config)}")
@@ -70,21 +73,8 @@ def build_image(
         has_inline_cache=INLINE_CACHE_KEY in config,
         config_shape=config_shape(config, limits),
     )
-    return image_with_findings(image, notes)
-
-
-def reconcile(steps: tuple[HistoryStep, ...], layer_count: int) -> tuple[HistoryStep, ...]:
-    """Match non-empty history steps 1:1, in order, onto the layers (moby image_history.go; c/image docker_schema2.go)."""
-    out = []
-    next_layer = 0
-    for step in steps:
-        index = None
-        if not step.empty_layer and next_layer < layer_count:
-            index = next_layer
-        if not step.empty_layer:
-            next_layer += 1
-        out.append(replace(step, layer_index=index))
-    return tuple(out)
+    # Every field is read by now, so ``notes`` holds all the config's findings.
+    return replace(image, findings=sort_findings(_dedupe(notes)))
 
 
 def _diff_ids(config: dict[str, Any], source: str, where: str, notes: list[Finding], member: str) -> tuple[Digest, ...]:
@@ -269,7 +259,3 @@ def _json_type(value: Any) -> str:
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
-
-def image_with_findings(image: Image, extra: list[Finding]) -> Image:
-    """The image with its audit (image-level findings plus ``extra``) attached."""
-    return replace(image, findings=sort_findings(_dedupe(list(extra) + list(audit.audit_image(image)))))

@@ -57,9 +57,14 @@ def render(report: Report, format: str = "text", **options: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class InspectRenderer:
-    """A format of ``inspect``: the function that renders an input, given the images to show (None: all)."""
+    """A format of ``inspect``: renders an input, given the images to show (None: all) and each image's findings.
 
-    render: Callable[[Archive, tuple[Image, ...] | None], str]
+    The audit is computed, not stored: the caller passes ``audit.image_findings``
+    (renderers import only values).
+    """
+
+    # render(archive, images, *, image_findings) -> str
+    render: Callable[..., str]
     # Whether the command line shows only the image --platform picks. JSON is
     # the input's whole model as read, whatever is picked.
     narrows_to_platform: bool

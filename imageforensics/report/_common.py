@@ -16,14 +16,6 @@ from imageforensics.units import human_size  # noqa: F401 - renderers use common
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# Pre-BuildKit docker writes metadata steps as `/bin/sh -c #(nop)  EXPOSE …`
-# and BuildKit appends ` # buildkit` to COPY/ADD; neither helps a reader of
-# the table (the exact text stays in findings and JSON).
-_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
-_BUILDKIT_SUFFIX = re.compile(r"\s+# buildkit$")
-_SPACES = re.compile(r"\s+")
-
-
 def count(n: int, noun: str) -> str:
     """``1 entry`` / ``1,204 entries``-style counts with thousands separators."""
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
@@ -34,13 +26,6 @@ def short_id(image_id: str) -> str:
     """``sha256:2ea3401ac2fc`` from a full image ID."""
     algorithm, sep, encoded = image_id.partition(":")
     return f"{algorithm}:{encoded[:12]}" if sep else image_id[:19]
-
-
-def table_created_by(created_by: str) -> str:
-    """The created_by text for a one-line table cell: no #(nop) prefix, single spaces."""
-    text = _NOP.sub("", created_by)
-    text = _BUILDKIT_SUFFIX.sub("", text)
-    return _SPACES.sub(" ", text).strip()
 
 
 def severity_counts(findings: tuple[Finding, ...]) -> str:

@@ -9,6 +9,7 @@ notes, the verdict); only this module's own tags reach the page.
 
 from __future__ import annotations
 
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence_texts
 from imageforensics.report import _common as common
 from imageforensics.report._escape import html_prose, html_text
@@ -102,7 +103,7 @@ def _findings(report: Report, max_paths: int) -> list[str]:
         step = common.step_label(f)
         if f.side and not step.endswith(f"in {f.side}"):
             step = f"{step} (in {f.side})".strip()
-        where = " ".join(x for x in (_h(step), _code(common.table_created_by(f.created_by)) if f.created_by else "")
+        where = " ".join(x for x in (_h(step), _code(display_created_by(f.created_by)) if f.created_by else "")
                          if x)
         summary = html_prose(f.summary)
         if f.paths:
@@ -140,9 +141,9 @@ def _history(report: Report) -> list[str]:
 
 
 def _step_row(r: StepRow, times: common.TimeColumn) -> str:
-    created_by = _code(common.table_created_by(r.created_by))
+    created_by = _code(display_created_by(r.created_by))
     if r.created_by_a and r.created_by_b and r.created_by_a != r.created_by_b:
-        created_by += "<br>B: " + _code(common.table_created_by(r.created_by_b))
+        created_by += "<br>B: " + _code(display_created_by(r.created_by_b))
     created = common.marked(r, "created")
     layer = common.marked(r, "layer")
     layer_b = "same as A" if common.same_layer(r) else _h(common.layer_cell(r, "B"))

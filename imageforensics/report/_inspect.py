@@ -1,20 +1,24 @@
 """``imageforensics inspect``: one archive as text (its images, their history and audit) or its whole model as JSON.
 
-Pure: model values in, a string out. Every string from the archive (names,
-tags, created_by, comments) goes through ``untrusted.escape`` first, and our
-own sentences (finding summaries, notes) through ``untrusted.show_prose``:
-control and bidi characters are shown escaped, never emitted.
+Pure: model values in, a string out. The audit is not in the model, and
+renderers import only values: the caller passes the function that gives each
+image's findings (``audit.image_findings``). Every string from the archive
+(names, tags, created_by, comments) goes through ``untrusted.escape`` first,
+and our own sentences (finding summaries, notes) through
+``untrusted.show_prose``: control and bidi characters are shown escaped,
+never emitted.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
 from imageforensics.model_json import archive_to_json
-from imageforensics.report._common import table_created_by
 from imageforensics.report._escape import display_width, shorten, wrap
 from imageforensics.units import human_size
 from imageforensics.untrusted import escape, show_prose
@@ -22,13 +26,18 @@ from imageforensics.untrusted import escape, show_prose
 _LABEL = 12
 
 
-def render_inspect_text(archive: Archive, image: Image | None, *, width: int = 80) -> str:
-    """The archive header, the image's identity, one row per history step, then the findings."""
-    return render_inspect_all(archive, (image,) if image is not None else (), width=width)
+# What the caller passes to give each image's findings (the CLI: audit.image_findings).
+ImageFindings = Callable[[Image], tuple[Finding, ...]]
 
 
-def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None, *, width: int = 80) -> str:
-    """The archive header once, then each image (all by default), then the archive's own findings once."""
+def render_inspect_text(archive: Archive, image: Image | None, *, image_findings: ImageFindings, width: int = 80) -> str:
+    """The archive header, the image's identity, one row per history step, then its ``image_findings``."""
+    return render_inspect_all(archive, (image,) if image is not None else (), image_findings=image_findings, width=width)
+
+
+def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None, *, image_findings: ImageFindings,
+                       width: int = 80) -> str:
+    """The archive header once, then each image (all by default) with its ``image_findings``, then the archive's own findings once."""
     width = max(width, 40)
     chosen = archive.images if images is None else images
     lines = _archive_header(archive)
@@ -44,18 +53,20 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
         lines.extend(_history_table(image, width))
         lines.extend(_unmatched_layers(image))
         lines.append("")
-        lines.extend(_findings("findings", image.findings, width))
+        lines.extend(_findings("findings", image_findings(image), width))
     lines.extend(_findings("archive findings", archive.findings, width) if archive.findings else [])
     for note in archive.notes:
         lines.append(f"note: {show_prose(note)}")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def render_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None) -> str:
-    """The model of the input as JSON: the whole archive, or only ``images`` of it."""
+def render_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None, *,
+                        image_findings: ImageFindings) -> str:
+    """The model of the input as JSON (the whole archive, or only ``images`` of it), each image with its ``image_findings``."""
     shown = archive if images is None else replace(archive, images=images)
     # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
-    return json.dumps(archive_to_json(shown), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return json.dumps(archive_to_json(shown, image_findings=image_findings), indent=2, sort_keys=True,
+                      ensure_ascii=True) + "\n"
 
 
 def _field(label: str, value: str) -> str:
@@ -126,7 +137,7 @@ def _history_table(image: Image, width: int) -> list[str]:
     header = (f"{'STEP':>{index_w}}  {'CREATED':<{created_w}}  EMPTY  {'LAYER':<{layer_w}}" + ("" if own_line else "  CREATED_BY")).rstrip()
     lines = [header]
     for step, when, layer in zip(image.history, created, layers):
-        by = shorten(escape(table_created_by(step.created_by)), by_w)
+        by = shorten(escape(display_created_by(step.created_by)), by_w)
         pad = created_w - display_width(when)
         empty = "yes" if step.empty_layer else "no"
         row = f"{step.index:>{index_w}}  {when}{' ' * pad}  {empty:<5}  {layer:<{layer_w}}"

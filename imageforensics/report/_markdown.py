@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, evidence_texts
 from imageforensics.report import _common as common
 from imageforensics.report._escape import html_text, md_code, md_prose, md_text
@@ -129,7 +130,7 @@ def _finding_row(f: Finding, budget: _Budget) -> str:
     step = common.step_label(f)
     if f.side and not step.endswith(f"in {f.side}"):
         step = f"{step} (in {f.side})".strip()
-    where = " ".join(x for x in (_text(step, budget), _code(common.table_created_by(f.created_by), budget)
+    where = " ".join(x for x in (_text(step, budget), _code(display_created_by(f.created_by), budget)
                                  if f.created_by else "") if x)
     return (f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
             f"{_prose(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
@@ -164,9 +165,9 @@ def _history(report: Report, budget: _Budget, rows: _Rows, times: common.TimeCol
 
 
 def _step_row(r: StepRow, times: common.TimeColumn, budget: _Budget) -> str:
-    created_by = _code(common.table_created_by(r.created_by), budget)
+    created_by = _code(display_created_by(r.created_by), budget)
     if r.created_by_a and r.created_by_b and r.created_by_a != r.created_by_b:
-        created_by += "<br>B: " + _code(common.table_created_by(r.created_by_b), budget)
+        created_by += "<br>B: " + _code(display_created_by(r.created_by_b), budget)
     created = common.marked(r, "created")
     layer = common.marked(r, "layer")
     layer_b = "same as A" if common.same_layer(r) else _text(common.layer_cell(r, "B"), budget)

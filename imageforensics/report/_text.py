@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence_texts
 from imageforensics.report import _common as common
 from imageforensics.report._escape import cap, display_width, shorten, wrap
@@ -111,7 +112,7 @@ def _finding(out: _Out, f: Finding, max_paths: int) -> None:
         head.append(step)
     first = "  ".join(head)
     room = out.width - _LABEL - display_width(first) - 2
-    created_by = _safe(common.table_created_by(f.created_by))
+    created_by = _safe(display_created_by(f.created_by))
     cut = bool(created_by) and display_width(created_by) > room
     if created_by and room >= 12:
         first += "  " + shorten(created_by, room)
@@ -218,7 +219,7 @@ def _row(out: _Out, row: StepRow, times: common.TimeColumn, cell_a: str, cell_b:
     idx_w, cb_w, time_w, drift_w, la_w, lb_w = widths
     differs = common.differs(row)
     mark = out.style("◀", "mark") if differs else " "
-    created_by = shorten(_safe(common.table_created_by(row.created_by)), cb_w)
+    created_by = shorten(_safe(display_created_by(row.created_by)), cb_w)
     if common.marked(row, "created_by"):
         created_by = out.style(_pad(created_by, cb_w), "mark")
     else:
@@ -242,7 +243,7 @@ def _row(out: _Out, row: StepRow, times: common.TimeColumn, cell_a: str, cell_b:
         out.add(lead + created_by + "  " + layers)
         out.add(" " * (idx_w + 3) + created)
     if row.created_by_a and row.created_by_b and row.created_by_a != row.created_by_b:
-        other = shorten(_safe(common.table_created_by(row.created_by_b)), out.width - idx_w - 6)
+        other = shorten(_safe(display_created_by(row.created_by_b)), out.width - idx_w - 6)
         out.add(" " * (idx_w + 3) + "B: " + other)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from imageforensics.audit import image_findings
 from imageforensics.errors import InputError
 from imageforensics.model import Archive, Digest
 from imageforensics.read._archive import read_archive
@@ -282,7 +283,7 @@ AUDIT: dict[str, tuple[set[str], set[str]]] = {
 
 
 def _codes(archive: Archive) -> tuple[set[str], set[str]]:
-    findings = list(archive.findings) + [f for image in archive.images for f in image.findings]
+    findings = list(archive.findings) + [f for image in archive.images for f in image_findings(image)]
     problems = {f.code for f in findings if f.severity.name != "INFO"}
     info = {f.code for f in findings if f.severity.name == "INFO"}
     return problems, info
@@ -387,7 +388,7 @@ def test_kaniko_zero_times_and_crane_names():
     archive = read("wagoodman__dive/.data/test-kaniko-image.tar")
     (image,) = archive.images
     assert image.config_member == "sha256:ae16a51058a758c7963b2f9b23d1acfa201ce9cbefc8cb93845f8cd934fb144d"
-    (zero,) = [f for f in image.findings if f.code == "time-zero"]
+    (zero,) = [f for f in image_findings(image) if f.code == "time-zero"]
     assert zero.evidence_value("steps") == tuple(range(2, 15))
     assert all(layer is not None and layer.compression == "gzip" for layer in image.layers)
     assert all(s.author == "kaniko" for s in image.history[2:])
@@ -407,14 +408,14 @@ def test_dive_docker_image_hardlinks_and_one_empty_step():
 ])
 def test_all_zero_top_layer_is_an_entry_less_10240_byte_tar(rel):
     (image,) = read(rel).images
-    (f,) = [f for f in image.findings if f.code == "layer-empty"]
+    (f,) = [f for f in image_findings(image) if f.code == "layer-empty"]
     assert f.evidence_value("layer") == 2
     assert str(image.diff_ids[2]) == "sha256:84ff92691f909a05b224e1c56abb4864f01b4f8e3c854e4bb4c7baf1d3f6d652"
 
 
 def test_placeholder_layers_are_unreadable_not_fatal():
     archive = read("containers__image/oci/layout/fixtures/delete_image_multiple_images")
-    unreadable = [f for image in archive.images for f in image.findings if f.code == "layer-unreadable"]
+    unreadable = [f for image in archive.images for f in image_findings(image) if f.code == "layer-unreadable"]
     assert len(unreadable) == len(archive.images) == 6
     (size,) = [f for f in archive.findings if f.code == "descriptor-size-mismatch"]
     assert (size.evidence_value("declared"), size.evidence_value("actual")) == (585, 584)
@@ -422,7 +423,7 @@ def test_placeholder_layers_are_unreadable_not_fatal():
 
 def test_estargz_toc_after_the_end_of_archive_block():
     (image,) = read("wagoodman__dive/.data/test-oci-estargz-image.tar").images
-    assert [f.evidence_value("anomaly") for f in image.findings if f.code == "layer-anomaly"] == ["trailing-data"]
+    assert [f.evidence_value("anomaly") for f in image_findings(image) if f.code == "layer-anomaly"] == ["trailing-data"]
 
 
 def test_one_manifest_under_two_references_is_one_image():

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from imageforensics.diff._align import (REASON_COPY_DEST, REASON_EXACT, REASON_INSTRUCTION, REASON_LAYER, align_images, image_units,
                                   step_layer_indexes)
 from imageforensics.created_by import normalise_created_by
+from imageforensics.history import reconcile
 from imageforensics.options import Limits
 from tests.modelfactory import build, file, mark_empty, spec, step
 
@@ -41,6 +42,15 @@ def test_pass1_uses_the_readers_layer_index_and_derives_it_the_same_way():
     # Surplus non-empty steps get no layer; layers no step reaches become units of their own.
     short = replace(bare, history=bare.history[:1])
     assert [(u.index, u.layer_index) for u in image_units(short)] == [(0, 0), (None, 1)]
+
+
+def test_without_diff_ids_the_reader_matches_no_step_and_the_diff_matches_the_manifests_layers():
+    # One rule (history.layer_indexes), two counts: the reader counts rootfs.diff_ids, so a
+    # config without them leaves every step unmatched; the diff then counts the manifest's layers.
+    image = build(spec(step("FROM", file("a")), step("ENV x=1"), step("RUN b", file("b"))))
+    no_ids = replace(image, diff_ids=(), history=reconcile(image.history, 0))
+    assert [s.layer_index for s in no_ids.history] == [None, None, None]
+    assert step_layer_indexes(no_ids) == (0, None, 1)
 
 
 def test_layer_count_mismatch_does_not_shift_later_steps():

@@ -59,7 +59,9 @@ def test_an_empty_step_recorded_as_empty_layer_or_as_dockers_empty_tar_is_not_co
     a = build(s)
     b = build(replace(s, steps=(s.steps[0], replace(s.steps[1], layer=known_empty_layer(EMPTY_TAR_1024)), s.steps[2])))
     report = diff(a, b)
-    assert codes(report) == ["empty-layer-spelling"]
+    # Each side's audit says how its step is recorded: A's RUN marked empty_layer, B's docker empty tar.
+    assert [(f.code, f.side, f.step_a, f.step_b) for f in report.findings] == [
+        ("empty-layer-spelling", "", 1, 1), ("fs-step-marked-empty", "A", 1, None), ("layer-empty", "B", None, 1)]
     assert report.verdict_kind == "metadata"
     assert "empty steps recorded differently" in report.verdict
 
@@ -187,8 +189,9 @@ def test_same_config_but_a_blob_whose_content_differs_is_not_identical():
     b = replace(a, layers=(a.layers[0], tampered))  # same config and declared diff_ids, other bytes
     report = diff(a, b)
     assert a.image_id == b.image_id and report.verdict_kind == "diverged"
-    assert [f.code for f in report.findings if f.severity >= Severity.WARNING] == ["layer-content-differs",
-                                                                                 "paths-changed"]
+    # B's audit: the blob does not hash to the diff_id its config declares.
+    assert [(f.code, f.side) for f in report.findings if f.severity >= Severity.WARNING] == [
+        ("diff-id-mismatch", "B"), ("layer-content-differs", ""), ("paths-changed", "")]
 
 
 def test_classic_and_buildkit_spellings_of_one_dockerfile_pair_step_by_step():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from imageforensics.audit import image_findings
 from imageforensics.read import _sources as inputs
 from imageforensics.errors import ImageForensicsError
 from tools import make_hostile
@@ -56,9 +57,9 @@ def test_each_input_gives_its_exact_outcome(name: str) -> None:
         return
     archive = guarded(lambda: inputs.read_input(path))
     assert len(archive.images) == want["images"]
-    found = {f.code for f in archive.findings} | {f.code for image in archive.images for f in image.findings}
+    found = {f.code for f in archive.findings} | {f.code for image in archive.images for f in image_findings(image)}
     assert found == set(want["findings"])  # type: ignore[arg-type]
-    kinds = {f.evidence_value("anomaly") for image in archive.images for f in image.findings if f.code == "layer-anomaly"}
+    kinds = {f.evidence_value("anomaly") for image in archive.images for f in image_findings(image) if f.code == "layer-anomaly"}
     assert kinds == set(want.get("anomalies", []))  # type: ignore[arg-type]
 
 

@@ -19,6 +19,7 @@ import tarfile
 import pytest
 
 from tests.archivekit import js, layer_tar, legacy, oci, simple_image, tar_of
+from imageforensics.audit import image_findings
 from imageforensics.errors import LimitError
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Image
@@ -74,7 +75,7 @@ def swapped(members: list, name: str, data: bytes) -> bytes:
 
 def anomalies(image: Image) -> dict[str, str]:
     """anomaly code → first example, from the image's layer-anomaly findings."""
-    return {f.evidence_value("anomaly"): f.evidence_value("first") for f in image.findings if f.code == "layer-anomaly"}
+    return {f.evidence_value("anomaly"): f.evidence_value("first") for f in image_findings(image) if f.code == "layer-anomaly"}
 
 
 def codes(findings: object) -> set[str]:
@@ -107,7 +108,7 @@ def test_odd_layer_entries_are_findings_on_the_image(entries: list[dict], code: 
     layer = image.layers[1]
     assert layer is not None and layer.readable
     assert [e.path for e in layer.entries] == paths
-    assert "diff-id-mismatch" not in codes(image.findings)
+    assert "diff-id-mismatch" not in codes(image_findings(image))
 
 
 def test_a_sparse_file_is_a_finding_and_its_digest_covers_the_holes() -> None:
@@ -155,7 +156,7 @@ def test_a_huge_declared_entry_size_is_an_unreadable_layer_not_a_read_of_terabyt
     layer = image.layers[1]
     assert layer is not None and not layer.readable
     assert layer.problem == "tar ends in the middle of an entry (offset 10240)"
-    assert "layer-unreadable" in codes(image.findings)
+    assert "layer-unreadable" in codes(image_findings(image))
 
 
 # --- compression ----------------------------------------------------------------------
@@ -164,7 +165,7 @@ def test_a_huge_declared_entry_size_is_an_unreadable_layer_not_a_read_of_terabyt
 def test_a_layer_compressed_twice_is_unreadable_with_the_reason() -> None:
     image = read(swapped(LEGACY, LAYER_MEMBER, gzip.compress(gzip.compress(IMG.layers[1])))).images[0]
     assert image.layers[1] is not None and image.layers[1].problem == "not a tar archive: gzip data holding gzip data (compressed twice)"
-    assert "layer-unreadable" in codes(image.findings)
+    assert "layer-unreadable" in codes(image_findings(image))
 
 
 @pytest.mark.parametrize(("tail", "first"), [(b"garbage!", "8 bytes after the gzip stream"), (bytes(100), "100 bytes after the gzip stream (all zero)")])
@@ -215,7 +216,7 @@ def test_an_edited_config_is_an_image_id_mismatch() -> None:
 
 def test_an_edited_layer_is_a_diff_id_mismatch_on_that_layer() -> None:
     image = read(swapped(LEGACY, LAYER_MEMBER, layer_tar({"app/a.txt": b"HELLO a"}))).images[0]
-    mismatch = [f for f in image.findings if f.code == "diff-id-mismatch"]
+    mismatch = [f for f in image_findings(image) if f.code == "diff-id-mismatch"]
     assert len(mismatch) == 1 and mismatch[0].evidence_value("layer") == 1
 
 
@@ -231,7 +232,7 @@ def test_a_recompressed_oci_layer_is_a_blob_digest_and_size_mismatch_but_its_dif
     archive = read(swapped(OCI, OCI_GZ_LAYER, recompressed))
     assert "blob-digest-mismatch" in codes(archive.findings)
     image = archive.images[0]
-    assert "descriptor-size-mismatch" in codes(image.findings) and "diff-id-mismatch" not in codes(image.findings)
+    assert "descriptor-size-mismatch" in codes(image.findings) and "diff-id-mismatch" not in codes(image_findings(image))
 
 
 def test_a_wrong_size_in_index_json_is_a_finding() -> None:

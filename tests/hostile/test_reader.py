@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.archivekit import Link, cimage, containerd, crane, graphdriver, hexof, js, legacy, oci, simple_image, tar_of
+from imageforensics.audit import image_findings
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive
@@ -93,7 +94,7 @@ def test_a_layer_keeps_its_member_name_exactly_and_findings_quote_it_once():
             renamed.append((n, c))
     image = read(renamed).images[0]
     assert image.layers[0] is not None and image.layers[0].member == name
-    unreadable = next(f for f in image.findings if f.code == "layer-unreadable")
+    unreadable = next(f for f in image_findings(image) if f.code == "layer-unreadable")
     assert "(odd\\\\dir\\x1b/layer.tar)" in unreadable.summary
     assert unreadable.evidence_value("member") == name
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.archivekit import Dir, Link, legacy, oci, simple_image, tar_of, write_dir
+from imageforensics.audit import image_findings
 from imageforensics.errors import InputError
 from imageforensics.model import Archive
 from imageforensics.read._archive import read_archive, read_stream
@@ -95,7 +96,7 @@ def test_the_manifest_named_as_a_layer_is_an_unreadable_layer() -> None:
     archive = read(with_item(Layers=["manifest.json", LAYERS[1]]))
     first = archive.images[0].layers[0]
     assert first is not None and not first.readable and first.problem.startswith("not a tar archive")
-    assert "layer-unreadable" in codes(archive.images[0].findings)
+    assert "layer-unreadable" in codes(image_findings(archive.images[0]))
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from tests.archivekit import (
     OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Img, containerd, gz, graphdriver, hexof, js, legacy, sha, simple_image, tar_of,
 )
 from imageforensics.errors import InputError, LimitError
+from imageforensics.audit import image_findings
 from imageforensics.options import Limits
 from imageforensics.model import Archive, Digest
 from imageforensics.parse._json import load_json_bytes
@@ -79,8 +80,8 @@ def test_layer_count_and_history_mismatches_are_counted():
     layers = [n for n, _ in members if n.endswith("/layer.tar")]
     members.append(("manifest.json", js([{"Config": f"{hexof(img.config())}.json", "Layers": layers[:1]}])))
     image = read(members).images[0]
-    assert "layer-count-mismatch" in codes(image.findings)
-    (surplus,) = [f for f in image.findings if f.code == "history-surplus"]
+    assert "layer-count-mismatch" in codes(image_findings(image))
+    (surplus,) = [f for f in image_findings(image) if f.code == "history-surplus"]
     assert surplus.evidence_value("surplus") == 2
     assert [s.layer_index for s in image.history] == [0, None, 1, None, None]
 
@@ -100,7 +101,7 @@ def test_config_fields_become_the_run_config_and_wrong_types_are_findings():
     assert image.has_inline_cache and image.docker_version == "20.10.5" and image.author == ""
     fields = sorted(f.evidence_value("field") for f in image.findings if f.code == "config-field-invalid")
     assert fields == ["author", "config.WorkingDir"]
-    assert "inline-cache" in codes(image.findings)
+    assert "inline-cache" in codes(image_findings(image))
 
 
 def test_history_timestamps_keep_the_raw_string_and_exact_nanoseconds():

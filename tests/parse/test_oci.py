@@ -13,6 +13,7 @@ from tests.archivekit import (
     OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZ, OCI_MANIFEST, Img, gz, hexof, js, oci, oci_manifest, sha, simple_image, tar_of,
 )
 from imageforensics.errors import InputError, LimitError
+from imageforensics.audit import image_findings
 from imageforensics.model import Archive, Digest
 from imageforensics.read._archive import read_stream
 
@@ -160,7 +161,7 @@ def test_absent_layer_blob_and_foreign_layer():
     archive = read(layout([desc(OCI_MANIFEST, manifest)], [manifest, config]))
     image = archive.images[0]
     assert image.layers == (None, None)
-    assert codes(image.findings) == ["layer-absent", "layer-foreign"]
+    assert codes(image_findings(image)) == ["layer-absent", "layer-foreign"]
 
 
 def test_oci_nested_index_gives_each_platform_its_image_and_references():

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.archivekit import BUILDERS, Dir, Img, Link, cimage, containerd, crane, gz, graphdriver, hexof, js, layer_tar, legacy, oci, oci_manifest, sha, simple_image, tar_of, write_dir
+from imageforensics.audit import image_findings
 from imageforensics.errors import InputError, LimitError
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, Image
@@ -42,7 +43,7 @@ def check_image(image: Image, img: Img) -> None:
     non_empty = [s for s in image.history if not s.empty_layer]
     assert [s.layer_index for s in non_empty] == list(range(len(non_empty)))
     assert all(s.layer_index is None for s in image.history if s.empty_layer)
-    assert not [f for f in image.findings if f.severity.name == "ERROR"]
+    assert not [f for f in image_findings(image) if f.severity.name == "ERROR"]
 
 
 @pytest.mark.parametrize("layout", sorted(BUILDERS))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.archivekit import oci, simple_image, tar_of
+from imageforensics.audit import image_findings
 from imageforensics.cli._main import build_parser
 from imageforensics.model_json import archive_to_json
 from imageforensics.read import read_input
@@ -84,6 +85,7 @@ def test_inspect_formats_render_the_chosen_images_or_the_whole_model(tmp_path: P
     assert text.render is render_inspect_all and text.narrows_to_platform
     assert whole.render is render_inspect_json and not whole.narrows_to_platform
     arm = archive.images[1:]
-    assert text.render(archive, arm) == render_inspect_all(archive, arm) != render_inspect_all(archive)
-    assert json.loads(whole.render(archive, None)) == archive_to_json(archive)
-    assert json.loads(whole.render(archive, arm)) == archive_to_json(replace(archive, images=arm))
+    found = {"image_findings": image_findings}
+    assert text.render(archive, arm, **found) == render_inspect_all(archive, arm, **found) != render_inspect_all(archive, **found)
+    assert json.loads(whole.render(archive, None, **found)) == archive_to_json(archive, **found)
+    assert json.loads(whole.render(archive, arm, **found)) == archive_to_json(replace(archive, images=arm), **found)
