@@ -8,6 +8,7 @@ here (FORMATS.md A4).
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from typing import Any
@@ -20,8 +21,10 @@ from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, Ru
 from imageforensics import audit
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted import show
-
-INLINE_CACHE_KEY = "moby.buildkit.cache.v0"
+from imageforensics.errors import ImageForensicsError
+from imageforensics.inline_cache import INLINE_CACHE_KEY, InlineCache, decode_cache, undecodable
+from imageforensics.limits import DEFAULT_LIMITS, Limits
+from imageforensics.parse._json import load_json_bytes
 
 
 def is_image_config(config: Any) -> bool:
@@ -41,6 +44,7 @@ def build_image(
     layers: tuple[Layer | None, ...],
     layer_refs: tuple[str, ...],
     findings: list[Finding],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Image:
     """The Image for one config, with its history reconciled and its audit attached."""
     where = show(config_member)
@@ -66,9 +70,26 @@ def build_image(
         run_config=_run_config(config.get("config"), notes, config_member),
         docker_version=_string(config.get("docker_version"), "docker_version", notes, config_member),
         has_inline_cache=INLINE_CACHE_KEY in config,
+        inline_cache=inline_cache(config.get(INLINE_CACHE_KEY), source=source, member=config_member, limits=limits)
+        if INLINE_CACHE_KEY in config else None,
         config_shape=config_shape(config),
     )
     return image_with_findings(image, notes)
+
+
+def inline_cache(value: Any, *, source: str, member: str, limits: Limits) -> InlineCache:
+    """The config's ``moby.buildkit.cache.v0`` decoded: base64 of JSON, read with the JSON limits; a problem, never an error."""
+    if not isinstance(value, str):
+        return undecodable(f"{INLINE_CACHE_KEY} is {_json_type(value)}, expected a base64 string")
+    try:
+        data = base64.b64decode(value.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return undecodable(f"{INLINE_CACHE_KEY} is not base64", len(value))
+    try:
+        parsed, _ = load_json_bytes(data, source=source, member=show(member), what=f"the inline cache {INLINE_CACHE_KEY}", limits=limits)
+    except ImageForensicsError as e:
+        return undecodable(str(e), len(value))
+    return decode_cache(parsed, len(value))
 
 
 def reconcile(steps: tuple[HistoryStep, ...], layer_count: int) -> tuple[HistoryStep, ...]:

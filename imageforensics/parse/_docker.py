@@ -130,6 +130,7 @@ def _item_image(store: Store, i: int, item: Any, layout: str) -> tuple[Image, st
         layers=tuple(layers),
         layer_refs=tuple(layer_refs),
         findings=findings,
+        limits=store.limits,
     )
     return image, parent if isinstance(parent, str) and parent else None
 

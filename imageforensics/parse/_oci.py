@@ -313,6 +313,7 @@ def _image(store: Store, found: Walk, entry: _Manifest) -> Image | None:
         layers=tuple(layers),
         layer_refs=tuple(refs),
         findings=findings,
+        limits=store.limits,
     )
 
 
