@@ -265,6 +265,13 @@ class CacheCheck:
     problems: tuple[str, ...] = ()
 
 
+def _flipped(image: Image, step: HistoryStep, claimed: int) -> bool:
+    """A filesystem step marked empty_layer that carries the created time of the step owning the layer it claims."""
+    owner = _step_for_layer(image).get(claimed)
+    return (owner is not None and step.created is not None and owner.created is not None
+            and step.created.ns is not None and step.created.ns == owner.created.ns)
+
+
 def _final_chain(cache: InlineCache) -> list[int]:
     """The record chain of the final stage, bottom first: from the top layered record down its ``inputs[0]`` links."""
     records = cache.records
@@ -326,12 +333,17 @@ def check_inline_cache(image: Image) -> CacheCheck | None:
     for pos, rid in enumerate(chain_ids):
         claim = cache.records[rid].claim
         step = fs_steps[len(fs_steps) - len(chain_ids) + pos] if matched else None
-        if step is not None:
+        if step is not None and step.layer_index is None and previous is not None and _flipped(image, step, previous):
+            # Marked empty_layer with the created time of the layer it claims: what the
+            # exporter's normalisation leaves when a poisoned chain ends short
+            # (normalizeLayersAndHistory), not a step whose empty layer was dropped.
+            should = None
+        elif step is not None:
             should = step.layer_index if step.layer_index is not None else previous
         else:
             should = claim if claim is not None else previous
         chain.append(CacheClaim(record=rid, step=step, claim=claim, should=should))
-        previous = should
+        previous = should if should is not None else previous
     top = chain[-1]
     wrong = tuple(c for c in chain if c.claim != c.should)
     if not matched:
@@ -411,8 +423,8 @@ def inline_cache_findings(image: Image) -> list[Finding]:
         w = next((c for c in check.wrong if c.step is not None and c.step.empty_layer), check.wrong[-1])
         assert w.claim is not None or w.should is not None
         summary = (f"carries a poisoned BuildKit inline cache on: the record of {_named(w.step)} claims "
-                   f"{_owner_text(image, w.claim)} where it should claim "
-                   + (f"layer {w.should}" if w.should is not None else "no layer")
+                   f"{_owner_text(image, w.claim)}"
+                   + (f" where it should claim layer {w.should}" if w.should is not None else ", not a layer of its own")
                    + (f"; the step is marked empty_layer, as a `--cache-from` build from a poisoned cache leaves it" if w.step is not None and w.step.empty_layer else "")
                    + ". A `--cache-from` build from this image reproduces it")
         return [_f("inline-cache-poison-carried", ERROR, summary, step=w.step.index if w.step else None,
