@@ -25,7 +25,7 @@ from imageforensics.limits import Limits
 from imageforensics.read._archive import read_stream
 from imageforensics.read._layer_blob import read_layer
 from imageforensics.read._tar_header import FastTarInfo
-from archivekit import gz, layer_tar, legacy, simple_image, tar_of
+from tests.archivekit import gz, layer_tar, legacy, simple_image, tar_of
 
 
 def _plain_parses(run: Callable[[], object]) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archivekit import oci, simple_image, tar_of
+from tests.archivekit import oci, simple_image, tar_of
 from imageforensics.cli._main import build_parser
 from imageforensics.model_json import archive_to_json
 from imageforensics.read import read_input
