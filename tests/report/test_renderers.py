@@ -21,7 +21,7 @@ from imageforensics.model_json import archive_to_json
 from imageforensics.read import read_input
 from imageforensics.report import (INSPECT_RENDERERS, RENDERERS, render, render_html, render_inspect_all,
                                    render_inspect_json, render_json, render_markdown, render_text)
-from reportfactory import tomcat_report
+from tests.reportfactory import tomcat_report
 
 
 def _format_choices(command: str) -> tuple[str, ...]:
