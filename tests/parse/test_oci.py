@@ -13,7 +13,7 @@ from tests.archivekit import (
     OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZ, OCI_MANIFEST, Img, gz, hexof, js, oci, oci_manifest, sha, simple_image, tar_of,
 )
 from imageforensics.errors import InputError, LimitError
-from imageforensics.model import Archive
+from imageforensics.model import Archive, Digest
 from imageforensics.read._archive import read_stream
 
 
@@ -97,7 +97,7 @@ def test_descriptor_size_and_blob_digest_mismatches():
     assert "descriptor-size-mismatch" in codes(archive.findings)
     image = archive.images[0]
     (f,) = [f for f in image.findings if f.code == "image-id-mismatch"]
-    assert f.evidence_value("claimed") == sha(config)
+    assert f.evidence_value("claimed") == Digest.parse(sha(config))
     assert str(image.platform) == "linux/arm64"
     # The archive-level finding is not repeated for the config it already concerns.
     assert not [g for g in archive.findings if g.code == "blob-digest-mismatch" and g.path == f.path]
@@ -179,7 +179,7 @@ def test_a_blob_whose_bytes_do_not_match_its_name():
     archive = read(members)
     (f,) = [f for f in archive.findings if f.code == "blob-digest-mismatch"]
     assert f.path == "blobs/sha256/" + "0" * 64
-    assert f.evidence_value("actual") == sha(b"not what the name says")
+    assert f.evidence_value("actual") == Digest.parse(sha(b"not what the name says"))
 
 
 def test_descriptor_platform_fills_in_the_variant_the_config_leaves_out():
