@@ -21,6 +21,7 @@ import base64
 import hashlib
 import io
 import json
+from typing import IO, Any, Callable
 import os
 import posixpath
 import re
@@ -36,23 +37,32 @@ CACHE_KEY = "moby.buildkit.cache.v0"
 
 
 # ---------------------------------------------------------------- reading a docker-archive
+
+def _member(t: tarfile.TarFile, member: Any) -> IO[bytes]:
+    f = t.extractfile(member)
+    if f is None:
+        raise SystemExit(f"{t.name!r}: {member} is not a regular file")
+    return f
+
+
 class Archive:
     """One image of a legacy docker-archive (docker save): config bytes, manifest item, layers."""
 
-    def __init__(self, path, index=0):
+    def __init__(self, path: Any, index: Any = 0) -> None:
         self.path = path
         with tarfile.open(path) as t:
-            self.items = json.load(t.extractfile("manifest.json"))
+            self.items = json.load(_member(t, "manifest.json"))
             self.item = self.items[index]
-            self.config_bytes = t.extractfile(self.item["Config"]).read()
+            self.config_bytes = _member(t, self.item["Config"]).read()
         self.config = json.loads(self.config_bytes)
         self.image_id = "sha256:" + hashlib.sha256(self.config_bytes).hexdigest()
         self.diff_ids = self.config["rootfs"]["diff_ids"]
         self.history = self.config.get("history") or []
 
-    def layer_of_history(self):
+    def layer_of_history(self) -> Any:
         """history index -> layer index (None for empty_layer entries)."""
-        out, n = [], 0
+        out: list[int | None] = []
+        n = 0
         for h in self.history:
             if h.get("empty_layer"):
                 out.append(None)
@@ -61,34 +71,34 @@ class Archive:
                 n += 1
         return out
 
-    def history_of_layer(self, layer):
+    def history_of_layer(self, layer: Any) -> Any:
         for i, n in enumerate(self.layer_of_history()):
             if n == layer:
                 return i
         return None
 
-    def step(self, layer):
+    def step(self, layer: Any) -> Any:
         """The history entry that owns layer index LAYER, as {history_index, created_by}."""
         i = self.history_of_layer(layer)
         if i is None:
             return None
         return {"history_index": i, "created_by": self.history[i].get("created_by", "")}
 
-    def cache_raw(self):
+    def cache_raw(self) -> Any:
         b64 = self.config.get(CACHE_KEY)
         return None if b64 is None else base64.b64decode(b64)
 
-    def cache(self):
+    def cache(self) -> Any:
         raw = self.cache_raw()
         return None if raw is None else json.loads(raw)
 
-    def layer_entries(self, layer):
+    def layer_entries(self, layer: Any) -> Any:
         """The entries of layer LAYER's tar: [{path, type, size?}] in tar order."""
         if self.diff_ids[layer] == EMPTY_TAR:
             return []
         with tarfile.open(self.path) as t:
             member = t.getmember(self.item["Layers"][layer])
-            f = t.extractfile(member)  # follows the symlink of a repeated diff_id
+            f = _member(t, member)  # follows the symlink of a repeated diff_id
             rows = []
             with tarfile.open(fileobj=io.BytesIO(f.read())) as lt:
                 for m in lt.getmembers():
@@ -97,7 +107,7 @@ class Archive:
                         continue
                     kind = ("dir" if m.isdir() else "file" if m.isreg() else "symlink" if m.issym()
                             else "hardlink" if m.islnk() else "other")
-                    row = {"path": "/" + name, "type": kind}
+                    row: dict[str, Any] = {"path": "/" + name, "type": kind}
                     if m.isreg():
                         row["size"] = m.size
                     rows.append(row)
@@ -105,7 +115,7 @@ class Archive:
 
 
 # ---------------------------------------------------------------- the v0.8.0/0.8.1 shift
-def v080_index(diff_ids, n):
+def v080_index(diff_ids: Any, n: Any) -> Any:
     """The index BuildKit v0.8.0/v0.8.1 wrote for a result whose chain is diff_ids[0..n].
 
     cache/remotecache/v1/utils.go marshalRemote skipped every descriptor whose digest is the
@@ -118,7 +128,7 @@ def v080_index(diff_ids, n):
     return sum(1 for d in diff_ids[:n + 1] if d != EMPTY_TAR) - 1
 
 
-def poison(src, dst, newref):
+def poison(src: Any, dst: Any, newref: Any) -> Any:
     a = Archive(src)
     if len(a.items) != 1:
         raise SystemExit(f"{src}: poison wants a one-image archive")
@@ -150,7 +160,7 @@ def poison(src, dst, newref):
     top = item["Layers"][-1].split("/")[0]
     with tarfile.open(src) as t, tarfile.open(dst + ".tmp", "w", format=tarfile.PAX_FORMAT) as out:
         for m in t.getmembers():
-            def put(name_, data):
+            def put(name_: Any, data: Any) -> Any:
                 ti = tarfile.TarInfo(name_)
                 for attr in ("mode", "uid", "gid", "uname", "gname", "mtime"):
                     setattr(ti, attr, getattr(m, attr))
@@ -171,7 +181,7 @@ def poison(src, dst, newref):
 
 
 # ---------------------------------------------------------------- small helpers for the script
-def lines_to_array(src, dst):
+def lines_to_array(src: Any, dst: Any) -> Any:
     with open(src, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     with open(dst, "w", encoding="utf-8") as f:
@@ -179,7 +189,7 @@ def lines_to_array(src, dst):
         f.write("\n")
 
 
-def record(records_file, *pairs):
+def record(records_file: Any, *pairs: Any) -> Any:
     entry = {}
     for pair in pairs:
         key, value = pair.split("=", 1)
@@ -191,13 +201,13 @@ def record(records_file, *pairs):
         f.write(json.dumps(entry, sort_keys=True) + "\n")
 
 
-def pulled(build_log):
+def pulled(build_log: Any) -> Any:
     """The blobs a build log says it pulled (a cache hit on registry layers), as a JSON list."""
     with open(build_log, encoding="utf-8", errors="replace") as f:
         print(json.dumps(sorted(set(re.findall(r"pulling (sha256:[0-9a-f]{64})", f.read())))))
 
 
-def registry_manifest(url, dst):
+def registry_manifest(url: Any, dst: Any) -> Any:
     if not url.startswith("http://127.0.0.1:"):
         raise SystemExit("registry-manifest: only a registry on 127.0.0.1")
     req = urllib.request.Request(url, headers={
@@ -209,7 +219,7 @@ def registry_manifest(url, dst):
 
 
 # ---------------------------------------------------------------- the truth file
-def cache_view(a):
+def cache_view(a: Any) -> Any:
     """The decoded inline cache and which step's layer each record claims."""
     records = a.cache()
     if records is None:
@@ -232,7 +242,7 @@ def cache_view(a):
             "claimed_layers": sorted({c["layer"] for c in claims})}
 
 
-def image_view(out, rec):
+def image_view(out: Any, rec: Any) -> Any:
     a = Archive(os.path.join(out, rec["archive"]))
     l_of_h = a.layer_of_history()
     view = {k: v for k, v in rec.items() if k not in ("kind",)}
@@ -255,7 +265,7 @@ def image_view(out, rec):
     return a, view
 
 
-def context_paths(out, ctx, src, dest):
+def context_paths(out: Any, ctx: Any, src: Any, dest: Any) -> Any:
     """The paths `COPY SRC DEST` (or ADD of a plain file/dir) writes, from the build context."""
     base = os.path.join(out, ctx, src)
     if os.path.isdir(base):
@@ -268,7 +278,7 @@ def context_paths(out, ctx, src, dest):
     return [dest]
 
 
-def poison_view(healthy, poisoned):
+def poison_view(healthy: Any, poisoned: Any) -> Any:
     """What the rewrite changed, which steps' layers no record claims, what the top record says."""
     hc, pc = healthy.cache(), poisoned.cache()
     changed = []
@@ -299,7 +309,7 @@ def poison_view(healthy, poisoned):
             "config_otherwise_identical": _config_same_but_cache(healthy, poisoned)}
 
 
-def _only_indices_changed(hc, pc):
+def _only_indices_changed(hc: Any, pc: Any) -> Any:
     """Same records, same digests and inputs, same createdAt: only "layer" values differ (a record
     whose chain was all empty layers loses its result, as v0.8.0/0.8.1 wrote it)."""
     if len(hc) != len(pc):
@@ -313,14 +323,14 @@ def _only_indices_changed(hc, pc):
     return True
 
 
-def _config_same_but_cache(a, b):
+def _config_same_but_cache(a: Any, b: Any) -> Any:
     ca, cb = dict(a.config), dict(b.config)
     ca.pop(CACHE_KEY, None)
     cb.pop(CACHE_KEY, None)
     return ca == cb
 
 
-def claims_vs_steps(healthy, image):
+def claims_vs_steps(healthy: Any, image: Any) -> Any:
     """Each record's claim in IMAGE against the step the record is (known from the healthy image
     of the same case by the record's digest): does the layer it claims belong to that step?"""
     step_of = {r["digest"]: healthy.step(r["layers"][0]["layer"])
@@ -337,7 +347,7 @@ def claims_vs_steps(healthy, image):
     return rows
 
 
-def corruption_view(out, healthy, rebuilt, rec, case_rec):
+def corruption_view(out: Any, healthy: Any, rebuilt: Any, rec: Any, case_rec: Any) -> Any:
     """What a --cache-from rebuild from the poisoned cache did to diff_ids, history and files."""
     hd, rd = healthy.diff_ids, rebuilt.diff_ids
     prefix = rd == hd[:len(rd)]
@@ -349,7 +359,7 @@ def corruption_view(out, healthy, rebuilt, rec, case_rec):
     for n in range(len(rd), len(hd)):
         lost.append(dict(healthy.step(n), layer_index=n, diff_id=hd[n],
                          entries=healthy.layer_entries(n)))
-    kept = set()
+    kept: set[Any] = set()
     for n in range(len(rd)):
         kept.update(e["path"] for e in rebuilt.layer_entries(n))
     missing = sorted({e["path"] for layer in lost for e in layer["entries"]} - kept)
@@ -381,10 +391,10 @@ def corruption_view(out, healthy, rebuilt, rec, case_rec):
     return view
 
 
-def truth(out, records_file):
+def truth(out: Any, records_file: Any) -> Any:
     with open(records_file, encoding="utf-8") as f:
         recs = [json.loads(line) for line in f if line.strip()]
-    meta = next((r for r in recs if r.get("kind") == "meta"), {})
+    meta: dict[str, Any] = next((r for r in recs if r.get("kind") == "meta"), {})
     images, archives = {}, {}
     for r in recs:
         if r.get("kind") == "image":
@@ -450,5 +460,7 @@ def truth(out, records_file):
 
 if __name__ == "__main__":
     cmd = sys.argv[1].replace("-", "_")
-    {"poison": poison, "lines_to_array": lines_to_array, "record": record,
-     "registry_manifest": registry_manifest, "pulled": pulled, "truth": truth}[cmd](*sys.argv[2:])
+    commands: dict[str, Callable[..., Any]] = {
+        "poison": poison, "lines_to_array": lines_to_array, "record": record,
+        "registry_manifest": registry_manifest, "pulled": pulled, "truth": truth}
+    commands[cmd](*sys.argv[2:])
