@@ -265,9 +265,9 @@ class CacheCheck:
     problems: tuple[str, ...] = ()
 
 
-def _flipped(image: Image, step: HistoryStep, claimed: int) -> bool:
+def _flipped(owners: dict[int, HistoryStep], step: HistoryStep, claimed: int) -> bool:
     """A filesystem step marked empty_layer that carries the created time of the step owning the layer it claims."""
-    owner = _step_for_layer(image).get(claimed)
+    owner = owners.get(claimed)
     return (owner is not None and step.created is not None and owner.created is not None
             and step.created.ns is not None and step.created.ns == owner.created.ns)
 
@@ -278,13 +278,12 @@ def _final_chain(cache: InlineCache) -> list[int]:
     layered = [i for i, r in enumerate(records) if r.claim is not None]
     if not layered:
         return []
+    # Linear: a walk stops where an earlier one passed (hostile caches may hold long chains).
     below: set[int] = set()
     for i in layered:
-        seen = {i}
         at = records[i].parent
-        while at is not None and at not in seen:
+        while at is not None and at not in below:
             below.add(at)
-            seen.add(at)
             at = records[at].parent
     tops = [i for i in layered if i not in below] or layered
     top = max(tops, key=lambda i: (records[i].claim or 0, -i))
@@ -333,7 +332,7 @@ def check_inline_cache(image: Image) -> CacheCheck | None:
     for pos, rid in enumerate(chain_ids):
         claim = cache.records[rid].claim
         step = fs_steps[len(fs_steps) - len(chain_ids) + pos] if matched else None
-        if step is not None and step.layer_index is None and previous is not None and _flipped(image, step, previous):
+        if step is not None and step.layer_index is None and previous is not None and _flipped(owners, step, previous):
             # Marked empty_layer with the created time of the layer it claims: what the
             # exporter's normalisation leaves when a poisoned chain ends short
             # (normalizeLayersAndHistory), not a step whose empty layer was dropped.
