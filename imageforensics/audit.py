@@ -12,12 +12,14 @@ that the diff engine reuses. Every code is registered in ``catalogue``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TypedDict
 
-from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, step_instruction
+from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, normalise_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
+from imageforensics.inline_cache import InlineCache
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import show
 
@@ -35,8 +37,9 @@ class _At(TypedDict):
     created_by: str
 
 
-def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, created_by: str = "", path: str = "", **ev: EvidenceValue | None) -> Finding:
-    return Finding(code=code, severity=severity, summary=summary, step_a=step, created_by=created_by, path=path, evidence=evidence(**ev))
+def _f(code: str, severity: Severity, summary: str, *, step: int | None = None, created_by: str = "", path: str = "",
+       paths: tuple[str, ...] = (), **ev: EvidenceValue | None) -> Finding:
+    return Finding(code=code, severity=severity, summary=summary, step_a=step, created_by=created_by, path=path, paths=paths, evidence=evidence(**ev))
 
 
 # ---- one image -----------------------------------------------------------------
@@ -169,8 +172,7 @@ def history_signals(image: Image) -> tuple[Finding, ...]:
         if step_instruction(layer_step.created_by) in COPY_INSTRUCTIONS and layer.blob_digest.hex in (EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1):
             out.append(_f("empty-gzip-on-copy", WARNING, f"step {layer_step.index} {step_instruction(layer_step.created_by)} has the 32-byte empty gzip layer {layer.blob_digest.short}: it copied nothing (the cache-import corruption pulls this blob)", step=layer_step.index, created_by=layer_step.created_by, blob=layer.blob_digest))
     out.extend(_time_signals(image))
-    if image.has_inline_cache:
-        out.append(_f("inline-cache", INFO, "the config carries BuildKit inline cache (moby.buildkit.cache.v0); its layer indexes desync when empty layers were dropped"))
+    out.extend(inline_cache_findings(image))
     if squashed:
         last = image.history[-1]
         out.append(_f("squash-signature", INFO, f"squashed image ({squashed}): {show(last.comment, 120)}", step=last.index, comment=last.comment, kind=squashed))
@@ -221,3 +223,212 @@ def _time_signals(image: Image) -> list[Finding]:
     if image.created is not None and last is not None and image.created.ns is not None and last.ns is not None and image.created.ns != last.ns:
         out.append(_f("image-created-mismatch", INFO, f"image created {image.created.raw} differs from the last step's {last.raw} by {format_duration(image.created.ns - last.ns)}", created=image.created, last_step=last))
     return out
+
+
+# ---- BuildKit's inline cache (moby.buildkit.cache.v0) ---------------------------
+
+# The instructions the Dockerfile frontend gives a cache record (an op): RUN and
+# WORKDIR are ExecOp/FileOp, COPY and ADD FileOps; ENV, EXPOSE, LABEL… change
+# only the config and have neither record nor layer.
+_RECORD_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD", "WORKDIR"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheClaim:
+    """One step of the final stage's record chain: the record, its step, what it claims, what it should."""
+
+    record: int
+    step: HistoryStep | None
+    claim: int | None
+    should: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheCheck:
+    """The inline cache checked against the image's layers and history (FORMATS.md A4; issue 13).
+
+    ``kind``: "healthy", "poisoned" (the top record claims less than the last
+    layer: a ``--cache-from`` build from the image loses ``lost_steps``),
+    "carried" (the top claims the last layer but a record claims another step's
+    layer: the image is a rebuild from a poisoned cache and carries it on),
+    "inconsistent" (other broken rules) or "undecodable".
+    """
+
+    kind: str
+    records: int = 0
+    chain: tuple[CacheClaim, ...] = ()
+    top: CacheClaim | None = None
+    points_at: int | None = None
+    should: int | None = None
+    lost_steps: tuple[HistoryStep, ...] = ()
+    lost_paths: tuple[str, ...] = ()
+    wrong: tuple[CacheClaim, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def _flipped(owners: dict[int, HistoryStep], step: HistoryStep, claimed: int) -> bool:
+    """A filesystem step marked empty_layer that carries the created time of the step owning the layer it claims."""
+    owner = owners.get(claimed)
+    return (owner is not None and step.created is not None and owner.created is not None
+            and step.created.ns is not None and step.created.ns == owner.created.ns)
+
+
+def _final_chain(cache: InlineCache) -> list[int]:
+    """The record chain of the final stage, bottom first: from the top layered record down its ``inputs[0]`` links."""
+    records = cache.records
+    layered = [i for i, r in enumerate(records) if r.claim is not None]
+    if not layered:
+        return []
+    # Linear: a walk stops where an earlier one passed (hostile caches may hold long chains).
+    below: set[int] = set()
+    for i in layered:
+        at = records[i].parent
+        while at is not None and at not in below:
+            below.add(at)
+            at = records[at].parent
+    tops = [i for i in layered if i not in below] or layered
+    top = max(tops, key=lambda i: (records[i].claim or 0, -i))
+    chain, seen = [top], {top}
+    at = records[top].parent
+    while at is not None and at not in seen and records[at].inputs:
+        chain.append(at)
+        seen.add(at)
+        at = records[at].parent
+    return chain[::-1]
+
+
+def check_inline_cache(image: Image) -> CacheCheck | None:
+    """Check the inline cache against the image: None without a cache (pure, recomputed where it is used).
+
+    BuildKit's rules (healthy on dockerd 20.10, which keeps empty layers): every
+    index is below the layer count; along the final stage's chain each record
+    claims the layer of its own step, so the first claims the number of base
+    layers and each the next one; a step the image has no layer for (standalone
+    BuildKit < 0.10 drops empty layers from image and cache) repeats its parent's
+    index; the top record claims the last layer. v0.8.0/0.8.1 skipped the empty
+    gzip layer when it marshalled chains after a registry import
+    (``cache/remotecache/v1/utils.go`` ``marshalRemote``), so every index after
+    an empty layer is one too low per empty layer below it.
+    """
+    cache = image.inline_cache
+    if cache is None:
+        return None
+    if cache.problem:
+        return CacheCheck(kind="undecodable", problems=(cache.problem,))
+    n_layers = len(image.diff_ids)
+    problems: list[str] = []
+    for i, r in enumerate(cache.records):
+        for res in r.results:
+            if not 0 <= res.layer < n_layers:
+                problems.append(f"record {i} claims layer {res.layer}, but the image has {n_layers} layers "
+                                "(BuildKit: invalid layer index)")
+    chain_ids = _final_chain(cache)
+    if not chain_ids:
+        return CacheCheck(kind="inconsistent" if problems else "healthy", records=len(cache.records), problems=tuple(problems))
+    owners = _step_for_layer(image)
+    fs_steps = [s for s in image.history if step_instruction(s.created_by) in _RECORD_INSTRUCTIONS]
+    matched = len(fs_steps) >= len(chain_ids)
+    chain: list[CacheClaim] = []
+    previous: int | None = None
+    for pos, rid in enumerate(chain_ids):
+        claim = cache.records[rid].claim
+        step = fs_steps[len(fs_steps) - len(chain_ids) + pos] if matched else None
+        if step is not None and step.layer_index is None and previous is not None and _flipped(owners, step, previous):
+            # Marked empty_layer with the created time of the layer it claims: what the
+            # exporter's normalisation leaves when a poisoned chain ends short
+            # (normalizeLayersAndHistory), not a step whose empty layer was dropped.
+            should = None
+        elif step is not None:
+            should = step.layer_index if step.layer_index is not None else previous
+        else:
+            should = claim if claim is not None else previous
+        chain.append(CacheClaim(record=rid, step=step, claim=claim, should=should))
+        previous = should if should is not None else previous
+    top = chain[-1]
+    wrong = tuple(c for c in chain if c.claim != c.should)
+    if not matched:
+        # Without steps to match, the index rules alone: steps by one, the top at the end.
+        claims = [c.claim for c in chain if c.claim is not None]
+        steps_ok = all(b - a in (0, 1) for a, b in zip(claims, claims[1:]))
+        if not steps_ok or (claims and claims[-1] != n_layers - 1):
+            problems.append("the record chain does not step by one to the last layer")
+    points_at = top.claim
+    should_top = n_layers - 1
+    if not wrong and not problems and (points_at is None or points_at == should_top or not matched):
+        return CacheCheck(kind="healthy", records=len(cache.records), chain=tuple(chain), top=top)
+    if points_at is not None and points_at < should_top:
+        lost = tuple(owners[i] for i in range(points_at + 1, n_layers) if i in owners)
+        paths: list[str] = []
+        for st in lost:
+            layer = image.layers[st.layer_index] if st.layer_index is not None and st.layer_index < len(image.layers) else None
+            if layer is not None:
+                paths.extend("/" + e.path.lstrip("/") for e in layer.entries)
+        return CacheCheck(kind="poisoned", records=len(cache.records), chain=tuple(chain), top=top,
+                          points_at=points_at, should=should_top, lost_steps=lost, lost_paths=tuple(paths),
+                          wrong=wrong, problems=tuple(problems))
+    if wrong:
+        return CacheCheck(kind="carried", records=len(cache.records), chain=tuple(chain), top=top,
+                          points_at=points_at, should=top.should, wrong=wrong, problems=tuple(problems))
+    return CacheCheck(kind="inconsistent", records=len(cache.records), chain=tuple(chain), top=top,
+                      points_at=points_at, should=should_top, problems=tuple(problems))
+
+
+def _named(step: HistoryStep | None) -> str:
+    if step is None:
+        return "an unmatched step"
+    return f"step {step.index} `{show(normalise_created_by(step.created_by)[0], 60)}`"
+
+
+def _owner_text(image: Image, index: int | None) -> str:
+    if index is None:
+        return "no layer"
+    owner = _step_for_layer(image).get(index)
+    return f"layer {index}" + (f" ({_named(owner)}'s)" if owner is not None else "")
+
+
+def inline_cache_findings(image: Image) -> list[Finding]:
+    """The inline cache check as findings: a neutral INFO when healthy, an ERROR when poisoned or carried on."""
+    check = check_inline_cache(image)
+    if check is None:
+        return []
+    if check.kind == "undecodable":
+        return [_f("inline-cache-undecodable", WARNING, f"the BuildKit inline cache (moby.buildkit.cache.v0) cannot be decoded: {show(check.problems[0], 200)}",
+                   problem=check.problems[0])]
+    if check.kind == "healthy":
+        return [_f("inline-cache", INFO, f"carries a BuildKit inline cache (moby.buildkit.cache.v0) of {check.records} records, consistent with its layers",
+                   records=check.records)]
+    top = check.top
+    assert top is not None
+    if check.kind == "poisoned":
+        assert check.points_at is not None and check.should is not None
+        lost = check.lost_steps
+        first = lost[0] if lost else top.step
+        count = len(check.lost_paths)
+        if len(lost) == 1:
+            damage = f"will mark {_named(lost[0])} empty_layer and lose its {count} entr{'y' if count == 1 else 'ies'}"
+        else:
+            damage = (f"will mark {len(lost)} steps empty_layer ({', '.join(_named(s) for s in lost)}; one per empty layer below them) "
+                      f"and lose their {count} entr{'y' if count == 1 else 'ies'}")
+        shown = ", ".join(check.lost_paths[:8]) + (f", … ({count - 8} more)" if count > 8 else "")
+        unclaimed = ", ".join(_named(s) for s in lost) or "the last layer"
+        summary = (f"poisoned BuildKit inline cache (the v0.8.0/0.8.1 empty-layer index shift, Docker 20.10.0–20.10.3): "
+                   f"no record claims the layer of {unclaimed}; the top record ({_named(top.step)}) points at "
+                   f"{_owner_text(image, check.points_at)} where it should point at {check.should}. "
+                   f"A `--cache-from` build from this image {damage}" + (f": {shown}" if shown else ""))
+        return [_f("inline-cache-poisoned", ERROR, summary, step=first.index if first else None,
+                   created_by=first.created_by if first else "", paths=check.lost_paths,
+                   points_at=check.points_at, should=check.should, records=check.records,
+                   lost_steps=tuple(s.index for s in lost), lost_entries=count)]
+    if check.kind == "carried":
+        w = next((c for c in check.wrong if c.step is not None and c.step.empty_layer), check.wrong[-1])
+        assert w.claim is not None or w.should is not None
+        summary = (f"carries a poisoned BuildKit inline cache on: the record of {_named(w.step)} claims "
+                   f"{_owner_text(image, w.claim)}"
+                   + (f" where it should claim layer {w.should}" if w.should is not None else ", not a layer of its own")
+                   + (f"; the step is marked empty_layer, as a `--cache-from` build from a poisoned cache leaves it" if w.step is not None and w.step.empty_layer else "")
+                   + ". A `--cache-from` build from this image reproduces it")
+        return [_f("inline-cache-poison-carried", ERROR, summary, step=w.step.index if w.step else None,
+                   created_by=w.step.created_by if w.step else "", points_at=w.claim, should=w.should,
+                   records=check.records)]
+    return [_f("inline-cache-inconsistent", WARNING, "the BuildKit inline cache does not match the image's layers: "
+               + "; ".join(show(p, 120) for p in check.problems[:3]), records=check.records)]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from imageforensics.digest import Digest as Digest  # re-exported: the model's values include digests
 from imageforensics.findings import Finding
 from imageforensics.timestamp import Timestamp
+from imageforensics.inline_cache import InlineCache
 
 # The well-known empty layers (FORMATS.md A5). Python's zlib cannot reproduce
 # Go's gzip bytes, so these are recognised by digest, never by re-compressing.
@@ -250,6 +251,8 @@ class Image:
     run_config: RunConfig
     docker_version: str = ""
     has_inline_cache: bool = False
+    # The decoded moby.buildkit.cache.v0 (None when the config has none).
+    inline_cache: InlineCache | None = None
     findings: tuple[Finding, ...] = ()
     config_shape: tuple[tuple[str, str], ...] = ()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from dataclasses import replace
 
 from imageforensics.catalogue import REGISTRY
 from imageforensics.findings import Finding, Severity, evidence_from_texts, evidence_texts
@@ -45,6 +46,7 @@ from imageforensics.model import (
     RunConfig,
 )
 from imageforensics.timestamp import Timestamp
+from imageforensics.inline_cache import InlineCache, decode_cache, records_json
 
 # --- timestamps, digests, findings ------------------------------------------
 
@@ -283,6 +285,7 @@ def image_json(image: Image, findings: tuple[Finding, ...]) -> dict[str, Any]:
         "run_config": run_config_json(image.run_config),
         "docker_version": image.docker_version,
         "has_inline_cache": image.has_inline_cache,
+        "inline_cache": inline_cache_json(image.inline_cache),
         "findings": [finding_json(f) for f in findings],
         "config_shape": pairs_json(image.config_shape),
     }
@@ -294,6 +297,27 @@ def _load_opt_layer(value: object, where: str) -> Layer | None:
 
 def _load_digest_item(value: object, where: str) -> Digest:
     return load_digest(value, where)
+
+
+def inline_cache_json(cache: InlineCache | None) -> dict[str, Any] | None:
+    """The decoded inline cache: its records in the array shape (as decoded), its shape and problem."""
+    if cache is None:
+        return None
+    return {"records": records_json(cache), "shape": cache.shape, "problem": cache.problem,
+            "encoded_bytes": cache.encoded_bytes}
+
+
+def load_inline_cache(value: object, where: str) -> InlineCache | None:
+    """An inline cache object back into an InlineCache (None for null or absent)."""
+    if value is None:
+        return None
+    o = as_object(value, where)
+    decoded = decode_cache(o.get("records"))
+    if decoded.problem:
+        raise JsonShapeError(f"{where}.records", decoded.problem)
+    encoded = o.get("encoded_bytes", 0)
+    return replace(decoded, shape=get_str(o, "shape", where), problem=get_str(o, "problem", where),
+                   encoded_bytes=encoded if isinstance(encoded, int) and not isinstance(encoded, bool) else 0)
 
 
 def load_image(value: object, where: str) -> Image:
@@ -314,6 +338,8 @@ def load_image(value: object, where: str) -> Image:
         run_config=load_run_config(o.get("run_config"), f"{where}.run_config"),
         docker_version=get_str(o, "docker_version", where),
         has_inline_cache=get_bool(o, "has_inline_cache", where),
+        # Snapshots written before the cache was decoded lack it: read as none.
+        inline_cache=load_inline_cache(o.get("inline_cache"), f"{where}.inline_cache"),
         findings=get_each(o, "findings", where, load_finding),
         # Snapshots written before the shape was recorded lack it: unknown, not empty.
         config_shape=get_pairs(o, "config_shape", where) if "config_shape" in o else (),

@@ -79,8 +79,8 @@ def test_read_select_diff_render_and_load_back() -> None:
     assert isinstance(chosen, imageforensics.Chosen)
     report = imageforensics.diff_images(pulled, image, chosen.archive, chosen.image, imageforensics.DiffOptions())
     assert (report.verdict_kind, report.exit_status) == ("missing-content", 1)
-    assert [f.code for f in report.by_severity(imageforensics.Severity.ERROR)] == ["step-wrongly-empty",
-                                                                                    "paths-missing"]
+    assert [f.code for f in report.by_severity(imageforensics.Severity.ERROR)] == [
+        "step-wrongly-empty", "paths-missing", "inline-cache-poisoned", "inline-cache-poison-carried"]
     # Reading and diffing in one call (the CLI's deferred content digests) gives the same report.
     assert imageforensics.diff_inputs(PULLED, CACHE_FROM) == report
     a, b = imageforensics.choose_pair(PULLED, CACHE_FROM + "@0")

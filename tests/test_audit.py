@@ -13,6 +13,7 @@ from imageforensics.findings import Severity
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_TAR_1024, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.history import reconcile
 from imageforensics.timestamp import Timestamp
+from imageforensics.inline_cache import InlineCache
 
 
 def d(seed: str) -> Digest:
@@ -55,6 +56,7 @@ def image(steps: list[HistoryStep], layers: list[Layer | None], diff_ids: list[D
         layer_refs=tuple(f"l{i}" for i in range(len(layers))),
         run_config=RunConfig(),
         has_inline_cache=inline_cache,
+        inline_cache=InlineCache() if inline_cache else None,
     )
 
 

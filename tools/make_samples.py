@@ -109,8 +109,10 @@ def _nginx_layer() -> Layer:
 
 
 def _workdir_layer() -> Layer:
-    # BuildKit's WORKDIR is a mkdir: a layer holding only the (existing) directories.
-    return Layer(entries=(_dir("opt", mtime=T_BUILD), _dir("opt/tomcat", mtime=T_BUILD)))
+    # BuildKit's WORKDIR is a mkdir; /opt/tomcat exists after RUN tomcat, so dockerd 20.10
+    # stores the 1024-byte empty tar (5f70bf18…), pushed as the 32-byte empty gzip that
+    # BuildKit v0.8.0/0.8.1 skipped when it marshalled cache chains.
+    return Layer(entries=())
 
 
 def _rootfs_layer() -> Layer:
@@ -122,17 +124,36 @@ def _gzip_digest(layer: Layer) -> str:
     return "sha256:" + hashlib.sha256(b"".join(gzip_chunks(layer_tar_chunks(layer), level=0))).hexdigest()
 
 
-def _inline_cache(blobs: list[str], created: list[str]) -> str:
-    """BuildKit's ``moby.buildkit.cache.v0``: base64 of the cache config (layers by index, records)."""
-    layers = [{"blob": blob, "parent": i - 1} for i, blob in enumerate(blobs)]
-    records = []
-    for i, when in enumerate(created):
-        record: dict[str, object] = {"digest": "sha256:" + hashlib.sha256(f"tomcat cache key {i}".encode()).hexdigest()}
-        if i:
-            record["inputs"] = [[{"selector": "", "link": i - 1}]]
-        record["results"] = [{"layerIndex": i, "createdAt": when}]
+def _inline_cache(steps: list[tuple[str, int | None, str]]) -> str:
+    """BuildKit's ``moby.buildkit.cache.v0`` as dockerd 20.10 writes it: base64 of the JSON array of records.
+
+    ``steps`` are (cache key seed, layer index or None, createdAt), bottom first, each running on the one
+    before; a source record (the base image) comes first and the context's checksum is COPY's input 1.
+    The array is sorted by digest and ``link`` indexes it (BuildKit ``cache/remotecache/v1/utils.go`` sortConfig).
+    """
+    def key(seed: str) -> str:
+        return "sha256:" + hashlib.sha256(f"tomcat cache key {seed}".encode()).hexdigest()
+
+    records: list[dict[str, object]] = [{"digest": key("base image")}, {"digest": key("context rootfs")}]
+    parent = key("base image")
+    for seed, index, when in steps:
+        record: dict[str, object] = {"digest": key(seed), "inputs": [[parent]] + ([[key("context rootfs")]] if seed.startswith("COPY") else [])}
+        if index is not None:
+            record["layers"] = [{"layer": index, "createdAt": when}]
         records.append(record)
-    return go_json(base64.b64encode(go_json({"layers": layers, "records": records}).encode()).decode())
+        parent = key(seed)
+    records.sort(key=lambda r: str(r["digest"]))
+    position = {r["digest"]: i for i, r in enumerate(records)}
+    out = []
+    for r in records:
+        o: dict[str, object] = {}
+        if "layers" in r:
+            o["layers"] = r["layers"]
+        o["digest"] = r["digest"]
+        if "inputs" in r:
+            o["inputs"] = [[{"link": position[d]} for d in alts] for alts in r["inputs"]]  # type: ignore[attr-defined]
+        out.append(o)
+    return go_json(base64.b64encode(go_json(out).encode()).decode())
 
 
 def tomcat_pair() -> tuple[ImageSpec, ImageSpec]:
@@ -148,16 +169,21 @@ def tomcat_pair() -> tuple[ImageSpec, ImageSpec]:
         Step(created=t_workdir, created_by="WORKDIR /opt/tomcat", comment=BK),
     )
     lower = (alpine, tomcat, nginx, workdir)
-    blobs = [_gzip_digest(layer) for layer in lower]
     config = Config(env=(DEFAULT_PATH, "TOMCAT_HOME=/opt/tomcat"), cmd=("/bin/sh",), working_dir="/opt/tomcat",
                     exposed_ports=("8080/tcp",))
-    times = ["2020-12-17T00:19:42.11518025Z", "2021-02-04T15:19:18.6303148Z", "2021-02-04T15:19:27.7561232Z", t_workdir]
+    # The pulled image's inline cache is poisoned as BuildKit v0.8.0/0.8.1 (Docker 20.10.0–20.10.3)
+    # wrote it after a registry import: the empty WORKDIR layer (3) skipped in every chain, so
+    # WORKDIR claims RUN nginx's index 2 and `COPY rootfs /` claims 3 where it should claim 4.
+    # A `--cache-from` build from it gives the rebuild below, which carries the same cache on.
+    poisoned_cache = _inline_cache([
+        ("RUN tomcat", 1, "2021-02-04T15:19:18.6334291Z"), ("RUN nginx", 2, "2021-02-04T15:19:27.7590133Z"),
+        ("WORKDIR /opt/tomcat", 2, "2021-02-04T15:19:27.8480214Z"), ("COPY rootfs /", 3, "2021-02-04T15:19:27.9371008Z")])
     pulled = ImageSpec(
         layers=lower + (rootfs,),
         history=base + (Step(created=t_late, created_by="EXPOSE map[8080/tcp:{}]", comment=BK, empty_layer=True),
                         Step(created=t_late, created_by="COPY rootfs / # buildkit", comment=BK)),
         config=replace(config, created=t_late, extra=(
-            ("moby.buildkit.cache.v0", _inline_cache(blobs + [_gzip_digest(rootfs)], times + [t_late])),)),
+            ("moby.buildkit.cache.v0", poisoned_cache),)),
         references=("local/tomcat:pulled",),
     )
     # The rebuild: BuildKit < 0.10 dropped the COPY layer when the imported cache
@@ -169,7 +195,7 @@ def tomcat_pair() -> tuple[ImageSpec, ImageSpec]:
         history=base + (Step(created=t_workdir, created_by="EXPOSE map[8080/tcp:{}]", comment=BK, empty_layer=True),
                         Step(created=t_workdir, created_by="COPY rootfs / # buildkit", comment=BK, empty_layer=True)),
         config=replace(config, created=t_workdir, extra=(
-            ("moby.buildkit.cache.v0", _inline_cache(blobs + [EMPTY_GZIP_BUILDKIT], times + [t_workdir])),)),
+            ("moby.buildkit.cache.v0", poisoned_cache),)),
         references=("local/tomcat:bad",),
     )
     return pulled, bad
@@ -235,9 +261,11 @@ def samples() -> list[tuple[str, ArchiveSpec, str, str]]:
 
     return [
         ("tomcat-pulled.tar", one(pulled), "docker-legacy",
-         "the seed's pulled image in miniature: `COPY rootfs /` carries a 7650-byte layer of 12 files (Docker 20.10 save)"),
+         "the seed's pulled image in miniature: `COPY rootfs /` carries a 7650-byte layer of 12 files (Docker 20.10 save); "
+         "its inline cache is poisoned (BuildKit v0.8.0/0.8.1): `inspect` predicts the loss"),
         ("tomcat-cache-from.tar", one(bad), "docker-legacy",
-         "its corrupt `--cache-from` rebuild: `COPY rootfs /` marked empty_layer, layer gone, times 89.6 ms earlier from EXPOSE on"),
+         "its corrupt `--cache-from` rebuild: `COPY rootfs /` marked empty_layer, layer gone, times 89.6 ms earlier from EXPOSE on; "
+         "it carries the poisoned cache on"),
         ("same-legacy.tar", one(same), "docker-legacy", "one image saved by Docker <= 24 (uncompressed layers)"),
         ("same-oci.tar", one(same_gz), "oci-archive",
          "the same image (same config bytes, same diff_ids) as an oci-archive with gzip layers: diff exits 0"),

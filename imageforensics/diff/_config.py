@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from imageforensics.config_shape import shape_changes
 from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.inline_cache import CacheRecord
 from imageforensics.model import Image, RunConfig
 from imageforensics.redact import as_redacted_as
 from imageforensics.untrusted import escape
@@ -135,7 +136,50 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
             code="inline-cache-differs", severity=Severity.INFO,
             summary=f"only {side}'s config carries a BuildKit inline cache (moby.buildkit.cache.v0)",
             evidence=evidence(a=image_a.has_inline_cache, b=image_b.has_inline_cache)))
+    records = _inline_cache_records(image_a, image_b)
+    if records is not None:
+        out.append(records)
     return out
+
+
+def _record_words(r: CacheRecord) -> str:
+    claim = f"layer {r.claim}" if r.claim is not None else "no layer"
+    links = " ".join("[" + ",".join(str(a.link) for a in alts) + "]" for alts in r.inputs)
+    return f"{claim}" + (f", inputs {links}" if links else "")
+
+
+def _inline_cache_records(image_a: Image, image_b: Image) -> Finding | None:
+    """Both images carry an inline cache: what differs, record by record (records keyed by digest; the array is sorted by it)."""
+    ca, cb = image_a.inline_cache, image_b.inline_cache
+    if ca is None or cb is None or ca.records == cb.records and ca.problem == cb.problem:
+        return None
+    changes: list[str] = []
+    if ca.problem or cb.problem:
+        changes.append(f"A {'undecodable' if ca.problem else 'decoded'}, B {'undecodable' if cb.problem else 'decoded'}")
+    by_a = {r.digest: r for r in ca.records}
+    by_b = {r.digest: r for r in cb.records}
+    for digest in sorted(set(by_a) | set(by_b)):
+        ra, rb = by_a.get(digest), by_b.get(digest)
+        name = digest.split(":")[-1][:12] or "(no digest)"
+        if ra is None and rb is not None:
+            changes.append(f"record {name} only in B ({_record_words(rb)})")
+        elif rb is None and ra is not None:
+            changes.append(f"record {name} only in A ({_record_words(ra)})")
+        elif ra is not None and rb is not None and (ra.claim, ra.inputs) != (rb.claim, rb.inputs):
+            if ra.inputs == rb.inputs:
+                changes.append(f"record {name}: A layer {ra.claim}, B layer {rb.claim}")
+            else:
+                changes.append(f"record {name}: A {_record_words(ra)}, B {_record_words(rb)}")
+        elif ra is not None and rb is not None and ra != rb:
+            changes.append(f"record {name}: createdAt or chains differ")
+    if not changes:
+        return None
+    shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+    return Finding(
+        code="inline-cache-records-differ", severity=Severity.INFO,
+        summary=f"the BuildKit inline caches differ ({len(ca.records)} records in A, {len(cb.records)} in B): {shown}",
+        evidence=evidence(records_a=len(ca.records), records_b=len(cb.records), count=len(changes),
+                          **{f"change_{i:03d}": c for i, c in enumerate(changes[:20], 1)}))
 
 
 def _config_json(image_a: Image, image_b: Image) -> Finding | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
-from imageforensics.audit import squash_kind
+from imageforensics.audit import check_inline_cache, squash_kind
 from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
-from imageforensics.model import Image
+from imageforensics.model import HistoryStep, Image
 from imageforensics.diff._steps import LayerStates, removal_signature, wrongly_empty_sentence
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import escape
@@ -85,6 +85,63 @@ class _Rows:
 def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
                    findings: Sequence[Finding], ignoring: bool, states: LayerStates) -> tuple[str, str]:
     """The verdict kind (report.VERDICT_KINDS) and its sentence, decided by the findings' categories."""
+    kind, text = _decide(image_a, image_b, pairs, findings, ignoring, states)
+    cause = poisoned_cache_cause(image_a, image_b, "A", "B") or poisoned_cache_cause(image_b, image_a, "B", "A")
+    return kind, (text + " " + cause) if cause else text
+
+
+def _step_words(step: HistoryStep) -> str:
+    return f"step {step.index} `{display_created_by(step.created_by, 'summary')}`"
+
+
+def poisoned_cache_cause(source: Image, rebuilt: Image, s: str, r: str) -> str:
+    """One sentence when ``rebuilt`` shows the loss a poisoned inline cache causes, else "".
+
+    A ``--cache-from`` build from a poisoned cache gets a result chain that ends
+    at the top record's index; the exporter marks the surplus top steps
+    empty_layer, and the steps after the chain's end take the created time of
+    the step where it ended (issue 13; moby builder-next/exporter/writer.go
+    ``normalizeLayersAndHistory``). The cause is named when ``source``'s cache is
+    poisoned with exactly that index, or when ``rebuilt`` carries the poison on.
+    """
+    kept = len(rebuilt.diff_ids)
+    if not 0 < kept < len(source.diff_ids) or rebuilt.diff_ids != source.diff_ids[:kept]:
+        return ""
+    lost = [st for st in source.history if st.layer_index is not None and st.layer_index >= kept]
+    by_index = {st.index: st for st in rebuilt.history}
+    for st in lost:
+        there = by_index.get(st.index)
+        if there is None or not there.empty_layer or display_created_by(there.created_by, 'summary') != display_created_by(st.created_by, 'summary'):
+            return ""
+    own, theirs = check_inline_cache(source), check_inline_cache(rebuilt)
+    top = own.top.step if own is not None and own.top is not None else None
+    if own is not None and own.kind == "poisoned" and own.points_at == kept - 1:
+        who = f"{r} was built from {s}'s poisoned inline cache: {s}'s top record"
+    elif theirs is not None and theirs.kind == "carried":
+        top = theirs.top.step if theirs.top is not None else None
+        who = (f"{r} was built from a poisoned inline cache and carries it on"
+               + (f" ({s}'s own cache is healthy)" if own is not None and own.kind == "healthy" else "")
+               + f": {r}'s top record")
+    else:
+        return ""
+    ended = next((st for st in source.history if st.layer_index == kept - 1), None)
+    flipped = ", ".join(_step_words(st) for st in lost)
+    text = (f"Cause: {who}, for {_step_words(top) if top is not None else 'the last step'}, points at layer "
+            f"{kept - 1} where it should point at {len(source.diff_ids) - 1}, so the `--cache-from` build's chain "
+            f"ended at layer {kept - 1}" + (f" ({_step_words(ended)})" if ended is not None else "")
+            + f" and marked {flipped} empty_layer")
+    ended_there = by_index.get(ended.index) if ended is not None else None
+    if ended_there is not None and ended_there.created is not None:
+        later = [st for st in rebuilt.history if st.index > ended_there.index]
+        if later and all(st.created is not None and st.created.ns == ended_there.created.ns for st in later):
+            span = f"step {later[0].index} carries" if len(later) == 1 else f"steps {later[0].index}–{later[-1].index} carry"
+            text += (f"; {r}'s {span} the created time of step {ended_there.index}, where the chain ended "
+                     f"({ended_there.created.raw})")
+    return text + "."
+
+
+def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
+            findings: Sequence[Finding], ignoring: bool, states: LayerStates) -> tuple[str, str]:
     seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     packaging = next((f for f in findings if _category(f) is Category.PACKAGING), None)
@@ -168,6 +225,10 @@ def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     if not differences:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
                             "differ only in fields not compared (image IDs differ)")
+    if all(f.code.startswith("inline-cache") for f in differences):
+        return "metadata", ("same content with metadata differences: the same layer content; only the BuildKit "
+                            "inline cache differs: " + _describe(differences)
+                            + ("." if not drift_note else ". " + drift_note))
     return "metadata", ("same content with metadata differences: " + _describe(differences)
                         + ("." if not drift_note else ". " + drift_note))
 
@@ -211,4 +272,7 @@ def _phrase(category: Category, phrase: str, found: list[Finding]) -> str:
                     else f"config JSON {escape(paths[0])}")
         return (f"config JSON at {len(paths)} paths (" + ", ".join(map(escape, paths[:3]))
                 + (", …" if len(paths) > 3 else "") + ")")
+    if found[0].code == "inline-cache-records-differ":
+        changes = [c for _, c in found[0].evidence if isinstance(c, str) and _ != "count"]
+        return phrase + " (" + "; ".join(changes[:3]) + ("; …" if len(changes) > 3 else "") + ")"
     return phrase.format(n=len(found))

@@ -8,6 +8,7 @@ here (``history.reconcile``, FORMATS.md A4).
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from typing import Any
@@ -21,8 +22,9 @@ from imageforensics.model import Digest, HistoryStep, Image, Layer, Platform, Ru
 from imageforensics.options import Limits
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted import show
-
-INLINE_CACHE_KEY = "moby.buildkit.cache.v0"
+from imageforensics.errors import ImageForensicsError
+from imageforensics.inline_cache import INLINE_CACHE_KEY, InlineCache, decode_cache, undecodable
+from imageforensics.parse._json import load_json_bytes
 
 
 def is_image_config(config: Any) -> bool:
@@ -71,10 +73,27 @@ def build_image(
         run_config=_run_config(config.get("config"), notes, config_member),
         docker_version=_string(config.get("docker_version"), "docker_version", notes, config_member),
         has_inline_cache=INLINE_CACHE_KEY in config,
+        inline_cache=inline_cache(config.get(INLINE_CACHE_KEY), source=source, member=config_member, limits=limits)
+        if INLINE_CACHE_KEY in config else None,
         config_shape=config_shape(config, limits),
     )
     # Every field is read by now, so ``notes`` holds all the config's findings.
     return replace(image, findings=sort_findings(_dedupe(notes)))
+
+
+def inline_cache(value: Any, *, source: str, member: str, limits: Limits) -> InlineCache:
+    """The config's ``moby.buildkit.cache.v0`` decoded: base64 of JSON, read with the JSON limits; a problem, never an error."""
+    if not isinstance(value, str):
+        return undecodable(f"{INLINE_CACHE_KEY} is {_json_type(value)}, expected a base64 string")
+    try:
+        data = base64.b64decode(value.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return undecodable(f"{INLINE_CACHE_KEY} is not base64", len(value))
+    try:
+        parsed, _ = load_json_bytes(data, source=source, member=show(member), what=f"the inline cache {INLINE_CACHE_KEY}", limits=limits)
+    except ImageForensicsError as e:
+        return undecodable(str(e), len(value))
+    return decode_cache(parsed, len(value))
 
 
 def _diff_ids(config: dict[str, Any], source: str, where: str, notes: list[Finding], member: str) -> tuple[Digest, ...]:

@@ -65,9 +65,13 @@ def test_tomcat_pair_finds_everything_the_seed_author_found():
     assert report.verdict_kind == "missing-content" and report.exit_status == 1
     assert report.verdict.startswith("B is missing content that A has: step 6 `COPY rootfs /`")
     assert "History diverges from step 5 `EXPOSE 8080/tcp` (created -89.6 ms in B)" in report.verdict
-    # Only the wrongly-empty step, its lost paths and the drift matter; the rest is evidence on B.
+    # The cause: A's poisoned inline cache, which B carries on (issue 13).
+    assert "Cause: B was built from A's poisoned inline cache" in report.verdict
+    assert one(report, "inline-cache-poisoned").side == "A" and one(report, "inline-cache-poison-carried").side == "B"
+    # Only the wrongly-empty step, its lost paths, the drift and the cache matter; the rest is evidence on B.
     assert {c for c, _, _ in serious(report)} <= {"step-wrongly-empty", "paths-missing", "timestamp-drift",
-                                                    "image-created-differs", "fs-step-marked-empty"}
+                                                    "image-created-differs", "fs-step-marked-empty",
+                                                    "inline-cache-poisoned", "inline-cache-poison-carried"}
     row = [r for r in report.steps if r.index_a == 6][0]
     assert "empty_layer" in row.marks and "layer" in row.marks and row.layer_b is None
 
