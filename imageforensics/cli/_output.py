@@ -149,10 +149,15 @@ def _write_through(data: bytes, path: str, flags: int) -> None:
 
 def _replace_whole(data: bytes, path: str, old: os.stat_result | None) -> None:
     """Write a temporary file beside the (symlink-resolved) target, fsync it, give it the old mode, rename it."""
+    given_folder = os.path.dirname(path) or "."
+    # Asked of the kernel with the user's spelling first: realpath() alone takes
+    # ``missing/../a.tar`` for ``a.tar``, where open() would fail.
+    if not os.path.isdir(given_folder):
+        raise OutputError(path, f"no such directory {given_folder}")
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
-    if not os.path.isdir(folder):
-        raise OutputError(path, f"no such directory {os.path.dirname(path) or folder}")
+    if not os.path.isdir(folder):  # a dangling symlink into a missing directory
+        raise OutputError(path, f"no such directory {folder} (where the symlink points)")
     try:
         fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
     except OSError as e:

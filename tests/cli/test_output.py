@@ -167,6 +167,16 @@ def test_a_missing_directory_is_one_line_naming_the_path(tmp_path, archive):
     assert ".imageforensics-" not in result.stderr.decode()
 
 
+def test_a_missing_directory_before_dotdot_is_not_skipped(tmp_path, archive):
+    # realpath() alone makes missing/../a.tar the input itself; open() would fail, and so must we.
+    before = archive.read_bytes()
+    given = str(tmp_path / "missing" / ".." / "a.tar")
+    result = run("diff", str(archive), str(archive), "-o", given)
+    assert result.returncode == 2
+    assert f"-o {given}: no such directory" in one_line(result)
+    assert archive.read_bytes() == before
+
+
 def test_an_unwritable_directory_names_the_path_not_a_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "report.txt"
 
