@@ -242,3 +242,30 @@ def test_a_new_file_gets_the_usual_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_stdout_through_a_symlink_onto_a_terminal_is_written_through(tmp_path, archive):
+    import pty
+
+    link = tmp_path / "tty"
+    link.symlink_to("/proc/self/fd/1")
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "imageforensics", "inspect", str(archive), "-o", str(link)],
+                                cwd=ROOT, stdout=terminal, stderr=subprocess.PIPE, timeout=60,  # a report far smaller than a tty's buffer
+                                preexec_fn=functools.partial(limit_cpu, 60))
+        os.close(terminal)
+        received = b""
+        while True:
+            try:
+                part = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal side is closed and everything was read
+                break
+            if not part:
+                break
+            received += part
+    finally:
+        os.close(controller)
+    assert result.returncode == 0, result.stderr
+    assert b"local/app:1" in received
+    assert link.is_symlink()
