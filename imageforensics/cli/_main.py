@@ -10,13 +10,16 @@ import argparse
 import dataclasses
 import gzip
 import os
+import signal
 import sys
-import tempfile
+import threading
+from types import FrameType
 from collections.abc import Sequence
 from typing import NoReturn
 
 from imageforensics import audit
 from imageforensics.cli._build_info import build_commit, version_line
+from imageforensics.cli._output import refuse_input_as_output, write_output
 from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
 from imageforensics.options import DiffOptions, Limits, ReadOptions, settable_limits
@@ -126,32 +129,6 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return ["diff", *argv]
 
 
-def write_output(text: str | bytes, path: str | None) -> None:
-    """Write to stdout, or to ``path`` whole or not at all (temporary file, then rename)."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    if path is None or path == "-":
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".imageforensics-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp makes the file 0600; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _use_color(choice: str, output: str | None) -> bool:
     if choice == "always":
         return True
@@ -163,6 +140,7 @@ def _use_color(choice: str, output: str | None) -> bool:
 def _run_diff(args: argparse.Namespace) -> int:
     if args.a == "-" and args.b == "-":
         raise ImageForensicsError("only one of the two inputs can be - (standard input)")
+    refuse_input_as_output(args.output, (args.a, args.b))
     limits = limits_from_args(args)
     options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore), limits=limits)
     # Each byte hashed once where possible: the text report shows no archive
@@ -209,6 +187,7 @@ def _read_one(args: argparse.Namespace) -> Archive:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
+    refuse_input_as_output(args.output, (args.a,))
     archive = _read_one(args)
     renderer = INSPECT_RENDERERS[args.format]
     images = None
@@ -223,6 +202,7 @@ def _run_snapshot(args: argparse.Namespace) -> int:
     unknown = redact - {"env", "labels"}
     if unknown:
         raise ImageForensicsError(f"--redact takes env and/or labels, not {', '.join(sorted(unknown))}")
+    refuse_input_as_output(args.output, (args.a,))
     archive = _read_one(args)
     data = write_snapshot(archive, redact=redact)
     if args.output.endswith(".gz"):
@@ -231,14 +211,34 @@ def _run_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (130 after Ctrl-C, 143 after SIGTERM)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(_normalise_argv(args_list))
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    # Signals reach only the main thread; a caller running main() in another thread keeps its own handling.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return _run(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The subcommand, with every expected error as one line on stderr and its exit status."""
     try:
         if args.command == "inspect":
             return _run_inspect(args)
@@ -249,16 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Messages quote names already shown (untrusted.show); the guard is for any that is not.
         print(f"{PROG}: {show_prose(str(e))}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        # The reader of our output went away (``| head``): not an error of ours.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 2
+        # The readers run in daemon threads: nothing waits for them on the way out.
+        _say("interrupted")
+        return 128 + signal.SIGINT
+    except _Terminated:
+        _say("terminated")
+        return 128 + signal.SIGTERM
     except OSError as e:
         where = f"{escape(str(e.filename))}: " if e.filename else ""
         print(f"{PROG}: {where}{show_prose(str(e.strerror or e))}", file=sys.stderr)
@@ -271,3 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: internal error: {type(e).__name__}: {show_prose(str(e))} (a bug: please report it; IMAGEFORENSICS_DEBUG=1 shows where)", file=sys.stderr)
         return 2
+
+
+def _say(message: str) -> None:
+    """One line on stderr, on a fresh line after any progress; quietly nothing when stderr is gone."""
+    try:
+        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass

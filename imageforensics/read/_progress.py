@@ -69,8 +69,10 @@ class Progress:
         self._stream.flush()
 
     def finish(self) -> None:
-        """Erase the progress line, so the report or error starts on a clean line."""
+        """Erase the progress line, so the report or error starts on a clean line; nothing is drawn after it."""
         with self._lock:
+            # A reader left running after Ctrl-C (a daemon thread) must not draw over the message.
+            self._inputs.clear()
             if self._width:
                 self._stream.write("\r" + " " * self._width + "\r")
                 self._stream.flush()

@@ -15,10 +15,12 @@ read a second time, with them.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
@@ -152,19 +154,44 @@ def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), 
     looks at them). ``options.archive_digest=False`` leaves ``Archive.sha256`` None.
     """
     deferred = [needed_layers is not None and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # A deferred input is read without content digests first.
-        first = [pool.submit(choose, spec, replace(options, content_digests=False) if later else options, progress=progress)
-                 for spec, later in zip((spec_a, spec_b), deferred)]
-        chosen = (first[0].result(), first[1].result())
-        if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
-            return chosen  # every file was small enough to be hashed on the way
-        # Which layers need content digests follows from diff_ids and paths alone.
-        assert needed_layers is not None
-        needed = needed_layers(chosen[0].image, chosen[1].image)
-        futures = [pool.submit(_with_content, spec, c, need, options) if later else None
-                   for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
-        return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
+    # A deferred input is read without content digests first.
+    first = [_in_daemon_thread(functools.partial(choose, spec, replace(options, content_digests=False) if later else options,
+                                                 progress=progress))
+             for spec, later in zip((spec_a, spec_b), deferred)]
+    chosen = (first[0].result(), first[1].result())
+    if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
+        return chosen  # every file was small enough to be hashed on the way
+    # Which layers need content digests follows from diff_ids and paths alone.
+    assert needed_layers is not None
+    needed = needed_layers(chosen[0].image, chosen[1].image)
+    futures = [_in_daemon_thread(functools.partial(_with_content, spec, c, need, options)) if later else None
+               for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
+    return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
+
+
+def _in_daemon_thread(work: Callable[[], Chosen]) -> Future[Chosen]:
+    """Run ``work`` in a daemon thread; its Future holds the result or the exception.
+
+    Not a ThreadPoolExecutor: its exit, and the interpreter's, wait for every
+    worker, so Ctrl-C while two large inputs are read took effect only once
+    both were read. A reader only reads (it writes nothing anywhere), so a
+    caller interrupted while waiting on ``result()`` may leave it behind: the
+    process ends at once, and the thread with it.
+    """
+    future: Future[Chosen] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = work()
+        except BaseException as e:  # handed to the waiting thread, which re-raises it
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="imageforensics-reader", daemon=True).start()
+    return future
 
 
 def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], options: ReadOptions) -> Chosen:

@@ -52,6 +52,19 @@ def test_two_inputs_share_one_line_and_finish_erases_it():
     assert out.getvalue().rsplit("\r", 2)[-2].strip() == ""
 
 
+def test_nothing_is_drawn_after_finish():
+    # A reader thread left running after Ctrl-C must not draw over "interrupted".
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock)
+    progress.start("a.tar", 1000)
+    progress.advance("a.tar", 10)
+    progress.finish()
+    drawn = out.getvalue()
+    clock.now += 5
+    progress.advance("a.tar", 10)
+    assert out.getvalue() == drawn
+
+
 def test_counting_reader_passes_bytes_through_unchanged():
     out, clock = io.StringIO(), FakeClock()
     progress = Progress(out, clock=clock)
