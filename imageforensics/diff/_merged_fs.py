@@ -194,6 +194,32 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                             content_from=content_from)
 
 
+def layer_links(entries: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str, str]]:
+    """One layer's entries with each hardlink to an earlier entry of the layer resolved to that entry's file.
+
+    Also returns each resolved link's path mapped to the first name of its
+    file in the layer (a link to a link is a link to the same file). A link
+    to a path the layer does not hold (it is below) stays a link entry.
+    """
+    seen: dict[str, FileEntry] = {}
+    links: dict[str, str] = {}
+    out: list[FileEntry] = []
+    for e in entries:
+        if e.kind == "hardlink":
+            target = seen.get(e.linkname)
+            if target is not None and target.kind != "dir" and e.linkname != e.path:
+                links[e.path] = links.get(e.linkname, e.linkname)
+                e = replace(target, path=e.path)
+            else:
+                links.pop(e.path, None)
+        else:
+            links.pop(e.path, None)
+        if e.kind not in ("whiteout", "opaque"):
+            seen[e.path] = e
+        out.append(e)
+    return out, links
+
+
 def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False) -> tuple[str, ...]:
     """The names (from ENTRY_FIELDS) of what differs between two entries of one path."""
     out: list[str] = []

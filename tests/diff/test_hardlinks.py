@@ -79,6 +79,12 @@ def test_a_link_and_a_copy_of_the_same_bytes_differ_only_in_link_structure():
         assert links.severity is Severity.INFO and links.paths == ("/hl/a.txt", "/hl/b.txt")
         assert links.evidence_value("same_content") is True and links.evidence_value("count") == 2
         assert "size" not in links.summary and "content sha256" not in links.summary
+    # Inside the aligned layers the link entry is compared as the file it names, too.
+    [layer_ab] = found(ab, "layer-content-differs")
+    assert layer_ab.paths == ("/hl/b.txt",)
+    assert layer_ab.evidence_value("entry_001") == "/hl/b.txt: changed: a hardlink to /hl/a.txt in A, a file of its own in B"
+    [layer_ba] = found(ba, "layer-content-differs")
+    assert layer_ba.evidence_value("entry_001") == "/hl/b.txt: changed: a file of its own in A, a hardlink to /hl/a.txt in B"
     assert found(ab, "paths-hardlinks-differ")[0].evidence_value("change_002") == \
         "/hl/b.txt: one file with /hl/a.txt in A, a file of its own in B"
     assert found(ba, "paths-hardlinks-differ")[0].evidence_value("change_002") == \
