@@ -157,8 +157,10 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
                            created_by=by_step_a[sa].created_by if sa in by_step_a else "",
                            paths=tuple("/" + p for p, _ in items),
                            evidence=evidence(count=len(items), fields=tuple(sorted(counts.items())), **details)))
+    # The groups once for every finding: a hostile image may give one file many names in many steps.
+    groups = (fa.hardlink_groups(), fb.hardlink_groups()) if relinked else ({}, {})
     for (sa, sb), links in sorted(relinked.items()):
-        out.append(_links_finding(sa, sb, links, by_step_a, by_step_b, fa, fb))
+        out.append(_links_finding(sa, sb, links, by_step_a, by_step_b, fa, fb, groups))
     return out
 
 
@@ -169,14 +171,16 @@ def _names(names: frozenset[str]) -> str:
     return "one file with " + ", ".join("/" + n for n in shown[:3]) + (" …" if len(shown) > 3 else "")
 
 
-def describe_links(path: str, fa: MergedFilesystem, fb: MergedFilesystem) -> str:
+def describe_links(path: str, fa: MergedFilesystem, fb: MergedFilesystem,
+                   groups: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]] | None = None) -> str:
     """How the names of ``path``'s file differ, e.g. ``/b: one file with /a in A, a file of its own in B``."""
-    in_a, in_b = linked_names(path, fa, fb)
+    in_a, in_b = linked_names(path, fa, fb, *(groups or (None, None)))
     return f"/{path}: {_names(in_a)} in A, {_names(in_b)} in B"
 
 
 def _links_finding(sa: int, sb: int, links: list[tuple[str, bool]], by_step_a: dict[int, Unit],
-                   by_step_b: dict[int, Unit], fa: MergedFilesystem, fb: MergedFilesystem) -> Finding:
+                   by_step_b: dict[int, Unit], fa: MergedFilesystem, fb: MergedFilesystem,
+                   groups: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]) -> Finding:
     """One finding for the paths written by one pair of steps whose link structure alone (or also) differs."""
     where = _label(by_step_a, sa, "A") + " in A"
     if sb != sa or sb == _NONE:
@@ -185,8 +189,8 @@ def _links_finding(sa: int, sb: int, links: list[tuple[str, bool]], by_step_a: d
     same = all(s for _, s in links)
     text = (f"{n} path{'s' if n != 1 else ''} written by {where} "
             f"{'are' if n != 1 else 'is'} linked differently"
-            f"{' (the same content)' if same else ''}, e.g. {describe_links(links[0][0], fa, fb)}")
-    details = {f"change_{k:03d}": describe_links(p, fa, fb) for k, (p, _) in enumerate(links[:MAX_DETAILS], 1)}
+            f"{' (the same content)' if same else ''}, e.g. {describe_links(links[0][0], fa, fb, groups)}")
+    details = {f"change_{k:03d}": describe_links(p, fa, fb, groups) for k, (p, _) in enumerate(links[:MAX_DETAILS], 1)}
     return Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary=text,
                    step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
                    created_by=by_step_a[sa].created_by if sa in by_step_a else "",

@@ -167,3 +167,14 @@ def test_replacing_a_copy_by_a_link_to_an_identical_file_is_never_a_content_chan
     assert changed_paths(ab) == [] and changed_paths(ba) == []
     expected = sorted({f"/d/{p}" for pair in linked for p in pair})
     assert relinked_paths(ab) == relinked_paths(ba) == expected
+
+
+def test_one_file_with_many_names_is_compared_once_per_group():
+    # Every name of one file against copies: linear in the names, not quadratic.
+    n = 5000
+    a = build(spec(BASE, step("RUN ln", file("d/0", "x"), *(hardlink(f"d/{i}", "d/0") for i in range(1, n)))))
+    b = build(spec(BASE, step("RUN cp", *(file(f"d/{i}", "x") for i in range(n)))))
+    report = diff(a, b)
+    assert changed_paths(report) == []
+    [links] = found(report, "paths-hardlinks-differ")
+    assert links.evidence_value("count") == n and len(links.paths) == n
