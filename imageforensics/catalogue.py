@@ -449,6 +449,12 @@ _CODES: tuple[CodeSpec, ...] = (
           *_ENTRIES, key("entry", numbered=True), phrase="file mtimes inside {n} layer(s)"),
     _code("paths-mtime-differ", WARNING, Category.TIMES, "paths in both that differ only in mtime", *_PATHS_CHANGED,
           phrase="file mtimes ({n} group(s) of paths)"),
+    # A tar hardlink has its target's content; which names are one file is the link structure.
+    _code("paths-hardlinks-differ", INFO, Category.METADATA,
+          "paths in both whose names of one file differ (a hardlink in one image, a copy or a link to another "
+          "name in the other), grouped by the writing steps; content, size and mode are compared as paths-changed",
+          key("count", int), key("same_content", bool), key("change", numbered=True),
+          phrase="hardlink structure ({n} group(s) of paths)"),
     _code("layer-bytes-differ", INFO, Category.METADATA, "aligned layers with different diff_ids but the same entries",
           *_ENTRIES, phrase="tar bytes of {n} layer(s) with the same entries"),
     _code("empty-layer-spelling", INFO, Category.METADATA,

@@ -66,13 +66,16 @@ def layers_needing_content(image_a: Image, image_b: Image,
     fa = merge_layers([e for e in layers_a if e is not None], options.limits)
     fb = merge_layers([e for e in layers_b if e is not None], options.limits)
     writers_b = fb.writer
+    from_a, from_b = fa.content_from, fb.content_from
     for path, wa in fa.writer.items():
         wb = writers_b.get(path)
         if wb is None:
             continue
+        # A hardlink resolved to a lower layer's file holds that layer's content (fsdiff compares it).
+        linked_a, linked_b = from_a.get(path), from_b.get(path)
         id_a = seq_a[wa]
-        if id_a is not None and id_a == seq_b[wb]:
+        if id_a is not None and id_a == seq_b[wb] and linked_a is None and linked_b is None:
             continue
-        need("a", wa)
-        need("b", wb)
+        need("a", wa if linked_a is None else linked_a)
+        need("b", wb if linked_b is None else linked_b)
     return frozenset(need_a), frozenset(need_b)

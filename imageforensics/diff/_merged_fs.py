@@ -9,6 +9,16 @@ path replaces only the attributes when both are directories; anything else
 replaces the whole subtree (moby ``createTarFile``: ``RemoveAll`` unless dir
 over dir). Duplicate paths in one layer: the last wins.
 
+A hardlink entry names a path written earlier in its own layer or present
+below; the runtime applies it as ``link(2)`` to that path as it stands then
+(moby ``createTarFile``: ``os.Link(targetPath, path)``), so both names are
+one file. The merged view stores the link under its own name with the
+content, size, digest and attributes of the entry it names (the shared
+inode), and ``inode`` says which names are one file. One lookup, never a
+chain: a resolved entry is never itself a hardlink. A link whose target is
+absent (or a directory) stays a ``hardlink`` entry. A later layer that
+rewrites one name gives that name a new file; the other keeps the old one.
+
 Everything is a dict keyed by path, with a parent → children index so that a
 whiteout costs the size of the subtree it removes, not of the filesystem.
 """
@@ -16,16 +26,17 @@ whiteout costs the size of the subtree it removes, not of the filesystem.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imageforensics.model import FileEntry
 from imageforensics.options import Limits
 
 # Fields compared between two entries, in report order.
 ENTRY_FIELDS = ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname",
-                "device", "mtime", "xattrs")
+                "device", "mtime", "xattrs", "hardlinks")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -34,15 +45,35 @@ class MergedFilesystem:
 
     ``entries`` maps each path to its entry; ``writer`` to the index of the
     layer that last wrote it; ``removed_by`` maps paths that some layer removed
-    (and none wrote again) to the index of that layer.
+    (and none wrote again) to the index of that layer. ``inode`` numbers the
+    file each non-directory path names: names with one number are hardlinks
+    of one file. ``content_from`` maps a hardlink resolved to a lower layer's
+    entry to that layer's index (its content is that layer's, not its writer's).
     """
 
     entries: dict[str, FileEntry]
     writer: dict[str, int]
     removed_by: dict[str, int]
+    inode: dict[str, int]
+    content_from: dict[str, int]
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def hardlink_groups(self) -> dict[str, frozenset[str]]:
+        """Each path that shares its file with other names, mapped to all the names of that file."""
+        by_inode: dict[int, list[str]] = {}
+        entries = self.entries
+        for path, number in self.inode.items():
+            if path in entries:
+                by_inode.setdefault(number, []).append(path)
+        out: dict[str, frozenset[str]] = {}
+        for names in by_inode.values():
+            if len(names) > 1:
+                group = frozenset(names)
+                for name in names:
+                    out[name] = group
+        return out
 
 
 def _parent(path: str) -> str:
@@ -55,6 +86,9 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
     entries: dict[str, FileEntry] = {}
     writer: dict[str, int] = {}
     removed_by: dict[str, int] = {}
+    inode: dict[str, int] = {}
+    content_from: dict[str, int] = {}
+    numbers = itertools.count()
     children: dict[str, set[str]] = {}
     # Paths deeper than ``linked_depth`` are linked to their parent only and
     # kept here, found by a prefix scan on removal: linking every implicit
@@ -137,9 +171,53 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                 removed_by.pop(path, None)
             elif not (old.kind == "dir" and e.kind == "dir"):
                 remove_below(path, index)
+            content_from.pop(path, None)
+            if e.kind == "hardlink":
+                # Resolved now, as link(2) is when the layer is applied: the
+                # target as it stands after this layer's earlier entries.
+                target = entries.get(e.linkname)
+                if target is not None and target.kind != "dir" and e.linkname != path:
+                    e = replace(target, path=path)
+                    inode[path] = inode[target.path]
+                    source = content_from.get(target.path, writer[target.path])
+                    if source != index:
+                        content_from[path] = source
+                else:
+                    inode[path] = next(numbers)
+            elif e.kind == "dir":
+                inode.pop(path, None)
+            else:
+                inode[path] = next(numbers)
             entries[path] = e
             writer[path] = index
-    return MergedFilesystem(entries=entries, writer=writer, removed_by=removed_by)
+    return MergedFilesystem(entries=entries, writer=writer, removed_by=removed_by, inode=inode,
+                            content_from=content_from)
+
+
+def layer_links(entries: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str, str]]:
+    """One layer's entries with each hardlink to an earlier entry of the layer resolved to that entry's file.
+
+    Also returns each resolved link's path mapped to the first name of its
+    file in the layer (a link to a link is a link to the same file). A link
+    to a path the layer does not hold (it is below) stays a link entry.
+    """
+    seen: dict[str, FileEntry] = {}
+    links: dict[str, str] = {}
+    out: list[FileEntry] = []
+    for e in entries:
+        if e.kind == "hardlink":
+            target = seen.get(e.linkname)
+            if target is not None and target.kind != "dir" and e.linkname != e.path:
+                links[e.path] = links.get(e.linkname, e.linkname)
+                e = replace(target, path=e.path)
+            else:
+                links.pop(e.path, None)
+        else:
+            links.pop(e.path, None)
+        if e.kind not in ("whiteout", "opaque"):
+            seen[e.path] = e
+        out.append(e)
+    return out, links
 
 
 def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False) -> tuple[str, ...]:
@@ -180,6 +258,8 @@ def describe_change(a: FileEntry, b: FileEntry, fields: Iterable[str]) -> str:
             parts.append(f"mtime_ns {a.mtime_ns} -> {b.mtime_ns}")
         elif name == "xattrs":
             parts.append(f"xattrs {dict(a.xattrs)} -> {dict(b.xattrs)}")
+        elif name == "hardlinks":
+            continue  # said by the finding on link structure, which knows both filesystems
         elif name == "content_digest":
             parts.append(f"content {a.content_digest or '-'} -> {b.content_digest or '-'}")
         else:
@@ -216,17 +296,35 @@ def compare_filesystems(
     changed: list[tuple[str, tuple[str, ...]]] = []
     wa, wb = fa.writer, fb.writer
     ids_a, ids_b = layer_ids if layer_ids is not None else ((), ())
+    shared_a, shared_b = _shared_names(fa, fb), _shared_names(fb, fa)
+    # Each pair of groups is compared once: a hostile archive may give one file many names.
+    verdicts: dict[tuple[int, int], bool] = {}
+    from_a, from_b = fa.content_from, fb.content_from
     for path, a in ea.items():
         b = eb.get(path)
-        if b is None or a is b:
+        if b is None:
             continue
-        if layer_ids is not None:
+        relinked = False
+        names_a, names_b = shared_a.get(path), shared_b.get(path)
+        if names_a is not None and names_b is not None:
+            pair = (id(names_a), id(names_b))
+            known = verdicts.get(pair)
+            if known is None:
+                known = verdicts[pair] = names_a != names_b
+            relinked = known
+        elif names_a is not None or names_b is not None:
+            # Linked on one side only: a change when another name of its file is in both.
+            relinked = len(names_a or names_b or ()) > 1
+        if a is b and not relinked:
+            continue
+        # One diff_id proves one entry, unless the entry is a link resolved to a lower layer's file.
+        if layer_ids is not None and not relinked and path not in from_a and path not in from_b:
             id_a = ids_a[wa[path]]
             if id_a is not None and id_a == ids_b[wb[path]]:
                 continue
-        if a == b:
-            continue
-        fields = changed_fields(a, b, ignore_mtime=ignore_mtime)
+        fields = () if a == b else changed_fields(a, b, ignore_mtime=ignore_mtime)
+        if relinked:
+            fields += ("hardlinks",)
         if fields:
             changed.append((path, fields))
     if ignored is not None:
@@ -235,6 +333,35 @@ def compare_filesystems(
         changed = [c for c in changed if not ignored(c[0])]
     return FilesystemDelta(missing=tuple(sorted(missing)), added=tuple(sorted(added)),
                            changed=tuple(sorted(changed)))
+
+
+def _shared_names(own: MergedFilesystem, other: MergedFilesystem) -> dict[str, frozenset[str]]:
+    """Each hardlinked path of ``own`` mapped to the names of its file that ``other`` holds too (one set per file)."""
+    out: dict[str, frozenset[str]] = {}
+    seen: dict[int, frozenset[str]] = {}
+    theirs = other.entries
+    for path, group in own.hardlink_groups().items():
+        names = seen.get(id(group))
+        if names is None:
+            names = seen[id(group)] = frozenset(n for n in group if n in theirs)
+        if path in theirs:
+            out[path] = names
+    return out
+
+
+def linked_names(path: str, fa: MergedFilesystem, fb: MergedFilesystem,
+                 groups_a: dict[str, frozenset[str]] | None = None,
+                 groups_b: dict[str, frozenset[str]] | None = None) -> tuple[frozenset[str], frozenset[str]]:
+    """The other names of ``path``'s file in A and in B, among the paths both filesystems hold.
+
+    A name only one side has is a missing or added path, not a change of links.
+    """
+    ga = fa.hardlink_groups() if groups_a is None else groups_a
+    gb = fb.hardlink_groups() if groups_b is None else groups_b
+    ea, eb = fa.entries, fb.entries
+    in_a = frozenset(n for n in ga.get(path, ()) if n != path and n in eb)
+    in_b = frozenset(n for n in gb.get(path, ()) if n != path and n in ea)
+    return in_a, in_b
 
 
 def path_matcher(patterns: Sequence[str]) -> Callable[[str], bool] | None:

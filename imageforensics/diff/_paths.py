@@ -15,7 +15,7 @@ from imageforensics.diff._align import Pair, Unit, effective_diff_id, image_unit
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
-                                    merge_layers, path_matcher)
+                                    linked_names, merge_layers, path_matcher)
 from imageforensics.model import FileEntry, Image
 from imageforensics.options import DiffOptions
 from imageforensics.diff._steps import MAX_DETAILS
@@ -129,10 +129,16 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
                            evidence=evidence(count=len(paths), removed_in_a=removed or None)))
 
     changed: dict[tuple[int, int, bool], list[tuple[str, tuple[str, ...]]]] = {}
+    relinked: dict[tuple[int, int], list[tuple[str, bool]]] = {}
     for path, fields in delta.changed:
         sa = step_of_a.get(fa.writer[path], _NONE)
         sb = step_of_b.get(fb.writer[path], _NONE)
-        changed.setdefault((sa, sb, fields == ("mtime",)), []).append((path, fields))
+        rest = tuple(name for name in fields if name != "hardlinks")
+        if len(rest) != len(fields):
+            same = not {"kind", "size", "content_digest"} & set(rest)
+            relinked.setdefault((sa, sb), []).append((path, same))
+        if rest:
+            changed.setdefault((sa, sb, rest == ("mtime",)), []).append((path, rest))
     for (sa, sb, mtime_only), items in sorted(changed.items()):
         counts: dict[str, int] = {}
         for _, fields in items:
@@ -153,4 +159,42 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
                            created_by=by_step_a[sa].created_by if sa in by_step_a else "",
                            paths=tuple("/" + p for p, _ in items),
                            evidence=evidence(count=len(items), fields=tuple(sorted(counts.items())), **details)))
+    # The groups once for every finding: a hostile image may give one file many names in many steps.
+    groups = (fa.hardlink_groups(), fb.hardlink_groups()) if relinked else ({}, {})
+    for (sa, sb), links in sorted(relinked.items()):
+        out.append(_links_finding(sa, sb, links, by_step_a, by_step_b, fa, fb, groups))
     return out
+
+
+def _names(names: frozenset[str]) -> str:
+    if not names:
+        return "a file of its own"
+    shown = sorted(names)
+    return "one file with " + ", ".join("/" + n for n in shown[:3]) + (" …" if len(shown) > 3 else "")
+
+
+def describe_links(path: str, fa: MergedFilesystem, fb: MergedFilesystem,
+                   groups: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]] | None = None) -> str:
+    """How the names of ``path``'s file differ, e.g. ``/b: one file with /a in A, a file of its own in B``."""
+    in_a, in_b = linked_names(path, fa, fb, *(groups or (None, None)))
+    return f"/{path}: {_names(in_a)} in A, {_names(in_b)} in B"
+
+
+def _links_finding(sa: int, sb: int, links: list[tuple[str, bool]], by_step_a: dict[int, Unit],
+                   by_step_b: dict[int, Unit], fa: MergedFilesystem, fb: MergedFilesystem,
+                   groups: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]) -> Finding:
+    """One finding for the paths written by one pair of steps whose link structure alone (or also) differs."""
+    where = _label(by_step_a, sa, "A") + " in A"
+    if sb != sa or sb == _NONE:
+        where += f", by {_label(by_step_b, sb, 'B')} in B"
+    n = len(links)
+    same = all(s for _, s in links)
+    text = (f"{n} path{'s' if n != 1 else ''} written by {where} "
+            f"{'are' if n != 1 else 'is'} linked differently"
+            f"{' (the same content)' if same else ''}, e.g. {describe_links(links[0][0], fa, fb, groups)}")
+    details = {f"change_{k:03d}": describe_links(p, fa, fb, groups) for k, (p, _) in enumerate(links[:MAX_DETAILS], 1)}
+    return Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary=text,
+                   step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
+                   created_by=by_step_a[sa].created_by if sa in by_step_a else "",
+                   paths=tuple("/" + p for p, _ in links),
+                   evidence=evidence(count=n, same_content=same, **details))

@@ -15,7 +15,7 @@ from imageforensics.audit import squash_kind
 from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
-from imageforensics.diff._merged_fs import changed_fields, describe_change
+from imageforensics.diff._merged_fs import changed_fields, describe_change, layer_links
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, HistoryStep, Image, Layer
 from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
@@ -228,6 +228,17 @@ def _entry_key(e: FileEntry) -> tuple[str, str]:
     return (e.path, e.kind if e.kind in ("whiteout", "opaque") else "")
 
 
+def _describe_entry(ea: FileEntry, eb: FileEntry, fields: tuple[str, ...], link_a: str | None,
+                    link_b: str | None) -> str:
+    text = describe_change(ea, eb, fields)
+    if "hardlinks" not in fields:
+        return text
+    def side(link: str | None) -> str:
+        return f"a hardlink to /{link}" if link is not None else "a file of its own"
+    links = f"{side(link_a)} in A, {side(link_b)} in B"
+    return f"{links}; {text}" if text else links
+
+
 def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: Sequence[FileEntry] | None,
                   *, ignore_mtime: bool, ignored: Callable[[str], bool] | None) -> Finding:
     """Aligned layers with different diff_ids, with the entry-level changes inside them."""
@@ -237,8 +248,12 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         return _at_pair(pair, "layer-content-differs", Severity.WARNING,
                         f"{step_label(pair)}: the layers differ (diff_ids differ); "
                         "entries not compared: a blob is absent or unreadable", base)
-    da = {_entry_key(e): e for e in entries_a}
-    db = {_entry_key(e): e for e in entries_b}
+    # A hardlink to an earlier entry of its layer is compared as the file it names; that it
+    # is a link (and to which name) is said apart, not as "size 0 -> 5; content changed".
+    resolved_a, links_a = layer_links(entries_a)
+    resolved_b, links_b = layer_links(entries_b)
+    da = {_entry_key(e): e for e in resolved_a}
+    db = {_entry_key(e): e for e in resolved_b}
     lines: list[tuple[str, str]] = []
     ignored_count = 0
     mtime_only = True
@@ -247,9 +262,12 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         label = "/" + key[0] + (f" ({key[1]})" if key[1] else "")
         if ea is not None and eb is not None:
             fields = changed_fields(ea, eb, ignore_mtime=ignore_mtime)
-            if not changed_fields(ea, eb):
+            link_a, link_b = links_a.get(key[0]), links_b.get(key[0])
+            if link_a != link_b:
+                fields += ("hardlinks",)
+            elif not changed_fields(ea, eb):
                 continue
-            change = f"changed: {describe_change(ea, eb, fields)}" if fields else ""
+            change = f"changed: {_describe_entry(ea, eb, fields, link_a, link_b)}" if fields else ""
         else:
             fields = ()
             change = "only in A" if eb is None else "only in B"

@@ -63,9 +63,18 @@ def test_a_file_over_an_implicit_directory_replaces_its_subtree():
     assert paths(fs) == ["usr"] and fs.removed_by == {"usr/local/x": 1}
 
 
-def test_hardlinks_are_kept_as_entries_with_their_target():
-    fs = merge_layers([(file("bin/busybox", "bb"), hardlink("bin/sh", "bin/busybox"))])
-    assert fs.entries["bin/sh"].kind == "hardlink" and fs.entries["bin/sh"].linkname == "bin/busybox"
+def test_a_hardlink_holds_its_targets_file_and_shares_its_inode():
+    fs = merge_layers([(file("bin/busybox", "bb", mode=0o755), hardlink("bin/sh", "bin/busybox"))])
+    sh = fs.entries["bin/sh"]
+    assert (sh.kind, sh.size, sh.content_digest, sh.mode) == ("file", 2, file("x", "bb").content_digest, 0o755)
+    assert sh.path == "bin/sh" and fs.writer["bin/sh"] == 0
+    assert fs.hardlink_groups() == {"bin/sh": {"bin/sh", "bin/busybox"}, "bin/busybox": {"bin/sh", "bin/busybox"}}
+
+
+def test_a_hardlink_whose_target_is_absent_stays_a_link_entry():
+    fs = merge_layers([(hardlink("b", "nowhere"),)])
+    assert fs.entries["b"].kind == "hardlink" and fs.entries["b"].linkname == "nowhere"
+    assert fs.hardlink_groups() == {}
 
 
 def test_duplicate_path_in_one_layer_last_wins():

@@ -14,8 +14,7 @@ import pytest
 
 from tests.interop.interop_truth import config_truth, load_manifest, read_report, skip_reason
 
-from imageforensics.diff._merged_fs import merge_layers
-from imageforensics.model import FileEntry
+from imageforensics.diff._merged_fs import MergedFilesystem, merge_layers
 
 # Where each unpacked lineage's image was saved by the tool that built it.
 ANCHOR_PREFIXES = ("docker/", "buildah/", "umoci/layout")
@@ -44,24 +43,9 @@ _KIND_ON_DISK = {"file": "file", "hardlink": "file", "dir": "dir", "symlink": "s
                  "fifo": "fifo", "char": "char", "block": "block"}
 
 
-def _groups_from_model(entries: dict[str, FileEntry]) -> list[list[str]]:
-    """Hardlink sets as the model's entries declare them (union of path and link target)."""
-    parent: dict[str, str] = {}
-
-    def find(p: str) -> str:
-        while parent.get(p, p) != p:
-            p = parent[p]
-        return p
-
-    for path, e in entries.items():
-        if e.kind == "hardlink":
-            parent.setdefault(path, path)
-            parent.setdefault(e.linkname, e.linkname)
-            parent[find(path)] = find(e.linkname)
-    groups: dict[str, list[str]] = {}
-    for p in parent:
-        groups.setdefault(find(p), []).append(p)
-    return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+def _groups_from_model(fs: MergedFilesystem) -> list[list[str]]:
+    """Hardlink sets as the merged filesystem resolves them (names of one file)."""
+    return sorted(sorted(g) for g in set(fs.hardlink_groups().values()))
 
 
 @pytest.mark.parametrize("case", _params())
@@ -72,7 +56,8 @@ def test_merged_filesystem_equals_umoci_unpack(case: Any, read: Any) -> None:
     arc = read(entry["path"])
     model = next(i for i in arc.images if str(i.image_id) == truth.image_id)
     assert all(layer is not None for layer in model.layers)
-    merged = merge_layers([layer.entries for layer in model.layers if layer is not None]).entries
+    fs = merge_layers([layer.entries for layer in model.layers if layer is not None])
+    merged = fs.entries
     disk = read_report("rootfs", record["path"])
     on_disk = {row["path"]: row for row in disk["entries"]}
 
@@ -86,7 +71,7 @@ def test_merged_filesystem_equals_umoci_unpack(case: Any, read: Any) -> None:
             assert e.mode & 0o7777 == row["mode"], f"{path}: {oct(e.mode)} vs {oct(row['mode'])}"
         if e.kind == "symlink":
             assert e.linkname == row["link"], path
-        content = merged[e.linkname] if e.kind == "hardlink" else e
+        content = e  # a resolved hardlink holds its file's content
         if row["type"] == "file":
             assert content.kind == "file", path
             assert content.size == row["size"], path
@@ -97,7 +82,7 @@ def test_merged_filesystem_equals_umoci_unpack(case: Any, read: Any) -> None:
             # umoci sets each entry's mtime from its tar header; directories are
             # touched again as their children are written, so only leaves are exact.
             assert content.mtime_ns == row["mtime_ns"], path
-    assert _groups_from_model(merged) == disk["hardlink_groups"]
+    assert _groups_from_model(fs) == disk["hardlink_groups"]
 
 
 # Pairs of really different images whose root filesystems umoci unpacked:
