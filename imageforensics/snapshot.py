@@ -37,9 +37,6 @@ FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1
 REDACTABLE = frozenset({"env", "labels"})
 GZIP_MAGIC = b"\x1f\x8b"
-# A snapshot lists every file entry, so it may legitimately be larger than
-# any config JSON: allow this many times the JSON member limit once inflated.
-_SNAPSHOT_JSON_FACTOR = 16
 # Earlier versions stored each image's audit in its findings, next to what
 # parsing observed. Kept, an old check would stand beside (or in place of)
 # this version's, and a snapshot from a version without a check would diff

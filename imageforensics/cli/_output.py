@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from imageforensics.errors import ImageForensicsError
 from imageforensics.read import parse_input_spec
+from imageforensics.untrusted import escape
 
 _TEMP_PREFIX = ".imageforensics-"
 
@@ -32,7 +33,8 @@ class OutputError(ImageForensicsError):
     """The output could not be written (or would overwrite an input); names the path the user gave."""
 
     def __init__(self, path: str, what: str) -> None:
-        super().__init__(f"-o {path}: {what}")
+        # The path is the user's, but it may hold what a terminal would act on: shown by the one policy.
+        super().__init__(f"-o {escape(path)}: {what}")
         self.path = path
 
 
@@ -64,7 +66,7 @@ def refuse_input_as_output(output: str | None, inputs: Iterable[str]) -> None:
             have = os.fstat(sys.stdin.fileno()) if path == "-" else os.stat(path)
         except (OSError, ValueError):
             continue
-        shown = "standard input" if path == "-" else path
+        shown = "standard input" if path == "-" else escape(path)
         # Standard input counts when it is a file (``< a.tar``), not a pipe or terminal stdout may share.
         if out is not None and _same_file(out, have) and (path != "-" or stat.S_ISREG(have.st_mode)):
             raise OutputError(output, f"is the input {shown}; refusing to overwrite an input")
@@ -153,15 +155,15 @@ def _replace_whole(data: bytes, path: str, old: os.stat_result | None) -> None:
     # Asked of the kernel with the user's spelling first: realpath() alone takes
     # ``missing/../a.tar`` for ``a.tar``, where open() would fail.
     if not os.path.isdir(given_folder):
-        raise OutputError(path, f"no such directory {given_folder}")
+        raise OutputError(path, f"no such directory {escape(given_folder)}")
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):  # a dangling symlink into a missing directory
-        raise OutputError(path, f"no such directory {folder} (where the symlink points)")
+        raise OutputError(path, f"no such directory {escape(folder)} (where the symlink points)")
     try:
         fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
     except OSError as e:
-        raise OutputError(path, f"cannot create a file in {os.path.dirname(path) or '.'}: {_reason(e)}") from None
+        raise OutputError(path, f"cannot create a file in {escape(os.path.dirname(path) or '.')}: {_reason(e)}") from None
     try:
         try:
             _write_all(fd, data)

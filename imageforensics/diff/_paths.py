@@ -191,7 +191,7 @@ def _links_finding(sa: int, sb: int, links: list[tuple[str, bool]], by_step_a: d
     same = all(s for _, s in links)
     text = (f"{n} path{'s' if n != 1 else ''} written by {where} "
             f"{'are' if n != 1 else 'is'} linked differently"
-            f"{' (the same content)' if same else ''}, e.g. {describe_links(links[0][0], fa, fb, groups)}")
+            f"{' (the same content)' if same else ''}, e.g. {escape(describe_links(links[0][0], fa, fb, groups))}")
     details = {f"change_{k:03d}": describe_links(p, fa, fb, groups) for k, (p, _) in enumerate(links[:MAX_DETAILS], 1)}
     return Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary=text,
                    step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from imageforensics.options import Limits
 from imageforensics.model import Digest, Layer
 from imageforensics.read._layer_blob import read_layer
 

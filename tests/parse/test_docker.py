@@ -10,12 +10,9 @@ import pytest
 from tests.archivekit import (
     OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Img, containerd, gz, graphdriver, hexof, js, legacy, sha, simple_image, tar_of,
 )
-from imageforensics.errors import InputError, LimitError
+from imageforensics.errors import InputError
 from imageforensics.audit import image_findings
-from imageforensics.options import Limits
-from imageforensics.model import Archive, Digest
-from imageforensics.parse._json import load_json_bytes
-from imageforensics.parse._members import named_digest, normalise_member_name
+from imageforensics.model import Archive
 from imageforensics.read._archive import read_stream
 
 
