@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TypedDict
 
-from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, normalise_created_by, step_instruction
+from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
@@ -376,7 +376,7 @@ def check_inline_cache(image: Image) -> CacheCheck | None:
 def _named(step: HistoryStep | None) -> str:
     if step is None:
         return "an unmatched step"
-    return f"step {step.index} `{show(normalise_created_by(step.created_by)[0], 60)}`"
+    return f"step {step.index} `{display_created_by(step.created_by, 'summary')}`"
 
 
 def _owner_text(image: Image, index: int | None) -> str:
