@@ -70,9 +70,16 @@ def small(tmp_path: Path) -> Path:
     return path
 
 
+def _as_at_a_terminal() -> None:
+    """The child as a terminal starts it: Ctrl-C delivered (a background job, as CI may run us, inherits SIGINT
+    ignored, and Python then installs no handler for it), and bounded in CPU time."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    limit_cpu(60)
+
+
 def start(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "imageforensics", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=functools.partial(limit_cpu, 60))
+                            stderr=subprocess.PIPE, preexec_fn=_as_at_a_terminal)
 
 
 def stopped(process: subprocess.Popen[bytes], feeder: EndlessArchive, signum: int) -> tuple[int, str]:
