@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 from imageforensics.model import Archive, Image
 from imageforensics.report._html import render_html
-from imageforensics.report._inspect import render_inspect_all, render_inspect_json, render_inspect_text
+from imageforensics.report._inspect import ImageFindings, render_inspect_all, render_inspect_json, render_inspect_text
 from imageforensics.report._json import load_report, render_json, report_from_json, report_to_json
 from imageforensics.report._markdown import render_markdown
 from imageforensics.report._text import render_text
@@ -55,6 +56,13 @@ def render(report: Report, format: str = "text", **options: object) -> str:
     return renderer.render(report, **options)
 
 
+class InspectRender(Protocol):
+    """How an inspect format is called: the input, the images to show (None: all), and each image's findings."""
+
+    def __call__(self, archive: Archive, images: tuple[Image, ...] | None = None, *,
+                 image_findings: ImageFindings) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InspectRenderer:
     """A format of ``inspect``: renders an input, given the images to show (None: all) and each image's findings.
@@ -63,8 +71,7 @@ class InspectRenderer:
     (renderers import only values).
     """
 
-    # render(archive, images, *, image_findings) -> str
-    render: Callable[..., str]
+    render: InspectRender
     # Whether the command line shows only the image --platform picks. JSON is
     # the input's whole model as read, whatever is picked.
     narrows_to_platform: bool
