@@ -252,7 +252,9 @@ class CodeSpec:
     (its meaning says when). ``phrase`` is the verdict's words for a metadata
     difference ("{n}" is how many findings of the code there are). ``cause``
     marks a finding that names the cause of others at its step: it sorts
-    before its consequences, and the verdict names it.
+    before its consequences, and the verdict names it. ``breaks_integrity``
+    marks an audit finding (at ERROR) that says the archive fails its own
+    digests or references: such an archive never holds "the same image".
     """
 
     code: str
@@ -263,6 +265,7 @@ class CodeSpec:
     also: tuple[Severity, ...] = ()
     phrase: str = ""
     cause: bool = False
+    breaks_integrity: bool = False
 
     @property
     def severities(self) -> tuple[Severity, ...]:
@@ -283,11 +286,12 @@ class CodeSpec:
 
 
 def _code(code: str, severity: Severity, category: Category, meaning: str, *keys: Key | tuple[Key, ...],
-          also: tuple[Severity, ...] = (), phrase: str = "", cause: bool = False) -> CodeSpec:
+          also: tuple[Severity, ...] = (), phrase: str = "", cause: bool = False,
+          breaks_integrity: bool = False) -> CodeSpec:
     flat: list[Key] = []
     for k in keys:
         flat.extend(k if isinstance(k, tuple) else (k,))
-    return CodeSpec(code, severity, category, meaning, tuple(flat), also, phrase, cause)
+    return CodeSpec(code, severity, category, meaning, tuple(flat), also, phrase, cause, breaks_integrity)
 
 
 _AUDIT, _TIME = Category.INTEGRITY, Category.TIME_SIGNAL
@@ -303,12 +307,12 @@ _ONLY_ONE_SIDE = (key("layer_index", int), key("diff_id", Digest), key("layer_si
 _CODES: tuple[CodeSpec, ...] = (
     # ---- the single-image audit (audit.py) ----
     _code("layer-count-mismatch", ERROR, _AUDIT, "the manifest lists another number of layers than rootfs.diff_ids",
-          key("layers", int), key("diff_ids", int)),
+          key("layers", int), key("diff_ids", int), breaks_integrity=True),
     _code("layer-unreadable", ERROR, _AUDIT, "a layer blob is not a readable tar (placeholder, corrupt, truncated)",
-          key("layer", int), key("member"), key("problem")),
+          key("layer", int), key("member"), key("problem"), breaks_integrity=True),
     _code("layer-unverifiable", WARNING, _AUDIT, "a layer's diff_id could not be computed", key("layer", int)),
     _code("diff-id-mismatch", ERROR, _AUDIT, "a layer's recomputed diff_id differs from rootfs.diff_ids",
-          key("layer", int), key("declared", Digest), key("actual", Digest)),
+          key("layer", int), key("declared", Digest), key("actual", Digest), breaks_integrity=True),
     _code("layer-empty", INFO, _AUDIT, "a well-known empty layer or an entry-less tar",
           key("layer", int), key("empty_kind"), key("blob", Digest)),
     _code("layer-anomaly", WARNING, _AUDIT, "odd entries in a layer (Layer.anomalies), one finding per kind",
@@ -357,28 +361,28 @@ _CODES: tuple[CodeSpec, ...] = (
     _code("member-special", WARNING, _AUDIT, "a device or FIFO member (never opened)"),
     _code("member-link-escapes", ERROR, _AUDIT,
           "a symlink/hardlink member pointing outside the archive (never followed)",
-          _LINK),
-    _code("member-link-loop", ERROR, _AUDIT, "a link member in a loop", _LINK),
+          _LINK, breaks_integrity=True),
+    _code("member-link-loop", ERROR, _AUDIT, "a link member in a loop", _LINK, breaks_integrity=True),
     _code("member-link-dangling", WARNING, _AUDIT, "a link member pointing at an absent member", _LINK),
     _code("member-link-to-dir", WARNING, _AUDIT, "a link member pointing at a directory", _LINK),
     # The keys as written, joined by ","; a JSON key may hold a comma, so the text is kept whole.
     _code("json-duplicate-key", WARNING, _AUDIT, "a JSON document repeats a key", key("keys")),
     _code("blob-digest-mismatch", ERROR, _AUDIT, "a member's bytes do not hash to the digest its name claims",
-          key("claimed", Digest), key("actual", Digest)),
+          key("claimed", Digest), key("actual", Digest), breaks_integrity=True),
     _code("blob-unreferenced", INFO, _AUDIT, "a blob nothing references (says what it looks like)", key("what")),
     # The platforms as the index writes them, joined by ",": kept whole, as a platform may hold a comma.
     _code("blob-absent", ERROR, _AUDIT,
           "a referenced blob is absent (ERROR for configs, INFO for manifests of other platforms/attestations)",
           key("digest", Digest), key("absent", int), key("listed", int), key("platforms"), key("attestations", int),
-          key("digests", Digest, separator=","), also=(INFO,)),
+          key("digests", Digest, separator=","), also=(INFO,), breaks_integrity=True),
     _code("blob-elsewhere", INFO, _AUDIT, "a blob found by content digest outside blobs/<alg>/<hex>",
           key("digest", Digest)),
     _code("image-id-mismatch", ERROR, _AUDIT, "the config bytes do not hash to the digest its name or descriptor gives",
-          key("claimed", Digest), key("actual", Digest)),
+          key("claimed", Digest), key("actual", Digest), breaks_integrity=True),
     _code("image-parent", INFO, _AUDIT, "manifest.json Parent names an image in the archive", key("parent")),
     _code("parent-absent", WARNING, _AUDIT, "manifest.json Parent names an image not in the archive", key("parent")),
     _code("layer-absent", ERROR, _AUDIT, "a layer the manifest names is not in the archive",
-          key("ref"), key("layer", int), key("reason")),
+          key("ref"), key("layer", int), key("reason"), breaks_integrity=True),
     _code("layer-foreign", INFO, _AUDIT, "a foreign (urls) layer not included", key("ref"), key("layer", int)),
     _code("layer-sources", INFO, _AUDIT, "manifest.json LayerSources", key("count", int)),
     _code("manifest-index-mismatch", WARNING, _AUDIT, "manifest.json and index.json disagree", key("image")),
@@ -387,14 +391,14 @@ _CODES: tuple[CodeSpec, ...] = (
           key("image")),
     _code("index-manifests-null", INFO, _AUDIT, "index.json manifests is null (Docker 25.0.0-25.0.2, untagged)"),
     _code("oci-layout-invalid", WARNING, _AUDIT, "oci-layout absent or odd"),
-    _code("descriptor-invalid", ERROR, _AUDIT, "a descriptor or its target cannot be used", key("where")),
+    _code("descriptor-invalid", ERROR, _AUDIT, "a descriptor or its target cannot be used", key("where"), breaks_integrity=True),
     _code("media-type-mismatch", INFO, _AUDIT, "descriptor and blob mediaType disagree",
           key("descriptor"), key("blob")),
     _code("unknown-media-type", INFO, _AUDIT, "a descriptor of an unknown kind, skipped", key("media_type")),
     _code("attestation-skipped", INFO, _AUDIT, "an attestation/reference manifest, not an image",
           key("digest", Digest), key("reference_type")),
     _code("descriptor-size-mismatch", ERROR, _AUDIT, "a descriptor's size differs from its blob",
-          key("digest", Digest), key("declared", int), key("actual", int)),
+          key("digest", Digest), key("declared", int), key("actual", int), breaks_integrity=True),
     _code("artifact-skipped", INFO, _AUDIT, "a manifest whose config is not an image config",
           key("config_type"), key("artifact_type")),
     _code("layer-media-type-mismatch", WARNING, _AUDIT,
@@ -412,13 +416,18 @@ _CODES: tuple[CodeSpec, ...] = (
           sided("layer_size", int), sided("entries", int), sided("diff_id", Digest), sided("tar_size", int),
           sided("blob_size", int), sided("empty_layer", bool), sided("state"), key("signals", separator="; "),
           also=(WARNING,), cause=True),
+    # The two codes mirror each other (diff(B, A) gives one where diff(A, B) gives the other), and so
+    # do their severities: the cause decides, never the argument order.
     _code("paths-missing", ERROR, Category.LOSS,
-          "paths in A's merged filesystem absent from bool, grouped by the A step that wrote them "
-          "(and the B step that removed them)",
-          key("count", int), on_side("removed_in", "B", bool)),
-    _code("paths-added", WARNING, Category.CONTENT,
-          "paths in B's merged filesystem absent from A, grouped by the B step that wrote them",
-          key("count", int), on_side("removed_in", "A", bool)),
+          "paths in A's merged filesystem absent from B, grouped by the A step that wrote them: ERROR when no "
+          "step removed or added them (lost: the same step wrote them in A and not in B), WARNING when a B step "
+          "removed them or an A step B lacks or builds otherwise added them (cause: removed or added)",
+          key("count", int), on_side("removed_in", "B", bool), key("cause"), also=(WARNING,)),
+    _code("paths-added", WARNING, Category.LOSS,
+          "paths in B's merged filesystem absent from A, grouped by the B step that wrote them: WARNING when an "
+          "A step removed them or a B step A lacks or builds otherwise added them (cause: removed or added), "
+          "ERROR when none did (lost from A)",
+          key("count", int), on_side("removed_in", "A", bool), key("cause"), also=(ERROR,)),
     _code("paths-changed", WARNING, Category.CONTENT,
           "paths in both whose type, size, content, mode, uid, gid, link target, device, mtime or xattrs differ, "
           "grouped by the writing steps", *_PATHS_CHANGED),
@@ -446,8 +455,9 @@ _CODES: tuple[CodeSpec, ...] = (
           key("field"), each_side(), on_side("only_in", "A"), on_side("only_in", "B"), key("changed")),
     _code("layer-content-differs", WARNING, Category.CONTENT,
           "aligned steps whose layers have different diff_ids, with the entry-level changes inside them",
-          *_ENTRIES, key("entry", numbered=True), phrase="file mtimes inside {n} layer(s)"),
-    _code("paths-mtime-differ", WARNING, Category.TIMES, "paths in both that differ only in mtime", *_PATHS_CHANGED,
+          *_ENTRIES, key("entry", numbered=True), also=(INFO,), phrase="file mtimes inside {n} layer(s)"),
+    # mtimes are said once per pair of writing steps, here (their layers' findings leave them out).
+    _code("paths-mtime-differ", INFO, Category.TIMES, "paths in both that differ only in mtime", *_PATHS_CHANGED,
           phrase="file mtimes ({n} group(s) of paths)"),
     # A tar hardlink has its target's content; which names are one file is the link structure.
     _code("paths-hardlinks-differ", INFO, Category.METADATA,
@@ -527,6 +537,7 @@ def catalogue() -> tuple[dict[str, object], ...]:
         "meaning": s.meaning,
         "phrase": s.phrase,
         "cause": s.cause,
+        "breaks_integrity": s.breaks_integrity,
         "evidence": [{"key": k.name + ("_NNN" if k.numbered else ""), "type": k.type_name, "side": k.side}
                      for k in s.keys],
     } for s in _CODES)

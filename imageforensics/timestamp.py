@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import time
 from dataclasses import dataclass
 
 _RFC3339 = re.compile(
@@ -68,6 +69,20 @@ def parse_ns(raw: str) -> int | None:
         offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
         seconds -= sign * offset
     return seconds * NS + nanos
+
+
+def format_instant(ns: int) -> str:
+    """Epoch nanoseconds as RFC 3339 in UTC, exact (``2026-12-03T10:28:09.5Z``); beyond years 1–9999, ``N ns``."""
+    seconds, nanos = divmod(ns, NS)
+    try:
+        t = time.gmtime(seconds)
+    except (OverflowError, OSError, ValueError):
+        return f"{ns} ns"
+    if not 1 <= t.tm_year <= 9999:
+        return f"{ns} ns"
+    frac = f".{nanos:09d}".rstrip("0") if nanos else ""
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+            + frac + "Z")
 
 
 def format_duration(ns: int) -> str:

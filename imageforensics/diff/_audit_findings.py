@@ -1,4 +1,4 @@
-"""Single-image findings carried into the diff, where the two images differ in them.
+"""Single-image findings carried into the diff, each side's, and those both share once.
 
 Each image's audit (``audit.image_findings``: what parsing observed and the
 computed checks) and its archive's findings (``Archive.findings``) hold the
@@ -6,9 +6,11 @@ single-image forensic signals (FORMATS.md A4, A7): a COPY/RUN step marked
 empty_layer, the empty-gzip blob on a COPY step, steps sharing one created
 time, time going backwards, zero or epoch times, image ``created`` vs the last
 history entry, unreadable or absent layers. The diff carries them rather than
-restating them: each is tagged with its side, and one that both images show at
+restating them: each is tagged with its side. One that both images show at
 the same aligned step is a property of how both were built, not a difference,
-so it is dropped. diff(a, a) therefore reports none of them.
+yet still a fact about each image: it is said once, for both (side "", both
+steps), at its severity. Two copies of one corrupt image are the same image,
+and both still carry the corruption; diff(a, a) reports a's own audit, once.
 """
 
 from __future__ import annotations
@@ -41,19 +43,28 @@ def _key(f: Finding, rows: dict[int, int]) -> tuple[str, object]:
 
 def side_findings(a: Archive, image_a: Image, b: Archive, image_b: Image, pairs: Sequence[Pair], *,
                   ignore_timestamps: bool) -> list[Finding]:
-    """The audit findings of each side that the other side does not share, tagged A or B."""
+    """The audit findings of each side, tagged A or B, and those both sides show, once (side "")."""
     rows_a = {p.a.index: r for r, p in enumerate(pairs) if p.a is not None and p.a.index is not None}
     rows_b = {p.b.index: r for r, p in enumerate(pairs) if p.b is not None and p.b.index is not None}
     found_a = [f for f in (*a.findings, *image_findings(image_a)) if _kept(f, ignore_timestamps)]
     found_b = [f for f in (*b.findings, *image_findings(image_b)) if _kept(f, ignore_timestamps)]
-    keys_a = {_key(f, rows_a) for f in found_a}
-    keys_b = {_key(f, rows_b) for f in found_b}
+    keys_b: dict[tuple[str, object], Finding] = {}
+    for f in found_b:
+        keys_b.setdefault(_key(f, rows_b), f)
+    shared: set[tuple[str, object]] = set()
     out: list[Finding] = []
     for f in found_a:
-        if _key(f, rows_a) not in keys_b:
+        k = _key(f, rows_a)
+        twin = keys_b.get(k)
+        if twin is None:
             out.append(replace(f, side="A"))
+        elif k not in shared:
+            shared.add(k)
+            # The audit numbers one image's steps in step_a; B's own index goes in step_b.
+            out.append(replace(f, side="", step_b=twin.step_a, severity=max(f.severity, twin.severity),
+                               summary="in both images: " + f.summary))
+    keys_a = {_key(f, rows_a) for f in found_a}
     for f in found_b:
         if _key(f, rows_b) not in keys_a:
-            # The audit numbers one image's steps in step_a; in the pair they are B's.
             out.append(replace(f, side="B", step_a=None, step_b=f.step_a))
     return out

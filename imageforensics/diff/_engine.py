@@ -22,8 +22,9 @@ from dataclasses import replace
 from imageforensics._version import __version__
 from imageforensics.diff._align import Pair, Unit, align_images
 from imageforensics.diff._config import compare_config
-from imageforensics.diff._paths import filesystem_findings, layer_entries
-from imageforensics.catalogue import EvidenceValue
+from imageforensics.audit import image_findings
+from imageforensics.diff._paths import LOST, filesystem_findings, layer_entries
+from imageforensics.catalogue import EvidenceValue, code_spec
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.diff._merged_fs import path_matcher
 from imageforensics.model import Archive, Image
@@ -55,10 +56,12 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
         findings += _image_created(image_a, image_b)
     findings += side_findings(a, image_a, b, image_b, pairs, ignore_timestamps=options.ignore_timestamps)
     findings += compare_config(image_a, image_b)
-    findings += filesystem_findings(pairs, image_a, image_b, options)
-    findings = settle_wrongly_empty(findings)
+    filesystem = filesystem_findings(pairs, image_a, image_b, options)
+    findings += filesystem.findings
+    findings = settle_wrongly_empty(mtimes_once(findings))
     ordered = sort_findings(findings)
-    kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active, states)
+    kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active, states,
+                                    changes=filesystem.changes, integrity=integrity_failures(a, image_a, b, image_b))
     opts: list[tuple[str, str]] = []
     if options.ignore_timestamps:
         opts.append(("ignore_timestamps", "true"))
@@ -79,8 +82,8 @@ def settle_wrongly_empty(findings: list[Finding]) -> list[Finding]:
     """
     if any(f.code == "filesystem-not-compared" for f in findings):
         return findings
-    lost_a = {f.step_a for f in findings if f.code == "paths-missing"}
-    lost_b = {f.step_b for f in findings if f.code == "paths-added"}
+    lost_a = {f.step_a for f in findings if f.code == "paths-missing" and f.evidence_value("cause") == LOST}
+    lost_b = {f.step_b for f in findings if f.code == "paths-added" and f.evidence_value("cause") == LOST}
     out = []
     for f in findings:
         if f.code == "step-wrongly-empty" and f.step_a not in lost_a if f.side == "B" else \
@@ -89,6 +92,34 @@ def settle_wrongly_empty(findings: list[Finding]) -> list[Finding]:
                         summary=f.summary + f"; no path it wrote is missing from {f.side} (other steps wrote them)")
         out.append(f)
     return out
+
+
+def mtimes_once(findings: list[Finding]) -> list[Finding]:
+    """mtimes said once per step: a layer finding of mtimes alone goes when the paths' findings name them all.
+
+    Its mtimes are named by ``paths-mtime-differ`` (grouped by the writing
+    steps); a layer whose changed mtimes are not all visible in the merged
+    filesystem (a later step rewrote them) keeps its own note, as INFO.
+    """
+    named = {p for f in findings if f.code == "paths-mtime-differ" for p in f.paths}
+    out = []
+    for f in findings:
+        if f.code == "layer-content-differs" and f.evidence_value("mtime_only") is True:
+            if set(f.paths) <= named:
+                continue
+            f = replace(f, severity=Severity.INFO)
+        out.append(f)
+    return out
+
+
+def integrity_failures(a: Archive, image_a: Image, b: Archive, image_b: Image) -> tuple[tuple[str, str], ...]:
+    """(side, code) of each ERROR audit finding that says an archive fails its own digests or references."""
+    out: list[tuple[str, str]] = []
+    for side, archive, image in (("A", a, image_a), ("B", b, image_b)):
+        for f in (*archive.findings, *image_findings(image)):
+            if f.severity >= Severity.ERROR and code_spec(f.code).breaks_integrity and (side, f.code) not in out:
+                out.append((side, f.code))
+    return tuple(out)
 
 
 def input_side(archive: Archive, image: Image) -> InputSide:

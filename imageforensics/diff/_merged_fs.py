@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 
 from imageforensics.model import FileEntry
 from imageforensics.options import Limits
+from imageforensics.timestamp import format_duration, format_instant
 
 # Fields compared between two entries, in report order.
 ENTRY_FIELDS = ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname",
@@ -247,23 +248,24 @@ def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False) ->
 
 
 def describe_change(a: FileEntry, b: FileEntry, fields: Iterable[str]) -> str:
-    """Exact before → after values of the changed fields, e.g. ``mode 0o644 -> 0o755``."""
+    """Exact before → after values of the changed fields, e.g. ``mode 0644 → 0755``; times as times and a delta."""
     parts = []
     for name in fields:
         if name == "mode":
-            parts.append(f"mode {a.mode:#o} -> {b.mode:#o}")
+            parts.append(f"mode {a.mode:04o} → {b.mode:04o}")
         elif name == "device":
-            parts.append(f"device {a.devmajor},{a.devminor} -> {b.devmajor},{b.devminor}")
+            parts.append(f"device {a.devmajor},{a.devminor} → {b.devmajor},{b.devminor}")
         elif name == "mtime":
-            parts.append(f"mtime_ns {a.mtime_ns} -> {b.mtime_ns}")
+            parts.append(f"mtime {format_instant(a.mtime_ns)} → {format_instant(b.mtime_ns)} "
+                         f"({format_duration(b.mtime_ns - a.mtime_ns)})")
         elif name == "xattrs":
-            parts.append(f"xattrs {dict(a.xattrs)} -> {dict(b.xattrs)}")
+            parts.append(f"xattrs {dict(a.xattrs)} → {dict(b.xattrs)}")
         elif name == "hardlinks":
             continue  # said by the finding on link structure, which knows both filesystems
         elif name == "content_digest":
-            parts.append(f"content {a.content_digest or '-'} -> {b.content_digest or '-'}")
+            parts.append(f"content {a.content_digest or '-'} → {b.content_digest or '-'}")
         else:
-            parts.append(f"{name} {getattr(a, name)} -> {getattr(b, name)}")
+            parts.append(f"{name} {getattr(a, name)} → {getattr(b, name)}")
     return "; ".join(parts)
 
 

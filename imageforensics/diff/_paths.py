@@ -1,27 +1,67 @@
 """Filesystem findings: the two merged filesystems compared, every path
 attributed to the history step that last wrote it in each image.
 
-Missing and added paths are grouped by the step that wrote them ("12 paths
-written by step 6 `COPY rootfs /` in A are missing from B"), with the step of
-the other image that removed them when a whiteout, opaque directory or type
-change did.
+A path only one image holds is grouped by the step that wrote it and by its
+cause, decided from the steps alone, so that diff(B, A) gives the mirror of
+diff(A, B) at the same severity:
+
+- **added**: the step that wrote it is one the other image lacks, or builds
+  from another instruction (``/app/health.txt`` added by B's step 5);
+- **removed**: a step of the image that lacks it removed it (a whiteout, an
+  opaque directory, a type change: ``/app/old`` deleted by B's step 6);
+- **lost**: neither; the same step wrote it in one image and not in the
+  other ("12 paths written by step 6 `COPY rootfs /` in A are missing from
+  B"). Only this is an ERROR: content that vanished without a step that
+  removed it.
+
+Beside the findings, each path's change in a few words (``PathChange``), for
+the verdict to name what changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from imageforensics.diff._align import Pair, Unit, effective_diff_id, image_units, layer_count
+from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit, effective_diff_id, image_units, layer_count
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
                                     linked_names, merge_layers, path_matcher)
 from imageforensics.model import FileEntry, Image
+from imageforensics.timestamp import format_duration
 from imageforensics.options import DiffOptions
 from imageforensics.diff._steps import MAX_DETAILS
 from imageforensics.untrusted import escape
 
 _NONE = -1  # group key for paths written by a layer no history step reaches
+
+LOST, REMOVED, ADDED = "lost", "removed", "added"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathChange:
+    """One path's change in the words the verdict quotes: ``/app/run.sh`` and ``mode 0644 → 0755``.
+
+    ``count`` is how many paths it stands for (a deleted directory with its
+    subtree is one change); ``mtime_only`` marks a change of mtime alone,
+    which the verdict counts rather than names; ``lost`` marks content that
+    vanished without a step that removed it.
+    """
+
+    path: str
+    words: str
+    count: int = 1
+    mtime_only: bool = False
+    lost: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilesystemComparison:
+    """The filesystem findings and the changes they hold, path by path (sorted by path)."""
+
+    findings: tuple[Finding, ...] = ()
+    changes: tuple[PathChange, ...] = ()
 
 
 def layer_entries(image: Image, other: Image, unit: Unit) -> tuple[FileEntry, ...] | None:
@@ -51,21 +91,23 @@ def _label(units: dict[int, Unit], step: int, side: str) -> str:
     return f"step {step} `{display_created_by(unit.created_by, 'summary')}`"
 
 
-def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options: DiffOptions) -> list[Finding]:
+def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image,
+                        options: DiffOptions) -> FilesystemComparison:
     """Missing, added and changed paths of the merged filesystems, grouped by step (ignores as ``options`` say)."""
     seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     if seq_a == seq_b and None not in seq_a:
-        return []  # the same layers in the same order: the same filesystem
+        return FilesystemComparison()  # the same layers in the same order: the same filesystem
     layers_a = [entries_at(image_a, image_b, i) for i in range(len(seq_a))]
     layers_b = [entries_at(image_b, image_a, i) for i in range(len(seq_b))]
     absent = tuple(("A", i) for i, e in enumerate(layers_a) if e is None) + \
         tuple(("B", i) for i, e in enumerate(layers_b) if e is None)
     if absent:
-        return [Finding(code="filesystem-not-compared", severity=Severity.INFO,
-                        summary="the merged filesystems were not compared: "
-                                + ", ".join(f"{side} layer {i}" for side, i in absent) + " absent or unreadable",
-                        evidence=evidence(layers=absent))]
+        return FilesystemComparison(findings=(Finding(
+            code="filesystem-not-compared", severity=Severity.INFO,
+            summary="the merged filesystems were not compared: "
+                    + ", ".join(f"{side} layer {i}" for side, i in absent) + " absent or unreadable",
+            evidence=evidence(layers=absent)),))
     fa = merge_layers([e for e in layers_a if e is not None], options.limits)
     fb = merge_layers([e for e in layers_b if e is not None], options.limits)
     delta = compare_filesystems(fa, fb, ignore_mtime=options.ignore_timestamps, ignored=path_matcher(options.ignore),
@@ -73,60 +115,159 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, o
     return _group(delta, pairs, image_a, image_b, fa, fb)
 
 
-def _by_steps(paths: Iterable[str], own: MergedFilesystem, other: MergedFilesystem, step_of_own: dict[int, int],
-              step_of_other: dict[int, int], own_to_other: dict[int, int | None]
-              ) -> list[tuple[int, int | None, bool, list[str]]]:
-    """Paths only one side has, grouped by (its step that wrote them, the other side's step, removed?).
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One image's side of the comparison: its filesystem and how its steps pair with the other's."""
 
-    The other side's step is the one that removed the path there, else the
-    step paired with the writer (None when none is).
+    name: str                      # "A" or "B"
+    fs: MergedFilesystem
+    step_of: dict[int, int]        # layer index -> history index (_NONE: a layer without history)
+    units: dict[int, Unit]         # history index -> unit
+    pair_of: dict[int, Pair]       # layer index -> its row of the alignment
+
+    def own(self, pair: Pair) -> Unit | None:
+        """This side's unit of a row."""
+        return pair.a if self.name == "A" else pair.b
+
+    def theirs(self, pair: Pair) -> Unit | None:
+        """The other side's unit of a row."""
+        return pair.b if self.name == "A" else pair.a
+
+    def label(self, step: int) -> str:
+        """``step 6 `COPY rootfs /``` (or what a layer without history is called)."""
+        return _label(self.units, step, self.name)
+
+
+def _step_of(unit: Unit | None) -> int:
+    return unit.index if unit is not None and unit.index is not None else _NONE
+
+
+def _cause(path: str, own: _Side, other: _Side) -> tuple[str, int, int | None]:
+    """Why ``own`` holds ``path`` and ``other`` does not: (cause, own's writing step, other's step).
+
+    Decided from the steps, never from which image is A: the writer being a
+    step the other image lacks or builds from another instruction (added);
+    else a step of the other image removing it (removed); else lost.
     """
-    groups: dict[tuple[int, int | None, bool], list[str]] = {}
+    layer = own.fs.writer[path]
+    step = own.step_of.get(layer, _NONE)
+    pair = own.pair_of.get(layer)
+    counterpart = own.theirs(pair) if pair is not None else None
+    unit = own.own(pair) if pair is not None else None
+    if pair is None or counterpart is None:
+        return ADDED, step, None
+    if pair.reason in (REASON_INSTRUCTION, REASON_LAYER) and unit is not None \
+            and unit.created_by != counterpart.created_by:
+        return ADDED, step, _step_of(counterpart)
+    remover = other.fs.removed_by.get(path)
+    if remover is not None:
+        return REMOVED, step, other.step_of.get(remover, _NONE)
+    return LOST, step, _step_of(counterpart)
+
+
+def _by_cause(paths: Sequence[str], own: _Side, other: _Side) -> list[tuple[tuple[str, int, int | None], list[str]]]:
+    """Paths only ``own`` holds, grouped by (cause, own's step, other's step), in step order."""
+    groups: dict[tuple[str, int, int | None], list[str]] = {}
     for path in paths:
-        step = step_of_own.get(own.writer[path], _NONE)
-        remover = other.removed_by.get(path)
-        counterpart = step_of_other.get(remover, _NONE) if remover is not None else own_to_other.get(step)
-        groups.setdefault((step, counterpart, remover is not None), []).append(path)
-    return [(*key, paths) for key, paths in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2]))]
+        groups.setdefault(_cause(path, own, other), []).append(path)
+    return sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2] if kv[0][2] is not None else -2, kv[0][0]))
+
+
+def _only_one_side(own: _Side, other: _Side, cause: str, step: int, other_step: int | None,
+                   paths: list[str]) -> Finding:
+    """The finding for paths only ``own`` holds, with their cause: paths-missing (only in A) or paths-added (only in B)."""
+    n = len(paths)
+    s, are = ("s", "are") if n != 1 else ("", "is")
+    e_g = f"e.g. /{escape(paths[0])}"
+    if cause == LOST:
+        text = f"{n} path{s} written by {own.label(step)} in {own.name} {are} missing from {other.name}, {e_g}"
+    elif cause == REMOVED:
+        assert other_step is not None
+        text = (f"{n} path{s} of {own.name}, written by {own.label(step)}, {'were' if n != 1 else 'was'} deleted "
+                f"in {other.name} by {other.label(other_step)}, {e_g}")
+    else:
+        why = ("a step " + other.name + " lacks" if other_step is None
+               else f"built otherwise in {other.name}: {other.label(other_step)}")
+        text = f"{n} path{s} added by {own.label(step)} in {own.name} ({why}) {are} not in {other.name}, {e_g}"
+    mine = None if step == _NONE else step
+    theirs = None if other_step in (None, _NONE) else other_step
+    removed = (cause == REMOVED) or None
+    code, steps = ("paths-missing", (mine, theirs)) if own.name == "A" else ("paths-added", (theirs, mine))
+    values = dict(count=n, cause=cause, **{f"removed_in_{other.name.lower()}": removed})
+    return Finding(code=code, severity=Severity.ERROR if cause == LOST else Severity.WARNING, summary=text,
+                   side=other.name, step_a=steps[0], step_b=steps[1],
+                   created_by=own.units[step].created_by if step in own.units else "",
+                   paths=tuple("/" + p for p in paths), evidence=evidence(**values))
+
+
+def _subtree_changes(paths: list[str], words: str, lost: bool) -> list[PathChange]:
+    """One change per topmost path: a directory stands for its subtree (``/app/old/``, 3 paths)."""
+    out: list[PathChange] = []
+    top: str | None = None
+    for p in sorted(paths):
+        if top is not None and p.startswith(top + "/"):
+            last = out[-1]
+            out[-1] = PathChange(path=last.path if last.path.endswith("/") else last.path + "/", words=last.words,
+                                 count=last.count + 1, lost=lost)
+            continue
+        top = p
+        out.append(PathChange(path="/" + p, words=words, lost=lost))
+    return out
+
+
+def change_words(a: FileEntry, b: FileEntry, fields: Sequence[str]) -> str:
+    """What changed in a path, in a few words: ``mode 0644 → 0755``, ``→ v3 (was v1)``, ``content``."""
+    parts: list[str] = []
+    for name in fields:
+        if name == "kind":
+            parts.append(f"{a.kind} → {b.kind}")
+        elif name == "content_digest" and "kind" not in fields:
+            parts.append("content")
+        elif name == "mode":
+            parts.append(f"mode {a.mode:04o} → {b.mode:04o}")
+        elif name == "uid" or (name == "gid" and "uid" not in fields):
+            parts.append(f"owner {a.uid}:{a.gid} → {b.uid}:{b.gid}")
+        elif name == "linkname" and "kind" not in fields:
+            parts.append(f"→ {escape(b.linkname)} (was {escape(a.linkname)})")
+        elif name == "device":
+            parts.append(f"device {a.devmajor},{a.devminor} → {b.devmajor},{b.devminor}")
+        elif name == "xattrs":
+            parts.append("xattrs")
+        elif name == "hardlinks":
+            parts.append("linked differently")
+        elif name == "mtime" and fields == ("mtime",):
+            parts.append(f"mtime {format_duration(b.mtime_ns - a.mtime_ns)}")
+    return ", ".join(parts)
 
 
 def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_b: Image,
-           fa: MergedFilesystem, fb: MergedFilesystem) -> list[Finding]:
+           fa: MergedFilesystem, fb: MergedFilesystem) -> FilesystemComparison:
     units_a = image_units(image_a)
     units_b = image_units(image_b)
     step_of_a = {u.layer_index: (u.index if u.index is not None else _NONE) for u in units_a if u.layer_index is not None}
     step_of_b = {u.layer_index: (u.index if u.index is not None else _NONE) for u in units_b if u.layer_index is not None}
     by_step_a = {u.index: u for u in units_a if u.index is not None}
     by_step_b = {u.index: u for u in units_b if u.index is not None}
-    a_to_b = {p.a.index: p.b.index for p in pairs if p.a and p.b and p.a.index is not None}
-    b_to_a = {p.b.index: p.a.index for p in pairs if p.a and p.b and p.b.index is not None}
+    pair_of_a = {p.a.layer_index: p for p in pairs if p.a is not None and p.a.layer_index is not None}
+    pair_of_b = {p.b.layer_index: p for p in pairs if p.b is not None and p.b.layer_index is not None}
+    side_a = _Side("A", fa, step_of_a, by_step_a, pair_of_a)
+    side_b = _Side("B", fb, step_of_b, by_step_b, pair_of_b)
     out: list[Finding] = []
+    changes: list[PathChange] = []
 
-    for wrote_a, other_b, removed, paths in _by_steps(delta.missing, fa, fb, step_of_a, step_of_b, a_to_b):
-        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_a, wrote_a, 'A')} "
-                f"in A {'are' if len(paths) != 1 else 'is'} missing from B, e.g. /{escape(paths[0])}")
-        if removed and other_b is not None:
-            text += f" (removed in B by {_label(by_step_b, other_b, 'B')})"
-        out.append(Finding(code="paths-missing", severity=Severity.ERROR, summary=text, side="B",
-                           step_a=None if wrote_a == _NONE else wrote_a,
-                           step_b=None if other_b in (None, _NONE) else other_b,
-                           created_by=by_step_a[wrote_a].created_by if wrote_a in by_step_a else "",
-                           paths=tuple("/" + p for p in paths),
-                           evidence=evidence(count=len(paths), removed_in_b=removed or None)))
-
-    for wrote_b, other_a, removed, paths in _by_steps(delta.added, fb, fa, step_of_b, step_of_a, b_to_a):
-        text = (f"{len(paths)} path{'s' if len(paths) != 1 else ''} written by {_label(by_step_b, wrote_b, 'B')} "
-                f"in B {'are' if len(paths) != 1 else 'is'} not in A, e.g. /{escape(paths[0])}")
-        if removed and other_a is not None:
-            text += f" (removed in A by {_label(by_step_a, other_a, 'A')})"
-        # Both path findings are about B, the image compared against A: B lacks
-        # the missing paths and holds the added ones.
-        out.append(Finding(code="paths-added", severity=Severity.WARNING, summary=text, side="B",
-                           step_a=None if other_a in (None, _NONE) else other_a,
-                           step_b=None if wrote_b == _NONE else wrote_b,
-                           created_by=by_step_b[wrote_b].created_by if wrote_b in by_step_b else "",
-                           paths=tuple("/" + p for p in paths),
-                           evidence=evidence(count=len(paths), removed_in_a=removed or None)))
+    for own, other, paths in ((side_a, side_b, delta.missing), (side_b, side_a, delta.added)):
+        for (cause, step, other_step), group in _by_cause(paths, own, other):
+            f = _only_one_side(own, other, cause, step, other_step, group)
+            out.append(f)
+            if cause == LOST:
+                words = f"missing from {other.name}"
+            elif cause == REMOVED:
+                assert other_step is not None
+                words = f"deleted by {other.name}'s " + ("step " + str(other_step) if other_step != _NONE
+                                                         else "layer without history")
+            else:
+                words = f"added by {own.name}'s " + ("step " + str(step) if step != _NONE else "layer without history")
+            changes += _subtree_changes(group, words, cause == LOST)
 
     changed: dict[tuple[int, int, bool], list[tuple[str, tuple[str, ...]]]] = {}
     relinked: dict[tuple[int, int], list[tuple[str, bool]]] = {}
@@ -139,6 +280,9 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
             relinked.setdefault((sa, sb), []).append((path, same))
         if rest:
             changed.setdefault((sa, sb, rest == ("mtime",)), []).append((path, rest))
+        words = change_words(fa.entries[path], fb.entries[path], fields)
+        if words:
+            changes.append(PathChange(path="/" + path, words=words, mtime_only=fields == ("mtime",)))
     for (sa, sb, mtime_only), items in sorted(changed.items()):
         counts: dict[str, int] = {}
         for _, fields in items:
@@ -148,13 +292,15 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
         where = _label(by_step_a, sa, "A") + " in A"
         if sb != sa or sb == _NONE:
             where += f", by {_label(by_step_b, sb, 'B')} in B"
-        first = items[0][0]
+        first, first_fields = items[0]
+        words = change_words(fa.entries[first], fb.entries[first], first_fields)
         text = (f"{len(items)} path{'s' if len(items) != 1 else ''} written by {where} "
                 f"differ{'' if len(items) != 1 else 's'} ({what}), "
-                f"e.g. /{escape(first)}: {escape(describe_change(fa.entries[first], fb.entries[first], items[0][1]))}")
+                f"e.g. /{escape(first)}: {words}")
         details = {f"change_{n:03d}": f"/{p}: {describe_change(fa.entries[p], fb.entries[p], f)}"
                    for n, (p, f) in enumerate(items[:MAX_DETAILS], 1)}
-        out.append(Finding(code="paths-mtime-differ" if mtime_only else "paths-changed", severity=Severity.WARNING,
+        out.append(Finding(code="paths-mtime-differ" if mtime_only else "paths-changed",
+                           severity=Severity.INFO if mtime_only else Severity.WARNING,
                            summary=text, step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
                            created_by=by_step_a[sa].created_by if sa in by_step_a else "",
                            paths=tuple("/" + p for p, _ in items),
@@ -163,7 +309,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
     groups = (fa.hardlink_groups(), fb.hardlink_groups()) if relinked else ({}, {})
     for (sa, sb), links in sorted(relinked.items()):
         out.append(_links_finding(sa, sb, links, by_step_a, by_step_b, fa, fb, groups))
-    return out
+    return FilesystemComparison(findings=tuple(out), changes=tuple(sorted(changes, key=lambda c: c.path)))
 
 
 def _names(names: frozenset[str]) -> str:

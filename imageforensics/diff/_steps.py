@@ -257,6 +257,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     lines: list[tuple[str, str]] = []
     ignored_count = 0
     mtime_only = True
+    mtime_alone: list[bool] = []  # per line: only the mtime differs (said by count, the paths by paths-mtime-differ)
     for key in sorted(da.keys() | db.keys()):
         ea, eb = da.get(key), db.get(key)
         label = "/" + key[0] + (f" ({key[1]})" if key[1] else "")
@@ -275,6 +276,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
             ignored_count += 1
             continue
         mtime_only = mtime_only and fields == ("mtime",)
+        mtime_alone.append(fields == ("mtime",))
         lines.append((label, change))
     values: dict[str, EvidenceValue | None] = dict(
         base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
@@ -283,9 +285,17 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     details = {f"entry_{n:03d}": f"{label}: {change}" for n, (label, change) in enumerate(lines[:MAX_DETAILS], 1)}
     paths = tuple(label for label, _ in lines)
     if lines:
-        return _at_pair(pair, "layer-content-differs", Severity.WARNING,
-                        f"{step_label(pair)}: the layers differ in {len(lines)} "
-                        f"entr{'ies' if len(lines) != 1 else 'y'}", {**values, **details}, paths)
+        mtimes = sum(mtime_alone)
+        others = len(lines) - mtimes
+        times = f"the mtimes of {mtimes} entr{'ies' if mtimes != 1 else 'y'}" if mtimes else ""
+        if others:
+            first = next(line for line, alone in zip(lines, mtime_alone) if not alone)
+            text = (f"{step_label(pair)}: {others} entr{'ies' if others != 1 else 'y'} of the layers differ, "
+                    f"e.g. {escape(first[0])} {escape(first[1])}" + (f"; and {times}" if times else ""))
+        else:
+            text = f"{step_label(pair)}: the layers differ only in {times}"
+        return _at_pair(pair, "layer-content-differs", Severity.INFO if mtime_only else Severity.WARNING,
+                        text, {**values, **details}, paths)
     if ignored_count:
         return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
                         f"{step_label(pair)}: the layers differ only in ignored paths or timestamps", values)
@@ -364,10 +374,12 @@ def timestamp_drift(pairs: Sequence[Pair]) -> Finding | None:
     assert first.a is not None and first.b is not None
     ta, tb = created_of(first.a), created_of(first.b)
     d = drift_ns(ta, tb)
-    how = (f"created {format_duration(d)} in B" if d is not None else "created times differ")
+    how = (f"{format_duration(d)} in B" if d is not None else "created times differ")
     steps = tuple(p.a.index if p.a is not None and p.a.index is not None else -1 for p in drifted)
     drifts = tuple((p.a.index, drift_ns(created_of(p.a), created_of(p.b))) for p in drifted if p.a is not None)
-    summary = (f"history diverges from {step_label(first)}: {how} "
+    # A drift alone is no divergence of the history: the same instructions, created at other times
+    # (BuildKit stamps metadata steps per build).
+    summary = (f"created times drift from {step_label(first)} on: {how} "
                f"(A {escape(ta.raw) if ta else 'none'}, B {escape(tb.raw) if tb else 'none'}); "
                f"{len(drifted)} aligned step{'s' if len(drifted) != 1 else ''} drift")
     # The drift's duration is shown from drift_ns (catalogue: duration_of).

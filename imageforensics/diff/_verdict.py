@@ -1,16 +1,24 @@
 """The one-line verdict that opens every report, decided from the findings.
 
-In order: identical (same image ID and the same layers, packaging aside);
-unrelated ("different": nothing aligns); B is missing content that A has;
-diverged from step N; same content with metadata differences; identical
-after ignores (kind "identical", exit status 0) when only ignored things differ.
+In order: identical (same image ID and the same layers, packaging aside),
+unless an archive fails its own digests ("corrupt"); unrelated ("different":
+nothing aligns); one image is missing content the other has (content lost
+without a step that removed it); diverged at the first step that differs in
+instruction, empty_layer or layer content, naming what changed path by path;
+same content with metadata differences; identical after ignores (kind
+"identical", exit status 0) when only ignored things differ.
+
+Every rule looks at both images alike, so diff(B, A) gives the mirror of
+diff(A, B): the same kind and pattern with the sides swapped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from imageforensics.diff._align import REASON_INSTRUCTION, REASON_POSITION, Pair, effective_diff_id, layer_count
+from imageforensics.diff._align import (REASON_INSTRUCTION, REASON_LAYER, REASON_POSITION, Pair, effective_diff_id,
+                                        layer_count)
+from imageforensics.diff._paths import PathChange
 from imageforensics.audit import check_inline_cache, squash_kind
 from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.created_by import display_created_by
@@ -39,16 +47,12 @@ def _blob_gap(image_a: Image, image_b: Image) -> tuple[str, str] | None:
     had from it (a save that lost a blob, a partial containerd export).
     """
     count = min(layer_count(image_a), layer_count(image_b))
-    b_lacks = [i for i in range(count) if _held(image_a, i) and not _held(image_b, i)]
-    a_lacks = [i for i in range(count) if _held(image_b, i) and not _held(image_a, i)]
-    if b_lacks:
-        names = ", ".join(_layer_name(image_a, i) for i in b_lacks)
-        return "missing-content", (f"B is missing content that A has: the same config and diff_ids, but B's archive "
-                                   f"lacks a readable blob for {names}.")
-    if a_lacks:
-        names = ", ".join(_layer_name(image_b, i) for i in a_lacks)
-        return "diverged", (f"diverged: the same config and diff_ids, but A's archive lacks a readable blob "
-                            f"for {names}, which B holds.")
+    for lacking, having, own, other in (("B", "A", image_b, image_a), ("A", "B", image_a, image_b)):
+        lacks = [i for i in range(count) if _held(other, i) and not _held(own, i)]
+        if lacks:
+            names = ", ".join(_layer_name(other, i) for i in lacks)
+            return "missing-content", (f"{lacking} is missing content that {having} has: the same config and "
+                                       f"diff_ids, but {lacking}'s archive lacks a readable blob for {names}.")
     return None
 
 
@@ -83,11 +87,34 @@ class _Rows:
 
 
 def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
-                   findings: Sequence[Finding], ignoring: bool, states: LayerStates) -> tuple[str, str]:
-    """The verdict kind (report.VERDICT_KINDS) and its sentence, decided by the findings' categories."""
-    kind, text = _decide(image_a, image_b, pairs, findings, ignoring, states)
+                   findings: Sequence[Finding], ignoring: bool, states: LayerStates, *,
+                   changes: Sequence[PathChange] = (),
+                   integrity: Sequence[tuple[str, str]] = ()) -> tuple[str, str]:
+    """The verdict kind (report.VERDICT_KINDS) and its sentence, decided by the findings' categories.
+
+    ``changes`` are the paths' changes in words (the filesystem comparison's);
+    ``integrity`` the (side, code) of each ERROR finding by which an archive
+    fails its own digests or references.
+    """
+    kind, text = _decide(image_a, image_b, pairs, findings, ignoring, states, changes)
+    failing = _integrity_sentence(integrity)
+    if failing and kind == "identical":
+        kind, text = "corrupt", (f"not the same image: the same config {image_a.image_id.short} and the same "
+                                 f"layers, but {failing}.")
+    elif failing:
+        text += f" {failing[0].upper()}{failing[1:]}."
     cause = poisoned_cache_cause(image_a, image_b, "A", "B") or poisoned_cache_cause(image_b, image_a, "B", "A")
     return kind, (text + " " + cause) if cause else text
+
+
+def _integrity_sentence(integrity: Sequence[tuple[str, str]]) -> str:
+    """``A's archive fails its own digests (blob-digest-mismatch)``, for each side that does; else ""."""
+    parts = []
+    for side in ("A", "B"):
+        codes = sorted({code for s, code in integrity if s == side})
+        if codes:
+            parts.append(f"{side}'s archive fails its own digests or references ({', '.join(codes)})")
+    return " and ".join(parts)
 
 
 def _step_words(step: HistoryStep) -> str:
@@ -140,8 +167,8 @@ def poisoned_cache_cause(source: Image, rebuilt: Image, s: str, r: str) -> str:
     return text + "."
 
 
-def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
-            findings: Sequence[Finding], ignoring: bool, states: LayerStates) -> tuple[str, str]:
+def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Sequence[Finding], ignoring: bool,
+            states: LayerStates, changes: Sequence[PathChange]) -> tuple[str, str]:
     seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     packaging = next((f for f in findings if _category(f) is Category.PACKAGING), None)
@@ -152,7 +179,7 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
         text = f"identical: the same config {image_a.image_id.short} and the same {len(seq_a)} layers"
         if packaging is not None:
             text += "; " + packaging.summary
-        return "identical", text
+        return "identical", text + _audit_note(findings)
     both = [p for p in pairs if p.a is not None and p.b is not None
             and p.reason not in (REASON_INSTRUCTION, REASON_POSITION)]
     if not both and image_a.history and image_b.history:
@@ -162,49 +189,28 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
     drift_note = ""
     if drift is not None:
         drift_ns = drift.evidence_value("drift_ns")
-        drift_note = (f"History diverges from step {drift.step_a} `{display_created_by(drift.created_by, 'summary')}`"
-                      + (f" (created {format_duration(drift_ns)} in B)" if isinstance(drift_ns, int) else "")
-                      + ".")
-    # Content lost from B: a step emptied there (the cause) and the paths it lost, as ERRORs.
-    missing = [f for f in findings
-               if _category(f) is Category.LOSS and f.side == "B" and f.severity >= Severity.ERROR]
-    if missing:
-        empty = next((f for f in missing if code_spec(f.code).cause), None)
-        lost = 0
-        for f in missing:
-            count = f.evidence_value("count")
-            lost += count if isinstance(count, int) and not code_spec(f.code).cause else 0
-        if empty is not None:
-            head = wrongly_empty_sentence(empty, pairs, image_a, image_b, states) or empty.summary
-            text = f"B is missing content that A has: {head}"
-            if lost:
-                text += f"; {lost} path{'s' if lost != 1 else ''} of A {'are' if lost != 1 else 'is'} absent from B"
-        else:
-            first = min(missing, key=_Rows(pairs))
-            text = f"B is missing content that A has: {first.summary}"
-        pattern = ""
-        if empty is not None and removal_signature(image_b, next((s for s in image_b.history
-                                                                  if s.index == empty.step_b), None)):
-            # FORMATS.md A4: BuildKit < 0.10 dropped layers on cache import and
-            # marked the step empty_layer (moby/buildkit#1981, #2198; moby#41219).
-            pattern = (" Pattern: a BuildKit cache import that lost a layer"
-                       " (moby/buildkit#1981, #2198; moby/moby#41219).")
-        if not pattern:
-            pattern = _squash_note(image_a, image_b)
-        return "missing-content", (text + ("." if not text.endswith(".") else "")
-                                   + (" " + drift_note if drift_note else "") + pattern)
+        drift_note = (f"Created times drift from step {drift.step_a} `{display_created_by(drift.created_by, 'summary')}` "
+                      "on" + (f" ({format_duration(drift_ns)} in B)" if isinstance(drift_ns, int) else "") + ".")
+    lost = _lost(findings, pairs, image_a, image_b, states)
+    if lost is not None:
+        return "missing-content", lost + (" " + drift_note if drift_note else "")
     content = [f for f in findings if _is_content(f)]
     if content:
+        platform = next((f for f in content if _category(f) is Category.PLATFORM), None)
+        row = first_diverging_row(pairs, states)
+        answer = _answer(changes)
+        if platform is None and row is not None and answer:
+            text = f"diverged at {_row_words(pairs, row)}: {answer}"
+            return "diverged", text + "." + (" " + drift_note if drift_note else "") + _squash_note(image_a, image_b)
         rows = _Rows(pairs)
         first = min(content, key=rows)
-        row = rows(first)
+        at = rows(first)
         where = ""
-        if row < len(pairs):
-            p = pairs[row]
+        if at < len(pairs):
+            p = pairs[at]
             idx = p.a.index if p.a is not None else p.b.index if p.b is not None else None
             where = f" from step {idx}" if idx is not None else ""
         text = f"diverged{where}: {first.summary}"
-        platform = next((f for f in content if _category(f) is Category.PLATFORM), None)
         if platform is not None:
             # A different platform explains every other difference: say it first.
             plat = (f"different platforms (A {escape(str(platform.evidence_value('a')))}, "
@@ -231,6 +237,111 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
                             + ("." if not drift_note else ". " + drift_note))
     return "metadata", ("same content with metadata differences: " + _describe(differences)
                         + ("." if not drift_note else ". " + drift_note))
+
+
+def _audit_note(findings: Sequence[Finding]) -> str:
+    """What the images' own audits say, when they say something at WARNING or above (shown, not a difference)."""
+    serious = [f for f in findings if _category(f).name in ("INTEGRITY", "TIME_SIGNAL")
+               and f.severity >= Severity.WARNING]
+    if not serious:
+        return ""
+    codes = sorted({f.code for f in serious})
+    where = "both carry" if all(f.side == "" for f in serious) else "their archives carry"
+    return (f"; {where} their own audit findings ({len(serious)} at WARNING or above: {', '.join(codes)}), "
+            "listed below")
+
+
+def _lost(findings: Sequence[Finding], pairs: Sequence[Pair], image_a: Image, image_b: Image,
+          states: LayerStates) -> str | None:
+    """The sentence for content one image lost (ERROR, no step removed it), from the first row that lost it."""
+    missing = [f for f in findings if _category(f) is Category.LOSS and f.side in ("A", "B")
+               and f.severity >= Severity.ERROR]
+    if not missing:
+        return None
+    rows = _Rows(pairs)
+    lacking = min(missing, key=lambda f: (rows(f), f.side)).side
+    having = "A" if lacking == "B" else "B"
+    mine = [f for f in missing if f.side == lacking]
+    empty = next((f for f in mine if code_spec(f.code).cause), None)
+    lost = 0
+    for f in mine:
+        count = f.evidence_value("count")
+        lost += count if isinstance(count, int) and not code_spec(f.code).cause else 0
+    if empty is not None:
+        head = wrongly_empty_sentence(empty, pairs, image_a, image_b, states) or empty.summary
+        text = f"{lacking} is missing content that {having} has: {head}"
+        if lost:
+            text += (f"; {lost} path{'s' if lost != 1 else ''} of {having} {'are' if lost != 1 else 'is'} "
+                     f"absent from {lacking}")
+    else:
+        first = min(mine, key=rows)
+        text = f"{lacking} is missing content that {having} has: {first.summary}"
+    pattern = ""
+    lacking_image = image_b if lacking == "B" else image_a
+    step = empty.step_b if empty is not None and lacking == "B" else empty.step_a if empty is not None else None
+    if empty is not None and removal_signature(lacking_image, next((s for s in lacking_image.history
+                                                                    if s.index == step), None)):
+        # FORMATS.md A4: BuildKit < 0.10 dropped layers on cache import and
+        # marked the step empty_layer (moby/buildkit#1981, #2198; moby#41219).
+        pattern = (" Pattern: a BuildKit cache import that lost a layer"
+                   " (moby/buildkit#1981, #2198; moby/moby#41219).")
+    if not pattern:
+        pattern = _squash_note(image_a, image_b)
+    return text + ("." if not text.endswith(".") else "") + pattern
+
+
+def first_diverging_row(pairs: Sequence[Pair], states: LayerStates) -> int | None:
+    """The first row of the alignment where the builds differ: a step only one image has, another instruction,
+    or other layer content. Created times alone do not count (a timestamp drift), nor builder spellings of one
+    instruction, nor an empty step recorded as empty_layer in one image and as an empty layer in the other."""
+    for r, p in enumerate(pairs):
+        if p.a is None or p.b is None:
+            return r
+        if p.reason in (REASON_INSTRUCTION, REASON_LAYER) and p.a.created_by != p.b.created_by:
+            return r
+        sa, sb = states.a(p.a), states.b(p.b)
+        if sa.has_content != sb.has_content or (sa.has_content and p.a.diff_id != p.b.diff_id):
+            return r
+    return None
+
+
+def _row_words(pairs: Sequence[Pair], row: int) -> str:
+    """The diverging row in words: ``step 3 `RUN …` (B: step 3 `RUN …`)``, ``step 5 `COPY …`, only in B``."""
+    p = pairs[row]
+    if p.a is None or p.b is None:
+        side, unit = ("A", p.a) if p.a is not None else ("B", p.b)
+        assert unit is not None
+        run = 1
+        while row + run < len(pairs) and (pairs[row + run].a is None) == (side == "B") \
+                and (pairs[row + run].b is None) == (side == "A"):
+            run += 1
+        name = (f"step {unit.index} of {side} `{display_created_by(unit.created_by, 'summary')}`"
+                if unit.step is not None else f"layer {unit.layer_index} of {side}")
+        more = f", only in {side}" if run == 1 else f", the first of {run} steps only in {side}"
+        return name + more
+    words = f"step {p.a.index}"
+    if p.a.index != p.b.index:
+        words += f" (B: step {p.b.index})"
+    words += f" `{display_created_by(p.a.created_by, 'summary')}`"
+    if p.a.created_by != p.b.created_by:
+        words += f" in A, `{display_created_by(p.b.created_by, 'summary')}` in B"
+    return words
+
+
+MAX_NAMED = 5  # changes the verdict names; the rest are counted
+
+
+def _answer(changes: Sequence[PathChange]) -> str:
+    """The paths' changes in words, a few named, mtimes alone counted: ``/app/run.sh mode 0644 → 0755, …``."""
+    named = [c for c in changes if not c.mtime_only]
+    mtimes = len(changes) - len(named)
+    parts = [f"{escape(c.path)} {c.words}" + (f" ({c.count} paths)" if c.count > 1 else "") for c in named[:MAX_NAMED]]
+    if len(named) > MAX_NAMED:
+        parts.append(f"and {len(named) - MAX_NAMED} more")
+    text = ", ".join(parts)
+    if mtimes and text:
+        text += f"; {mtimes} path{'s' if mtimes != 1 else ''} differ{'s' if mtimes == 1 else ''} only in mtime"
+    return text
 
 
 def _squash_note(image_a: Image, image_b: Image) -> str:
