@@ -228,6 +228,7 @@ def test_the_catalogue_covers_every_registered_code_as_plain_values() -> None:
     assert layer_anomaly == {
         "code": "layer-anomaly", "severity": "WARNING", "severities": ["WARNING"], "category": "integrity",
         "meaning": "odd entries in a layer (Layer.anomalies), one finding per kind", "phrase": "", "cause": False,
+        "breaks_integrity": False,
         "evidence": [{"key": "layer", "type": "int", "side": ""}, {"key": "anomaly", "type": "str", "side": ""},
                      {"key": "count", "type": "int", "side": ""}, {"key": "first", "type": "str", "side": ""}]}
     wrongly = next(r for r in records if r["code"] == "step-wrongly-empty")

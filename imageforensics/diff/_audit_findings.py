@@ -8,9 +8,10 @@ time, time going backwards, zero or epoch times, image ``created`` vs the last
 history entry, unreadable or absent layers. The diff carries them rather than
 restating them: each is tagged with its side. One that both images show at
 the same aligned step is a property of how both were built, not a difference,
-yet still a fact about each image: it is said once, for both (side "", both
-steps), at its severity. Two copies of one corrupt image are the same image,
-and both still carry the corruption; diff(a, a) reports a's own audit, once.
+yet still a fact about each image when it is a problem: at WARNING or above
+it is said once, for both (side "", both steps); a shared INFO note is left to
+``inspect``. Two copies of one corrupt image are the same image, and both
+still carry the corruption: diff(a, a) reports a's own warnings and errors.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import replace
 from imageforensics.audit import image_findings
 from imageforensics.diff._align import Pair
 from imageforensics.catalogue import code_spec
-from imageforensics.findings import Finding
+from imageforensics.findings import Finding, Severity
 from imageforensics.model import Archive, Image
 
 _HEX = re.compile(r"[0-9a-f]{12,}")
@@ -58,7 +59,7 @@ def side_findings(a: Archive, image_a: Image, b: Archive, image_b: Image, pairs:
         twin = keys_b.get(k)
         if twin is None:
             out.append(replace(f, side="A"))
-        elif k not in shared:
+        elif k not in shared and max(f.severity, twin.severity) >= Severity.WARNING:
             shared.add(k)
             # The audit numbers one image's steps in step_a; B's own index goes in step_b.
             out.append(replace(f, side="", step_b=twin.step_a, severity=max(f.severity, twin.severity),

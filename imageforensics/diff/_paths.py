@@ -192,7 +192,8 @@ def _only_one_side(own: _Side, other: _Side, cause: str, step: int, other_step: 
     mine = None if step == _NONE else step
     theirs = None if other_step in (None, _NONE) else other_step
     removed = (cause == REMOVED) or None
-    code, steps = ("paths-missing", (mine, theirs)) if own.name == "A" else ("paths-added", (theirs, mine))
+    code = "paths-missing" if own.name == "A" else "paths-added"
+    steps = (mine, theirs) if own.name == "A" else (theirs, mine)
     values = dict(count=n, cause=cause, **{f"removed_in_{other.name.lower()}": removed})
     return Finding(code=code, severity=Severity.ERROR if cause == LOST else Severity.WARNING, summary=text,
                    side=other.name, step_a=steps[0], step_b=steps[1],

@@ -191,19 +191,23 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Seq
         drift_ns = drift.evidence_value("drift_ns")
         drift_note = (f"Created times drift from step {drift.step_a} `{display_created_by(drift.created_by, 'summary')}` "
                       "on" + (f" ({format_duration(drift_ns)} in B)" if isinstance(drift_ns, int) else "") + ".")
-    lost = _lost(findings, pairs, image_a, image_b, states)
+    lost = _lost(findings, pairs, image_a, image_b, states, drift_note)
     if lost is not None:
-        return "missing-content", lost + (" " + drift_note if drift_note else "")
+        return "missing-content", lost
     content = [f for f in findings if _is_content(f)]
     if content:
         platform = next((f for f in content if _category(f) is Category.PLATFORM), None)
         row = first_diverging_row(pairs, states)
         answer = _answer(changes)
-        if platform is None and row is not None and answer:
-            text = f"diverged at {_row_words(pairs, row)}: {answer}"
-            return "diverged", text + "." + (" " + drift_note if drift_note else "") + _squash_note(image_a, image_b)
         rows = _Rows(pairs)
         first = min(content, key=rows)
+        if platform is None and row is not None:
+            # What changed, path by path; without a filesystem change, the first content finding says it.
+            text = f"diverged at {_row_words(pairs, row)}: {answer or first.summary}"
+            if not answer and len(content) > 1:
+                text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
+            return "diverged", (text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
+                                + _squash_note(image_a, image_b))
         at = rows(first)
         where = ""
         if at < len(pairs):
@@ -252,14 +256,16 @@ def _audit_note(findings: Sequence[Finding]) -> str:
 
 
 def _lost(findings: Sequence[Finding], pairs: Sequence[Pair], image_a: Image, image_b: Image,
-          states: LayerStates) -> str | None:
+          states: LayerStates, drift_note: str) -> str | None:
     """The sentence for content one image lost (ERROR, no step removed it), from the first row that lost it."""
     missing = [f for f in findings if _category(f) is Category.LOSS and f.side in ("A", "B")
                and f.severity >= Severity.ERROR]
     if not missing:
         return None
     rows = _Rows(pairs)
-    lacking = min(missing, key=lambda f: (rows(f), f.side)).side
+    # The first row that lost content; at one row, the loss of the first path (never the side: the mirror
+    # of the verdict must name the same loss).
+    lacking = min(missing, key=lambda f: (rows(f), f.paths[:1], code_spec(f.code).cause is False)).side
     having = "A" if lacking == "B" else "B"
     mine = [f for f in missing if f.side == lacking]
     empty = next((f for f in mine if code_spec(f.code).cause), None)
@@ -287,7 +293,7 @@ def _lost(findings: Sequence[Finding], pairs: Sequence[Pair], image_a: Image, im
                    " (moby/buildkit#1981, #2198; moby/moby#41219).")
     if not pattern:
         pattern = _squash_note(image_a, image_b)
-    return text + ("." if not text.endswith(".") else "") + pattern
+    return text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "") + pattern
 
 
 def first_diverging_row(pairs: Sequence[Pair], states: LayerStates) -> int | None:

@@ -90,7 +90,9 @@ def test_a_step_wrongly_empty_in_a_is_reported_from_a_side():
     [f] = [f for f in report.findings if f.code == "step-wrongly-empty"]
     assert (f.side, f.step_a, f.step_b, f.severity) == ("A", 1, 1, Severity.ERROR)
     assert f.evidence_value("entries_b") == 1 and f.evidence_value("empty_layer_a") is True
-    assert report.verdict_kind == "diverged" and "(and" not in report.verdict.split(":")[0]
+    # The mirror of B wrongly empty: A is missing content that B has.
+    assert report.verdict_kind == "missing-content"
+    assert report.verdict.startswith("A is missing content that B has: step 1 `COPY x /` carries")
 
 
 def test_huge_histories_use_the_fallback_alignment():
@@ -121,7 +123,7 @@ def test_a_path_replaced_by_another_type(kind):
                                                                    content_digest="", size=0)
     b = build(spec(step("FROM", other)))
     [f] = [f for f in diff(a, b).findings if f.code == "paths-changed"]
-    assert f.paths == ("/etc/conf",) and f.evidence_value("change_001").startswith(f"/etc/conf: kind file -> {kind}")
+    assert f.paths == ("/etc/conf",) and f.evidence_value("change_001").startswith(f"/etc/conf: kind file → {kind}")
 
 
 def test_a_squashed_image_moves_content_without_losing_it():
@@ -171,7 +173,10 @@ def test_steps_paired_by_instruction_alone_are_not_wrongly_empty():
     assert not [f for f in report.findings if f.code == "step-wrongly-empty"]
     [missing] = [f for f in report.findings if f.code == "paths-missing"]
     assert missing.paths == ("/etc/app/conf",) and missing.step_a == 1
-    assert report.verdict_kind == "missing-content" and "BuildKit" not in report.verdict
+    # Written by a step B builds from another instruction: added by A's step, not lost from B.
+    assert (missing.severity, missing.evidence_value("cause")) == (Severity.WARNING, "added")
+    assert report.verdict_kind == "diverged" and "BuildKit" not in report.verdict
+    assert "/etc/app/conf added by A's step 1" in report.verdict
 
 
 def test_unrelated_images_are_different():
@@ -218,5 +223,8 @@ def test_an_archive_lacking_a_layer_blob_does_not_hold_the_same_image():
     forward, backward = diff(a, b), diff(b, a)
     assert forward.verdict_kind == "missing-content" and forward.exit_status == 1
     assert "lacks a readable blob for layer 1 (step 1 `COPY app /`)" in forward.verdict
-    assert backward.verdict_kind == "diverged" and backward.exit_status == 1
+    # The mirror: A's archive lacks it.
+    assert backward.verdict_kind == "missing-content" and backward.exit_status == 1
+    assert backward.verdict.startswith("A is missing content that B has: the same config and diff_ids, but A's "
+                                       "archive lacks a readable blob for layer 1 (step 1 `COPY app /`)")
     assert diff(b, b).verdict_kind == "identical"

@@ -42,9 +42,16 @@ ALL = ["tomcat-pulled", "tomcat-cache-from", "same-legacy", "same-oci", "timesta
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_every_sample_against_itself_has_no_findings(name):
+def test_every_sample_against_itself_has_only_its_own_audit_problems_once(name):
+    from imageforensics.audit import image_findings
+
     report = diff(name, name)
-    assert report.findings == ()
+    archive, image = load(name)
+    own = sorted((f.code, f.step_a) for f in (*archive.findings, *image_findings(image))
+                 if f.severity >= Severity.WARNING)
+    assert sorted((f.code, f.step_a) for f in report.findings) == own
+    assert all(f.side == "" and f.step_a == f.step_b and f.summary.startswith("in both images: ")
+               for f in report.findings)
     assert report.verdict_kind == "identical" and report.exit_status == 0
 
 
@@ -64,7 +71,7 @@ def test_tomcat_pair_finds_everything_the_seed_author_found():
     assert "/usr/local/bin/install-war-into-tomcat.sh" in missing.paths
     assert report.verdict_kind == "missing-content" and report.exit_status == 1
     assert report.verdict.startswith("B is missing content that A has: step 6 `COPY rootfs /`")
-    assert "History diverges from step 5 `EXPOSE 8080/tcp` (created -89.6 ms in B)" in report.verdict
+    assert "Created times drift from step 5 `EXPOSE 8080/tcp` on (-89.6 ms in B)" in report.verdict
     # The cause: A's poisoned inline cache, which B carries on (issue 13).
     assert "Cause: B was built from A's poisoned inline cache" in report.verdict
     assert one(report, "inline-cache-poisoned").side == "A" and one(report, "inline-cache-poison-carried").side == "B"
@@ -97,9 +104,12 @@ def test_a_file_deleted_by_a_whiteout_is_missing_and_attributed_to_the_deleting_
     report = diff("whiteout-a", "whiteout-b")
     missing = one(report, "paths-missing")
     assert missing.paths == ("/etc/app.conf",) and (missing.step_a, missing.step_b) == (0, 3)
-    assert "removed in B by step 3" in missing.summary
+    assert "deleted in B by step 3" in missing.summary
+    # B's own later step deleted it: a change with its cause, not lost content.
+    assert (missing.severity, missing.side, missing.evidence_value("cause")) == (Severity.WARNING, "B", "removed")
     assert one(report, "step-only-in-b").step_b == 3
-    assert report.verdict_kind == "missing-content"
+    assert report.verdict_kind == "diverged"
+    assert "/etc/app.conf deleted by B's step 3" in report.verdict
 
 
 def test_an_opaque_directory_hides_the_lower_contents():
@@ -114,9 +124,10 @@ def test_a_changed_mode_and_owner():
     changed = one(report, "paths-changed")
     assert changed.paths == ("/usr/local/bin/tool",) and (changed.step_a, changed.step_b) == (3, 3)
     assert changed.evidence_value("fields") == (("gid", 1), ("mode", 1), ("uid", 1))
-    assert "mode 0o755 -> 0o700; uid 0 -> 1000; gid 0 -> 1000" in changed.evidence_value("change_001")
+    assert "mode 0755 → 0700; uid 0 → 1000; gid 0 → 1000" in changed.evidence_value("change_001")
     assert one(report, "layer-content-differs").step_a == 3
-    assert report.verdict.startswith("diverged from step 3")
+    assert report.verdict.startswith("diverged at step 3 ")
+    assert "/usr/local/bin/tool mode 0755 → 0700, owner 0:0 → 1000:1000" in report.verdict
 
 
 def test_a_different_platform():

@@ -99,7 +99,7 @@ def test_nothing_else_of_warning_severity_and_the_verdict_says_it_first():
     assert report.verdict.startswith("B is missing content that A has: step 6 `COPY rootfs /` carries a "
                                      "7.65 kB layer (12 entries) in A but is marked empty_layer in B")
     assert "12 paths of A are absent from B" in report.verdict
-    assert report.verdict.endswith("History diverges from step 5 `EXPOSE 8080/tcp` (created -89.6 ms in B). "
+    assert report.verdict.endswith("Created times drift from step 5 `EXPOSE 8080/tcp` on (-89.6 ms in B). "
                                    "Pattern: a BuildKit cache import that lost a layer "
                                    "(moby/buildkit#1981, #2198; moby/moby#41219).")
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from hypothesis import assume, given, settings, strategies as st
 
+from imageforensics.audit import image_findings
 from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.diff._engine import diff_images
 from imageforensics.options import DiffOptions
@@ -99,11 +100,13 @@ SETTINGS = settings(max_examples=50, deadline=None)
 
 @SETTINGS
 @given(image_specs())
-def test_an_image_against_itself_has_no_findings(s):
-    # Audited: a signal both sides share (at the same steps) is not a difference either.
+def test_an_image_against_itself_has_no_findings_but_its_own_audit_problems(s):
+    # Audited: a signal both sides share (at the same steps) is no difference, but a problem is said once.
     ia = build(s)
     report = diff_images(archive(ia), ia, archive(ia), ia)
-    assert report.findings == ()
+    own = sorted((f.code, f.step_a) for f in image_findings(ia) if f.severity >= Severity.WARNING)
+    assert sorted((f.code, f.step_a) for f in report.findings) == own
+    assert all(f.side == "" and f.step_a == f.step_b for f in report.findings)
     assert report.verdict_kind == "identical" and report.exit_status == 0
     assert all(r.match == "same" and r.marks == () for r in report.steps)
 
@@ -129,15 +132,15 @@ def mirrored(f):
     if f.code in ("timestamp-drift", "image-created-differs") and drift is not None:
         assert isinstance(drift, int)
         drift = -drift  # B minus A: negated when the sides swap
-    # Path findings are always about B (B lacks the missing paths, holds the
-    # added ones), so swapping the images swaps their codes but not their side.
-    side = f.side if f.code in ("paths-missing", "paths-added") else {"A": "B", "B": "A"}.get(f.side, f.side)
+    # A path finding's side is the image that lacks the paths: swapped with the images, as every side is.
+    side = {"A": "B", "B": "A"}.get(f.side, f.side)
     return (MIRROR.get(f.code, f.code), f.step_b, f.step_a, side,
-            tuple(sorted(f.paths)), drift)
+            tuple(sorted(f.paths)), drift, f.severity, f.evidence_value("cause"))
 
 
 def plain(f):
-    return (f.code, f.step_a, f.step_b, f.side, tuple(sorted(f.paths)), f.evidence_value("drift_ns"))
+    return (f.code, f.step_a, f.step_b, f.side, tuple(sorted(f.paths)), f.evidence_value("drift_ns"), f.severity,
+            f.evidence_value("cause"))
 
 
 @SETTINGS
@@ -147,8 +150,14 @@ def test_diff_b_a_mirrors_diff_a_b(sa, other, related):
     ab, ba = diff(sa, sb), diff(sb, sa)
     assert diff(sa, sb) == ab  # deterministic: the same inputs give the same report
     one_image = (Category.INTEGRITY, Category.TIME_SIGNAL)
-    assert all(code_spec(f.code).category not in one_image or f.side in ("A", "B") for f in ab.findings)
+    # One image's signal is that image's (A or B), or both images' at once ("").
+    assert all(code_spec(f.code).category not in one_image or f.side in ("A", "B") or f.summary.startswith(
+        "in both images: ") for f in ab.findings)
     assert sorted(map(repr, map(mirrored, ab.findings))) == sorted(map(repr, map(plain, ba.findings)))
+    # The verdict too: the same kind, with the sides swapped.
+    assert ab.verdict_kind == ba.verdict_kind, (ab.verdict, ba.verdict)
+    if ab.verdict_kind == "missing-content":
+        assert ab.verdict[0] != ba.verdict[0] and ab.verdict[1:].startswith(" is missing content that ")
     assert [(r.index_a, r.index_b) for r in ab.steps if r.index_a is not None and r.index_b is not None] == \
         [(r.index_b, r.index_a) for r in ba.steps if r.index_a is not None and r.index_b is not None]
     assert [r.drift_ns for r in ab.steps if r.index_a is not None and r.index_b is not None] == \
@@ -240,7 +249,9 @@ def test_a_whiteout_added(s, data):
     report = diff(s, sb)
     others = _layer_change_expectations(report, s, sb, k)
     assert all(f.code == "paths-missing" and f.step_b == k for f in others)
-    assert all(f"(removed in B by step {k} " in f.summary for f in others)
+    assert all(f" deleted in B by step {k} " in f.summary for f in others)
+    # B's own step removed them: a change with its cause, never an ERROR of lost content.
+    assert all(f.severity is Severity.WARNING and f.evidence_value("cause") == "removed" for f in others)
 
 
 @SETTINGS
@@ -279,7 +290,7 @@ def test_a_step_inserted(s, data, with_layer):
         assert set(added.paths) == {"/inserted", "/inserted/dir", "/inserted/dir/x"}
     else:
         assert rest == []
-    assert report.verdict_kind == "diverged" and report.verdict.startswith(f"diverged from step {k}: ")
+    assert report.verdict_kind == "diverged" and report.verdict.startswith(f"diverged at step {k} of B ")
 
 
 def test_copy_step_with_buildkits_empty_gzip_blob_is_called_out():
@@ -300,17 +311,22 @@ def test_ignored_paths_do_not_count():
     assert serious(report) == [] and report.exit_status == 0
     assert [f.code for f in report.findings] == ["layer-differs-ignored"]
     assert report.options == (("ignore", "/var/cache"),)
-    # An ignore that does not cover the difference changes nothing.
-    assert diff(a, b, DiffOptions(ignore=("/var/cache/apt/1",))).verdict_kind == "diverged"
-    assert diff(a, b, DiffOptions(ignore=("/var/cache/apt/2",))).verdict_kind == "missing-content"
+    # An ignore that does not cover the difference changes nothing: the one step wrote the other path in one
+    # image only, and no step removed it, in either direction.
+    assert diff(a, b, DiffOptions(ignore=("/var/cache/apt/1",))).verdict.startswith(
+        "A is missing content that B has: 1 path written by step 0 `FROM x` in B is missing from A")
+    assert diff(a, b, DiffOptions(ignore=("/var/cache/apt/2",))).verdict.startswith(
+        "B is missing content that A has: 1 path written by step 0 `FROM x` in A is missing from B")
 
 
 def test_mtime_only_changes_are_timestamps():
     a = spec(step("FROM x", directory("d", mtime=1), file("d/f", "same", mtime=1)))
     b = spec(step("FROM x", directory("d", mtime=1), file("d/f", "same", mtime=2)))
     report = diff(a, b)
-    assert sorted(f.code for f in serious(report)) == ["layer-content-differs", "paths-mtime-differ"]
+    # Said once, as INFO: by the paths' finding (the layer's would say the same).
+    assert serious(report) == [] and [f.code for f in report.findings] == ["paths-mtime-differ"]
     assert report.verdict_kind == "metadata"
+    assert "mtime" in report.verdict and "1796" not in report.verdict
     ignored = diff(a, b, DiffOptions(ignore_timestamps=True))
     assert ignored.verdict_kind == "identical" and [f.code for f in ignored.findings] == ["layer-differs-ignored"]
 
