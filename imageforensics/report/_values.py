@@ -17,8 +17,9 @@ VERDICT_KINDS = (
     "identical",          # same config and layers (packaging may differ)
     "metadata",           # same layer content, config/history metadata differ
     "diverged",           # history or content diverges from a step on
-    "missing-content",    # B lacks content that A has (the cache-from corruption)
+    "missing-content",    # one image lacks content the other has (the cache-from corruption)
     "different",          # unrelated images / nothing aligns
+    "corrupt",            # the same config and layers, but an archive fails its own digests or references
 )
 
 
@@ -104,7 +105,7 @@ class Report:
 
     @property
     def exit_status(self) -> int:
-        """diff(1)'s convention: 0 same image, 1 different."""
+        """diff(1)'s convention: 0 same image, 1 different (or an archive fails its own digests)."""
         return 1 if self.differs else 0
 
     def by_severity(self, severity: Severity) -> tuple[Finding, ...]:
