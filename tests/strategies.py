@@ -285,3 +285,57 @@ def insert_step(image: ImageSpec, at: int, step: Step, layer: Layer | None = Non
         return replace(image, history=history)
     position = sum(1 for s in image.history[:at] if not s.empty_layer)
     return replace(image, history=history, layers=image.layers[:position] + (layer,) + image.layers[position:])
+
+
+# --------------------------------------------------------------------------- related pairs (issue 14 item 6)
+
+_CHANGE_KINDS = ("delete-later", "add-later", "modify-later", "lose-step", "rebuild-step", "drift")
+
+
+def _later_step(image: ImageSpec, text: str, entries: tuple[Entry, ...], created: str | None) -> ImageSpec:
+    """A layer-bearing step appended, as a later build FROM the image adds one."""
+    step = Step(created=created, created_by=f"{text} # buildkit", comment="buildkit.dockerfile.v0")
+    return replace(image, layers=image.layers + (Layer(entries=entries),), history=image.history + (step,))
+
+
+def _files(image: ImageSpec) -> list[str]:
+    return sorted({e.path.rstrip("/") for l in image.layers for e in l.entries if e.kind == "file"})
+
+
+@st.composite
+def related_pairs(draw: st.DrawFn) -> tuple[ImageSpec, ImageSpec]:
+    """Two images of one build, the second changed as real pairs are (a later version, a rebuild, a loss).
+
+    From one image, B is made by a few of: a later step that deletes a path
+    (whiteout), adds files or modifies one (content or mode); a layer-bearing
+    step marked empty_layer with its layer dropped (the cache-import loss); a
+    step rebuilt with other content; a created time shifted. Either image may
+    come first: a property over these pairs catches any rule that depends on
+    which image is A.
+    """
+    base = draw(image_specs())
+    other = base
+    stamp = "2021-02-04T15:19:27.7561234Z"
+    for n, kind in enumerate(draw(st.lists(st.sampled_from(_CHANGE_KINDS), min_size=1, max_size=3))):
+        files = _files(other)
+        if kind == "delete-later" and files:
+            gone = draw(st.sampled_from(files))
+            other = _later_step(other, f"RUN /bin/sh -c rm -rf /{gone}", (Entry(gone, kind="whiteout"),), stamp)
+        elif kind == "add-later":
+            other = _later_step(other, f"COPY new{n} /srv/", (Entry("srv", kind="dir", mode=0o755),
+                                                              Entry(f"srv/new-{n}.txt", data=b"new %d" % n)), stamp)
+        elif kind == "modify-later" and files:
+            path = draw(st.sampled_from(files))
+            changed = Entry(path, data=draw(st.sampled_from([b"v2", b""])), mode=draw(st.sampled_from([0o644, 0o755])))
+            other = _later_step(other, f"RUN /bin/sh -c edit /{path}", (changed,), stamp)
+        elif kind == "lose-step" and len(layer_steps(other)) > 1:
+            other = mark_empty_and_drop_layer(other, draw(st.sampled_from(layer_steps(other)[1:])))
+        elif kind == "rebuild-step":
+            layer = draw(st.integers(0, len(other.layers) - 1))
+            entries = other.layers[layer].entries + (Entry(f"rebuilt-{n}.txt", data=b"rebuilt"),)
+            other = edit_layer(other, layer, entries)
+        elif kind == "drift":
+            timed = [i for i, s in enumerate(other.history) if s.created is not None]
+            if timed:
+                other = shift_step_time(other, draw(st.sampled_from(timed)), draw(st.sampled_from([1, 10**9])))
+    return (other, base) if draw(st.booleans()) else (base, other)
