@@ -422,12 +422,12 @@ _CODES: tuple[CodeSpec, ...] = (
           "paths in A's merged filesystem absent from B, grouped by the A step that wrote them: ERROR when no "
           "step removed or added them (lost: the same step wrote them in A and not in B), WARNING when a B step "
           "removed them or an A step B lacks or builds otherwise added them (cause: removed or added)",
-          key("count", int), on_side("removed_in", "B", bool), key("cause"), also=(WARNING,)),
+          key("count", int), on_side("removed_in", "B", bool), key("cause"), key("absent_from"), also=(WARNING,)),
     _code("paths-added", WARNING, Category.LOSS,
           "paths in B's merged filesystem absent from A, grouped by the B step that wrote them: WARNING when an "
           "A step removed them or a B step A lacks or builds otherwise added them (cause: removed or added), "
           "ERROR when none did (lost from A)",
-          key("count", int), on_side("removed_in", "A", bool), key("cause"), also=(ERROR,)),
+          key("count", int), on_side("removed_in", "A", bool), key("cause"), key("absent_from"), also=(ERROR,)),
     _code("paths-changed", WARNING, Category.CONTENT,
           "paths in both whose type, size, content, mode, uid, gid, link target, device, mtime or xattrs differ, "
           "grouped by the writing steps", *_PATHS_CHANGED),

@@ -29,8 +29,8 @@ from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
                                     linked_names, merge_layers, path_matcher)
 from imageforensics.model import FileEntry, Image
-from imageforensics.timestamp import format_duration
 from imageforensics.options import DiffOptions
+from imageforensics.diff._change_words import change_words
 from imageforensics.diff._steps import MAX_DETAILS
 from imageforensics.untrusted import escape
 
@@ -194,9 +194,11 @@ def _only_one_side(own: _Side, other: _Side, cause: str, step: int, other_step: 
     removed = (cause == REMOVED) or None
     code = "paths-missing" if own.name == "A" else "paths-added"
     steps = (mine, theirs) if own.name == "A" else (theirs, mine)
-    values = dict(count=n, cause=cause, **{f"removed_in_{other.name.lower()}": removed})
+    values = dict(count=n, cause=cause, absent_from=other.name, **{f"removed_in_{other.name.lower()}": removed})
+    # Both path findings are about B, the image compared against A: B lacks the missing paths and holds
+    # the added ones. Which image lacks them is ``absent_from``.
     return Finding(code=code, severity=Severity.ERROR if cause == LOST else Severity.WARNING, summary=text,
-                   side=other.name, step_a=steps[0], step_b=steps[1],
+                   side="B", step_a=steps[0], step_b=steps[1],
                    created_by=own.units[step].created_by if step in own.units else "",
                    paths=tuple("/" + p for p in paths), evidence=evidence(**values))
 
@@ -214,31 +216,6 @@ def _subtree_changes(paths: list[str], words: str, lost: bool) -> list[PathChang
         top = p
         out.append(PathChange(path="/" + p, words=words, lost=lost))
     return out
-
-
-def change_words(a: FileEntry, b: FileEntry, fields: Sequence[str]) -> str:
-    """What changed in a path, in a few words: ``mode 0644 → 0755``, ``→ v3 (was v1)``, ``content``."""
-    parts: list[str] = []
-    for name in fields:
-        if name == "kind":
-            parts.append(f"{a.kind} → {b.kind}")
-        elif name == "content_digest" and "kind" not in fields:
-            parts.append("content")
-        elif name == "mode":
-            parts.append(f"mode {a.mode:04o} → {b.mode:04o}")
-        elif name == "uid" or (name == "gid" and "uid" not in fields):
-            parts.append(f"owner {a.uid}:{a.gid} → {b.uid}:{b.gid}")
-        elif name == "linkname" and "kind" not in fields:
-            parts.append(f"→ {escape(b.linkname)} (was {escape(a.linkname)})")
-        elif name == "device":
-            parts.append(f"device {a.devmajor},{a.devminor} → {b.devmajor},{b.devminor}")
-        elif name == "xattrs":
-            parts.append("xattrs")
-        elif name == "hardlinks":
-            parts.append("linked differently")
-        elif name == "mtime" and fields == ("mtime",):
-            parts.append(f"mtime {format_duration(b.mtime_ns - a.mtime_ns)}")
-    return ", ".join(parts)
 
 
 def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_b: Image,

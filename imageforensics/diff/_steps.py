@@ -15,6 +15,7 @@ from imageforensics.audit import squash_kind
 from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.diff._change_words import change_words
 from imageforensics.diff._merged_fs import changed_fields, describe_change, layer_links
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, HistoryStep, Image, Layer
 from imageforensics.timestamp import Timestamp, format_duration
@@ -255,6 +256,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     da = {_entry_key(e): e for e in resolved_a}
     db = {_entry_key(e): e for e in resolved_b}
     lines: list[tuple[str, str]] = []
+    words: list[str] = []  # per line, the change in a few words (for the summary)
     ignored_count = 0
     mtime_only = True
     mtime_alone: list[bool] = []  # per line: only the mtime differs (said by count, the paths by paths-mtime-differ)
@@ -269,15 +271,17 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
             elif not changed_fields(ea, eb):
                 continue
             change = f"changed: {_describe_entry(ea, eb, fields, link_a, link_b)}" if fields else ""
+            said = change_words(ea, eb, fields)
         else:
             fields = ()
-            change = "only in A" if eb is None else "only in B"
+            change = said = "only in A" if eb is None else "only in B"
         if not change or (ignored is not None and ignored(key[0])):
             ignored_count += 1
             continue
         mtime_only = mtime_only and fields == ("mtime",)
         mtime_alone.append(fields == ("mtime",))
         lines.append((label, change))
+        words.append(said)
     values: dict[str, EvidenceValue | None] = dict(
         base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
         ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None)
@@ -289,9 +293,9 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         others = len(lines) - mtimes
         times = f"the mtimes of {mtimes} entr{'ies' if mtimes != 1 else 'y'}" if mtimes else ""
         if others:
-            first = next(line for line, alone in zip(lines, mtime_alone) if not alone)
+            label, said = next((line[0], w) for line, w, alone in zip(lines, words, mtime_alone) if not alone)
             text = (f"{step_label(pair)}: {others} entr{'ies' if others != 1 else 'y'} of the layers differ, "
-                    f"e.g. {escape(first[0])} {escape(first[1])}" + (f"; and {times}" if times else ""))
+                    f"e.g. {escape(label)} {said}" + (f"; and {times}" if times else ""))
         else:
             text = f"{step_label(pair)}: the layers differ only in {times}"
         return _at_pair(pair, "layer-content-differs", Severity.INFO if mtime_only else Severity.WARNING,

@@ -219,8 +219,9 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Seq
             # A different platform explains every other difference: say it first.
             plat = (f"different platforms (A {escape(str(platform.evidence_value('a')))}, "
                     f"B {escape(str(platform.evidence_value('b')))})")
-            text = f"diverged: {plat}" if first is platform else f"diverged{where}: {plat}; {first.summary}"
-        if len(content) > 1:
+            text = f"diverged: {plat}" if first is platform and not answer else \
+                f"diverged{where}: {plat}; {answer or first.summary}"
+        if len(content) > 1 and not answer:
             text += f" (and {len(content) - 1} more content finding{'s' if len(content) > 2 else ''})"
         return "diverged", (text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
                             + _squash_note(image_a, image_b))
@@ -258,16 +259,16 @@ def _audit_note(findings: Sequence[Finding]) -> str:
 def _lost(findings: Sequence[Finding], pairs: Sequence[Pair], image_a: Image, image_b: Image,
           states: LayerStates, drift_note: str) -> str | None:
     """The sentence for content one image lost (ERROR, no step removed it), from the first row that lost it."""
-    missing = [f for f in findings if _category(f) is Category.LOSS and f.side in ("A", "B")
+    missing = [f for f in findings if _category(f) is Category.LOSS and _lacking(f) in ("A", "B")
                and f.severity >= Severity.ERROR]
     if not missing:
         return None
     rows = _Rows(pairs)
     # The first row that lost content; at one row, the loss of the first path (never the side: the mirror
     # of the verdict must name the same loss).
-    lacking = min(missing, key=lambda f: (rows(f), f.paths[:1], code_spec(f.code).cause is False)).side
+    lacking = _lacking(min(missing, key=lambda f: (rows(f), f.paths[:1], code_spec(f.code).cause is False)))
     having = "A" if lacking == "B" else "B"
-    mine = [f for f in missing if f.side == lacking]
+    mine = [f for f in missing if _lacking(f) == lacking]
     empty = next((f for f in mine if code_spec(f.code).cause), None)
     lost = 0
     for f in mine:
@@ -294,6 +295,12 @@ def _lost(findings: Sequence[Finding], pairs: Sequence[Pair], image_a: Image, im
     if not pattern:
         pattern = _squash_note(image_a, image_b)
     return text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "") + pattern
+
+
+def _lacking(f: Finding) -> str:
+    """The image a loss finding says lacks the content: its ``absent_from``, else its side."""
+    absent = f.evidence_value("absent_from")
+    return absent if isinstance(absent, str) else f.side
 
 
 def first_diverging_row(pairs: Sequence[Pair], states: LayerStates) -> int | None:

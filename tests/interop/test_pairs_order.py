@@ -29,6 +29,7 @@ from imageforensics.report._values import Report
 MIRROR = {"paths-missing": "paths-added", "paths-added": "paths-missing", "step-only-in-a": "step-only-in-b",
           "step-only-in-b": "step-only-in-a", "layer-only-in-a": "layer-only-in-b", "layer-only-in-b": "layer-only-in-a"}
 SWAP = {"A": "B", "B": "A", "": ""}
+PATHS = ("paths-missing", "paths-added")  # always about B (B lacks the missing, holds the added): side kept
 
 # Pairs whose history alignment is not yet by the builders' conventions (issue 14 item 2: podman's squash
 # that drops the base's history entry, buildah commit's steps): the first diverging step named differs.
@@ -53,12 +54,14 @@ def _both(pair: dict[str, Any]) -> tuple[Report, Report]:
 
 
 def _mirrored(f: Finding) -> tuple[object, ...]:
-    return (MIRROR.get(f.code, f.code), f.severity, SWAP[f.side], f.step_b, f.step_a, tuple(sorted(f.paths)),
-            f.evidence_value("cause"))
+    side = f.side if f.code in PATHS else SWAP[f.side]
+    return (MIRROR.get(f.code, f.code), f.severity, side, f.step_b, f.step_a, tuple(sorted(f.paths)),
+            f.evidence_value("cause"), SWAP.get(str(f.evidence_value("absent_from")), None))
 
 
 def _plain(f: Finding) -> tuple[object, ...]:
-    return (f.code, f.severity, f.side, f.step_a, f.step_b, tuple(sorted(f.paths)), f.evidence_value("cause"))
+    return (f.code, f.severity, f.side, f.step_a, f.step_b, tuple(sorted(f.paths)), f.evidence_value("cause"),
+            {"A": "A", "B": "B"}.get(str(f.evidence_value("absent_from")), None))
 
 
 @pytest.mark.parametrize("pair", _params())

@@ -132,15 +132,18 @@ def mirrored(f):
     if f.code in ("timestamp-drift", "image-created-differs") and drift is not None:
         assert isinstance(drift, int)
         drift = -drift  # B minus A: negated when the sides swap
-    # A path finding's side is the image that lacks the paths: swapped with the images, as every side is.
-    side = {"A": "B", "B": "A"}.get(f.side, f.side)
+    # Path findings are always about B (B lacks the missing paths, holds the
+    # added ones), so swapping the images swaps their codes but not their side;
+    # the image that lacks them (absent_from) swaps.
+    side = f.side if f.code in ("paths-missing", "paths-added") else {"A": "B", "B": "A"}.get(f.side, f.side)
+    absent = {"A": "B", "B": "A"}.get(str(f.evidence_value("absent_from")))
     return (MIRROR.get(f.code, f.code), f.step_b, f.step_a, side,
-            tuple(sorted(f.paths)), drift, f.severity, f.evidence_value("cause"))
+            tuple(sorted(f.paths)), drift, f.severity, f.evidence_value("cause"), absent)
 
 
 def plain(f):
     return (f.code, f.step_a, f.step_b, f.side, tuple(sorted(f.paths)), f.evidence_value("drift_ns"), f.severity,
-            f.evidence_value("cause"))
+            f.evidence_value("cause"), {"A": "A", "B": "B"}.get(str(f.evidence_value("absent_from"))))
 
 
 @SETTINGS

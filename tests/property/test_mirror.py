@@ -26,6 +26,7 @@ from imageforensics.read._archive import read_stream
 MIRROR = {"paths-missing": "paths-added", "paths-added": "paths-missing", "step-only-in-a": "step-only-in-b",
           "step-only-in-b": "step-only-in-a", "layer-only-in-a": "layer-only-in-b", "layer-only-in-b": "layer-only-in-a"}
 SWAP = {"A": "B", "B": "A", "": ""}
+PATHS = ("paths-missing", "paths-added")  # always about B (B lacks the missing, holds the added): side kept
 _AT = re.compile(r"diverged at step (\d+)(?: of ([AB]))?(?: \(B: step (\d+)\))?")
 
 
@@ -37,13 +38,15 @@ def _read(spec: object, name: str) -> tuple[Archive, Image]:
 
 def _mirrored(f: Finding) -> tuple[object, ...]:
     drift = f.evidence_value("drift_ns")
-    return (MIRROR.get(f.code, f.code), f.severity.name, SWAP[f.side], f.step_b, f.step_a, tuple(sorted(f.paths)),
-            f.evidence_value("cause"), -drift if isinstance(drift, int) else drift)
+    side = f.side if f.code in PATHS else SWAP[f.side]
+    return (MIRROR.get(f.code, f.code), f.severity.name, side, f.step_b, f.step_a, tuple(sorted(f.paths)),
+            f.evidence_value("cause"), -drift if isinstance(drift, int) else drift,
+            SWAP.get(str(f.evidence_value("absent_from")), None))
 
 
 def _plain(f: Finding) -> tuple[object, ...]:
     return (f.code, f.severity.name, f.side, f.step_a, f.step_b, tuple(sorted(f.paths)), f.evidence_value("cause"),
-            f.evidence_value("drift_ns"))
+            f.evidence_value("drift_ns"), {"A": "A", "B": "B"}.get(str(f.evidence_value("absent_from")), None))
 
 
 def _step_named(verdict: str) -> tuple[str, str | None, str] | None:
