@@ -294,7 +294,8 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         times = f"the mtimes of {mtimes} entr{'ies' if mtimes != 1 else 'y'}" if mtimes else ""
         if others:
             label, said = next((line[0], w) for line, w, alone in zip(lines, words, mtime_alone) if not alone)
-            text = (f"{step_label(pair)}: {others} entr{'ies' if others != 1 else 'y'} of the layers differ, "
+            text = (f"{step_label(pair)}: {others} entr{'ies' if others != 1 else 'y'} of the layers "
+                    f"differ{'s' if others == 1 else ''}, "
                     f"e.g. {escape(label)} {said}" + (f"; and {times}" if times else ""))
         else:
             text = f"{step_label(pair)}: the layers differ only in {times}"

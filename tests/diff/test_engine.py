@@ -228,3 +228,25 @@ def test_an_archive_lacking_a_layer_blob_does_not_hold_the_same_image():
     assert backward.verdict.startswith("A is missing content that B has: the same config and diff_ids, but A's "
                                        "archive lacks a readable blob for layer 1 (step 1 `COPY app /`)")
     assert diff(b, b).verdict_kind == "identical"
+
+
+def test_the_verdict_names_the_first_step_that_diverges_not_the_step_that_wrote_the_path():
+    # Steps 0-2 are one build (the ENV only re-stamped); step 3 deletes another file on each side.
+    from tests.modelfactory import shift_time, whiteout
+
+    def image(gone: str):
+        return spec(step("FROM", file("bin/sh")),
+                    step("COPY app/ /app/ # buildkit", file("app/x.txt"), file("app/y.txt")),
+                    step("ENV STAGE=cleanup"),
+                    step(f"RUN /bin/sh -c rm /app/{gone}.txt # buildkit", whiteout(f"app/{gone}.txt")))
+    a, b = image("x"), shift_time(shift_time(image("y"), 2, 10**9), 3, 10**9)
+    for report, first in ((diff(build(a), build(b)), "x"), (diff(build(b), build(a)), "y")):
+        second = "y" if first == "x" else "x"
+        assert report.verdict_kind == "diverged"
+        assert report.verdict.startswith(f"diverged at step 3 `RUN /bin/sh -c rm /app/{first}.txt` in A, "
+                                         f"`RUN /bin/sh -c rm /app/{second}.txt` in B: ")
+        assert f"/app/{first}.txt deleted by A's step 3" in report.verdict
+        assert f"/app/{second}.txt deleted by B's step 3" in report.verdict
+        # The ENV differs only in its created time: drift, not where the history diverges.
+        assert "Created times drift from step 2 `ENV STAGE=cleanup` on" in report.verdict
+        assert not [f for f in report.findings if f.severity is Severity.ERROR]
