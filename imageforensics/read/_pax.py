@@ -97,7 +97,7 @@ def parse_records(data: bytes) -> dict[str, str]:
         length = int(stripped or b"0")
         body_start = space + 1
         if length < 5 or pos + length > end or pos + length <= body_start:
-            raise PaxError(f"record at byte {pos}: length {length} does not fit the {end}-byte header")
+            raise PaxError(f"record at byte {pos}: length {length} is not between 5 and the {end - pos} bytes left")
         stop = pos + length
         if data[stop - 1] != 0x0A:
             raise PaxError(f"record at byte {pos}: does not end with a newline")

@@ -83,6 +83,22 @@ class FastTarInfo(tarfile.TarInfo):
         ``dircheck=False`` is what tarfile passes for the header that follows a
         GNU long name or a pax header: its V7 directory rule does not apply.
         """
+        parsed = cls.parse_block(buf, encoding, errors, dircheck=dircheck)
+        prefix = runtime_prefix(buf)
+        if prefix or buf[345:346] not in (b"", b"\0"):
+            # tarfile prepends the 155-byte prefix field whatever the header's format; Go's archive/tar
+            # reads it by the magic (see runtime_prefix): the name is the runtime's.
+            name = bytes(buf[0:100]).split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+            parsed.name = name.decode(encoding, errors)
+            if parsed.type == tarfile.DIRTYPE:
+                parsed.name = parsed.name.rstrip("/")
+        return parsed
+
+    @classmethod
+    def parse_block(cls, buf: bytes | bytearray, encoding: str, errors: str, *, dircheck: bool = True) -> FastTarInfo:
+        """The header block as tarfile's own parser reads it (quickly when it is a plain one)."""
         parsed = cls.parse_plain(buf, encoding, errors, dircheck=dircheck)
         if parsed is not None:
             return parsed
@@ -91,7 +107,7 @@ class FastTarInfo(tarfile.TarInfo):
         # (which then does the whole parse and calls neither of ours).
         tarfile_parser = getattr(super(), "_frombuf", None)
         if tarfile_parser is None:
-            return super().frombuf(buf, encoding, errors)
+            return cast(FastTarInfo, super().frombuf(buf, encoding, errors))
         # It builds its TarInfo as cls(): one of ours.
         return cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
 
@@ -227,6 +243,39 @@ class FastTarInfo(tarfile.TarInfo):
         tarfile_.offset = self.offset_data + self._block(self.size)  # type: ignore[attr-defined]
         self.size = origsize
         return self
+
+
+def runtime_prefix(buf: bytes | bytearray) -> bytes:
+    """The name prefix Go's ``readHeader`` takes from a header block, by its format (``getFormat``).
+
+    ustar (magic ``ustar\\0``): the 155-byte prefix field, 131 bytes in a star
+    header (trailer ``tar\\0``). GNU (``ustar  \\0``): none, as those bytes
+    hold atime, ctime and sparse data, unless atime or ctime does not parse
+    as a number (a pre-Go 1.8 writer put a prefix there), then the field if
+    ASCII. V7 (no magic): none.
+    """
+    magic, version = bytes(buf[257:263]), bytes(buf[263:265])
+    if magic == b"ustar\0":
+        field = buf[345:476] if buf[508:512] == b"tar\0" else buf[345:500]
+        return bytes(field).split(b"\0", 1)[0]
+    if magic == b"ustar " and version == b" \0":
+        if all(not buf[i] or _go_number(buf[i : i + 12]) for i in (345, 357)):
+            return b""
+        text = bytes(buf[345:500]).split(b"\0", 1)[0]
+        return text if text.isascii() else b""
+    return b""
+
+
+def _go_number(field: bytes | bytearray) -> bool:
+    """Whether Go's ``parseNumeric`` reads the field without error (base-256 within int64, or octal)."""
+    if field[0] & 0x80:
+        negative = bool(field[0] & 0x40)
+        value = int.from_bytes(bytes([field[0] & 0x7F]) + bytes(field[1:]), "big")
+        if negative:
+            value = int.from_bytes(bytes([(~field[0]) & 0x7F]) + bytes(~b & 0xFF for b in field[1:]), "big")
+        return value < (1 << 63)
+    text = bytes(field).strip(b" \0").split(b"\0", 1)[0]
+    return not text or (text.isdigit() and all(48 <= c <= 55 for c in text) and int(text, 8) < (1 << 64))
 
 
 def _described(member: FastTarInfo, records: dict[str, str], long_name: str, long_link: str,

@@ -647,8 +647,10 @@ HEADER_FIELDS = ("name", "mode", "uid", "gid", "size", "mtime", "chksum", "type"
 
 
 def _parse(cls: type[tarfile.TarInfo], block: bytes) -> object:
+    # FastTarInfo's block parser, before the runtime's prefix rule (tests/read/test_runtime_rules.py) applies.
+    parse = FastTarInfo.parse_block if cls is FastTarInfo else cls.frombuf
     try:
-        info = cls.frombuf(block, "utf-8", "surrogateescape")
+        info = parse(block, "utf-8", "surrogateescape")
     except tarfile.HeaderError as exc:
         return type(exc).__name__
     return tuple(getattr(info, f) for f in HEADER_FIELDS) + (getattr(info, "_sparse_structs", None),)
