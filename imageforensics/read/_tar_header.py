@@ -47,6 +47,10 @@ _META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNU
 HEADER_ONLY = frozenset((tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE,
                          tarfile.FIFOTYPE))
 _INT64 = range(-(1 << 63), 1 << 63)
+# tarfile's own header errors (typeshed leaves them out): TarFile.next turns a subsequent-header error
+# into ReadError, and reads the end-of-archive marker as the end.
+_SUBSEQUENT: type[tarfile.HeaderError] = getattr(tarfile, "SubsequentHeaderError")
+_END_OF_ARCHIVE: type[tarfile.HeaderError] = getattr(tarfile, "EOFHeaderError")
 
 
 class FastTarInfo(tarfile.TarInfo):
@@ -107,7 +111,7 @@ class FastTarInfo(tarfile.TarInfo):
         # (which then does the whole parse and calls neither of ours).
         tarfile_parser = getattr(super(), "_frombuf", None)
         if tarfile_parser is None:
-            return cast(FastTarInfo, super().frombuf(buf, encoding, errors))
+            return super().frombuf(buf, encoding, errors)
         # It builds its TarInfo as cls(): one of ours.
         return cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
 
@@ -152,7 +156,7 @@ class FastTarInfo(tarfile.TarInfo):
             obj.name = prefix + "/" + obj.name
         return obj
 
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo":
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo | None":
         """Process the member whose header was just parsed (tarfile's dispatch, extended headers ours)."""
         if self.type in _META:
             return self._proc_extended(tarfile_)
@@ -177,21 +181,21 @@ class FastTarInfo(tarfile.TarInfo):
         header: FastTarInfo = self
         while True:
             if header.size < 0:
-                raise tarfile.SubsequentHeaderError(f"extended header at offset {header.offset} has a negative size")
+                raise _SUBSEQUENT(f"extended header at offset {header.offset} has a negative size")
             data = fileobj.read(header._block(header.size))  # type: ignore[attr-defined]
             if len(data) < header.size:
-                raise tarfile.SubsequentHeaderError("unexpected end of data")
+                raise _SUBSEQUENT("unexpected end of data")
             body = data[: header.size]
             if header.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
                 try:
                     parsed = parse_records(body)
                 except PaxError as e:
-                    raise tarfile.SubsequentHeaderError(f"invalid extended header at offset {header.offset}: {e}") from None
+                    raise _SUBSEQUENT(f"invalid extended header at offset {header.offset}: {e}") from None
                 if header.type == tarfile.XGLTYPE:
                     # An entry of its own, as Go returns it: no later member inherits its records.
                     header.pax_headers = parsed
                     header.offset_data = header.offset + BLOCK
-                    tarfile_.offset = fileobj.tell()  # type: ignore[attr-defined]
+                    tarfile_.offset = fileobj.tell()
                     return header
                 records = parsed  # Go keeps only the last extended header before a member
             else:
@@ -204,11 +208,11 @@ class FastTarInfo(tarfile.TarInfo):
             block = fileobj.read(BLOCK)
             try:
                 header = type(self)._frombuf(block, encoding or "utf-8", errors, dircheck=False)
-            except tarfile.EOFHeaderError:
-                tarfile_.offset = offset  # type: ignore[attr-defined]
+            except _END_OF_ARCHIVE:
+                tarfile_.offset = offset
                 return None
             except tarfile.HeaderError as e:
-                raise tarfile.SubsequentHeaderError(str(e)) from None
+                raise _SUBSEQUENT(str(e)) from None
             header.offset = offset
             if header.type not in _META:
                 break
@@ -216,7 +220,7 @@ class FastTarInfo(tarfile.TarInfo):
         try:
             return _described(header, records, long_name, long_link, tarfile_, first)
         except PaxError as e:
-            raise tarfile.SubsequentHeaderError(f"invalid extended header at offset {first}: {e}") from None
+            raise _SUBSEQUENT(f"invalid extended header at offset {first}: {e}") from None
 
     # tarfile reads sparse maps into lists as long as the data allows; hostile
     # maps could fill memory, so these copies of its readers stop at a cap.
@@ -400,7 +404,7 @@ def _check_numbers(member: tarfile.TarInfo) -> None:
     """Go keeps header numbers in int64: a base-256 field beyond it makes the header invalid."""
     for value in (member.size, member.uid, member.gid, member.mtime):
         if isinstance(value, int) and value not in _INT64:
-            raise tarfile.SubsequentHeaderError(f"a header number ({value}) is out of the 64-bit range")
+            raise _SUBSEQUENT(f"a header number ({value}) is out of the 64-bit range")
 
 
 def _check_sparse_runs(count: int, cap: int) -> None:
