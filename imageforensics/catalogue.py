@@ -365,6 +365,11 @@ _CODES: tuple[CodeSpec, ...] = (
     _code("member-link-loop", ERROR, _AUDIT, "a link member in a loop", _LINK, breaks_integrity=True),
     _code("member-link-dangling", WARNING, _AUDIT, "a link member pointing at an absent member", _LINK),
     _code("member-link-to-dir", WARNING, _AUDIT, "a link member pointing at a directory", _LINK),
+    _code("member-link-forward", WARNING, _AUDIT, "a hardlink member naming a later member (not followed, as docker load cannot)",
+          _LINK),
+    _code("archive-anomaly", WARNING, _AUDIT,
+          "odd structure of the outer tar or its compression (model.ARCHIVE_ANOMALIES), one finding per kind",
+          key("anomaly"), key("count", int), key("first"), also=(ERROR,)),
     # The keys as written, joined by ","; a JSON key may hold a comma, so the text is kept whole.
     _code("json-duplicate-key", WARNING, _AUDIT, "a JSON document repeats a key", key("keys")),
     _code("blob-digest-mismatch", ERROR, _AUDIT, "a member's bytes do not hash to the digest its name claims",

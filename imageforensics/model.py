@@ -154,7 +154,16 @@ LAYER_ANOMALIES = {
     "no-end-marker": "the tar ends without an end-of-archive block; offset",
     "trailing-data": "non-zero data after the tar's end-of-archive block (e.g. an estargz TOC); bytes",
     "trailing-garbage": "stored bytes after the end of the compressed stream; 'N bytes'",
+    "pax-global-header": "a PAX global header (typeflag g), which the runtime ignores and tarfile applies to every later entry; its records",
     "more-anomalies": "the anomaly list was cut short; how many were left out",
+}
+
+# Codes of what is odd in the outer archive's own tar and compression (Archive findings "archive-anomaly").
+ARCHIVE_ANOMALIES = {
+    "pax-global-header": "a PAX global header (typeflag g), which docker load ignores and tarfile applies to every later member; its records",
+    "trailing-data": "non-zero data after the end-of-archive marker, which docker load never reads (a reader that skips zero blocks would); where and what",
+    "trailing-garbage": "bytes after the end of the outer compressed stream, which docker load never reads; 'N bytes'",
+    "negative-size": "a member with a negative size, which makes Go's archive/tar (docker load) refuse the archive (read as empty); 'member (size)'",
 }
 
 

@@ -273,6 +273,128 @@ CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "index-fan-out.tar": (_index_fan_out, {"images": 1, "findings": []}),
     "digests-corrupted.tar": (_digests_corrupted, {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch"]}),
 }
+
+
+# --- tar structure the runtime reads otherwise than tarfile (Go's archive/tar, moby, containerd) ----------
+
+
+def pax_block(kind: bytes, records: bytes, name: str = "././@PaxHeader") -> bytes:
+    """An extended header (``x``/``g``) holding exactly ``records`` (any bytes), padded to blocks."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.mtime = kind, len(records), 0
+    head = info.tobuf(format=tarfile.USTAR_FORMAT)
+    return head + records + bytes(-len(records) % 512)
+
+
+def pax_record(key: str, value: str | bytes) -> bytes:
+    """One ``"%d %s=%s\n"`` record with its exact length."""
+    body = b" " + key.encode() + b"=" + (value if isinstance(value, bytes) else value.encode()) + b"\n"
+    n = len(body) + 1
+    while len(str(n).encode() + body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+def tar_end(data: bytes) -> int:
+    """Where the end-of-archive marker of a ``tar()`` starts (it is the last 1024 bytes)."""
+    return len(data) - 1024
+
+
+def with_header_first(archive: bytes, header: bytes) -> bytes:
+    """The same tar with ``header`` blocks before its first member."""
+    return header + archive
+
+
+def _global_path_layer() -> bytes:
+    # tarfile applies the global path to every later entry: it would list usr/bin/sudo; dockerd writes app/README.
+    return with_header_first(layer({"app/README": b"trojan\n"}), pax_block(tarfile.XGLTYPE, pax_record("path", "usr/bin/sudo")))
+
+
+def _global_path_outer() -> bytes:
+    return with_header_first(WHOLE, pax_block(tarfile.XGLTYPE, pax_record("path", "manifest.json") + pax_record("size", "0")))
+
+
+# CVE-2024-6232: the record regexes of unpatched tarfile backtrack on a PAX header made of digits
+# (974 bytes, 51 s of CPU reported on 3.11.7); the reader parses records without them.
+CVE_RECORDS = b"1" * 974
+
+
+def _pax_digits_layer() -> bytes:
+    return with_header_first(layer({"app/run.sh": b"x"}), pax_block(tarfile.XHDTYPE, CVE_RECORDS))
+
+
+def _pax_digits_outer() -> bytes:
+    return with_header_first(WHOLE, pax_block(tarfile.XHDTYPE, CVE_RECORDS))
+
+
+def _trailing_manifest() -> bytes:
+    hidden = tar([("manifest.json", js([{"Config": "evil.json", "RepoTags": ["evil:1"], "Layers": []}]))])
+    return WHOLE + hidden
+
+
+def _with_member_header(archive: bytes, name: str, edit: Callable[[bytearray], None]) -> bytes:
+    """``archive`` with the ustar header of member ``name`` edited and its checksum fixed."""
+    data = bytearray(archive)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        offset = tf.getmember(name).offset
+    block = data[offset : offset + 512]
+    edit(block)
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block)
+    data[offset : offset + 512] = block
+    return bytes(data)
+
+
+def _negative_size_outer() -> bytes:
+    def minus_one(block: bytearray) -> None:
+        block[124:136] = b"\xff" * 12  # base-256, two's complement: -1
+    return _with_member_header(tar(LEG + [("extra.bin", b"")]), "extra.bin", minus_one)
+
+
+def _hardlink_forward() -> bytes:
+    members = [(n, c) for n, c in LEG if n != SECOND]
+    layer_bytes = dict(LEG)[SECOND]
+    # The layer's name is a hardlink to a member that only comes at the end.
+    return tar([(SECOND, ("hardlink", "later/layer.tar"))] + members + [("later/layer.tar", layer_bytes)])
+
+
+def _pax_outer(records: bytes) -> bytes:
+    return tar(LEG[:1]) [:-1024] + pax_block(tarfile.XHDTYPE, records) + tar(LEG[1:])
+
+
+def zstd_raw(data: bytes) -> bytes:
+    """A zstd frame of raw (stored) blocks, written by hand: the same bytes everywhere, no zstd needed."""
+    frame = b"\x28\xb5\x2f\xfd" + b"\x60" + struct.pack("<H", len(data) - 256)  # single segment, 2-byte size
+    blocks = [data[i : i + 65536] for i in range(0, len(data), 65536)] or [b""]
+    for i, block in enumerate(blocks):
+        last = 1 if i == len(blocks) - 1 else 0
+        frame += struct.pack("<I", last | (len(block) << 3))[:3] + block
+    return frame
+
+
+def _zstd_skippable_layer() -> bytes:
+    skippable = struct.pack("<II", 0x184D2A5E, 8) + b"metadata"
+    return tar(legacy(replace={SECOND: skippable + zstd_raw(TOP)}))
+
+
+TAR_CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
+    "layer-pax-global-path.tar": (lambda: tar(legacy([BASE, _global_path_layer()])),
+                                  {"images": 1, "findings": ["layer-anomaly"], "anomalies": ["pax-global-header"]}),
+    "outer-pax-global-path.tar": (_global_path_outer, {"images": 1, "findings": ["archive-anomaly"]}),
+    "layer-pax-digits.tar": (lambda: tar(legacy([BASE, _pax_digits_layer()])), {"images": 1, "findings": ["layer-unreadable"]}),
+    "outer-pax-digits.tar": (_pax_digits_outer, {"error": "{path}: not a tar archive (invalid extended header at offset 0: record at byte 0: no length field)"}),
+    "outer-trailing-manifest.tar": (_trailing_manifest, {"images": 1, "findings": ["archive-anomaly"]}),
+    "outer-gzip-junk.tar.gz.junk": (lambda: stored_gz(WHOLE) + b"junk after the stream", {"images": 1, "findings": ["archive-anomaly"]}),
+    "outer-bzip2-junk.tar.bz2": (lambda: bz2.compress(WHOLE, 9) + b"junk after the stream", {"images": 1, "findings": ["archive-anomaly"]}),
+    "outer-negative-size.tar": (_negative_size_outer, {"images": 1, "findings": ["archive-anomaly"]}),
+    "outer-hardlink-forward.tar": (_hardlink_forward, {"images": 1, "findings": ["layer-absent", "member-link-forward", "blob-unreferenced"]}),
+    "outer-sparse-bad-numbers.tar": (lambda: _pax_outer(pax_record("GNU.sparse.major", "0") + pax_record("GNU.sparse.minor", "1") + pax_record("GNU.sparse.numblocks", "1") + pax_record("GNU.sparse.map", "0,x")),
+                                     {"error": f"{{path}}: after {CONFIG_NAME}: expected a tar header (invalid extended header at offset 1024: 'x' is not a decimal number)"}),
+    "outer-pax-mtime-digits.tar": (lambda: _pax_outer(pax_record("mtime", "1" * 4295)),
+                                   {"error": f"{{path}}: after {CONFIG_NAME}: expected a tar header (invalid extended header at offset 1024: '{'1' * 40}…' is out of the 64-bit range)"}),
+    "layer-zstd-skippable.tar": (_zstd_skippable_layer, {"images": 1, "findings": []}),
+}
+CASES.update(TAR_CASES)
 DIRECTORY_CASES: dict[str, tuple[dict[str, bytes], dict[str, object]]] = {
     "dir-not-image": ({"README.md": b"# notes\n", "src/main.c": b"int main(void) { return 0; }\n"},
                       {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src, src/main.c"}),

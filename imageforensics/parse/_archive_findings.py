@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from imageforensics.catalogue import EvidenceValue, code_spec
 from imageforensics.findings import Finding, Severity, evidence
-from imageforensics.model import Digest
+from imageforensics.model import ARCHIVE_ANOMALIES, Digest
 from imageforensics.untrusted import show
 
 INFO, WARNING, ERROR = Severity.INFO, Severity.WARNING, Severity.ERROR
@@ -36,6 +36,25 @@ def member_special(name: str) -> Finding:
     return _f("member-special", WARNING, f"member {show(name)} is a device or FIFO, which no image writer produces", path=name)
 
 
+def archive_anomalies(anomalies: Iterable[tuple[str, str]]) -> list[Finding]:
+    """One finding per kind of odd structure in the outer tar or its compression, with a count and examples.
+
+    ERROR for a negative size (Go's archive/tar, and so docker load, refuses
+    the archive); WARNING for the rest, which the runtime skips and another
+    reader may not.
+    """
+    grouped: dict[str, list[str]] = {}
+    for code, detail in anomalies:
+        grouped.setdefault(code, []).append(detail)
+    out = []
+    for code, details in grouped.items():
+        meaning = ARCHIVE_ANOMALIES.get(code, code).split(";")[0]
+        examples = ", ".join(show(d, 160) for d in details[:3]) + (f" and {len(details) - 3} more" if len(details) > 3 else "")
+        severity = ERROR if code == "negative-size" else WARNING
+        out.append(_f("archive-anomaly", severity, f"outer archive: {len(details)} × {meaning}: {examples}", anomaly=code, count=len(details), first=details[0]))
+    return out
+
+
 def link_problem(code: str, link: str, target: str) -> Finding:
     """A symlink/hardlink member that escapes the archive, loops, dangles or points at a directory."""
     what = {
@@ -43,6 +62,7 @@ def link_problem(code: str, link: str, target: str) -> Finding:
         "member-link-loop": "is part of a link loop",
         "member-link-dangling": "points at a member that is absent",
         "member-link-to-dir": "points at a directory, not a file",
+        "member-link-forward": "names a member that comes later in the archive (docker load extracts in order and fails on it; containerd skips hardlinks)",
     }[code]
     return _f(code, code_spec(code).severity, f"link {show(link)} → {show(target)} {what}", path=link, target=target)
 

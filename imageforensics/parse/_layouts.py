@@ -80,12 +80,16 @@ def parse_archive(
     directory: bool,
     limits: Limits,
     read_layer: LayerReader,
+    tar_anomalies: tuple[tuple[str, str], ...] = (),
 ) -> Archive:
     """Resolve the collected members into an Archive with its images and audit findings.
 
-    ``read_layer`` reads a layer blob that the reader kept in memory (a small member).
+    ``read_layer`` reads a layer blob that the reader kept in memory (a small
+    member). ``tar_anomalies`` are what the reader found odd in the outer
+    tar and its compression (``model.ARCHIVE_ANOMALIES`` codes, with details).
     """
     store = Store(members, source=source, limits=limits, read_layer=read_layer)
+    store.findings.extend(archive_audit.archive_anomalies(tar_anomalies))
     detected = detect_layout(store, directory=directory)
     notes: list[str] = []
     layout, images = FAMILIES[detected](store, detected, notes)

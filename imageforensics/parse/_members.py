@@ -98,7 +98,13 @@ class Store:
         self._link_problems: dict[str, str] = {}
         self._json: dict[tuple[str, str], tuple[Any, InputError | None]] = {}
         self.by_digest: dict[Digest, str] = {}
-        for m in members:
+        # Where each name first appears, and where each kept member sits: docker load extracts in
+        # order, so a hardlink can only name a member extracted before it.
+        self._first_at: dict[str, int] = {}
+        self._at: dict[str, int] = {}
+        for position, m in enumerate(members):
+            self._first_at.setdefault(m.name, position)
+            self._at[m.name] = position
             if m.name in self.by_name and m.kind != "dir":
                 self.findings.append(archive_audit.member_duplicate(m.name))
             else:
@@ -160,7 +166,13 @@ class Store:
                 # Never follow a link out of the archive.
                 self._link_problem(seen[0], "member-link-escapes", target)
                 return None
-            current = normalise_member_name(joined)
+            linked = normalise_member_name(joined)
+            if m.kind == "hardlink" and self._first_at.get(linked, -1) > self._at[current]:
+                # Extracting in order, docker load finds no file to link to (containerd skips hardlinks):
+                # the runtime never reads the later member through this name.
+                self._link_problem(seen[0], "member-link-forward", target)
+                return None
+            current = linked
         self._link_problem(seen[0] if seen else name, "member-link-loop", current)
         return None
 

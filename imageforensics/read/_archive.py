@@ -29,7 +29,8 @@ from imageforensics.read._file_state import state_of
 from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
 from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView
 from imageforensics.parse import LayerReader, Member, normalise_member_name, parse_archive
-from imageforensics.read._tar_header import FastTarInfo
+from imageforensics.read._layer_entries import escape_text, global_header_detail
+from imageforensics.read._tar_header import BLOCK, HEADER_ONLY, FastTarInfo
 from imageforensics.untrusted import show
 
 PEEK = 512
@@ -118,22 +119,32 @@ def _read_hashed(hashing: _HashingReader, source: str, options: ReadOptions, on_
         stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
     # Only uncompressed, the tar's offsets are offsets in the file.
     located_in = file if kind == "none" else None
+    anomalies: list[tuple[str, str]] = []
     try:
-        members, end_problem = _walk_tar(stream, source, options, on_member, located_in)
+        members, end_problem, view = _walk_tar(stream, source, options, anomalies, on_member, located_in)
         # Read what follows the end-of-archive blocks, so the digest and size
         # cover the whole input (and a corrupt compressed trailer is noticed).
         try:
-            after = 0
-            while True:
-                data = stream.read(CHUNK)
-                if not data:
-                    break
-                after += len(data)
-                if after > limits.max_bytes_after_end:
-                    # An endless input (/dev/zero reads as an empty tar) would never finish.
-                    raise InputError(source, None, f"more than {limits.max_bytes_after_end} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
-        except (OSError, EOFError) as e:
+            if end_problem is None:
+                after = _AfterEnd(view.tell())
+                while True:
+                    data = view.read_some(CHUNK)
+                    if not data:
+                        break
+                    after.add(data)
+                    if after.count > limits.max_bytes_after_end:
+                        # An endless input (/dev/zero reads as an empty tar) would never finish.
+                        raise InputError(source, None, f"more than {limits.max_bytes_after_end} bytes follow the end-of-archive marker (an endless input such as /dev/zero?)")
+                if after.first_nonzero >= 0:
+                    anomalies.append(("trailing-data", after.detail()))
+            while stream.read(CHUNK):
+                pass
+        except (OSError, EOFError, tarfile.TarError) as e:
             raise InputError(source, None, f"corrupt {kind} data after the tar end: {_reason(e)}") from None
+        trailing = getattr(stream, "trailing_bytes", 0)
+        if trailing:
+            zero = " (all zero)" if getattr(stream, "trailing_zero", False) else ""
+            anomalies.append(("trailing-garbage", f"{trailing} bytes after the {kind} stream{zero}"))
     finally:
         if kind != "none":
             stream.close()
@@ -150,6 +161,7 @@ def _read_hashed(hashing: _HashingReader, source: str, options: ReadOptions, on_
         directory=False,
         limits=limits,
         read_layer=_small_layer_reader(source, options),
+        tar_anomalies=tuple(anomalies),
     )
 
 
@@ -180,8 +192,10 @@ def _read_exactly(f: _HashingReader | BinaryIO | MemberStream, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, on_member: Callable[[str], None] | None = None,
-              located_in: tuple[str, FileState | None] | None = None) -> tuple[list[Member], InputError | None]:
+def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, anomalies: list[tuple[str, str]],
+              on_member: Callable[[str], None] | None = None, located_in: tuple[str, FileState | None] | None = None,
+              ) -> tuple[list[Member], InputError | None, TarView]:
+    """Every member of the outer tar, in order; odd tar structure is added to ``anomalies`` (ARCHIVE_ANOMALIES)."""
     limits = options.limits
     members: list[Member] = []
     last = None
@@ -215,7 +229,15 @@ def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, on_member: Ca
                 raise LimitError(source, show(info.name), f"more than {limits.max_members} members in the archive {_members_allowed(limits)}")
             if len(info.name.encode("utf-8", "surrogateescape")) > limits.max_path_bytes:
                 raise LimitError(source, show(info.name[:80]) + "…", f"member name longer than {limits.max_path_bytes} bytes (--max-path-bytes)")
+            if info.type == tarfile.XGLTYPE:
+                # An entry of its own (read/_tar_header): docker load skips it, nothing inherits it.
+                anomalies.append(("pax-global-header", global_header_detail(info)))
+                continue
             name = normalise_member_name(info.name)
+            if info.size < 0 and info.type not in HEADER_ONLY:
+                # Go's archive/tar refuses the header; tarfile reads no data for it: read as empty.
+                anomalies.append(("negative-size", f"{escape_text(name)} ({info.size})"))
+                info.size = 0
             if info.isreg():
                 source_of_data: BinaryIO | TarView = view
                 location = None
@@ -240,7 +262,46 @@ def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, on_member: Ca
             else:
                 members.append(Member(name=name, kind="special", size=0, mode=info.mode))
         end_problem = _check_end(view, tf.offset, source, last)
-    return members, end_problem
+    return members, end_problem, view
+
+
+class _AfterEnd:
+    """What follows the end-of-archive marker: counted, and its first non-zero block looked at.
+
+    Writers pad the archive with zero blocks; anything else there is never
+    read by docker load (Go's reader stops at the marker), but GNU tar ``-i``
+    and tarfile's ``ignore_zeros`` read on, and see members hidden there (a
+    second manifest.json).
+    """
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.count = 0
+        self.first_nonzero = -1
+        self._block = b""  # the block holding the first non-zero byte, as far as read
+
+    def add(self, data: bytes) -> None:
+        at = self.start + self.count
+        self.count += len(data)
+        if self.first_nonzero < 0:
+            stripped = data.lstrip(b"\0")
+            if not stripped:
+                return
+            self.first_nonzero = at + len(data) - len(stripped)
+            lead = (self.first_nonzero - self.start) % BLOCK
+            self._block = bytes(lead) + stripped[: BLOCK - lead]
+        elif len(self._block) < BLOCK:
+            self._block += data[: BLOCK - len(self._block)]
+
+    def detail(self) -> str:
+        try:
+            hidden = tarfile.TarInfo.frombuf(self._block, "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            what = "not a tar header"
+        else:
+            what = f"a tar header of {escape_text(hidden.name)!r}"
+        block_at = self.first_nonzero - (self.first_nonzero - self.start) % BLOCK
+        return f"{self.count} bytes after the marker ending at offset {self.start}; the first non-zero block, at offset {block_at}, is {what}"
 
 
 def _check_sparse(info: tarfile.TarInfo, source: str, limits: Limits) -> None:

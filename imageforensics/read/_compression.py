@@ -41,10 +41,17 @@ ZSTD_DECODERS: tuple[ZstdDecoder, ...] = ("module", "program")
 
 
 def detect(head: bytes) -> str:
-    """Name the compression of data starting with ``head``: gzip, bzip2, xz, zstd or none."""
+    """Name the compression of data starting with ``head``: gzip, bzip2, xz, zstd or none.
+
+    A zstd stream may start with a skippable frame (magic 0x184D2A50 to
+    0x184D2A5F, e.g. the zstd:chunked metadata), which ``zstd -d`` skips
+    (RFC 8878, 3.1.2): it is zstd too.
+    """
     for kind, magic in _MAGIC.items():
         if head.startswith(magic):
             return kind
+    if _is_skippable_frame(head):
+        return "zstd"
     return "none"
 
 

@@ -19,6 +19,7 @@ from typing import Protocol, cast
 from imageforensics.errors import LimitError
 from imageforensics.options import ReadOptions
 from imageforensics.model import FileEntry
+from imageforensics.read._pax import PaxError, parse_time_ns
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -37,7 +38,8 @@ _KINDS = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
-_PAX_TIME = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
+# The records tarfile applies to members (PAX_FIELDS), listed first in a global header's detail.
+_APPLIED = frozenset(("path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname"))
 _EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()
 # Escaped text of each byte: printable ASCII as is, "\\" doubled, others \xNN.
 _BYTE_TEXT = tuple(
@@ -53,6 +55,18 @@ class EntryData(Protocol):
     def hash_exactly(self, n: int, digest: "hashlib._Hash") -> None: ...
 
 
+def global_header_detail(info: tarfile.TarInfo) -> str:
+    """What a PAX global header holds, as ``key=value`` records (the ones tarfile would apply first)."""
+    records = sorted(info.pax_headers.items(), key=lambda kv: (kv[0] not in _APPLIED, kv[0]))
+    text = ", ".join(f"{key}={value}" for key, value in records) or "no records"
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def escape_text(text: str) -> str:
+    """A name as printable text (its UTF-8 bytes escaped where not printable ASCII), for messages."""
+    return escape_bytes(text.encode("utf-8", "surrogateescape"))
+
+
 def escape_bytes(data: bytes) -> str:
     """Stable printable text for arbitrary bytes (xattr values)."""
     if data.isascii() and data.isalnum():
@@ -61,18 +75,20 @@ def escape_bytes(data: bytes) -> str:
 
 
 def mtime_ns(info: tarfile.TarInfo) -> int:
-    """Exact modification time in ns; PAX ``mtime`` may carry a fraction (parsed as text, not float)."""
+    """Exact modification time in ns; PAX ``mtime`` may carry a fraction (parsed as text, not float).
+
+    The header reader has checked the text by Go's ``parsePAXTime``
+    (``read/_pax.py``); a TarInfo from elsewhere falls back to whole seconds.
+    """
     text = info.pax_headers.get("mtime")
-    if text is not None:
-        m = _PAX_TIME.fullmatch(text.strip())
-        if m is not None:
-            sign, whole, fraction = m.groups()
-            # Digits past nanoseconds are cut off (truncated toward zero).
-            ns = int(whole) * 1_000_000_000 + int((fraction or "")[:9].ljust(9, "0"))
-            return -ns if sign else ns
+    if text:
+        try:
+            return parse_time_ns(text)
+        except PaxError:
+            pass
     try:
         return int(info.mtime) * 1_000_000_000
-    except (ValueError, OverflowError):  # a PAX mtime of "nan" or "inf"
+    except (ValueError, OverflowError):  # a TarInfo of tarfile's own, with a PAX mtime of "nan" or "inf"
         return 0
 
 
@@ -165,8 +181,17 @@ class EntryLister:
                 )
 
     def add(self, info: tarfile.TarInfo, data: EntryData) -> None:
-        """List one tar entry; regular files' data is read from ``data`` to hash it."""
+        """List one tar entry; regular files' data is read from ``data`` to hash it.
+
+        A PAX global header is an entry of its own (see ``read/_tar_header``):
+        noted, never applied. A file with a negative size raises
+        tarfile.ReadError: Go's archive/tar refuses the header, so the
+        runtime cannot apply the layer.
+        """
         self._check_limits(info)
+        if info.type == tarfile.XGLTYPE:
+            self.note("pax-global-header", global_header_detail(info))
+            return
         name = info.name
         if not _is_utf8(name):
             self.note("non-utf8-name", name)
@@ -187,6 +212,8 @@ class EntryLister:
         linkname = info.linkname
         if kind == "file":
             size = info.size
+            if size < 0:
+                raise tarfile.ReadError(f"entry {escape_text(name)} has a negative size ({size})")
             if info.sparse is not None:
                 self.note("sparse-file", path)
             if self._content_digests or size < self._digest_below:

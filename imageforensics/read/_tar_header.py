@@ -1,7 +1,27 @@
-"""A faster, hardened reader of tar headers for ``tarfile``: plain headers parsed quickly, sparse maps capped.
+"""A faster, hardened reader of tar headers for ``tarfile``: plain headers parsed quickly, sparse maps capped,
+extended headers read as the container runtimes read them.
 
 ``FastTarInfo`` is handed to ``tarfile.TarFile(tarinfo=...)``. It computes
-what ``tarfile.TarInfo`` computes and defers to it for anything unusual.
+what ``tarfile.TarInfo`` computes for a plain header and defers to it for an
+unusual block. The headers that describe the next member (PAX ``x``, GNU
+long names ``L``/``K``) and PAX global headers (``g``) it processes itself,
+by the rules of Go's ``archive/tar`` (``Reader.next``, ``mergePAX``), which
+dockerd, containerd, podman and skopeo use (see ``read/_pax.py`` for the
+records):
+
+- a global header is an entry of its own (type ``g``) that nothing inherits:
+  tarfile applies its ``path``/``linkpath``/``size`` to every later member,
+  Go returns it as a header and moby and containerd skip it, so an archive
+  could show tarfile one file while the runtime writes another;
+- of several extended headers before one member only the last counts
+  (tarfile merges them, the first winning);
+- a GNU long name or link wins over a PAX ``path``/``linkpath``, whatever
+  their order (tarfile lets the later-processed one win);
+- an empty PAX value keeps the header's own field (tarfile sets it empty);
+- ``GNU.sparse.name`` renames only a member that is a GNU sparse file;
+- a bad number in a record, a NUL in a name, a malformed record or sparse
+  map makes the header invalid (tarfile reads 0, keeps the NUL, stops
+  parsing, or raises ValueError).
 """
 
 from __future__ import annotations
@@ -13,12 +33,24 @@ import zlib
 from typing import ClassVar, cast
 
 from imageforensics.options import Limits
+from imageforensics.read._pax import PaxError, parse_int64, parse_records, parse_time_ns
 
 # ustar header: name mode uid gid size mtime chksum type linkname magic version
 # uname gname devmajor devminor prefix (GNU headers keep other data there).
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s6s2s32s32s8s8s155s12x")
 _NUMERIC = (1, 2, 3, 4, 5, 6, 13, 14)
 _TEXT = (0, 8, 11, 12, 15)
+BLOCK = tarfile.BLOCKSIZE
+# Headers that describe the next member, and the global header (an entry of its own).
+_META = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+# Go's isHeaderOnlyType: their size field is ignored (no data follows).
+HEADER_ONLY = frozenset((tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.DIRTYPE,
+                         tarfile.FIFOTYPE))
+_INT64 = range(-(1 << 63), 1 << 63)
+# tarfile's own header errors (typeshed leaves them out): TarFile.next turns a subsequent-header error
+# into ReadError, and reads the end-of-archive marker as the end.
+_SUBSEQUENT: type[tarfile.HeaderError] = getattr(tarfile, "SubsequentHeaderError")
+_END_OF_ARCHIVE: type[tarfile.HeaderError] = getattr(tarfile, "EOFHeaderError")
 
 
 class FastTarInfo(tarfile.TarInfo):
@@ -55,6 +87,22 @@ class FastTarInfo(tarfile.TarInfo):
         ``dircheck=False`` is what tarfile passes for the header that follows a
         GNU long name or a pax header: its V7 directory rule does not apply.
         """
+        parsed = cls.parse_block(buf, encoding, errors, dircheck=dircheck)
+        prefix = runtime_prefix(buf)
+        if prefix or buf[345:346] not in (b"", b"\0"):
+            # tarfile prepends the 155-byte prefix field whatever the header's format; Go's archive/tar
+            # reads it by the magic (see runtime_prefix): the name is the runtime's.
+            name = bytes(buf[0:100]).split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+            parsed.name = name.decode(encoding, errors)
+            if parsed.type == tarfile.DIRTYPE:
+                parsed.name = parsed.name.rstrip("/")
+        return parsed
+
+    @classmethod
+    def parse_block(cls, buf: bytes | bytearray, encoding: str, errors: str, *, dircheck: bool = True) -> FastTarInfo:
+        """The header block as tarfile's own parser reads it (quickly when it is a plain one)."""
         parsed = cls.parse_plain(buf, encoding, errors, dircheck=dircheck)
         if parsed is not None:
             return parsed
@@ -108,6 +156,72 @@ class FastTarInfo(tarfile.TarInfo):
             obj.name = prefix + "/" + obj.name
         return obj
 
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo | None":
+        """Process the member whose header was just parsed (tarfile's dispatch, extended headers ours)."""
+        if self.type in _META:
+            return self._proc_extended(tarfile_)
+        if self.type == tarfile.SOLARIS_XHDTYPE:
+            # Go knows no Solaris "X" header: it is an entry of an unknown type, its data skipped.
+            return self._proc_builtin(tarfile_)  # type: ignore[attr-defined, no-any-return]
+        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        _check_numbers(member)
+        return member
+
+    def _proc_extended(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo | None":
+        """Read extended and long-name headers up to the member they describe, as Go's ``Reader.next`` does.
+
+        Returns the member, a global header as an entry of its own, or None
+        when the end-of-archive marker follows (Go ends there quietly).
+        """
+        fileobj = tarfile_.fileobj
+        assert fileobj is not None
+        encoding, errors = tarfile_.encoding, tarfile_.errors
+        records: dict[str, str] = {}
+        long_name = long_link = ""
+        header: FastTarInfo = self
+        while True:
+            if header.size < 0:
+                raise _SUBSEQUENT(f"extended header at offset {header.offset} has a negative size")
+            data = fileobj.read(header._block(header.size))  # type: ignore[attr-defined]
+            if len(data) < header.size:
+                raise _SUBSEQUENT("unexpected end of data")
+            body = data[: header.size]
+            if header.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+                try:
+                    parsed = parse_records(body)
+                except PaxError as e:
+                    raise _SUBSEQUENT(f"invalid extended header at offset {header.offset}: {e}") from None
+                if header.type == tarfile.XGLTYPE:
+                    # An entry of its own, as Go returns it: no later member inherits its records.
+                    header.pax_headers = parsed
+                    header.offset_data = header.offset + BLOCK
+                    tarfile_.offset = fileobj.tell()
+                    return header
+                records = parsed  # Go keeps only the last extended header before a member
+            else:
+                text = body.split(b"\0", 1)[0].decode(encoding or "utf-8", errors)
+                if header.type == tarfile.GNUTYPE_LONGNAME:
+                    long_name = text
+                else:
+                    long_link = text
+            offset = fileobj.tell()
+            block = fileobj.read(BLOCK)
+            try:
+                header = type(self)._frombuf(block, encoding or "utf-8", errors, dircheck=False)
+            except _END_OF_ARCHIVE:
+                tarfile_.offset = offset
+                return None
+            except tarfile.HeaderError as e:
+                raise _SUBSEQUENT(str(e)) from None
+            header.offset = offset
+            if header.type not in _META:
+                break
+        first = self.offset
+        try:
+            return _described(header, records, long_name, long_link, tarfile_, first)
+        except PaxError as e:
+            raise _SUBSEQUENT(f"invalid extended header at offset {first}: {e}") from None
+
     # tarfile reads sparse maps into lists as long as the data allows; hostile
     # maps could fill memory, so these copies of its readers stop at a cap.
     def _proc_sparse(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo":
@@ -134,26 +248,163 @@ class FastTarInfo(tarfile.TarInfo):
         self.size = origsize
         return self
 
-    def _proc_gnusparse_10(
-        self, next: "tarfile.TarInfo", pax_headers: dict[str, str], tarfile_: tarfile.TarFile
-    ) -> None:
-        """GNU sparse 1.0: the map at the start of the data (as tarfile, capped)."""
-        fileobj = tarfile_.fileobj
-        assert fileobj is not None
-        sparse: list[int] = []
-        buf = fileobj.read(tarfile.BLOCKSIZE)
-        fields, buf = buf.split(b"\n", 1)
-        count = int(fields)
-        _check_sparse_runs(count, self.max_sparse_runs)
-        while len(sparse) < count * 2:
-            if b"\n" not in buf:
-                buf += fileobj.read(tarfile.BLOCKSIZE)
-            number, buf = buf.split(b"\n", 1)
-            sparse.append(int(number))
-        next.offset_data = fileobj.tell()
-        # typeshed declares TarInfo.sparse as bytes | None, but tarfile itself
-        # stores the sparse map there as a list of (offset, size) runs.
-        next.sparse = list(zip(sparse[::2], sparse[1::2]))  # type: ignore[assignment]
+
+def runtime_prefix(buf: bytes | bytearray) -> bytes:
+    """The name prefix Go's ``readHeader`` takes from a header block, by its format (``getFormat``).
+
+    ustar (magic ``ustar\\0``): the 155-byte prefix field, 131 bytes in a star
+    header (trailer ``tar\\0``). GNU (``ustar  \\0``): none, as those bytes
+    hold atime, ctime and sparse data, unless atime or ctime does not parse
+    as a number (a pre-Go 1.8 writer put a prefix there), then the field if
+    ASCII. V7 (no magic): none.
+    """
+    magic, version = bytes(buf[257:263]), bytes(buf[263:265])
+    if magic == b"ustar\0":
+        field = buf[345:476] if buf[508:512] == b"tar\0" else buf[345:500]
+        return bytes(field).split(b"\0", 1)[0]
+    if magic == b"ustar " and version == b" \0":
+        if all(not buf[i] or _go_number(buf[i : i + 12]) for i in (345, 357)):
+            return b""
+        text = bytes(buf[345:500]).split(b"\0", 1)[0]
+        return text if text.isascii() else b""
+    return b""
+
+
+def _go_number(field: bytes | bytearray) -> bool:
+    """Whether Go's ``parseNumeric`` reads the field without error (base-256 within int64, or octal)."""
+    if field[0] & 0x80:
+        negative = bool(field[0] & 0x40)
+        value = int.from_bytes(bytes([field[0] & 0x7F]) + bytes(field[1:]), "big")
+        if negative:
+            value = int.from_bytes(bytes([(~field[0]) & 0x7F]) + bytes(~b & 0xFF for b in field[1:]), "big")
+        return value < (1 << 63)
+    text = bytes(field).strip(b" \0").split(b"\0", 1)[0]
+    return not text or (text.isdigit() and all(48 <= c <= 55 for c in text) and int(text, 8) < (1 << 64))
+
+
+def _described(member: FastTarInfo, records: dict[str, str], long_name: str, long_link: str,
+               tarfile_: tarfile.TarFile, first: int) -> tarfile.TarInfo:
+    """The member after its extended headers: Go's ``mergePAX``, then long names, then sparse maps."""
+    if member.type == tarfile.SOLARIS_XHDTYPE:
+        result: tarfile.TarInfo = member._proc_builtin(tarfile_)  # type: ignore[attr-defined]
+    else:
+        result = super(FastTarInfo, member)._proc_member(tarfile_)  # type: ignore[misc]
+    for key, value in records.items():
+        if not value:
+            continue  # Go: an empty value keeps the header's own field
+        if key == "path":
+            result.name = value
+        elif key == "linkpath":
+            result.linkname = value
+        elif key == "uname":
+            result.uname = value
+        elif key == "gname":
+            result.gname = value
+        elif key == "uid":
+            result.uid = parse_int64(value)
+        elif key == "gid":
+            result.gid = parse_int64(value)
+        elif key in ("atime", "ctime"):
+            parse_time_ns(value)  # checked only: the model keeps no atime or ctime
+        elif key == "mtime":
+            # In seconds, as tarfile's float(); the exact nanoseconds are read from the record (mtime_ns).
+            result.mtime = parse_time_ns(value) / 1_000_000_000
+        elif key == "size":
+            result.size = parse_int64(value)
+            if result.type not in HEADER_ONLY:
+                # The data is as long as the record says; the next header follows it.
+                tarfile_.offset = result.offset_data + result._block(max(result.size, 0))  # type: ignore[attr-defined]
+    if long_name:
+        result.name = long_name
+    if long_link:
+        result.linkname = long_link
+    # Go's V7 rule on the final name: a plain file whose name ends in "/" is a directory.
+    if result.type == tarfile.AREGTYPE and result.name.endswith("/"):
+        result.type = tarfile.DIRTYPE
+    if result.type == tarfile.DIRTYPE:
+        result.name = result.name.rstrip("/")
+    result.pax_headers = records
+    result.offset = first
+    if result.type != tarfile.GNUTYPE_SPARSE:
+        _pax_sparse(result, records, tarfile_)
+    _check_numbers(result)
+    return result
+
+
+def _pax_sparse(member: tarfile.TarInfo, records: dict[str, str], tarfile_: tarfile.TarFile) -> None:
+    """GNU sparse files in PAX form (0.0, 0.1, 1.0), recognised as Go's ``readGNUSparsePAXHeaders`` does."""
+    major, minor = records.get("GNU.sparse.major", ""), records.get("GNU.sparse.minor", "")
+    if major == "0" and minor in ("0", "1"):
+        in_data = False
+    elif major == "1" and minor == "0":
+        in_data = True
+    elif major or minor or not records.get("GNU.sparse.map"):
+        return  # an unknown version, or not sparse: a plain file
+    else:
+        in_data = False  # 0.0 and 0.1 carry no version records
+    name = records.get("GNU.sparse.name")
+    if name:
+        member.name = name
+    real = records.get("GNU.sparse.size") or records.get("GNU.sparse.realsize")
+    stored = member.size
+    if real:
+        member.size = parse_int64(real)
+    cap = cast("type[FastTarInfo]", type(member)).max_sparse_runs
+    if in_data:
+        runs = _sparse_map_in_data(member, tarfile_, cap)
+    else:
+        count = parse_int64(records.get("GNU.sparse.numblocks", ""))
+        if count < 0:
+            raise PaxError(f"GNU.sparse.numblocks is negative ({count})")
+        _check_sparse_runs(count, cap)
+        text = records.get("GNU.sparse.map", "")
+        numbers = [parse_int64(n) for n in text.split(",")] if text else []
+        if len(numbers) != 2 * count:
+            raise PaxError(f"GNU.sparse.map holds {len(numbers)} numbers for {count} runs")
+        runs = list(zip(numbers[::2], numbers[1::2]))
+    if member.type in HEADER_ONLY or stored < 0:
+        raise PaxError("a sparse map on an entry without data")
+    # typeshed declares TarInfo.sparse as bytes | None; tarfile stores (offset, size) pairs there.
+    member.sparse = runs  # type: ignore[assignment]
+
+
+def _sparse_map_in_data(member: tarfile.TarInfo, tarfile_: tarfile.TarFile, cap: int) -> list[tuple[int, int]]:
+    """GNU sparse 1.0: decimal numbers, one a line, at the start of the data, padded to a block (capped)."""
+    fileobj = tarfile_.fileobj
+    assert fileobj is not None
+    fileobj.seek(member.offset_data)
+    buf = b""
+    numbers: list[int] = []
+    count = -1
+    while count < 0 or len(numbers) < 2 * count:
+        line, newline, rest = buf.partition(b"\n")
+        if not newline:
+            if len(buf) > 64:
+                raise PaxError("GNU sparse 1.0 map holds a number of more than 64 digits")
+            more = fileobj.read(BLOCK)
+            if len(more) < BLOCK:
+                raise PaxError("GNU sparse 1.0 map ends early")
+            buf += more
+            continue
+        buf = rest
+        number = parse_int64(line.decode("latin-1"))
+        if count < 0:
+            if number < 0:
+                raise PaxError(f"GNU sparse 1.0 map has a negative count ({number})")
+            _check_sparse_runs(number, cap)
+            count = number
+        else:
+            numbers.append(number)
+    # The data starts at the block after the map.
+    member.offset_data = fileobj.tell()
+    return list(zip(numbers[::2], numbers[1::2]))
+
+
+def _check_numbers(member: tarfile.TarInfo) -> None:
+    """Go keeps header numbers in int64: a base-256 field beyond it makes the header invalid."""
+    for value in (member.size, member.uid, member.gid, member.mtime):
+        if isinstance(value, int) and value not in _INT64:
+            raise _SUBSEQUENT(f"a header number ({value}) is out of the 64-bit range")
 
 
 def _check_sparse_runs(count: int, cap: int) -> None:
@@ -170,5 +421,3 @@ def _same_parameters(name: str, parameters: tuple[str, ...]) -> bool:
 # should a later Python change them, tarfile's own versions are used instead.
 if not _same_parameters("_proc_sparse", ("self", "tarfile")):
     del FastTarInfo._proc_sparse
-if not _same_parameters("_proc_gnusparse_10", ("self", "next", "pax_headers", "tarfile")):
-    del FastTarInfo._proc_gnusparse_10
