@@ -1,8 +1,11 @@
 """Fuzz the reader with mutated archives: every input must give a model or one of the project's errors.
 
+    python3 tools/fuzz.py campaign --inputs 100000 --jobs 2 --out DIR   # structure-aware (see --help)
     python3 tools/fuzz.py N [--seed S] [--save DIR] [--workers 2] [--timeout 20] [--cpu-seconds S] [--rss-mb 1536]
 
-Inputs are built from the sample archives and a few synthetic ones (every
+The structure-aware campaign (``campaign``, ``replay``, ``mutators``;
+tools/mutators.py) is described by ``STRUCTURED_HELP`` below. The older
+engine (``fuzz.py N``): inputs are built from the sample archives and a few synthetic ones (every
 layout, gzip and zstd layers, nested indexes) by the mutation engine of
 tools/mutate.py, seeded: input ``i`` of seed ``S`` is always the same bytes.
 
@@ -408,10 +411,13 @@ def structured_input(seeds: Sequence[SeedArchive], seed: int, index: int, *,
     names = list(MUTATORS)
     mutator = names[index % len(names)]
     rng = random.Random(f"{seed}:{index}:{mutator}")
-    # The real archives are a hundred times the samples' size: one input in sixteen comes from one.
-    real = [s for s in seeds if s.name.startswith("real/")]
-    small = [s for s in seeds if not s.name.startswith("real/")]
-    origin = rng.choice(real if real and rng.random() < 1 / 16 else small or real)
+    # The real archives are a hundred times the samples' size, and the hostile inputs are mostly
+    # rejected early (or are bombs, slow by design): one input in sixteen comes from a real archive,
+    # three in sixteen from a hostile one, the rest from the samples.
+    groups = [[s for s in seeds if s.name.startswith(prefix)] for prefix in ("real/", "hostile/", "samples/")]
+    draw = rng.random()
+    wanted = groups[0] if draw < 1 / 16 else groups[1] if draw < 4 / 16 else groups[2]
+    origin = rng.choice(wanted or [s for group in groups for s in group])
     data = cache.get(origin.name) if cache is not None else None
     if data is None:
         data = origin.path.read_bytes()
@@ -663,7 +669,10 @@ def summary_table(table: dict[str, Counter[str]]) -> str:
     rows.append(["total", str(sum(total.values()))] + [str(total[o]) for o in columns])
     head = ["mutator", "inputs", *columns]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
     return "\n".join([line(head), *(line(r) for r in rows)])
 
 
