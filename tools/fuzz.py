@@ -525,9 +525,12 @@ def judge(data: bytes, seed: SeedArchive, work: Path, *, index: int = 0,
     return Verdict("clean", "model")
 
 
-def _structured_worker(conn: Any, seed: int, rss_mb: int, cpu_seconds: float | None, real: str | None) -> None:
+def _structured_worker(conn: Any, theirs: Any, seed: int, rss_mb: int, cpu_seconds: float | None, real: str | None) -> None:
     import tempfile
 
+    # The campaign's end of the pipe, inherited by the fork: closed, so that the worker sees
+    # the end of the pipe (and exits) when the campaign dies.
+    theirs.close()
     limit = rss_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     seeds = structured_seeds(Path(real) if real else None)
@@ -535,7 +538,10 @@ def _structured_worker(conn: Any, seed: int, rss_mb: int, cpu_seconds: float | N
     seed_models: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="imageforensics-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
         while True:
-            index = conn.recv()
+            try:
+                index = conn.recv()
+            except EOFError:
+                return
             if index is None:
                 return
             made = structured_input(seeds, seed, index, cache=cache)
@@ -605,7 +611,7 @@ def structured_campaign(count: int, *, seed: int, jobs: int, out: Path | None, t
 
     def launch() -> None:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_structured_worker, args=(child, seed, rss_mb, cpu_seconds, str(real) if real else None),
+        proc = ctx.Process(target=_structured_worker, args=(child, parent, seed, rss_mb, cpu_seconds, str(real) if real else None),
                            daemon=True)
         proc.start()
         child.close()
