@@ -264,11 +264,13 @@ def mutate_members(members: list[TarMember], rng: Chooser, *, depth: int) -> str
         m.info.pax_headers = {**m.info.pax_headers, key: value}
         return f"{m.info.name!r} gets PAX {key}={value[:30]!r}"
     if op == "compress":
-        m.data = rng.choice((gzip.compress, bz2.compress, lambda d: gzip.compress(gzip.compress(d))))(m.data)
+        # mtime=0: the same input on every run (gzip's header holds the time it was written).
+        m.data = rng.choice((lambda d: gzip.compress(d, mtime=0), bz2.compress,
+                             lambda d: gzip.compress(gzip.compress(d, mtime=0), mtime=0)))(m.data)
         return f"compress {m.info.name!r}"
     if op == "size-bomb":
         # A small gzip stream that expands far: the bomb limit must stop it, not memory.
-        m.data = gzip.compress(bytes(rng.choice((1 << 20, 8 << 20, 80 << 20))), 1)
+        m.data = gzip.compress(bytes(rng.choice((1 << 20, 8 << 20, 80 << 20))), 1, mtime=0)
         return f"{m.info.name!r} becomes a gzip bomb"
     m.data, what = mutate_bytes(m.data, rng)
     return f"data of {m.info.name!r}: {what}"
