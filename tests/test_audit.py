@@ -176,8 +176,8 @@ def test_buildah_single_layer_commit_is_recognised():
     )
     found = audit.history_signals(img)
     (f,) = by_code(found, "fs-step-marked-empty")
-    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "buildah single-layer commit"
-    assert by_code(found, "squash-signature")[0].evidence_value("kind") == "buildah single-layer commit"
+    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "buildah/podman single-layer build"
+    assert by_code(found, "squash-signature")[0].evidence_value("kind") == "buildah/podman single-layer build"
 
 
 def test_empty_gzip_layer_on_a_copy_step():

@@ -16,6 +16,7 @@ from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import HistoryStep, Image
+from imageforensics.diff._squash import squashed_same_files
 from imageforensics.diff._steps import LayerStates, removal_signature, wrongly_empty_sentence
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import escape
@@ -215,6 +216,12 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
         return "diverged", (text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
                             + _squash_note(image_a, image_b))
     differences = [f for f in findings if _category(f).is_difference]
+    squashed = squashed_same_files(findings)
+    if squashed:
+        # The same files, one side squashed: the layers differ by design (exit status 1 all the same).
+        rest = [f for f in differences if f.code != "steps-squashed"]
+        return "metadata", (squashed + (". Also: " + _describe(rest) if rest else "") + "."
+                            + (" " + drift_note if drift_note else ""))
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
                              "difference is in ignored timestamps or paths")
