@@ -184,7 +184,23 @@ def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
         return []
     spans = ", ".join(f"{run[0].index}–{run[-1].index}" for run in shared)
     first = shared[0][0]
-    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run although several of them wrote the filesystem (a cache-import signature)", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
+    # Only layers with entries wrote the filesystem: an entry-less or well-known empty layer did not.
+    wrote = any(sum(1 for s in run if _wrote_content(image, s)) > 1 for run in shared)
+    why = ("although several of them wrote the filesystem (a cache-import signature)" if wrote else
+           "although they are filesystem steps; their layers are empty, so none of them wrote the filesystem")
+    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run {why}", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
+
+
+def _wrote_content(image: Image, step: HistoryStep) -> bool:
+    """The step's layer holds entries (a layer absent from the archive may have: it counts)."""
+    if step.layer_index is None:
+        return False
+    layer = image.layers[step.layer_index] if step.layer_index < len(image.layers) else None
+    if layer is None:
+        return True
+    if layer.blob_digest.hex in WELL_KNOWN_EMPTY or (layer.diff_id is not None and layer.diff_id.hex in WELL_KNOWN_EMPTY):
+        return False
+    return not layer.readable or bool(layer.entries) and not layer.empty_kind
 
 
 def _time_signals(image: Image) -> list[Finding]:

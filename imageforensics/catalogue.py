@@ -492,6 +492,10 @@ _CODES: tuple[CodeSpec, ...] = (
           "the config JSON differs where no field is compared (a key only one has, null vs absent, the classic "
           "builder's container_config): why image IDs differ",
           key("count", int), key("path", str, str, inner=": ", numbered=True)),
+    _code("config-json-equivalent", INFO, Category.NOTE,
+          "config keys absent in one image and null, empty or a zero value (false, 0) in the other: the same to "
+          "every runtime, yet other config bytes and image IDs",
+          key("count", int), key("path", str, str, inner=": ", numbered=True)),
     _code("inline-cache-differs", INFO, Category.METADATA, "only one config carries BuildKit's inline cache",
           each_side(bool), phrase="BuildKit inline cache"),
     _code("inline-cache-records-differ", INFO, Category.METADATA,

@@ -227,7 +227,8 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair],
                              "difference is in ignored timestamps or paths")
     if not differences and image_a.config_shape and image_b.config_shape:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
-                            "hold the same values written differently (key order, whitespace or escapes), "
+                            "hold the same values written differently (key order, whitespace, escapes, or a key "
+                            "absent in one and null or empty in the other), "
                             "so the image IDs differ")
     if not differences:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
