@@ -120,8 +120,8 @@ def squash_of(image: Image) -> Squash | None:
     ``docker build --squash``: the last entry is commented ``merge sha256:…``.
     buildah without ``--layers`` and ``podman build --squash``: the last entry
     carries a layer and is commented ``FROM <base>``, and at least one
-    filesystem step (RUN, COPY, ADD) just before it is marked empty_layer:
-    its files are in that layer. A healthy ``buildah commit`` image has a
+    filesystem step (RUN, COPY, ADD) just before it is marked empty_layer
+    and uncommented: its files are in that layer. A healthy ``buildah commit`` image has a
     layer on every step and is no squash.
     """
     if not image.history:
@@ -133,6 +133,10 @@ def squash_of(image: Image) -> Squash | None:
     if last.empty_layer or not has_buildah_comment(last):
         return None
     if not any(step_instruction(image.history[i].created_by) in FILESYSTEM_INSTRUCTIONS for i in merged):
+        return None
+    if any(has_buildah_comment(image.history[i]) for i in merged):
+        # buildah --layers comments every step "FROM <the previous image ID>", empty ones too
+        # (a RUN that changed nothing): its steps were committed one by one, not merged.
         return None
     whole = bool(merged) and merged[0] == 0 and last.layer_index == 0
     return Squash(kind=PODMAN_SQUASH_ALL if whole else BUILDAH_SINGLE_LAYER, carrier=last.index, merged=merged,

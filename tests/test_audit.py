@@ -335,3 +335,14 @@ def test_a_copy_marked_empty_in_a_buildah_image_is_not_blamed_on_buildkit():
                 [layer("a"), layer("b")])
     (f,) = by_code(audit.audit_image(img), "fs-step-marked-empty")
     assert f.severity == Severity.WARNING and "BuildKit" not in f.summary
+
+
+def test_buildah_layers_with_a_run_that_changed_nothing_is_not_squashed():
+    # buildah bud --layers comments every step "FROM <previous image ID>", a no-op RUN marked empty too.
+    img = image([step(0, "", comment="busybox-static rootfs"),
+                 step(1, "/bin/sh -c true", empty=True, comment="FROM localhost/rt-base:latest"),
+                 step(2, "/bin/sh -c #(nop) COPY file:a5 in /x ", comment="FROM 3f98d36b7b53")],
+                [layer("base"), layer("copy")])
+    assert audit.squash_of(img) is None
+    (f,) = by_code(audit.audit_image(img), "fs-step-marked-empty")
+    assert f.severity == Severity.INFO and "squash" not in f.summary
