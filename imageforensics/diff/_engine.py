@@ -123,6 +123,8 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
             spellings.append((text, pair.reason))
         elif text is not None and text.code == "copy-source-differs":
             sources.append(text)
+        elif text is not None and text.code == "step-metadata-differs" and absorbed:
+            pass  # a squash leaves its merged steps uncommented: said by squash_findings
         elif text is not None:
             out.append(text)
         empty = None if absorbed else wrongly_empty(pair, image_a, image_b, states)

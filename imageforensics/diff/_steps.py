@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, REASON_SOURCE, Pair, Unit
-from imageforensics.builders import buildkit_may_have_written, squash_of
+from imageforensics.builders import buildkit_may_have_written, has_buildah_comment, squash_of
 from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
@@ -337,6 +337,9 @@ def step_text(pair: Pair) -> Finding | None:
                         f"{step_label(pair)} is written differently by the two builders ({pair.reason})",
                         dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
     if (a.comment, a.author) != (b.comment, b.author):
+        if a.author == b.author and has_buildah_comment(a) and has_buildah_comment(b):
+            # buildah comments a step "FROM <the previous image>": an ID no two builds share.
+            return None
         return _at_pair(pair, "step-metadata-differs", Severity.INFO, f"{step_label(pair)}: comment or author differs",
                         dict(comment_a=a.comment, comment_b=b.comment, author_a=a.author, author_b=b.author))
     return None
