@@ -108,8 +108,8 @@ def squash_findings(pairs: Sequence[Pair], sides: SquashedSides) -> list[Finding
 def squashed_same_files(findings: Sequence[Finding]) -> str:
     """The verdict's words when the only layering difference is a squash: "same files; B is squashed (…)", else ""."""
     found = [f for f in findings if f.code == "steps-squashed"]
-    if not found:
-        return ""
+    if not found or any(f.code == "filesystem-not-compared" for f in findings):
+        return ""  # without both merged filesystems, "the same files" is not known
     return "same files; " + "; ".join(
         f"{f.side} is squashed ({f.evidence_value('kind')}): its steps' files are in step "
         f"{f.evidence_value('carrier')}'s layer" for f in found)

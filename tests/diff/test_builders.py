@@ -252,3 +252,15 @@ def test_a_buildah_single_layer_oci_archive_read_and_diffed() -> None:
     assert forward.verdict.startswith("same files; B is squashed (buildah/podman single-layer build)")
     assert backward.verdict.startswith("same files; A is squashed (buildah/podman single-layer build)")
     assert not codes(forward) & LOSS_OR_CHANGE and mirrored(forward, backward)
+
+
+def test_without_the_squashed_layer_the_same_files_are_not_claimed() -> None:
+    from dataclasses import replace
+    last = "/bin/sh -c #(nop) COPY file:a57d in /srv/app/extra.txt "
+    single = _single(last)
+    unreadable = replace(single, layers=(single.layers[0], replace(single.layers[1], readable=False, entries=(),
+                                                                    problem="not a tar archive")))
+    forward, backward = both(unreadable, _layered(last))
+    for report in (forward, backward):
+        assert "filesystem-not-compared" in codes(report)
+        assert not report.verdict.startswith("same files"), report.verdict
