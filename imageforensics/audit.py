@@ -11,10 +11,10 @@ that the diff engine reuses. Every code is registered in ``catalogue``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TypedDict
 
+from imageforensics.builders import buildkit_may_have_written, squash_kind as squash_kind, squash_of
 from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
@@ -25,8 +25,6 @@ from imageforensics.untrusted import show
 
 INFO, WARNING, ERROR = Severity.INFO, Severity.WARNING, Severity.ERROR
 
-# moby image_squash.go: the appended entry's comment.
-_SQUASH = re.compile(r"(merge sha256:[0-9a-f]+ to sha256:[0-9a-f]+|create new from sha256:[0-9a-f]+)")
 BUILDKIT_REPAIR_COMMENT = "buildkit.exporter.image.v0"
 
 
@@ -126,43 +124,29 @@ def _history_checks(image: Image) -> list[Finding]:
     return []
 
 
-def squash_kind(image: Image) -> str:
-    """Which tool merged the image's steps into fewer layers, or "".
-
-    ``docker build --squash`` appends an entry commented "merge sha256:X to
-    sha256:Y" (image_squash.go); buildah without --layers commits one layer
-    on the last entry, commented "FROM <base>", and marks the others empty.
-    """
-    if not image.history:
-        return ""
-    last = image.history[-1]
-    if _SQUASH.fullmatch(last.comment.strip()):
-        return "docker build --squash"
-    if not last.empty_layer and last.comment.startswith("FROM ") and step_instruction(last.created_by) not in FILESYSTEM_INSTRUCTIONS:
-        return "buildah single-layer commit"
-    return ""
-
-
 def is_squashed(image: Image) -> bool:
-    """True when the history carries a squash/single-layer signature (see ``squash_kind``)."""
-    return bool(squash_kind(image))
+    """True when the history carries a squash/single-layer signature (``builders.squash_of``)."""
+    return squash_of(image) is not None
 
 
 def history_signals(image: Image) -> tuple[Finding, ...]:
     """Single-image forensic signals (FORMATS.md A4): wrongly-empty steps, shared/odd times, inline cache, squash."""
     out: list[Finding] = []
-    squashed = squash_kind(image)
+    squash = squash_of(image)
+    squashed = squash.kind if squash is not None else ""
     steps = _step_for_layer(image)
     for step in image.history:
         instruction = step_instruction(step.created_by)
         if step.empty_layer and instruction in FILESYSTEM_INSTRUCTIONS:
-            if squashed:
-                out.append(_f("fs-step-marked-empty", INFO, f"step {step.index} {instruction} is marked empty_layer, as a {squashed} marks every merged step", step=step.index, created_by=step.created_by, instruction=instruction, squashed=squashed))
+            if squash is not None and squash.merges(step):
+                out.append(_f("fs-step-marked-empty", INFO, f"step {step.index} {instruction} is marked empty_layer, as a {squashed} marks every merged step (its files are in step {squash.carrier}'s layer)", step=step.index, created_by=step.created_by, instruction=instruction, squashed=squashed))
             elif instruction == "RUN":
                 # BuildKit and buildah mark a RUN that changed nothing as empty_layer.
                 out.append(_f("fs-step-marked-empty", INFO, f"step {step.index} RUN is marked empty_layer: it changed nothing, or its layer was dropped", step=step.index, created_by=step.created_by, instruction=instruction))
             else:
-                out.append(_f("fs-step-marked-empty", WARNING, f"step {step.index} {instruction} is marked empty_layer: a filesystem step without a layer (BuildKit < 0.10 dropped empty-gzip layers this way)", step=step.index, created_by=step.created_by, instruction=instruction))
+                # Only BuildKit's steps carry BuildKit's loss signature; the classic builder, buildah and podman never drop a layer so.
+                why = " (BuildKit < 0.10 dropped empty-gzip layers this way)" if buildkit_may_have_written(image, step) else ""
+                out.append(_f("fs-step-marked-empty", WARNING, f"step {step.index} {instruction} is marked empty_layer: a filesystem step without a layer{why}", step=step.index, created_by=step.created_by, instruction=instruction))
         if step.comment == BUILDKIT_REPAIR_COMMENT:
             out.append(_f("history-repaired", INFO, f"step {step.index} was appended by BuildKit to pair a layer that had no history entry (comment {BUILDKIT_REPAIR_COMMENT})", step=step.index))
     for i, layer in enumerate(image.layers):
@@ -173,9 +157,10 @@ def history_signals(image: Image) -> tuple[Finding, ...]:
             out.append(_f("empty-gzip-on-copy", WARNING, f"step {layer_step.index} {step_instruction(layer_step.created_by)} has the 32-byte empty gzip layer {layer.blob_digest.short}: it copied nothing (the cache-import corruption pulls this blob)", step=layer_step.index, created_by=layer_step.created_by, blob=layer.blob_digest))
     out.extend(_time_signals(image))
     out.extend(inline_cache_findings(image))
-    if squashed:
-        last = image.history[-1]
-        out.append(_f("squash-signature", INFO, f"squashed image ({squashed}): {show(last.comment, 120)}", step=last.index, comment=last.comment, kind=squashed))
+    if squash is not None:
+        carrier = image.history[squash.carrier]
+        merged = f"steps {squash.merged[0]}–{squash.merged[-1]}" if len(squash.merged) > 1 else f"step {squash.merged[0]}" if squash.merged else "no step"
+        out.append(_f("squash-signature", INFO, f"squashed image ({squashed}): {merged} in step {squash.carrier}'s layer{' with the base image' if squash.whole_image else ''}, commented {show(carrier.comment, 120)}", step=carrier.index, comment=carrier.comment, kind=squashed))
     return tuple(out)
 
 
@@ -199,7 +184,23 @@ def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
         return []
     spans = ", ".join(f"{run[0].index}–{run[-1].index}" for run in shared)
     first = shared[0][0]
-    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run although several of them wrote the filesystem (a cache-import signature)", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
+    # Only layers with entries wrote the filesystem: an entry-less or well-known empty layer did not.
+    wrote = any(sum(1 for s in run if _wrote_content(image, s)) > 1 for run in shared)
+    why = ("although several of them wrote the filesystem (a cache-import signature)" if wrote else
+           "although they are filesystem steps; their layers are empty, so none of them wrote the filesystem")
+    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run {why}", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
+
+
+def _wrote_content(image: Image, step: HistoryStep) -> bool:
+    """The step's layer holds entries (a layer absent from the archive may have: it counts)."""
+    if step.layer_index is None:
+        return False
+    layer = image.layers[step.layer_index] if step.layer_index < len(image.layers) else None
+    if layer is None:
+        return True
+    if layer.blob_digest.hex in WELL_KNOWN_EMPTY or (layer.diff_id is not None and layer.diff_id.hex in WELL_KNOWN_EMPTY):
+        return False
+    return not layer.readable or bool(layer.entries) and not layer.empty_kind
 
 
 def _time_signals(image: Image) -> list[Finding]:

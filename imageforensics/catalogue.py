@@ -298,7 +298,7 @@ _AUDIT, _TIME = Category.INTEGRITY, Category.TIME_SIGNAL
 _LINK = key("target")
 # What aligned layers' entries say (layer-content-differs, layer-bytes-differ, layer-differs-ignored).
 _ENTRIES = (sided("diff_id", Digest), sided("entries", int), key("changed_entries", int), key("ignored_changes", int),
-            key("mtime_only", bool))
+            key("mtime_only", bool), key("builder_artefacts", int))
 _PATHS_CHANGED = (key("count", int), key("fields", str, int, separator=", ", inner=" "),
                   key("change", numbered=True))
 _ONLY_ONE_SIDE = (key("layer_index", int), key("diff_id", Digest), key("layer_size", int), key("entries", int))
@@ -344,7 +344,7 @@ _CODES: tuple[CodeSpec, ...] = (
           key("points_at", int, nullable=True), key("should", int, nullable=True), key("records", int)),
     _code("inline-cache-inconsistent", WARNING, _AUDIT, "the inline cache's indices break BuildKit's rules otherwise",
           key("records", int)),
-    _code("squash-signature", INFO, _AUDIT, "docker build --squash or buildah single-layer commit",
+    _code("squash-signature", INFO, _AUDIT, "docker build --squash, a buildah/podman single-layer build or podman --squash-all",
           key("comment"), key("kind")),
     _code("time-zero", INFO, _TIME, "steps with Go's zero time (kaniko)", key("steps", int, separator=",")),
     _code("time-epoch", INFO, _TIME, "steps with the Unix epoch as created time", key("steps", int, separator=",")),
@@ -480,6 +480,25 @@ _CODES: tuple[CodeSpec, ...] = (
           "aligned steps whose created_by differs only in builder spelling (one finding for all of them)",
           sided("created_by"), key("paired_by"), sided("steps", int, separator=" "), key("count", int),
           phrase="created_by in another builder's spelling"),
+    # A squash (builders.squash_of) moves steps' files into one layer: the same files, layered otherwise.
+    _code("steps-squashed", INFO, Category.METADATA,
+          "one image is squashed: its merged steps are marked empty_layer and their files are in one step's layer, "
+          "where the other image has a layer per step (the merged filesystems compare the files)",
+          key("kind"), key("carrier", int), key("merged", int, separator=","), key("whole_image", bool),
+          # No phrase: the verdict says "same files; B is squashed (…)" itself.
+          sided("layered", int, separator=",")),
+    # The classic builder names COPY/ADD sources by content hash: another hash is other source content.
+    _code("copy-source-differs", INFO, Category.METADATA,
+          "aligned COPY/ADD steps that are the same instruction with other source content (the classic builder's "
+          "`COPY dir:<content hash> in /dest` with another hash); the content itself is compared as layers and paths",
+          sided("created_by"), sided("steps", int, separator=" "), key("count", int),
+          phrase="COPY/ADD source content hashes"),
+    # BuildKit's and buildah's RUN leave empty mount points in the layer; the classic builder none.
+    _code("builder-artefacts", INFO, Category.METADATA,
+          "empty mount-point directories and files a builder's RUN leaves in its layer (BuildKit: /dev, /proc, "
+          "/sys; buildah and podman: also /run, /etc and empty /etc/hostname, /etc/hosts, /etc/resolv.conf), "
+          "in one image only",
+          key("count", int), key("builder"), phrase="empty mount points one builder's RUN leaves"),
     _code("step-metadata-differs", INFO, Category.METADATA, "aligned steps whose history comment or author differs",
           sided("comment"), sided("author"), phrase="history comment or author"),
     _code("build-metadata-differs", INFO, Category.METADATA, "the config author or docker_version differs",
@@ -488,6 +507,10 @@ _CODES: tuple[CodeSpec, ...] = (
           "the config JSON differs where no field is compared (a key only one has, null vs absent, the classic "
           "builder's container_config): why image IDs differ",
           key("count", int), key("path", str, str, inner=": ", numbered=True)),
+    _code("config-json-equivalent", INFO, Category.NOTE,
+          "config keys absent in one image and null, empty or a zero value (false, 0) in the other: the same to "
+          "every runtime, yet other config bytes and image IDs",
+          key("count", int), key("path", str, str, inner=": ", numbered=True)),
     _code("inline-cache-differs", INFO, Category.METADATA, "only one config carries BuildKit's inline cache",
           each_side(bool), phrase="BuildKit inline cache"),
     _code("inline-cache-records-differ", INFO, Category.METADATA,
@@ -495,7 +518,8 @@ _CODES: tuple[CodeSpec, ...] = (
           sided("records", int), key("count", int), key("change", numbered=True),
           phrase="BuildKit inline cache records"),
     _code("layer-differs-ignored", INFO, Category.NOTE,
-          "aligned layers that differ only in ignored paths or timestamps",
+          "aligned layers that differ only in ignored paths or timestamps, or in the empty mount points a builder's "
+          "RUN leaves",
           *_ENTRIES),
     _code("references-differ", INFO, Category.NOTE, "the images carry different names",
           # The names joined by " ", or "(none)": kept whole, as written.

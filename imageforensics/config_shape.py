@@ -77,6 +77,30 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+# An unmodelled key absent on one side and holding one of these on the other
+# means the same to every runtime (Go's json decoding leaves a zero value for
+# an absent key): ``"AttachStdin": false``, ``"Domainname": ""``, ``"OnBuild": null``.
+_ZERO_VALUES: dict[str, str] = {_fingerprint(v): word for v, word in
+                                ((None, "null"), ("", "''"), ([], "[]"), ({}, "{}"), (False, "false"), (0, "0"))}
+
+
+def _nothing(fingerprint: str | None, modelled: bool) -> str | None:
+    """How a path says "nothing" (absent, null, empty, a zero value), or None when it holds a value."""
+    if fingerprint is None:
+        return "absent"
+    if modelled:
+        return fingerprint if fingerprint in NOTHING else None
+    return _ZERO_VALUES.get(fingerprint)
+
+
+def runtime_equivalent(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The paths of ``shape_changes`` where both sides say "nothing": absent in one, null, empty or a zero value in the other."""
+    fa, fb = dict(a), dict(b)
+    return frozenset(path for path in set(fa) | set(fb) if fa.get(path) != fb.get(path)
+                     and _nothing(fa.get(path), path in MODELLED) is not None
+                     and _nothing(fb.get(path), path in MODELLED) is not None)
+
+
 def shape_changes(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     """(path, how it differs) for each path written differently and not compared field by field."""
     fa, fb = dict(a), dict(b)
@@ -85,10 +109,13 @@ def shape_changes(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]
         va, vb = fa.get(path), fb.get(path)
         if va == vb:
             continue
+        na, nb = _nothing(va, path in MODELLED), _nothing(vb, path in MODELLED)
         if path in MODELLED:
             # A value on either side is compared field by field; only "nothing" spelled two ways is left.
-            if (va is None or va in NOTHING) and (vb is None or vb in NOTHING):
-                out.append((path, f"{va or 'absent'} in A, {vb or 'absent'} in B"))
+            if na is not None and nb is not None:
+                out.append((path, f"{na} in A, {nb} in B"))
+        elif na is not None and nb is not None:
+            out.append((path, f"{na} in A, {nb} in B"))
         elif va is None:
             out.append((path, "only in B"))
         elif vb is None:

@@ -24,8 +24,11 @@ FILESYSTEM_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 COPY_INSTRUCTIONS = frozenset({"COPY", "ADD"})
 
 # The classic builder records COPY/ADD as "COPY file:<sha256> in <dest>"
-# (also dir: and multi:), BuildKit as "COPY <src>... <dest>".
-_CLASSIC_COPY = re.compile(r"(COPY|ADD) (?:file|dir|multi):[0-9a-f]+ in (\S+)")
+# (also dir: and multi:), with "--chown=<user>" written right before the
+# source, no space between (moby builder/dockerfile/dispatchers.go:
+# "COPY --chown=1000:1000dir:<hash> in /dest"); BuildKit as "COPY <src>... <dest>",
+# without --chown.
+_CLASSIC_COPY = re.compile(r"(COPY|ADD) ((?:--[a-z]+=\S*?)?)(?:file|dir|multi):[0-9a-f]+ in (\S+)")
 
 # The classic builder prefixes metadata instructions with the current SHELL
 # and "#(nop)" ("/bin/sh -c #(nop) ", "/bin/sh -e -c #(nop) ", "cmd /S /C #(nop) ")
@@ -125,12 +128,22 @@ def copy_destination(normal: str) -> str | None:
     """The destination of a COPY/ADD in either builder's spelling, else None."""
     m = _CLASSIC_COPY.fullmatch(normal)
     if m is not None:
-        return f"{m.group(1)} {m.group(2)}"
+        return f"{m.group(1)} {m.group(3)}"
     words = normal.split()
     args = [w for w in words[1:] if not w.startswith("--")]
     if words and words[0] in COPY_INSTRUCTIONS and len(args) >= 2:
         return f"{words[0]} {args[-1]}"
     return None
+
+
+def classic_copy_parts(normal: str) -> tuple[str, str, str] | None:
+    """The instruction, its flags and its destination of a classic builder's COPY/ADD (the source hash left out), else None.
+
+    ``COPY --chown=1000:1000dir:<hash> in /opt/`` → ``("COPY", "--chown=1000:1000", "/opt/")``:
+    two such steps with other hashes are one instruction run on other source content.
+    """
+    m = _CLASSIC_COPY.fullmatch(normal)
+    return (m.group(1), m.group(2), m.group(3)) if m is not None else None
 
 
 def is_classic_copy(normal: str) -> bool:

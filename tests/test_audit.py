@@ -176,8 +176,8 @@ def test_buildah_single_layer_commit_is_recognised():
     )
     found = audit.history_signals(img)
     (f,) = by_code(found, "fs-step-marked-empty")
-    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "buildah single-layer commit"
-    assert by_code(found, "squash-signature")[0].evidence_value("kind") == "buildah single-layer commit"
+    assert f.severity == Severity.INFO and f.evidence_value("squashed") == "buildah/podman single-layer build"
+    assert by_code(found, "squash-signature")[0].evidence_value("kind") == "buildah/podman single-layer build"
 
 
 def test_empty_gzip_layer_on_a_copy_step():
@@ -256,3 +256,93 @@ def test_every_emitted_code_is_registered():
     audit_codes = {code for code, spec in REGISTRY.items() if spec.category in (Category.INTEGRITY, Category.TIME_SIGNAL)}
     assert emitted and emitted <= set(REGISTRY)
     assert emitted == audit_codes
+
+def test_steps_with_empty_layers_sharing_a_time_did_not_write_the_filesystem():
+    # BuildKit gives WORKDIR and a no-op RUN entry-less layers; they may share one time (docker/cache-rebuilt.tar).
+    t = "2026-12-03T09:10:24.463193342Z"
+    shared = [step(0, "ADD a", created="2026-12-03T09:09:52Z"), step(1, "WORKDIR /opt # buildkit", created=t),
+              step(2, "RUN /bin/sh -c true # buildkit", created=t)]
+    empty = image(shared, [layer("a"), layer("w", entries=0, empty_kind="entry-less tar"),
+                           layer("t", diff=Digest.sha256(EMPTY_TAR_1024), entries=0)])
+    (f,) = by_code(audit.history_signals(empty), "timestamps-shared")
+    assert f.evidence_value("runs") == ((1, 2),)
+    assert "wrote the filesystem (a cache-import signature)" not in f.summary and "none of them wrote" in f.summary
+    # The same steps with content in their layers did write it: the cache-import wording.
+    full = image(shared, [layer("a"), layer("w"), layer("t")])
+    (g,) = by_code(audit.history_signals(full), "timestamps-shared")
+    assert "although several of them wrote the filesystem (a cache-import signature)" in g.summary
+
+
+# ---- builders' own conventions (imageforensics.builders) ------------------------------------
+
+FROM_BASE = "FROM localhost/rt-base:latest"
+
+
+def test_buildah_bud_without_layers_whose_last_step_is_a_copy_is_squashed_not_a_buildkit_loss():
+    # buildah bud (no --layers): COPY, RUN, ENV empty; the one layer on the last step, a COPY (pair-bah-single).
+    img = image([step(0, "", comment="busybox-static rootfs"),
+                 step(1, "/bin/sh -c #(nop) COPY file:2ef8 in /srv/app/app.txt ", empty=True),
+                 step(2, "/bin/sh -c mkdir -p /srv/app/conf", empty=True),
+                 step(3, "/bin/sh -c #(nop) ENV APP=1", empty=True),
+                 step(4, "/bin/sh -c #(nop) COPY file:a57d in /srv/app/extra.txt ", comment=FROM_BASE)],
+                [layer("base"), layer("merged")])
+    found = audit.audit_image(img)
+    marked = by_code(found, "fs-step-marked-empty")
+    assert [(f.step_a, f.severity) for f in marked] == [(1, Severity.INFO), (2, Severity.INFO)]
+    assert not any("BuildKit" in f.summary for f in found)
+    (sig,) = by_code(found, "squash-signature")
+    assert sig.step_a == 4 and sig.evidence_value("kind") == "buildah/podman single-layer build"
+
+
+def test_podman_squash_whose_last_step_is_a_run_is_squashed():
+    img = image([step(0, "", comment="busybox-static rootfs"),
+                 step(1, "/bin/sh -c mkdir /hl && echo same > /hl/z.txt", empty=True),
+                 step(2, "/bin/sh -c ln /hl/z.txt /hl/a.txt", comment=FROM_BASE)],
+                [layer("base"), layer("merged")])
+    squash = audit.squash_of(img)
+    assert squash is not None and squash.carrier == 2 and squash.merged == (1,) and not squash.whole_image
+
+
+def test_podman_squash_all_has_one_layer_and_no_base_entry():
+    img = image([step(0, "/bin/sh -c mkdir -p /srv/web", empty=True), step(1, "/bin/sh -c #(nop) COPY file:b3 in /srv/web/ ", empty=True),
+                 step(2, '/bin/sh -c #(nop) CMD ["cat"]', comment=FROM_BASE)], [layer("all")])
+    squash = audit.squash_of(img)
+    assert squash is not None and squash.whole_image and squash.merged == (0, 1) and squash.kind == "podman build --squash-all"
+
+
+def test_a_healthy_buildah_commit_image_is_not_squashed():
+    # buildah from + copy + commit: one layer per step, the step's created_by the container's command (pair-bah-commit).
+    img = image([step(0, "", comment="busybox-static rootfs"), step(1, "/bin/sh", comment=FROM_BASE)],
+                [layer("base"), layer("copy")])
+    assert audit.squash_of(img) is None and not by_code(audit.audit_image(img), "squash-signature")
+
+
+@pytest.mark.parametrize("created_by,comment,blamed", [
+    ("COPY app.txt /app/app.txt # buildkit", "buildkit.dockerfile.v0", True),
+    ("COPY app.txt /app/", "", True),  # no builder's spelling: the BuildKit hypothesis stands
+    ("/bin/sh -c #(nop) COPY file:ab12 in /app/ ", "", False),  # the classic builder never drops a layer so
+])
+def test_only_buildkit_steps_are_blamed_on_buildkit(created_by, comment, blamed):
+    img = image([step(0, "ADD a"), step(1, created_by, empty=True, comment=comment), step(2, "COPY b /b # buildkit")],
+                [layer("a"), layer("b")])
+    (f,) = by_code(audit.audit_image(img), "fs-step-marked-empty")
+    assert f.severity == Severity.WARNING and ("BuildKit < 0.10" in f.summary) == blamed
+
+
+def test_a_copy_marked_empty_in_a_buildah_image_is_not_blamed_on_buildkit():
+    img = image([step(0, "", comment="busybox-static rootfs"), step(1, "/bin/sh -c #(nop) COPY file:ab in /x ", comment=FROM_BASE),
+                 step(2, "COPY y /y", empty=True), step(3, "/bin/sh -c #(nop) ENV A=1", empty=True, comment="FROM 3f98d36b7b53")],
+                [layer("a"), layer("b")])
+    (f,) = by_code(audit.audit_image(img), "fs-step-marked-empty")
+    assert f.severity == Severity.WARNING and "BuildKit" not in f.summary
+
+
+def test_buildah_layers_with_a_run_that_changed_nothing_is_not_squashed():
+    # buildah bud --layers comments every step "FROM <previous image ID>", a no-op RUN marked empty too.
+    img = image([step(0, "", comment="busybox-static rootfs"),
+                 step(1, "/bin/sh -c true", empty=True, comment="FROM localhost/rt-base:latest"),
+                 step(2, "/bin/sh -c #(nop) COPY file:a5 in /x ", comment="FROM 3f98d36b7b53")],
+                [layer("base"), layer("copy")])
+    assert audit.squash_of(img) is None
+    (f,) = by_code(audit.audit_image(img), "fs-step-marked-empty")
+    assert f.severity == Severity.INFO and "squash" not in f.summary

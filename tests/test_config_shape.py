@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from imageforensics.config_shape import config_shape, shape_changes
+from imageforensics.findings import Severity
 from imageforensics.options import Limits
 from imageforensics.diff._engine import diff_images
 from imageforensics.read._archive import read_stream
@@ -77,10 +78,31 @@ def test_onbuild_null_against_absent_is_why_the_image_ids_differ() -> None:
     a = with_config(lambda c: c["config"].__setitem__("OnBuild", None))
     b = with_config(lambda c: c["config"].pop("OnBuild", None))  # as skopeo's OCI conversion writes it
     report = diff(a, b)
-    [f] = [f for f in report.findings if f.code == "config-json-differs"]
-    assert f.paths == ("config.OnBuild",) and "config.OnBuild null in A, absent in B" in f.summary
-    assert report.verdict == "same content with metadata differences: config JSON config.OnBuild null in A, absent in B."
+    # null and absent mean the same to every runtime: a note, never the verdict's headline.
+    assert not [f for f in report.findings if f.code == "config-json-differs"]
+    [f] = [f for f in report.findings if f.code == "config-json-equivalent"]
+    assert f.severity == Severity.INFO and f.paths == ("config.OnBuild",)
+    assert "config.OnBuild null in A, absent in B" in f.summary and "every runtime reads the same" in f.summary
+    assert "OnBuild" not in report.verdict and report.verdict_kind == "metadata"
     assert report.exit_status == 1
+
+
+@pytest.mark.parametrize("value,word", [(None, "null"), ("", "''"), ([], "[]"), ({}, "{}"), (False, "false"), (0, "0")])
+def test_an_unmodelled_key_absent_against_a_zero_value_is_runtime_equivalent(value: object, word: str) -> None:
+    a = with_config(lambda c: c["config"].__setitem__("AttachStdin", value))
+    b = with_config(lambda c: c["config"].pop("AttachStdin", None))
+    for report, how in ((diff(a, b), f"{word} in A, absent in B"), (diff(b, a), f"absent in A, {word} in B")):
+        assert not [f for f in report.findings if f.code == "config-json-differs"]
+        [f] = [f for f in report.findings if f.code == "config-json-equivalent"]
+        assert f.paths == ("config.AttachStdin",) and f.evidence_value("path_001") == ("config.AttachStdin", how)
+
+
+def test_an_unmodelled_key_absent_against_a_value_still_differs() -> None:
+    a = with_config(lambda c: c["config"].__setitem__("AttachStdin", True))
+    b = with_config(lambda c: c["config"].pop("AttachStdin", None))
+    [f] = [f for f in diff(a, b).findings if f.code == "config-json-differs"]
+    assert f.paths == ("config.AttachStdin",) and f.evidence_value("path_001") == ("config.AttachStdin", "only in A")
+    assert not [f for f in diff(a, b).findings if f.code == "config-json-equivalent"]
 
 
 def test_keys_no_field_compares_are_named() -> None:

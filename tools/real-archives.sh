@@ -1207,6 +1207,13 @@ EOF
 FROM rt-base
 COPY app.txt /srv/app/app.txt
 EOF
+    # The last step a RUN: without --layers buildah puts the build's one layer on it.
+    cat >"$C/bah/run.Containerfile" <<'EOF'
+FROM rt-base
+COPY app.txt /srv/app/app.txt
+ENV APP=1
+RUN mkdir -p /srv/app/conf && echo cfg > /srv/app/conf/config
+EOF
     mkdir -p "$C/pod"
     echo "site" >"$C/pod/site.txt"
     cat >"$C/pod/Containerfile" <<'EOF'
@@ -1910,6 +1917,8 @@ pair_podman_builds() {  # the buildah/podman pairs' images: run as a background 
     run "${BUILDAH[@]}" bud --isolation chroot --format oci -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:single "$C/bah"
     run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/Containerfile" -t localhost/rt/pair-bah:layers "$C/bah"
     run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/copy.Containerfile" -t localhost/rt/pair-bah:copy "$C/bah"
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci -f "$C/bah/run.Containerfile" -t localhost/rt/pair-bah:run-single "$C/bah"
+    run "${BUILDAH[@]}" bud --isolation chroot --format oci --layers -f "$C/bah/run.Containerfile" -t localhost/rt/pair-bah:run-layers "$C/bah"
     local ctr
     ctr=$("${BUILDAH[@]}" from rt-base 2>>"$LOG")
     run "${BUILDAH[@]}" copy "$ctr" "$C/bah/app.txt" /srv/app/app.txt
@@ -1924,6 +1933,8 @@ pair_podman_builds() {  # the buildah/podman pairs' images: run as a background 
     pair_podman_save pair-bah-layers localhost/rt/pair-bah:layers buildah oci-archive "buildah bud --layers: the same Containerfile"
     pair_podman_save pair-bah-copy localhost/rt/pair-bah:copy buildah oci-archive "buildah bud --layers: FROM rt-base; COPY app.txt /srv/app/app.txt"
     pair_podman_save pair-bah-commit localhost/rt/pair-bah:commit buildah oci-archive "buildah from rt-base; buildah copy app.txt /srv/app/app.txt; buildah commit"
+    pair_podman_save pair-bah-run-single localhost/rt/pair-bah:run-single buildah oci-archive "buildah bud (no --layers): COPY, ENV, RUN last"
+    pair_podman_save pair-bah-run-layers localhost/rt/pair-bah:run-layers buildah oci-archive "buildah bud --layers: the same Containerfile (COPY, ENV, RUN last)"
     for v in layers squash squash-all; do
         pair_podman_save "pair-pod-$v" "localhost/rt/pair-pod:$v" podman docker-archive "podman build --$v: RUN, COPY, ENV, CMD"
     done
@@ -2048,6 +2059,8 @@ stage_pairs() {
             "podman build --layers vs --squash of one Containerfile: the same paths and bytes. In A (layered) hl/a.txt, linked in step 2, is a separate copy of hl/z.txt in step 2's layer (a tar hardlink can only point inside its own layer); in B (squashed) hl/z.txt is a hardlink to hl/a.txt. Right: same files, B is squashed; the link structure alone is a low-severity difference."
         pair bah-single-vs-layers buildah-podman 2 $P/pair-bah-single.oci.tar $P/pair-bah-layers.oci.tar bah-single \
             "buildah bud without and with --layers, one Containerfile (COPY, RUN, ENV, COPY) whose last step is a COPY: the same files. A's one build layer belongs to its last step (COPY extra.txt, comment 'FROM localhost/rt-base:latest'); its first COPY, its RUN and its ENV are empty_layer by buildah's convention, not a BuildKit loss (no BuildKit comment anywhere). B has one layer per COPY/RUN step, ENV empty. Right: same files; A is squashed (buildah single layer); no WARNING blamed on BuildKit, on either image's own audit or in the diff."
+        pair bah-single-run-vs-layers buildah-podman 2 $P/pair-bah-run-single.oci.tar $P/pair-bah-run-layers.oci.tar bah-single \
+            "buildah bud without and with --layers, one Containerfile (COPY, ENV, RUN) whose last step is a RUN: the same files. A's one build layer belongs to its last step (the RUN, comment 'FROM localhost/rt-base:latest'), its COPY and ENV are empty_layer by buildah's convention, not a BuildKit loss. B has one layer per COPY/RUN step. Right: same files; A is squashed (buildah single layer); no WARNING blamed on BuildKit."
         pair bah-commit-vs-bud buildah-podman 2 $P/pair-bah-copy.oci.tar $P/pair-bah-commit.oci.tar bah-commit \
             "Two healthy two-layer buildah images with the same paths and bytes: A by buildah bud --layers (step 1 COPY file:<hash> in /srv/app/app.txt), B by buildah from + copy + commit (step 1's created_by is the base's CMD '/bin/sh', comment 'FROM localhost/rt-base:latest', with its own layer). B is not squashed: each step has its layer."
         pair podman-layers-vs-squash buildah-podman 2 $P/pair-pod-layers.docker.tar $P/pair-pod-squash.docker.tar same-files \

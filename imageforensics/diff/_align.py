@@ -22,7 +22,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from imageforensics.created_by import copy_destination, instruction, is_classic_copy, normalise_created_by
+from imageforensics.builders import is_commit_step
+from imageforensics.created_by import classic_copy_parts, copy_destination, instruction, is_classic_copy, normalise_created_by
 from imageforensics.history import layer_indexes
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.options import Limits
@@ -32,6 +33,8 @@ REASON_LAYER = "same layer diff_id"
 REASON_INSTRUCTION = "same instruction, different text"
 REASON_POSITION = "layers without history, paired in order"
 REASON_COPY_DEST = "same COPY/ADD destination (the classic builder names sources by content hash)"
+REASON_SOURCE = "same instruction, other source content (the classic builder names sources by content hash)"
+REASON_COMMIT = "a buildah commit step (created_by is the container's command) against a build step, both with a layer"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unit:
@@ -140,6 +143,8 @@ class _Key:
     created_ns: int | None
     copy_destination: str | None
     classic_copy: bool
+    classic_copy_text: tuple[str, str, str] | None
+    commit: bool
 
 
 def _key(unit: Unit) -> _Key:
@@ -147,7 +152,8 @@ def _key(unit: Unit) -> _Key:
     created = unit.step.created if unit.step is not None else None
     return _Key(unit, unit.created_by, normal, notes, instruction(normal),
                 created.ns if created is not None else None,
-                copy_destination(normal), is_classic_copy(normal))
+                copy_destination(normal), is_classic_copy(normal), classic_copy_parts(normal),
+                is_commit_step(unit.step))
 
 
 def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
@@ -166,8 +172,14 @@ def _score(ka: _Key, kb: _Key) -> tuple[int, str] | None:
     elif (ka.copy_destination is not None and ka.copy_destination == kb.copy_destination
           and ka.classic_copy != kb.classic_copy):
         base, reason = 80, REASON_COPY_DEST
+    elif ka.classic_copy_text is not None and ka.classic_copy_text == kb.classic_copy_text:
+        # `COPY dir:<h1> in /d` and `COPY dir:<h2> in /d`: one instruction, the sources' content hashed otherwise.
+        base, reason = 80, REASON_SOURCE
     elif same_layer:
         return 60, REASON_LAYER
+    elif ka.commit != kb.commit and a.has_layer and b.has_layer and not _trivial(a.diff_id) and not _trivial(b.diff_id):
+        # buildah commit names no instruction: its layer step stands for whatever the other image ran there.
+        return 5, REASON_COMMIT
     elif ka.keyword and ka.keyword == kb.keyword:
         base, reason = 5, REASON_INSTRUCTION
     else:

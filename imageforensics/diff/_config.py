@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from imageforensics.config_shape import shape_changes
+from imageforensics.config_shape import runtime_equivalent, shape_changes
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.inline_cache import CacheRecord
 from imageforensics.model import Image, RunConfig
@@ -127,9 +127,7 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
                 code="build-metadata-differs", severity=Severity.INFO,
                 summary=f"{name} differs: A {va!r}, B {vb!r}", path=name,
                 evidence=evidence(field=name, a=va, b=vb)))
-    shape = _config_json(image_a, image_b)
-    if shape is not None:
-        out.append(shape)
+    out += _config_json(image_a, image_b)
     if image_a.has_inline_cache != image_b.has_inline_cache:
         side = "A" if image_a.has_inline_cache else "B"
         out.append(Finding(
@@ -182,18 +180,32 @@ def _inline_cache_records(image_a: Image, image_b: Image) -> Finding | None:
                           **{f"change_{i:03d}": c for i, c in enumerate(changes[:20], 1)}))
 
 
-def _config_json(image_a: Image, image_b: Image) -> Finding | None:
-    """Where the config JSON differs beyond the compared fields: what else makes the image IDs differ."""
+def _config_json(image_a: Image, image_b: Image) -> list[Finding]:
+    """Where the config JSON differs beyond the compared fields: what else makes the image IDs differ.
+
+    A key absent in one config and null, empty or a zero value in the other
+    (skopeo drops ``"OnBuild": null``; BuildKit leaves out the classic
+    builder's ``"AttachStdin": false``) means the same to every runtime: said
+    apart, as a note, never as a difference.
+    """
     if image_a.image_id == image_b.image_id or not image_a.config_shape or not image_b.config_shape:
-        return None
+        return []
     changes = shape_changes(image_a.config_shape, image_b.config_shape)
-    if not changes:
-        return None
-    shown = "; ".join(f"{escape(path)} {how}" for path, how in changes[:5])
-    more = f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
-    return Finding(
-        code="config-json-differs", severity=Severity.INFO,
-        summary=f"the config JSON also differs where no field is compared: {shown}{more}",
-        paths=tuple(path for path, _ in changes),
-        evidence=evidence(count=len(changes), **{f"path_{i:03d}": (path, how)
-                                                for i, (path, how) in enumerate(changes[:20], 1)}))
+    equivalent = runtime_equivalent(image_a.config_shape, image_b.config_shape)
+    out: list[Finding] = []
+    for same in (False, True):
+        found = [c for c in changes if (c[0] in equivalent) == same]
+        if not found:
+            continue
+        code = "config-json-equivalent" if same else "config-json-differs"
+        shown = "; ".join(f"{escape(path)} {how}" for path, how in found[:5])
+        more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+        summary = (f"the config JSON also differs where no field is compared: {shown}{more}"
+                   if code == "config-json-differs" else
+                   f"{len(found)} config key{'s are' if len(found) != 1 else ' is'} absent in one image and null, "
+                   f"empty or a zero value in the other, which every runtime reads the same: {shown}{more}")
+        out.append(Finding(
+            code=code, severity=Severity.INFO, summary=summary, paths=tuple(path for path, _ in found),
+            evidence=evidence(count=len(found), **{f"path_{i:03d}": (path, how)
+                                                   for i, (path, how) in enumerate(found[:20], 1)})))
+    return out

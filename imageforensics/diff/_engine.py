@@ -34,6 +34,7 @@ from imageforensics.diff._steps import (LayerState, LayerStates, created_of, dri
                                      only_one_side, step_label, step_text, timestamp_drift,
                                      times_differ, wrongly_empty)
 from imageforensics.diff._audit_findings import side_findings
+from imageforensics.diff._squash import SquashedSides, squash_findings
 from imageforensics.timestamp import format_duration
 from imageforensics.diff._verdict import decide_verdict
 from imageforensics.untrusted import escape
@@ -137,22 +138,32 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
     """Step-level findings for every row of the alignment."""
     out: list[Finding] = []
     spellings: list[tuple[Finding, str]] = []
+    sources: list[Finding] = []
     ignored = path_matcher(options.ignore)
+    squashed = SquashedSides(image_a, image_b)
     for pair in pairs:
+        # A squash explains the row (a merged step, the merged layer, a step the squash added or
+        # dropped): said once by squash_findings, the files compared by the merged filesystems.
+        absorbed = squashed.absorbs(pair)
         if pair.a is None or pair.b is None:
-            out.append(only_one_side(pair, states))
+            if not absorbed:
+                out.append(only_one_side(pair, states))
             continue
         text = step_text(pair)
         if text is not None and text.code == "created-by-spelling":
             spellings.append((text, pair.reason))
+        elif text is not None and text.code == "copy-source-differs":
+            sources.append(text)
+        elif text is not None and text.code == "step-metadata-differs" and absorbed:
+            pass  # a squash leaves its merged steps uncommented: said by squash_findings
         elif text is not None:
             out.append(text)
-        empty = wrongly_empty(pair, image_a, image_b, states)
+        empty = None if absorbed else wrongly_empty(pair, image_a, image_b, states)
         if empty is not None:
             out.append(empty)
             continue
         sa, sb = states.a(pair.a), states.b(pair.b)
-        if sa.has_content and sb.has_content and pair.a.diff_id != pair.b.diff_id:
+        if sa.has_content and sb.has_content and pair.a.diff_id != pair.b.diff_id and not absorbed:
             out.append(layer_content(pair, layer_entries(image_a, image_b, pair.a),
                                      layer_entries(image_b, image_a, pair.b),
                                      ignore_mtime=options.ignore_timestamps, ignored=ignored))
@@ -165,6 +176,9 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
                 evidence=evidence(a=sa.how, b=sb.how, diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)))
     if spellings:
         out.append(_spellings(spellings))
+    if sources:
+        out.append(_sources(sources))
+    out += squash_findings(pairs, squashed)
     return out
 
 
@@ -179,6 +193,20 @@ def _spellings(found: list[tuple[Finding, str]]) -> Finding:
                                   f"from step {first.step_a} ({'; '.join(reasons)})",
                    evidence=evidence(steps_a=tuple(f.step_a for f, _ in found if f.step_a is not None),
                                      steps_b=tuple(f.step_b for f, _ in found if f.step_b is not None),
+                                     count=len(found)))
+
+
+def _sources(found: list[Finding]) -> Finding:
+    """One note for every COPY/ADD step that is the same instruction with other source content."""
+    first = found[0]
+    if len(found) == 1:
+        return first
+    steps = ", ".join(str(f.step_a) for f in found)
+    return replace(first, summary=f"{len(found)} aligned COPY/ADD steps ({steps}) are the same instructions with "
+                                  "other source content (the classic builder names the sources by a hash of their "
+                                  "content)",
+                   evidence=evidence(steps_a=tuple(f.step_a for f in found if f.step_a is not None),
+                                     steps_b=tuple(f.step_b for f in found if f.step_b is not None),
                                      count=len(found)))
 
 

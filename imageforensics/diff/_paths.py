@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imageforensics.diff._artefacts import split_builder_artefacts
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit, effective_diff_id, image_units, layer_count
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence
@@ -112,7 +113,9 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image,
     fb = merge_layers([e for e in layers_b if e is not None], options.limits)
     delta = compare_filesystems(fa, fb, ignore_mtime=options.ignore_timestamps, ignored=path_matcher(options.ignore),
                                 layer_ids=(seq_a, seq_b))
-    return _group(delta, pairs, image_a, image_b, fa, fb)
+    # Mount points one builder's RUN leaves and the other's does not: said apart, not as missing or added content.
+    delta, artefacts = split_builder_artefacts(delta, fa, fb, image_a, image_b)
+    return artefacts + _group(delta, pairs, image_a, image_b, fa, fb)
 
 
 @dataclass(frozen=True, slots=True)

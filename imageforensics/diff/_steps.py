@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit
-from imageforensics.audit import squash_kind
+from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, REASON_SOURCE, Pair, Unit
+from imageforensics.builders import buildkit_may_have_written, has_buildah_comment, squash_of
 from imageforensics.created_by import COPY_INSTRUCTIONS, FILESYSTEM_INSTRUCTIONS, display_created_by, step_instruction
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.diff._artefacts import layer_artefacts
 from imageforensics.diff._change_words import change_words
 from imageforensics.diff._merged_fs import changed_fields, describe_change, layer_links
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, HistoryStep, Image, Layer
@@ -185,10 +186,17 @@ def wrongly_empty_sentence(f: Finding, pairs: Sequence[Pair], image_a: Image, im
 
 
 def removal_signature(image: Image, step: HistoryStep | None) -> bool:
-    """BuildKit's empty-layer removal signature: a filesystem step marked empty_layer in an unsquashed image."""
-    if step is None or not step.empty_layer or squash_kind(image):
+    """BuildKit's empty-layer removal signature: a BuildKit filesystem step marked empty_layer, not merged by a squash.
+
+    Only a step BuildKit may have written carries it (``builders.buildkit_may_have_written``):
+    the classic builder, buildah and podman never drop a layer so.
+    """
+    if step is None or not step.empty_layer:
         return False
-    return step_instruction(step.created_by) in FILESYSTEM_INSTRUCTIONS
+    squash = squash_of(image)
+    if squash is not None and squash.merges(step):
+        return False
+    return step_instruction(step.created_by) in FILESYSTEM_INSTRUCTIONS and buildkit_may_have_written(image, step)
 
 
 def single_image_signals(image: Image, unit: Unit) -> list[str]:
@@ -200,9 +208,9 @@ def single_image_signals(image: Image, unit: Unit) -> list[str]:
     step = unit.step
     if step is None:
         return []
-    squashed = squash_kind(image)
-    if squashed and step.empty_layer:
-        return [f"the image is squashed ({squashed} marks every merged step empty_layer)"]
+    squash = squash_of(image)
+    if squash is not None and squash.merges(step):
+        return [f"the image is squashed ({squash.kind} marks every merged step empty_layer)"]
     out = []
     keyword = step_instruction(step.created_by)
     if removal_signature(image, step):
@@ -260,6 +268,10 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     ignored_count = 0
     mtime_only = True
     mtime_alone: list[bool] = []  # per line: only the mtime differs (said by count, the paths by paths-mtime-differ)
+    # Empty mount points one builder's RUN leaves in its layer (builders.mount_point_artefacts).
+    artefacts = (layer_artefacts([k[0] for k in da.keys() - db.keys()], resolved_a, pair.a.step)
+                 | layer_artefacts([k[0] for k in db.keys() - da.keys()], resolved_b, pair.b.step))
+    artefact_count = 0
     for key in sorted(da.keys() | db.keys()):
         ea, eb = da.get(key), db.get(key)
         label = "/" + key[0] + (f" ({key[1]})" if key[1] else "")
@@ -275,6 +287,9 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         else:
             fields = ()
             change = said = "only in A" if eb is None else "only in B"
+            if key[0] in artefacts and not key[1]:
+                artefact_count += 1
+                continue
         if not change or (ignored is not None and ignored(key[0])):
             ignored_count += 1
             continue
@@ -284,7 +299,8 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         words.append(said)
     values: dict[str, EvidenceValue | None] = dict(
         base, entries_a=len(entries_a), entries_b=len(entries_b), changed_entries=len(lines),
-        ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None)
+        ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None,
+        builder_artefacts=artefact_count or None)
     # Numbered keys keep untrusted paths out of evidence names.
     details = {f"entry_{n:03d}": f"{label}: {change}" for n, (label, change) in enumerate(lines[:MAX_DETAILS], 1)}
     paths = tuple(label for label, _ in lines)
@@ -304,6 +320,10 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     if ignored_count:
         return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
                         f"{step_label(pair)}: the layers differ only in ignored paths or timestamps", values)
+    if artefact_count:
+        return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
+                        f"{step_label(pair)}: the layers differ only in the empty mount points a builder's RUN "
+                        f"leaves ({artefact_count} entr{'ies' if artefact_count != 1 else 'y'})", values)
     why = ("the same entries in a different order" if list(da) != list(db)
            else "the same entries; the tar bytes differ (header encoding or padding)")
     return _at_pair(pair, "layer-bytes-differ", Severity.INFO, f"{step_label(pair)}: the diff_ids differ but {why}",
@@ -322,11 +342,19 @@ def step_text(pair: Pair) -> Finding | None:
                         f"A `{display_created_by(a.created_by, 'summary')}`, B `{display_created_by(b.created_by, 'summary')}` "
                         f"(paired by: {pair.reason})",
                         dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
+    if pair.reason == REASON_SOURCE:
+        return _at_pair(pair, "copy-source-differs", Severity.INFO,
+                        f"{step_label(pair)} is the same instruction with other source content "
+                        "(the classic builder names the sources by a hash of their content)",
+                        dict(created_by_a=a.created_by, created_by_b=b.created_by))
     if a.created_by != b.created_by:
         return _at_pair(pair, "created-by-spelling", Severity.INFO,
                         f"{step_label(pair)} is written differently by the two builders ({pair.reason})",
                         dict(created_by_a=a.created_by, created_by_b=b.created_by, paired_by=pair.reason))
     if (a.comment, a.author) != (b.comment, b.author):
+        if a.author == b.author and has_buildah_comment(a) and has_buildah_comment(b):
+            # buildah comments a step "FROM <the previous image>": an ID no two builds share.
+            return None
         return _at_pair(pair, "step-metadata-differs", Severity.INFO, f"{step_label(pair)}: comment or author differs",
                         dict(comment_a=a.comment, comment_b=b.comment, author_a=a.author, author_b=b.author))
     return None

@@ -24,6 +24,7 @@ from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.model import HistoryStep, Image
+from imageforensics.diff._squash import squashed_same_files
 from imageforensics.diff._steps import LayerStates, removal_signature, wrongly_empty_sentence
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import escape
@@ -226,12 +227,19 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Seq
         return "diverged", (text + ("." if not text.endswith(".") else "") + (" " + drift_note if drift_note else "")
                             + _squash_note(image_a, image_b))
     differences = [f for f in findings if _category(f).is_difference]
+    squashed = squashed_same_files(findings)
+    if squashed:
+        # The same files, one side squashed: the layers differ by design (exit status 1 all the same).
+        rest = [f for f in differences if f.code != "steps-squashed"]
+        return "metadata", (squashed + (". Also: " + _describe(rest) if rest else "") + "."
+                            + (" " + drift_note if drift_note else ""))
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
                              "difference is in ignored timestamps or paths")
     if not differences and image_a.config_shape and image_b.config_shape:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
-                            "hold the same values written differently (key order, whitespace or escapes), "
+                            "hold the same values written differently (key order, whitespace, escapes, or a key "
+                            "absent in one and null or empty in the other), "
                             "so the image IDs differ")
     if not differences:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "

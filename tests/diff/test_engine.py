@@ -134,13 +134,16 @@ def test_a_squashed_image_moves_content_without_losing_it():
     squashed = spec(s.steps[0], replace(s.steps[1], layer=None, empty_layer=True),
                     replace(s.steps[2], layer=None, empty_layer=True),
                     step("", file("app/main"), file("app/out"), comment="merge sha256:aa to sha256:bb"))
-    report = diff(build(s), build(squashed))
-    empties = [f for f in report.findings if f.code == "step-wrongly-empty"]
-    assert [(f.step_a, f.severity) for f in empties] == [(1, Severity.WARNING), (2, Severity.WARNING)]
-    assert all("no path it wrote is missing from B" in f.summary for f in empties)
-    assert not [f for f in report.findings if f.code == "paths-missing"]
-    assert report.verdict_kind == "diverged"
-    assert report.verdict.endswith(" B is squashed (docker build --squash): its steps' files are in its last layer.")
+    for report, side, other in ((diff(build(s), build(squashed)), "B", "a"), (diff(build(squashed), build(s)), "A", "b")):
+        # The merged steps are empty by the squash's design, not wrongly empty: one INFO says what it merged.
+        assert not [f for f in report.findings if f.code in ("step-wrongly-empty", "step-only-in-a", "step-only-in-b",
+                                                              "paths-missing", "paths-added")]
+        [squash] = [f for f in report.findings if f.code == "steps-squashed"]
+        assert squash.severity == Severity.INFO and squash.side == side
+        assert squash.evidence_value("merged") == (1, 2) and squash.evidence_value("carrier") == 3
+        assert squash.evidence_value(f"layered_{other}") == (1, 2)
+        assert report.verdict_kind == "metadata" and report.exit_status == 1
+        assert report.verdict.startswith(f"same files; {side} is squashed (docker build --squash)")
 
 
 def test_a_squashed_image_that_lost_a_path_is_not_called_a_buildkit_cache_loss():
@@ -151,12 +154,11 @@ def test_a_squashed_image_that_lost_a_path_is_not_called_a_buildkit_cache_loss()
                     replace(s.steps[2], layer=None, empty_layer=True),
                     step("", file("app/out"), comment="merge sha256:aa to sha256:bb"))
     report = diff(build(s), build(squashed))
-    empties = [f for f in report.findings if f.code == "step-wrongly-empty"]
-    # Step 1's file is gone; step 2's lives on in the merge entry.
-    assert [(f.step_a, f.severity) for f in empties] == [(1, Severity.ERROR), (2, Severity.WARNING)]
-    empty = empties[0]
-    assert "the image is squashed (docker build --squash marks every merged step empty_layer)" in empty.summary
-    assert "BuildKit" not in empty.summary
+    # Step 1's file is gone (the merge entry lost it); step 2's lives on in the merge entry.
+    assert not [f for f in report.findings if f.code == "step-wrongly-empty"]
+    [missing] = [f for f in report.findings if f.code == "paths-missing"]
+    assert missing.severity == Severity.ERROR and missing.paths == ("/app/main",) and missing.step_a == 1
+    assert "BuildKit" not in missing.summary
     assert report.verdict_kind == "missing-content" and "BuildKit cache import" not in report.verdict
     assert report.verdict.endswith(" B is squashed (docker build --squash): its steps' files are in its last layer.")
     # The same loss in an image that is not squashed is BuildKit's signature.
