@@ -135,7 +135,7 @@ def _through_symlinks(image: Image) -> list[Finding]:
         listed = redirects[: limits.max_anomalies_per_layer]
         for r in listed:
             out.append(_f("layer-write-through-symlink", ERROR if r.loops else WARNING, f"layer {i}: {_redirect_text(r)}",
-                          path=r.written or r.entry, layer=i, entry=r.entry, kind=r.kind, written=r.written,
+                          path="/" + (r.written or r.entry), layer=i, entry=r.entry, kind=r.kind, written=r.written,
                           link=r.link, target=r.target, loops=r.loops, **at))
         if len(redirects) > len(listed):
             rest = redirects[len(listed):]
