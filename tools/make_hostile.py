@@ -284,9 +284,20 @@ CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "index-fan-out.tar": (_index_fan_out, {"images": 1, "findings": []}),
     "digests-corrupted.tar": (_digests_corrupted, {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch"]}),
 }
+def _layout_with_long_blob() -> dict[str, bytes]:
+    """An OCI layout directory whose first layer blob runs on past the size its descriptor declares (a sparse file's zeros)."""
+    members, roles = oci()
+    files = {name: cast(bytes, data) for name, data in members}
+    files[roles["layer0"]] += bytes(64 << 10)
+    return files
+
+
 DIRECTORY_CASES: dict[str, tuple[dict[str, bytes], dict[str, object]]] = {
     "dir-not-image": ({"README.md": b"# notes\n", "src/main.c": b"int main(void) { return 0; }\n"},
                       {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src, src/main.c"}),
+    # Read to the declared size and one byte more: that byte is all the reader sees of the rest.
+    "dir-blob-past-descriptor": (_layout_with_long_blob(), {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch", "layer-anomaly"],
+                                                            "anomalies": ["trailing-garbage"]}),
 }
 
 

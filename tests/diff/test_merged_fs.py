@@ -150,3 +150,50 @@ def test_a_hostile_deep_name_costs_no_more_than_its_length():
     layers = [[file(f"{i}/{deep}") for i in range(20)], [whiteout("3"), opaque("")]]
     fs = merge_layers(layers)
     assert fs.entries == {} and len(fs.removed_by) == 20
+
+
+def _operations(work) -> int:
+    """How many Python and C function calls ``work()`` makes: a count of work done, not a time."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += 1
+
+    sys.setprofile(count)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def _deep_layers(n: int):
+    deep = "/".join(["p"] * 300)
+    return [[file(f"{deep}/{i % 7}/f{i}") for i in range(n)],
+            [file(f"{deep}/{i % 7}/f{i}", "again") for i in range(0, n, 2)]
+            + [whiteout(f"{deep}/{i % 7}/f{i}") for i in range(1, n, 4)] + [symlink(f"{deep}/l", "/")]]
+
+
+def test_merging_entries_deeper_than_hundreds_of_levels_is_linear():
+    # Quadratic work (a scan of every deep path per entry) makes four times the entries cost sixteen times the calls.
+    small, large = (_operations(lambda: merge_layers(_deep_layers(n))) for n in (500, 2000))
+    assert large < 5 * small, (small, large)
+
+
+def test_diffing_entries_deeper_than_hundreds_of_levels_is_linear():
+    from imageforensics.diff._engine import diff_images
+    from imageforensics.options import DiffOptions
+    from tests.modelfactory import archive, build, spec, step
+
+    def work(n: int) -> None:
+        a_layers = _deep_layers(n)
+        b_layers = [a_layers[0], a_layers[1][:-3]]
+        ia = build(spec(*(step(f"RUN {i}", *entries) for i, entries in enumerate(a_layers))))
+        ib = build(spec(*(step(f"RUN {i}", *entries) for i, entries in enumerate(b_layers))))
+        diff_images(archive(ia), ia, archive(ib, source="b.tar"), ib, DiffOptions())
+
+    small, large = _operations(lambda: work(500)), _operations(lambda: work(2000))
+    assert large < 5 * small, (small, large)
