@@ -5,7 +5,8 @@ stored in the model or in snapshots, so it is always this version's): what
 parsing observed (``Image.findings``: the archive's bytes and references, built
 in ``parse/_archive_findings``) together with ``audit_image``, the checks of
 one Image on its own (layers vs diff_ids, history vs layers, empty and
-unreadable layers) and ``history_signals``, the single-image forensic signals
+unreadable layers) and the entries a symlink on their parent chain sends elsewhere (``rootfs``), and
+``history_signals``, the single-image forensic signals
 that the diff engine reuses. Every code is registered in ``catalogue``.
 """
 
@@ -20,6 +21,8 @@ from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, EMPTY_GZIP_SCHEMA1, LAYER_ANOMALIES, WELL_KNOWN_EMPTY, Digest, HistoryStep, Image
 from imageforensics.inline_cache import InlineCache
+from imageforensics.options import Limits
+from imageforensics.rootfs import Redirect, RootLinks
 from imageforensics.timestamp import format_duration
 from imageforensics.untrusted import show
 
@@ -50,7 +53,7 @@ def image_findings(image: Image) -> tuple[Finding, ...]:
 
 def audit_image(image: Image) -> tuple[Finding, ...]:
     """Every single-image check: layers vs diff_ids, history vs layers, then ``history_signals``."""
-    return tuple(_layer_checks(image) + _history_checks(image)) + history_signals(image)
+    return tuple(_layer_checks(image) + _history_checks(image) + _through_symlinks(image)) + history_signals(image)
 
 
 def _step_for_layer(image: Image) -> dict[int, HistoryStep]:
@@ -98,6 +101,46 @@ def _anomalies(index: int, anomalies: tuple[tuple[str, str], ...], at: _At) -> l
         meaning = LAYER_ANOMALIES.get(code, code).split(";")[0]
         examples = ", ".join(show(d, 80) for d in details[:3]) + (f" and {len(details) - 3} more" if len(details) > 3 else "")
         out.append(_f("layer-anomaly", WARNING, f"layer {index}: {len(details)} × {meaning}: {examples}", layer=index, anomaly=code, count=len(details), first=details[0], **at))
+    return out
+
+
+def _redirect_text(r: Redirect) -> str:
+    link = f"the symlink /{show(r.link, 80)} -> {show(r.target, 80)}"
+    if r.loops:
+        return (f"/{show(r.entry, 120)}: its parent directories loop through {link} (or take more links than a "
+                f"runtime follows): the runtime refuses the layer")
+    if r.kind == "whiteout":
+        return f"the whiteout of /{show(r.entry, 120)} removes /{show(r.written, 120)}, through {link}"
+    if r.kind == "opaque":
+        return f"the opaque marker of /{show(r.entry, 120)} empties /{show(r.written, 120)}, through {link}"
+    return f"{r.kind} /{show(r.entry, 120)} is written to /{show(r.written, 120)}, through {link}"
+
+
+def _through_symlinks(image: Image) -> list[Finding]:
+    """Entries the runtime writes elsewhere than the tar names, because a symlink lies on their parent chain (rootfs)."""
+    limits = Limits()
+    links = RootLinks(limits)
+    steps = _step_for_layer(image)
+    out: list[Finding] = []
+    for i, layer in enumerate(image.layers):
+        if layer is None or not layer.readable:
+            continue
+        redirects = links.apply_layer(layer.entries, i)
+        if not redirects:
+            continue
+        step = steps.get(i)
+        at: _At = {"step": step.index if step else None, "created_by": step.created_by if step else ""}
+        listed = redirects[: limits.max_anomalies_per_layer]
+        for r in listed:
+            out.append(_f("layer-write-through-symlink", ERROR if r.loops else WARNING, f"layer {i}: {_redirect_text(r)}",
+                          path="/" + (r.written or r.entry), layer=i, entry=r.entry, kind=r.kind, written=r.written,
+                          link=r.link, target=r.target, loops=r.loops, **at))
+        if len(redirects) > len(listed):
+            rest = redirects[len(listed):]
+            loops = any(r.loops for r in rest)
+            out.append(_f("layer-write-through-symlink", ERROR if loops else WARNING,
+                          f"layer {i}: {len(rest)} more entries go through symlinks (not listed)", layer=i,
+                          unlisted=len(rest), loops=loops, **at))
     return out
 
 

@@ -317,6 +317,12 @@ _CODES: tuple[CodeSpec, ...] = (
           key("layer", int), key("empty_kind"), key("blob", Digest)),
     _code("layer-anomaly", WARNING, _AUDIT, "odd entries in a layer (Layer.anomalies), one finding per kind",
           key("layer", int), key("anomaly"), key("count", int), key("first")),
+    _code("layer-write-through-symlink", WARNING, _AUDIT,
+          "a layer entry whose parent directories run through a symlink: the runtime writes (or removes) another "
+          "path than the tar names (ERROR when the chain loops: the runtime refuses the layer); one finding per "
+          "entry, the rest of a layer counted in ``unlisted``",
+          key("layer", int), key("entry"), key("kind"), key("written"), key("link"), key("target"), key("loops", bool),
+          key("unlisted", int), also=(ERROR,)),
     _code("layer-repeated", INFO, _AUDIT, "one diff_id appears several times in an image",
           key("diff_id", Digest), key("layers", int, separator=",")),
     _code("history-absent", INFO, _AUDIT, "the config has no history"),

@@ -78,6 +78,10 @@ class Limits:
     max_sparse_runs: int = _fixed(100_000, "runs in a sparse map")
     max_anomalies_per_layer: int = _fixed(1000, "anomalies listed per layer (the rest are counted)")
     max_link_hops: int = _fixed(40, "links followed to resolve a member name")
+    # containerd's fs.RootPath and moby's FollowSymlinkInScope give up after 255 links.
+    max_symlink_hops: int = _fixed(255, "symlinks followed to resolve the parent of a layer entry inside the image (as containerd's `fs.RootPath`)")
+    # Each link followed adds its target's names to the walk: this bounds one resolution's work.
+    max_symlink_steps: int = _fixed(65_536, "names walked to resolve the parent of a layer entry (beyond: a loop)")
     max_index_depth: int = _fixed(16, "nesting of image indexes", unit="levels")
     # Each (child, names, platform) is walked once, but indexes naming their
     # children under distinct names on every path still fan out.
@@ -101,10 +105,6 @@ class Limits:
     # steps); beyond this many units a windowed greedy pass is used instead.
     max_difflib_units: int = _fixed(10_000, "history steps matched with difflib (beyond: one linear pass)")
     resync_window: int = _fixed(64, "steps the linear pass looks ahead to pair up again", unit="steps")
-    # Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
-    max_linked_depth: int = _fixed(
-        256, "depth of paths the merged filesystem links to their parent (deeper ones are found by a scan)",
-        unit="levels")
 
     @property
     def max_members(self) -> int:

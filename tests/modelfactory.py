@@ -12,6 +12,7 @@ same diff_id, and the same spec the same image ID.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -252,30 +253,85 @@ def insert_step(s: ImageSpec, k: int, new: StepSpec) -> ImageSpec:
     return replace(s, steps=s.steps[:k] + (new,) + s.steps[k:])
 
 
+def naive_root_path(links: dict[str, str], path: str) -> str | None:
+    """``path`` resolved inside the root through ``links`` (path → target), as moby's FollowSymlinkInScope walks it; None for a loop.
+
+    The oracle for ``rootfs.RootLinks``: a string walk, one name at a time,
+    with no index.
+    """
+    resolved = ""
+    unsafe = path
+    walked = 0
+    while unsafe:
+        name, _, unsafe = unsafe.partition("/")
+        clean = posixpath.normpath("/" + resolved + name).lstrip("/")
+        if not clean:
+            resolved = ""
+            continue
+        if clean not in links:
+            resolved = clean + "/"
+            continue
+        walked += 1
+        if walked > 255:
+            return None
+        dest = links[clean]
+        if dest.startswith("/"):
+            resolved = ""
+        joined = "/".join(x for x in (dest, unsafe) if x)
+        unsafe = posixpath.normpath(joined) if joined else ""
+    return posixpath.normpath("/" + resolved).lstrip("/")
+
+
 def naive_merge(layers: Iterable[Iterable[FileEntry]]) -> dict[str, tuple[FileEntry, int]]:
-    """A deliberately simple reference merge (quadratic scans), the oracle for fsmerge."""
+    """A deliberately simple reference merge (quadratic scans), the oracle for fsmerge.
+
+    Each entry's parent chain is resolved with ``naive_root_path`` against the
+    symlinks as they stand (a loop drops the entry); an opaque directory is
+    resolved whole.
+    """
     state: dict[str, tuple[FileEntry, int]] = {}
 
     def drop_below(prefix: str) -> None:
         for p in [p for p in state if (p.startswith(prefix + "/") if prefix else True)]:
             del state[p]
 
+    def real(e: FileEntry, whole: bool) -> FileEntry | None:
+        links = {p: x.linkname for p, (x, _) in state.items() if x.kind == "symlink"}
+        parent, _, name = e.path.rpartition("/")
+        where = naive_root_path(links, e.path if whole else parent)
+        if where is None:
+            return None
+        path = where if whole else "/".join(x for x in (where, name) if x)
+        if e.kind == "hardlink":
+            lparent, _, lname = e.linkname.rpartition("/")
+            named = naive_root_path(links, lparent)
+            if named is not None:
+                e = replace(e, linkname="/".join(x for x in (named, lname) if x))
+        return replace(e, path=path) if path != e.path or e.kind == "hardlink" else e
+
     for index, entries in enumerate(layers):
         entries = list(entries)
         for e in entries:
             if e.kind == "opaque":
-                drop_below(e.path)
+                r = real(e, True)
+                if r is not None:
+                    drop_below(r.path)
         for e in entries:
             if e.kind == "whiteout":
-                state.pop(e.path, None)
-                drop_below(e.path)
+                r = real(e, False)
+                if r is not None:
+                    state.pop(r.path, None)
+                    drop_below(r.path)
         for e in entries:
             if e.kind in ("opaque", "whiteout"):
                 continue
-            old = state.get(e.path)
-            if old is not None and not (old[0].kind == "dir" and e.kind == "dir"):
-                drop_below(e.path)
-            elif old is None and e.kind != "dir":
-                drop_below(e.path)  # an implicit directory (only its contents listed) is replaced too
-            state[e.path] = (e, index)
+            r = real(e, False)
+            if r is None:
+                continue
+            old = state.get(r.path)
+            if old is not None and not (old[0].kind == "dir" and r.kind == "dir"):
+                drop_below(r.path)
+            elif old is None and r.kind != "dir":
+                drop_below(r.path)  # an implicit directory (only its contents listed) is replaced too
+            state[r.path] = (r, index)
     return state

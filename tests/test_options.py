@@ -42,10 +42,10 @@ def test_the_defaults_are_those_documented() -> None:
         "max_path_bytes": 64 << 10, "max_expansion_ratio": 1000, "expansion_allowance": 64 << 20,
         "members_per_layer": 16, "members_besides_layers": 4096, "extended_header_allowance": 1 << 20,
         "max_bytes_after_end": 64 << 20, "json_held_multiple": 2, "max_small_member_bytes": 64 << 10,
-        "max_sparse_runs": 100_000, "max_anomalies_per_layer": 1000, "max_link_hops": 40, "max_index_depth": 16,
+        "max_sparse_runs": 100_000, "max_anomalies_per_layer": 1000, "max_link_hops": 40, "max_symlink_hops": 255,
+        "max_symlink_steps": 65_536, "max_index_depth": 16,
         "max_descriptors": 100_000, "max_duplicate_keys": 20, "depth_scan_chars": 4 << 20, "max_config_paths": 4096,
         "snapshot_json_multiple": 16, "max_alignment_cells": 1_000_000, "max_difflib_units": 10_000, "resync_window": 64,
-        "max_linked_depth": 256,
     }
     d = Limits()
     assert (d.max_members, d.max_extended_header_bytes, d.max_json_held_bytes, d.max_snapshot_bytes) == (

@@ -19,6 +19,12 @@ Cases (sizes at ``--scale 1``):
 - ``gzip``: the big pair as a Docker 25+ (containerd) layout with gzip layers.
   Floor: ``gzip -dc`` of each layer piped to ``openssl dgst -sha256``, plus
   ``openssl dgst -sha256`` of the compressed blobs.
+- ``deep`` (not run by default): 40,000 files more than 256 directories
+  deep in one layer, a few differ (the merged filesystem's work must stay
+  linear in the entries). Floor: the ``tarfile`` listing of ``many``.
+- ``wide`` (not run by default): 5 layers of 1,000,000 empty directories
+  each, one layer differs in one name: memory per entry of the model and the
+  merged filesystems. Floor: the ``tarfile`` listing of ``many``.
 - ``peer``: diffoscope on a medium pair (5,000 small files over 20 layers),
   when ``diffoscope`` is on PATH; at most 3 repetitions (it is slow). Every
   differing layer has another member name in the two archives (docker and
@@ -57,7 +63,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 GIB = 1 << 30
-CASES = ("big", "many", "gzip", "peer")
+CASES = ("big", "many", "gzip", "peer", "deep", "wide")
+DEFAULT_CASES = ("big", "many", "gzip", "peer")
+DEEP_FILES = 40_000
+WIDE_DIRS = 1_000_000
 # The programs each floor runs (peer: diffoscope, looked up where it is used).
 FLOOR_TOOLS = {"big": ("openssl",), "gzip": ("gzip", "openssl", "sh")}
 PEER_FILES = 5_000
@@ -165,6 +174,32 @@ def _many_specs(seed: int, scale: float, files: int = 200_000) -> tuple[object, 
     return a, b, count
 
 
+def _deep_specs(seed: int, scale: float) -> tuple[object, object, int]:
+    from tools.synth import Entry, ImageSpec, Layer
+
+    count = max(100, int(DEEP_FILES * scale))
+    deep = "/".join(["p"] * 300)
+
+    def image(changed: bool, reference: str) -> object:
+        entries = tuple(Entry(f"{deep}/{i % 97}/f{i}", data=b"%d:%d%s" % (seed, i, b"!" if changed and i % 1000 == 5 else b""))
+                        for i in range(count))
+        return ImageSpec(layers=(Layer(entries=entries),), references=(reference,))
+    return image(False, "bench/deep:a"), image(True, "bench/deep:b"), count
+
+
+def _wide_specs(seed: int, scale: float) -> tuple[object, object, int]:
+    from tools.synth import Entry, ImageSpec, Layer
+
+    count = max(100, int(WIDE_DIRS * scale))
+
+    def image(changed: bool, reference: str) -> object:
+        layers = tuple(Layer(entries=tuple(Entry(f"l{i}/d{j // 1000:04d}/{j:07d}" + ("x" if changed and i == 4 and j == 7 else ""),
+                                                 kind="dir") for j in range(count)))
+                       for i in range(5))
+        return ImageSpec(layers=layers, references=(reference,))
+    return image(False, f"bench/wide:a{seed}"), image(True, f"bench/wide:b{seed}"), 5 * count
+
+
 def _blob_files(spec_image: object, folder: Path) -> list[Path]:
     """The compressed layer blobs of an image, written as files (for the gzip floor); reused when present."""
     done = folder / ".done"
@@ -220,6 +255,10 @@ def generate(name: str, out: Path, seed: int, scale: float) -> None:
         sa, sb, _ = _many_specs(seed, scale, 200_000 if name == "many" else PEER_FILES)
         _generate(out / f"{tag}-a.tar", _write(sa, "docker-legacy"))
         _generate(out / f"{tag}-b.tar", _write(sb, "docker-legacy"))
+    elif name in ("deep", "wide"):
+        sa, sb, _ = (_deep_specs if name == "deep" else _wide_specs)(seed, scale)
+        _generate(out / f"{tag}-a.tar", _write(sa, "docker-legacy"))
+        _generate(out / f"{tag}-b.tar", _write(sb, "docker-legacy"))
 
 
 def make_case(name: str, out: Path, seed: int, scale: float) -> Case | None:
@@ -237,6 +276,11 @@ def make_case(name: str, out: Path, seed: int, scale: float) -> Case | None:
         count = _many_count(scale, 200_000)
         return Case(name, ours_argv(a, b), [sys.executable, "-c", LIST_SCRIPT, str(a), str(b)],
                     "tarfile r| listing (nested)", "<= 1.0, RSS <= 1 KB/entry", entries=2 * count)
+    if name in ("deep", "wide"):
+        count = max(100, int(DEEP_FILES * scale)) if name == "deep" else 5 * max(100, int(WIDE_DIRS * scale))
+        return Case(name, ours_argv(a, b), [sys.executable, "-c", LIST_SCRIPT, str(a), str(b)],
+                    "tarfile r| listing (nested)", "linear in the entries" if name == "deep" else "RSS <= 1 KB/entry",
+                    entries=2 * count)
     if name == "gzip":
         blobs = sorted((out / f"{tag}-a.blobs").glob("layer*.gz")) + sorted((out / f"{tag}-b.blobs").glob("layer*.gz"))
         script = "".join(f"gzip -dc {shlex.quote(str(p))} | openssl dgst -sha256 && " for p in blobs)
@@ -332,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path, help="folder for the generated archives (outside the repository)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions of each side (default 5)")
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES),
+                        help=f"comma-separated subset of {','.join(CASES)} (default {','.join(DEFAULT_CASES)})")
     parser.add_argument("--scale", type=float, default=1.0, help="size factor, e.g. 0.05 for a quick run")
     parser.add_argument("--generate-only", action="store_true", help="only write (or reuse) the archives")
     args = parser.parse_args(argv)

@@ -219,6 +219,13 @@ NO_ROOTFS = js({"architecture": "amd64", "os": "linux"})
 NON_UTF8 = b'{"os":"\xff"}'
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
+PASSWD = b"root::0:0:root:/root:/bin/sh\n"
+# A symlink on an entry's parent chain: the runtime writes where it leads, inside the root.
+THROUGH_LINK = tar([("e", ("symlink", "/etc")), ("e/passwd", PASSWD)])
+LOWER_LINK = tar([("e", ("symlink", "../../etc"))])
+THROUGH_LOWER = tar([("e/passwd", PASSWD), ("e/.wh.os-release", b"")])
+LINK_LOOP = tar([("a", ("symlink", "b")), ("b", ("symlink", "a/c")), ("a/x", b"lost\n")])
+
 # name → (bytes, expected): expected is {"error": message} or {"images": 1, "findings": [codes]}.
 CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "empty.tar": (lambda: b"", {"error": "{path}: empty input: expected a tar archive"}),
@@ -262,6 +269,10 @@ CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "layer-entries.tar": (lambda: tar(legacy([BASE, _hostile_entries()])), {"images": 1, "findings": ["layer-anomaly"], "anomalies": [
         "absolute-name", "control-char-name", "device-node", "duplicate-path", "escaping-name", "hardlink-target-absent",
         "invalid-whiteout", "non-utf8-name"]}),
+    "layer-through-symlink.tar": (lambda: tar(legacy([BASE, THROUGH_LINK])), {"images": 1, "findings": ["layer-write-through-symlink"]}),
+    "layer-through-lower-symlink.tar": (lambda: tar(legacy([BASE, LOWER_LINK, THROUGH_LOWER])),
+                                        {"images": 1, "findings": ["layer-write-through-symlink"]}),
+    "layer-symlink-chain-loop.tar": (lambda: tar(legacy([BASE, LINK_LOOP])), {"images": 1, "findings": ["layer-write-through-symlink"]}),
     "layer-huge-size.tar": (lambda: tar(legacy([BASE, _huge_size()])), {"images": 1, "findings": ["layer-unreadable"]}),
     "layer-compressed-twice.tar": (lambda: tar(legacy(replace={SECOND: stored_gz(stored_gz(TOP))})), {"images": 1, "findings": ["layer-unreadable"]}),
     "layer-trailing-garbage.tar": (lambda: tar(legacy(replace={SECOND: stored_gz(TOP) + b"garbage!"})),
@@ -395,9 +406,20 @@ TAR_CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "layer-zstd-skippable.tar": (_zstd_skippable_layer, {"images": 1, "findings": []}),
 }
 CASES.update(TAR_CASES)
+def _layout_with_long_blob() -> dict[str, bytes]:
+    """An OCI layout directory whose first layer blob runs on past the size its descriptor declares (a sparse file's zeros)."""
+    members, roles = oci()
+    files = {name: cast(bytes, data) for name, data in members}
+    files[roles["layer0"]] += bytes(64 << 10)
+    return files
+
+
 DIRECTORY_CASES: dict[str, tuple[dict[str, bytes], dict[str, object]]] = {
     "dir-not-image": ({"README.md": b"# notes\n", "src/main.c": b"int main(void) { return 0; }\n"},
                       {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src, src/main.c"}),
+    # Read to the declared size and one byte more: that byte is all the reader sees of the rest.
+    "dir-blob-past-descriptor": (_layout_with_long_blob(), {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch", "layer-anomaly"],
+                                                            "anomalies": ["trailing-garbage"]}),
 }
 
 

@@ -19,6 +19,13 @@ chain: a resolved entry is never itself a hardlink. A link whose target is
 absent (or a directory) stays a ``hardlink`` entry. A later layer that
 rewrites one name gives that name a new file; the other keeps the old one.
 
+Each entry is attributed to the path the runtime writes: its parent chain
+resolved through the symlinks of the filesystem as it stands then, inside
+the root (``imageforensics.rootfs``: ``e -> /etc`` then ``e/passwd`` writes
+``etc/passwd``; whiteouts and hardlink targets alike). ``written_as`` keeps
+the name the tar gave such an entry, and ``resolve`` resolves any path in the
+final filesystem the same way.
+
 Everything is a dict keyed by path, with a parent → children index so that a
 whiteout costs the size of the subtree it removes, not of the filesystem.
 """
@@ -29,11 +36,13 @@ import fnmatch
 import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import cast
 
 from imageforensics.model import FileEntry
 from imageforensics.options import Limits
 from imageforensics.timestamp import format_duration, format_instant
+from imageforensics.rootfs import Resolved, RootLinks
 
 # Fields compared between two entries, in report order.
 ENTRY_FIELDS = ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname",
@@ -50,6 +59,9 @@ class MergedFilesystem:
     file each non-directory path names: names with one number are hardlinks
     of one file. ``content_from`` maps a hardlink resolved to a lower layer's
     entry to that layer's index (its content is that layer's, not its writer's).
+    ``written_as`` maps each path an entry was written to through a symlink to
+    the entry's name in its tar (``etc/passwd`` → ``e/passwd``); ``links``
+    holds the symlinks of the final filesystem (see ``resolve``).
     """
 
     entries: dict[str, FileEntry]
@@ -57,9 +69,19 @@ class MergedFilesystem:
     removed_by: dict[str, int]
     inode: dict[str, int]
     content_from: dict[str, int]
+    written_as: dict[str, str] = field(default_factory=dict)
+    links: RootLinks = field(default_factory=RootLinks)
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def resolve(self, path: str, *, whole: bool = True) -> Resolved:
+        """Where ``path`` leads in this filesystem, as the runtime resolves it inside the root.
+
+        ``whole`` follows a symlink at the last name too (``stat``, ``cat``);
+        without it only the parent chain is resolved (``lstat``).
+        """
+        return self.links.resolve(path, whole=whole)
 
     def hardlink_groups(self) -> dict[str, frozenset[str]]:
         """Each path that shares its file with other names, mapped to all the names of that file."""
@@ -77,101 +99,127 @@ class MergedFilesystem:
         return out
 
 
-def _parent(path: str) -> str:
-    return path.rpartition("/")[0]
+# A directory of the merged tree: each name below it mapped to that name's own node.
+_Node = dict[str, "_Node"]
 
 
 def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits()) -> MergedFilesystem:
     """Apply each layer's entries in order and return the merged filesystem."""
-    linked_depth = limits.max_linked_depth
     entries: dict[str, FileEntry] = {}
     writer: dict[str, int] = {}
     removed_by: dict[str, int] = {}
     inode: dict[str, int] = {}
     content_from: dict[str, int] = {}
+    written_as: dict[str, str] = {}
+    links = RootLinks(limits)
     numbers = itertools.count()
-    children: dict[str, set[str]] = {}
-    # Paths deeper than ``linked_depth`` are linked to their parent only and
-    # kept here, found by a prefix scan on removal: linking every implicit
-    # ancestor of a hostile 32,000-level name would build gigabytes of keys.
-    deep: set[str] = set()
+    # The tree of names, one node per name (never a key per ancestor path: a
+    # hostile 32,000-level name costs its length, not its length squared), so
+    # that a whiteout costs the size of the subtree it removes. Entries come
+    # by directory: the node of the last parent is kept until a removal.
+    tree: _Node = {}
+    memo: list[object] = ["", tree]
+
+    def node_of(path: str, create: bool) -> _Node | None:
+        if memo[0] == path:
+            return cast(_Node, memo[1])
+        node = tree
+        if path:
+            for name in path.split("/"):
+                nxt = node.get(name)
+                if nxt is None:
+                    if not create:
+                        return None
+                    nxt = node[name] = {}
+                node = nxt
+        memo[0], memo[1] = path, node
+        return node
+
+    def drop(p: str, layer: int) -> None:
+        if entries.pop(p, None) is not None:
+            del writer[p]
+            removed_by[p] = layer
+            written_as.pop(p, None)
 
     def remove_below(path: str, layer: int) -> None:
+        node = node_of(path, create=False)
+        if not node:
+            return
+        memo[0], memo[1] = "", tree
+        links.remove_below(path)
         # Iterative walk: hostile depth must not hit the recursion limit.
-        stack = list(children.pop(path, ()))
-        if deep:
-            prefix = path + "/" if path else ""
-            below = [d for d in deep if d.startswith(prefix)]
-            deep.difference_update(below)
-            stack.extend(below)
+        prefix = path + "/" if path else ""
+        stack = [(prefix + name, kid) for name, kid in node.items()]
+        node.clear()
         while stack:
-            p = stack.pop()
-            stack.extend(children.pop(p, ()))
-            if entries.pop(p, None) is not None:
-                del writer[p]
-                removed_by[p] = layer
+            p, kid = stack.pop()
+            if kid:
+                stack.extend((f"{p}/{name}", grandkid) for name, grandkid in kid.items())
+            drop(p, layer)
 
     def remove(path: str, layer: int) -> None:
+        if not path:
+            remove_below(path, layer)
+            return
         remove_below(path, layer)
-        deep.discard(path)
-        if entries.pop(path, None) is not None:
-            del writer[path]
-            removed_by[path] = layer
-        siblings = children.get(_parent(path))
+        links.remove(path)
+        drop(path, layer)
+        memo[0], memo[1] = "", tree
+        parent, _, name = path.rpartition("/")
+        siblings = node_of(parent, create=False)
         if siblings is not None:
-            siblings.discard(path)
+            siblings.pop(name, None)
 
     for index, layer_entries in enumerate(layers):
         own: list[FileEntry] = []
-        whiteouts: list[str] = []
+        whiteouts: list[FileEntry] = []
+        tar_names: dict[str, str] = {}
         for e in layer_entries:
             kind = e.kind
             if kind == "opaque":
-                remove_below(e.path, index)
+                real, _ = links.place(e, index)
+                if real is not None:
+                    remove_below(real.path, index)
             elif kind == "whiteout":
-                whiteouts.append(e.path)
+                whiteouts.append(e)
             else:
                 own.append(e)
-        for path in whiteouts:
-            remove(path, index)
+        for e in whiteouts:
+            real, _ = links.place(e, index)
+            if real is not None:
+                remove(real.path, index)
         for e in own:
+            if links:
+                real, redirect = links.place(e, index)
+                if real is None:
+                    continue  # the chain loops: the runtime refuses the entry
+                if redirect is not None:
+                    tar_names[real.path] = e.path
+                e = real
             path = e.path
             old = entries.get(path)
-            depth = path.count("/") if old is None else 0
-            if old is None and e.kind != "dir" and (
-                    path in children or (depth >= linked_depth and any(d.startswith(path + "/") for d in deep))):
-                # A directory never listed as an entry still exists once a
-                # layer wrote below it; a non-directory replaces its subtree.
-                remove_below(path, index)
-            if old is None and depth >= linked_depth:
-                children.setdefault(_parent(path), set()).add(path)
-                deep.add(path)
-                removed_by.pop(path, None)
-                # Link the ancestor at the indexed depth (and its chain, below)
-                # so shallow implicit directories still know they hold something.
-                cut = 0
-                for _ in range(linked_depth):
-                    cut = path.index("/", cut + 1)
-                anchor = path[:cut]
-                children.setdefault(anchor, set())
-            if old is None and (depth < linked_depth or anchor):
-                # Link the path to its parent, and implicit parents (never listed
-                # as entries) to theirs, so a later whiteout finds the subtree.
-                p = path if depth < linked_depth else anchor
-                while True:
-                    parent = _parent(p)
-                    sibs = children.get(parent)
-                    if sibs is not None:
-                        sibs.add(p)
-                        break
-                    children[parent] = {p}
-                    if not parent:
-                        break
-                    p = parent
+            parent, _, name = path.rpartition("/")
+            siblings = node_of(parent, create=True)
+            assert siblings is not None
+            here = siblings.get(name)
             if old is None:
                 removed_by.pop(path, None)
+                # A directory never listed as an entry still exists once a
+                # layer wrote below it; a non-directory replaces its subtree.
+                if here and e.kind != "dir":
+                    remove_below(path, index)
+                    siblings = node_of(parent, create=True)
+                    assert siblings is not None
             elif not (old.kind == "dir" and e.kind == "dir"):
                 remove_below(path, index)
+                siblings = node_of(parent, create=True)
+                assert siblings is not None
+            if name not in siblings:
+                siblings[name] = {}
+            if e.kind == "symlink":
+                links.write(path, "symlink", e.linkname)
+            elif old is not None and old.kind == "symlink":
+                links.remove(path)
             content_from.pop(path, None)
             if e.kind == "hardlink":
                 # Resolved now, as link(2) is when the layer is applied: the
@@ -191,8 +239,13 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                 inode[path] = next(numbers)
             entries[path] = e
             writer[path] = index
+            tar_name = tar_names.get(path) if tar_names else None
+            if tar_name is not None:
+                written_as[path] = tar_name
+            else:
+                written_as.pop(path, None)
     return MergedFilesystem(entries=entries, writer=writer, removed_by=removed_by, inode=inode,
-                            content_from=content_from)
+                            content_from=content_from, written_as=written_as, links=links)
 
 
 def layer_links(entries: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str, str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Callable
 from dataclasses import replace
 import os
@@ -389,41 +390,128 @@ def _v7_checksum_ok(block: bytes) -> bool:
     return stored == computed or (block == bytes(512))
 
 
+def open_listed(path: str, listed: os.stat_result | FileState | None, *, follow: bool = False) -> BinaryIO:
+    """The regular file ``path`` opened for reading, proven to be the one listed (same device and inode).
+
+    ``O_NOFOLLOW`` (unless ``follow``: the input's own path may be a link)
+    and ``O_NONBLOCK``: a name swapped for a symlink or a FIFO after it was
+    listed fails or opens without waiting, and ``fstat`` of what was opened
+    must say the regular file the listing saw. OSError (with a message) when not.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"it is no longer a regular file (mode {stat.filemode(st.st_mode)})")
+        if listed is not None:
+            device, inode = (listed.st_dev, listed.st_ino) if isinstance(listed, os.stat_result) else (listed.device, listed.inode)
+            if (st.st_dev, st.st_ino) != (device, inode):
+                raise OSError(f"it was replaced by another file (inode {st.st_ino}, listed as {inode})")
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _declared_sizes(top: str, files: list[tuple[str, str, os.stat_result]], limits: Limits) -> dict[str, int]:
+    """The size each blob's references declare, by hex digest: every descriptor of the small JSON files.
+
+    A descriptor (OCI or Docker: ``digest`` and ``size``) says how many bytes
+    its blob holds; a blob is never read beyond the largest size declared for
+    it (plus one byte, to tell a longer file), so a huge sparse file named by
+    a small descriptor costs its declared size, not its length.
+    """
+    declared: dict[str, int] = {}
+    budget = limits.max_json_held_bytes
+    for name, full, st in files:
+        if st.st_size > limits.max_json_bytes or st.st_size > budget:
+            continue
+        try:
+            with open_listed(full, st) as f:
+                data = f.read(st.st_size + 1)
+        except OSError:
+            continue  # the read proper reports it
+        if data.lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
+            continue
+        budget -= len(data)
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            continue
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                digest, size = item.get("digest"), item.get("size")
+                if isinstance(digest, str) and type(size) is int and size >= 0:
+                    hex_part = digest.partition(":")[2]
+                    declared[hex_part] = max(size, declared.get(hex_part, 0))
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return declared
+
+
 def _read_directory(top: str, options: ReadOptions) -> Archive:
-    """Walk a directory's files (each read once); symlinks are recorded, never followed."""
+    """Walk a directory's files (each read once); symlinks are recorded, never followed.
+
+    A directory that cannot be listed is an error naming it (never a blob
+    silently absent). Each file is opened as ``open_listed`` says, so a name
+    swapped for a FIFO or a symlink between the listing and the read is an
+    error, not a hang or a file from outside. A blob is read up to the size
+    its descriptors declare, plus one byte (``_declared_sizes``).
+    """
     limits = options.limits
     members: list[Member] = []
     total = 0
     kept = _Kept(limits)
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+    listed: list[tuple[str, str, os.stat_result | None]] = []
+
+    def unlistable(e: OSError) -> None:
+        rel = os.path.relpath(e.filename, top) if isinstance(e.filename, str) else "."
+        raise InputError(top, show(normalise_member_name(rel) if rel != "." else "."),
+                         f"cannot list this directory: {e.strerror or e}")
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=unlistable, followlinks=False):
         dirnames.sort()
         rel_dir = os.path.relpath(dirpath, top)
         for entry in sorted(dirnames + filenames):
             full = os.path.join(dirpath, entry)
             rel = entry if rel_dir == "." else f"{rel_dir}/{entry}".replace(os.sep, "/")
             name = normalise_member_name(rel)
-            if len(members) >= limits.max_members:
+            if len(listed) >= limits.max_members:
                 raise LimitError(top, show(name), f"more than {limits.max_members} files in the directory {_members_allowed(limits)}")
             try:
-                st = os.lstat(full)
+                listed.append((name, full, os.lstat(full)))
             except OSError as e:
                 raise InputError(top, show(name), f"cannot stat: {e.strerror or e}") from None
-            if stat.S_ISLNK(st.st_mode):
-                members.append(Member(name=name, kind="symlink", size=0, mode=st.st_mode & 0o7777, linkname=os.readlink(full)))
-            elif stat.S_ISDIR(st.st_mode):
-                members.append(Member(name=name, kind="dir", size=0, mode=st.st_mode & 0o7777))
-            elif stat.S_ISREG(st.st_mode):
-                try:
-                    f = open(full, "rb", buffering=0)
-                except OSError as e:
-                    raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
-                with f:
-                    where = BlobLocation(full, 0, st.st_size, state_of(f.fileno()))
-                    body = MemberStream(f, st.st_size, archive=top, member=show(name))
-                    members.append(_read_member(name, st.st_size, st.st_mode & 0o7777, body, top, options, kept, where))
-                total += st.st_size
-            else:
-                # FIFOs, sockets and devices are never opened (a FIFO would hang).
-                members.append(Member(name=name, kind="special", size=0, mode=st.st_mode & 0o7777))
+    regular = [(name, full, st) for name, full, st in listed if st is not None and stat.S_ISREG(st.st_mode)]
+    declared = _declared_sizes(top, regular, limits)
+    for name, full, st in listed:
+        assert st is not None
+        if stat.S_ISLNK(st.st_mode):
+            members.append(Member(name=name, kind="symlink", size=0, mode=st.st_mode & 0o7777, linkname=os.readlink(full)))
+        elif stat.S_ISDIR(st.st_mode):
+            members.append(Member(name=name, kind="dir", size=0, mode=st.st_mode & 0o7777))
+        elif stat.S_ISREG(st.st_mode):
+            try:
+                f = open_listed(full, st)
+            except OSError as e:
+                raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
+            with f:
+                # Never past what a reference declares (+1 to tell a longer file): the size stays the file's.
+                cap = declared.get(name.rpartition("/")[2])
+                length = st.st_size if cap is None else min(st.st_size, cap + 1)
+                where = BlobLocation(full, 0, length, state_of(f.fileno()))
+                body = MemberStream(f, length, archive=top, member=show(name))
+                member = _read_member(name, length, st.st_mode & 0o7777, body, top, options, kept, where)
+                members.append(member if length == st.st_size else replace(member, size=st.st_size))
+            total += st.st_size
+        else:
+            # FIFOs, sockets and devices are never opened (a FIFO would hang).
+            members.append(Member(name=name, kind="special", size=0, mode=st.st_mode & 0o7777))
     return parse_archive(members, source=top, compression="none", sha256=None, size=total, directory=True, limits=limits,
                          read_layer=_small_layer_reader(top, options))

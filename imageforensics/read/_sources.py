@@ -229,7 +229,9 @@ def _read_again(source: str, old: Layer, options: ReadOptions) -> tuple[FileEntr
     assert old.location is not None
     where = old.location
     try:
-        f = open(where.path, "rb")
+        # The same checks as the first read (a file of a directory input is never followed, and must be the
+        # inode read then); the input's own path may be a symlink to the archive.
+        f = reader.open_listed(where.path, where.state, follow=where.path == source)
     except OSError as e:
         raise InputError(source, show(old.member), f"cannot open {show(where.path)} again to hash file contents: {e.strerror or e}") from None
     with f:

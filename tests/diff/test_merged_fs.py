@@ -128,7 +128,9 @@ def entries(draw):
     if kind == "dir":
         return directory(path, mode=draw(st.sampled_from([0o755, 0o700])))
     if kind == "symlink":
-        return symlink(path, "/elsewhere")
+        # Targets out of the tree, into it (relative, absolute, up past the root), onto themselves.
+        return symlink(path, draw(st.sampled_from(["/elsewhere", "a", "b/c", "../b", "../../../c", "/a/b", "c/..", ".",
+                                                   "", "/", path.rpartition("/")[2]])))
     return whiteout(path) if kind == "whiteout" else opaque(path)
 
 
@@ -143,18 +145,55 @@ def test_merge_agrees_with_the_naive_reference(layers):
     assert not set(fs.removed_by) & set(fs.entries)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(entries(), max_size=6), max_size=5), st.integers(0, 2))
-def test_lazily_indexed_deep_paths_merge_the_same(layers, depth):
-    # With a tiny max_linked_depth most paths take the lazy (hostile-depth) route.
-    fs = merge_layers(layers, Limits(max_linked_depth=depth))
-    expected = naive_merge(layers)
-    assert fs.entries == {p: e for p, (e, _) in expected.items()}
-    assert fs.writer == {p: i for p, (_, i) in expected.items()}
-
-
 def test_a_hostile_deep_name_costs_no_more_than_its_length():
     deep = "/".join(["d"] * 30000)
     layers = [[file(f"{i}/{deep}") for i in range(20)], [whiteout("3"), opaque("")]]
     fs = merge_layers(layers)
     assert fs.entries == {} and len(fs.removed_by) == 20
+
+
+def _operations(work) -> int:
+    """How many Python and C function calls ``work()`` makes: a count of work done, not a time."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += 1
+
+    sys.setprofile(count)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def _deep_layers(n: int):
+    deep = "/".join(["p"] * 300)
+    return [[file(f"{deep}/{i % 7}/f{i}") for i in range(n)],
+            [file(f"{deep}/{i % 7}/f{i}", "again") for i in range(0, n, 2)]
+            + [whiteout(f"{deep}/{i % 7}/f{i}") for i in range(1, n, 4)] + [symlink(f"{deep}/l", "/")]]
+
+
+def test_merging_entries_deeper_than_hundreds_of_levels_is_linear():
+    # Quadratic work (a scan of every deep path per entry) makes four times the entries cost sixteen times the calls.
+    small, large = (_operations(lambda: merge_layers(_deep_layers(n))) for n in (500, 2000))
+    assert large < 5 * small, (small, large)
+
+
+def test_diffing_entries_deeper_than_hundreds_of_levels_is_linear():
+    from imageforensics.diff._engine import diff_images
+    from imageforensics.options import DiffOptions
+    from tests.modelfactory import archive, build, spec, step
+
+    def work(n: int) -> None:
+        a_layers = _deep_layers(n)
+        b_layers = [a_layers[0], a_layers[1][:-3]]
+        ia = build(spec(*(step(f"RUN {i}", *entries) for i, entries in enumerate(a_layers))))
+        ib = build(spec(*(step(f"RUN {i}", *entries) for i, entries in enumerate(b_layers))))
+        diff_images(archive(ia), ia, archive(ib, source="b.tar"), ib, DiffOptions())
+
+    small, large = _operations(lambda: work(500)), _operations(lambda: work(2000))
+    assert large < 5 * small, (small, large)

@@ -253,3 +253,20 @@ def test_a_wrong_size_in_index_json_is_a_finding() -> None:
     index["manifests"][0]["size"] += 1
     archive = read(swapped(OCI, "index.json", js(index)))
     assert "descriptor-size-mismatch" in codes(archive.findings) and len(archive.images) == 1
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("layer-through-symlink.tar", [("WARNING", 1, "e/passwd", "etc/passwd", "e", "/etc")]),
+    ("layer-through-lower-symlink.tar", [("WARNING", 2, "e/os-release", "etc/os-release", "e", "../../etc"),
+                                         ("WARNING", 2, "e/passwd", "etc/passwd", "e", "../../etc")]),
+    ("layer-symlink-chain-loop.tar", [("ERROR", 1, "a/x", "", "a", "b")]),
+])
+def test_entries_written_through_a_symlink_name_the_path_written(name: str, want: list[tuple[object, ...]]) -> None:
+    from pathlib import Path
+
+    from imageforensics.read._sources import read_input
+
+    archive = guarded(lambda: read_input(str(Path(__file__).parent / name)))
+    found = [f for f in image_findings(archive.images[0]) if f.code == "layer-write-through-symlink"]
+    assert [(f.severity.name, f.evidence_value("layer"), f.evidence_value("entry"), f.evidence_value("written"),
+             f.evidence_value("link"), f.evidence_value("target")) for f in found] == want
