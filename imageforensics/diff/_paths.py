@@ -115,7 +115,8 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image,
                                 layer_ids=(seq_a, seq_b))
     # Mount points one builder's RUN leaves and the other's does not: said apart, not as missing or added content.
     delta, artefacts = split_builder_artefacts(delta, fa, fb, image_a, image_b)
-    return artefacts + _group(delta, pairs, image_a, image_b, fa, fb)
+    grouped = _group(delta, pairs, image_a, image_b, fa, fb)
+    return FilesystemComparison(findings=(*artefacts, *grouped.findings), changes=grouped.changes)
 
 
 @dataclass(frozen=True, slots=True)
