@@ -69,7 +69,7 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, o
     fa = merge_layers([e for e in layers_a if e is not None], options.limits)
     fb = merge_layers([e for e in layers_b if e is not None], options.limits)
     delta = compare_filesystems(fa, fb, ignore_mtime=options.ignore_timestamps, ignored=path_matcher(options.ignore),
-                                layer_ids=(seq_a, seq_b))
+                                ignore_fields=options.ignored_entry_fields, layer_ids=(seq_a, seq_b))
     return _group(delta, pairs, image_a, image_b, fa, fb)
 
 

@@ -34,7 +34,7 @@ from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
 from imageforensics.read._outer_tar import MemberStream
 from imageforensics.read._progress import CountingReader, Progress, label_for
-from imageforensics.read._selection import parse_input_spec, select_image
+from imageforensics.read._selection import Selector, parse_selector, select_image
 from imageforensics.untrusted import show
 
 
@@ -135,15 +135,15 @@ def _load_snapshot_file(path: str, limits: Limits) -> Archive:
         return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
-def choose(spec: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Chosen:
-    """Read the input named by ``spec`` and select the image it designates (on ``options.platform``)."""
-    path, reference, index = parse_input_spec(spec)
-    archive = read_input(path, options, progress=progress)
-    image = select_image(archive, reference=reference, index=index, platform=options.platform)
+def choose(spec: str | Selector, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Chosen:
+    """Read the input named by ``spec`` (``parse_selector``'s grammar) and select the image it designates (on ``options.platform``)."""
+    selector = spec if isinstance(spec, Selector) else parse_selector(spec)
+    archive = read_input(selector.path, options, progress=progress)
+    image = select_image(archive, reference=selector.reference, index=selector.index, platform=options.platform)
     return Chosen(archive, image)
 
 
-def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
+def choose_pair(spec_a: str | Selector, spec_b: str | Selector, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
                 needed_layers: NeededLayers | None = None) -> tuple[Chosen, Chosen]:
     """Read two inputs in parallel (one thread each) and select an image from each.
 
@@ -153,11 +153,13 @@ def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), 
     except that other layers' files have no content digest (the diff never
     looks at them). ``options.archive_digest=False`` leaves ``Archive.sha256`` None.
     """
-    deferred = [needed_layers is not None and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
+    # Both specs are parsed before anything is read: a misspelt second one stops the run at once.
+    specs = tuple(spec if isinstance(spec, Selector) else parse_selector(spec) for spec in (spec_a, spec_b))
+    deferred = [needed_layers is not None and can_read_again(spec.path) for spec in specs]
     # A deferred input is read without content digests first.
     first = [_in_daemon_thread(functools.partial(choose, spec, replace(options, content_digests=False) if later else options,
                                                  progress=progress))
-             for spec, later in zip((spec_a, spec_b), deferred)]
+             for spec, later in zip(specs, deferred)]
     chosen = (first[0].result(), first[1].result())
     if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
         return chosen  # every file was small enough to be hashed on the way
@@ -165,7 +167,7 @@ def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), 
     assert needed_layers is not None
     needed = needed_layers(chosen[0].image, chosen[1].image)
     futures = [_in_daemon_thread(functools.partial(_with_content, spec, c, need, options)) if later else None
-               for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
+               for spec, c, need, later in zip(specs, chosen, needed, deferred)]
     return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
 
 
@@ -194,7 +196,7 @@ def _in_daemon_thread(work: Callable[[], Chosen]) -> Future[Chosen]:
     return future
 
 
-def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], options: ReadOptions) -> Chosen:
+def _with_content(spec: Selector, chosen: Chosen, needed: frozenset[int], options: ReadOptions) -> Chosen:
     """The chosen image with the content digests of the ``needed`` layers, read again from their location."""
     originals: dict[Digest, Layer] = {}
     for i in sorted(needed):
@@ -260,7 +262,7 @@ def _same_listing(new: Layer, old: Layer) -> bool:
         n == o if o.content_digest else replace(n, content_digest="") == o for n, o in zip(new.entries, old.entries))
 
 
-def _read_whole_again(spec: str, chosen: Chosen, options: ReadOptions) -> Chosen:
+def _read_whole_again(spec: Selector, chosen: Chosen, options: ReadOptions) -> Chosen:
     again = choose(spec, replace(options, content_digests=True, archive_digest=chosen.archive.sha256 is not None))
     blobs = [l.blob_digest if l is not None else None for l in chosen.image.layers]
     if again.image.image_id != chosen.image.image_id or blobs != [l.blob_digest if l is not None else None
