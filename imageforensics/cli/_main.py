@@ -207,7 +207,7 @@ def _normalise_argv(argv: list[str]) -> list[str]:
 
 def _mistyped_command(argv: Sequence[str]) -> str | None:
     """"did you mean inspect?" for a first word that names no file and is close to a command's name."""
-    if not argv or argv[0] in COMMANDS or argv[0].startswith("-") or os.path.exists(argv[0]):
+    if not argv or argv[0] in (*COMMANDS, "help") or argv[0].startswith("-") or os.path.exists(argv[0]):
         return None
     word = argv[0]
     close = difflib.get_close_matches(word, (*COMMANDS, "help"), n=1, cutoff=0.6)

@@ -289,7 +289,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
                         f"entr{'ies' if len(lines) != 1 else 'y'}", {**values, **details}, paths)
     if ignored_count:
         return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
-                        f"{step_label(pair)}: the layers differ only in ignored paths or timestamps", values)
+                        f"{step_label(pair)}: the layers differ only in ignored paths or entry fields (timestamps, mode, owner)", values)
     why = ("the same entries in a different order" if list(da) != list(db)
            else "the same entries; the tar bytes differ (header encoding or padding)")
     return _at_pair(pair, "layer-bytes-differ", Severity.INFO, f"{step_label(pair)}: the diff_ids differ but {why}",
