@@ -29,6 +29,7 @@ from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.diff._merged_fs import path_matcher
 from imageforensics.model import Archive, Image
+from imageforensics.redact import history_as_redacted_as
 from imageforensics.options import DiffOptions
 from imageforensics.report._values import InputSide, LayerSide, Report, StepRow
 from imageforensics.diff._steps import (LayerState, LayerStates, created_of, drift_ns, layer_content,
@@ -45,6 +46,9 @@ from imageforensics.untrusted import escape
 def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
                 options: DiffOptions = DiffOptions()) -> Report:
     """Compare image_a (from archive a, the reference) with image_b (from archive b)."""
+    # A redacted snapshot's history holds ENV/ARG/LABEL values as digests: the other
+    # side's are compared in the same form, so equal steps stay equal and aligned.
+    image_a, image_b = history_as_redacted_as(image_a, image_b), history_as_redacted_as(image_b, image_a)
     pairs = align_images(image_a, image_b, options.limits)
     states = LayerStates(image_a, image_b)
     findings: list[Finding] = []
