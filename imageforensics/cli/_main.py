@@ -23,6 +23,7 @@ from imageforensics import audit
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.cli._inputs import SELECTOR_HELP, Selected, add_input, protect_stdin_selectors, read_selected, selector_of
 from imageforensics.cli._output import refuse_input_as_output, write_output
+from imageforensics.catalogue import Category, code_spec
 from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
 from imageforensics.options import ConfigKey, DiffOptions, FailOn, Limits, ReadOptions, settable_limits
@@ -268,7 +269,9 @@ def _run_diff(args: argparse.Namespace) -> int:
     write_output(render(report, args.format, **shown), args.output)
     if args.fail_on is None:
         return report.exit_status
-    return 1 if FailOn(args.fail_on).fails((f.severity for f in report.findings), differs=report.differs) else 0
+    # Notes say what is no difference (packaging, names, what was ignored or not compared): they never fail a run.
+    weighed = (f.severity for f in report.findings if code_spec(f.code).category not in (Category.NOTE, Category.PACKAGING))
+    return 1 if FailOn(args.fail_on).fails(weighed, differs=report.differs) else 0
 
 
 def _progress(args: argparse.Namespace) -> Progress | None:
