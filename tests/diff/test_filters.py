@@ -145,3 +145,20 @@ def test_without_config_keys_removes_exactly_the_key():
     assert without_config_keys(config, [ConfigKey("exposed_ports", "80/tcp")]).exposed_ports == ("81/tcp",)
     assert without_config_keys(config, [ConfigKey("cmd")]).cmd is None
     assert without_config_keys(config, [ConfigKey("cmd")]).env == config.env
+
+
+@pytest.mark.parametrize("options", [
+    DiffOptions().with_semantic(),
+    DiffOptions(ignore_history=True),
+    DiffOptions(ignore_config=(ConfigKey("labels"), ConfigKey.parse("Env.BUILD_NO"))),
+], ids=["semantic", "history", "config"])
+@pytest.mark.parametrize("change", [
+    {"config": with_config(Labels={"x": "y"})},
+    {"created_by": "/bin/sh -c #(nop) COPY dir:0123 in /app "},
+    {"config": with_config(Env=["PATH=/usr/bin", "BUILD_NO=7"])},
+    {"files": {"app/a.txt": b"other"}},
+], ids=["labels", "history", "env", "files"])
+def test_the_filtered_verdict_does_not_depend_on_argument_order(options, change):
+    forward, backward = diff(image(), image(**change), options), diff(image(**change), image(), options)
+    assert forward.exit_status == backward.exit_status
+    assert forward.verdict_kind == backward.verdict_kind
