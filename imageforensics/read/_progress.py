@@ -62,15 +62,20 @@ class Progress:
             self._last = now
             self._draw()
 
-    def _part(self, label: str, done: int, total: int | None, *, rate: bool, member: bool, name_width: int) -> str:
-        """One input's part of the line: label (cut to ``name_width``), share, bytes, rate and time left, the member."""
+    def _part(self, label: str, done: int, total: int | None, *, rate: bool, member: bool, name_width: int,
+              compact: bool) -> str:
+        """One input's part of the line: label (cut to ``name_width``), share and bytes (``compact``: the share
+        alone), rate and time left, the member."""
         text = (label if len(label) <= name_width else label[: name_width - 1] + "…") + " "
         if total:
-            text += f"{min(100, done * 100 // max(total, 1))}% {human_size(done, decimals=1)}/{human_size(total, decimals=1)}"
+            text += f"{min(100, done * 100 // max(total, 1))}%"
+            if not compact:
+                text += f" {human_size(done, decimals=1)}/{human_size(total, decimals=1)}"
         else:
             text += human_size(done, decimals=1)
         elapsed = self._clock() - self._started.get(label, self._clock())
-        if rate and elapsed > 0 and done:
+        # A rate needs a second of reading to mean anything (the first bytes come in a burst or a trickle).
+        if rate and elapsed >= 1.0 and done:
             per_second = done / elapsed
             text += f" {human_size(int(per_second), decimals=1)}/s"
             if total and total > done:
@@ -82,9 +87,13 @@ class Progress:
     def _draw(self) -> None:
         states = [(label, int(done or 0), total) for label, (done, total) in self._inputs.items()]
         line = ""
-        # The richest line that fits: the members go first, then the labels' length, then the rates.
-        for rate, member, name_width in ((True, True, 40), (True, False, 40), (True, False, 16), (False, False, 12)):
-            line = "reading " + "   ".join(self._part(label, done, total, rate=rate, member=member, name_width=name_width)
+        # The richest line that fits: the members go first, then the bytes, the labels' length, the rates.
+        for rate, member, name_width, compact in ((True, True, 40, False), (True, False, 40, False),
+                                                  (True, False, 16, True), (True, False, 10, True),
+                                                  (False, False, 16, False),
+                                                  (False, False, 12, True)):
+            line = "reading " + "   ".join(self._part(label, done, total, rate=rate, member=member,
+                                                      name_width=name_width, compact=compact)
                                            for label, done, total in states)
             if len(line) <= self._columns:
                 break
