@@ -44,10 +44,10 @@ def input_spec(text: str) -> str:
 
 
 def add_input(parser: argparse.ArgumentParser, dest: str = "a", *, metavar: str = "INPUT",
-              help: str = SELECTOR_HELP) -> None:
-    """The positional input ``dest``; with ``--platform`` once per parser (an input declared again reuses it)."""
+              help: str = SELECTOR_HELP, platform: bool = True) -> None:
+    """The positional input ``dest``, and ``--platform`` with it (``platform=False`` for a second input)."""
     parser.add_argument(dest, metavar=metavar, type=input_spec, help=help)
-    if not any("--platform" in action.option_strings for action in parser._actions):
+    if platform:
         parser.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
                             help="platform to pick from multi-platform inputs, e.g. linux/arm64/v8")
 

@@ -1,7 +1,11 @@
-"""Command line: ``imageforensics [diff] A B``, ``inspect A``, ``snapshot A -o F``.
+"""Command line: ``imageforensics [diff] A B``, ``inspect A``, ``snapshot A -o F``, ``help [CMD]``.
 
 Exit status follows diff(1): 0 when the two inputs hold the same image, 1 when
 they differ, 2 for trouble. Every expected error becomes one line on stderr.
+A subcommand is an entry of ``COMMANDS``: its help, the function declaring its
+arguments (from the shared groups below: ``add_input``, output, filters,
+``--fail-on``, limits) and the function running it; a one-input command reads
+its input with ``read_one`` (the selector grammar of ``cli._inputs``).
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_diff(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "a", metavar="A", help="first input (e.g. the pulled image); " + SELECTOR_HELP)
-    add_input(parser, "b", metavar="B", help="second input (e.g. the rebuilt image), named the same way")
+    add_input(parser, "b", metavar="B", help="second input (e.g. the rebuilt image), named the same way", platform=False)
     _output_options(parser, tuple(RENDERERS), what="report")
     _filter_options(parser)
     _fail_on_option(parser, "without it, as diff(1): 1 when the images differ")
