@@ -16,8 +16,12 @@ the CLI, and the code that reads it.
 from __future__ import annotations
 
 import dataclasses
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from imageforensics.catalogue import Severity
 
 _KiB = 1 << 10
 _MiB = 1 << 20
@@ -156,15 +160,124 @@ class ReadOptions:
     platform: str | None = None
 
 
+# The config keys ``--ignore-config`` names, spelt as in the config JSON's ``config`` object
+# (image-spec config.md), each with the RunConfig field it is read into.
+CONFIG_KEYS: dict[str, str] = {
+    "Env": "env", "Cmd": "cmd", "Entrypoint": "entrypoint", "WorkingDir": "working_dir", "User": "user",
+    "ExposedPorts": "exposed_ports", "Volumes": "volumes", "Labels": "labels", "StopSignal": "stop_signal",
+    "Healthcheck": "healthcheck", "Shell": "shell", "OnBuild": "on_build",
+}
+# Keys whose value is a mapping or a set, so ``Key.member`` names one member (a label, a variable, a port, a volume).
+KEYED_CONFIG_KEYS = frozenset({"Env", "Labels", "ExposedPorts", "Volumes"})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ConfigKey:
+    """A config key the diff leaves out: a whole field (``Labels``) or one member of it (``Labels.build-date``)."""
+
+    field: str              # the RunConfig field, e.g. "labels"
+    member: str | None = None  # a label, an env variable, a port or a volume; None for the whole field
+
+    @classmethod
+    def parse(cls, text: str) -> ConfigKey:
+        """``Labels``, ``Labels.build-date``, ``Env.API_KEY``, ``config.Cmd`` (key names case-insensitive); ValueError else."""
+        spelled = text[len("config."):] if text.lower().startswith("config.") else text
+        head, dot, member = spelled.partition(".")
+        by_lower = {k.lower(): k for k in CONFIG_KEYS}
+        key = by_lower.get(head.lower())
+        if key is None:
+            raise ValueError(f"unknown config key {head!r}: expected one of {', '.join(CONFIG_KEYS)}, "
+                             f"or Key.member for {', '.join(sorted(KEYED_CONFIG_KEYS))}")
+        if dot and (key not in KEYED_CONFIG_KEYS or not member):
+            raise ValueError(f"{text!r}: only {', '.join(sorted(KEYED_CONFIG_KEYS))} take a .member")
+        if dot and key == "ExposedPorts":
+            # As the model holds ports: ``8080`` is ``8080/tcp`` (Docker defaults the protocol to tcp).
+            number, _, proto = member.partition("/")
+            member = f"{number}/{(proto or 'tcp').lower()}"
+        return cls(CONFIG_KEYS[key], member if dot else None)
+
+    def __str__(self) -> str:
+        key = next(k for k, f in CONFIG_KEYS.items() if f == self.field)
+        return key if self.member is None else f"{key}.{self.member}"
+
+
+class FailOn(enum.Enum):
+    """``--fail-on``: the least a finding must weigh for the exit status to be 1."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    ANY = "any"       # any finding at all, or (for a diff) any difference
+
+    def fails(self, severities: Iterable[Severity], *, differs: bool = False) -> bool:
+        """True when a finding of these ``severities`` (or, for ANY, a difference) reaches this level."""
+        if self is FailOn.ANY:
+            return differs or any(True for _ in severities)
+        least = {FailOn.ERROR: Severity.ERROR, FailOn.WARNING: Severity.WARNING, FailOn.INFO: Severity.INFO}[self]
+        return any(s >= least for s in severities)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DiffOptions:
-    """What the comparison leaves out (timestamps, paths matching globs), and the limits of its work."""
+    """What the comparison leaves out, and the limits of its work.
+
+    Each filter is left out where the comparison is made: ``ignore_timestamps``
+    (created times, file mtimes), ``ignore`` (path globs), ``ignore_history``
+    (the history's created_by, comment and author), ``ignore_config`` (config
+    keys or members), ``ignore_file_mode`` and ``ignore_file_owner`` (entry
+    fields). ``semantic`` compares only what a container would see: files, their
+    content, mode and owner, and the runtime config (``SEMANTIC`` sets it with the
+    filters it implies).
+    """
 
     ignore_timestamps: bool = False
     ignore: tuple[str, ...] = ()
+    ignore_history: bool = False
+    ignore_config: tuple[ConfigKey, ...] = ()
+    ignore_file_mode: bool = False
+    ignore_file_owner: bool = False
+    semantic: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @property
     def active(self) -> bool:
         """True when anything is ignored."""
-        return self.ignore_timestamps or bool(self.ignore)
+        return (self.ignore_timestamps or bool(self.ignore) or self.ignore_history or bool(self.ignore_config)
+                or self.ignore_file_mode or self.ignore_file_owner or self.semantic)
+
+    @property
+    def ignored_entry_fields(self) -> frozenset[str]:
+        """The file entry fields (merged_fs ENTRY_FIELDS names) not compared."""
+        fields = set()
+        if self.ignore_timestamps:
+            fields.add("mtime")
+        if self.ignore_file_mode:
+            fields.add("mode")
+        if self.ignore_file_owner:
+            fields.update(("uid", "gid"))
+        return frozenset(fields)
+
+    def with_semantic(self) -> DiffOptions:
+        """These options with ``--semantic``: no timestamps, history text or labels (a container sees none of them)."""
+        labels = ConfigKey("labels")
+        return dataclasses.replace(self, semantic=True, ignore_timestamps=True, ignore_history=True,
+                                   ignore_config=self.ignore_config + (() if labels in self.ignore_config else (labels,)))
+
+    def described(self) -> tuple[tuple[str, str], ...]:
+        """The filters in force as (option, value) pairs, for the report's header."""
+        out: list[tuple[str, str]] = []
+        if self.semantic:
+            out.append(("semantic", "true"))
+        if self.ignore_timestamps:
+            out.append(("ignore_timestamps", "true"))
+        if self.ignore:
+            out.append(("ignore", " ".join(self.ignore)))
+        if self.ignore_history:
+            out.append(("ignore_history", "true"))
+        if self.ignore_config:
+            out.append(("ignore_config", " ".join(str(k) for k in self.ignore_config)))
+        if self.ignore_file_mode:
+            out.append(("ignore_file_mode", "true"))
+        if self.ignore_file_owner:
+            out.append(("ignore_file_owner", "true"))
+        return tuple(out)

@@ -31,7 +31,7 @@ from imageforensics.options import Limits
 from imageforensics.model import Archive, Image, RunConfig
 from imageforensics.untrusted_json import JsonShapeError
 from imageforensics.model_json import archive_from_json, archive_to_json
-from imageforensics.redact import redact_env, redact_value
+from imageforensics.redact import redact_env, redact_history, redact_value
 
 FORMAT_NAME = "imageforensics-snapshot"
 FORMAT_VERSION = 1
@@ -72,7 +72,9 @@ def redact_archive(archive: Archive, redact: frozenset[str]) -> Archive:
     if not redact:
         return archive
     images: tuple[Image, ...] = tuple(
-        dataclasses.replace(image, run_config=_redact_config(image.run_config, redact)) for image in archive.images)
+        # The history repeats ENV, ARG and LABEL values in created_by: redacted there too.
+        redact_history(dataclasses.replace(image, run_config=_redact_config(image.run_config, redact)), redact)
+        for image in archive.images)
     return dataclasses.replace(archive, images=images)
 
 

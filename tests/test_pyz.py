@@ -68,3 +68,25 @@ def test_pyz_output_equals_the_module_on_every_python(tmp_path, pair):
         assert run.stdout == module.stdout, python
         assert run.returncode == module.returncode, python
     assert list(workdir.iterdir()) == [], "the tool wrote into the working directory"
+
+
+def _older_pythons() -> list[str]:
+    """CPythons older than 3.10 that pyenv keeps on this machine."""
+    return sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/[23].[0-9].*/bin/python")))
+
+
+def test_an_older_python_is_told_the_version_it_needs(tmp_path):
+    pyz = build_pyz.build(tmp_path, "0" * 40)
+    olders = _older_pythons()
+    for python in olders:
+        version = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run([python, str(pyz), "a.tar", "b.tar"], capture_output=True, text=True)
+        assert out.returncode == 2
+        assert out.stderr == f"imageforensics needs Python 3.10+ (this is {version})\n", python
+    # Where no older Python is installed, the check itself, with this one made to look like 3.9.18.
+    simulated = subprocess.run([sys.executable, "-c", "import sys; sys.version_info = (3, 9, 18, 'final', 0); "
+                                f"exec(compile({build_pyz.MAIN_PY!r}, '__main__.py', 'exec'))"],
+                               capture_output=True, text=True)
+    assert simulated.returncode == 2
+    assert simulated.stderr == "imageforensics needs Python 3.10+ (this is 3.9.18)\n"

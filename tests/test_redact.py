@@ -58,3 +58,27 @@ def test_redacted_snapshot_diffs_like_its_archive():
     report = diff_images(archive, image, snap, snap_image)
     assert report.verdict_kind == "identical" and report.exit_status == 0
     assert any("redacted: env, labels" in note for note in report.b.notes)
+
+
+# Letters no digest, no "redacted:sha256:" and no instruction word holds, so a survivor is a leak.
+_SECRET = st.text(alphabet="GHIJKLMNOPQUVWXYZgijklmnopquvwxyz!%+,;~ ", min_size=2, max_size=30).filter(
+    lambda v: v.strip() and not v.startswith(" "))
+_NAME = st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True)
+_SPELLINGS = ("ENV {assign}", "/bin/sh -c #(nop)  ENV {assign}", "ARG {assign}", "/bin/sh -c #(nop)  ARG {assign}",
+              "RUN |{n} {assign} /bin/sh -c make # buildkit", "|{n} {assign} /bin/sh -c make",
+              "LABEL {assign}", "/bin/sh -c #(nop)  LABEL {assign}")
+
+
+@given(st.lists(st.tuples(_NAME, _SECRET), min_size=1, max_size=3, unique_by=lambda kv: kv[0]),
+       st.sampled_from(_SPELLINGS))
+def test_no_value_survives_redaction_in_created_by(assignments, spelling):
+    from imageforensics.redact import redact_created_by
+
+    if spelling.startswith(("RUN |", "|")):
+        # Build args in the |N prefix hold no spaces (the prefix is split on them).
+        assignments = [(k, v.replace(" ", "")) for k, v in assignments if v.replace(" ", "")]
+    text = spelling.format(n=len(assignments), assign=" ".join(f"{k}={v}" for k, v in assignments))
+    redacted = redact_created_by(text, frozenset({"env", "labels"}))
+    for _, value in assignments:
+        assert value.strip() not in redacted, (text, redacted)
+    assert redact_created_by(redacted, frozenset({"env", "labels"})) == redacted

@@ -26,9 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "imageforensics"
 FIXED_TIME = 315532800 + 86400  # 1980-01-02: the zip format cannot store earlier dates
 SHIPPED_SUFFIXES = (".py", ".json", ".typed")
+# Checked before anything of the package is imported: an older Python would fail on its
+# syntax or its dataclasses with a traceback. Written for any Python (no f-string).
 MAIN_PY = '''"""Run imageforensics from its .pyz."""
 
 import sys
+
+if sys.version_info < (3, 10):
+    sys.stderr.write("imageforensics needs Python 3.10+ (this is %d.%d.%d)\\n" % tuple(sys.version_info[:3]))
+    sys.exit(2)
 
 from imageforensics.cli import main
 

@@ -13,9 +13,11 @@ import json
 from collections.abc import Iterable
 
 from imageforensics.config_shape import runtime_equivalent, shape_changes
+from imageforensics.diff._filters import ignored_config_path, without_config_keys
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.inline_cache import CacheRecord
 from imageforensics.model import Image, RunConfig
+from imageforensics.options import ConfigKey
 from imageforensics.redact import as_redacted_as
 from imageforensics.untrusted import escape
 
@@ -79,13 +81,15 @@ def _mapping_detail(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ..
     }
 
 
-def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
-    """Findings for every run-config field, platform and reference difference."""
+def compare_config(image_a: Image, image_b: Image, ignore: tuple[ConfigKey, ...] = ()) -> list[Finding]:
+    """Findings for every run-config field, platform and reference difference (the ``ignore`` keys removed first)."""
     out: list[Finding] = []
     # A snapshot may hold env/label values redacted to their digest: compare
     # the other side's values in the same form (equal values stay equal).
     config_a = as_redacted_as(image_a.run_config, image_b.run_config)
     config_b = as_redacted_as(image_b.run_config, image_a.run_config)
+    if ignore:
+        config_a, config_b = without_config_keys(config_a, ignore), without_config_keys(config_b, ignore)
     for name in CONFIG_FIELDS:
         va = _canonical(config_a, name)
         vb = _canonical(config_b, name)
@@ -127,7 +131,7 @@ def compare_config(image_a: Image, image_b: Image) -> list[Finding]:
                 code="build-metadata-differs", severity=Severity.INFO,
                 summary=f"{name} differs: A {va!r}, B {vb!r}", path=name,
                 evidence=evidence(field=name, a=va, b=vb)))
-    out += _config_json(image_a, image_b)
+    out += _config_json(image_a, image_b, ignore)
     if image_a.has_inline_cache != image_b.has_inline_cache:
         side = "A" if image_a.has_inline_cache else "B"
         out.append(Finding(
@@ -180,7 +184,7 @@ def _inline_cache_records(image_a: Image, image_b: Image) -> Finding | None:
                           **{f"change_{i:03d}": c for i, c in enumerate(changes[:20], 1)}))
 
 
-def _config_json(image_a: Image, image_b: Image) -> list[Finding]:
+def _config_json(image_a: Image, image_b: Image, ignore: tuple[ConfigKey, ...] = ()) -> list[Finding]:
     """Where the config JSON differs beyond the compared fields: what else makes the image IDs differ.
 
     A key absent in one config and null, empty or a zero value in the other
@@ -190,7 +194,8 @@ def _config_json(image_a: Image, image_b: Image) -> list[Finding]:
     """
     if image_a.image_id == image_b.image_id or not image_a.config_shape or not image_b.config_shape:
         return []
-    changes = shape_changes(image_a.config_shape, image_b.config_shape)
+    changes = [(path, how) for path, how in shape_changes(image_a.config_shape, image_b.config_shape)
+               if not ignored_config_path(path, ignore)]
     equivalent = runtime_equivalent(image_a.config_shape, image_b.config_shape)
     out: list[Finding] = []
     for same in (False, True):

@@ -16,11 +16,14 @@ from imageforensics.diff._paths import entries_at
 from imageforensics.diff._merged_fs import merge_layers
 from imageforensics.model import Image
 from imageforensics.options import DiffOptions
+from imageforensics.redact import history_as_redacted_as
 
 
 def layers_needing_content(image_a: Image, image_b: Image,
                            options: DiffOptions = DiffOptions()) -> tuple[frozenset[int], frozenset[int]]:
     """The layer indexes of A and of B whose files' content digests the diff (with ``options``) compares."""
+    # Aligned as the diff aligns them: a redacted history is compared with the other redacted alike.
+    image_a, image_b = history_as_redacted_as(image_a, image_b), history_as_redacted_as(image_b, image_a)
     need_a: set[int] = set()
     need_b: set[int] = set()
 

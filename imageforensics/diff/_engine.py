@@ -9,8 +9,9 @@ filesystems only when the layer sequences differ.
 Ignores, precisely: ``ignore_timestamps`` drops history ``created`` values,
 the config ``created`` and file mtimes from the comparison (no findings for
 them, no marks); ``ignore`` globs (see ``fsmerge.path_matcher``) drop paths
-from the layer and filesystem comparisons. When nothing but ignored things
-differs, the verdict is kind "identical" with the sentence "identical after
+from the layer and filesystem comparisons; the other filters of ``DiffOptions``
+(history text, config keys, file mode and owner, ``semantic``) are applied as
+``_filters`` says. When nothing but ignored things differs, the verdict is kind "identical" with the sentence "identical after
 ignores (…)", exit status 0.
 """
 
@@ -23,11 +24,13 @@ from imageforensics._version import __version__
 from imageforensics.diff._align import Pair, Unit, align_images
 from imageforensics.diff._config import compare_config
 from imageforensics.audit import image_findings
+from imageforensics.diff._filters import drop_filtered
 from imageforensics.diff._paths import LOST, filesystem_findings, layer_entries
 from imageforensics.catalogue import EvidenceValue, code_spec
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.diff._merged_fs import path_matcher
 from imageforensics.model import Archive, Image
+from imageforensics.redact import history_as_redacted_as
 from imageforensics.options import DiffOptions
 from imageforensics.report._values import InputSide, LayerSide, Report, StepRow
 from imageforensics.diff._steps import (LayerState, LayerStates, created_of, drift_ns, layer_content,
@@ -45,6 +48,9 @@ from imageforensics.untrusted import escape
 def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
                 options: DiffOptions = DiffOptions()) -> Report:
     """Compare image_a (from archive a, the reference) with image_b (from archive b)."""
+    # A redacted snapshot's history holds ENV/ARG/LABEL values as digests: the other
+    # side's are compared in the same form, so equal steps stay equal and aligned.
+    image_a, image_b = history_as_redacted_as(image_a, image_b), history_as_redacted_as(image_b, image_a)
     pairs = align_images(image_a, image_b, options.limits)
     states = LayerStates(image_a, image_b)
     findings: list[Finding] = []
@@ -56,18 +62,14 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
             findings.append(drift)
         findings += _image_created(image_a, image_b)
     findings += side_findings(a, image_a, b, image_b, pairs, ignore_timestamps=options.ignore_timestamps)
-    findings += compare_config(image_a, image_b)
+    findings += compare_config(image_a, image_b, options.ignore_config)
     filesystem = filesystem_findings(pairs, image_a, image_b, options)
     findings += filesystem.findings
-    findings = settle_wrongly_empty(mtimes_once(findings))
+    findings = drop_filtered(settle_wrongly_empty(mtimes_once(findings)), options)
     ordered = sort_findings(findings)
     kind, sentence = decide_verdict(image_a, image_b, pairs, ordered, options.active, states,
                                     changes=filesystem.changes, integrity=integrity_failures(a, image_a, b, image_b))
-    opts: list[tuple[str, str]] = []
-    if options.ignore_timestamps:
-        opts.append(("ignore_timestamps", "true"))
-    if options.ignore:
-        opts.append(("ignore", " ".join(options.ignore)))
+    opts = list(options.described())
     return Report(tool_version=__version__, a=input_side(a, image_a), b=input_side(b, image_b),
                   verdict_kind=kind, verdict=sentence, findings=ordered,
                   steps=step_rows(pairs, options, states), options=tuple(opts))
@@ -146,7 +148,11 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
         # dropped): said once by squash_findings, the files compared by the merged filesystems.
         absorbed = squashed.absorbs(pair)
         if pair.a is None or pair.b is None:
-            if not absorbed:
+            unit = pair.a if pair.a is not None else pair.b
+            assert unit is not None
+            # A step without content on one side only is a difference of history text alone.
+            history_only = options.ignore_history and not (states.a(unit) if pair.a is not None else states.b(unit)).has_content
+            if not absorbed and not history_only:
                 out.append(only_one_side(pair, states))
             continue
         text = step_text(pair)
@@ -166,7 +172,8 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
         if sa.has_content and sb.has_content and pair.a.diff_id != pair.b.diff_id and not absorbed:
             out.append(layer_content(pair, layer_entries(image_a, image_b, pair.a),
                                      layer_entries(image_b, image_a, pair.b),
-                                     ignore_mtime=options.ignore_timestamps, ignored=ignored))
+                                     ignore_mtime=options.ignore_timestamps, ignored=ignored,
+                                     ignore_fields=options.ignored_entry_fields))
         elif not sa.has_content and not sb.has_content and (pair.a.diff_id != pair.b.diff_id):
             out.append(Finding(
                 code="empty-layer-spelling", severity=Severity.INFO,
@@ -291,14 +298,15 @@ def step_rows(pairs: Sequence[Pair], options: DiffOptions, states: LayerStates) 
             content_a, content_b = states.a(a).has_content, states.b(b).has_content
             if a.diff_id != b.diff_id or content_a != content_b:
                 marks.append("layer")
-            if a.created_by != b.created_by:
+            if a.created_by != b.created_by and not options.ignore_history:
                 marks.append("created_by")
-            if sa is not None and sb is not None:
+            if sa is not None and sb is not None and not options.ignore_history:
                 if sa.comment != sb.comment:
                     marks.append("comment")
                 if sa.author != sb.author:
                     marks.append("author")
-            if "layer" in marks or (a.created_by != b.created_by and pair.reason.startswith("same instruction")):
+            if "layer" in marks or (a.created_by != b.created_by and pair.reason.startswith("same instruction")
+                                    and not options.ignore_history):
                 match = "content"
             elif marks:
                 match = "metadata"

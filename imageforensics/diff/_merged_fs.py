@@ -274,8 +274,9 @@ def layer_links(entries: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str
     return out, links
 
 
-def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False) -> tuple[str, ...]:
-    """The names (from ENTRY_FIELDS) of what differs between two entries of one path."""
+def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False,
+                   ignore: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The names (from ENTRY_FIELDS) of what differs between two entries of one path, but those in ``ignore``."""
     out: list[str] = []
     if a.kind != b.kind:
         out.append("kind")
@@ -297,7 +298,7 @@ def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False) ->
         out.append("mtime")
     if a.xattrs != b.xattrs:
         out.append("xattrs")
-    return tuple(out)
+    return tuple(f for f in out if f not in ignore) if ignore else tuple(out)
 
 
 def describe_change(a: FileEntry, b: FileEntry, fields: Iterable[str]) -> str:
@@ -337,9 +338,10 @@ def compare_filesystems(
     *,
     ignore_mtime: bool = False,
     ignored: Callable[[str], bool] | None = None,
+    ignore_fields: frozenset[str] = frozenset(),
     layer_ids: tuple[Sequence[object], Sequence[object]] | None = None,
 ) -> FilesystemDelta:
-    """Compare two merged filesystems path by path (``ignored`` paths are skipped).
+    """Compare two merged filesystems path by path (``ignored`` paths and ``ignore_fields`` are skipped).
 
     ``layer_ids`` (the diff_id of each merged layer, A's and B's): a path both
     sides took from layers with one diff_id holds the same entry, so it is
@@ -377,7 +379,7 @@ def compare_filesystems(
             id_a = ids_a[wa[path]]
             if id_a is not None and id_a == ids_b[wb[path]]:
                 continue
-        fields = () if a == b else changed_fields(a, b, ignore_mtime=ignore_mtime)
+        fields = () if a == b else changed_fields(a, b, ignore_mtime=ignore_mtime, ignore=ignore_fields)
         if relinked:
             fields += ("hardlinks",)
         if fields:

@@ -249,7 +249,8 @@ def _describe_entry(ea: FileEntry, eb: FileEntry, fields: tuple[str, ...], link_
 
 
 def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: Sequence[FileEntry] | None,
-                  *, ignore_mtime: bool, ignored: Callable[[str], bool] | None) -> Finding:
+                  *, ignore_mtime: bool, ignored: Callable[[str], bool] | None,
+                  ignore_fields: frozenset[str] = frozenset()) -> Finding:
     """Aligned layers with different diff_ids, with the entry-level changes inside them."""
     assert pair.a is not None and pair.b is not None
     base: dict[str, EvidenceValue | None] = dict(diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)
@@ -276,7 +277,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         ea, eb = da.get(key), db.get(key)
         label = "/" + key[0] + (f" ({key[1]})" if key[1] else "")
         if ea is not None and eb is not None:
-            fields = changed_fields(ea, eb, ignore_mtime=ignore_mtime)
+            fields = changed_fields(ea, eb, ignore_mtime=ignore_mtime, ignore=ignore_fields)
             link_a, link_b = links_a.get(key[0]), links_b.get(key[0])
             if link_a != link_b:
                 fields += ("hardlinks",)
@@ -319,7 +320,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
                         text, {**values, **details}, paths)
     if ignored_count:
         return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
-                        f"{step_label(pair)}: the layers differ only in ignored paths or timestamps", values)
+                        f"{step_label(pair)}: the layers differ only in ignored paths or entry fields (timestamps, mode, owner)", values)
     if artefact_count:
         return _at_pair(pair, "layer-differs-ignored", Severity.INFO,
                         f"{step_label(pair)}: the layers differ only in the empty mount points a builder's RUN "

@@ -235,7 +235,7 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Seq
                             + (" " + drift_note if drift_note else ""))
     if not differences and ignoring:
         return "identical", ("identical after ignores: the layer content is the same and every other "
-                             "difference is in ignored timestamps or paths")
+                             "difference is in what the options ignore")
     if not differences and image_a.config_shape and image_b.config_shape:
         return "metadata", ("same content with metadata differences: the same layer content; the configs "
                             "hold the same values written differently (key order, whitespace, escapes, or a key "

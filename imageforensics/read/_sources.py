@@ -34,7 +34,7 @@ from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
 from imageforensics.read._outer_tar import MemberStream
 from imageforensics.read._progress import CountingReader, Progress, label_for
-from imageforensics.read._selection import parse_input_spec, select_image
+from imageforensics.read._selection import Selector, parse_selector, select_image
 from imageforensics.untrusted import show
 
 
@@ -135,15 +135,15 @@ def _load_snapshot_file(path: str, limits: Limits) -> Archive:
         return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
-def choose(spec: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Chosen:
-    """Read the input named by ``spec`` and select the image it designates (on ``options.platform``)."""
-    path, reference, index = parse_input_spec(spec)
-    archive = read_input(path, options, progress=progress)
-    image = select_image(archive, reference=reference, index=index, platform=options.platform)
+def choose(spec: str | Selector, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Chosen:
+    """Read the input named by ``spec`` (``parse_selector``'s grammar) and select the image it designates (on ``options.platform``)."""
+    selector = spec if isinstance(spec, Selector) else parse_selector(spec)
+    archive = read_input(selector.path, options, progress=progress)
+    image = select_image(archive, reference=selector.reference, index=selector.index, platform=options.platform)
     return Chosen(archive, image)
 
 
-def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
+def choose_pair(spec_a: str | Selector, spec_b: str | Selector, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
                 needed_layers: NeededLayers | None = None) -> tuple[Chosen, Chosen]:
     """Read two inputs in parallel (one thread each) and select an image from each.
 
@@ -153,19 +153,21 @@ def choose_pair(spec_a: str, spec_b: str, options: ReadOptions = ReadOptions(), 
     except that other layers' files have no content digest (the diff never
     looks at them). ``options.archive_digest=False`` leaves ``Archive.sha256`` None.
     """
-    deferred = [needed_layers is not None and can_read_again(parse_input_spec(spec)[0]) for spec in (spec_a, spec_b)]
+    # Both specs are parsed before anything is read: a misspelt second one stops the run at once.
+    specs = tuple(spec if isinstance(spec, Selector) else parse_selector(spec) for spec in (spec_a, spec_b))
+    deferred = [needed_layers is not None and can_read_again(spec.path) for spec in specs]
     # A deferred input is read without content digests first.
     first = [_in_daemon_thread(functools.partial(choose, spec, replace(options, content_digests=False) if later else options,
                                                  progress=progress))
-             for spec, later in zip((spec_a, spec_b), deferred)]
+             for spec, later in zip(specs, deferred)]
     chosen = (first[0].result(), first[1].result())
     if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
         return chosen  # every file was small enough to be hashed on the way
     # Which layers need content digests follows from diff_ids and paths alone.
     assert needed_layers is not None
     needed = needed_layers(chosen[0].image, chosen[1].image)
-    futures = [_in_daemon_thread(functools.partial(_with_content, spec, c, need, options)) if later else None
-               for spec, c, need, later in zip((spec_a, spec_b), chosen, needed, deferred)]
+    futures = [_in_daemon_thread(functools.partial(_with_content, spec, c, need, options, progress)) if later else None
+               for spec, c, need, later in zip(specs, chosen, needed, deferred)]
     return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
 
 
@@ -194,8 +196,12 @@ def _in_daemon_thread(work: Callable[[], Chosen]) -> Future[Chosen]:
     return future
 
 
-def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], options: ReadOptions) -> Chosen:
-    """The chosen image with the content digests of the ``needed`` layers, read again from their location."""
+def _with_content(spec: Selector, chosen: Chosen, needed: frozenset[int], options: ReadOptions,
+                  progress: Progress | None = None) -> Chosen:
+    """The chosen image with the content digests of the ``needed`` layers, read again from their location.
+
+    ``progress`` shows this second pass as an input of its own (``a.tar digests``).
+    """
     originals: dict[Digest, Layer] = {}
     for i in sorted(needed):
         old = chosen.image.layers[i] if i < len(chosen.image.layers) else None
@@ -205,8 +211,13 @@ def _with_content(spec: str, chosen: Chosen, needed: frozenset[int], options: Re
         return chosen
     if any(old.location is None for old in originals.values()):
         # A blob with no place to read it from (a sparse member): read the whole input again.
-        return _read_whole_again(spec, chosen, options)
-    fresh = {digest: _read_again(chosen.archive.source, old, options) for digest, old in originals.items()}
+        return _read_whole_again(spec, chosen, options, progress)
+    counted: _Counted | None = None
+    if progress is not None:
+        label = f"{label_for(chosen.archive.source)} digests"
+        progress.start(label, sum(old.location.length for old in originals.values() if old.location is not None))
+        counted = (progress, label)
+    fresh = {digest: _read_again(chosen.archive.source, old, options, counted) for digest, old in originals.items()}
     # The same blob may sit at several positions: each gets the entries with content digests.
     layers = tuple(replace(old, entries=fresh[old.blob_digest]) if old is not None and old.blob_digest in fresh else old
                    for old in chosen.image.layers)
@@ -220,7 +231,11 @@ def _lacks_content(old: Layer | None) -> bool:
     return old is not None and any(e.kind == "file" and not e.content_digest for e in old.entries)
 
 
-def _read_again(source: str, old: Layer, options: ReadOptions) -> tuple[FileEntry, ...]:
+# Where a second read counts its bytes: the progress line and the label there.
+_Counted = tuple[Progress, str]
+
+
+def _read_again(source: str, old: Layer, options: ReadOptions, counted: _Counted | None = None) -> tuple[FileEntry, ...]:
     """The entries of a layer read again from its location, with content digests.
 
     The blob is hashed again to prove it is the one the first read hashed,
@@ -241,7 +256,9 @@ def _read_again(source: str, old: Layer, options: ReadOptions) -> tuple[FileEntr
         except OSError as e:
             raise InputError(source, show(old.member), f"cannot seek to offset {where.offset} again: {e.strerror or e}") from None
         # A short read (the file shrank since the first read) is a one-line InputError naming the member.
-        again = MemberStream(f, where.length, archive=source, member=show(old.member))
+        again: object = MemberStream(f, where.length, archive=source, member=show(old.member))
+        if counted is not None:
+            again = CountingReader(cast(BinaryIO, again), *counted)
         new = layer.read_layer(cast(BinaryIO, again), archive=source, member=old.member,
                                options=replace(options, content_digests=True), unchanged_from=old if unchanged else None)
         if unchanged and not unchanged_since(where.state, state_of(f.fileno())):
@@ -262,8 +279,9 @@ def _same_listing(new: Layer, old: Layer) -> bool:
         n == o if o.content_digest else replace(n, content_digest="") == o for n, o in zip(new.entries, old.entries))
 
 
-def _read_whole_again(spec: str, chosen: Chosen, options: ReadOptions) -> Chosen:
-    again = choose(spec, replace(options, content_digests=True, archive_digest=chosen.archive.sha256 is not None))
+def _read_whole_again(spec: Selector, chosen: Chosen, options: ReadOptions, progress: Progress | None = None) -> Chosen:
+    again = choose(spec, replace(options, content_digests=True, archive_digest=chosen.archive.sha256 is not None),
+                   progress=progress)
     blobs = [l.blob_digest if l is not None else None for l in chosen.image.layers]
     if again.image.image_id != chosen.image.image_id or blobs != [l.blob_digest if l is not None else None
                                                                   for l in again.image.layers]:

@@ -117,3 +117,64 @@ def test_sizes_in_the_line_keep_one_decimal() -> None:
         "999 B", "1.0 kB", "7.7 kB", "132.1 MB", "999.4 kB", "1.0 MB", "10.0 PB"]
     # Without ``decimals``: three significant digits, as docker prints them.
     assert [human_size(n) for n in (7650, 132_100_000, 999_500)] == ["7.65 kB", "132 MB", "1 MB"]
+
+
+def _lines(out: io.StringIO) -> list[str]:
+    return [part.rstrip() for part in out.getvalue().split("\r") if part.strip()]
+
+
+def test_the_line_shows_rate_and_time_left():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock, columns=120)
+    progress.start("a.tar", 4_000_000)
+    clock.now += 0.5
+    progress.advance("a.tar", 1000)
+    assert _lines(out)[-1] == "reading a.tar 0% 1.0 kB/4.0 MB"  # no rate from half a second
+    clock.now += 1.5
+    progress.advance("a.tar", 999_000)
+    assert "a.tar 25% 1.0 MB/4.0 MB 500.0 kB/s 6s left" in _lines(out)[-1]
+
+
+@pytest.mark.parametrize("columns", [40, 80, 120])
+def test_every_redraw_fits_the_terminal(columns):
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, clock=clock, columns=columns)
+    progress.start("a-rather-long-archive-name-of-an-image.tar", 40_000_000_000)
+    progress.start("b-rather-long-archive-name-of-an-image.tar", None)
+    for step in range(20):
+        progress.member("a-rather-long-archive-name-of-an-image.tar", f"blobs/sha256/{step:064d}")
+        clock.now += 1
+        progress.advance("a-rather-long-archive-name-of-an-image.tar", 123_456_789)
+        progress.advance("b-rather-long-archive-name-of-an-image.tar", 98_765_432)
+    drawn = out.getvalue().split("\r")
+    assert len(drawn) > 10
+    assert max(len(part) for part in drawn) <= columns - 1
+    if columns >= 80:
+        assert "/s" in drawn[-1] and " left" in drawn[-1]  # the rate fits where the members do not
+
+
+def test_the_second_pass_is_shown(tmp_path):
+    from dataclasses import replace
+
+    from imageforensics.diff import layers_needing_content
+    from imageforensics.options import ReadOptions
+    from imageforensics.read import choose_pair
+
+    a, b = ROOT / "samples" / "mode-a.tar", ROOT / "samples" / "mode-b.tar"
+    if not (a.is_file() and b.is_file()):
+        pytest.skip("samples not generated")
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            self.now += 1.0  # every look at the clock is a redraw's worth later
+            return self.now
+
+    out = io.StringIO()
+    progress = Progress(out, clock=Clock(), columns=200)
+    # digest_below=0: no file is hashed on the first read, so the layers that differ are read again.
+    choose_pair(str(a), str(b), replace(ReadOptions(), digest_below=0), progress=progress,
+                needed_layers=layers_needing_content)
+    last = out.getvalue().rsplit("\r", 1)[-1]
+    assert "mode-a.tar digests 100%" in last and "mode-b.tar digests 100%" in last
