@@ -24,7 +24,7 @@ from imageforensics.model import RunConfig
 from imageforensics.options import ConfigKey, DiffOptions
 
 # Findings about the history's text (created_by, comment, author) and nothing else.
-HISTORY_TEXT_CODES = frozenset({"step-changed", "created-by-spelling", "step-metadata-differs"})
+HISTORY_TEXT_CODES = frozenset({"step-changed", "created-by-spelling", "step-metadata-differs", "copy-source-differs"})
 
 # The pair findings that say what a container started from the image would see
 # differently: its files (which exist, their content, kind, mode, owner, links as
@@ -43,6 +43,9 @@ CONTAINER_INVISIBLE = frozenset({
     "layer-bytes-differ", "empty-layer-spelling", "created-by-spelling", "step-metadata-differs",
     "build-metadata-differs", "config-json-differs", "inline-cache-differs", "inline-cache-records-differ",
     "layer-differs-ignored", "references-differ", "packaging-differs", "filesystem-not-compared",
+    # A squash regroups the same files; the runtime mounts /dev, /proc, /sys over a builder's empty mount points;
+    # a key absent vs null/empty is read the same; a COPY's source hash is history text (its files are compared).
+    "steps-squashed", "builder-artefacts", "config-json-equivalent", "copy-source-differs",
 })
 
 
