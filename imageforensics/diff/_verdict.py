@@ -254,13 +254,15 @@ def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Seq
 
 def _audit_note(findings: Sequence[Finding]) -> str:
     """What the images' own audits say, when they say something at WARNING or above (shown, not a difference)."""
-    serious = [f for f in findings if _category(f).name in ("INTEGRITY", "TIME_SIGNAL")
+    serious = [f for f in findings if _category(f) in (Category.INTEGRITY, Category.TIME_SIGNAL)
                and f.severity >= Severity.WARNING]
     if not serious:
         return ""
     codes = sorted({f.code for f in serious})
-    where = "both carry" if all(f.side == "" for f in serious) else "their archives carry"
-    return (f"; {where} their own audit findings ({len(serious)} at WARNING or above: {', '.join(codes)}), "
+    sides = {f.side for f in serious}
+    who = {frozenset({""}): "both carry their", frozenset({"A"}): "A carries its",
+           frozenset({"B"}): "B carries its"}.get(frozenset(sides), "each carries its")
+    return (f"; {who} own audit findings ({len(serious)} at WARNING or above: {', '.join(codes)}), "
             "listed below")
 
 

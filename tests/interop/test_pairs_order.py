@@ -141,16 +141,18 @@ def _expected_start(first: dict[str, Any], flip: bool) -> str:
         return f"diverged at step {ib} of B "
     if ib is None:
         return f"diverged at step {ia} of A "
-    return f"diverged at step {ia} " if ia == ib else f"diverged at step {ia} (B: step {ib}) "
+    return f"diverged at step {ia} `" if ia == ib else f"diverged at step {ia} (B: step {ib}) `"
 
 
 @pytest.mark.parametrize("pair", _params())
-def test_the_verdict_names_the_first_diverging_step(pair: dict[str, Any]) -> None:
+def test_the_verdict_names_the_first_diverging_step(pair: dict[str, Any], request: pytest.FixtureRequest) -> None:
     first = pair["truth"]["first_diverging_step"]
     if first is None:
         pytest.skip("the same steps and layers: nothing diverges")
     if pair["pair"] in MISALIGNED:
-        pytest.xfail("alignment of this builder's history: issue 14 item 2")
+        # Strict: once the alignment follows the builder, this passes and must leave MISALIGNED.
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason="alignment of this builder's history: "
+                                                                     "issue 14 item 2"))
     for report, flip in zip(_both(pair), (False, True)):
         if report.verdict_kind != "diverged":
             continue
@@ -195,6 +197,6 @@ def test_each_sides_own_audit_problems_are_shown_and_identical_images_exit_0(pai
             # Audit findings are no integrity failure: one corrupt image twice is the same image.
             assert (report.verdict_kind, report.exit_status) == ("identical", 0), report.verdict
             if own:
-                assert "their own audit findings" in report.verdict
+                assert "own audit findings" in report.verdict
         else:
             assert report.exit_status == 1
