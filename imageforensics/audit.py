@@ -186,9 +186,9 @@ def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
     first = shared[0][0]
     # Only layers with entries wrote the filesystem: an entry-less or well-known empty layer did not.
     wrote = any(sum(1 for s in run if _wrote_content(image, s)) > 1 for run in shared)
-    why = ("although several of them wrote the filesystem (a cache-import signature)" if wrote else
-           "although they are filesystem steps; their layers are empty, so none of them wrote the filesystem")
-    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run {why}", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
+    why = (" although several of them wrote the filesystem (a cache-import signature)" if wrote else
+           ", but at most one step of each run wrote the filesystem (empty layers did not)")
+    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run{why}", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
 
 
 def _wrote_content(image: Image, step: HistoryStep) -> bool:
