@@ -72,7 +72,7 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, o
     delta = compare_filesystems(fa, fb, ignore_mtime=options.ignore_timestamps, ignored=path_matcher(options.ignore),
                                 layer_ids=(seq_a, seq_b))
     # Mount points one builder's RUN leaves and the other's does not: said apart, not as missing or added content.
-    delta, artefacts = split_builder_artefacts(delta, fa, fb, image_a, image_b)
+    delta, artefacts = split_builder_artefacts(delta, fa, fb, image_a, image_b, pairs)
     return artefacts + _group(delta, pairs, image_a, image_b, fa, fb)
 
 
