@@ -228,10 +228,19 @@ def _shared_times(image: Image, usable: list[HistoryStep]) -> list[Finding]:
     spans = ", ".join(f"{run[0].index}–{run[-1].index}" for run in shared)
     first = shared[0][0]
     # Only layers with entries wrote the filesystem: an entry-less or well-known empty layer did not.
+    # A filesystem step marked empty_layer lost its layer, if it had one: the time it shares is the signature.
     wrote = any(sum(1 for s in run if _wrote_content(image, s)) > 1 for run in shared)
-    why = ("although several of them wrote the filesystem (a cache-import signature)" if wrote else
-           "although they are filesystem steps; their layers are empty, so none of them wrote the filesystem")
-    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run {why}", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
+    dropped = [s for run in shared for s in run if s.empty_layer and step_instruction(s.created_by) in FILESYSTEM_INSTRUCTIONS]
+    if wrote:
+        why = " although several of them wrote the filesystem (a cache-import signature)"
+    elif dropped:
+        named = ", ".join(f"{s.index} ({step_instruction(s.created_by)})" for s in dropped)
+        why = (f", and step{'s' if len(dropped) != 1 else ''} {named} among them {'are' if len(dropped) != 1 else 'is'} "
+               "marked empty_layer (a cache-import signature: a step whose layer was dropped takes the previous "
+               "step's time); the others did not write the filesystem")
+    else:
+        why = ", but at most one step of each run wrote the filesystem (empty layers did not)"
+    return [_f("timestamps-shared", INFO, f"steps {spans} share one created time per run{why}", step=first.index, runs=tuple((run[0].index, run[-1].index) for run in shared))]
 
 
 def _wrote_content(image: Image, step: HistoryStep) -> bool:

@@ -11,11 +11,12 @@ order. Pure functions over the merged filesystems.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from imageforensics.builders import mount_point_artefacts, run_builder_name
 from imageforensics.created_by import display_created_by, step_instruction
+from imageforensics.diff._align import Pair
 from imageforensics.diff._merged_fs import FilesystemDelta, MergedFilesystem
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import FileEntry, HistoryStep, Image
@@ -28,15 +29,32 @@ def _run_steps(image: Image) -> dict[int, HistoryStep]:
             if s.layer_index is not None and step_instruction(s.created_by) == "RUN"}
 
 
-def run_artefacts(only_here: Sequence[str], fs: MergedFilesystem, image: Image) -> dict[int, list[str]]:
-    """The paths only this side has that are mount points left by a RUN step, grouped by that step's index."""
+def run_artefacts(only_here: Sequence[str], fs: MergedFilesystem, image: Image,
+                  ran_there: Collection[int]) -> dict[int, list[str]]:
+    """The paths only this side has that are mount points left by a RUN step, grouped by that step's index.
+
+    Only a RUN the other image ran too, with a layer of its own (``ran_there``):
+    a step the other image lost, or never ran, lost or lacks its mount points
+    with the rest of its layer.
+    """
     runs = _run_steps(image)
     found = mount_point_artefacts(only_here, fs.entries)
     out: dict[int, list[str]] = {}
     for path in sorted(found):
         step = runs.get(fs.writer[path])
-        if step is not None:
+        if step is not None and step.index in ran_there:
             out.setdefault(step.index, []).append(path)
+    return out
+
+
+def _ran_on_both(pairs: Sequence[Pair], side: str) -> set[int]:
+    """This side's steps whose counterpart in the other image carries a layer with entries."""
+    out: set[int] = set()
+    for p in pairs:
+        own, other = (p.a, p.b) if side == "A" else (p.b, p.a)
+        if own is None or other is None or own.index is None or not other.has_layer:
+            continue
+        out.add(own.index)
     return out
 
 
@@ -48,10 +66,10 @@ def layer_artefacts(only_here: Sequence[str], entries: Sequence[FileEntry], step
 
 
 def split_builder_artefacts(delta: FilesystemDelta, fa: MergedFilesystem, fb: MergedFilesystem,
-                            image_a: Image, image_b: Image) -> tuple[FilesystemDelta, list[Finding]]:
+                            image_a: Image, image_b: Image, pairs: Sequence[Pair]) -> tuple[FilesystemDelta, list[Finding]]:
     """The delta without the builder artefacts on either side, and one INFO per side that has them."""
-    in_a = run_artefacts(delta.missing, fa, image_a)
-    in_b = run_artefacts(delta.added, fb, image_b)
+    in_a = run_artefacts(delta.missing, fa, image_a, _ran_on_both(pairs, "A"))
+    in_b = run_artefacts(delta.added, fb, image_b, _ran_on_both(pairs, "B"))
     if not in_a and not in_b:
         return delta, []
     out: list[Finding] = []

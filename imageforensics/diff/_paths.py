@@ -114,7 +114,7 @@ def filesystem_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image,
     delta = compare_filesystems(fa, fb, ignore_mtime=options.ignore_timestamps, ignored=path_matcher(options.ignore),
                                 ignore_fields=options.ignored_entry_fields, layer_ids=(seq_a, seq_b))
     # Mount points one builder's RUN leaves and the other's does not: said apart, not as missing or added content.
-    delta, artefacts = split_builder_artefacts(delta, fa, fb, image_a, image_b)
+    delta, artefacts = split_builder_artefacts(delta, fa, fb, image_a, image_b, pairs)
     grouped = _group(delta, pairs, image_a, image_b, fa, fb)
     return FilesystemComparison(findings=(*artefacts, *grouped.findings), changes=grouped.changes)
 

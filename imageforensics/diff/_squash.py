@@ -112,4 +112,5 @@ def squashed_same_files(findings: Sequence[Finding]) -> str:
         return ""  # without both merged filesystems, "the same files" is not known
     return "same files; " + "; ".join(
         f"{f.side} is squashed ({f.evidence_value('kind')}): its steps' files are in step "
-        f"{f.evidence_value('carrier')}'s layer" for f in found)
+        f"{f.evidence_value('carrier')}'s layer"
+        + (" with the base image's" if f.evidence_value("whole_image") is True else "") for f in found)

@@ -264,3 +264,14 @@ def test_without_the_squashed_layer_the_same_files_are_not_claimed() -> None:
     for report in (forward, backward):
         assert "filesystem-not-compared" in codes(report)
         assert not report.verdict.startswith("same files"), report.verdict
+
+
+def test_mount_points_of_a_step_the_other_image_lost_are_lost_with_it() -> None:
+    # A RUN whose layer B lost (marked empty_layer): its mount points went with the layer, not a builder's habit.
+    ran = build(spec(BASE, step("RUN /bin/sh -c mkdir /work # buildkit", directory("dev"), directory("proc"),
+                                directory("work"))))
+    lost = build(spec(BASE, step("RUN /bin/sh -c mkdir /work # buildkit", empty_layer=True)))
+    report = diff(ran, lost)
+    assert "builder-artefacts" not in codes(report)
+    assert {p for f in report.findings if f.code == "paths-missing" for p in f.paths} == {"/dev", "/proc", "/work"}
+    assert report.verdict_kind == "missing-content"
