@@ -302,7 +302,8 @@ class _AfterEnd:
         else:
             what = f"a tar header of {escape_text(hidden.name)!r}"
         block_at = self.first_nonzero - (self.first_nonzero - self.start) % BLOCK
-        return f"{self.count} bytes after the marker ending at offset {self.start}; the first non-zero block, at offset {block_at}, is {what}"
+        return (f"{self.count} bytes after the end-of-archive block at offset {self.start - BLOCK};"
+                f" the first non-zero block, at offset {block_at}, is {what}")
 
 
 def _check_sparse(info: tarfile.TarInfo, source: str, limits: Limits) -> None:

@@ -30,7 +30,7 @@ import inspect
 import struct
 import tarfile
 import zlib
-from typing import ClassVar, cast
+from typing import Callable, ClassVar, cast
 
 from imageforensics.options import Limits
 from imageforensics.read._pax import PaxError, parse_int64, parse_records, parse_time_ns
@@ -87,22 +87,20 @@ class FastTarInfo(tarfile.TarInfo):
         ``dircheck=False`` is what tarfile passes for the header that follows a
         GNU long name or a pax header: its V7 directory rule does not apply.
         """
-        parsed = cls.parse_block(buf, encoding, errors, dircheck=dircheck)
-        prefix = runtime_prefix(buf)
-        if prefix or buf[345:346] not in (b"", b"\0"):
-            # tarfile prepends the 155-byte prefix field whatever the header's format; Go's archive/tar
-            # reads it by the magic (see runtime_prefix): the name is the runtime's.
-            name = bytes(buf[0:100]).split(b"\0", 1)[0]
-            if prefix:
-                name = prefix + b"/" + name
-            parsed.name = name.decode(encoding, errors)
-            if parsed.type == tarfile.DIRTYPE:
-                parsed.name = parsed.name.rstrip("/")
+        parsed = cls.parse_plain(buf, encoding, errors, dircheck=dircheck) or cls.parse_block(
+            buf, encoding, errors, dircheck=dircheck)
+        # An empty prefix field (its first byte NUL) is empty for tarfile and Go alike: nothing to redo.
+        if buf[345]:
+            _runtime_name(parsed, buf, encoding, errors)
         return parsed
 
     @classmethod
     def parse_block(cls, buf: bytes | bytearray, encoding: str, errors: str, *, dircheck: bool = True) -> FastTarInfo:
-        """The header block as tarfile's own parser reads it (quickly when it is a plain one)."""
+        """The header block as tarfile's own parser reads it (quickly when it is a plain one).
+
+        Only this path can meet base-256 numbers (a plain header's octal
+        fields stay far below 2**63): they must fit Go's int64.
+        """
         parsed = cls.parse_plain(buf, encoding, errors, dircheck=dircheck)
         if parsed is not None:
             return parsed
@@ -111,9 +109,12 @@ class FastTarInfo(tarfile.TarInfo):
         # (which then does the whole parse and calls neither of ours).
         tarfile_parser = getattr(super(), "_frombuf", None)
         if tarfile_parser is None:
-            return super().frombuf(buf, encoding, errors)
-        # It builds its TarInfo as cls(): one of ours.
-        return cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
+            parsed = super().frombuf(buf, encoding, errors)
+        else:
+            # It builds its TarInfo as cls(): one of ours.
+            parsed = cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
+        _check_numbers(parsed)
+        return parsed
 
     @classmethod
     def parse_plain(cls, buf: bytes | bytearray, encoding: str, errors: str, *,
@@ -163,9 +164,7 @@ class FastTarInfo(tarfile.TarInfo):
         if self.type == tarfile.SOLARIS_XHDTYPE:
             # Go knows no Solaris "X" header: it is an entry of an unknown type, its data skipped.
             return self._proc_builtin(tarfile_)  # type: ignore[attr-defined, no-any-return]
-        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
-        _check_numbers(member)
-        return member
+        return _TARFILE_PROC_MEMBER(self, tarfile_)
 
     def _proc_extended(self, tarfile_: tarfile.TarFile) -> "tarfile.TarInfo | None":
         """Read extended and long-name headers up to the member they describe, as Go's ``Reader.next`` does.
@@ -249,6 +248,17 @@ class FastTarInfo(tarfile.TarInfo):
         return self
 
 
+def _runtime_name(parsed: tarfile.TarInfo, buf: bytes | bytearray, encoding: str, errors: str) -> None:
+    """The member name with the prefix Go's archive/tar reads (tarfile prepends the field whatever the format)."""
+    name = bytes(buf[0:100]).split(b"\0", 1)[0]
+    prefix = runtime_prefix(buf)
+    if prefix:
+        name = prefix + b"/" + name
+    parsed.name = name.decode(encoding, errors)
+    if parsed.type == tarfile.DIRTYPE:
+        parsed.name = parsed.name.rstrip("/")
+
+
 def runtime_prefix(buf: bytes | bytearray) -> bytes:
     """The name prefix Go's ``readHeader`` takes from a header block, by its format (``getFormat``).
 
@@ -288,7 +298,7 @@ def _described(member: FastTarInfo, records: dict[str, str], long_name: str, lon
     if member.type == tarfile.SOLARIS_XHDTYPE:
         result: tarfile.TarInfo = member._proc_builtin(tarfile_)  # type: ignore[attr-defined]
     else:
-        result = super(FastTarInfo, member)._proc_member(tarfile_)  # type: ignore[misc]
+        result = _TARFILE_PROC_MEMBER(member, tarfile_)
     for key, value in records.items():
         if not value:
             continue  # Go: an empty value keeps the header's own field
@@ -310,10 +320,12 @@ def _described(member: FastTarInfo, records: dict[str, str], long_name: str, lon
             # In seconds, as tarfile's float(); the exact nanoseconds are read from the record (mtime_ns).
             result.mtime = parse_time_ns(value) / 1_000_000_000
         elif key == "size":
-            result.size = parse_int64(value)
+            stored = parse_int64(value)
+            if result.type != tarfile.GNUTYPE_SPARSE:
+                result.size = stored  # an old-GNU sparse file keeps the real size of its header (readOldGNUSparseMap)
             if result.type not in HEADER_ONLY:
                 # The data is as long as the record says; the next header follows it.
-                tarfile_.offset = result.offset_data + result._block(max(result.size, 0))  # type: ignore[attr-defined]
+                tarfile_.offset = result.offset_data + result._block(max(stored, 0))  # type: ignore[attr-defined]
     if long_name:
         result.name = long_name
     if long_link:
@@ -327,7 +339,6 @@ def _described(member: FastTarInfo, records: dict[str, str], long_name: str, lon
     result.offset = first
     if result.type != tarfile.GNUTYPE_SPARSE:
         _pax_sparse(result, records, tarfile_)
-    _check_numbers(result)
     return result
 
 
@@ -402,7 +413,7 @@ def _sparse_map_in_data(member: tarfile.TarInfo, tarfile_: tarfile.TarFile, cap:
 
 def _check_numbers(member: tarfile.TarInfo) -> None:
     """Go keeps header numbers in int64: a base-256 field beyond it makes the header invalid."""
-    for value in (member.size, member.uid, member.gid, member.mtime):
+    for value in (member.size, member.uid, member.gid, member.mtime, member.devmajor, member.devminor):
         if isinstance(value, int) and value not in _INT64:
             raise _SUBSEQUENT(f"a header number ({value}) is out of the 64-bit range")
 
@@ -416,6 +427,9 @@ def _same_parameters(name: str, parameters: tuple[str, ...]) -> bool:
     method = getattr(tarfile.TarInfo, name, None)
     return method is not None and tuple(inspect.signature(method).parameters) == parameters
 
+
+# tarfile's dispatch to _proc_builtin/_proc_sparse, for the members that are not extended headers.
+_TARFILE_PROC_MEMBER: Callable[[tarfile.TarInfo, tarfile.TarFile], tarfile.TarInfo] = getattr(tarfile.TarInfo, "_proc_member")
 
 # The capped copies replace private tarfile methods, identical from 3.10 to 3.13;
 # should a later Python change them, tarfile's own versions are used instead.

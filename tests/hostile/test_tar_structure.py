@@ -46,7 +46,7 @@ def test_a_manifest_hidden_after_the_end_marker_is_named() -> None:
     end = len(CLEAN) - 1024
     assert finding.severity == Severity.WARNING
     assert finding.evidence_value("first") == (
-        f"{len(data) - end - 512} bytes after the marker ending at offset {end + 512}; the first non-zero block,"
+        f"{len(data) - end - 512} bytes after the end-of-archive block at offset {end}; the first non-zero block,"
         f" at offset {len(CLEAN)}, is a tar header of 'manifest.json'")
     # What docker load reads is still the first manifest: one image, the clean one.
     assert [image.image_id for image in archive.images] == [image.image_id for image in read(CLEAN).images]
