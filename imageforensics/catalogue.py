@@ -417,6 +417,10 @@ _CODES: tuple[CodeSpec, ...] = (
           key("layer", int), key("media_type"), key("actual"), also=(INFO,)),
     _code("config-field-invalid", WARNING, _AUDIT, "an optional config field of the wrong type, read as absent",
           key("field")),
+    _code("json-value-not-string", WARNING, _AUDIT,
+          "a value the image spec requires to be a string is a number (or another non-string): Go's json, which "
+          "docker and containerd read with, refuses the document",
+          key("field"), key("found")),
     _code("platform-mismatch", WARNING, _AUDIT, "config and index descriptor platforms differ",
           key("config"), key("descriptor")),
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from imageforensics.catalogue import REGISTRY
 from imageforensics.findings import Finding, Severity, evidence_from_texts, evidence_texts
 from imageforensics.untrusted_json import (
+    INT64_MAX,
     JsonShapeError,
     as_object,
     get_bool,
@@ -161,7 +162,9 @@ def load_entry(value: object, where: str) -> FileEntry:
         elif isinstance(_ENTRY_DEFAULTS[name], str):
             fields[name] = get_str(o, name, where)
         else:
-            fields[name] = get_int(o, name, where)
+            # Only a time may be negative: sizes, modes, ids and device numbers count from 0.
+            fields[name] = get_int(o, name, where) if name == "mtime_ns" else get_int(o, name, where, minimum=0,
+                                                                                       maximum=INT64_MAX)
     return FileEntry(**fields)
 
 
@@ -190,8 +193,8 @@ def load_layer(value: object, where: str) -> Layer:
         blob_digest=load_digest(o.get("blob_digest"), f"{where}.blob_digest"),
         diff_id=get_opt(o, "diff_id", where, load_digest),
         compression=get_str(o, "compression", where),
-        size=get_int(o, "size", where),
-        uncompressed_size=get_int(o, "uncompressed_size", where),
+        size=get_int(o, "size", where, minimum=0, maximum=INT64_MAX),
+        uncompressed_size=get_int(o, "uncompressed_size", where, minimum=0, maximum=INT64_MAX),
         entries=get_each(o, "entries", where, load_entry),
         readable=get_bool(o, "readable", where),
         problem=get_str(o, "problem", where),
@@ -217,13 +220,13 @@ def load_step(value: object, where: str) -> HistoryStep:
     """A history step object back into a HistoryStep."""
     o = as_object(value, where)
     return HistoryStep(
-        index=get_int(o, "index", where),
+        index=get_int(o, "index", where, minimum=0, maximum=INT64_MAX),
         created=get_opt(o, "created", where, load_timestamp),
         created_by=get_str(o, "created_by", where),
         author=get_str(o, "author", where),
         comment=get_str(o, "comment", where),
         empty_layer=get_bool(o, "empty_layer", where),
-        layer_index=get_opt_int(o, "layer_index", where),
+        layer_index=get_opt_int(o, "layer_index", where, minimum=0, maximum=INT64_MAX),
     )
 
 
@@ -381,6 +384,6 @@ def archive_from_json(obj: object, source: str) -> Archive:
         sha256=get_opt(o, "sha256", where, load_digest),
         images=get_each(o, "images", where, load_image),
         findings=get_each(o, "findings", where, load_finding),
-        size=get_int(o, "size", where),
+        size=get_int(o, "size", where, minimum=0, maximum=INT64_MAX),
         notes=get_strs(o, "notes", where),
     )

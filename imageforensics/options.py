@@ -49,6 +49,9 @@ class Limits:
     max_json_depth: int = _settable(200, "--max-json-depth", "deepest JSON nesting")
     max_layers: int = _settable(4096, "--max-layers", "most layers per image")
     max_entries_per_layer: int = _settable(2_000_000, "--max-entries", "most entries per layer")
+    # The per-layer limit alone lets 4096 layers hold billions of entries; memory holds every one of them.
+    max_entries_total: int = _settable(4_000_000, "--max-total-entries",
+                                       "most entries in all the layers of one input (each blob counted once)")
     max_path_bytes: int = _settable(64 * _KiB, "--max-path-bytes", "longest path in a layer")
     # Decompressed bytes may be at most this many times the compressed bytes
     # (plus a fixed allowance, since tiny inputs legitimately expand a lot).

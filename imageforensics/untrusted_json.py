@@ -40,21 +40,39 @@ def get_str(o: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def get_int(o: dict[str, Any], key: str, where: str) -> int:
-    """A required integer member (JSON true/false are not integers here)."""
+# Sizes, counts and indexes of the formats read back are Go int64s where they were written: a wider
+# value is no value of them, and would overflow where it is used (an index, a float). Times may be wider.
+INT64_MAX = (1 << 63) - 1
+
+
+def get_int(o: dict[str, Any], key: str, where: str, *, minimum: int | None = None,
+            maximum: int | None = None) -> int:
+    """A required integer member (JSON true/false are not integers here), within ``minimum``/``maximum`` when given."""
     value = o.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise JsonShapeError(f"{where}.{key}", "expected an integer")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "any" if minimum is None else str(minimum)
+        high = "2**63-1" if maximum == INT64_MAX else "any" if maximum is None else str(maximum)
+        raise JsonShapeError(f"{where}.{key}", f"expected an integer from {low} to {high}, found {_digits(value)}")
     return value
 
 
-def get_opt_int(o: dict[str, Any], key: str, where: str) -> int | None:
-    """An integer or null member."""
+def _digits(value: int) -> str:
+    """An integer as a message shows it: whole when short, by its number of digits when not."""
+    if abs(value) < 10**60:
+        return str(value)
+    return f"{'minus ' if value < 0 else ''}an integer of {len(str(abs(value)))} digits"
+
+
+def get_opt_int(o: dict[str, Any], key: str, where: str, *, minimum: int | None = None,
+                maximum: int | None = None) -> int | None:
+    """An integer or null member (as ``get_int``)."""
     if o.get(key) is None:
         if key not in o:
             raise JsonShapeError(f"{where}.{key}", "expected an integer or null")
         return None
-    return get_int(o, key, where)
+    return get_int(o, key, where, minimum=minimum, maximum=maximum)
 
 
 def get_bool(o: dict[str, Any], key: str, where: str) -> bool:

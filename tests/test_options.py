@@ -39,6 +39,7 @@ def desc(media_type: str, data: bytes) -> dict[str, object]:
 def test_the_defaults_are_those_documented() -> None:
     assert dataclasses.asdict(Limits()) == {
         "max_json_bytes": 64 << 20, "max_json_depth": 200, "max_layers": 4096, "max_entries_per_layer": 2_000_000,
+        "max_entries_total": 4_000_000,
         "max_path_bytes": 64 << 10, "max_expansion_ratio": 1000, "expansion_allowance": 64 << 20,
         "members_per_layer": 16, "members_besides_layers": 4096, "extended_header_allowance": 1 << 20,
         "max_bytes_after_end": 64 << 20, "json_held_multiple": 2, "max_small_member_bytes": 64 << 10,

@@ -226,6 +226,34 @@ LOWER_LINK = tar([("e", ("symlink", "../../etc"))])
 THROUGH_LOWER = tar([("e/passwd", PASSWD), ("e/.wh.os-release", b"")])
 LINK_LOOP = tar([("a", ("symlink", "b")), ("b", ("symlink", "a/c")), ("a/x", b"lost\n")])
 
+def _snapshot_with(edit: Callable[[dict[str, Any]], None]) -> bytes:
+    """A checked-in snapshot (tests/old-snapshots) with one value edited, as JSON."""
+    value = json.loads(gzip.decompress((ROOT / "tests" / "old-snapshots" / "platform-a.json.gz").read_bytes()))
+    edit(value)
+    return js(value)
+
+
+def _set(*path: object, to: object) -> Callable[[dict[str, Any]], None]:
+    def edit(value: dict[str, Any]) -> None:
+        for key in path[:-1]:
+            value = value[key]  # type: ignore[index]
+        value[path[-1]] = to  # type: ignore[index]
+    return edit
+
+
+# Numbers where the image spec requires strings (Go's json refuses them into a string field).
+NUMBER_STRINGS = config([BASE, TOP]).replace(b'"config":{"Cmd":["sh"]}',
+                                             b'"config":{"Cmd":["sh"],"Labels":{"a":1e999999,"b":"ok"},"Env":["A=1",5]}')
+NUMBER_ANNOTATION = b'"annotations":{"org.opencontainers.image.ref.name":1e999999}'
+
+def _annotation_number() -> bytes:
+    """An oci-archive whose index descriptor names the image with a number (1e999999) for a string."""
+    members, _ = oci()
+    index = cast(bytes, dict(members)["index.json"]).replace(b'"annotations":{"org.opencontainers.image.ref.name":"1"}',
+                                                             NUMBER_ANNOTATION)
+    return tar(_swap(members, "index.json", index))
+
+
 # name → (bytes, expected): expected is {"error": message} or {"images": 1, "findings": [codes]}.
 CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
     "empty.tar": (lambda: b"", {"error": "{path}: empty input: expected a tar archive"}),
@@ -281,6 +309,14 @@ CASES: dict[str, tuple[Callable[[], bytes], dict[str, object]]] = {
                              {"error": f"{{path}}: {SECOND}: bzip2 data expands to more than 1000x its compressed size plus 67108864 bytes (decompression bomb?; raise the limit with --max-expansion)"}),
     "member-name-too-long.tar.gz": (lambda: gz(tar([("d/" * 40_000 + "x", b"")])),
                                     {"error": "{path}: " + "d/" * 40 + "…: member name longer than 65536 bytes (--max-path-bytes)"}),
+    "snapshot-layer-index.json": (lambda: _snapshot_with(_set("archive", "images", 0, "history", 0, "layer_index", to=-2**64)),
+                                  {"error": "{path}: archive.images[0].history[0].layer_index: expected an integer from 0 to 2**63-1, found -18446744073709551616"}),
+    "snapshot-entry-size.json": (lambda: _snapshot_with(_set("archive", "images", 0, "layers", 0, "entries", 0, "size", to=10**400)),
+                                 {"error": "{path}: archive.images[0].layers[0].entries[0].size: expected an integer from 0 to 2**63-1, found an integer of 401 digits"}),
+    "snapshot-negative-size.json": (lambda: _snapshot_with(_set("archive", "images", 0, "layers", 0, "size", to=-1)),
+                                    {"error": "{path}: archive.images[0].layers[0].size: expected an integer from 0 to 2**63-1, found -1"}),
+    "config-numbers-for-strings.tar": (lambda: tar(legacy(cfg=NUMBER_STRINGS)), {"images": 1, "findings": ["config-field-invalid", "json-value-not-string"]}),
+    "index-annotation-number.tar": (_annotation_number, {"images": 1, "findings": ["json-value-not-string"]}),
     "index-fan-out.tar": (_index_fan_out, {"images": 1, "findings": []}),
     "digests-corrupted.tar": (_digests_corrupted, {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch"]}),
 }

@@ -226,6 +226,21 @@ def config_field_invalid(member: str, field: str, what: str) -> Finding:
     return _f("config-field-invalid", WARNING, f"config {show(member, 80)}: {field} is {what}", path=member, field=field)
 
 
+def value_not_string(member: str, field: str, value: object) -> Finding:
+    """A JSON value the spec types as a string is something else (``1e999999`` as a label value)."""
+    found = "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else _json_kind(value)
+    return _f("json-value-not-string", WARNING, f"{show(member, 80)}: {show(field, 120)} is {found}, expected a string "
+              f"(Go's json refuses it)", path=member, field=field, found=found)
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return "an object" if isinstance(value, dict) else "an array" if isinstance(value, list) else "a string"
+
+
 def platform_mismatch(member: str, config: str, descriptor: str) -> Finding:
     """The config's os/architecture differs from the index descriptor's platform."""
     return _f("platform-mismatch", WARNING, f"config says {show(config, 60)} but the index descriptor says {show(descriptor, 60)}", config=config, descriptor=descriptor)

@@ -223,6 +223,9 @@ def _run_config(value: Any, notes: list[Finding], member: str) -> RunConfig:
     label_pairs: tuple[tuple[str, str], ...] = ()
     if isinstance(labels, dict):
         label_pairs = tuple(sorted((k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in labels.items()))
+        # map[string]string in the spec: a number (1e999999 reads as infinity here) is refused by Go's json.
+        notes.extend(archive_audit.value_not_string(member, f"config.Labels.{k}", v)
+                     for k, v in sorted(labels.items()) if not isinstance(v, str))
     elif labels is not None:
         notes.append(archive_audit.config_field_invalid(member, "config.Labels", f"{_json_type(labels)}, expected an object"))
     health = value.get("Healthcheck")

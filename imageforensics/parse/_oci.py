@@ -163,6 +163,11 @@ def _visit(
     annotations = desc.get("annotations")
     if not isinstance(annotations, dict):
         annotations = {}
+    # Descriptor mediaType and annotation values are strings (map[string]string): Go's json refuses anything else.
+    if "mediaType" in desc and not isinstance(desc["mediaType"], str):
+        store.findings.append(archive_audit.value_not_string(where, "mediaType", desc["mediaType"]))
+    for key in sorted(k for k, v in annotations.items() if not isinstance(v, str)):
+        store.findings.append(archive_audit.value_not_string(where, f"annotations.{key}", annotations[key]))
     names = [annotations[key] for key in NAME_ANNOTATIONS if isinstance(annotations.get(key), str) and annotations[key]]
     refs = references + [n for n in names if n not in references]
     plat = descriptor_platform(desc.get("platform")) or platform

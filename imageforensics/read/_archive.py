@@ -30,7 +30,7 @@ from imageforensics.read._file_state import state_of
 from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
 from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView
 from imageforensics.parse import LayerReader, Member, normalise_member_name, parse_archive
-from imageforensics.read._layer_entries import escape_text, global_header_detail
+from imageforensics.read._layer_entries import EntryBudget, escape_text, global_header_detail
 from imageforensics.read._tar_header import BLOCK, HEADER_ONLY, FastTarInfo
 from imageforensics.untrusted import show
 
@@ -336,11 +336,12 @@ def _members_allowed(limits: Limits) -> str:
 
 
 class _Kept:
-    """How many member bytes are held in memory; bounded so memory never grows with the input."""
+    """How many member bytes (and layer entries) are held in memory; bounded so memory never grows with the input."""
 
     def __init__(self, limits: Limits) -> None:
         self.budget = limits.max_json_held_bytes
         self.held = 0
+        self.entries = EntryBudget(limits)
 
     def take(self, size: int) -> bool:
         if self.held + size > self.budget:
@@ -364,7 +365,8 @@ def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO,
     if size <= limits.max_small_member_bytes and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
-    blob = layer.read_layer(Prefixed(head, body), archive=source, member=name, options=options)  # type: ignore[arg-type]
+    blob = layer.read_layer(Prefixed(head, body), archive=source, member=name, options=options,  # type: ignore[arg-type]
+                            budget=kept.entries)
     if location is not None:
         blob = replace(blob, location=location)
     return Member(name=name, kind="blob", size=size, mode=mode, layer=blob, digest=blob.blob_digest, json_like=json_like)

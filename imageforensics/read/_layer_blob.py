@@ -13,7 +13,7 @@ from typing import BinaryIO, cast
 
 from imageforensics.read._compression import HEAD_BYTES, detect, open_decompressed
 from imageforensics.errors import ImageForensicsError, InputError, LimitError
-from imageforensics.read._layer_entries import EntryLister
+from imageforensics.read._layer_entries import EntryBudget, EntryLister
 from imageforensics.read._layer_streams import BLOCK, RawError, StoredReader, TarStream, TruncatedData
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import WELL_KNOWN_EMPTY, Digest, Layer
@@ -25,6 +25,7 @@ _HINT_BYTES = 16
 
 def read_layer(
     raw: BinaryIO, *, archive: str, member: str, options: ReadOptions = ReadOptions(), unchanged_from: Layer | None = None,
+    budget: EntryBudget | None = None,
 ) -> Layer:
     """Hash, decompress and list one layer blob, consuming ``raw`` to its end.
 
@@ -40,11 +41,12 @@ def read_layer(
     smaller than ``options.digest_below`` bytes. ``unchanged_from`` is this layer as an
     earlier read gave it, when the caller has proven the stored bytes
     unchanged since: they are not hashed again, its digests are kept.
+    ``budget`` counts the entries of all the layers of one input (``--max-total-entries``).
     """
     stored = StoredReader(raw)
     where = show(member)
     try:
-        return _read(stored, archive, member, where, options, unchanged_from)
+        return _read(stored, archive, member, where, options, unchanged_from, budget)
     except RawError as exc:
         cause = exc.__cause__
         if isinstance(cause, ImageForensicsError):
@@ -59,7 +61,7 @@ def read_layer(
 
 
 def _read(stored: StoredReader, archive: str, member: str, where: str, options: ReadOptions,
-          unchanged_from: Layer | None) -> Layer:
+          unchanged_from: Layer | None, budget: EntryBudget | None) -> Layer:
     limits = options.limits
     kind = detect(stored.peek(HEAD_BYTES))
     # Uncompressed: the stored bytes are the tar, so the diff_id hash is the blob digest.
@@ -69,7 +71,7 @@ def _read(stored: StoredReader, archive: str, member: str, where: str, options: 
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
     tar = TarStream(source, limits.max_extended_header_bytes, archive, where, hashing=unchanged_from is None)
-    lister = EntryLister(archive, where, options)
+    lister = EntryLister(archive, where, options, budget)
     problem = ""
     decompressed = True
     try:

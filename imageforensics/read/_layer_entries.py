@@ -14,10 +14,10 @@ import posixpath
 import re
 import tarfile
 from collections.abc import Mapping
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 from imageforensics.errors import LimitError
-from imageforensics.options import ReadOptions
+from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import FileEntry
 from imageforensics.read._pax import PaxError, parse_time_ns
 
@@ -134,10 +134,29 @@ def _byte_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
+_V = TypeVar("_V", int, str)
+
+
+class EntryBudget:
+    """How many more entries the layers of one input may list (``--max-total-entries``), shared by its layers."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limit = limits.max_entries_total
+        self.left = self.limit
+
+
+# Entries repeat the same modes, owners, times and (empty-file) digests: equal values are
+# shared, up to this many distinct ones per layer (the table itself costs memory while listing).
+_SHARED_VALUES = 1 << 16
+
+
 class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
-    def __init__(self, archive: str, member: str, options: ReadOptions = ReadOptions()) -> None:
+    def __init__(self, archive: str, member: str, options: ReadOptions = ReadOptions(),
+                 budget: EntryBudget | None = None) -> None:
+        self._budget = budget
+        self._shared: dict[object, object] = {}
         self._where = (archive, member)
         self._limits = options.limits
         self._content_digests = options.content_digests
@@ -165,6 +184,12 @@ class EntryLister:
     def _check_limits(self, info: tarfile.TarInfo) -> None:
         limits = self._limits
         self.members += 1
+        budget = self._budget
+        if budget is not None:
+            budget.left -= 1
+            if budget.left < 0:
+                raise LimitError(*self._where, f"the layers of this input hold more than {budget.limit} entries"
+                                               " (raise the limit with --max-total-entries)")
         if self.members > limits.max_entries_per_layer:
             raise LimitError(
                 *self._where,
@@ -235,22 +260,33 @@ class EntryLister:
         else:
             self._seen.add(path)
         pax = info.pax_headers
+        share = self._share
         self._entries.append(
             FileEntry(
                 path=path,
                 kind=kind,
-                size=size,
-                mode=info.mode & 0o7777,
-                uid=info.uid,
-                gid=info.gid,
-                mtime_ns=mtime_ns(info) if pax else int(info.mtime) * 1_000_000_000,
+                size=share(size),
+                mode=share(info.mode & 0o7777),
+                uid=share(info.uid),
+                gid=share(info.gid),
+                mtime_ns=share(mtime_ns(info) if pax else int(info.mtime) * 1_000_000_000),
                 linkname=linkname,
                 devmajor=info.devmajor if kind in ("char", "block") else 0,
                 devminor=info.devminor if kind in ("char", "block") else 0,
                 xattrs=xattrs(pax) if pax else (),
-                content_digest=content,
+                content_digest=share(content),
             )
         )
+
+    def _share(self, value: _V) -> _V:
+        """``value``, or an equal one an earlier entry holds (so a million equal mtimes are one int)."""
+        shared = self._shared
+        found = shared.get(value)
+        if found is not None:
+            return cast(_V, found)
+        if len(shared) < _SHARED_VALUES:
+            shared[value] = value
+        return value
 
     def _normalise(self, name: str, link_of: str | None = None) -> str | None:
         """docker's ``path.Clean(name without leading "/")``; None (noted) when it escapes the root."""

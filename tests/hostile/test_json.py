@@ -352,3 +352,21 @@ def test_oci_manifest_layer_descriptors_of_the_wrong_type_are_absent_layers() ->
 def test_oci_config_blobs(data: bytes, expected: str) -> None:
     manifest = js({**OCI_MANIFEST, "config": {**OCI_MANIFEST["config"], "digest": sha(data), "size": len(data)}})
     assert error_of(with_oci_config(data)) == f"{NO_IMAGE} ({hexof(manifest)[:12]}) config: {expected}"
+
+
+def test_numbers_where_the_spec_requires_strings_are_findings() -> None:
+    from pathlib import Path
+
+    from imageforensics.audit import image_findings
+    from imageforensics.read._sources import read_input
+    from tools.fuzz import guarded
+
+    here = Path(__file__).parent
+    config = guarded(lambda: read_input(str(here / "config-numbers-for-strings.tar")))
+    found = [f for f in (*config.findings, *image_findings(config.images[0])) if f.code in ("json-value-not-string", "config-field-invalid")]
+    assert sorted((f.code, f.evidence_value("field")) for f in found) == [
+        ("config-field-invalid", "config.Env"), ("json-value-not-string", "config.Labels.a")]
+    index = guarded(lambda: read_input(str(here / "index-annotation-number.tar")))
+    found = [f for f in index.findings if f.code == "json-value-not-string"]
+    assert [(f.evidence_value("field"), f.evidence_value("found")) for f in found] == [
+        ("annotations.org.opencontainers.image.ref.name", "a number")]

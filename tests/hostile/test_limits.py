@@ -62,7 +62,8 @@ def test_each_limit_has_a_cli_option_with_its_default() -> None:
     inspect = build_parser().parse_args(["inspect", "x.tar"])
     assert limits_from_args(inspect) == Limits()
     assert [f.metadata["flag"] for f in settable_limits()] == [
-        "--max-json-bytes", "--max-json-depth", "--max-layers", "--max-entries", "--max-path-bytes", "--max-expansion"]
+        "--max-json-bytes", "--max-json-depth", "--max-layers", "--max-entries", "--max-total-entries", "--max-path-bytes",
+        "--max-expansion"]
 
 
 @pytest.mark.parametrize("command", ["diff", "inspect", "snapshot"])
@@ -100,6 +101,7 @@ def test_the_readme_documents_every_default() -> None:
         "max_json_depth": f"{d.max_json_depth} levels",
         "max_layers": f"{d.max_layers}",
         "max_entries_per_layer": f"{d.max_entries_per_layer:,}",
+        "max_entries_total": f"{d.max_entries_total:,}",
         "max_path_bytes": f"{d.max_path_bytes >> 10} KiB",
         "max_expansion_ratio": f"{d.max_expansion_ratio} × compressed + {d.expansion_allowance >> 20} MiB",
     }
@@ -212,3 +214,15 @@ def test_a_sparse_member_of_the_outer_archive_with_terabytes_of_holes_is_refused
         tf.addfile(info, io.BytesIO(payload))
     msg = limit_error(tar_of(legacy([IMG]), end_marker=False) + out.getvalue(), Limits())
     assert msg == f"t.tar: blob: sparse member has {real - 10} bytes of holes for 10 stored bytes (raise the limit with --max-expansion)"
+
+
+def test_entries_of_all_the_layers_of_an_input_are_bounded() -> None:
+    img = simple_image()
+    img.layers[0] = layer_tar({f"a{i}": b"" for i in range(6)})
+    img.layers[1] = layer_tar({f"b{i}": b"" for i in range(6)})
+    data = tar_of(legacy([img]))
+    # Each layer is within the per-layer limit; together they are not.
+    msg = limit_error(data, Limits(max_entries_per_layer=6, max_entries_total=10))
+    assert msg.endswith("the layers of this input hold more than 10 entries (raise the limit with --max-total-entries)")
+    archive = guarded(lambda: read_stream(io.BytesIO(data), "t.tar", ReadOptions(limits=Limits(max_entries_per_layer=6, max_entries_total=12))))  # type: ignore[arg-type]
+    assert [len(layer.entries) for layer in archive.images[0].layers if layer is not None] == [6, 6]
