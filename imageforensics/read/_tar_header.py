@@ -56,16 +56,21 @@ class FastTarInfo(tarfile.TarInfo):
         GNU long name or a pax header: its V7 directory rule does not apply.
         """
         parsed = cls.parse_plain(buf, encoding, errors, dircheck=dircheck)
-        if parsed is not None:
-            return parsed
-        # super() follows the class's MRO, so the parser found is the next one
-        # after ours: tarfile's _frombuf where it exists, else its frombuf
-        # (which then does the whole parse and calls neither of ours).
-        tarfile_parser = getattr(super(), "_frombuf", None)
-        if tarfile_parser is None:
-            return super().frombuf(buf, encoding, errors)
-        # It builds its TarInfo as cls(): one of ours.
-        return cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
+        if parsed is None:
+            # super() follows the class's MRO, so the parser found is the next one
+            # after ours: tarfile's _frombuf where it exists, else its frombuf
+            # (which then does the whole parse and calls neither of ours).
+            tarfile_parser = getattr(super(), "_frombuf", None)
+            if tarfile_parser is None:
+                parsed = super().frombuf(buf, encoding, errors)
+            else:
+                # It builds its TarInfo as cls(): one of ours.
+                parsed = cast(FastTarInfo, tarfile_parser(buf, encoding, errors, dircheck=dircheck))
+        if parsed.size < 0:
+            # A negative base-256 size moves tarfile's offset backwards: it reads the
+            # same headers again, for ever. Go's archive/tar rejects it (ErrHeader).
+            raise tarfile.HeaderError(f"negative size {parsed.size}")
+        return parsed
 
     @classmethod
     def parse_plain(cls, buf: bytes | bytearray, encoding: str, errors: str, *,
