@@ -704,6 +704,7 @@ def structured_main(argv: list[str]) -> int:
     replay.add_argument("--against", type=Path, help="the seed archive the saved input is diffed against")
     replay.add_argument("--seed", type=int, default=1)
     replay.add_argument("--index", type=int)
+    replay.add_argument("--cpu-seconds", type=float, default=30.0, help="CPU seconds before it is a hang (default 30)")
     sub.add_parser("mutators", help="list the mutators")
     args = parser.parse_args(argv)
     if args.command == "mutators":
@@ -729,7 +730,10 @@ def structured_main(argv: list[str]) -> int:
         else:
             parser.error("replay needs FILE --against SEED or --seed S --index I")
         with tempfile.TemporaryDirectory() as tmp:
-            verdict = judge(data, origin, Path(tmp), index=args.index or 0)
+            try:
+                verdict = guarded(lambda: judge(data, origin, Path(tmp), index=args.index or 0), cpu_seconds=args.cpu_seconds)
+            except Hang as exc:
+                verdict = Verdict("hang", str(exc))
         print(f"{verdict.outcome}: {verdict.detail} {how}")
         return 0 if verdict.outcome == "clean" else 1
     table = structured_campaign(args.inputs, seed=args.seed, jobs=args.jobs, out=args.out, timeout=args.timeout,
