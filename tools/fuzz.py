@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import re
 import resource
 import signal
 import sys
@@ -507,7 +508,7 @@ def judge(data: bytes, seed: SeedArchive, work: Path, *, index: int = 0,
     before = cache[seed.name]
     if before is None:
         return Verdict("clean", "model")
-    errors = _integrity_errors(archive) + _integrity_errors(before)
+    own, seeds = _integrity_errors(archive), _integrity_errors(before)
     sides = [(before, seed.path.name), (archive, mutant.name)]
     if index % 2 == 0:
         sides.reverse()
@@ -520,8 +521,9 @@ def judge(data: bytes, seed: SeedArchive, work: Path, *, index: int = 0,
         return Verdict("died", "MemoryError")
     except Exception as exc:  # noqa: BLE001 - as above
         return _error_verdict(exc, [mutant.name, seed.path.name])
-    if report.exit_status == 0 and errors:
-        return Verdict("identical-with-error", f"exit 0 with {', '.join(sorted(set(errors)))}")
+    if report.exit_status == 0 and (own or seeds):
+        holders = [f"{what}: {', '.join(codes)}" for what, codes in (("input", own), ("seed", seeds)) if codes]
+        return Verdict("identical-with-error", f"exit 0 with ERROR findings ({'; '.join(holders)})")
     return Verdict("clean", "model")
 
 
@@ -566,7 +568,7 @@ def save_failure(out: Path, seed: int, index: int, made: StructuredInput, verdic
     path.with_suffix(".txt").write_text(
         f"outcome: {verdict.outcome}\ndetail: {verdict.detail}\nmutator: {made.mutator}\nseed archive: {made.seed.name}\n"
         f"what: {made.what}\nreplay: python3 tools/fuzz.py replay --seed {seed} --index {index}\n"
-        f"replay the file: python3 tools/fuzz.py replay {path.name} --against {made.seed.path}\n", encoding="utf-8")
+        f"replay the file: python3 tools/fuzz.py replay {path} --against {made.seed.path}\n", encoding="utf-8")
     return path
 
 
@@ -702,6 +704,7 @@ def structured_main(argv: list[str]) -> int:
     replay.add_argument("--against", type=Path, help="the seed archive the saved input is diffed against")
     replay.add_argument("--seed", type=int, default=1)
     replay.add_argument("--index", type=int)
+    replay.add_argument("--cpu-seconds", type=float, default=30.0, help="CPU seconds before it is a hang (default 30)")
     sub.add_parser("mutators", help="list the mutators")
     args = parser.parse_args(argv)
     if args.command == "mutators":
@@ -717,11 +720,19 @@ def structured_main(argv: list[str]) -> int:
             if args.against is None:
                 parser.error("replay FILE needs --against SEED_ARCHIVE")
             data, origin, how = args.file.read_bytes(), SeedArchive(args.against.name, args.against), str(args.file)
+            # A saved input's name ends in its index, which chose the argument order and the format.
+            named = re.search(r"-i([0-9]+)$", args.file.stem)
+            if args.index is None and named:
+                args.index = int(named.group(1))
         elif args.index is not None:
             made = structured_input(structured_seeds(), args.seed, args.index)
             data, origin, how = made.data, made.seed, f"[{made.mutator}] {made.seed.name}: {made.what}"
         else:
             parser.error("replay needs FILE --against SEED or --seed S --index I")
+        # The kernel's CPU limit, not a watchdog thread: a regular expression in C (tarfile's
+        # CVE-2024-6232) holds the GIL, so no thread of ours runs until it is done.
+        print(f"(a hang ends this process with SIGXCPU after {args.cpu_seconds:g} s of CPU time)", file=sys.stderr, flush=True)
+        limit_cpu(args.cpu_seconds)
         with tempfile.TemporaryDirectory() as tmp:
             verdict = judge(data, origin, Path(tmp), index=args.index or 0)
         print(f"{verdict.outcome}: {verdict.detail} {how}")
