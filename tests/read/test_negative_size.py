@@ -3,23 +3,19 @@
 tarfile moves its offset by the size it reads: a negative one sends it back to
 headers it has read already, for ever (a campaign of tools/fuzz.py found the
 hang in a layer). Go's archive/tar, which dockerd and containerd read with,
-rejects such a header (ErrHeader); so does the reader: the layer is unreadable,
-the outer archive an error naming it.
+rejects such a header (ErrHeader); so does the reader: the layer is unreadable.
+In the outer archive the same header is a finding (negative-size, ERROR:
+docker load refuses the archive), see tests/hostile/outer-negative-size.tar.
 """
 
 from __future__ import annotations
 
 import io
-import tarfile
 from pathlib import Path
 
-import pytest
-
-from imageforensics.errors import InputError
 from imageforensics.read import read_stream
-from imageforensics.read._tar_header import FastTarInfo
 from tools.fuzz import guarded
-from tools.mutators import RawTar, base256, checksum, layers, new_header, replace_layer
+from tools.mutators import RawTar, base256, checksum, layers, replace_layer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "platform-a.tar"
 
@@ -27,14 +23,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "platform-a.tar"
 def _negative(header: bytearray) -> None:
     header[124:136] = base256(-512, 12)
     checksum(header)
-
-
-def test_the_header_parser_rejects_a_negative_size() -> None:
-    header = new_header(b"f", size=0)
-    _negative(header)
-    with pytest.raises(tarfile.HeaderError, match="negative size -512"):
-        FastTarInfo.frombuf(bytes(header), "utf-8", "surrogateescape")
-    assert FastTarInfo.frombuf(bytes(new_header(b"f", size=5)), "utf-8", "surrogateescape").size == 5
 
 
 def test_a_layer_entry_of_negative_size_makes_the_layer_unreadable_not_a_loop() -> None:
@@ -48,11 +36,3 @@ def test_a_layer_entry_of_negative_size_makes_the_layer_unreadable_not_a_loop() 
     archive = guarded(lambda: read_stream(io.BytesIO(outer.dump()), "neg.tar"), cpu_seconds=20)
     unreadable = [layer for image in archive.images for layer in image.layers if layer is not None and not layer.readable]
     assert len(unreadable) == 1 and "corrupt" in unreadable[0].problem
-
-
-def test_an_outer_member_of_negative_size_is_an_error_naming_the_archive() -> None:
-    outer = RawTar.parse(SAMPLE.read_bytes())
-    assert outer is not None
-    _negative(outer.entries[2].main.header)
-    with pytest.raises(InputError, match="^neg.tar: "):
-        guarded(lambda: read_stream(io.BytesIO(outer.dump()), "neg.tar"), cpu_seconds=20)
