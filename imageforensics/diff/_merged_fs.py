@@ -99,8 +99,8 @@ class MergedFilesystem:
         return out
 
 
-# A directory of the merged tree: each name below it mapped to that name's own node.
-_Node = dict[str, "_Node"]
+# A directory of the merged tree: each name below it mapped to that name's own node (None: nothing below it yet).
+_Node = dict[str, "_Node | None"]
 
 
 def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits()) -> MergedFilesystem:
@@ -215,7 +215,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                 siblings = node_of(parent, create=True)
                 assert siblings is not None
             if name not in siblings:
-                siblings[name] = {}
+                siblings[name] = None
             if e.kind == "symlink":
                 links.write(path, "symlink", e.linkname)
             elif old is not None and old.kind == "symlink":
