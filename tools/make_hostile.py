@@ -453,7 +453,7 @@ def _layout_with_long_blob() -> dict[str, bytes]:
 DIRECTORY_CASES: dict[str, tuple[dict[str, bytes], dict[str, object]]] = {
     "dir-not-image": ({"README.md": b"# notes\n", "src/main.c": b"int main(void) { return 0; }\n"},
                       {"error": "{path}: not an image archive: expected manifest.json (docker save) or index.json (OCI layout), found README.md, src, src/main.c"}),
-    # Read to the declared size and one byte more: that byte is all the reader sees of the rest.
+    # Small enough to be read whole (past --max-json-bytes only the declared size + 1 is read; tests/read).
     "dir-blob-past-descriptor": (_layout_with_long_blob(), {"images": 1, "findings": ["blob-digest-mismatch", "descriptor-size-mismatch", "layer-anomaly"],
                                                             "anomalies": ["trailing-garbage"]}),
 }

@@ -26,8 +26,9 @@ the root (``imageforensics.rootfs``: ``e -> /etc`` then ``e/passwd`` writes
 the name the tar gave such an entry, and ``resolve`` resolves any path in the
 final filesystem the same way.
 
-Everything is a dict keyed by path, with a parent → children index so that a
-whiteout costs the size of the subtree it removes, not of the filesystem.
+Everything is a dict keyed by path, with a tree of names (one node per name,
+never a key per ancestor path) so that a whiteout costs the size of the
+subtree it removes, not of the filesystem, and any depth costs its length.
 """
 
 from __future__ import annotations

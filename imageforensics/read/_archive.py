@@ -464,8 +464,9 @@ def _read_directory(top: str, options: ReadOptions) -> Archive:
     A directory that cannot be listed is an error naming it (never a blob
     silently absent). Each file is opened as ``open_listed`` says, so a name
     swapped for a FIFO or a symlink between the listing and the read is an
-    error, not a hang or a file from outside. A blob is read up to the size
-    its descriptors declare, plus one byte (``_declared_sizes``).
+    error, not a hang or a file from outside. A file larger than the JSON
+    limit is read up to the size its descriptors declare, plus one byte
+    (``_declared_sizes``).
     """
     limits = options.limits
     members: list[Member] = []
@@ -505,9 +506,10 @@ def _read_directory(top: str, options: ReadOptions) -> Archive:
             except OSError as e:
                 raise InputError(top, show(name), f"cannot open: {e.strerror or e}") from None
             with f:
-                # Never past what a reference declares (+1 to tell a longer file): the size stays the file's.
+                # Never past what a reference declares (+1 to tell a longer file), once the file is larger
+                # than any JSON member read whole (a config longer than its descriptor is still evidence).
                 cap = declared.get(name.rpartition("/")[2])
-                length = st.st_size if cap is None else min(st.st_size, cap + 1)
+                length = st.st_size if cap is None or st.st_size <= limits.max_json_bytes else min(st.st_size, cap + 1)
                 where = BlobLocation(full, 0, length, state_of(f.fileno()))
                 body = MemberStream(f, length, archive=top, member=show(name))
                 member = _read_member(name, length, st.st_mode & 0o7777, body, top, options, kept, where)
