@@ -94,6 +94,19 @@ class BlobLocation:
     state: FileState | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class KeptFile:
+    """The bytes of one regular file of a layer, kept as the layer streamed past (``ReadOptions.keep_paths``).
+
+    ``occurrence`` says which of the layer's entries at ``path`` held them (0
+    for the first), as ``Layer.entries`` lists them.
+    """
+
+    path: str
+    occurrence: int
+    data: bytes
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Layer:
     """A layer blob as found in the archive, hashed while it streamed.
@@ -113,7 +126,8 @@ class Layer:
     (an uncompressed outer tar read from a path, or a blob file of a
     directory), else None (stdin, a compressed outer archive, a snapshot). It
     is a reading aid, not evidence: it takes no part in equality, and
-    snapshots and the model JSON leave it out.
+    snapshots and the model JSON leave it out. ``kept`` holds the bytes of
+    the files ``ReadOptions.keep_paths`` asked for, a reading aid too.
     """
 
     member: str
@@ -129,6 +143,7 @@ class Layer:
     anomalies: tuple[tuple[str, str], ...] = ()
     # Where the bytes were is not what they are: equal layers compare equal wherever they sat.
     location: BlobLocation | None = field(default=None, compare=False)
+    kept: tuple[KeptFile, ...] = field(default=(), compare=False)
 
     @property
     def entry_count(self) -> int:

@@ -101,6 +101,13 @@ class Limits:
     # steps); beyond this many units a windowed greedy pass is used instead.
     max_difflib_units: int = _fixed(10_000, "history steps matched with difflib (beyond: one linear pass)")
     resync_window: int = _fixed(64, "steps the linear pass looks ahead to pair up again", unit="steps")
+    # `cat` from standard input keeps the bytes of the files at the path asked for as they stream past
+    # (a later layer may replace them); package databases are small text files or one SQLite file.
+    max_kept_file_bytes: int = _fixed(
+        64 * _MiB, "size of a file whose bytes are kept while a layer streams past (a package database, "
+                   "`cat` from standard input)", unit="bytes")
+    max_kept_layer_bytes: int = _fixed(
+        256 * _MiB, "bytes of such files kept from one layer", unit="bytes")
     # Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
     max_linked_depth: int = _fixed(
         256, "depth of paths the merged filesystem links to their parent (deeper ones are found by a scan)",
@@ -154,6 +161,9 @@ class ReadOptions:
     archive_digest: bool = True
     # os/arch[/variant]: which image of a multi-platform input is chosen.
     platform: str | None = None
+    # Paths (model paths: no leading "/") whose regular files' bytes each layer keeps (Layer.kept),
+    # within ``Limits.max_kept_file_bytes``: `cat` from an input that cannot be read again.
+    keep_paths: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

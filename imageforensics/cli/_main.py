@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imageforensics import audit
+from imageforensics.cli import _cat, _ls, _stat
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.cli._output import refuse_input_as_output, write_output
 from imageforensics.diff import diff_images, layers_needing_content
@@ -30,7 +31,9 @@ from imageforensics.snapshot import write_snapshot
 from imageforensics.untrusted import escape, show_prose
 
 PROG = "imageforensics"
-SUBCOMMANDS = ("diff", "inspect", "snapshot")
+SUBCOMMANDS = ("diff", "inspect", "snapshot", "ls", "stat", "cat")
+# Subcommands that look inside one image, each in its own module (add_parser, run).
+_INSIDE = {"ls": _ls, "stat": _stat, "cat": _cat}
 
 EXAMPLES = """\
 examples:
@@ -41,6 +44,9 @@ examples:
   docker save app | imageforensics inspect -     read from standard input
   imageforensics snapshot a.tar -o a.json.gz     metadata-only snapshot, accepted wherever an archive is
   imageforensics a.json.gz b.tar                 diff a snapshot against an archive
+  imageforensics ls a.tar --long '/etc/*'        the merged filesystem, with the step that wrote each path
+  imageforensics stat a.tar /etc/passwd          one path through the layers
+  imageforensics cat a.tar /etc/os-release       one file's bytes, to standard output
 
 inputs: a docker save / podman / skopeo / crane / containerd / BuildKit / OCI archive
 (optionally gzip, bzip2, xz or zstd compressed), an OCI layout or extracted save directory,
@@ -90,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=version_line())
-    sub = parser.add_subparsers(dest="command", metavar="{diff,inspect,snapshot}")
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
 
     diff = sub.add_parser("diff", help="compare two images (the default with two inputs)", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     diff.add_argument("a", metavar="A", help="first input (e.g. the pulled image)")
@@ -119,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--redact", default="", metavar="env,labels", help="replace config env values and/or label values with their digest")
     snap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     _limit_options(snap)
+    for module in _INSIDE.values():
+        module.add_parser(sub, _limit_options)
     return parser
 
 
@@ -244,6 +252,8 @@ def _run(args: argparse.Namespace) -> int:
             return _run_inspect(args)
         if args.command == "snapshot":
             return _run_snapshot(args)
+        if args.command in _INSIDE:
+            return int(_INSIDE[args.command].run(args, limits_from_args))
         return _run_diff(args)
     except ImageForensicsError as e:
         # Messages quote names already shown (untrusted.show); the guard is for any that is not.

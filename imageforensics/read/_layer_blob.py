@@ -118,6 +118,7 @@ def _read(stored: StoredReader, archive: str, member: str, where: str, options: 
         problem=problem,
         empty_kind=empty_kind,
         anomalies=anomalies,
+        kept=tuple(lister.kept),
     )
 
 

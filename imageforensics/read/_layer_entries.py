@@ -18,7 +18,7 @@ from typing import Protocol, cast
 
 from imageforensics.errors import LimitError
 from imageforensics.options import ReadOptions
-from imageforensics.model import FileEntry
+from imageforensics.model import FileEntry, KeptFile
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -118,6 +118,16 @@ def _byte_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
+class _Collecting:
+    """Takes the chunks ``hash_exactly`` hands on, to keep a file's bytes."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self.parts.append(bytes(chunk))
+
+
 class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
@@ -130,7 +140,20 @@ class EntryLister:
         self._anomalies: list[tuple[str, str]] = []
         self._dropped = 0
         self._seen: set[str] = set()
+        self._keep_paths = options.keep_paths
+        self._kept_bytes = 0
+        self.kept: list[KeptFile] = []
         self.members = 0
+
+    @property
+    def listed(self) -> int:
+        """How many entries are listed so far."""
+        return len(self._entries)
+
+    @property
+    def last_path(self) -> str:
+        """The path of the entry listed last ("" before any)."""
+        return self._entries[-1].path if self._entries else ""
 
     def note(self, code: str, detail: str) -> None:
         """Record an anomaly (see model.LAYER_ANOMALIES); the list is capped."""
@@ -189,7 +212,9 @@ class EntryLister:
             size = info.size
             if info.sparse is not None:
                 self.note("sparse-file", path)
-            if self._content_digests or size < self._digest_below:
+            if path in self._keep_paths and info.sparse is None and self._can_keep(size):
+                content = self._keep(path, info, data)
+            elif self._content_digests or size < self._digest_below:
                 content = self._content_digest(info, data)
         elif kind == "hardlink":
             target = self._normalise(linkname, link_of=path)
@@ -267,6 +292,21 @@ class EntryLister:
             FileEntry(path=f"{parent}/{target}" if parent else target, kind="whiteout")
         )
         return True
+
+    def _can_keep(self, size: int) -> bool:
+        limits = self._limits
+        return size <= limits.max_kept_file_bytes and self._kept_bytes + size <= limits.max_kept_layer_bytes
+
+    def _keep(self, path: str, info: tarfile.TarInfo, data: EntryData) -> str:
+        """Hash a regular file's data and keep its bytes (``ReadOptions.keep_paths``)."""
+        data.seek(info.offset_data)
+        sink = _Collecting()
+        data.hash_exactly(info.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
+        body = b"".join(sink.parts)
+        self._kept_bytes += len(body)
+        occurrence = sum(1 for e in self._entries if e.path == path)
+        self.kept.append(KeptFile(path=path, occurrence=occurrence, data=body))
+        return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def _content_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
         data.seek(info.offset_data)
