@@ -108,6 +108,9 @@ class Limits:
                    "`cat` from standard input)", unit="bytes")
     max_kept_layer_bytes: int = _fixed(
         256 * _MiB, "bytes of such files kept from one layer", unit="bytes")
+    # A unified diff of two files of this size is already more than a report should hold.
+    max_shown_content_bytes: int = _fixed(
+        1 * _MiB, "size of a file `diff --show-content` compares as text", unit="bytes")
     # Deeper paths (PATH_MAX 4096 allows about 2,048 levels) are indexed lazily.
     max_linked_depth: int = _fixed(
         256, "depth of paths the merged filesystem links to their parent (deeper ones are found by a scan)",

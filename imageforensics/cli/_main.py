@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imageforensics import audit
-from imageforensics.cli import _cat, _ls, _stat
+from imageforensics.cli import _cat, _ls, _show_content, _stat
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.cli._output import refuse_input_as_output, write_output
 from imageforensics.diff import diff_images, layers_needing_content
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output (auto: only on a terminal without NO_COLOR)")
     diff.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from multi-platform inputs")
     diff.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    _show_content.add_argument(diff)
     _limit_options(diff)
 
     inspect = sub.add_parser("inspect", help="show one input: format, image ID, history, layers, audit")
@@ -153,7 +154,8 @@ def _run_diff(args: argparse.Namespace) -> int:
     options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore), limits=limits)
     # Each byte hashed once where possible: the text report shows no archive
     # digest, and files' content digests are only taken for layers that differ.
-    read = ReadOptions(limits=limits, platform=args.platform, archive_digest=args.format != "text")
+    read = ReadOptions(limits=limits, platform=args.platform, archive_digest=args.format != "text",
+                       keep_paths=_show_content.keep_paths(args))
     progress = _progress(args)
     try:
         # Each byte hashed once where possible: the text report shows no archive
@@ -164,6 +166,8 @@ def _run_diff(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.finish()
     report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
+    if args.show_content:
+        report = _show_content.add_to(report, chosen_a, chosen_b, args.show_content, limits)
     commit = build_commit()
     if commit:
         # The report names exactly which build produced it.
@@ -174,7 +178,10 @@ def _run_diff(args: argparse.Namespace) -> int:
         shown["max_paths"] = max(0, args.max_paths)
     if "color" in takes:
         shown["color"] = _use_color(args.color, args.output)
-    write_output(render(report, args.format, **shown), args.output)
+    text = render(report, args.format, **shown)
+    if args.format == "text" and args.show_content:
+        text += _show_content.text_appendix(report)
+    write_output(text, args.output)
     return report.exit_status
 
 
