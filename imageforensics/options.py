@@ -108,6 +108,8 @@ class Limits:
                    "`cat` from standard input)", unit="bytes")
     max_kept_layer_bytes: int = _fixed(
         256 * _MiB, "bytes of such files kept from one layer", unit="bytes")
+    max_package_databases_per_layer: int = _fixed(
+        100_000, "package database files read per layer (one per Python or npm package; the rest are counted)")
     # A unified diff of two files of this size is already more than a report should hold.
     max_shown_content_bytes: int = _fixed(
         1 * _MiB, "size of a file `diff --show-content` compares as text", unit="bytes")
@@ -167,6 +169,8 @@ class ReadOptions:
     # Paths (model paths: no leading "/") whose regular files' bytes each layer keeps (Layer.kept),
     # within ``Limits.max_kept_file_bytes``: `cat` from an input that cannot be read again.
     keep_paths: frozenset[str] = frozenset()
+    # Read the package databases found in the layers (dpkg, apk, rpm, pip, npm) as they stream past.
+    package_databases: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +180,10 @@ class DiffOptions:
     ignore_timestamps: bool = False
     ignore: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    # Package names (globs) left out of the package comparison, and the package managers it compares
+    # (names of model.PACKAGE_MANAGERS; () compares all), as container-diff's --type chooses analyzers.
+    ignore_packages: tuple[str, ...] = ()
+    package_types: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imageforensics import audit
-from imageforensics.cli import _cat, _ls, _show_content, _stat
+from imageforensics.cli import _cat, _ls, _package_options, _show_content, _stat
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.cli._output import refuse_input_as_output, write_output
 from imageforensics.diff import diff_images, layers_needing_content
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from multi-platform inputs")
     diff.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     _show_content.add_argument(diff)
+    _package_options.add_arguments(diff)
     _limit_options(diff)
 
     inspect = sub.add_parser("inspect", help="show one input: format, image ID, history, layers, audit")
@@ -151,7 +152,8 @@ def _run_diff(args: argparse.Namespace) -> int:
         raise ImageForensicsError("only one of the two inputs can be - (standard input)")
     refuse_input_as_output(args.output, (args.a, args.b))
     limits = limits_from_args(args)
-    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore), limits=limits)
+    options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore), limits=limits,
+                          **_package_options.diff_fields(args))
     # Each byte hashed once where possible: the text report shows no archive
     # digest, and files' content digests are only taken for layers that differ.
     read = ReadOptions(limits=limits, platform=args.platform, archive_digest=args.format != "text",

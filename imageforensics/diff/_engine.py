@@ -22,6 +22,7 @@ from dataclasses import replace
 from imageforensics._version import __version__
 from imageforensics.diff._align import Pair, Unit, align_images
 from imageforensics.diff._config import compare_config
+from imageforensics.diff._packages import package_findings
 from imageforensics.diff._paths import filesystem_findings, layer_entries
 from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
@@ -55,6 +56,7 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
         findings += _image_created(image_a, image_b)
     findings += side_findings(a, image_a, b, image_b, pairs, ignore_timestamps=options.ignore_timestamps)
     findings += compare_config(image_a, image_b)
+    findings += package_findings(image_a, image_b, options)
     findings += filesystem_findings(pairs, image_a, image_b, options)
     findings = settle_wrongly_empty(findings)
     ordered = sort_findings(findings)

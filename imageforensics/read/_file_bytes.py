@@ -100,7 +100,8 @@ def _from_blob(blob: BinaryIO, source: str, where: str, member_path: str, occurr
     try:
         tar = TarStream(stream, limits.max_extended_header_bytes, source, where, hashing=False)
         # Listed without digests: only the wanted entry's data is read.
-        lister = EntryLister(source, where, ReadOptions(limits=limits, content_digests=False, digest_below=0))
+        lister = EntryLister(source, where, ReadOptions(limits=limits, content_digests=False, digest_below=0,
+                                                             package_databases=False))
         try:
             archive = tarfile.TarFile(fileobj=tar, mode="r", tarinfo=FastTarInfo.capped(limits),  # type: ignore[arg-type]
                                       encoding="utf-8", errors="surrogateescape")

@@ -119,6 +119,7 @@ def _read(stored: StoredReader, archive: str, member: str, where: str, options: 
         empty_kind=empty_kind,
         anomalies=anomalies,
         kept=tuple(lister.kept),
+        package_databases=lister.package_databases(),
     )
 
 

@@ -18,7 +18,8 @@ from typing import Protocol, cast
 
 from imageforensics.errors import LimitError
 from imageforensics.options import ReadOptions
-from imageforensics.model import FileEntry, KeptFile
+from imageforensics.model import FileEntry, KeptFile, PackageDatabase
+from imageforensics.parse import database_manager, read_package_database, package_database_too_large
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -143,6 +144,9 @@ class EntryLister:
         self._keep_paths = options.keep_paths
         self._kept_bytes = 0
         self.kept: list[KeptFile] = []
+        self._package_databases = options.package_databases
+        self.databases: list[PackageDatabase] = []
+        self._databases_left_out = 0
         self.members = 0
 
     @property
@@ -214,6 +218,10 @@ class EntryLister:
                 self.note("sparse-file", path)
             if path in self._keep_paths and info.sparse is None and self._can_keep(size):
                 content = self._keep(path, info, data)
+                if self._package_databases and database_manager(path):
+                    self.databases.append(read_package_database(path, self.kept[-1].data))
+            elif self._package_databases and database_manager(path):
+                content = self._read_database(path, info, data)
             elif self._content_digests or size < self._digest_below:
                 content = self._content_digest(info, data)
         elif kind == "hardlink":
@@ -292,6 +300,29 @@ class EntryLister:
             FileEntry(path=f"{parent}/{target}" if parent else target, kind="whiteout")
         )
         return True
+
+    def _read_database(self, path: str, info: tarfile.TarInfo, data: EntryData) -> str:
+        """Read a package database file's packages as its data streams past; its content digest ("" when not read)."""
+        limits = self._limits
+        if len(self.databases) >= limits.max_package_databases_per_layer:
+            self._databases_left_out += 1
+            return self._content_digest(info, data) if self._content_digests or info.size < self._digest_below else ""
+        if info.sparse is not None or not self._can_keep(info.size):
+            self.databases.append(package_database_too_large(path, info.size, limits.max_kept_file_bytes))
+            return self._content_digest(info, data) if self._content_digests or info.size < self._digest_below else ""
+        data.seek(info.offset_data)
+        sink = _Collecting()
+        data.hash_exactly(info.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
+        body = b"".join(sink.parts)
+        self.databases.append(read_package_database(path, body))
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def package_databases(self) -> tuple[PackageDatabase, ...]:
+        """The package databases read, and one naming how many were left out past the cap."""
+        left = self._databases_left_out
+        extra = (PackageDatabase(path="", manager="", problem=f"{left} more package database files not read "
+                                 f"(over {self._limits.max_package_databases_per_layer} in the layer)"),) if left else ()
+        return tuple(self.databases) + extra
 
     def _can_keep(self, size: int) -> bool:
         limits = self._limits
