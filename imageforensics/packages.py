@@ -129,17 +129,17 @@ def step_changes(image: Image, states: PackageStates | None = None) -> dict[int,
 
 
 def last_changed_by(states: PackageStates) -> dict[PackageKey, int]:
-    """Each package of the image's final state mapped to the layer that brought its present version."""
+    """Each package any layer held mapped to the last layer that changed it: brought its present version,
+    or removed it."""
     out: dict[PackageKey, int] = {}
     before: dict[PackageKey, Package] = {}
     for index, after in enumerate(states.after):
         if after is not before:
-            for k, p in after.items():
-                if before.get(k) != p:
+            for k in before.keys() | after.keys():
+                if before.get(k) != after.get(k):
                     out[k] = index
         before = after
-    final = states.after[-1] if states.after else {}
-    return {k: v for k, v in out.items() if k in final}
+    return out
 
 
 _PART = re.compile(r"(\d+)|(\D+)")

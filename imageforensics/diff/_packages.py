@@ -37,6 +37,13 @@ def _shown(p: Package | None) -> str:
     return escape(p.version) if p is not None else "not installed"
 
 
+def _side(p: Package | None, letter: str, label: str, layer: int | None) -> str:
+    """``1.18.0-r1 in A (from step 3 `…`)``, ``not in B (removed by step 4 `…`)``, ``not in B``."""
+    if p is not None:
+        return f"{_shown(p)} in {letter} (from {label})"
+    return f"not in {letter}" + (f" (removed by {label})" if layer is not None else "")
+
+
 def package_findings(image_a: Image, image_b: Image, options: DiffOptions = DiffOptions()) -> list[Finding]:
     """One ``packages-differ`` finding per pair of steps whose packages differ; [] when either side's are unknown."""
     states_a, states_b = package_states(image_a), package_states(image_b)
@@ -65,12 +72,13 @@ def package_findings(image_a: Image, image_b: Image, options: DiffOptions = Diff
                    f"{_shown(final_b.get(k))} in B" for k in keys]
         first = keys[0]
         more = f" and {len(keys) - 1} more package(s)" if len(keys) > 1 else ""
-        what = f"{escape(first[1])} {_shown(final_a.get(first))} in A, {_shown(final_b.get(first))} in B{more}"
+        pa, pb = final_a.get(first), final_b.get(first)
         label_a, label_b = _label(step_a, layer_a), _label(step_b, layer_b)
-        if label_a == label_b:
-            summary = f"{label_a} installed {what}"
+        if pa is not None and pb is not None and label_a == label_b:
+            summary = f"{label_a} installed {escape(first[1])} {_shown(pa)} in A, {_shown(pb)} in B{more}"
         else:
-            summary = f"installed {what}: by {label_a} in A, {label_b} in B"
+            summary = (f"{escape(first[1])} {_side(pa, 'A', label_a, layer_a)}, "
+                       f"{_side(pb, 'B', label_b, layer_b)}{more}")
         unit = step_a or step_b
         out.append(Finding(code="packages-differ", severity=Severity.WARNING, summary=summary,
                            step_a=step_a.index if step_a is not None else None,

@@ -111,6 +111,19 @@ def test_rpm_sqlite_headers() -> None:
         Package(manager="rpm", name="tzdata", version="1:2024a-1.el9", arch="noarch"))
     assert read_database("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\x00" + b"\x00" * 100).problem.startswith(
         "not an rpm SQLite database")
+    # rpm keeps its database in WAL mode (header bytes 18 and 19 are 2): read all the same.
+    wal = data[:18] + b"\x02\x02" + data[20:]
+    assert read_database("var/lib/rpm/rpmdb.sqlite", wal).packages == read_database("var/lib/rpm/rpmdb.sqlite", data).packages
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="sqlite3 serialize/deserialize need Python 3.11")
+def test_rpm_sqlite_reads_only_rpms_own_table() -> None:
+    # A view could compute forever (a recursive CTE): a database whose Packages is not a table is not read.
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE VIEW Packages AS WITH RECURSIVE n(blob) AS (SELECT 1 UNION ALL SELECT blob + 1 FROM n) "
+                       "SELECT blob, blob AS hnum FROM n")
+    data = bytes(connection.serialize())  # type: ignore[attr-defined]
+    assert read_database("var/lib/rpm/rpmdb.sqlite", data).problem == "an SQLite database without rpm's Packages table"
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 11), reason="only a Python without sqlite3 deserialize")
