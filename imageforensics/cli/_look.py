@@ -56,11 +56,14 @@ def intermixed(parser: argparse.ArgumentParser) -> None:
     parser.__class__ = Intermixed
 
 
-def read_chosen(args: argparse.Namespace, limits: Limits, *, keep_paths: frozenset[str] = frozenset()) -> Chosen:
-    """The input the arguments name, read, and the image chosen from it."""
+def read_chosen(args: argparse.Namespace, limits: Limits, *, keep_paths: frozenset[str] = frozenset(),
+                content_digests: bool = True) -> Chosen:
+    """The input the arguments name, read, and the image chosen from it (``content_digests=False``:
+    no file's data hashed but for the diff_id, when nothing shown needs them)."""
     progress = None if args.quiet or not sys.stderr.isatty() else Progress(sys.stderr)
     try:
-        return choose(args.a, ReadOptions(limits=limits, platform=args.platform, keep_paths=keep_paths),
+        return choose(args.a, ReadOptions(limits=limits, platform=args.platform, keep_paths=keep_paths,
+                                          content_digests=content_digests, digest_below=0),
                       progress=progress)
     finally:
         if progress is not None:
@@ -121,10 +124,40 @@ def shown_path(path: str) -> str:
     return "/" + escape(path)
 
 
-def entry_line(e: FileEntry) -> str:
-    """One entry as ``tar tv`` lists it: mode, owner, size (``major,minor`` for a device), mtime, path, link."""
+class LineFormatter:
+    """``entry_line`` for a whole listing: the mode and mtime texts, which a million entries share
+    among a few hundred values, are made once each."""
+
+    def __init__(self) -> None:
+        self._modes: dict[tuple[str, int], str] = {}
+        self._mtimes: dict[int, str] = {}
+        self._steps: dict[int, str] = {}
+
+    def line(self, e: FileEntry) -> str:
+        """The entry's ``tar tv`` line."""
+        mode = self._modes.get((e.kind, e.mode))
+        if mode is None:
+            mode = self._modes[(e.kind, e.mode)] = mode_text(e)
+        when = self._mtimes.get(e.mtime_ns)
+        if when is None:
+            when = self._mtimes[e.mtime_ns] = mtime_text(e.mtime_ns)
+        return entry_line(e, mode, when)
+
+    def step(self, layer: int, step: HistoryStep | None) -> str:
+        """``step_text`` of a layer, made once per layer."""
+        text = self._steps.get(layer)
+        if text is None:
+            text = self._steps[layer] = step_text(layer, step)
+        return text
+
+
+def entry_line(e: FileEntry, mode: str | None = None, when: str | None = None) -> str:
+    """One entry as ``tar tv`` lists it: mode, owner, size (``major,minor`` for a device), mtime, path, link
+    (``mode`` and ``when``: its mode and mtime texts, when already made)."""
     size = f"{e.devmajor},{e.devminor}" if e.kind in ("char", "block") else str(e.size)
-    line = f"{mode_text(e)} {e.uid}/{e.gid} {size:>10} {mtime_text(e.mtime_ns)} {shown_path(e.path)}"
+    mode = mode_text(e) if mode is None else mode
+    when = mtime_text(e.mtime_ns) if when is None else when
+    line = f"{mode} {e.uid}/{e.gid} {size:>10} {when} {shown_path(e.path)}"
     if e.kind == "symlink":
         line += f" -> {escape(e.linkname)}"
     elif e.kind == "hardlink":

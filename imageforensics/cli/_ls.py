@@ -6,8 +6,8 @@ import argparse
 import json
 from collections.abc import Iterator
 
-from imageforensics.cli._look import LimitOptions, LimitsFromArgs, entry_line, input_arguments, intermixed, \
-    read_chosen, step_text, write_lines
+from imageforensics.cli._look import LimitOptions, LimitsFromArgs, LineFormatter, input_arguments, intermixed, \
+    read_chosen, write_lines
 from imageforensics.diff import inside
 from imageforensics.model_json import entry_json
 
@@ -30,7 +30,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", limit
 def run(args: argparse.Namespace, limits_from_args: LimitsFromArgs) -> int:
     """List; exit status 0."""
     limits = limits_from_args(args)
-    chosen = read_chosen(args, limits)
+    # The text listing shows no content digest: files' data is hashed once, for the diff_id.
+    chosen = read_chosen(args, limits, content_digests=args.format == "json")
     image = chosen.image
     wanted = inside.matcher(tuple(args.patterns))
     if args.step is not None:
@@ -44,10 +45,11 @@ def run(args: argparse.Namespace, limits_from_args: LimitsFromArgs) -> int:
 
 
 def _text_lines(rows: Iterator[inside.Listed], *, long: bool) -> Iterator[str]:
+    shown = LineFormatter()
     for row in rows:
-        line = entry_line(row.entry)
+        line = shown.line(row.entry)
         # A tab never occurs in a shown path (it is escaped), so it parts the columns without doubt.
-        yield f"{line}\t{step_text(row.layer, row.step)}" if long else line
+        yield f"{line}\t{shown.step(row.layer, row.step)}" if long else line
 
 
 def _json_lines(rows: Iterator[inside.Listed]) -> Iterator[str]:
