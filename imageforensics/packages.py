@@ -58,12 +58,25 @@ class PackageStates:
     known: bool
 
 
-def _gone(path: str, removed: str) -> bool:
-    return path == removed or not removed or path.startswith(removed + "/")
+def _below(path: str, top: str) -> bool:
+    return not top or path.startswith(top + "/")
+
+
+def _ancestors(paths: Sequence[str]) -> set[str]:
+    out = {""}
+    for path in paths:
+        parts = path.split("/")
+        out.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return out
 
 
 def package_states(image: Image) -> PackageStates:
-    """The packages after each layer (absent layers change nothing)."""
+    """The packages after each layer (absent layers change nothing).
+
+    Within a layer the database files follow the runtime's order (``diff._merged_fs``): opaque
+    directories and whiteouts remove lower layers' files, then each entry in turn replaces the
+    file at its path, and a non-directory replaces the subtree below its path.
+    """
     if any(layer is not None and layer.package_databases is None for layer in image.layers):
         return PackageStates(after=(), problems=(), known=False)
     held: dict[str, PackageDatabase] = {}
@@ -73,21 +86,30 @@ def package_states(image: Image) -> PackageStates:
     for index, layer in enumerate(image.layers):
         databases = layer.package_databases if layer is not None else ()
         assert databases is not None
+        problems.extend((index, d) for d in databases if d.problem)
         if layer is not None and (held or databases):
-            changed = bool(databases)
-            written = {d.path for d in databases}
+            before = dict(held)
+            written = {d.path: d for d in databases if d.path}
             for e in layer.entries:
-                if held and (e.kind in ("whiteout", "opaque") or e.path in held and e.path not in written):
-                    opaque = e.kind == "opaque"
-                    for path in [p for p in held if (_gone(p, e.path) and not (opaque and p == e.path))]:
-                        del held[path]
-                        changed = True
-            for d in databases:
-                if d.problem:
-                    problems.append((index, d))
-                if d.path:
-                    held[d.path] = d
-            if changed:
+                if e.kind == "opaque" and held:
+                    held = {p: d for p, d in held.items() if not _below(p, e.path)}
+                elif e.kind == "whiteout" and held:
+                    held = {p: d for p, d in held.items() if p != e.path and not _below(p, e.path)}
+            ancestors = _ancestors(list(held))
+            for e in layer.entries:
+                if e.kind in ("opaque", "whiteout"):
+                    continue
+                path = e.path
+                if e.kind != "dir" and path in ancestors:
+                    held = {p: d for p, d in held.items() if not _below(p, path)}
+                    ancestors = _ancestors(list(held))
+                if path in held and not (e.kind == "file" and path in written):
+                    del held[path]
+                elif e.kind == "file" and path in written:
+                    if path not in held:
+                        ancestors = _ancestors([*held, path])
+                    held[path] = written[path]
+            if held != before:
                 state = {}
                 for path in sorted(held):
                     for p in held[path].packages:

@@ -71,6 +71,9 @@ def read_database(path: str, data: bytes) -> PackageDatabase:
         packages = _READERS[manager](data)
     except _Unreadable as e:
         return PackageDatabase(path=path, manager=manager, problem=str(e))
+    except (ValueError, struct.error, sqlite3.Error, OverflowError, MemoryError) as e:
+        # Hostile bytes are evidence too: whatever the parsers did not foresee is one line, never a crash.
+        return PackageDatabase(path=path, manager=manager, problem=f"unreadable ({type(e).__name__})")
     return PackageDatabase(path=path, manager=manager, packages=tuple(sorted(packages, key=_order)))
 
 

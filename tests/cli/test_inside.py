@@ -225,3 +225,15 @@ def test_cat_notices_an_archive_changed_since_it_was_listed(tmp_path: Path, caps
     assert layer is not None
     with pytest.raises(Exception, match="changed while being read"):
         copy_file(str(path), layer, where.member_path, where.occurrence, where.entry, io.BytesIO())
+
+
+def test_platform_chooses_the_image_of_a_multi_platform_layout(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    arm = Img(layers=[_layer(("file", "etc/arch", b"arm64\n"))], tags=["local/m:1"], architecture="arm64")
+    amd = Img(layers=[_layer(("file", "etc/arch", b"amd64\n"))], tags=["local/m:1"])
+    layout = tmp_path / "multi.tar"
+    layout.write_bytes(tar_of(oci([amd, arm])))
+    assert _main(capsysbinary, "cat", str(layout), "/etc/arch", "--platform", "linux/arm64") == (0, b"arm64\n", "")
+    status, out, _ = _main(capsysbinary, "stat", str(layout), "--platform", "linux/amd64", "/etc/arch", "--format", "json")
+    assert status == 0 and json.loads(out)["merged"]["entry"]["content_digest"] == "sha256:" + hashlib.sha256(b"amd64\n").hexdigest()
+    status, out, err = _main(capsysbinary, "ls", str(layout))
+    assert (status, out) == (2, b"") and "linux/arm64" in err and "--platform" in err
