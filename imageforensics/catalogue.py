@@ -480,6 +480,15 @@ _CODES: tuple[CodeSpec, ...] = (
           "name in the other), grouped by the writing steps; content, size and mode are compared as paths-changed",
           key("count", int), key("same_content", bool), key("change", numbered=True),
           phrase="hardlink structure ({n} group(s) of paths)"),
+    _code("packages-differ", WARNING, Category.CONTENT,
+          "installed packages differ (from the layers' dpkg, apk, rpm, pip and npm databases), one finding per pair "
+          "of steps that brought them: installed in one image only, or another version in each; it names the cause "
+          "of the paths of those packages that differ",
+          key("count", int), key("change", numbered=True), cause=True),
+    _code("content-shown", INFO, Category.NOTE,
+          "the file `diff --show-content PATH` asked for, compared: a unified diff of its text (bounded), or why "
+          "there is none (binary, too large, absent, not a regular file)",
+          key("outcome"), sided("size", int), sided("content", str), key("diff")),
     _code("layer-bytes-differ", INFO, Category.METADATA, "aligned layers with different diff_ids but the same entries",
           *_ENTRIES, phrase="tar bytes of {n} layer(s) with the same entries"),
     _code("empty-layer-spelling", INFO, Category.METADATA,

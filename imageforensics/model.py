@@ -95,6 +95,59 @@ class BlobLocation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Package:
+    """One installed package as its package manager's database records it.
+
+    ``manager`` is one of ``PACKAGE_MANAGERS``; ``arch`` "" where the
+    manager records none (pip, npm). ``name`` and ``version`` are exactly
+    as recorded.
+    """
+
+    manager: str
+    name: str
+    version: str
+    arch: str = ""
+
+
+PACKAGE_MANAGERS = {
+    "dpkg": "Debian's dpkg (var/lib/dpkg/status, distroless var/lib/dpkg/status.d/*)",
+    "apk": "Alpine's apk-tools (lib/apk/db/installed)",
+    "rpm": "rpm's SQLite database (var/lib/rpm/rpmdb.sqlite)",
+    "pip": "Python distributions (*.dist-info/METADATA, *.egg-info/PKG-INFO)",
+    "npm": "npm packages (node_modules/*/package.json)",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageDatabase:
+    """A package database file of a layer, read as it streamed past: the packages it lists.
+
+    ``path`` is the file's path in the layer; ``problem`` says, in one line,
+    why it could not be read (then ``packages`` is empty): over the size
+    limit, a Berkeley DB rpm database, a Python whose sqlite3 cannot open a
+    database image in memory, a malformed file.
+    """
+
+    path: str
+    manager: str
+    packages: tuple[Package, ...] = ()
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFile:
+    """The bytes of one regular file of a layer, kept as the layer streamed past (``ReadOptions.keep_paths``).
+
+    ``occurrence`` says which of the layer's entries at ``path`` held them (0
+    for the first), as ``Layer.entries`` lists them.
+    """
+
+    path: str
+    occurrence: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Layer:
     """A layer blob as found in the archive, hashed while it streamed.
 
@@ -113,7 +166,11 @@ class Layer:
     (an uncompressed outer tar read from a path, or a blob file of a
     directory), else None (stdin, a compressed outer archive, a snapshot). It
     is a reading aid, not evidence: it takes no part in equality, and
-    snapshots and the model JSON leave it out.
+    snapshots and the model JSON leave it out. ``kept`` holds the bytes of
+    the files ``ReadOptions.keep_paths`` asked for, a reading aid too.
+    ``package_databases`` are the layer's package database files, read
+    (``PackageDatabase``), in tar order; None when unknown (a snapshot of
+    a version that did not read them).
     """
 
     member: str
@@ -129,6 +186,8 @@ class Layer:
     anomalies: tuple[tuple[str, str], ...] = ()
     # Where the bytes were is not what they are: equal layers compare equal wherever they sat.
     location: BlobLocation | None = field(default=None, compare=False)
+    kept: tuple[KeptFile, ...] = field(default=(), compare=False)
+    package_databases: tuple[PackageDatabase, ...] | None = ()
 
     @property
     def entry_count(self) -> int:

@@ -43,6 +43,8 @@ from imageforensics.model import (
     HistoryStep,
     Image,
     Layer,
+    Package,
+    PackageDatabase,
     Platform,
     RunConfig,
 )
@@ -182,7 +184,30 @@ def layer_json(layer: Layer) -> dict[str, Any]:
         "empty_kind": layer.empty_kind,
         "anomalies": pairs_json(layer.anomalies),
         "entries": [entry_json(e) for e in layer.entries],
+        "package_databases": None if layer.package_databases is None else [
+            package_database_json(d) for d in layer.package_databases],
     }
+
+
+def package_database_json(d: PackageDatabase) -> dict[str, Any]:
+    """A package database file with its packages (arch left out where there is none)."""
+    return {"path": d.path, "manager": d.manager, "problem": d.problem,
+            "packages": [{"name": p.name, "version": p.version, **({"arch": p.arch} if p.arch else {})}
+                         for p in d.packages]}
+
+
+def load_package_database(value: object, where: str) -> PackageDatabase:
+    """A package database object back into a PackageDatabase."""
+    o = as_object(value, where)
+    manager = get_str(o, "manager", where)
+
+    def package(item: object, at: str) -> Package:
+        p = as_object(item, at)
+        return Package(manager=manager, name=get_str(p, "name", at), version=get_str(p, "version", at),
+                       arch=get_str(p, "arch", at) if "arch" in p else "")
+
+    return PackageDatabase(path=get_str(o, "path", where), manager=manager,
+                           packages=get_each(o, "packages", where, package), problem=get_str(o, "problem", where))
 
 
 def load_layer(value: object, where: str) -> Layer:
@@ -200,7 +225,16 @@ def load_layer(value: object, where: str) -> Layer:
         problem=get_str(o, "problem", where),
         empty_kind=get_str(o, "empty_kind", where),
         anomalies=get_pairs(o, "anomalies", where),
+        # Absent from the model of a version that read no package databases: unknown, not none.
+        package_databases=get_opt(o, "package_databases", where, _load_package_databases)
+        if "package_databases" in o else None,
     )
+
+
+def _load_package_databases(value: object, where: str) -> tuple[PackageDatabase, ...]:
+    if not isinstance(value, list):
+        raise JsonShapeError(where, "expected a list")
+    return tuple(load_package_database(item, f"{where}[{i}]") for i, item in enumerate(value))
 
 
 def step_json(s: HistoryStep) -> dict[str, Any]:

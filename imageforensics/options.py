@@ -112,6 +112,18 @@ class Limits:
     # steps); beyond this many units a windowed greedy pass is used instead.
     max_difflib_units: int = _fixed(10_000, "history steps matched with difflib (beyond: one linear pass)")
     resync_window: int = _fixed(64, "steps the linear pass looks ahead to pair up again", unit="steps")
+    # `cat` from standard input keeps the bytes of the files at the path asked for as they stream past
+    # (a later layer may replace them); package databases are small text files or one SQLite file.
+    max_kept_file_bytes: int = _fixed(
+        64 * _MiB, "size of a file whose bytes are kept while a layer streams past (a package database, "
+                   "`cat` from standard input)", unit="bytes")
+    max_kept_layer_bytes: int = _fixed(
+        256 * _MiB, "bytes of such files kept from one layer", unit="bytes")
+    max_package_databases_per_layer: int = _fixed(
+        100_000, "package database files read per layer (one per Python or npm package; the rest are counted)")
+    # A unified diff of two files of this size is already more than a report should hold.
+    max_shown_content_bytes: int = _fixed(
+        1 * _MiB, "size of a file `diff --show-content` compares as text", unit="bytes")
 
     @property
     def max_members(self) -> int:
@@ -161,6 +173,11 @@ class ReadOptions:
     archive_digest: bool = True
     # os/arch[/variant]: which image of a multi-platform input is chosen.
     platform: str | None = None
+    # Paths (model paths: no leading "/") whose regular files' bytes each layer keeps (Layer.kept),
+    # within ``Limits.max_kept_file_bytes``: `cat` from an input that cannot be read again.
+    keep_paths: frozenset[str] = frozenset()
+    # Read the package databases found in the layers (dpkg, apk, rpm, pip, npm) as they stream past.
+    package_databases: bool = True
 
 
 # The config keys ``--ignore-config`` names, spelt as in the config JSON's ``config`` object
@@ -241,6 +258,10 @@ class DiffOptions:
     ignore_file_owner: bool = False
     semantic: bool = False
     limits: Limits = field(default_factory=Limits)
+    # Package names (globs) left out of the package comparison, and the package managers it compares
+    # (names of model.PACKAGE_MANAGERS; () compares all), as container-diff's --type chooses analyzers.
+    ignore_packages: tuple[str, ...] = ()
+    package_types: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:

@@ -34,7 +34,9 @@ from imageforensics.model_json import archive_from_json, archive_to_json
 from imageforensics.redact import redact_env, redact_history, redact_value
 
 FORMAT_NAME = "imageforensics-snapshot"
-FORMAT_VERSION = 1
+# Version 2 added each layer's package databases; a version 1 snapshot loads with them unknown (None).
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 REDACTABLE = frozenset({"env", "labels"})
 GZIP_MAGIC = b"\x1f\x8b"
 # Earlier versions stored each image's audit in its findings, next to what
@@ -135,8 +137,9 @@ def load_snapshot(data: bytes, *, source: str, limits: Limits = Limits()) -> Arc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise SnapshotError(source, None, f"not an imageforensics snapshot (no \"format\": \"{FORMAT_NAME}\")")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise SnapshotError(source, "format_version", f"expected {FORMAT_VERSION}, this tool cannot read {version!r}")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        raise SnapshotError(source, "format_version", f"expected {' or '.join(map(str, READABLE_VERSIONS))}, "
+                                                      f"this tool cannot read {version!r}")
     redacted = doc.get("redacted")
     if not isinstance(redacted, list) or not all(isinstance(r, str) and r in REDACTABLE for r in redacted):
         raise SnapshotError(source, "redacted", "expected a list of env/labels")

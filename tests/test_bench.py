@@ -118,3 +118,12 @@ def test_a_case_whose_floor_tool_is_missing_is_skipped(tmp_path: Path, monkeypat
     assert bench.make_case("gzip", tmp_path, 1, TINY) is None
     assert "big skipped: its floor needs openssl, not on PATH" in capsys.readouterr().err
     assert bench.make_case("many", tmp_path, 1, TINY) is not None  # its floor is this Python
+
+
+def test_the_ls_case_lists_every_entry_of_its_archive(tmp_path: Path) -> None:
+    bench.generate("ls", tmp_path, 1, TINY)
+    case = bench.make_case("ls", tmp_path, 1, TINY)
+    assert case is not None and case.entries == 500
+    listed = subprocess.run(case.ours, capture_output=True, check=True, cwd=REPO).stdout.decode().splitlines()
+    files = [line for line in listed if line.startswith("-")]
+    assert len(files) == case.entries

@@ -47,6 +47,8 @@ def test_the_defaults_are_those_documented() -> None:
         "max_symlink_steps": 65_536, "max_index_depth": 16,
         "max_descriptors": 100_000, "max_duplicate_keys": 20, "depth_scan_chars": 4 << 20, "max_config_paths": 4096,
         "snapshot_json_multiple": 16, "max_alignment_cells": 1_000_000, "max_difflib_units": 10_000, "resync_window": 64,
+        "max_kept_file_bytes": 64 << 20, "max_kept_layer_bytes": 256 << 20, "max_package_databases_per_layer": 100_000,
+        "max_shown_content_bytes": 1 << 20,
     }
     d = Limits()
     assert (d.max_members, d.max_extended_header_bytes, d.max_json_held_bytes, d.max_snapshot_bytes) == (

@@ -96,10 +96,10 @@ def test_every_model_field_is_written() -> None:
         (RunConfig, doc["images"][0]["run_config"]), (Platform, doc["images"][0]["platform"]),
     ]
     for cls, written in checks:
-        # A field outside equality (Layer.location: where the bytes were read) is a reading aid,
-        # left out on purpose: a snapshot is never read again from those places.
+        # A field outside equality (Layer.location: where the bytes were read; Layer.kept: file bytes
+        # kept for `cat` from a stream) is a reading aid, left out on purpose: a snapshot holds no contents.
         assert {f.name for f in dataclasses.fields(cls) if f.compare} == set(written), cls.__name__
-    assert [f.name for f in dataclasses.fields(Layer) if not f.compare] == ["location"]
+    assert [f.name for f in dataclasses.fields(Layer) if not f.compare] == ["location", "kept"]
 
 
 def test_entries_omit_defaults_but_keep_values() -> None:
@@ -156,7 +156,7 @@ def test_snapshot_of_a_sample_holds_metadata_and_digests_but_no_contents() -> No
     archive = _sample("tomcat-pulled.tar")
     data = write_snapshot(archive)
     doc = json.loads(data)
-    assert doc["format"] == "imageforensics-snapshot" and doc["format_version"] == 1
+    assert doc["format"] == "imageforensics-snapshot" and doc["format_version"] == 2
     assert doc["redacted"] == []
     contents = [c for c in _file_contents(SAMPLES / "tomcat-pulled.tar") if len(c) >= 24]
     assert contents, "the sample has files with contents"
@@ -338,9 +338,14 @@ OLD_SNAPSHOTS = ROOT / "tests" / "old-snapshots"
 
 
 def _as_old_snapshots_hold(archive: Archive) -> Archive:
-    """The archive as a snapshot of the old format can hold it: that format kept no decoded inline cache,
-    so nothing about the cache can be said from such a snapshot."""
-    return dataclasses.replace(archive, images=tuple(dataclasses.replace(i, inline_cache=None) for i in archive.images))
+    """The archive as a snapshot of the old format can hold it: that format kept no decoded inline cache
+    and no package databases, so nothing about the cache or the packages can be said from such a snapshot."""
+    def unknown(layer: Layer | None) -> Layer | None:
+        return None if layer is None else dataclasses.replace(layer, package_databases=None)
+
+    return dataclasses.replace(archive, images=tuple(
+        dataclasses.replace(i, inline_cache=None, layers=tuple(unknown(layer) for layer in i.layers))
+        for i in archive.images))
 
 
 def _first(archive: Archive) -> Image:

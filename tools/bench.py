@@ -63,10 +63,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 GIB = 1 << 30
-CASES = ("big", "many", "gzip", "peer", "deep", "wide")
+CASES = ("big", "many", "gzip", "peer", "deep", "wide", "ls")
 DEFAULT_CASES = ("big", "many", "gzip", "peer")
 DEEP_FILES = 40_000
 WIDE_DIRS = 1_000_000
+LS_FILES = 1_000_000
 # The programs each floor runs (peer: diffoscope, looked up where it is used).
 FLOOR_TOOLS = {"big": ("openssl",), "gzip": ("gzip", "openssl", "sh")}
 PEER_FILES = 5_000
@@ -259,6 +260,10 @@ def generate(name: str, out: Path, seed: int, scale: float) -> None:
         sa, sb, _ = (_deep_specs if name == "deep" else _wide_specs)(seed, scale)
         _generate(out / f"{tag}-a.tar", _write(sa, "docker-legacy"))
         _generate(out / f"{tag}-b.tar", _write(sb, "docker-legacy"))
+    elif name == "ls":
+        # ls: one image of 1,000,000 entries over 20 layers, its merged filesystem listed.
+        sa, _, _ = _many_specs(seed, scale, LS_FILES)
+        _generate(out / f"{tag}-a.tar", _write(sa, "docker-legacy"))
 
 
 def make_case(name: str, out: Path, seed: int, scale: float) -> Case | None:
@@ -295,6 +300,11 @@ def make_case(name: str, out: Path, seed: int, scale: float) -> Case | None:
         count = _many_count(scale, PEER_FILES)
         return Case(name, ours_argv(a, b), [diffoscope, "--no-progress", "--text", os.devnull, str(a), str(b)],
                     "diffoscope A B", "<= 0.05 (20x faster)", entries=2 * count)
+    if name == "ls":
+        count = _many_count(scale, LS_FILES)
+        return Case(name, [sys.executable, "-m", "imageforensics", "ls", str(a), "--long"],
+                    [sys.executable, "-c", LIST_SCRIPT, str(a)], "tarfile r| listing (nested)",
+                    "<= 1.0, RSS <= 1 KB/entry", entries=count, ok_status=(0,))
     raise SystemExit(f"bench: unknown case {name!r}; expected some of {','.join(CASES)}")
 
 

@@ -287,11 +287,14 @@ def manifest(out, versions_json, *records_files):
     if "--pairs" in records_files:
         i = records_files.index("--pairs")
         records_files, pair_files = records_files[:i], records_files[i + 1:]
-    archives, skipped, rootfs, pair_archives, pairs = [], [], {}, [], []
+    archives, skipped, rootfs, pair_archives, pairs, packages = [], [], {}, [], [], {}
     for rf in records_files:
         for entry in _records(rf):
             if "rootfs" in entry:
                 rootfs[entry["rootfs"]] = entry
+                continue
+            if "packages" in entry:
+                packages[entry["packages"]] = entry
                 continue
             (skipped if "skipped" in entry else archives).append(entry)
     if pair_files:
@@ -323,6 +326,7 @@ def manifest(out, versions_json, *records_files):
         "rootfs": rootfs,
         "pair_archives": sorted(pair_archives, key=lambda e: e["path"]),
         "pairs": pairs,
+        "packages": packages,
     }
     extra = os.path.join(out, ".state", "facts.json")
     if os.path.exists(extra):
@@ -1902,6 +1906,7 @@ PY
 }
 
 pair_podman_builds() {  # the buildah/podman pairs' images: run as a background job of stage_pairs
+stage_packages
     # Its own scratch folder for pairs.py; records and reports go where the
     # docker side's go (whole-line appends to other files than the docker side's).
     PAIR_WORK=$W/pair-podman
@@ -2101,6 +2106,122 @@ stage_pairs() {
     stage_finish pairs "$key"
 }
 
+# ================================================================ stage: packages
+# Images whose layers hold package databases written by the real package
+# managers: dpkg (Debian's own, into a private --admindir, from .deb files
+# dpkg-deb builds here: no registry, no network) and rpm (rpmbuild's
+# packages installed --justdb into a private SQLite --dbpath). Each COPY step
+# brings the databases as the tool left them after one more install,
+# upgrade or removal; the truth is what `dpkg-query -W --admindir` and
+# `rpm -qa --dbpath` list for the databases after each layer
+# (packages/NAME.truth.json, MANIFEST.json "packages").
+stage_packages() {
+    local key; key=$(stage_key packages)
+    if stage_done packages "$key"; then say "packages: reusing $OUT/packages"; return; fi
+    stage_begin packages
+    start_dockerd
+    local t0=$SECONDS P=$W/pkg
+    rm -rf "$P"; mkdir -p "$P/debs" "$P/ctx"
+    say "packages: .deb files (dpkg-deb), a private dpkg admindir, rpmbuild and a private rpmdb"
+    local v d
+    for v in 1.0-1 2.0-1; do
+        d=$P/build/hello-$v; mkdir -p "$d/DEBIAN" "$d/usr/share/hello-if"
+        printf 'Package: hello-if\nVersion: %s\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test package\n a tiny package\n' "$v" >"$d/DEBIAN/control"
+        echo "hello $v" >"$d/usr/share/hello-if/README"
+        run dpkg-deb --root-owner-group --build "$d" "$P/debs/hello-if_$v.deb"
+    done
+    d=$P/build/libfoo; mkdir -p "$d/DEBIAN" "$d/etc" "$d/usr/lib/libfoo-if"
+    printf 'Package: libfoo-if\nVersion: 3:0.9~rc1-2\nArchitecture: amd64\nMaintainer: t <t@example.org>\nDescription: lib\n lib\n' >"$d/DEBIAN/control"
+    echo /etc/libfoo-if.conf >"$d/DEBIAN/conffiles"; echo "conf" >"$d/etc/libfoo-if.conf"; echo x >"$d/usr/lib/libfoo-if/x"
+    run dpkg-deb --root-owner-group --build "$d" "$P/debs/libfoo-if.deb"
+    # One root, changed step by step by dpkg itself; after each step its state is copied into a context folder.
+    local R=$P/root
+    mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers"
+    touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
+    dpkg_do() { run dpkg --root="$R" --force-not-root --force-script-chrootless --log=/dev/null "$@"; }
+    dpkg_do -i "$P/debs/hello-if_1.0-1.deb" "$P/debs/libfoo-if.deb"
+    cp -a "$R" "$P/ctx/dpkg1"
+    dpkg_do -i "$P/debs/hello-if_2.0-1.deb"
+    dpkg_do -r libfoo-if     # its conffile stays: "deinstall ok config-files", not installed
+    cp -a "$R" "$P/ctx/dpkg2"
+    local have_rpm=0
+    if command -v rpm >/dev/null && command -v rpmbuild >/dev/null; then
+        have_rpm=1
+        local T=$P/rpmbuild name ver rel
+        mkdir -p "$T/SPECS"
+        for spec in "rpm-if 1.2 3" "rpm-if 1.3 1" "other-if 0.1 1"; do
+            read -r name ver rel <<<"$spec"
+            printf 'Name: %s\nVersion: %s\nRelease: %s\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%%description\ntest\n%%files\n' \
+                "$name" "$ver" "$rel" >"$T/SPECS/$name-$ver.spec"
+            run rpmbuild --define "_topdir $T" -bb "$T/SPECS/$name-$ver.spec"
+        done
+        local DB=$P/rpmroot/var/lib/rpm
+        mkdir -p "$DB"
+        run rpm --dbpath "$DB" --initdb
+        run rpm --dbpath "$DB" -i --justdb --nodeps "$T/RPMS/noarch/rpm-if-1.2-3.noarch.rpm"
+        mkdir -p "$P/ctx/rpm1/var/lib"; cp -a "$DB" "$P/ctx/rpm1/var/lib/rpm"
+        run rpm --dbpath "$DB" -U --justdb --nodeps "$T/RPMS/noarch/rpm-if-1.3-1.noarch.rpm" \
+            "$T/RPMS/noarch/other-if-0.1-1.noarch.rpm"
+        mkdir -p "$P/ctx/rpm2/var/lib"; cp -a "$DB" "$P/ctx/rpm2/var/lib/rpm"
+        [ -f "$DB/rpmdb.sqlite" ] || { have_rpm=0; skip_section packages packages-rpm "rpm wrote no rpmdb.sqlite (backend $(rpm -E '%_db_backend'))"; }
+    else
+        skip_section packages packages-rpm "rpm or rpmbuild is not installed (apt-get install rpm)"
+    fi
+    # Only the databases and the packages' files go into the images (no dpkg info/ scripts needed).
+    local c
+    for c in "$P"/ctx/*; do rm -rf "$c/var/lib/dpkg/info" "$c/var/lib/dpkg/updates" "$c/var/lib/dpkg/triggers"; done
+    {
+        echo "FROM scratch"
+        echo "COPY dpkg1/ /"
+        [ "$have_rpm" = 1 ] && echo "COPY rpm1/ /"
+    } >"$P/ctx/Dockerfile.a"
+    {
+        echo "FROM scratch"
+        echo "COPY dpkg1/ /"
+        echo "COPY dpkg2/ /"
+        [ "$have_rpm" = 1 ] && echo "COPY rpm2/ /"
+    } >"$P/ctx/Dockerfile.b"
+    docker_build classic rt/pkg:a "$P/ctx" -f "$P/ctx/Dockerfile.a"
+    docker_build buildkit rt/pkg:b "$P/ctx" -f "$P/ctx/Dockerfile.b"
+    run "$DOCKER" save -o "$OUT/packages/pkg-a.tar" rt/pkg:a
+    run "$DOCKER" save -o "$OUT/packages/pkg-b.tar" rt/pkg:b
+    "${BUILDAH[@]}" bud --format oci --layers -t localhost/rt/pkg:a -f "$P/ctx/Dockerfile.a" "$P/ctx" >>"$LOG" 2>&1 \
+        && run "${BUILDAH[@]}" push localhost/rt/pkg:a "oci-archive:$OUT/packages/pkg-a.buildah.oci.tar:rt/pkg:a" \
+        || skip_section packages packages-buildah "buildah bud failed (see the log)"
+    # The truth: what the tools list for the databases after each layer (the contexts, in COPY order).
+    local archive layers
+    for archive in pkg-a:dpkg1,rpm1 pkg-b:dpkg1,dpkg2,rpm2 pkg-a.buildah.oci:dpkg1,rpm1; do
+        local name=${archive%%:*} file
+        file=packages/$name.tar
+        [ -f "$OUT/$file" ] || continue
+        layers=${archive#*:}
+        local dpkg_dir="" rpm_dir="" steps=()
+        IFS=, read -r -a names <<<"$layers"
+        for c in "${names[@]}"; do
+            [ -d "$P/ctx/$c" ] || continue
+            case "$c" in dpkg*) dpkg_dir=$P/ctx/$c/var/lib/dpkg ;; rpm*) rpm_dir=$P/ctx/$c/var/lib/rpm ;; esac
+            local dl="" rl=""
+            [ -n "$dpkg_dir" ] && dl=$(dpkg-query --admindir="$dpkg_dir" -W -f '${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\n' | awk -F'\t' '$1 == "installed" { print $2 "\t" $3 "\t" $4 }' | sort | base64 -w0)
+            [ -n "$rpm_dir" ] && rl=$(rpm -qa --dbpath "$rpm_dir" --qf '%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\t%{ARCH}\n' | sort | base64 -w0)
+            steps+=("$c" "$dl" "$rl")
+        done
+        python3 - "$OUT/packages/$name.truth.json" "$file" "$(dpkg-query --version | head -1)" \
+            "$(rpm --version 2>/dev/null || echo none)" "${steps[@]}" <<'PY'
+import base64, json, sys
+out, archive, dpkg, rpm, *steps = sys.argv[1:]
+def rows(text):
+    return [line.split("\t") for line in base64.b64decode(text).decode().splitlines() if line]
+layers = [{"context": steps[i], "dpkg": rows(steps[i + 1]), "rpm": rows(steps[i + 2])} for i in range(0, len(steps), 3)]
+with open(out, "w", encoding="utf-8") as f:
+    json.dump({"archive": archive, "tools": {"dpkg-query": dpkg, "rpm": rpm}, "after_layer": layers}, f, indent=1, sort_keys=True)
+PY
+        python3 -c 'import json,sys; print(json.dumps({"packages": sys.argv[1], "path": sys.argv[2], "truth": sys.argv[3]}))' \
+            "$name" "$file" "packages/$name.truth.json" >>"$STATE/packages.records.jsonl"
+    done
+    say "packages: done in $((SECONDS - t0)) s"
+    stage_finish packages "$key"
+}
+
 # ================================================================ main
 T0=$SECONDS
 DOCKERD_VERSION=$("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//')
@@ -2124,5 +2245,5 @@ versions=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2]
     skopeo "$SKOPEO_VERSION" umoci "$UMOCI_VERSION")
 py manifest "$OUT" "$versions" "$STATE"/docker.records.jsonl "$STATE"/containerd.records.jsonl \
     "$STATE"/podman.records.jsonl "$STATE"/skopeo.records.jsonl "$STATE"/umoci.records.jsonl \
-    "$STATE"/rootfs.records.jsonl --pairs "$STATE"/pairs.records.jsonl "$STATE"/pairs.pairs.jsonl
+    "$STATE"/rootfs.records.jsonl "$STATE"/packages.records.jsonl --pairs "$STATE"/pairs.records.jsonl "$STATE"/pairs.pairs.jsonl
 say "done in $((SECONDS - T0)) s: $OUT/MANIFEST.json"

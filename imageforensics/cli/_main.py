@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import gzip
 import os
 import signal
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from imageforensics import audit
+from imageforensics.cli import _cat, _ls, _package_options, _show_content, _stat
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.cli._inputs import SELECTOR_HELP, Selected, add_input, protect_stdin_selectors, read_selected, selector_of
 from imageforensics.cli._output import refuse_input_as_output, write_output
@@ -49,6 +51,9 @@ examples:
   imageforensics snapshot a.tar -o a.json.gz     metadata-only snapshot, accepted wherever an archive is
   imageforensics a.json.gz b.tar                 diff a snapshot against an archive
   imageforensics help diff                       the options of one command
+  imageforensics ls a.tar --long '/etc/*'        the merged filesystem, with the step that wrote each path
+  imageforensics stat a.tar /etc/passwd          one path through the layers
+  imageforensics cat a.tar /etc/os-release       one file's bytes, to standard output
 
 inputs: a docker save / podman / skopeo / crane / containerd / BuildKit / OCI archive
 (optionally gzip, bzip2, xz or zstd compressed), an OCI layout or extracted save directory,
@@ -153,6 +158,8 @@ def _add_diff(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color", nargs="?", const="always", choices=("auto", "always", "never"), default="auto",
                         help="colour in text output; a bare --color means always (auto: only on a terminal, "
                              "and never with NO_COLOR set to anything but the empty string)")
+    _show_content.add_argument(parser)
+    _package_options.add_arguments(parser)
     _quiet_option(parser)
     _limit_options(parser)
 
@@ -239,7 +246,8 @@ def diff_options_from_args(args: argparse.Namespace) -> DiffOptions:
     options = DiffOptions(ignore_timestamps=args.ignore_timestamps, ignore=tuple(args.ignore),
                           ignore_history=args.ignore_history, ignore_config=tuple(keys),
                           ignore_file_mode=args.ignore_file_mode, ignore_file_owner=args.ignore_file_owner,
-                          limits=limits_from_args(args))
+                          limits=limits_from_args(args), ignore_packages=tuple(args.ignore_packages),
+                          package_types=_package_options.package_types(args))
     return options.with_semantic() if args.semantic else options
 
 
@@ -251,7 +259,8 @@ def _run_diff(args: argparse.Namespace) -> int:
     options = diff_options_from_args(args)
     # Each byte hashed once where possible: the text report shows no archive
     # digest, and files' content digests are only taken for layers that differ.
-    read = ReadOptions(limits=options.limits, platform=args.platform, archive_digest=args.format != "text")
+    read = ReadOptions(limits=options.limits, platform=args.platform, archive_digest=args.format != "text",
+                       keep_paths=_show_content.keep_paths(args))
     progress = _progress(args)
     try:
         chosen_a, chosen_b = choose_pair(*selectors, read, progress=progress,
@@ -260,6 +269,8 @@ def _run_diff(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.finish()
     report = diff_images(chosen_a.archive, chosen_a.image, chosen_b.archive, chosen_b.image, options)
+    if args.show_content:
+        report = _show_content.add_to(report, chosen_a, chosen_b, args.show_content, options.limits)
     commit = build_commit()
     if commit:
         # The report names exactly which build produced it.
@@ -270,7 +281,10 @@ def _run_diff(args: argparse.Namespace) -> int:
         shown["max_paths"] = args.max_paths
     if "color" in takes:
         shown["color"] = _use_color(args.color, args.output)
-    write_output(render(report, args.format, **shown), args.output)
+    text = render(report, args.format, **shown)
+    if args.format == "text" and args.show_content:
+        text += _show_content.text_appendix(report)
+    write_output(text, args.output)
     if args.fail_on is None:
         return report.exit_status
     # Notes say what is no difference (packaging, names, what was ignored or not compared): they never fail a run.
@@ -335,6 +349,9 @@ COMMANDS: dict[str, Command] = {
     "inspect": Command("show one input: format, image ID, history, layers, audit", _add_inspect, _run_inspect),
     "snapshot": Command("write a metadata-only snapshot (no file contents) that diffs like the archive",
                         _add_snapshot, _run_snapshot),
+    **{name: Command(module.HELP, functools.partial(module.declare, limit_options=_limit_options),
+                     functools.partial(module.run, limits_from_args=limits_from_args))
+       for name, module in (("ls", _ls), ("stat", _stat), ("cat", _cat))},
 }
 SUBCOMMANDS = tuple(COMMANDS)
 

@@ -25,6 +25,7 @@ from imageforensics.diff._align import Pair, Unit, align_images
 from imageforensics.diff._config import compare_config
 from imageforensics.audit import image_findings
 from imageforensics.diff._filters import drop_filtered
+from imageforensics.diff._packages import package_findings
 from imageforensics.diff._paths import LOST, filesystem_findings, layer_entries
 from imageforensics.catalogue import EvidenceValue, code_spec
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
@@ -63,6 +64,7 @@ def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
         findings += _image_created(image_a, image_b)
     findings += side_findings(a, image_a, b, image_b, pairs, ignore_timestamps=options.ignore_timestamps)
     findings += compare_config(image_a, image_b, options.ignore_config)
+    findings += package_findings(image_a, image_b, options)
     filesystem = filesystem_findings(pairs, image_a, image_b, options)
     findings += filesystem.findings
     findings = drop_filtered(settle_wrongly_empty(mtimes_once(findings)), options)

@@ -5,10 +5,11 @@ input, ``parse_selector`` reads the one grammar naming an image of an input
 (every subcommand's), ``select_image`` chooses the image a spec designates (``a.tar:name:tag``,
 ``a.tar@N``, ``--platform``), ``choose`` does both, and ``choose_pair``
 reads two inputs in parallel, deferring content digests to the layers the
-diff compares when told which (``NeededLayers``).
+diff compares when told which (``NeededLayers``); ``copy_file`` copies one file's bytes out of the layer that holds them.
 """
 
 from imageforensics.read._archive import read_archive, read_stream
+from imageforensics.read._file_bytes import copy_file
 from imageforensics.read._progress import Progress
 from imageforensics.read._selection import Selector, parse_input_spec, parse_platform, parse_selector, select_image
 from imageforensics.read._sources import Chosen, NeededLayers, choose, choose_pair, read_input
@@ -20,6 +21,7 @@ __all__ = [
     "Selector",
     "choose",
     "choose_pair",
+    "copy_file",
     "parse_input_spec",
     "parse_platform",
     "read_archive",

@@ -120,6 +120,8 @@ def _read(stored: StoredReader, archive: str, member: str, where: str, options: 
         problem=problem,
         empty_kind=empty_kind,
         anomalies=anomalies,
+        kept=tuple(lister.kept),
+        package_databases=lister.package_databases(),
     )
 
 

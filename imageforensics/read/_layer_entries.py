@@ -18,7 +18,8 @@ from typing import Protocol, TypeVar, cast
 
 from imageforensics.errors import LimitError
 from imageforensics.options import Limits, ReadOptions
-from imageforensics.model import FileEntry
+from imageforensics.model import FileEntry, KeptFile, PackageDatabase
+from imageforensics.parse import database_manager, read_package_database, package_database_too_large
 from imageforensics.read._pax import PaxError, parse_time_ns
 
 WHITEOUT = ".wh."
@@ -150,6 +151,16 @@ class EntryBudget:
 _SHARED_VALUES = 1 << 16
 
 
+class _Collecting:
+    """Takes the chunks ``hash_exactly`` hands on, to keep a file's bytes."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self.parts.append(bytes(chunk))
+
+
 class EntryLister:
     """Collects the entries of one layer, in tar order, with their anomalies."""
 
@@ -165,7 +176,23 @@ class EntryLister:
         self._anomalies: list[tuple[str, str]] = []
         self._dropped = 0
         self._seen: set[str] = set()
+        self._keep_paths = options.keep_paths
+        self._kept_bytes = 0
+        self.kept: list[KeptFile] = []
+        self._package_databases = options.package_databases
+        self.databases: list[PackageDatabase] = []
+        self._databases_left_out = 0
         self.members = 0
+
+    @property
+    def listed(self) -> int:
+        """How many entries are listed so far."""
+        return len(self._entries)
+
+    @property
+    def last_path(self) -> str:
+        """The path of the entry listed last ("" before any)."""
+        return self._entries[-1].path if self._entries else ""
 
     def note(self, code: str, detail: str) -> None:
         """Record an anomaly (see model.LAYER_ANOMALIES); the list is capped."""
@@ -241,7 +268,13 @@ class EntryLister:
                 raise tarfile.ReadError(f"entry {escape_text(name)} has a negative size ({size})")
             if info.sparse is not None:
                 self.note("sparse-file", path)
-            if self._content_digests or size < self._digest_below:
+            if path in self._keep_paths and info.sparse is None and self._can_keep(size):
+                content = self._keep(path, info, data)
+                if self._package_databases and database_manager(path):
+                    self.databases.append(read_package_database(path, self.kept[-1].data))
+            elif self._package_databases and database_manager(path):
+                content = self._read_database(path, info, data)
+            elif self._content_digests or size < self._digest_below:
                 content = self._content_digest(info, data)
         elif kind == "hardlink":
             target = self._normalise(linkname, link_of=path)
@@ -330,6 +363,44 @@ class EntryLister:
             FileEntry(path=f"{parent}/{target}" if parent else target, kind="whiteout")
         )
         return True
+
+    def _read_database(self, path: str, info: tarfile.TarInfo, data: EntryData) -> str:
+        """Read a package database file's packages as its data streams past; its content digest ("" when not read)."""
+        limits = self._limits
+        if len(self.databases) >= limits.max_package_databases_per_layer:
+            self._databases_left_out += 1
+            return self._content_digest(info, data) if self._content_digests or info.size < self._digest_below else ""
+        if info.sparse is not None or not self._can_keep(info.size):
+            self.databases.append(package_database_too_large(path, info.size, limits.max_kept_file_bytes))
+            return self._content_digest(info, data) if self._content_digests or info.size < self._digest_below else ""
+        data.seek(info.offset_data)
+        sink = _Collecting()
+        data.hash_exactly(info.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
+        body = b"".join(sink.parts)
+        self.databases.append(read_package_database(path, body))
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def package_databases(self) -> tuple[PackageDatabase, ...]:
+        """The package databases read, and one naming how many were left out past the cap."""
+        left = self._databases_left_out
+        extra = (PackageDatabase(path="", manager="", problem=f"{left} more package database files not read "
+                                 f"(over {self._limits.max_package_databases_per_layer} in the layer)"),) if left else ()
+        return tuple(self.databases) + extra
+
+    def _can_keep(self, size: int) -> bool:
+        limits = self._limits
+        return size <= limits.max_kept_file_bytes and self._kept_bytes + size <= limits.max_kept_layer_bytes
+
+    def _keep(self, path: str, info: tarfile.TarInfo, data: EntryData) -> str:
+        """Hash a regular file's data and keep its bytes (``ReadOptions.keep_paths``)."""
+        data.seek(info.offset_data)
+        sink = _Collecting()
+        data.hash_exactly(info.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
+        body = b"".join(sink.parts)
+        self._kept_bytes += len(body)
+        occurrence = sum(1 for e in self._entries if e.path == path)
+        self.kept.append(KeptFile(path=path, occurrence=occurrence, data=body))
+        return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def _content_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
         data.seek(info.offset_data)

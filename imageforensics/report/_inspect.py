@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
+from imageforensics.report._packages import package_lines
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
@@ -52,6 +53,9 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
         lines.append("")
         lines.extend(_history_table(image, width))
         lines.extend(_unmatched_layers(image))
+        packages = package_lines(image)
+        if packages:
+            lines.extend(["", *packages])
         lines.append("")
         lines.extend(_findings("findings", image_findings(image), width))
     lines.extend(_findings("archive findings", archive.findings, width) if archive.findings else [])
