@@ -64,7 +64,7 @@ def test_fail_on_takes_only_its_levels(capsys):
 
 def test_help_and_version_do_what_they_say(capsys):
     assert cli.main(["help"]) == 0
-    assert "{diff,inspect,snapshot,help}" in capsys.readouterr().out
+    assert "{diff,inspect,snapshot,ls,stat,cat,help}" in capsys.readouterr().out
     with pytest.raises(SystemExit) as info:
         cli.main(["help", "inspect"])
     assert info.value.code == 0
