@@ -93,7 +93,7 @@ def test_tomcat_markdown_has_verdict_inputs_findings_and_history() -> None:
             "| **-89.6 ms** | **7.65 kB, 12 entries** | **empty_layer** |") in md
     assert "| 4 | `WORKDIR /opt/tomcat` | 2021-02-04 15:19:27.845664700 | 2021-02-04 15:19:27.845664700 | = " \
            "| 93 B, 1 entry | same as A |" in md
-    assert "<sub>imageforensics 0.1.0 · report format 1</sub>" in md
+    assert "<sub>imageforensics 0.1.0 · report format 2</sub>" in md
     _assert_inert(md)
 
 
