@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import gzip
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -25,7 +26,7 @@ from imageforensics.errors import ImageForensicsError
 from imageforensics.options import DiffOptions, Limits, ReadOptions, settable_limits
 from imageforensics.model import Archive
 from imageforensics.read import Progress, choose_pair, read_input, select_image
-from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render
+from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render, render_brief
 from imageforensics.snapshot import write_snapshot
 from imageforensics.untrusted import escape, show_prose
 
@@ -76,6 +77,28 @@ def _limit_options(parser: argparse.ArgumentParser) -> None:
                            metavar=limit.metadata["metavar"], help=f"{limit.metadata['help']} (default {limit.default})")
 
 
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    """How much of the report is shown: its verdict alone, digests and input paths whole, every mtime."""
+    group = parser.add_argument_group("report")
+    group.add_argument("-s", "--brief", action="store_true",
+                       help="print only the verdict line (the exit status says the rest), as diff -q does")
+    group.add_argument("--full-digests", action="store_true", help="show digests whole (default: sha256:2440…0ab1)")
+    group.add_argument("--full-paths", action="store_true",
+                       help="name the inputs by the paths given in markdown (default: their file names)")
+    group.add_argument("--all-mtimes", action="store_true",
+                       help="list the paths that differ only in mtime (default: counted once per step)")
+
+
+def _report_shown(args: argparse.Namespace, takes: frozenset[str]) -> dict[str, object]:
+    """The renderer options ``_report_options`` set, for a format that takes them."""
+    given = {"full_digests": args.full_digests, "full_paths": args.full_paths, "all_mtimes": args.all_mtimes}
+    shown: dict[str, object] = {name: value for name, value in given.items() if name in takes}
+    if "width" in takes and args.output in (None, "-") and sys.stdout.isatty():
+        # On a terminal the text report takes its width; elsewhere the default 80 columns.
+        shown["width"] = shutil.get_terminal_size().columns
+    return shown
+
+
 def limits_from_args(args: argparse.Namespace) -> Limits:
     """The ``Limits`` the parsed command line asks for (the defaults where no option is given)."""
     return Limits(**{limit.name: getattr(args, limit.name) for limit in settable_limits()})
@@ -103,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour in text output (auto: only on a terminal without NO_COLOR)")
     diff.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from multi-platform inputs")
     diff.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    _report_options(diff)
     _limit_options(diff)
 
     inspect = sub.add_parser("inspect", help="show one input: format, image ID, history, layers, audit")
@@ -166,6 +190,10 @@ def _run_diff(args: argparse.Namespace) -> int:
         shown["max_paths"] = max(0, args.max_paths)
     if "color" in takes:
         shown["color"] = _use_color(args.color, args.output)
+    if args.brief:
+        write_output(render_brief(report), args.output)
+        return report.exit_status
+    shown.update(_report_shown(args, takes))
     write_output(render(report, args.format, **shown), args.output)
     return report.exit_status
 

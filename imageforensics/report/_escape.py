@@ -66,7 +66,7 @@ def cap(value: str, limit: int) -> str:
 
 
 def wrap(value: str, width: int) -> list[str]:
-    """Greedy word wrap of a safe string by display width; long words are broken."""
+    """Greedy word wrap of a safe string by display width; only a word longer than a line is broken."""
     width = max(width, 1)
     lines: list[str] = []
     current = ""
@@ -77,6 +77,16 @@ def wrap(value: str, width: int) -> list[str]:
         if display_width(candidate) <= width:
             current = candidate
             continue
+        # A value after its name (``diff_id=sha256:…``) goes to a line of its own, whole, when
+        # it fits one: a digest broken over two lines copies as two halves.
+        name, sep, value = word.partition("=")
+        if sep and name and display_width(value) <= width < display_width(word):
+            head = f"{current} {name}{sep}" if current else name + sep
+            if display_width(head) <= width:
+                current, word = head, value
+            else:
+                lines.append(current)
+                current, word = name + sep, value
         if current:
             lines.append(current)
         current = ""
@@ -109,13 +119,17 @@ def _split_at_width(word: str, width: int) -> tuple[str, str]:
 # flanking rules), so ``empty_layer`` stays as it is.
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # GFM's extended autolinks start at ``www.``, ``http://``/``https://``/``ftp://``,
-# ``mailto:``/``xmpp:`` and around ``@``; one escaped character defuses each.
+# ``mailto:``/``xmpp:`` and around ``@``; one escaped character defuses the first
+# four. Not ``@``: cmark-gfm finds an email address in the text after escapes are
+# undone (``a\\@evil.example`` still links), so an empty HTML comment, which shows
+# nothing and copies as nothing, ends the text node before it.
 _MD_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)|(?<=mailto):|(?<=xmpp):|@")
+_MD_AT = "<!-- -->@"
 
 
 def _md_escape(safe: str) -> str:
     escaped = _MD_SPECIAL.sub(r"\\\1", safe)
-    return _MD_AUTOLINK.sub(lambda m: "\\" + m.group(0), escaped)
+    return _MD_AUTOLINK.sub(lambda m: _MD_AT if m.group(0) == "@" else "\\" + m.group(0), escaped)
 
 
 def md_text(value: str, *, limit: int = 2000) -> str:

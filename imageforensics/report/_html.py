@@ -166,7 +166,7 @@ def _time(times: common.TimeColumn, ts: Timestamp | None) -> str:
     return f'<span class="{cls}">{_h(times.cell(ts))}</span>'
 
 
-def render_html(report: Report, *, max_paths: int = 200) -> str:
+def render_html(report: Report, *, max_paths: int = 200, full_digests: bool = False, all_mtimes: bool = False) -> str:
     """The self-contained HTML report (no scripts, no external resources)."""
     bad = any(f.severity == Severity.ERROR for f in report.findings)
     verdict_cls = "verdict bad" if bad else "verdict"

@@ -240,7 +240,8 @@ def _cuts(report: Report, max_paths: int) -> list[_Budget]:
     return budgets
 
 
-def render_markdown(report: Report, *, max_paths: int = 50) -> str:
+def render_markdown(report: Report, *, max_paths: int = 50, full_digests: bool = False, full_paths: bool = False,
+                    all_mtimes: bool = False) -> str:
     """The GitHub-flavoured Markdown report, under 65,536 characters."""
     text = ""
     memo: dict[tuple[object, ...], str] = {}

@@ -17,7 +17,7 @@ from imageforensics.untrusted import escape
 from tests.reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 # The only raw HTML the renderer itself writes.
-_OUR_TAGS = re.compile(r"</?(details|summary|sub)>|<br>")
+_OUR_TAGS = re.compile(r"</?(details|summary|sub)>|<br>|<!-- -->")
 _LINE_STARTS = ("## ", "### ", "**Verdict:** ", "**Findings:** ", "| ", "|---", "<details><summary>", "- ",
                 "</details>", "---", "<sub>", "Cells in **bold**", "*… and ", "None.", "No history steps.")
 

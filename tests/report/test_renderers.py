@@ -64,7 +64,7 @@ def test_render_refuses_a_format_it_does_not_have() -> None:
 def test_render_refuses_an_option_the_format_does_not_take() -> None:
     with pytest.raises(TypeError, match=r"^the json report takes no options, not max_paths$"):
         render(tomcat_report(), "json", max_paths=3)
-    with pytest.raises(TypeError, match=r"^the markdown report takes max_paths, not color, width$"):
+    with pytest.raises(TypeError, match=r"^the markdown report takes all_mtimes, full_digests, full_paths, max_paths, not color, width$"):
         render(tomcat_report(), "markdown", color=True, width=3)
 
 
