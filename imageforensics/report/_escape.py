@@ -80,7 +80,8 @@ def wrap(value: str, width: int) -> list[str]:
         # A value after its name (``diff_id=sha256:…``) goes to a line of its own, whole, when
         # it fits one: a digest broken over two lines copies as two halves.
         name, sep, value = word.partition("=")
-        if sep and name and display_width(value) <= width < display_width(word):
+        if sep and name and value and display_width(value) <= width < display_width(word) \
+                and display_width(name + sep) <= width:
             head = f"{current} {name}{sep}" if current else name + sep
             if display_width(head) <= width:
                 current, word = head, value
