@@ -138,9 +138,19 @@ def md_text(value: str, *, limit: int = 2000) -> str:
     return _md_escape(escape(cap(value, limit)))
 
 
-def md_prose(text: str, *, limit: int = 2000) -> str:
-    """A sentence of ours (summary, verdict, note) as inert GitHub Markdown, like ``md_text``."""
-    return _md_escape(show_prose(cap(text, limit)))
+def md_prose(text: str, *, limit: int = 2000, in_table: bool = True) -> str:
+    """A sentence of ours (summary, verdict, note) as inert GitHub Markdown, like ``md_text``.
+
+    What our sentences quote between backticks (a step's instruction) becomes
+    a code span, fenced to hold any backtick inside, instead of escaped backticks.
+    """
+    shown = show_prose(cap(text, limit))
+    parts = shown.split("`")
+    if len(parts) % 2 == 0:
+        # An odd backtick: no pairs to trust, all text.
+        return _md_escape(shown)
+    return "".join(_md_escape(p) if i % 2 == 0 else (_md_span(p, in_table) if p else "")
+                   for i, p in enumerate(parts))
 
 
 def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
@@ -152,7 +162,11 @@ def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
     present. In a GFM table ``|`` still splits cells even inside a code span
     unless written ``\\|``.
     """
-    safe = escape(cap(value, limit))
+    return _md_span(escape(cap(value, limit)), in_table)
+
+
+def _md_span(safe: str, in_table: bool) -> str:
+    """Safe (already shown) text as a code span: ``md_code`` after the escaping."""
     if not safe:
         return ""
     longest = max((len(run) for run in re.findall(r"`+", safe)), default=0)
