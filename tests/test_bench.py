@@ -118,3 +118,12 @@ def test_a_case_whose_floor_tool_is_missing_is_skipped(tmp_path: Path, monkeypat
     assert bench.make_case("gzip", tmp_path, 1, TINY) is None
     assert "big skipped: its floor needs openssl, not on PATH" in capsys.readouterr().err
     assert bench.make_case("many", tmp_path, 1, TINY) is not None  # its floor is this Python
+
+
+def test_the_render_benchmark_has_a_row_per_format_and_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools import bench
+
+    assert bench.main(["render", "--entries", "800", "--reps", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if not line.startswith(("#", "format"))]
+    assert [(r[0], r[1]) for r in rows] == [(f, n) for f in ("text", "markdown", "html", "json")
+                                            for n in ("100", "200", "400", "800")]
