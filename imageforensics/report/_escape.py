@@ -149,8 +149,15 @@ def md_prose(text: str, *, limit: int = 2000, in_table: bool = True) -> str:
     if len(parts) % 2 == 0:
         # An odd backtick: no pairs to trust, all text.
         return _md_escape(shown)
-    return "".join(_md_escape(p) if i % 2 == 0 else (_md_span(p, in_table) if p else "")
-                   for i, p in enumerate(parts))
+    return "".join(_md_escape(p) if i % 2 == 0 else _md_quoted(p, in_table) for i, p in enumerate(parts))
+
+
+def _md_quoted(safe: str, in_table: bool) -> str:
+    """What a sentence of ours quotes between backticks: a code span when it reads back exactly as one."""
+    # A code span shows backslashes literally and trims a space at each end; a table cell splits at |.
+    if safe and safe == safe.strip(" ") and "\\" not in safe and "|" not in safe:
+        return _md_span(safe, in_table)
+    return "\\`" + _md_escape(safe) + "\\`"
 
 
 def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
