@@ -19,6 +19,7 @@ Codes are stable kebab-case names, never renamed once released.
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -589,3 +590,37 @@ def catalogue() -> tuple[dict[str, object], ...]:
         "evidence": [{"key": k.name + ("_NNN" if k.numbered else ""), "type": k.type_name, "side": k.side}
                      for k in s.keys],
     } for s in _CODES)
+
+
+_JSON_FORMS: dict[type, str] = {bool: "boolean", int: "integer", str: "string", Digest: "digest string (alg:hex)",
+                                Timestamp: "timestamp {raw, ns}"}
+
+
+def json_form(k: Key) -> str:
+    """How the JSON report (format 2) writes the key's value: ``integer``, ``array of [integer, integer]``, …"""
+    if k.duration_of:
+        return f"not written: derived from {k.duration_of}"
+    forms = [_JSON_FORMS[t] + (" or null" if k.nullable else "") for t in k.parts]
+    item = forms[0] if len(forms) == 1 else f"[{', '.join(forms)}]"
+    return item if k.separator is None else f"array of {item}"
+
+
+def catalogue_document() -> str:
+    """``imageforensics/findings.json``: every code, its severity, category, meaning and evidence keys, as JSON text."""
+    codes = []
+    for record, spec in zip(catalogue(), _CODES):
+        evidence = record["evidence"]
+        assert isinstance(evidence, list)
+        for item, k in zip(evidence, spec.keys):
+            item["json"] = json_form(k)
+        codes.append(record)
+    document = {
+        "format": "imageforensics-findings",
+        "description": "Every finding code the tool emits (stable, never renamed), with its usual severity "
+                       "and the others it may take, the category the verdict decides by, its meaning, and the "
+                       "evidence keys it carries: the type in Python's spelling, how the JSON report (format 2) "
+                       "writes the value (integers beyond 2^53 as decimal text), and whose fact it is (A, B, or "
+                       "the pair: \"\"). A key ending in _NNN is a numbered family (_001, _002, ...).",
+        "codes": codes,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -90,7 +90,7 @@ def normalise_created_by(text: str) -> tuple[str, tuple[str, ...]]:
 # exact text stays in findings and JSON).
 _TABLE_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
 _TABLE_BUILDKIT_SUFFIX = re.compile(r"\s+# buildkit$")
-_SPACES = re.compile(r"\s+")
+_RUN_OF_SPACES = re.compile(r" {2,}")
 _SUMMARY_LENGTH = 60  # characters of a created_by that a summary quotes
 
 
@@ -98,7 +98,7 @@ def display_created_by(text: str, form: Literal["table", "summary"] = "table") -
     """A step's created_by on one line of a report: in a table, or where a summary names the step.
 
     ``table``: as recorded, less the classic builder's ``/bin/sh -c #(nop)``
-    prefix, BuildKit's `` # buildkit`` suffix and runs of white space, "" for
+    prefix, BuildKit's `` # buildkit`` suffix and runs of spaces, "" for
     none; each renderer fits it to its column. ``summary``: in the spelling
     the alignment compares (``normalise_created_by``: also any shell's
     ``#(nop)`` prefix, ``RUN`` before a classic builder's bare command, EXPOSE
@@ -107,7 +107,9 @@ def display_created_by(text: str, form: Literal["table", "summary"] = "table") -
     summary or the verdict names a step.
     """
     if form == "table":
-        return _SPACES.sub(" ", _TABLE_BUILDKIT_SUFFIX.sub("", _TABLE_NOP.sub("", text))).strip()
+        # Only runs of spaces fold: a tab, CR or LF stays, for the renderer to show escaped (``\\n``),
+        # as the text and JSON reports keep them.
+        return _RUN_OF_SPACES.sub(" ", _TABLE_BUILDKIT_SUFFIX.sub("", _TABLE_NOP.sub("", text))).strip(" ")
     shown = normalise_created_by(text)[0] if text else "(no created_by)"
     # A summary is our sentence with the step's text in it: shown by the one policy (untrusted.escape).
     return escape(shown) if len(shown) <= _SUMMARY_LENGTH else escape(shown[: _SUMMARY_LENGTH - 1]) + "…"

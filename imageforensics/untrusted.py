@@ -17,6 +17,10 @@ string is shown as text, by one rule:
   ``\\xe9``, so ``\\xNN`` always means one byte;
 - a backslash is doubled, so that an escape in the output always means an
   escape: the name ``\\x1b`` (four characters) is shown ``\\\\x1b``;
+- a character that Unicode normalisation (NFC) would change — a combining
+  mark that composes with the character before it (``cafe\\u0301``), a
+  singleton such as U+2126 OHM SIGN — is shown as its code point, so two
+  names that differ only by normalisation never show alike;
 - everything else, ``café`` and ``漢字`` included, is shown as it is.
 
 Shown text can be read back exactly: two different strings never show alike.
@@ -76,19 +80,45 @@ def _shown(ch: str) -> str:
     return _escape_char(ch) if _is_unsafe(ch) else ch
 
 
+def _unnormal(value: str) -> set[int]:
+    """Positions of the characters NFC would change: they are shown as code points."""
+    if value.isascii() or unicodedata.is_normalized("NFC", value):
+        return set()
+    out: set[int] = set()
+    for i, ch in enumerate(value):
+        if unicodedata.normalize("NFC", ch) != ch:
+            out.add(i)
+        elif i and unicodedata.combining(ch):
+            pair = value[i - 1:i + 1]
+            # A mark after one shown as a code point would sit on the escape's last digit.
+            if i - 1 in out or unicodedata.normalize("NFC", pair) != pair:
+                out.add(i)
+    return out
+
+
+def _code_point(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def escape(value: str) -> str:
     """One untrusted value as text: unsafe characters escaped, backslashes doubled (see the module)."""
     # Every unsafe character is also not printable: the common plain name costs one scan.
-    if value.isprintable() and "\\" not in value:
+    if value.isprintable() and "\\" not in value and (value.isascii() or unicodedata.is_normalized("NFC", value)):
         return value
-    return "".join(map(_shown, value))
+    unnormal = _unnormal(value)
+    if not unnormal:
+        return "".join(map(_shown, value))
+    return "".join(_code_point(ch) if i in unnormal else _shown(ch) for i, ch in enumerate(value))
 
 
 def show_prose(text: str) -> str:
     """A sentence of ours holding shown untrusted parts: any unsafe character still in it escaped."""
-    if text.isprintable():
+    if text.isprintable() and (text.isascii() or unicodedata.is_normalized("NFC", text)):
         return text
-    return "".join(_escape_char(ch) if _is_unsafe(ch) else ch for ch in text)
+    unnormal = _unnormal(text)
+    return "".join(_code_point(ch) if i in unnormal else _escape_char(ch) if _is_unsafe(ch) else ch
+                   for i, ch in enumerate(text))
 
 
 def show(text: str, limit: int = 200) -> str:

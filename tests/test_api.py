@@ -175,4 +175,6 @@ def test_the_public_functions_take_what_the_readme_says() -> None:
     # The README's prose names these keyword options: they must exist.
     assert {"reference", "index", "platform"} <= set(inspect.signature(imageforensics.select_image).parameters)
     assert "source" in inspect.signature(imageforensics.load_snapshot).parameters
-    assert imageforensics.RENDERERS["text"].options == {"max_paths", "color", "width"}
+    assert imageforensics.RENDERERS["text"].options == {"max_paths", "color", "width", "full_digests", "all_mtimes"}
+    named = {"max_paths", "color", "width", "full_digests", "full_paths", "all_mtimes"}
+    assert set().union(*(r.options for r in imageforensics.RENDERERS.values())) == named

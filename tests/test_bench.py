@@ -127,3 +127,12 @@ def test_the_ls_case_lists_every_entry_of_its_archive(tmp_path: Path) -> None:
     listed = subprocess.run(case.ours, capture_output=True, check=True, cwd=REPO).stdout.decode().splitlines()
     files = [line for line in listed if line.startswith("-")]
     assert len(files) == case.entries
+
+
+def test_the_render_benchmark_has_a_row_per_format_and_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools import bench
+
+    assert bench.main(["render", "--entries", "800", "--reps", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if not line.startswith(("#", "format"))]
+    assert [(r[0], r[1]) for r in rows] == [(f, n) for f in ("text", "markdown", "html", "json")
+                                            for n in ("100", "200", "400", "800")]

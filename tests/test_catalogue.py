@@ -301,3 +301,33 @@ def test_evidence_text_round_trips_for_each_scalar_type() -> None:
                      (Key("t", (Timestamp,)), Timestamp.parse("not a time")),
                      (Key("p", (str, str), inner=": "), ("a: b", "only in A"))]:
         assert parse_evidence_text(k, evidence_text(k, value)) == value  # type: ignore[arg-type]
+
+
+def test_the_shipped_findings_json_is_the_catalogue_the_code_declares() -> None:
+    """imageforensics/findings.json is written by tools/write_findings_json.py; a code change without it fails here."""
+    from imageforensics.catalogue import catalogue_document
+
+    shipped = (PACKAGE / "findings.json").read_text(encoding="utf-8")
+    assert shipped == catalogue_document(), "run python3 tools/write_findings_json.py"
+    doc = json.loads(shipped)
+    assert [c["code"] for c in doc["codes"]] == list(REGISTRY)
+    drift = next(c for c in doc["codes"] if c["code"] == "timestamp-drift")
+    forms = {e["key"]: e["json"] for e in drift["evidence"]}
+    assert forms["created_a"] == "timestamp {raw, ns}" and forms["drifts"] == "array of [integer or null, integer or null]"
+    assert forms["drift"] == "not written: derived from drift_ns"
+
+
+def test_every_evidence_key_the_json_reports_write_is_in_findings_json() -> None:
+    from imageforensics.report._json import render_json
+    from tests.report.test_golden import CASES
+
+    doc = json.loads((PACKAGE / "findings.json").read_text(encoding="utf-8"))
+    declared = {c["code"]: {e["key"] for e in c["evidence"]} for c in doc["codes"]}
+    seen = 0
+    for case in sorted(CASES):
+        for finding in json.loads(render_json(CASES[case]()))["findings"]:
+            for name in finding["evidence"]:
+                family = re.sub(r"_[0-9]{3}$", "_NNN", name)
+                assert name in declared[finding["code"]] or family in declared[finding["code"]], (finding["code"], name)
+                seen += 1
+    assert seen > 20

@@ -11,7 +11,9 @@ from imageforensics.created_by import display_created_by
     ("", "", "(no created_by)"),
     ("/bin/sh -c #(nop)  EXPOSE 8080/tcp", "EXPOSE 8080/tcp", "EXPOSE 8080/tcp"),
     ("COPY rootfs / # buildkit", "COPY rootfs /", "COPY rootfs /"),
-    ("RUN  apk add \t curl # buildkit", "RUN apk add curl", "RUN apk add curl"),
+    # Runs of spaces fold; a tab, CR or LF stays in a table, for the renderer to show escaped.
+    ("RUN  apk add \t curl # buildkit", "RUN apk add \t curl", "RUN apk add curl"),
+    ("RUN a\r\nb", "RUN a\r\nb", "RUN a b"),
     # Where the forms differ, a table shows what the builder recorded, a summary the spelling compared:
     ("/bin/sh -c apk add curl", "/bin/sh -c apk add curl", "RUN /bin/sh -c apk add curl"),
     ('/bin/sh -e -c #(nop)  CMD ["x"]', '/bin/sh -e -c #(nop) CMD ["x"]', 'CMD ["x"]'),

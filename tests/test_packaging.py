@@ -33,7 +33,7 @@ def test_pip_wheel_offline_contains_package_data(tmp_path):
         meta = whl.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry_points = whl.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
         record = whl.read(next(n for n in names if n.endswith(".dist-info/RECORD"))).decode()
-    assert {"imageforensics/py.typed", "imageforensics/report_schema.json", "imageforensics/cli/_main.py", "imageforensics/read/_archive.py"} <= names
+    assert {"imageforensics/py.typed", "imageforensics/report_schema.json", "imageforensics/findings.json", "imageforensics/cli/_main.py", "imageforensics/read/_archive.py"} <= names
     assert not any("__pycache__" in n or n.startswith(("tests/", "tools/", "samples/")) for n in names)
     assert "imageforensics = imageforensics.cli:main" in entry_points
     assert "Requires-Python: >=3.10" in meta and 'Requires-Dist: pytest; extra == "test"' in meta

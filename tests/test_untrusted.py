@@ -41,7 +41,14 @@ TRICKY = [
     ("bom\ufeff", "bom\\ufeff"),
     ("tag\U000e0041", "tag\\U000e0041"),  # a Unicode tag character (Cf) beyond the BMP
     ("café", "café"),
-    ("漢字e\u0301", "漢字e\u0301"),
+    ("漢字", "漢字"),
+    # Names that differ from another only by Unicode normalisation show the difference: the
+    # decomposed café (e and a combining acute) and the OHM SIGN that NFC makes an omega.
+    ("cafe\u0301", "cafe\\u0301"),
+    ("caf\u00e9", "caf\u00e9"),
+    ("\u2126m", "\\u2126m"),
+    ("\u03a9m", "\u03a9m"),
+    ("e\u0301\u0301", "e\\u0301\\u0301"),
 ]
 _IDS = [repr(raw) for raw, _ in TRICKY]
 

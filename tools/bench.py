@@ -3,6 +3,7 @@
 Usage::
 
     python3 tools/bench.py OUTDIR [--seed S] [--reps N] [--cases big,many,gzip,peer] [--scale F]
+    python3 tools/bench.py render [--entries 400000] [--reps N]
 
 OUTDIR (outside the repository, e.g. /tmp/bench) receives deterministic
 archive pairs generated from the seed with tools/synth.py; they are reused
@@ -40,6 +41,12 @@ writes it), as an installed package has it from pip, even where the
 environment sets ``PYTHONDONTWRITEBYTECODE``: otherwise every run would
 compile the whole package first. This is a measurement, not a test: nothing
 here fails a build.
+
+``render`` times every report format on a report built in memory
+(``tools/large_report.py``) of 1/8, 1/4, 1/2 and all of ``--entries`` path
+entries, and takes each rendering's peak of Python allocations
+(``tracemalloc``), so that the time and memory per entry show whether
+rendering stays linear.
 """
 
 from __future__ import annotations
@@ -380,8 +387,44 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def render_main(argv: list[str]) -> int:
+    """Time and measure the renderers on reports of growing size; print one row per format and size."""
+    import tracemalloc
+
+    from imageforensics.report import render
+    from tools.large_report import large_report
+
+    parser = argparse.ArgumentParser(prog="bench.py render", description="rendering time and memory per entry")
+    parser.add_argument("--entries", type=int, default=400_000)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args(argv)
+    sizes = [args.entries // 8, args.entries // 4, args.entries // 2, args.entries]
+    print(f"# python3 tools/bench.py render {shlex.join(argv)}")
+    print("# medians of the time; peak = tracemalloc's peak during one rendering (the report itself excluded)")
+    print(f"{'format':<9} {'entries':>9} {'time':>9} {'µs/entry':>9} {'peak':>10} {'B/entry':>8} {'output':>10}")
+    for fmt in ("text", "markdown", "html", "json"):
+        for n in sizes:
+            report = large_report(n)
+            times = []
+            for _ in range(args.reps):
+                start = time.perf_counter()
+                out = render(report, fmt)
+                times.append(time.perf_counter() - start)
+            tracemalloc.start()
+            out = render(report, fmt)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            t = statistics.median(times)
+            print(f"{fmt:<9} {n:>9,} {t:>8.3f}s {t / n * 1e6:>9.2f} {peak / 1e6:>8.1f}MB {peak / n:>8.0f} "
+                  f"{len(out):>10,}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Generate (or reuse) the pairs, time them, print the table."""
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["render"]:
+        return render_main(given[1:])
     parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("outdir", type=Path, help="folder for the generated archives (outside the repository)")
     parser.add_argument("--seed", type=int, default=1)

@@ -16,6 +16,7 @@ import difflib
 import functools
 import gzip
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -34,7 +35,7 @@ from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
 from imageforensics.options import ConfigKey, DiffOptions, FailOn, Limits, ReadOptions, settable_limits
 from imageforensics.read import Progress, choose_pair, parse_selector
-from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render
+from imageforensics.report import INSPECT_RENDERERS, RENDERERS, render, render_brief
 from imageforensics.snapshot import write_snapshot
 from imageforensics.untrusted import escape, show, show_prose
 
@@ -108,6 +109,28 @@ def _limit_options(parser: argparse.ArgumentParser) -> None:
                            metavar=limit.metadata["metavar"], help=f"{limit.metadata['help']} (default {limit.default})")
 
 
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    """How much of the report is shown: its verdict alone, digests and input paths whole, every mtime."""
+    group = parser.add_argument_group("report")
+    group.add_argument("-s", "--brief", action="store_true",
+                       help="print only the verdict line (the exit status says the rest), as diff -q does")
+    group.add_argument("--full-digests", action="store_true", help="show digests whole (default: sha256:2440…0ab1)")
+    group.add_argument("--full-paths", action="store_true",
+                       help="name the inputs by the paths given in markdown (default: their file names)")
+    group.add_argument("--all-mtimes", action="store_true",
+                       help="list the paths that differ only in mtime (default: counted once per step)")
+
+
+def _report_shown(args: argparse.Namespace, takes: frozenset[str]) -> dict[str, object]:
+    """The renderer options ``_report_options`` set, for a format that takes them."""
+    given = {"full_digests": args.full_digests, "full_paths": args.full_paths, "all_mtimes": args.all_mtimes}
+    shown: dict[str, object] = {name: value for name, value in given.items() if name in takes}
+    if "width" in takes and args.output in (None, "-") and sys.stdout.isatty():
+        # On a terminal the text report takes its width; elsewhere the default 80 columns.
+        shown["width"] = shutil.get_terminal_size().columns
+    return shown
+
+
 def limits_from_args(args: argparse.Namespace) -> Limits:
     """The ``Limits`` the parsed command line asks for (the defaults where no option is given)."""
     return Limits(**{limit.name: getattr(args, limit.name) for limit in settable_limits()})
@@ -160,6 +183,7 @@ def _add_diff(parser: argparse.ArgumentParser) -> None:
                              "and never with NO_COLOR set to anything but the empty string)")
     _show_content.add_argument(parser)
     _package_options.add_arguments(parser)
+    _report_options(parser)
     _quiet_option(parser)
     _limit_options(parser)
 
@@ -281,10 +305,14 @@ def _run_diff(args: argparse.Namespace) -> int:
         shown["max_paths"] = args.max_paths
     if "color" in takes:
         shown["color"] = _use_color(args.color, args.output)
-    text = render(report, args.format, **shown)
-    if args.format == "text" and args.show_content:
-        text += _show_content.text_appendix(report)
-    write_output(text, args.output)
+    if args.brief:
+        write_output(render_brief(report), args.output)
+    else:
+        shown.update(_report_shown(args, takes))
+        text = render(report, args.format, **shown)
+        if args.format == "text" and args.show_content:
+            text += _show_content.text_appendix(report)
+        write_output(text, args.output)
     if args.fail_on is None:
         return report.exit_status
     # Notes say what is no difference (packaging, names, what was ignored or not compared): they never fail a run.

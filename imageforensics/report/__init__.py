@@ -17,7 +17,7 @@ from imageforensics.report._html import render_html
 from imageforensics.report._inspect import ImageFindings, render_inspect_all, render_inspect_json, render_inspect_text
 from imageforensics.report._json import load_report, render_json, report_from_json, report_to_json
 from imageforensics.report._markdown import render_markdown
-from imageforensics.report._text import render_text
+from imageforensics.report._text import render_brief, render_text
 from imageforensics.report._values import FORMAT_VERSION, VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 
 
@@ -26,17 +26,19 @@ class Renderer:
     """A report format: the function that renders a Report, and the keyword options it takes."""
 
     render: Callable[..., str]
-    # Of: max_paths (paths listed per finding; each format has its default),
-    # color (ANSI colour), width (columns of the text layout).
+    # Of: max_paths (every list's length; each format has its default),
+    # color (ANSI colour), width (columns of the text layout), full_digests
+    # (digests whole), full_paths (the inputs' paths, not their file names),
+    # all_mtimes (list the paths that differ only in mtime).
     options: frozenset[str] = frozenset()
 
 
 # Read-only, so no caller can add or replace a format behind the others' back.
 RENDERERS: Mapping[str, Renderer] = MappingProxyType({
-    "text": Renderer(render_text, frozenset({"max_paths", "color", "width"})),
+    "text": Renderer(render_text, frozenset({"max_paths", "color", "width", "full_digests", "all_mtimes"})),
     "json": Renderer(render_json),
-    "markdown": Renderer(render_markdown, frozenset({"max_paths"})),
-    "html": Renderer(render_html, frozenset({"max_paths"})),
+    "markdown": Renderer(render_markdown, frozenset({"max_paths", "full_digests", "full_paths", "all_mtimes"})),
+    "html": Renderer(render_html, frozenset({"max_paths", "full_digests", "all_mtimes"})),
 })
 
 
@@ -95,6 +97,7 @@ __all__ = [
     "VERDICT_KINDS",
     "load_report",
     "render",
+    "render_brief",
     "render_html",
     "render_inspect_all",
     "render_inspect_json",

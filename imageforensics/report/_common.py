@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from imageforensics.findings import EvidenceText, Finding, Severity
+from imageforensics.catalogue import code_spec, evidence_text
+from imageforensics.digest import Digest
+from imageforensics.findings import EvidenceText, Finding, Severity, evidence_texts
 from imageforensics.report._values import LayerSide, Report, StepRow
 from imageforensics.timestamp import NS, Timestamp
 from imageforensics.units import human_size  # noqa: F401 - renderers use common.human_size
@@ -189,3 +191,49 @@ def sample_paths(paths: tuple[str, ...], limit: int) -> tuple[str, ...]:
                 chosen.append(indexes[round_no])
         round_no += 1
     return tuple(paths[i] for i in sorted(chosen))
+
+
+def short_digest(text: str) -> str:
+    """``sha256:2440…0ab1`` for a digest (its first and last four hex digits); other text as it is."""
+    algorithm, sep, encoded = text.partition(":")
+    if not sep or len(encoded) < 16 or not all(c in "0123456789abcdef" for c in encoded):
+        return text
+    return f"{algorithm}:{encoded[:4]}…{encoded[-4:]}"
+
+
+def evidence_shown(f: Finding, max_paths: int, *, full_digests: bool = True,
+                   numbered: bool = True) -> tuple[tuple[EvidenceText, ...], int]:
+    """The finding's evidence texts with every list capped at ``max_paths``: (the texts, details left out).
+
+    A numbered family (``change_001``…) keeps its first ``max_paths`` members;
+    a list value keeps its first ``max_paths`` items and says how many more
+    there are; a digest is shortened unless ``full_digests``. Without
+    ``numbered``, the numbered families are left out (and not counted): shown
+    elsewhere, as the changes by step.
+    """
+    spec = code_spec(f.code)
+    limit = max(max_paths, 0)
+    out: list[EvidenceText] = []
+    families: dict[str, int] = {}
+    left_out = 0
+    for item in evidence_texts(f):
+        declared = spec.key(item.name)
+        value = f.evidence_value(item.name)
+        if declared is None:
+            out.append(item)
+            continue
+        if declared.numbered and not numbered:
+            continue
+        if declared.numbered:
+            families[declared.name] = families.get(declared.name, 0) + 1
+            if families[declared.name] > limit:
+                left_out += 1
+                continue
+        elif declared.separator is not None and isinstance(value, tuple) and len(value) > limit:
+            text = evidence_text(declared, value[:limit]) if limit else ""  # type: ignore[arg-type]
+            more = f"… ({len(value) - limit:,} more)"
+            item = item._replace(text=f"{text}{declared.separator if text else ''}{more}")
+        elif isinstance(value, Digest) and not full_digests:
+            item = item._replace(text=short_digest(item.text))
+        out.append(item)
+    return tuple(out), left_out

@@ -66,7 +66,7 @@ def cap(value: str, limit: int) -> str:
 
 
 def wrap(value: str, width: int) -> list[str]:
-    """Greedy word wrap of a safe string by display width; long words are broken."""
+    """Greedy word wrap of a safe string by display width; only a word longer than a line is broken."""
     width = max(width, 1)
     lines: list[str] = []
     current = ""
@@ -77,6 +77,17 @@ def wrap(value: str, width: int) -> list[str]:
         if display_width(candidate) <= width:
             current = candidate
             continue
+        # A value after its name (``diff_id=sha256:…``) goes to a line of its own, whole, when
+        # it fits one: a digest broken over two lines copies as two halves.
+        name, sep, value = word.partition("=")
+        if sep and name and value and display_width(value) <= width < display_width(word) \
+                and display_width(name + sep) <= width:
+            head = f"{current} {name}{sep}" if current else name + sep
+            if display_width(head) <= width:
+                current, word = head, value
+            else:
+                lines.append(current)
+                current, word = name + sep, value
         if current:
             lines.append(current)
         current = ""
@@ -109,13 +120,17 @@ def _split_at_width(word: str, width: int) -> tuple[str, str]:
 # flanking rules), so ``empty_layer`` stays as it is.
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # GFM's extended autolinks start at ``www.``, ``http://``/``https://``/``ftp://``,
-# ``mailto:``/``xmpp:`` and around ``@``; one escaped character defuses each.
+# ``mailto:``/``xmpp:`` and around ``@``; one escaped character defuses the first
+# four. Not ``@``: cmark-gfm finds an email address in the text after escapes are
+# undone (``a\\@evil.example`` still links), so an empty HTML comment, which shows
+# nothing and copies as nothing, ends the text node before it.
 _MD_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)|(?<=mailto):|(?<=xmpp):|@")
+_MD_AT = "<!-- -->@"
 
 
 def _md_escape(safe: str) -> str:
     escaped = _MD_SPECIAL.sub(r"\\\1", safe)
-    return _MD_AUTOLINK.sub(lambda m: "\\" + m.group(0), escaped)
+    return _MD_AUTOLINK.sub(lambda m: _MD_AT if m.group(0) == "@" else "\\" + m.group(0), escaped)
 
 
 def md_text(value: str, *, limit: int = 2000) -> str:
@@ -123,9 +138,26 @@ def md_text(value: str, *, limit: int = 2000) -> str:
     return _md_escape(escape(cap(value, limit)))
 
 
-def md_prose(text: str, *, limit: int = 2000) -> str:
-    """A sentence of ours (summary, verdict, note) as inert GitHub Markdown, like ``md_text``."""
-    return _md_escape(show_prose(cap(text, limit)))
+def md_prose(text: str, *, limit: int = 2000, in_table: bool = True) -> str:
+    """A sentence of ours (summary, verdict, note) as inert GitHub Markdown, like ``md_text``.
+
+    What our sentences quote between backticks (a step's instruction) becomes
+    a code span, fenced to hold any backtick inside, instead of escaped backticks.
+    """
+    shown = show_prose(cap(text, limit))
+    parts = shown.split("`")
+    if len(parts) % 2 == 0:
+        # An odd backtick: no pairs to trust, all text.
+        return _md_escape(shown)
+    return "".join(_md_escape(p) if i % 2 == 0 else _md_quoted(p, in_table) for i, p in enumerate(parts))
+
+
+def _md_quoted(safe: str, in_table: bool) -> str:
+    """What a sentence of ours quotes between backticks: a code span when it reads back exactly as one."""
+    # A code span shows backslashes literally and trims a space at each end; a table cell splits at |.
+    if safe and safe == safe.strip(" ") and "\\" not in safe and "|" not in safe:
+        return _md_span(safe, in_table)
+    return "\\`" + _md_escape(safe) + "\\`"
 
 
 def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
@@ -137,7 +169,11 @@ def md_code(value: str, *, limit: int = 2000, in_table: bool = True) -> str:
     present. In a GFM table ``|`` still splits cells even inside a code span
     unless written ``\\|``.
     """
-    safe = escape(cap(value, limit))
+    return _md_span(escape(cap(value, limit)), in_table)
+
+
+def _md_span(safe: str, in_table: bool) -> str:
+    """Safe (already shown) text as a code span: ``md_code`` after the escaping."""
     if not safe:
         return ""
     longest = max((len(run) for run in re.findall(r"`+", safe)), default=0)

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from imageforensics.report._packages import package_lines
 from imageforensics.created_by import display_created_by
+from imageforensics.evidence_json import json_int
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
 from imageforensics.model_json import archive_to_json
@@ -66,11 +68,43 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
 
 def render_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None, *,
                         image_findings: ImageFindings) -> str:
-    """The model of the input as JSON (the whole archive, or only ``images`` of it), each image with its ``image_findings``."""
+    """The model of the input as JSON (the whole archive, or only ``images`` of it), each image with its ``image_findings``.
+
+    Made for jq as the diff report is: a file entry's path is spelled as the
+    diff spells it (``/etc/nginx``), its mode is also octal text
+    (``"mode_octal": "0755"``), and an integer beyond 2^53 (epoch nanoseconds)
+    is decimal text.
+    """
     shown = archive if images is None else replace(archive, images=images)
+    doc = _for_readers(archive_to_json(shown, image_findings=image_findings))
     # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
-    return json.dumps(archive_to_json(shown, image_findings=image_findings), indent=2, sort_keys=True,
-                      ensure_ascii=True) + "\n"
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
+def _for_readers(doc: Any) -> Any:
+    """The model's JSON with big integers as text and entries' paths and modes as the diff shows them."""
+    if isinstance(doc, list):
+        return [_for_readers(v) for v in doc]
+    if isinstance(doc, dict):
+        out = {k: _for_readers(v) for k, v in doc.items()}
+        entries = out.get("entries")
+        if isinstance(entries, list):
+            out["entries"] = [_entry_for_readers(e) for e in entries]
+        return out
+    if type(doc) is int:
+        return json_int(doc)
+    return doc
+
+
+def _entry_for_readers(entry: Any) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        return entry
+    path = entry["path"]
+    out = {**entry, "path": path if path.startswith("/") else "/" + path}
+    mode = entry.get("mode", 0)
+    if type(mode) is int:
+        out["mode_octal"] = f"{mode:04o}"
+    return out
 
 
 def _field(label: str, value: str) -> str:

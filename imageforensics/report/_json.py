@@ -1,10 +1,19 @@
 """The JSON report: the whole Report, versioned, with stable sorted keys, and its loader.
 
-The document is described by ``imageforensics/report_schema.json``. Keys are
-sorted and every field is always present, so two runs give byte-identical
-output and consumers never meet a missing key. Output is pure ASCII
-(``\\u`` escapes), so hostile names cannot reach a terminal that ``cat``s it,
-and surrogate-escaped bytes from non-UTF-8 names survive the round trip.
+The document is described by ``imageforensics/report_schema.json``; the
+finding codes and the evidence each carries by ``imageforensics/findings.json``.
+Keys are sorted and every field of the report, its inputs, steps and findings
+is always present, so two runs give byte-identical output. Output is pure
+ASCII (``\\u`` escapes), so hostile names cannot reach a terminal that
+``cat``s it, and surrogate-escaped bytes from non-UTF-8 names survive the
+round trip.
+
+Format 2 (written): a finding's ``evidence`` is an object of typed values
+(``"empty_layer_b": true``, ``"blob_size_a": 17920``; absent facts absent),
+and integers beyond 2^53 (epoch nanoseconds) are decimal text, which jq 1.6
+and JavaScript would otherwise round (``evidence_json``). Format 1 (still
+read): evidence as ``[name, text]`` pairs, nanoseconds as numbers. Either
+loads into the same Report.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import json
 from typing import Any
 
 from imageforensics.errors import InputError
+from imageforensics.evidence_json import evidence_json, json_int, load_evidence_json, load_json_int, load_timestamp2, timestamp_json2
+from imageforensics.findings import Finding
 from imageforensics.untrusted_json import (
     JsonShapeError,
     as_object,
@@ -27,10 +38,12 @@ from imageforensics.untrusted_json import (
     get_strs,
     pairs_json,
 )
-from imageforensics.model_json import finding_json, load_finding, load_timestamp, timestamp_json
+from imageforensics.model_json import SEVERITY_NAMES, load_finding, load_timestamp
 from imageforensics.report._values import FORMAT_VERSION, VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 
 FORMAT_NAME = "imageforensics-report"
+# The formats the loader reads: the one written and the one before it.
+READABLE_VERSIONS = (1, FORMAT_VERSION)
 
 
 def _side_json(s: InputSide) -> dict[str, Any]:
@@ -54,11 +67,20 @@ def _step_json(r: StepRow) -> dict[str, Any]:
     return {
         "index_a": r.index_a, "index_b": r.index_b,
         "created_by_a": r.created_by_a, "created_by_b": r.created_by_b,
-        "created_a": timestamp_json(r.created_a), "created_b": timestamp_json(r.created_b),
-        "drift_ns": r.drift_ns,
+        "created_a": None if r.created_a is None else timestamp_json2(r.created_a),
+        "created_b": None if r.created_b is None else timestamp_json2(r.created_b),
+        "drift_ns": None if r.drift_ns is None else json_int(r.drift_ns),
         "empty_layer_a": r.empty_layer_a, "empty_layer_b": r.empty_layer_b,
         "layer_a": _layer_json(r.layer_a), "layer_b": _layer_json(r.layer_b),
         "match": r.match, "marks": list(r.marks),
+    }
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "code": f.code, "severity": SEVERITY_NAMES[f.severity], "summary": f.summary, "side": f.side,
+        "step_a": f.step_a, "step_b": f.step_b, "created_by": f.created_by, "path": f.path,
+        "paths": list(f.paths), "evidence": evidence_json(f.code, f.evidence),
     }
 
 
@@ -66,13 +88,13 @@ def report_to_json(report: Report) -> dict[str, Any]:
     """The report as JSON-ready values."""
     return {
         "format": FORMAT_NAME,
-        "format_version": report.format_version,
+        "format_version": FORMAT_VERSION,
         "tool_version": report.tool_version,
         "a": _side_json(report.a),
         "b": _side_json(report.b),
         "verdict_kind": report.verdict_kind,
         "verdict": report.verdict,
-        "findings": [finding_json(f) for f in report.findings],
+        "findings": [_finding_json(f) for f in report.findings],
         "steps": [_step_json(r) for r in report.steps],
         "options": pairs_json(report.options),
     }
@@ -103,14 +125,36 @@ def _load_layer(value: object, where: str) -> LayerSide:
                      present=get_bool(o, "present", where))
 
 
-def _load_step(value: object, where: str) -> StepRow:
+def _load_finding2(value: object, where: str) -> Finding:
     o = as_object(value, where)
+    # The shape of everything but the evidence is format 1's: check it there, then type the evidence.
+    plain = load_finding({**o, "evidence": []}, where)
+    try:
+        typed = load_evidence_json(plain.code, o.get("evidence"), f"{where}.evidence")
+        return Finding(code=plain.code, severity=plain.severity, summary=plain.summary, side=plain.side,
+                       step_a=plain.step_a, step_b=plain.step_b, created_by=plain.created_by, path=plain.path,
+                       paths=plain.paths, evidence=typed)
+    except JsonShapeError:
+        raise
+    except ValueError as e:
+        raise JsonShapeError(f"{where}.evidence", f"expected the evidence {plain.code} carries: {e}") from None
+
+
+def _load_opt_ns(o: dict[str, Any], key: str, where: str, version: int) -> int | None:
+    if version == 1 or o.get(key) is None:
+        return get_opt_int(o, key, where)
+    return load_json_int(o[key], f"{where}.{key}")
+
+
+def _load_step(value: object, where: str, version: int) -> StepRow:
+    o = as_object(value, where)
+    load_ts = load_timestamp if version == 1 else load_timestamp2
     return StepRow(
         index_a=get_opt_int(o, "index_a", where), index_b=get_opt_int(o, "index_b", where),
         created_by_a=get_str(o, "created_by_a", where), created_by_b=get_str(o, "created_by_b", where),
-        created_a=get_opt(o, "created_a", where, load_timestamp),
-        created_b=get_opt(o, "created_b", where, load_timestamp),
-        drift_ns=get_opt_int(o, "drift_ns", where),
+        created_a=get_opt(o, "created_a", where, load_ts),
+        created_b=get_opt(o, "created_b", where, load_ts),
+        drift_ns=_load_opt_ns(o, "drift_ns", where, version),
         empty_layer_a=get_opt_bool(o, "empty_layer_a", where),
         empty_layer_b=get_opt_bool(o, "empty_layer_b", where),
         layer_a=get_opt(o, "layer_a", where, _load_layer),
@@ -120,14 +164,19 @@ def _load_step(value: object, where: str) -> StepRow:
 
 
 def report_from_json(value: object) -> Report:
-    """A Report from ``report_to_json`` values; JsonShapeError when the shape is wrong."""
+    """A Report from ``report_to_json`` values (format 2, or format 1); JsonShapeError when the shape is wrong.
+
+    The Report is the same whichever format it was read from, and says the
+    format this tool writes.
+    """
     o = as_object(value, "report")
     where = "report"
     if o.get("format") != FORMAT_NAME:
         raise JsonShapeError(f"{where}.format", f"expected {FORMAT_NAME!r}")
     version = get_int(o, "format_version", where)
-    if version != FORMAT_VERSION:
-        raise JsonShapeError(f"{where}.format_version", f"expected {FORMAT_VERSION}, this tool cannot read {version}")
+    if version not in READABLE_VERSIONS:
+        raise JsonShapeError(f"{where}.format_version",
+                             f"expected {' or '.join(map(str, READABLE_VERSIONS))}, this tool cannot read {version}")
     verdict_kind = get_str(o, "verdict_kind", where)
     if verdict_kind not in VERDICT_KINDS:
         raise JsonShapeError(f"{where}.verdict_kind", f"expected one of {', '.join(VERDICT_KINDS)}")
@@ -137,10 +186,9 @@ def report_from_json(value: object) -> Report:
         b=_load_side(o.get("b"), f"{where}.b"),
         verdict_kind=verdict_kind,
         verdict=get_str(o, "verdict", where),
-        findings=get_each(o, "findings", where, load_finding),
-        steps=get_each(o, "steps", where, _load_step),
+        findings=get_each(o, "findings", where, load_finding if version == 1 else _load_finding2),
+        steps=get_each(o, "steps", where, lambda v, w: _load_step(v, w, version)),
         options=get_pairs(o, "options", where),
-        format_version=version,
     )
 
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from imageforensics.created_by import display_created_by
-from imageforensics.findings import Finding, evidence_texts
+from imageforensics.findings import Finding
 from imageforensics.report import _common as common
+from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step
 from imageforensics.report._escape import html_text, md_code, md_prose, md_text
 from imageforensics.report._values import InputSide, Report, StepRow
 
@@ -39,6 +40,9 @@ class _Budget:
     max_findings: int
     max_steps: int
     cell: int  # longest untrusted value shown, in characters
+    full_digests: bool = False
+    full_paths: bool = False
+    all_mtimes: bool = False
 
 
 def _code(value: str, budget: _Budget) -> str:
@@ -49,8 +53,20 @@ def _text(value: str, budget: _Budget) -> str:
     return md_text(value, limit=budget.cell)
 
 
-def _prose(text: str, budget: _Budget) -> str:
-    return md_prose(text, limit=budget.cell)
+def _prose(text: str, budget: _Budget, *, in_table: bool = True) -> str:
+    return md_prose(text, limit=budget.cell, in_table=in_table)
+
+
+def _digest(value: str, budget: _Budget) -> str:
+    """A digest short enough for GitHub's comment column (whole with --full-digests)."""
+    return _code(value if budget.full_digests else common.short_digest(value), budget)
+
+
+def _source(value: str, budget: _Budget) -> str:
+    """The input as named: its file name only, unless --full-paths (a user's paths stay theirs)."""
+    if budget.full_paths or value in ("-", ""):
+        return _code(value, budget)
+    return _code(value.rstrip("/").rsplit("/", 1)[-1] or value, budget)
 
 
 def _bold(cell: str, on: bool) -> str:
@@ -62,7 +78,7 @@ def _header(report: Report, budget: _Budget) -> list[str]:
     lines = [
         "## imageforensics report",
         "",
-        f"**Verdict:** {_prose(report.verdict, replace(budget, cell=max(budget.cell, 2000)))}",
+        f"**Verdict:** {_prose(report.verdict, replace(budget, cell=max(budget.cell, 2000)), in_table=False)}",
         "",
         f"**Findings:** {common.severity_counts(report.findings)}",
         "",
@@ -73,10 +89,10 @@ def _header(report: Report, budget: _Budget) -> list[str]:
     def row(name: str, fa: str, fb: str) -> None:
         lines.append(f"| {name} | {fa} | {fb} |")
 
-    row("source", _code(a.source, budget), _code(b.source, budget))
+    row("source", _source(a.source, budget), _source(b.source, budget))
     row("references", _refs(a, budget), _refs(b, budget))
-    row("image ID", _code(a.image_id, budget), _code(b.image_id, budget))
-    row("archive sha256", _code(a.archive_sha256, budget), _code(b.archive_sha256, budget))
+    row("image ID", _digest(a.image_id, budget), _digest(b.image_id, budget))
+    row("archive sha256", _digest(a.archive_sha256, budget), _digest(b.archive_sha256, budget))
     row("layout", _code(a.layout, budget), _code(b.layout, budget))
     row("platform", _code(a.platform, budget), _code(b.platform, budget))
     row("layers / steps", f"{a.layer_count:,} / {a.history_count:,}", f"{b.layer_count:,} / {b.history_count:,}")
@@ -99,15 +115,70 @@ def _notes(side: InputSide, budget: _Budget) -> str:
 
 def _evidence(f: Finding, budget: _Budget) -> str:
     parts = []
-    texts = evidence_texts(f)
-    for label, items in common.evidence_groups(texts[:20]):
+    texts, left_out = common.evidence_shown(f, min(budget.max_paths, 20), full_digests=budget.full_digests,
+                                            numbered=f.code not in TABLED_CODES)
+    for label, items in common.evidence_groups(texts):
         values = ", ".join(f"{_text(k, budget)} {_code(v, budget)}" if k else _code(v, budget) for k, v in items)
         parts.append(f"**{label}:** {values}" if label else values)
-    if len(texts) > 20:
-        parts.append(f"and {len(texts) - 20:,} more values")
+    if left_out:
+        parts.append(f"and {left_out:,} more details")
+    if f.code in TABLED_CODES:
+        parts.append("each path's change: under Changes by step")
     if f.path:
         parts.append(f"path {_code(f.path, budget)}")
     return "<br>".join(parts)
+
+
+def _step_summary(groups: list[StepChanges], budget: _Budget) -> list[str]:
+    """One row per step that changed: what changed there, counted by kind (kept when lists are cut)."""
+    if not groups:
+        return []
+    lines = ["### What changed, by step", "", "| step | created_by | changes |", "|---|---|---|"]
+    for group in groups:
+        kinds: dict[str, int] = {}
+        for row in group.rows:
+            name = "mtime only" if row.mtime_only else row.change
+            kinds[name] = kinds.get(name, 0) + 1
+        if group.undetailed_mtime:
+            kinds["mtime only"] = kinds.get("mtime only", 0) + group.undetailed_mtime
+        if group.undetailed:
+            kinds["other"] = kinds.get("other", 0) + group.undetailed
+        what = ", ".join(f"{n:,} {_text(k, budget)}" for k, n in kinds.items())
+        created_by = display_created_by(group.created_by)
+        lines.append(f"| {_text(group.label, budget)} | {_code(created_by, budget) if created_by else '—'} | {what} |")
+    return lines
+
+
+def _change_tables(groups: list[StepChanges], budget: _Budget) -> list[str]:
+    """Each step's ``path | change | A | B`` table, folded, at most ``max_paths`` rows each."""
+    lines: list[str] = []
+    for group in groups:
+        rows = group.shown_rows(budget.all_mtimes)
+        shown = rows[: budget.max_paths]
+        rest = len(rows) - len(shown) + group.more(budget.all_mtimes)
+        folded, span = group.folded(budget.all_mtimes)
+        title = html_text(f"changes of {group.label}", limit=80)
+        lines += ["", f"<details><summary>{title}: {common.count(len(group.rows) + group.more(True), 'change')}"
+                      "</summary>", ""]
+        if shown:
+            lines += ["| path | change | A | B |", "|---|---|---|---|"]
+            lines += [f"| {_code(r.path, budget)} | {_text(r.change, budget)} | {_value(r.a, budget)} | "
+                      f"{_value(r.b, budget)} |" for r in shown]
+        if rest:
+            lines += ["", f"… and {rest:,} more (--max-paths to show; the JSON report has every path)"]
+        if folded:
+            lines += ["", f"and {common.count(folded, 'path')} differing only in mtime"
+                          f"{f' ({_text(span, budget)})' if span else ''}"
+                          " (--all-mtimes lists them)"]
+        lines += ["", "</details>"]
+    return lines
+
+
+def _value(text: str, budget: _Budget) -> str:
+    if not text:
+        return "—"
+    words = text.split(" ")
+    return " ".join(_digest(w, budget) if common.short_digest(w) != w else _text(w, budget) for w in words)
 
 
 def _findings(report: Report, budget: _Budget, rows: _Rows) -> list[str]:
@@ -205,13 +276,16 @@ class _Rows:
 
 
 def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str],
-            rows: tuple[_Rows, _Rows], times: common.TimeColumn | None) -> str:
-    # Cutting re-renders; a section whose own budget did not change is reused.
+            rows: tuple[_Rows, _Rows], times: common.TimeColumn | None, groups: list[StepChanges]) -> str:
+    # Cutting re-renders; a section whose own budget did not change is reused. The verdict, the
+    # per-step summary and the history come before the long lists, which are cut first.
     parts = []
     sections: tuple[tuple[str, tuple[int, ...], Callable[[], list[str]]], ...] = (
         ("header", (budget.cell,), lambda: _header(report, budget)),
-        ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget, rows[0])),
+        ("steps", (budget.cell,), lambda: _step_summary(groups, budget)),
         ("history", (budget.max_steps, budget.cell), lambda: _history(report, budget, rows[1], times)),
+        ("findings", (budget.max_paths, budget.max_findings, budget.cell), lambda: _findings(report, budget, rows[0])),
+        ("changes", (budget.max_paths, budget.cell), lambda: _change_tables(groups, budget)),
         ("footer", (budget.cell,), lambda: _footer(report, budget)),
     )
     for name, key, build in sections:
@@ -219,36 +293,47 @@ def _render(report: Report, budget: _Budget, memo: dict[tuple[object, ...], str]
         if full_key not in memo:
             memo[full_key] = "\n".join(build())
         parts.append(memo[full_key])
-    return "\n\n".join(parts[:3]) + "\n" + parts[3] + "\n"
+    body = [p for p in parts[:-1] if p]
+    if parts[-2]:
+        body[-1] = "### Changes by step\n" + body[-1]
+    return "\n\n".join(body) + "\n" + parts[-1] + "\n"
 
 
-def _cuts(report: Report, max_paths: int) -> list[_Budget]:
-    """Ever smaller budgets: fewer paths, shorter values, then fewer rows."""
+def _cuts(report: Report, max_paths: int, shown: dict[str, bool]) -> list[_Budget]:
+    """Ever smaller budgets: fewer paths, shorter values, then fewer findings, and the history rows last."""
     n_findings, n_steps = min(len(report.findings), _MAX_ROWS), min(len(report.steps), _MAX_ROWS)
-    budgets = [_Budget(max_paths, n_findings, n_steps, 2000)]
+    budgets = [_Budget(max_paths, n_findings, n_steps, 2000, **shown)]
     paths = max_paths
     while paths > 0:
         paths //= 2
-        budgets.append(_Budget(paths, n_findings, n_steps, 2000))
+        budgets.append(_Budget(paths, n_findings, n_steps, 2000, **shown))
     for cell in (300, 100, 40):
-        budgets.append(_Budget(0, n_findings, n_steps, cell))
+        budgets.append(_Budget(0, n_findings, n_steps, cell, **shown))
     steps, findings = n_steps, n_findings
     while steps > 0 or findings > 0:
-        steps //= 2
-        findings = findings // 2 if steps == 0 else findings
-        budgets.append(_Budget(0, findings, steps, 40))
+        findings //= 2
+        steps = steps // 2 if findings == 0 else steps
+        budgets.append(_Budget(0, findings, steps, 40, **shown))
     return budgets
 
 
-def render_markdown(report: Report, *, max_paths: int = 50) -> str:
-    """The GitHub-flavoured Markdown report, under 65,536 characters."""
+def render_markdown(report: Report, *, max_paths: int = 50, full_digests: bool = False, full_paths: bool = False,
+                    all_mtimes: bool = False) -> str:
+    """The GitHub-flavoured Markdown report, under 65,536 characters.
+
+    ``full_digests``: digests whole; ``full_paths``: the inputs as named on the
+    command line (by default their file names only); ``all_mtimes``: list the
+    paths that differ only in mtime.
+    """
     text = ""
     memo: dict[tuple[object, ...], str] = {}
     rows = (_Rows(), _Rows())
     # How the created columns are written depends on every step (a date they share is said once).
     times = common.TimeColumn(common.row_stamps(report.steps)) if report.steps else None
-    for budget in _cuts(report, max(max_paths, 0)):
-        text = _render(report, budget, memo, rows, times)
+    groups = changes_by_step(report, full_digests=True)
+    shown = {"full_digests": full_digests, "full_paths": full_paths, "all_mtimes": all_mtimes}
+    for budget in _cuts(report, max(max_paths, 0), shown):
+        text = _render(report, budget, memo, rows, times, groups)
         if len(text) + text.count("\n") + _MARGIN <= GITHUB_LIMIT:
             return text
     return text

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 
 from imageforensics.created_by import display_created_by
-from imageforensics.findings import Finding, Severity, evidence_texts
+from imageforensics.findings import Finding, Severity
 from imageforensics.report import _common as common
+from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step
 from imageforensics.report._escape import cap, display_width, shorten, wrap
 from imageforensics.report._values import InputSide, Report, StepRow
 from imageforensics.untrusted import escape, show_prose
@@ -71,23 +72,24 @@ def _pad(text: str, width: int, *, right: bool = False) -> str:
     return gap + text if right else text + gap
 
 
-def _header(out: _Out, report: Report) -> None:
+def _header(out: _Out, report: Report, full_digests: bool = False) -> None:
     out.hanging("", f"imageforensics {_safe(report.tool_version)}  (report format {report.format_version})",
                 indent=0)
     for label, side in (("A", report.a), ("B", report.b)):
         out.hanging(label, _safe(side.source), indent=3, first_styled=out.style(label, "bold"))
-        out.hanging("", _side_facts(side), indent=3)
+        out.hanging("", _side_facts(side, full_digests), indent=3)
         for note in side.notes:
             out.hanging("", "note: " + _prose(note), indent=3)
     if report.options:
         out.hanging("", "options: " + ", ".join(f"{_safe(k)}={_safe(v)}" for k, v in report.options), indent=0)
 
 
-def _side_facts(side: InputSide) -> str:
+def _side_facts(side: InputSide, full_digests: bool) -> str:
     refs = ", ".join(_safe(r) for r in side.references[:3]) or "(no reference)"
     if len(side.references) > 3:
         refs += f" and {len(side.references) - 3:,} more"
-    facts = [refs, common.short_id(_safe(side.image_id)), common.count(side.layer_count, "layer"),
+    image_id = _safe(side.image_id) if full_digests else common.short_id(_safe(side.image_id))
+    facts = [refs, image_id, common.count(side.layer_count, "layer"),
              common.count(side.history_count, "step"), _safe(side.layout)]
     if side.platform:
         facts.append(_safe(side.platform))
@@ -101,7 +103,66 @@ def _verdict(out: _Out, report: Report) -> None:
                 first_styled=out.style("FINDINGS", "bold"))
 
 
-def _finding(out: _Out, f: Finding, max_paths: int) -> None:
+def _changes(out: _Out, report: Report, *, max_paths: int, full_digests: bool, all_mtimes: bool) -> None:
+    """What changed, grouped by step: one ``path | change | A | B`` table per step that differs."""
+    groups = changes_by_step(report, full_digests=full_digests)
+    if not groups:
+        return
+    out.add()
+    out.hanging("CHANGED", "what changed, grouped by step (A and B as each image holds it)", indent=_LABEL,
+                first_styled=out.style("CHANGED", "bold"))
+    for group in groups:
+        out.add()
+        _step_changes(out, group, max_paths=max_paths, all_mtimes=all_mtimes)
+
+
+def _step_changes(out: _Out, group: StepChanges, *, max_paths: int, all_mtimes: bool) -> None:
+    title = group.label
+    created_by = _safe(display_created_by(group.created_by))
+    room = out.width - 2 - display_width(title) - 2
+    heading = shorten(created_by, room) if room >= 12 else ""
+    out.hanging("", out.style(title, "bold") + ("  " + heading if heading else ""), indent=2)
+    rows = group.shown_rows(all_mtimes)
+    shown = rows[:max(max_paths, 0)]
+    cells = [(_safe(r.path), _safe(r.change), _safe(r.a), _safe(r.b)) for r in shown]
+    if cells:
+        _change_table(out, cells)
+    rest = len(rows) - len(shown) + group.more(all_mtimes)
+    if rest:
+        out.hanging("", f"{'… and ' if shown else ''}{rest:,} more {'changes' if shown else 'changed paths'} "
+                        "(--max-paths to show; the JSON report has every path)", indent=4)
+    folded, span = group.folded(all_mtimes)
+    if folded:
+        noun = "path that differs" if folded == 1 else "paths that differ"
+        out.hanging("", f"and {folded:,} {noun} only in mtime{f' ({span})' if span else ''}; --all-mtimes lists them",
+                    indent=4)
+
+
+def _change_table(out: _Out, cells: list[tuple[str, str, str, str]]) -> None:
+    """The rows side by side when A and B fit whole beside a path column; else each row on its own lines.
+
+    A value is never cut or broken: a digest split over two lines would copy as two halves.
+    """
+    head = ("PATH", "CHANGE", "A", "B")
+    widths = [max(display_width(c[i]) for c in [head, *cells]) for i in range(4)]
+    fixed = 4 + widths[1] + 2 + widths[2] + 2 + widths[3] + 2
+    path_w = min(widths[0], max(out.width - fixed, 0))
+    if path_w >= min(widths[0], 24):
+        out.add(out.style("    " + "  ".join(_pad(h, w) for h, w in zip(head, (path_w, *widths[1:]))), "dim"))
+        for path, change, a, b in cells:
+            pieces = wrap(path, path_w)
+            rest = "  ".join(_pad(c, w) for c, w in zip((change, a, b), widths[1:]))
+            out.add("    " + _pad(pieces[0], path_w) + "  " + rest)
+            for piece in pieces[1:]:
+                out.add("    " + piece)
+        return
+    for path, change, a, b in cells:
+        out.hanging("", path, indent=4)
+        out.hanging("", f"{change}  A {a}", indent=8)
+        out.hanging("", " " * display_width(change) + f"  B {b}", indent=8)
+
+
+def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool) -> None:
     label = f.severity.label
     styled = out.style(label, _SEVERITY_STYLE[f.severity])
     head = [_safe(f.code)]
@@ -123,12 +184,24 @@ def _finding(out: _Out, f: Finding, max_paths: int) -> None:
         out.hanging("", _prose(f.summary), indent=_LABEL)
     if cut:
         out.hanging("", "created_by: " + _safe(f.created_by), indent=_LABEL)
-    for side, items in common.evidence_groups(evidence_texts(f)):
-        text = "  ".join(f"{_safe(k)}={_safe(v)}" if k else _safe(v) for k, v in items)
+    tabled = f.code in TABLED_CODES
+    texts, left_out = common.evidence_shown(f, max_paths, full_digests=full_digests, numbered=not tabled)
+    for side, items in common.evidence_groups(texts):
+        shown = [f"{_safe(k)}={_safe(v)}" if k else _safe(v) for k, v in items]
+        text = "  ".join(shown)
         if side:
-            out.hanging(" " * _LABEL + side, text, indent=_LABEL + 3)
+            # A whole digest (71 columns) fits a line only from the findings' own indent.
+            longest = max(display_width(x.partition("=")[2] or x) for x in shown)
+            if longest <= out.width - _LABEL - 3:
+                out.hanging(" " * _LABEL + side, text, indent=_LABEL + 3)
+            else:
+                out.hanging("", f"{side}  {text}", indent=_LABEL)
         else:
             out.hanging("", text, indent=_LABEL)
+    if left_out:
+        out.hanging("", f"… and {left_out:,} more details (--max-paths to show)", indent=_LABEL)
+    if tabled:
+        out.hanging("", "each path's change: under CHANGED, " + common.step_label(f), indent=_LABEL)
     if f.path:
         out.hanging("", "path: " + _safe(f.path), indent=_LABEL)
     if f.paths:
@@ -247,15 +320,27 @@ def _row(out: _Out, row: StepRow, times: common.TimeColumn, cell_a: str, cell_b:
         out.add(" " * (idx_w + 3) + "B: " + other)
 
 
-def render_text(report: Report, *, max_paths: int = 10, color: bool = False, width: int = 80) -> str:
-    """The text report (ends with a newline); ANSI colour only when ``color`` is True."""
+def render_text(report: Report, *, max_paths: int = 10, color: bool = False, width: int = 80,
+                full_digests: bool = False, all_mtimes: bool = False) -> str:
+    """The text report (ends with a newline); ANSI colour only when ``color`` is True.
+
+    ``max_paths`` caps every list (paths, changes per step, evidence details);
+    ``full_digests`` shows digests whole in the changes; ``all_mtimes`` lists
+    the changes of mtime alone instead of counting them per step.
+    """
     out = _Out(width, color)
-    _header(out, report)
+    _header(out, report, full_digests)
     out.add()
     _verdict(out, report)
+    _changes(out, report, max_paths=max_paths, full_digests=full_digests, all_mtimes=all_mtimes)
     for f in common.by_severity(report):
         out.add()
-        _finding(out, f, max_paths)
+        _finding(out, f, max_paths, full_digests)
     out.add()
     _history(out, report)
     return "\n".join(out.lines) + "\n"
+
+
+def render_brief(report: Report) -> str:
+    """The verdict on one line, as ``diff -q`` says only whether files differ (the exit status says the rest)."""
+    return _prose(report.verdict) + "\n"

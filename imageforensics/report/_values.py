@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from imageforensics.findings import Finding, Severity
 from imageforensics.timestamp import Timestamp
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 VERDICT_KINDS = (
     "identical",          # same config and layers (packaging may differ)

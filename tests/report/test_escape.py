@@ -53,12 +53,16 @@ def _commonmark_unescape(text: str) -> str:
 def test_md_text_escapes_every_markup_character_and_reads_back(value: str) -> None:
     out = md_text(value)
     assert "\n" not in out and "\r" not in out
-    # Every markup character is preceded by an escaping backslash.
+    # Every markup character is preceded by an escaping backslash; an @ by an empty HTML comment
+    # (cmark-gfm finds email autolinks after undoing escapes, so a backslash would not do).
     i = 0
     while i < len(out):
         if out[i] == "\\":
             assert i + 1 < len(out), "a trailing backslash would escape what follows"
             i += 2
+            continue
+        if out.startswith("<!-- -->@", i):
+            i += len("<!-- -->@")
             continue
         assert out[i] not in "`*[]<>|~&@", (out, i)
         i += 1
@@ -66,7 +70,7 @@ def test_md_text_escapes_every_markup_character_and_reads_back(value: str) -> No
     assert "www." not in out.lower()
     assert re.search(r"(?<!\\):(?=//)", out) is None
     assert re.search(r"(?i)(mailto|xmpp):", out) is None
-    assert _commonmark_unescape(out) == escape(value)
+    assert _commonmark_unescape(out.replace("<!-- -->", "")) == escape(value)
 
 
 def _code_span_content(span: str, in_table: bool) -> str:
@@ -122,5 +126,5 @@ def test_html_text_is_plain_character_data(value: str) -> None:
 def test_our_sentences_get_the_same_markup_escaping_over_show_prose(text: str) -> None:
     out = md_prose(text)
     assert "\n" not in out and "\r" not in out
-    assert _commonmark_unescape(out) == show_prose(text)
+    assert _commonmark_unescape(out.replace("<!-- -->", "")) == show_prose(text)
     assert html.unescape(html_prose(text)) == show_prose(text)

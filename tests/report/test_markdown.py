@@ -17,9 +17,10 @@ from imageforensics.untrusted import escape
 from tests.reportfactory import HOSTILE_PIECES, hostile_report, hostile_text, reports, tomcat_report
 
 # The only raw HTML the renderer itself writes.
-_OUR_TAGS = re.compile(r"</?(details|summary|sub)>|<br>")
+_OUR_TAGS = re.compile(r"</?(details|summary|sub)>|<br>|<!-- -->")
 _LINE_STARTS = ("## ", "### ", "**Verdict:** ", "**Findings:** ", "| ", "|---", "<details><summary>", "- ",
-                "</details>", "---", "<sub>", "Cells in **bold**", "*… and ", "None.", "No history steps.")
+                "</details>", "---", "<sub>", "Cells in **bold**", "*… and ", "None.", "No history steps.",
+                "… and ", "and ")
 
 
 def _live(line: str) -> str:
@@ -75,7 +76,7 @@ def _assert_inert(md: str) -> None:
         if line.startswith("|"):
             cells = _table_cells(line)
             if line.startswith("|---") or line.startswith("| |") or line.startswith("| severity") or \
-                    line.startswith("| step "):
+                    line.startswith("| step ") or line.startswith("| path |"):
                 columns = cells
             assert cells == columns, f"table row with {cells} cells, header has {columns}: {line!r}"
 
@@ -83,8 +84,14 @@ def _assert_inert(md: str) -> None:
 def test_tomcat_markdown_has_verdict_inputs_findings_and_history() -> None:
     md = render_markdown(tomcat_report())
     assert md.startswith("## imageforensics report\n\n**Verdict:** B is missing content that A has")
-    assert "| image ID | `sha256:2ea3401ac2fc9e0a0c1b0c5b6c1d7a7e0f3e1b58f5b8c8e0d2b3c4a5f6e7d8c9` |" in md
-    assert "| archive sha256 | `sha256:" + "a1" * 32 + "` | `sha256:" + "b2" * 32 + "` |" in md
+    # Short digests fit GitHub's comment column; --full-digests gives them whole.
+    assert "| image ID | `sha256:2ea3…d8c9` |" in md
+    assert "| archive sha256 | `sha256:a1a1…a1a1` | `sha256:b2b2…b2b2` |" in md
+    whole = render_markdown(tomcat_report(), full_digests=True)
+    assert "| image ID | `sha256:2ea3401ac2fc9e0a0c1b0c5b6c1d7a7e0f3e1b58f5b8c8e0d2b3c4a5f6e7d8c9` |" in whole
+    # The inputs by file name: the user's own paths stay theirs unless --full-paths.
+    assert "| source | `tomcat-pulled.tar` | `tomcat-cache-from.tar` |" in md
+    assert "| source | `samples/tomcat-pulled.tar` |" in render_markdown(tomcat_report(), full_paths=True)
     assert "| **ERROR** | `step-wrongly-empty` | step 6 `COPY rootfs /` |" in md
     assert "<details><summary>paths-missing step 6 in A: 12 paths</summary>" in md
     assert "- `/usr/local/bin/install-war-into-tomcat.sh`" in md
@@ -93,7 +100,7 @@ def test_tomcat_markdown_has_verdict_inputs_findings_and_history() -> None:
             "| **-89.6 ms** | **7.65 kB, 12 entries** | **empty_layer** |") in md
     assert "| 4 | `WORKDIR /opt/tomcat` | 2021-02-04 15:19:27.845664700 | 2021-02-04 15:19:27.845664700 | = " \
            "| 93 B, 1 entry | same as A |" in md
-    assert "<sub>imageforensics 0.1.0 · report format 1</sub>" in md
+    assert "<sub>imageforensics 0.1.0 · report format 2</sub>" in md
     _assert_inert(md)
 
 
@@ -201,12 +208,16 @@ class _Rendered(HTMLParser):
             self.cell.append(data)
 
 
-def _gfm(md: str) -> _Rendered:
+def _gfm_html(md: str) -> str:
     assert _CMARK is not None
-    html = subprocess.run([_CMARK, "--unsafe", "-e", "table", "-e", "autolink", "-e", "strikethrough",
-                           "-e", "tagfilter"], input=md.encode("utf-8"), capture_output=True, check=True).stdout
+    return subprocess.run([_CMARK, "--unsafe", "-e", "table", "-e", "autolink", "-e", "strikethrough",
+                           "-e", "tagfilter"], input=md.encode("utf-8"), capture_output=True, check=True).stdout.decode()
+
+
+def _gfm(md: str) -> _Rendered:
+    html = _gfm_html(md)
     parsed = _Rendered()
-    parsed.feed(html.decode("utf-8"))
+    parsed.feed(html)
     parsed.close()
     return parsed
 
@@ -229,7 +240,9 @@ def _check_gfm(md: str) -> _Rendered:
 def test_github_renders_the_tomcat_report_as_intended() -> None:
     parsed = _check_gfm(render_markdown(tomcat_report()))
     cells = [row for row in parsed.rows if row]
-    assert ["<tr>", "source", "samples/tomcat-pulled.tar", "samples/tomcat-cache-from.tar"] in cells
+    assert ["<tr>", "source", "tomcat-pulled.tar", "tomcat-cache-from.tar"] in cells
+    # Our sentences quote a step as a code span, not as escaped backticks.
+    assert "<code>COPY rootfs /</code>" in _gfm_html(render_markdown(tomcat_report()))
     assert ["<tr>", "6", "COPY rootfs /", "2021-02-04 15:19:27.935272300", "2021-02-04 15:19:27.845664700",
             "-89.6 ms", "7.65 kB, 12 entries", "empty_layer"] in cells
 
@@ -239,6 +252,28 @@ def test_github_renders_the_tomcat_report_as_intended() -> None:
 @given(hostile_text)
 def test_github_shows_hostile_names_as_plain_text(text: str) -> None:
     parsed = _check_gfm(render_markdown(hostile_report(text)))
-    source_row = next(row for row in parsed.rows if row[1:2] == ["source"])
+    references = next(row for row in parsed.rows if row[1:2] == ["references"])
     # What GitHub shows is exactly the escaped name (cut only when very long).
-    assert source_row[2] == (escape(text) if text else "—")
+    assert references[2] == f"{escape(text) or '—'}, x:{escape(text)}" or len(text) > 1000
+
+
+@pytest.mark.skipif(_CMARK is None, reason="cmark-gfm (Debian package cmark-gfm) not installed")
+@pytest.mark.parametrize("name", ["a@evil.example", "a\\@evil.example", "www.evil.example", "http://evil.example/x",
+                                  "mailto:a@evil.example", "x@y.zz|q"])
+def test_github_makes_no_link_of_a_name(name: str) -> None:
+    report = hostile_report(name)
+    html = _gfm_html(render_markdown(report))
+    assert "<a " not in html and "href" not in html
+
+
+def test_under_the_budget_the_summary_and_history_are_kept_before_long_lists() -> None:
+    from tools.large_report import large_report
+
+    report = large_report(100_000, steps=40)
+    md = render_markdown(report, max_paths=100_000)
+    assert len(md) + md.count("\n") <= GITHUB_LIMIT
+    assert md.index("**Verdict:**") < md.index("### What changed, by step") < md.index("### History")
+    assert "| step 30 | `COPY rootfs /` | 50,000 missing |" in md
+    # Every step of the history is there; the path lists were cut to fit.
+    assert all(f"\n| {i} | " in md for i in range(40))
+    assert "more (--max-paths to show" in md

@@ -64,7 +64,7 @@ def test_render_refuses_a_format_it_does_not_have() -> None:
 def test_render_refuses_an_option_the_format_does_not_take() -> None:
     with pytest.raises(TypeError, match=r"^the json report takes no options, not max_paths$"):
         render(tomcat_report(), "json", max_paths=3)
-    with pytest.raises(TypeError, match=r"^the markdown report takes max_paths, not color, width$"):
+    with pytest.raises(TypeError, match=r"^the markdown report takes all_mtimes, full_digests, full_paths, max_paths, not color, width$"):
         render(tomcat_report(), "markdown", color=True, width=3)
 
 
@@ -87,5 +87,25 @@ def test_inspect_formats_render_the_chosen_images_or_the_whole_model(tmp_path: P
     arm = archive.images[1:]
     found = {"image_findings": image_findings}
     assert text.render(archive, arm, **found) == render_inspect_all(archive, arm, **found) != render_inspect_all(archive, **found)
-    assert json.loads(whole.render(archive, None, **found)) == archive_to_json(archive, **found)
-    assert json.loads(whole.render(archive, arm, **found)) == archive_to_json(replace(archive, images=arm), **found)
+    doc = json.loads(whole.render(archive, None, **found))
+    assert len(doc["images"]) == 2 and doc["images"][0]["image_id"] == archive_to_json(archive)["images"][0]["image_id"]
+    picked = json.loads(whole.render(archive, arm, **found))
+    assert [i["image_id"] for i in picked["images"]] == [archive_to_json(archive)["images"][1]["image_id"]]
+
+
+def test_inspect_json_spells_paths_modes_and_nanoseconds_for_readers(tmp_path: Path) -> None:
+    path = tmp_path / "one.tar"
+    path.write_bytes(tar_of(oci([simple_image("local/app:amd64")])))
+    archive = read_input(str(path))
+    doc = json.loads(INSPECT_RENDERERS["json"].render(archive, None, image_findings=image_findings))
+    model = archive_to_json(archive)
+    entries = doc["images"][0]["layers"][0]["entries"]
+    held = model["images"][0]["layers"][0]["entries"]  # type: ignore[index]
+    assert entries and len(entries) == len(held)
+    for shown, entry in zip(entries, held):
+        # The diff's spelling, /etc/nginx, and the mode as octal text beside the number.
+        assert shown["path"] == "/" + entry["path"].lstrip("/")
+        assert shown["mode_octal"] == format(entry.get("mode", 0), "04o")
+        ns = entry.get("mtime_ns")
+        if isinstance(ns, int) and ns >= 2**53:
+            assert shown["mtime_ns"] == str(ns)

@@ -1,0 +1,149 @@
+"""What changed, grouped by step: the reading of the diff's per-path details, and the text tables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from imageforensics.diff._merged_fs import changed_fields, describe_change
+from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.model import FileEntry
+from imageforensics.report._changes import ChangeRow, changes_by_step
+from imageforensics.report._escape import display_width
+from imageforensics.report._text import render_brief, render_text
+from tests.reportfactory import tomcat_report
+
+_T0 = 1_612_451_953_000_000_000  # 2021-02-04 15:19:13 UTC
+_SHA_A = "sha256:2440" + "1" * 56 + "0ab1"
+_SHA_B = "sha256:d535" + "2" * 56 + "7f2e"
+
+
+def _changed(path: str, a: FileEntry, b: FileEntry, *, step: int = 3, code: str = "paths-changed") -> Finding:
+    fields = changed_fields(a, b)
+    return Finding(code=code, severity=Severity.WARNING, summary="s", step_a=step, step_b=step,
+                   created_by="COPY app /app", paths=("/" + path,),
+                   evidence=evidence(count=1, fields=tuple((f, 1) for f in fields),
+                                     change_001=f"/{path}: {describe_change(a, b, fields)}"))
+
+
+def _report(*findings: Finding):  # type: ignore[no-untyped-def]
+    return replace(tomcat_report(), findings=findings)
+
+
+def _rows(*findings: Finding) -> list[ChangeRow]:
+    return [row for group in changes_by_step(_report(*findings)) for row in group.rows]
+
+
+def test_mode_mtime_and_content_read_as_the_issue_shows_them() -> None:
+    run = FileEntry(path="app/run.sh", kind="file", mode=0o644, mtime_ns=_T0)
+    cache = FileEntry(path="opt/app/cache", kind="dir", mode=0o755, mtime_ns=_T0 + 3_600 * 16 * 10**9 + 1_000 * 10**9)
+    conf = FileEntry(path="etc/app.conf", kind="file", size=3100, content_digest=_SHA_A, mtime_ns=_T0)
+    rows = _rows(_changed("app/run.sh", run, replace(run, mode=0o755)),
+                 _changed("opt/app/cache", cache, replace(cache, mtime_ns=cache.mtime_ns + 28 * 10**9),
+                          code="paths-mtime-differ"),
+                 _changed("etc/app.conf", conf, replace(conf, size=3200, content_digest=_SHA_B)))
+    assert ChangeRow("/app/run.sh", "mode", "0644", "0755") in rows
+    assert ChangeRow("/opt/app/cache", "mtime", "07:35:53", "07:36:21 (+28 s)", mtime_only=True,
+                     delta_ns=28 * 10**9) in rows
+    assert ChangeRow("/etc/app.conf", "content", "3.1 kB sha256:2440…0ab1", "3.2 kB sha256:d535…7f2e") in rows
+
+
+def test_the_text_report_tables_changes_by_step_and_folds_mtime_only_rows() -> None:
+    run = FileEntry(path="app/run.sh", kind="file", mode=0o644, mtime_ns=_T0)
+    dirs = [FileEntry(path=f"d{i}", kind="dir", mtime_ns=_T0) for i in range(14)]
+    mtimes = Finding(code="paths-mtime-differ", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
+                     paths=tuple("/" + d.path for d in dirs),
+                     evidence=evidence(count=14, fields=(("mtime", 14),), **{
+                         f"change_{i:03d}": f"/{d.path}: {describe_change(d, replace(d, mtime_ns=_T0 + 28 * 10**9), ('mtime',))}"
+                         for i, d in enumerate(dirs, 1)}))
+    report = _report(_changed("app/run.sh", run, replace(run, mode=0o755)), mtimes)
+    text = render_text(report)
+    assert "  step 3  COPY app /app\n" in text
+    assert re.search(r"\n    /app/run\.sh +mode +0644 +0755\n", text)
+    assert "and 14 paths that differ only in mtime (+28 s); --all-mtimes lists them" in text
+    listed = render_text(report, all_mtimes=True, max_paths=20)
+    assert re.search(r"\n    /d13 +mtime +15:19:13 +15:19:41 \(\+28 s\)\n", listed)
+    assert "only in mtime" not in listed
+
+
+def test_max_paths_caps_the_changes_and_the_evidence_details() -> None:
+    entries = [FileEntry(path=f"f{i:02d}", kind="file", mode=0o644) for i in range(30)]
+    f = Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
+                paths=tuple("/" + e.path for e in entries),
+                evidence=evidence(count=30, fields=(("mode", 30),), **{
+                    f"change_{i:03d}": f"/{e.path}: {describe_change(e, replace(e, mode=0o600), ('mode',))}"
+                    for i, e in enumerate(entries[:20], 1)}))
+    layer = Finding(code="layer-content-differs", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
+                    paths=f.paths, evidence=evidence(changed_entries=30, **{
+                        f"entry_{i:03d}": f"/{e.path}: changed: mode 0o644 -> 0o600" for i, e in enumerate(entries[:20], 1)}))
+    text = render_text(_report(f, layer), max_paths=3)
+    assert "/f02 " in text and "/f03 " not in text.split("WARNING")[0]
+    assert "… and 27 more changes" in text
+    # The table says each path's change; the finding does not repeat it.
+    assert "change_001=" not in text and "each path's change: under CHANGED, step 3" in text
+    assert "entry_003=" in text and "entry_004=" not in text
+    assert "… and 17 more details (--max-paths to show)" in text
+    assert text.count("paths (30):") == 2 and "… and 27 more (--max-paths to show)" in text
+
+
+def test_a_detail_that_does_not_read_back_is_shown_whole() -> None:
+    f = Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=1, step_b=1, paths=("/x",),
+                evidence=evidence(count=1, change_001="/x: something new -> else; odd"))
+    assert _rows(f) == [ChangeRow("/x", "changed", "something new -> else; odd", "")]
+
+
+def test_a_hostile_path_cannot_shift_the_columns() -> None:
+    path = "a: mode 0o777 -> 0o000; b"
+    a = FileEntry(path=path, kind="file", mode=0o644)
+    rows = _rows(_changed(path, a, replace(a, uid=5)))
+    assert rows == [ChangeRow("/" + path, "uid", "0", "5")]
+
+
+_entries = st.builds(
+    FileEntry, path=st.just("p"), kind=st.sampled_from(["file", "dir", "symlink"]),
+    size=st.integers(0, 10**12), mode=st.integers(0, 0o7777), uid=st.integers(0, 2**32), gid=st.integers(0, 2**32),
+    mtime_ns=st.integers(-(10**19), 10**19), linkname=st.text(max_size=8),
+    content_digest=st.sampled_from(["", _SHA_A, _SHA_B]),
+    xattrs=st.lists(st.tuples(st.text(max_size=3), st.text(max_size=3)), max_size=2).map(tuple))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_entries, _entries)
+def test_every_change_the_diff_describes_reads_back_into_its_fields(a: FileEntry, b: FileEntry) -> None:
+    """The reading is the inverse of diff._merged_fs.describe_change: each changed field is one row."""
+    fields = changed_fields(a, b)
+    if not fields:
+        return
+    rows = _rows(_changed("p", a, b))
+    shown = {"content_digest": "content", "linkname": "link", "mtime": "mtime"}
+    expected = {shown.get(f, f) for f in fields}
+    if "content_digest" in fields:
+        expected.discard("size")  # said with the content
+    assert {r.change for r in rows} == expected, (rows, fields)
+    for row in rows:
+        if row.change == "mode":
+            assert (row.a, row.b) == (f"{a.mode:04o}", f"{b.mode:04o}")
+        if row.change == "uid":
+            assert (row.a, row.b) == (str(a.uid), str(b.uid))
+
+
+def test_full_digests_are_never_broken_over_lines() -> None:
+    conf = FileEntry(path="etc/app.conf", kind="file", size=3100, content_digest=_SHA_A)
+    report = _report(*tomcat_report().findings, _changed("etc/app.conf", conf, replace(conf, content_digest=_SHA_B)))
+    for width in (80, 100, 132):
+        text = render_text(report, full_digests=True, width=width)
+        assert max(display_width(line) for line in text.splitlines()) <= width
+        for digest in re.findall(r"sha256:[0-9a-f]+", text):
+            assert len(digest) == 71, (width, digest)
+        assert _SHA_A in text and _SHA_B in text
+        short = render_text(report, width=width)
+        assert _SHA_A not in short and "sha256:2440…0ab1" in short
+
+
+def test_brief_is_the_verdict_alone() -> None:
+    report = tomcat_report()
+    assert render_brief(report) == report.verdict + "\n"
+    assert render_brief(report).count("\n") == 1
