@@ -3,7 +3,7 @@
 Every format shows this section after the verdict. It is built from the
 findings alone, generically: the paths a finding lists, and the per-path
 details of its numbered evidence (``change_NNN``, ``entry_NNN``), whose text
-the diff writes as ``/path: field A -> B; field A -> B``
+the diff writes as ``/path: field A → B; field A → B``
 (``diff._merged_fs.describe_change``; ``tests/report/test_changes.py`` keeps
 this reading equal to that writing). The path is known from the finding's own
 ``paths`` (the details follow their order), so a hostile name holding
@@ -23,13 +23,15 @@ from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding
 from imageforensics.report._common import short_digest, time_parts
 from imageforensics.report._values import Report
-from imageforensics.timestamp import Timestamp, format_duration
+from imageforensics.timestamp import Timestamp, format_duration, parse_ns
 from imageforensics.units import human_size
 
 # The fields ``describe_change`` writes, by the name it writes them under.
-_FIELDS = ("kind", "size", "content", "mode", "uid", "gid", "linkname", "device", "mtime_ns", "xattrs")
-_PART = re.compile(r"(?P<name>%s) (?P<a>.*?) -> (?P<b>.*?)(?=; (?:%s) |\Z)" % ("|".join(_FIELDS), "|".join(_FIELDS)),
+_FIELDS = ("kind", "size", "content", "mode", "uid", "gid", "linkname", "device", "mtime", "xattrs")
+_PART = re.compile(r"(?P<name>%s) (?P<a>.*?) → (?P<b>.*?)(?=; (?:%s) |\Z)" % ("|".join(_FIELDS), "|".join(_FIELDS)),
                    re.S)
+# ``describe_change``'s mtime: the instant after the arrow carries the signed delta.
+_WITH_DELTA = re.compile(r"(?P<when>.*) \((?P<delta>[^()]*)\)", re.S)
 # The codes whose paths are each one row, and what the row says changed.
 _ONE_SIDED = {"paths-missing": ("missing", "present", "—"), "paths-added": ("added", "—", "present")}
 _DETAILED = ("paths-changed", "paths-mtime-differ", "paths-hardlinks-differ")
@@ -117,11 +119,11 @@ def _int(text: str) -> int | None:
 def _fields_rows(path: str, text: str, digest: bool) -> list[ChangeRow] | None:
     """The rows of one ``describe_change`` text, or None when it does not read back exactly."""
     parts = [(m.group("name"), m.group("a"), m.group("b")) for m in _PART.finditer(text)]
-    if not parts or "; ".join(f"{n} {a} -> {b}" for n, a, b in parts) != text:
+    if not parts or "; ".join(f"{n} {a} → {b}" for n, a, b in parts) != text:
         return None
     found = {n: (a, b) for n, a, b in parts}
     rows: list[ChangeRow] = []
-    only_mtime = set(found) == {"mtime_ns"}
+    only_mtime = set(found) == {"mtime"}
     for name, a, b in parts:
         if name == "size" and "content" in found:
             continue  # said with the content
@@ -138,11 +140,11 @@ def _fields_rows(path: str, text: str, digest: bool) -> list[ChangeRow] | None:
             rows.append(ChangeRow(path, "size", human_size(ia) if ia is not None else a,
                                   human_size(ib) if ib is not None else b))
         elif name == "mode":
-            ma, mb = (re.fullmatch(r"0o([0-7]{1,8})", v) for v in (a, b))
-            rows.append(ChangeRow(path, "mode", f"{int(ma.group(1), 8):04o}" if ma else a,
-                                  f"{int(mb.group(1), 8):04o}" if mb else b))
-        elif name == "mtime_ns":
-            ia, ib = _int(a), _int(b)
+            rows.append(ChangeRow(path, "mode", a, b))
+        elif name == "mtime":
+            after = _WITH_DELTA.fullmatch(b)
+            ia = parse_ns(a)
+            ib = parse_ns(after.group("when")) if after is not None else None
             if ia is None or ib is None:
                 rows.append(ChangeRow(path, "mtime", a, b, mtime_only=only_mtime))
             else:
@@ -177,6 +179,9 @@ def _rows_of(f: Finding, digest: bool) -> tuple[list[ChangeRow], int]:
     """A finding's rows, and how many of its paths have no detail."""
     if f.code in _ONE_SIDED:
         change, a, b = _ONE_SIDED[f.code]
+        if dict(f.evidence).get("cause") == "removed":
+            # A step of the image that lacks the path deleted it: said so, not as loss.
+            change = "deleted in " + str(dict(f.evidence).get("absent_from", "B" if f.code == "paths-missing" else "A"))
         return [ChangeRow(p, change, a, b) for p in f.paths], 0
     details = _details(f)
     rows: list[ChangeRow] = []

@@ -23,7 +23,8 @@ _SHA_B = "sha256:d535" + "2" * 56 + "7f2e"
 
 def _changed(path: str, a: FileEntry, b: FileEntry, *, step: int = 3, code: str = "paths-changed") -> Finding:
     fields = changed_fields(a, b)
-    return Finding(code=code, severity=Severity.WARNING, summary="s", step_a=step, step_b=step,
+    severity = Severity.INFO if code == "paths-mtime-differ" else Severity.WARNING
+    return Finding(code=code, severity=severity, summary="s", step_a=step, step_b=step,
                    created_by="COPY app /app", paths=("/" + path,),
                    evidence=evidence(count=1, fields=tuple((f, 1) for f in fields),
                                      change_001=f"/{path}: {describe_change(a, b, fields)}"))
@@ -54,7 +55,7 @@ def test_mode_mtime_and_content_read_as_the_issue_shows_them() -> None:
 def test_the_text_report_tables_changes_by_step_and_folds_mtime_only_rows() -> None:
     run = FileEntry(path="app/run.sh", kind="file", mode=0o644, mtime_ns=_T0)
     dirs = [FileEntry(path=f"d{i}", kind="dir", mtime_ns=_T0) for i in range(14)]
-    mtimes = Finding(code="paths-mtime-differ", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
+    mtimes = Finding(code="paths-mtime-differ", severity=Severity.INFO, summary="s", step_a=3, step_b=3,
                      paths=tuple("/" + d.path for d in dirs),
                      evidence=evidence(count=14, fields=(("mtime", 14),), **{
                          f"change_{i:03d}": f"/{d.path}: {describe_change(d, replace(d, mtime_ns=_T0 + 28 * 10**9), ('mtime',))}"
