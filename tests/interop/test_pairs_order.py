@@ -33,7 +33,7 @@ PATHS = ("paths-missing", "paths-added")  # always about B (B lacks the missing,
 
 # Pairs whose history alignment is not yet by the builders' conventions (issue 14 item 2: podman's squash
 # that drops the base's history entry, buildah commit's steps): the first diverging step named differs.
-MISALIGNED = {"bah-commit-vs-bud", "podman-layers-vs-squash-all"}
+MISALIGNED: set[str] = set()  # pairs whose history the alignment cannot follow yet (none now)
 
 
 def _params() -> list[Any]:
@@ -127,7 +127,11 @@ def test_deliberate_changes_are_not_called_lost_content(pair: dict[str, Any]) ->
     if pair["class"] not in ("versions", "first-diverging-step", "hardlinks"):
         pytest.skip("the pair's only-one-side paths are builder artefacts (issue 14 items 2 and 5)")
     for report in _both(pair):
-        assert report.verdict_kind == "diverged", report.verdict
+        if report.verdict_kind == "metadata":
+            # Only for the same paths and bytes with one side squashed (a link stored as a copy there).
+            assert truth["same_bytes"] and "squashed" in report.verdict, report.verdict
+        else:
+            assert report.verdict_kind == "diverged", report.verdict
         assert not [f for f in report.findings if f.code in ("paths-missing", "paths-added")
                     and f.severity is Severity.ERROR]
         assert truth["first_diverging_step"] is not None
