@@ -74,7 +74,8 @@ def layers_needing_content(image_a: Image, image_b: Image,
         wb = writers_b.get(path)
         if wb is None:
             continue
-        # A hardlink resolved to a lower layer's file holds that layer's content (fsdiff compares it).
+        # A hardlink resolved to a lower layer's file holds that layer's content (fsdiff compares it);
+        # a path linked differently from writers with one diff_id is not compared field by field.
         linked_a, linked_b = from_a.get(path), from_b.get(path)
         id_a = seq_a[wa]
         if id_a is not None and id_a == seq_b[wb] and linked_a is None and linked_b is None:

@@ -375,12 +375,16 @@ def compare_filesystems(
             relinked = len(names_a or names_b or ()) > 1
         if a is b and not relinked:
             continue
-        # One diff_id proves one entry, unless the entry is a link resolved to a lower layer's file.
-        if layer_ids is not None and not relinked and path not in from_a and path not in from_b:
+        # One diff_id proves one entry, unless the entry is a link resolved to a lower layer's file;
+        # only the names of its file may differ then. Not compared field by field: the content
+        # digests of such layers may not have been taken (``layers_needing_content``).
+        proven = False
+        if layer_ids is not None and path not in from_a and path not in from_b:
             id_a = ids_a[wa[path]]
-            if id_a is not None and id_a == ids_b[wb[path]]:
-                continue
-        fields = () if a == b else changed_fields(a, b, ignore_mtime=ignore_mtime, ignore=ignore_fields)
+            proven = id_a is not None and id_a == ids_b[wb[path]]
+        if proven and not relinked:
+            continue
+        fields = () if proven or a == b else changed_fields(a, b, ignore_mtime=ignore_mtime, ignore=ignore_fields)
         if relinked:
             fields += ("hardlinks",)
         if fields:

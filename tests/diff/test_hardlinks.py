@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings, strategies as st
 
 from imageforensics.diff._content_need import layers_needing_content
@@ -100,6 +102,30 @@ def test_a_link_and_a_copy_of_other_bytes_is_a_real_content_change():
         assert dict(changed.evidence_value("fields")) == {"content_digest": 1, "size": 1}
         [links] = found(report, "paths-hardlinks-differ")
         assert links.evidence_value("same_content") is False
+
+
+def without_content_digests(image, keep):
+    """``image`` as a deferred read leaves it: files of the layers not in ``keep`` have no content digest."""
+    layers = tuple(layer if i in keep or layer is None else
+                   replace(layer, entries=tuple(replace(e, content_digest="") if e.kind == "file" else e
+                                                for e in layer.entries))
+                   for i, layer in enumerate(image.layers))
+    return replace(image, layers=layers)
+
+
+def test_a_link_broken_above_a_shared_layer_is_compared_without_that_layers_content():
+    # /hl/a keeps the shared layer's file on both sides; only its other name differs (B rewrote
+    # /hl/b). One diff_id proves one entry: the shared layer's content digests are not needed,
+    # and the diff must not compare them (the deferred read leaves them out).
+    one = step("RUN ln", file("hl/a", "v1"), hardlink("hl/b", "hl/a"))
+    a = build(spec(BASE, one))
+    b = build(spec(BASE, one, step("RUN cp", file("hl/b", "v2"))))
+    for x, y in ((a, b), (b, a)):
+        need_x, need_y = layers_needing_content(x, y)
+        assert 1 not in (need_x if x is b else need_y)
+        deferred = diff(without_content_digests(x, need_x), without_content_digests(y, need_y))
+        assert deferred == diff(x, y)
+        assert changed_paths(deferred) == ["/hl/b"] and relinked_paths(deferred) == ["/hl/a", "/hl/b"]
 
 
 def test_a_link_whose_target_is_whited_out_later_keeps_the_file():

@@ -184,6 +184,25 @@ def test_only_the_differing_layers_are_read_again(tmp_path: Path, monkeypatch: p
     assert diff_images(ca.archive, ca.image, cb.archive, cb.image) == full
 
 
+def test_a_link_broken_above_a_shared_layer_needs_no_second_read_of_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # B rewrites one name of a file its shared layer links: the other name keeps the shared
+    # layer's bytes on both sides, so B's shared layer is not read again (A's is: its /hl/b is
+    # compared with B's new file), and the link-structure finding must not see its missing content digests.
+    big = ReadOptions().digest_below
+    history = (Step(created_by="RUN ln"), Step(created_by="RUN cp"))
+    shared = Layer(entries=(Entry("hl/a", data=b"v1" * big), Entry("hl/b", kind="hardlink", linkname="hl/a")))
+    a = _write(ImageSpec(layers=(shared,), history=history[:1]), tmp_path, "a.tar", "docker-legacy")
+    b = _write(ImageSpec(layers=(shared, Layer(entries=(Entry("hl/b", data=b"v2" * big),))), history=history),
+               tmp_path, "b.tar", "docker-legacy")
+    calls = _count_rereads(monkeypatch)
+    ca, cb = inputs.choose_pair(a, b, needed_layers=layers_needing_content)
+    assert sorted(calls) == sorted([ca.image.layers[0].member, cb.image.layers[1].member])
+    monkeypatch.undo()
+    for x, y in ((a, b), (b, a)):
+        assert_deferred_matches(x, y, below=0)
+
+
 def test_equal_images_are_never_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = _write(_three_layers(b"one"), tmp_path, "a.tar", "docker-legacy")
     b = _write(_three_layers(b"one"), tmp_path, "b", "extracted")
