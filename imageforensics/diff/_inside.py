@@ -23,6 +23,7 @@ from imageforensics.diff._merged_fs import MergedFilesystem, merge_layers, path_
 from imageforensics.errors import SelectionError
 from imageforensics.model import FileEntry, HistoryStep, Image, Layer
 from imageforensics.options import Limits
+from imageforensics.rootfs import Resolved
 from imageforensics.untrusted import show
 
 
@@ -144,7 +145,9 @@ class PathHistory:
     ``writer`` the layer that last wrote it; ``content_layer`` the layer
     whose file it names; ``names`` every name of its file (hardlinks),
     itself included; ``removed_by`` the layer that removed it when it is
-    gone.
+    gone. ``leads_to`` is where the runtime's resolution of the path (its
+    symlinks followed inside the root, ``MergedFilesystem.resolve``) ends
+    when that is elsewhere, or None.
     """
 
     path: str
@@ -154,6 +157,7 @@ class PathHistory:
     content_layer: int | None
     names: tuple[str, ...]
     removed_by: int | None
+    leads_to: Resolved | None = None
 
 
 def normalise_path(text: str) -> str:
@@ -210,8 +214,10 @@ def path_history(image: Image, path: str, limits: Limits = Limits(), fs: MergedF
         names = tuple(sorted(group)) if group else (path,)
     else:
         removed = fs.removed_by.get(path)
+    where = fs.resolve(path, whole=True)
     return PathHistory(path=path, events=tuple(events), merged=merged, writer=writer,
-                       content_layer=content_layer, names=names, removed_by=removed)
+                       content_layer=content_layer, names=names, removed_by=removed,
+                       leads_to=where if where.link else None)
 
 
 # --- cat: where a regular file's bytes lie --------------------------------------------------------

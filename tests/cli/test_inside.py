@@ -165,6 +165,20 @@ def test_stat_follows_a_path_through_the_layers(archive: Path, capsysbinary: pyt
     assert "merged: -rw-r--r-- 0/0          3 1970-01-01 00:00:00 /etc/app.conf" in text
 
 
+def test_stat_says_where_the_runtime_resolves_a_path(linked: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    status, out, _ = _main(capsysbinary, "stat", str(linked), "/e/passwd")
+    assert status == 0
+    assert out.decode().splitlines() == ["/e/passwd", "  no layer names this path", "merged: absent",
+                                         "  leads to /etc/passwd inside the image (via /e -> /etc)"]
+    _, out, _ = _main(capsysbinary, "stat", str(linked), "/etc/out", "--format", "json")
+    assert json.loads(out)["leads_to"] == {"path": "etc/app.conf", "link": "etc/out",
+                                           "target": "../../../../etc/app.conf", "loops": False}
+    _, out, _ = _main(capsysbinary, "stat", str(linked), "/loop2/y")
+    assert out.decode().splitlines()[-1] == "  its symlinks never end (/loop2 -> /loop1/x: a loop, or too many to follow)"
+    _, out, _ = _main(capsysbinary, "stat", str(linked), "/etc/app.conf", "--format", "json")
+    assert json.loads(out)["leads_to"] is None
+
+
 @pytest.mark.parametrize("path, data", [
     ("/etc/app.conf", b"v2\n"),          # the last of a path listed twice in one layer
     ("etc/link", b"v2\n"),               # a relative symlink, followed within the image
