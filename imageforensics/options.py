@@ -304,4 +304,8 @@ class DiffOptions:
             out.append(("ignore_file_mode", "true"))
         if self.ignore_file_owner:
             out.append(("ignore_file_owner", "true"))
+        if self.ignore_packages:
+            out.append(("ignore_packages", " ".join(self.ignore_packages)))
+        if self.package_types:
+            out.append(("package_types", " ".join(self.package_types)))
         return tuple(out)

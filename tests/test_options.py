@@ -196,3 +196,10 @@ def test_diff_options_carry_the_limits_of_the_alignment() -> None:
 
     assert rows(low) == [(p.a.index if p.a else None, p.b.index if p.b else None) for p in align_images(a, b, low.limits)]
     assert rows(low) != rows(DiffOptions())
+
+
+def test_the_package_filters_are_described_like_the_others() -> None:
+    assert DiffOptions().described() == ()
+    options = DiffOptions(ignore_file_owner=True, ignore_packages=("ngin*", "libc6"), package_types=("apk", "dpkg"))
+    assert options.described() == (("ignore_file_owner", "true"), ("ignore_packages", "ngin* libc6"),
+                                   ("package_types", "apk dpkg"))

@@ -1,8 +1,10 @@
 """``imageforensics cat A PATH``: one regular file's bytes from the merged filesystem, to standard output.
 
-Symlinks are followed within the image (never out of it), a hardlink gives
-the file it names, and only the layer that holds the file is read again;
-nothing is written to disk. A snapshot holds no file contents: it says so.
+Symlinks are followed as the runtime follows them inside the image's root
+(an absolute target starts at the root, ``..`` stops there; a dangling or
+looping symlink is refused in one line), a hardlink gives the file it
+names, and only the layer that holds the file is read again; nothing is
+written to disk. A snapshot holds no file contents: it says so.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from imageforensics.cli._look import LimitOptions, LimitsFromArgs, entry_line, i
 from imageforensics.diff import inside
 from imageforensics.model import Image
 from imageforensics.model_json import entry_json
+from imageforensics.untrusted import escape
 
 
 HELP = "one path through the layers: which step wrote, changed, removed or linked it"
@@ -60,6 +61,12 @@ def _text(h: inside.PathHistory, image: Image) -> Iterator[str]:
         yield f"merged: absent, removed by {step_text(h.removed_by, inside.step_of_layer(image, h.removed_by))}"
     else:
         yield "merged: absent"
+    if h.leads_to is not None:
+        through = f"{shown_path(h.leads_to.link)} -> {escape(h.leads_to.target)}"
+        if h.leads_to.loops:
+            yield f"  its symlinks never end ({through}: a loop, or too many to follow)"
+        else:
+            yield f"  leads to {shown_path(h.leads_to.path)} inside the image (via {through})"
 
 
 def _as_json(h: inside.PathHistory, image: Image) -> dict[str, Any]:
@@ -77,4 +84,7 @@ def _as_json(h: inside.PathHistory, image: Image) -> dict[str, Any]:
             "entry": entry_json(h.merged), "written_by": step(h.writer), "content_layer": h.content_layer,
             "names": list(h.names)},
         "removed_by": step(h.removed_by),
+        "leads_to": None if h.leads_to is None else {
+            "path": None if h.leads_to.loops else h.leads_to.path, "link": h.leads_to.link,
+            "target": h.leads_to.target, "loops": h.leads_to.loops},
     }

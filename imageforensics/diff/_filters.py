@@ -35,6 +35,8 @@ CONTAINER_VISIBLE = frozenset({
     "step-wrongly-empty", "paths-missing", "paths-added", "paths-changed", "layer-content-differs",
     "step-only-in-a", "step-only-in-b", "layer-only-in-a", "layer-only-in-b",
     "platform-differs", "config-differs",
+    # The installed packages are files a container sees; the file asked for with --show-content is shown.
+    "packages-differ", "content-shown",
 })
 # The pair findings --semantic drops (every other pair code of the registry): listed so that
 # a new code must be placed on one side or the other (tests/diff/test_filters.py checks it).

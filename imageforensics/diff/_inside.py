@@ -23,6 +23,7 @@ from imageforensics.diff._merged_fs import MergedFilesystem, merge_layers, path_
 from imageforensics.errors import SelectionError
 from imageforensics.model import FileEntry, HistoryStep, Image, Layer
 from imageforensics.options import Limits
+from imageforensics.rootfs import Resolved
 from imageforensics.untrusted import show
 
 
@@ -144,7 +145,9 @@ class PathHistory:
     ``writer`` the layer that last wrote it; ``content_layer`` the layer
     whose file it names; ``names`` every name of its file (hardlinks),
     itself included; ``removed_by`` the layer that removed it when it is
-    gone.
+    gone. ``leads_to`` is where the runtime's resolution of the path (its
+    symlinks followed inside the root, ``MergedFilesystem.resolve``) ends
+    when that is elsewhere, or None.
     """
 
     path: str
@@ -154,6 +157,7 @@ class PathHistory:
     content_layer: int | None
     names: tuple[str, ...]
     removed_by: int | None
+    leads_to: Resolved | None = None
 
 
 def normalise_path(text: str) -> str:
@@ -210,8 +214,10 @@ def path_history(image: Image, path: str, limits: Limits = Limits(), fs: MergedF
         names = tuple(sorted(group)) if group else (path,)
     else:
         removed = fs.removed_by.get(path)
+    where = fs.resolve(path, whole=True)
     return PathHistory(path=path, events=tuple(events), merged=merged, writer=writer,
-                       content_layer=content_layer, names=names, removed_by=removed)
+                       content_layer=content_layer, names=names, removed_by=removed,
+                       leads_to=where if where.link else None)
 
 
 # --- cat: where a regular file's bytes lie --------------------------------------------------------
@@ -224,7 +230,7 @@ class FileLocation:
     ``member_path`` is the entry's path in that layer and ``occurrence``
     which of the layer's entries at that path it is (0 for the first; a
     layer may list a path twice). ``entry`` is the file as the merged
-    filesystem holds it; ``via`` the path's symlinks followed, in order.
+    filesystem holds it; ``link`` the first symlink followed on the way ("" if none).
     """
 
     path: str
@@ -232,57 +238,33 @@ class FileLocation:
     member_path: str
     occurrence: int
     entry: FileEntry
-    via: tuple[str, ...]
+    link: str
 
 
 class NotAFile(SelectionError):
-    """The path names nothing ``cat`` can show (absent, a directory, a link out of the image…)."""
-
-
-def resolve_in_image(fs: MergedFilesystem, path: str, limits: Limits = Limits()) -> tuple[str, tuple[str, ...]]:
-    """``path`` with every symlink in it followed within the merged filesystem, as the kernel does in a
-    root at the image's top: (the resolved path, the symlinks followed). NotAFile for a link that
-    leaves the image (``..`` above its root), a loop, or too many links."""
-    entries = fs.entries
-    followed: list[str] = []
-    pending = [p for p in path.split("/") if p]
-    done: list[str] = []
-    while pending:
-        part = pending.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if not done:
-                raise NotAFile(f"/{show(path)}: a symlink leads out of the image (.. above its root, via "
-                               f"{' -> '.join('/' + show(f) for f in followed) or 'the path itself'})")
-            done.pop()
-            continue
-        current = "/".join([*done, part])
-        e = entries.get(current)
-        if e is not None and e.kind == "symlink":
-            followed.append(current)
-            if len(followed) > limits.max_link_hops:
-                raise NotAFile(f"/{show(path)}: more than {limits.max_link_hops} symlinks to follow (a loop?)")
-            target = e.linkname
-            if target.startswith("/"):
-                done = []
-            pending[:0] = [p for p in target.split("/") if p]
-            continue
-        done.append(part)
-    return "/".join(done), tuple(followed)
+    """The path names nothing ``cat`` can show (absent, a dangling or looping symlink, a directory…)."""
 
 
 def locate_file(image: Image, path: str, limits: Limits = Limits(), fs: MergedFilesystem | None = None) -> FileLocation:
     """Which layer holds the bytes of the regular file at ``path`` (a model path), following symlinks
-    within the image and hardlinks to the file they name; NotAFile with the reason otherwise."""
+    as the runtime does inside the image's root (``MergedFilesystem.resolve``: an absolute target starts
+    again at the root, ``..`` stops at it) and hardlinks to the file they name; NotAFile with the reason
+    otherwise: nothing there (a dangling symlink), symlinks that never end, not a regular file."""
     fs = merged_view(image, limits) if fs is None else fs
-    resolved, via = resolve_in_image(fs, path, limits)
-    entry = fs.entries.get(resolved)
+    where = fs.resolve(path, whole=True)
     shown = "/" + show(path)
+    through = f"/{show(where.link)} -> {show(where.target)}"
+    if where.loops:
+        raise NotAFile(f"{shown}: its symlinks never end ({through}: a loop, or more than "
+                       f"{limits.max_symlink_hops} to follow)")
+    resolved = where.path
+    entry = fs.entries.get(resolved)
     if entry is None:
         removed = fs.removed_by.get(resolved)
-        if via:
-            raise NotAFile(f"{shown}: a symlink to /{show(resolved)}, which is not in the image")
+        if not resolved:
+            raise NotAFile(f"{shown}: a directory (the image's root, via {through})")
+        if where.link:
+            raise NotAFile(f"{shown}: a symlink to /{show(resolved)} ({through}), which is not in the image")
         if removed is not None:
             raise NotAFile(f"{shown}: not in the merged filesystem (layer {removed} removed it)")
         raise NotAFile(f"{shown}: not in the merged filesystem")
@@ -295,7 +277,7 @@ def locate_file(image: Image, path: str, limits: Limits = Limits(), fs: MergedFi
     assert layer is not None  # the merged filesystem holds entries of present layers only
     member_path, occurrence = _stored_as(layer.entries, resolved, entry)
     return FileLocation(path=resolved, layer=layer_index, member_path=member_path, occurrence=occurrence,
-                        entry=entry, via=via)
+                        entry=entry, link=where.link)
 
 
 def _stored_as(entries: Sequence[FileEntry], path: str, file: FileEntry) -> tuple[str, int]:

@@ -56,6 +56,19 @@ IMAGE = Img(layers=[BASE, TOP], tags=["local/inside:1"], history=[
 ])
 
 
+# A third layer of symlinks for ``cat`` to resolve as the runtime does (containerd's ``fs.RootPath``).
+LINKS = _layer(("file", "etc/passwd", b"root:x:0:0\n"), ("symlink", "e", "/etc"), ("symlink", "up", "../../.."),
+               ("symlink", "loop1", "loop2"), ("symlink", "loop2", "/loop1/x"), ("symlink", "etc/gone", "old"))
+LINKED = Img(layers=[BASE, TOP, LINKS], tags=["local/linked:1"])
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("linked") / "l.tar"
+    path.write_bytes(tar_of(legacy([LINKED])))
+    return path
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("inside") / "a.tar"
@@ -152,28 +165,51 @@ def test_stat_follows_a_path_through_the_layers(archive: Path, capsysbinary: pyt
     assert "merged: -rw-r--r-- 0/0          3 1970-01-01 00:00:00 /etc/app.conf" in text
 
 
+def test_stat_says_where_the_runtime_resolves_a_path(linked: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    status, out, _ = _main(capsysbinary, "stat", str(linked), "/e/passwd")
+    assert status == 0
+    assert out.decode().splitlines() == ["/e/passwd", "  no layer names this path", "merged: absent",
+                                         "  leads to /etc/passwd inside the image (via /e -> /etc)"]
+    _, out, _ = _main(capsysbinary, "stat", str(linked), "/etc/out", "--format", "json")
+    assert json.loads(out)["leads_to"] == {"path": "etc/app.conf", "link": "etc/out",
+                                           "target": "../../../../etc/app.conf", "loops": False}
+    _, out, _ = _main(capsysbinary, "stat", str(linked), "/loop2/y")
+    assert out.decode().splitlines()[-1] == "  its symlinks never end (/loop2 -> /loop1/x: a loop, or too many to follow)"
+    _, out, _ = _main(capsysbinary, "stat", str(linked), "/etc/app.conf", "--format", "json")
+    assert json.loads(out)["leads_to"] is None
+
+
 @pytest.mark.parametrize("path, data", [
     ("/etc/app.conf", b"v2\n"),          # the last of a path listed twice in one layer
     ("etc/link", b"v2\n"),               # a relative symlink, followed within the image
     ("/etc/abs", b"v2\n"),               # an absolute one: the image's root
+    ("/etc/out", b"v2\n"),               # ``..`` stops at the root, as the runtime resolves it
+    ("/e/passwd", b"root:x:0:0\n"),      # a symlinked parent directory, absolute target
+    ("/up/etc/passwd", b"root:x:0:0\n"),  # a symlink to above the root is the root
+    ("/up/e/../etc/abs", b"v2\n"),        # ``..`` after a symlink: on the resolved path
     ("/etc/alias", b"shared bytes\n"),   # a hardlink to a lower layer's file
     ("/opt/x", b"x\n"),
 ])
-def test_cat_gives_the_merged_files_bytes(archive: Path, capsysbinary: pytest.CaptureFixture[bytes], path: str,
+def test_cat_gives_the_merged_files_bytes(linked: Path, capsysbinary: pytest.CaptureFixture[bytes], path: str,
                                           data: bytes) -> None:
-    assert _main(capsysbinary, "cat", str(archive), path) == (0, data, "")
+    assert _main(capsysbinary, "cat", str(linked), path) == (0, data, "")
 
 
 @pytest.mark.parametrize("path, expected", [
-    ("/etc/out", "/etc/out: a symlink leads out of the image (.. above its root, via /etc/out)"),
-    ("/etc/dangling", "/etc/dangling: a symlink to /etc/nowhere, which is not in the image"),
+    ("/etc/dangling", "/etc/dangling: a symlink to /etc/nowhere (/etc/dangling -> nowhere), which is not in the image"),
+    ("/etc/gone", "/etc/gone: a symlink to /etc/old (/etc/gone -> old), which is not in the image"),
+    ("/e/nope", "/e/nope: a symlink to /etc/nope (/e -> /etc), which is not in the image"),
+    ("/loop1", "/loop1: its symlinks never end (/loop1 -> loop2: a loop, or more than 255 to follow)"),
+    ("/loop2/y", "/loop2/y: its symlinks never end (/loop2 -> /loop1/x: a loop, or more than 255 to follow)"),
+    ("/up", "/up: a directory (the image's root, via /up -> ../../..)"),
+    ("/e", "/e: a directory"),
     ("/etc/old", "/etc/old: not in the merged filesystem (layer 1 removed it)"),
     ("/etc", "/etc: a directory"),
     ("/nope", "/nope: not in the merged filesystem"),
 ])
-def test_cat_refuses_what_is_not_a_file_of_the_image(archive: Path, capsysbinary: pytest.CaptureFixture[bytes],
+def test_cat_refuses_what_is_not_a_file_of_the_image(linked: Path, capsysbinary: pytest.CaptureFixture[bytes],
                                                      path: str, expected: str) -> None:
-    assert _main(capsysbinary, "cat", str(archive), path) == (2, b"", f"imageforensics: {expected}\n")
+    assert _main(capsysbinary, "cat", str(linked), path) == (2, b"", f"imageforensics: {expected}\n")
 
 
 def test_cat_reads_every_input_kind(tmp_path: Path, archive: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:

@@ -101,8 +101,12 @@ def test_the_command_line_options(pair: tuple[Path, Path], capsys: pytest.Captur
     cli.main(["diff", str(a), str(b), "--format", "json"])
     assert [f["summary"] for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "packages-differ"] == [
         "step 1 `RUN apk-install.sh nginx` installed nginx 1.18.0-r1 in A, 1.20.1-r3 in B"]
-    cli.main(["diff", str(a), str(b), "--format", "json", "--type", "apt,python", "--ignore-packages", "x"])
-    assert not [f for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "packages-differ"]
+    cli.main(["diff", str(a), str(b), "--format", "json", "--type", "apt,python", "--ignore-packages", "x",
+              "--ignore-packages", "lib*"])
+    filtered = json.loads(capsys.readouterr().out)
+    assert not [f for f in filtered["findings"] if f["code"] == "packages-differ"]
+    # The report says which packages it left out, as it does for every other filter.
+    assert filtered["options"] == [["ignore_packages", "x lib*"], ["package_types", "dpkg pip"]]
     assert cli.main(["diff", str(a), str(b), "--type", "gem"]) == 2
     assert "--type 'gem': expected one of dpkg, apk, rpm, pip, npm" in capsys.readouterr().err
 
