@@ -440,15 +440,23 @@ class Verdict:
 
 
 def _integrity_errors(archive: Any) -> list[str]:
-    """The codes of an archive's ERROR integrity findings (its own, and every image's audit)."""
+    """The codes of an archive's ERROR findings that break its integrity (its own, and every image's audit).
+
+    Those are the ones (``breaks_integrity`` in the catalogue: a digest, size or
+    reference that fails) by which the archive does not hold the image it
+    claims, so a diff may never call it identical. Other ERRORs of an image's
+    audit (a poisoned inline cache, a write through a symlink) are its own
+    problems: two copies of such an image are identical, and the report shows
+    them.
+    """
     from imageforensics.audit import image_findings
-    from imageforensics.catalogue import Category, code_spec
+    from imageforensics.catalogue import code_spec
     from imageforensics.findings import Severity
 
     findings = list(archive.findings)
     for image in archive.images:
         findings += image_findings(image)
-    return sorted({f.code for f in findings if f.severity is Severity.ERROR and code_spec(f.code).category is Category.INTEGRITY})
+    return sorted({f.code for f in findings if f.severity is Severity.ERROR and code_spec(f.code).breaks_integrity})
 
 
 def _error_verdict(exc: BaseException, names: Sequence[str]) -> Verdict:
