@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import struct
 import sys
@@ -95,11 +96,11 @@ def rpm_header(**tags: object) -> bytes:
 
 def rpmdb(*headers: bytes) -> bytes:
     """An rpmdb.sqlite image with the Packages table rpm 4.16+ writes."""
-    connection = sqlite3.connect(":memory:")
-    connection.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
-    connection.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
-    connection.commit()
-    return bytes(connection.serialize())  # type: ignore[attr-defined]
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        connection.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
+        connection.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
+        connection.commit()
+        return bytes(connection.serialize())  # type: ignore[attr-defined]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="sqlite3 serialize/deserialize need Python 3.11")
@@ -119,10 +120,10 @@ def test_rpm_sqlite_headers() -> None:
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="sqlite3 serialize/deserialize need Python 3.11")
 def test_rpm_sqlite_reads_only_rpms_own_table() -> None:
     # A view could compute forever (a recursive CTE): a database whose Packages is not a table is not read.
-    connection = sqlite3.connect(":memory:")
-    connection.execute("CREATE VIEW Packages AS WITH RECURSIVE n(blob) AS (SELECT 1 UNION ALL SELECT blob + 1 FROM n) "
-                       "SELECT blob, blob AS hnum FROM n")
-    data = bytes(connection.serialize())  # type: ignore[attr-defined]
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        connection.execute("CREATE VIEW Packages AS WITH RECURSIVE n(blob) AS (SELECT 1 UNION ALL SELECT blob + 1 FROM n) "
+                           "SELECT blob, blob AS hnum FROM n")
+        data = bytes(connection.serialize())  # type: ignore[attr-defined]
     assert read_database("var/lib/rpm/rpmdb.sqlite", data).problem == "an SQLite database without rpm's Packages table"
 
 
