@@ -319,18 +319,25 @@ _SWAPS: tuple[Any, ...] = (
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = (), out: list[tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
+def json_paths(value: Any, *, limit: int = 5000, items: int = 200, depth: int | None = None,
+               prefix: tuple[Any, ...] = (), out: list[tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
+    """The paths (key and index tuples) of a JSON value, depth first: up to ``limit`` of them, the
+    first ``items`` of each list, no deeper than ``depth``."""
     out = [] if out is None else out
-    if len(out) > 5000:
+    if len(out) > limit or (depth is not None and len(prefix) > depth):
         return out
     out.append(prefix)
     if isinstance(value, dict):
         for key, item in value.items():
-            _paths(item, prefix + (key,), out)
+            json_paths(item, limit=limit, items=items, depth=depth, prefix=prefix + (key,), out=out)
     elif isinstance(value, list):
-        for k, item in enumerate(value[:200]):
-            _paths(item, prefix + (k,), out)
+        for k, item in enumerate(value[:items]):
+            json_paths(item, limit=limit, items=items, depth=depth, prefix=prefix + (k,), out=out)
     return out
+
+
+def _paths(value: Any) -> list[tuple[Any, ...]]:
+    return json_paths(value)
 
 
 def _strings(value: Any) -> list[str]:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Any, Callable
 
+from tools.mutate import json_paths
+
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 
@@ -676,18 +678,8 @@ _KEYS = ("history", "empty_layer", "created", "created_by", "diff_ids", "rootfs"
          "config", "annotations", "platform", "architecture", "os", "schemaVersion", "comment", "author", "parent")
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = (), out: list[tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
-    out = [] if out is None else out
-    if len(out) > 3000 or len(prefix) > 50:
-        return out
-    out.append(prefix)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _paths(item, prefix + (key,), out)
-    elif isinstance(value, list):
-        for k, item in enumerate(value[:100]):
-            _paths(item, prefix + (k,), out)
-    return out
+def _paths(value: Any) -> list[tuple[Any, ...]]:
+    return json_paths(value, limit=3000, items=100, depth=50)
 
 
 def _get(value: Any, path: tuple[Any, ...]) -> Any:
