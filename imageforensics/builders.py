@@ -153,24 +153,32 @@ def squash_kind(image: Image) -> str:
 # executor leaves the empty mount-point directories dev/, proc/ and sys/ in the
 # first RUN layer of a build; buildah and podman (chroot isolation) leave dev/,
 # proc/, sys/, run/, etc/ and the empty files etc/hostname, etc/hosts and
-# etc/resolv.conf they bind-mount; the classic builder commits none of them.
-MOUNT_POINT_DIRS = frozenset({"dev", "proc", "sys", "run", "etc"})
-MOUNT_POINT_FILES = frozenset({"etc/hostname", "etc/hosts", "etc/resolv.conf"})
+# etc/resolv.conf they bind-mount; the classic builder commits none of them, and
+# neither is assumed of a builder not known by its spelling.
+BUILDKIT = "BuildKit"
+BUILDAH = "buildah/podman"
+_MOUNT_POINTS = {
+    BUILDKIT: (frozenset({"dev", "proc", "sys"}), frozenset[str]()),
+    BUILDAH: (frozenset({"dev", "proc", "sys", "run", "etc"}),
+              frozenset({"etc/hostname", "etc/hosts", "etc/resolv.conf"})),
+}
 
 
-def mount_point_artefacts(only_here: Iterable[str], entries: Mapping[str, FileEntry]) -> frozenset[str]:
-    """Which of the paths only one side has are a builder's empty mount points.
+def mount_point_artefacts(only_here: Iterable[str], entries: Mapping[str, FileEntry], builder: str) -> frozenset[str]:
+    """Which of the paths only one side has are the empty mount points ``builder``'s RUN leaves.
 
-    ``entries`` are that side's (a layer's or a merged filesystem's). A mount
-    point is an empty file of MOUNT_POINT_FILES, or a directory of
-    MOUNT_POINT_DIRS that holds nothing but such files, all of them only on
-    this side. Whether a RUN step wrote them is for the caller to check.
+    ``entries`` are that side's (a layer's or a merged filesystem's); ``builder``
+    is ``run_builder_name``'s answer for the step that wrote them. A mount
+    point is an empty file of the builder's mount-point files, or one of its
+    mount-point directories that holds nothing but such files, all of them only
+    on this side. Whether a RUN step wrote them is for the caller to check.
     """
+    mount_dirs, mount_files = _MOUNT_POINTS.get(builder, (frozenset[str](), frozenset[str]()))
     only = set(only_here)
-    files = {p for p in only & MOUNT_POINT_FILES
+    files = {p for p in only & mount_files
              if (e := entries.get(p)) is not None and e.kind == "file" and e.size == 0}
     dirs = set()
-    for d in only & MOUNT_POINT_DIRS:
+    for d in only & mount_dirs:
         e = entries.get(d)
         if e is None or e.kind != "dir":
             continue
@@ -183,7 +191,7 @@ def mount_point_artefacts(only_here: Iterable[str], entries: Mapping[str, FileEn
 def run_builder_name(image: Image, step: HistoryStep) -> str:
     """Whose RUN left mount points in the step's layer, in words: BuildKit, buildah/podman or "the builder"."""
     if is_buildkit_step(step):
-        return "BuildKit"
+        return BUILDKIT
     if built_with_buildah(image):
-        return "buildah/podman"
+        return BUILDAH
     return "the builder"

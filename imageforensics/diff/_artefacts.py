@@ -38,12 +38,16 @@ def run_artefacts(only_here: Sequence[str], fs: MergedFilesystem, image: Image,
     with the rest of its layer.
     """
     runs = _run_steps(image)
-    found = mount_point_artefacts(only_here, fs.entries)
-    out: dict[int, list[str]] = {}
-    for path in sorted(found):
-        step = runs.get(fs.writer[path])
+    by_step: dict[int, tuple[HistoryStep, list[str]]] = {}
+    for path in only_here:
+        step = runs.get(fs.writer[path]) if path in fs.writer else None
         if step is not None and step.index in ran_there:
-            out.setdefault(step.index, []).append(path)
+            by_step.setdefault(step.index, (step, []))[1].append(path)
+    out: dict[int, list[str]] = {}
+    for index, (step, paths) in sorted(by_step.items()):
+        found = mount_point_artefacts(paths, fs.entries, run_builder_name(image, step))
+        if found:
+            out[index] = sorted(found)
     return out
 
 
@@ -58,11 +62,15 @@ def _ran_on_both(pairs: Sequence[Pair], side: str) -> set[int]:
     return out
 
 
-def layer_artefacts(only_here: Sequence[str], entries: Sequence[FileEntry], step: HistoryStep | None) -> frozenset[str]:
-    """The entries only this side's layer has that are mount points its RUN step left (none for other steps)."""
+def layer_artefacts(only_here: Sequence[str], entries: Sequence[FileEntry], builder: str,
+                    step: HistoryStep | None) -> frozenset[str]:
+    """The entries only this side's layer has that are mount points its RUN step (by ``builder``) left.
+
+    None for other steps.
+    """
     if step is None or step_instruction(step.created_by) != "RUN":
         return frozenset()
-    return mount_point_artefacts(only_here, {e.path: e for e in entries})
+    return mount_point_artefacts(only_here, {e.path: e for e in entries}, builder)
 
 
 def split_builder_artefacts(delta: FilesystemDelta, fa: MergedFilesystem, fb: MergedFilesystem,

@@ -27,10 +27,11 @@ from imageforensics.audit import image_findings
 from imageforensics.diff._filters import drop_filtered
 from imageforensics.diff._packages import package_findings
 from imageforensics.diff._paths import LOST, filesystem_findings, layer_entries
+from imageforensics.builders import run_builder_name
 from imageforensics.catalogue import EvidenceValue, code_spec
 from imageforensics.findings import Finding, Severity, evidence, sort_findings
 from imageforensics.diff._merged_fs import path_matcher
-from imageforensics.model import Archive, Image
+from imageforensics.model import Archive, HistoryStep, Image
 from imageforensics.redact import history_as_redacted_as
 from imageforensics.options import DiffOptions
 from imageforensics.report._values import InputSide, LayerSide, Report, StepRow
@@ -44,6 +45,9 @@ from imageforensics.diff._verdict import decide_verdict
 from imageforensics.untrusted import escape
 
 
+def _run_builder(image: Image, step: HistoryStep | None) -> str:
+    """Whose RUN wrote the step's layer (``builders.run_builder_name``), "" for a layer no history step names."""
+    return run_builder_name(image, step) if step is not None else ""
 
 
 def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
@@ -175,7 +179,8 @@ def pair_findings(pairs: Sequence[Pair], image_a: Image, image_b: Image, options
             out.append(layer_content(pair, layer_entries(image_a, image_b, pair.a),
                                      layer_entries(image_b, image_a, pair.b),
                                      ignore_mtime=options.ignore_timestamps, ignored=ignored,
-                                     ignore_fields=options.ignored_entry_fields))
+                                     ignore_fields=options.ignored_entry_fields,
+                                     builders=(_run_builder(image_a, pair.a.step), _run_builder(image_b, pair.b.step))))
         elif not sa.has_content and not sb.has_content and (pair.a.diff_id != pair.b.diff_id):
             out.append(Finding(
                 code="empty-layer-spelling", severity=Severity.INFO,

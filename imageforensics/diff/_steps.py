@@ -250,8 +250,12 @@ def _describe_entry(ea: FileEntry, eb: FileEntry, fields: tuple[str, ...], link_
 
 def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: Sequence[FileEntry] | None,
                   *, ignore_mtime: bool, ignored: Callable[[str], bool] | None,
-                  ignore_fields: frozenset[str] = frozenset()) -> Finding:
-    """Aligned layers with different diff_ids, with the entry-level changes inside them."""
+                  ignore_fields: frozenset[str] = frozenset(), builders: tuple[str, str] = ("", "")) -> Finding:
+    """Aligned layers with different diff_ids, with the entry-level changes inside them.
+
+    ``builders`` names whose RUN wrote each side's layer (``builders.run_builder_name``),
+    which says what empty mount points it leaves.
+    """
     assert pair.a is not None and pair.b is not None
     base: dict[str, EvidenceValue | None] = dict(diff_id_a=pair.a.diff_id, diff_id_b=pair.b.diff_id)
     if entries_a is None or entries_b is None:
@@ -270,8 +274,8 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     mtime_only = True
     mtime_alone: list[bool] = []  # per line: only the mtime differs (said by count, the paths by paths-mtime-differ)
     # Empty mount points one builder's RUN leaves in its layer (builders.mount_point_artefacts).
-    artefacts = (layer_artefacts([k[0] for k in da.keys() - db.keys()], resolved_a, pair.a.step)
-                 | layer_artefacts([k[0] for k in db.keys() - da.keys()], resolved_b, pair.b.step))
+    artefacts = (layer_artefacts([k[0] for k in da.keys() - db.keys()], resolved_a, builders[0], pair.a.step)
+                 | layer_artefacts([k[0] for k in db.keys() - da.keys()], resolved_b, builders[1], pair.b.step))
     artefact_count = 0
     for key in sorted(da.keys() | db.keys()):
         ea, eb = da.get(key), db.get(key)

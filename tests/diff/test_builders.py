@@ -186,26 +186,45 @@ def test_other_destinations_or_flags_are_other_instructions() -> None:
 # ---- mount points a RUN leaves -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("builder,spelling,artefacts", [
-    ("BuildKit", "RUN /bin/sh -c mkdir -p /work # buildkit", [directory("dev"), directory("proc"), directory("sys")]),
-    ("the builder", "/bin/sh -c mkdir -p /work",
+@pytest.mark.parametrize("builder,spelling,comment,artefacts", [
+    ("BuildKit", "RUN /bin/sh -c mkdir -p /work # buildkit", "", [directory("dev"), directory("proc"), directory("sys")]),
+    ("buildah/podman", "/bin/sh -c mkdir -p /work", "FROM docker.io/rt/base:1",
      [directory("dev"), directory("proc"), directory("sys"), directory("run"),
       file("etc/hostname", ""), file("etc/hosts", ""), file("etc/resolv.conf", "")]),
 ])
-def test_a_runs_empty_mount_points_are_an_artefact_in_either_order(builder: str, spelling: str, artefacts: list) -> None:
+def test_a_runs_empty_mount_points_are_an_artefact_in_either_order(builder: str, spelling: str, comment: str,
+                                                                    artefacts: list) -> None:
     work = [directory("work"), file("work/a.txt", "a")]
     classic = build(spec(BASE, step("/bin/sh -c mkdir -p /work", *work)))
-    other = build(spec(BASE, step(spelling, *work, *artefacts)))
+    other = build(spec(BASE, step(spelling, *work, *artefacts, comment=comment)))
     forward, backward = both(classic, other)
     for report, side in ((forward, "B"), (backward, "A")):
         assert not report.by_severity(Severity.ERROR) and report.verdict_kind != "missing-content"
         assert not codes(report) & {"paths-missing", "paths-added", "layer-content-differs"}, codes(report)
         [said] = [f for f in report.findings if f.code == "builder-artefacts"]
         assert said.side == side and said.severity is Severity.INFO and said.evidence_value("builder") == builder
-        expected = {"/" + e.path for e in artefacts if e.path != "etc" and not e.path.startswith("etc/")}
-        expected |= {"/" + e.path for e in artefacts if e.path.startswith("etc/")}
-        assert set(said.paths) == expected
+        assert set(said.paths) == {"/" + e.path for e in artefacts}
     assert mirrored(forward, backward)
+
+
+@pytest.mark.parametrize("spelling,comment,entries", [
+    # The classic builder commits no mount points: an empty /proc in its layer is content it wrote.
+    ("/bin/sh -c mkdir -p /work", "", [directory("proc")]),
+    # BuildKit bind-mounts no /etc files and leaves no /run: those are the command's own.
+    ("RUN /bin/sh -c mkdir -p /work # buildkit", "", [directory("run"), file("etc/hosts", "")]),
+    ("RUN /bin/sh -c mkdir -p /work # buildkit", "", [directory("cfg"), directory("etc")]),
+])
+def test_paths_that_are_not_that_builders_mount_points_are_content(spelling: str, comment: str,
+                                                                   entries: list) -> None:
+    work = [directory("work"), file("work/a.txt", "a")]
+    without = build(spec(step("/bin/sh -c mkdir -p /work", *work)))
+    with_them = build(spec(step(spelling, *work, *entries, comment=comment)))
+    forward, backward = both(without, with_them)
+    shown = {"/" + e.path for e in entries}
+    for report, code in ((forward, "paths-added"), (backward, "paths-missing")):
+        assert "builder-artefacts" not in codes(report)
+        assert {p for f in report.findings if f.code == code for p in f.paths} == shown
+        assert report.verdict_kind == "missing-content"
 
 
 @pytest.mark.parametrize("entry", [file("dev/null", "not empty"), file("etc/hosts", "10.0.0.1 db")])
