@@ -1906,7 +1906,6 @@ PY
 }
 
 pair_podman_builds() {  # the buildah/podman pairs' images: run as a background job of stage_pairs
-stage_packages
     # Its own scratch folder for pairs.py; records and reports go where the
     # docker side's go (whole-line appends to other files than the docker side's).
     PAIR_WORK=$W/pair-podman
@@ -2222,6 +2221,70 @@ PY
     stage_finish packages "$key"
 }
 
+# ---------------------------------------------------------------- large: a 200,000-file pair
+# A rebuild of a 200,000-file image (four RUN steps of 50,000 files in 100
+# directories each) in which 300 files' contents change: the size at which
+# the reports must stay readable. The files' mtimes are pinned (touch -d) as a
+# reproducible build pins them, so what differs is the changed contents and
+# the directories' mtimes, which the build itself sets. The truth is read
+# from the saved layer tars: each regular file's sha256 in the merged
+# filesystem of each image, and the paths whose contents differ.
+stage_large() {
+    local key; key=$(stage_key large docker)
+    if stage_done large "$key"; then say "large: reusing $OUT/large"; return; fi
+    stage_begin large
+    start_dockerd
+    local t0=$SECONDS C=$W/large n
+    rm -rf "$C"; mkdir -p "$C"
+    {
+        printf 'FROM rt/base:1\nARG V=1\n'
+        for n in 1 2 3 4; do
+            # File f0 of each directory of the first three steps holds V: 300 files in all.
+            printf 'RUN for d in $(seq 0 99); do mkdir -p /data/run%s/d$d; for f in $(seq 0 499); do v=1; [ %s -eq 1 ] && [ "$f" -eq 0 ] && v=$V; echo "run%s $d $f v$v" >/data/run%s/d$d/f$f; done; done && find /data/run%s -type f -exec touch -d @1700000000 {} +\n' \
+                "$n" "$([ "$n" -lt 4 ] && echo 1 || echo 0)" "$n" "$n" "$n"
+        done
+        printf 'CMD ["ls", "/data"]\n'
+    } >"$C/Dockerfile"
+    "$DOCKER" image inspect rt/base:1 >/dev/null 2>&1 || run "$DOCKER" load -i "$OUT/docker/base.tar"
+    docker_build buildkit rt/large:1 "$C" --build-arg V=1
+    docker_build buildkit rt/large:2 "$C" --build-arg V=2
+    say "large: built in $((SECONDS - t0)) s; saving, reading the layers"
+    run "$DOCKER" save -o "$OUT/large/a.tar" rt/large:1
+    run "$DOCKER" save -o "$OUT/large/b.tar" rt/large:2
+    say "large: saved at $((SECONDS - t0)) s"
+    python3 - "$OUT/large" <<'PY'
+import hashlib, json, sys, tarfile
+out = sys.argv[1]
+def files(archive):
+    """Each regular file of the image's merged filesystem -> the sha256 of its bytes (whiteouts applied)."""
+    merged = {}
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=outer.extractfile(layer), mode="r|") as inner:
+                for m in inner:
+                    name = "/" + m.name.lstrip("./").rstrip("/")
+                    base = name.rsplit("/", 1)[-1]
+                    if base.startswith(".wh."):
+                        gone = name[: -len(base)] + base[4:]
+                        merged = {p: d for p, d in merged.items() if p != gone and not p.startswith(gone + "/")}
+                    elif m.isfile():
+                        merged[name] = hashlib.sha256(inner.extractfile(m).read()).hexdigest()
+                    else:
+                        merged.pop(name, None)
+    return merged
+a, b = files(f"{out}/a.tar"), files(f"{out}/b.tar")
+changed = sorted(p for p in a.keys() & b.keys() if a[p] != b[p])
+truth = {"a": "large/a.tar", "b": "large/b.tar", "files_a": len(a), "files_b": len(b),
+         "only_a": sorted(a.keys() - b.keys()), "only_b": sorted(b.keys() - a.keys()), "content_changed": changed}
+with open(f"{out}/TRUTH.json", "w", encoding="utf-8") as f:
+    json.dump(truth, f, indent=1)
+print(f"large: {len(a)} files in A, {len(b)} in B, {len(changed)} with other contents")
+PY
+    say "large: done in $((SECONDS - t0)) s"
+    stage_finish large "$key"
+}
+
 # ================================================================ main
 T0=$SECONDS
 DOCKERD_VERSION=$("$DOCKERD" --version | sed 's/^Docker version //; s/,.*//')
@@ -2238,7 +2301,9 @@ stage_podman
 stage_skopeo
 stage_umoci
 stage_rootfs
+stage_packages
 stage_pairs
+stage_large
 
 versions=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
     dockerd "$DOCKERD_VERSION" containerd "$CTR_VERSION" podman "$PODMAN_VERSION" buildah "$BUILDAH_VERSION" \
