@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,22 @@ def test_a_tiny_campaign_runs_every_mutator_and_saves_failures_to_replay(monkeyp
         text = path.with_suffix(".txt").read_text()
         assert f"mutator: {mutator}" in text and f"replay: python3 tools/fuzz.py replay --seed 9 --index {index[1:]}" in text
         assert "IndexError: planted" in text
+
+
+def _pool_worker(conn, theirs, fail_at: int, stall_at: int) -> None:
+    theirs.close()
+    while (index := conn.recv()) is not None:
+        if index == fail_at:
+            os._exit(3)
+        if index == stall_at:
+            time.sleep(60)
+        conn.send(index * 10)
+
+
+def test_the_pool_replaces_a_worker_that_dies_or_stalls_and_finishes_every_input() -> None:
+    results: list[int] = []
+    lost: list[tuple[int | None, int | None]] = []
+    fuzz.run_pool(iter(range(8)), 2, _pool_worker, (3, 5), timeout=1.0, on_result=results.append,
+                  on_lost=lambda held, code: lost.append((held, code)))
+    assert sorted(results) == [0, 10, 20, 40, 60, 70]
+    assert sorted(lost, key=str) == [(3, 3), (5, None)]

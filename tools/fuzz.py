@@ -39,7 +39,7 @@ import time
 import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Iterator, Sequence, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -214,15 +214,20 @@ def limit_cpu(seconds: float) -> None:
 # --- the campaign -------------------------------------------------------------------
 
 
-def _worker(conn: Any, seed: int, rss_mb: int, diff: bool, cpu_seconds: float | None = None) -> None:
+def _worker(conn: Any, theirs: Any, seed: int, rss_mb: int, diff: bool, cpu_seconds: float | None = None) -> None:
     from imageforensics.read._archive import read_stream
+
+    theirs.close()  # the campaign's end, inherited by the fork (see _structured_worker)
 
     limit = rss_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     seeds = seed_archives()
     models: dict[str, Any] = {}
     while True:
-        index = conn.recv()
+        try:
+            index = conn.recv()
+        except EOFError:
+            return
         if index is None:
             return
         data, how = input_for(seeds, seed, index)
@@ -251,35 +256,38 @@ def _save(folder: str | None, index: int, data: bytes, text: str) -> str:
     return path
 
 
-def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_mb: int, save: str | None,
-             out: Callable[[str], None] = print, diff: bool = True, cpu_seconds: float | None = None) -> Counter[str]:
-    """Run ``count`` inputs over ``workers`` processes; returns the outcome counts.
+# --- the worker pool both campaigns run on ------------------------------------------------
 
-    An input is a hang after ``timeout`` seconds (None: never) or ``cpu_seconds`` of CPU time (None: never).
+
+def run_pool(indices: Iterator[int], jobs: int, worker: Callable[..., None], args: tuple[Any, ...], *,
+             timeout: float | None, on_result: Callable[[Any], None],
+             on_lost: Callable[[int | None, int | None], None]) -> None:
+    """Feed ``indices`` one at a time to ``jobs`` forked ``worker`` processes until all are done.
+
+    A worker is called as ``worker(its_end, campaign_end, *args)``: it receives
+    an index, or None to stop, and sends one result per index, which goes to
+    ``on_result``. A worker that dies (the memory cap, its CPU limit) or holds
+    one index over ``timeout`` seconds is killed and replaced; ``on_lost`` gets
+    the index it held (None when it had none yet) and its exit code (None when
+    the pool killed it for the time).
     """
     import multiprocessing
     from multiprocessing.connection import Connection, wait
 
     ctx = multiprocessing.get_context("fork")
-    seeds = seed_archives()
-    totals: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    crashes: Counter[str] = Counter()
-    slowest = (0.0, -1)
-    pending = iter(range(count))
     procs: dict[Connection, tuple[Any, int | None, float]] = {}
 
-    def start() -> None:
+    def launch() -> None:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, seed, rss_mb, diff, cpu_seconds), daemon=True)
+        proc = ctx.Process(target=worker, args=(child, parent, *args), daemon=True)
         proc.start()
         child.close()
         procs[parent] = (proc, None, 0.0)
         feed(parent)
 
-    def feed(conn: Any) -> None:
+    def feed(conn: Connection) -> None:
         proc, _, _ = procs[conn]
-        index = next(pending, None)
+        index = next(indices, None)
         if index is None:
             conn.send(None)
             proc.join(5)
@@ -288,45 +296,20 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
         conn.send(index)
         procs[conn] = (proc, index, time.monotonic())
 
-    began = time.monotonic()
-    for _ in range(workers):
-        start()
-    done = 0
+    for _ in range(jobs):
+        launch()
     while procs:
         # wait() returns those of the objects it was given that are ready: our pipes.
-        ready = cast("list[Connection]", wait(list(procs), timeout=0.5))
-        for conn in ready:
+        for conn in cast("list[Connection]", wait(list(procs), timeout=0.5)):
             try:
-                # What _worker sends for each input.
-                index, kind, detail, how, took = cast("tuple[int, str, str, str, float]", conn.recv())
+                result = conn.recv()
             except (EOFError, OSError):
-                # The worker died (killed by the memory limit in C code, say, or by its CPU limit).
                 proc, held, _ = procs.pop(conn)
                 proc.join(1)
-                hang = proc.exitcode == -signal.SIGXCPU
-                totals["hang" if hang else "died"] += 1
-                if held is None:
-                    # It died before taking an input: there is none to save.
-                    out(f"DIED while starting: exit {proc.exitcode}")
-                else:
-                    data, how = input_for(seeds, seed, held)
-                    why = f"hang (over {cpu_seconds} CPU s)" if hang else f"worker died (exit {proc.exitcode})"
-                    path = _save(save, held, data, f"{why}\n{how}\n")
-                    out(f"HANG #{held}: over {cpu_seconds} CPU s [{how}] {path}" if hang else f"DIED #{held}: exit {proc.exitcode}: {how}")
-                    done += 1
-                start()
+                on_lost(held, proc.exitcode)
+                launch()
                 continue
-            done += 1
-            totals[kind] += 1
-            slowest = max(slowest, (took, index))
-            if kind == "error":
-                errors[detail] += 1
-            elif kind != "model":
-                first = detail.strip().splitlines()[-1] if detail.strip() else kind
-                crashes[first[:120]] += 1
-                data, _ = input_for(seeds, seed, index)
-                path = _save(save, index, data, f"{kind}\n{how}\n\n{detail}")
-                out(f"{kind.upper()} #{index}: {first} [{how}] {path}")
+            on_result(result)
             feed(conn)
         now = time.monotonic()
         for conn, (proc, held, since) in list(procs.items()):
@@ -334,14 +317,67 @@ def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_
                 proc.kill()
                 proc.join(5)
                 del procs[conn]
-                totals["hang"] += 1
-                data, how = input_for(seeds, seed, held)
-                path = _save(save, held, data, f"hang (over {timeout} s)\n{how}\n")
-                out(f"HANG #{held}: over {timeout} s [{how}] {path}")
-                done += 1
-                start()
-        if done and done % 5000 == 0 and ready:
+                on_lost(held, None)
+                launch()
+
+
+def campaign(count: int, *, seed: int, workers: int, timeout: float | None, rss_mb: int, save: str | None,
+             out: Callable[[str], None] = print, diff: bool = True, cpu_seconds: float | None = None) -> Counter[str]:
+    """Run ``count`` inputs over ``workers`` processes; returns the outcome counts.
+
+    An input is a hang after ``timeout`` seconds (None: never) or ``cpu_seconds`` of CPU time (None: never).
+    """
+    seeds = seed_archives()
+    totals: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    crashes: Counter[str] = Counter()
+    slowest = (0.0, -1)
+    began = time.monotonic()
+    done = 0
+
+    def result(sent: Any) -> None:
+        nonlocal done, slowest
+        # What _worker sends for each input.
+        index, kind, detail, how, took = cast("tuple[int, str, str, str, float]", sent)
+        done += 1
+        totals[kind] += 1
+        slowest = max(slowest, (took, index))
+        if kind == "error":
+            errors[detail] += 1
+        elif kind != "model":
+            first = detail.strip().splitlines()[-1] if detail.strip() else kind
+            crashes[first[:120]] += 1
+            data, _ = input_for(seeds, seed, index)
+            path = _save(save, index, data, f"{kind}\n{how}\n\n{detail}")
+            out(f"{kind.upper()} #{index}: {first} [{how}] {path}")
+        if done % 5000 == 0:
             out(f"... {done} inputs, {time.monotonic() - began:.0f} s, {dict(totals)}")
+
+    def lost(held: int | None, exitcode: int | None) -> None:
+        nonlocal done
+        if exitcode is None:
+            assert held is not None
+            totals["hang"] += 1
+            data, how = input_for(seeds, seed, held)
+            path = _save(save, held, data, f"hang (over {timeout} s)\n{how}\n")
+            out(f"HANG #{held}: over {timeout} s [{how}] {path}")
+            done += 1
+            return
+        # The worker died (killed by the memory limit in C code, say, or by its CPU limit).
+        hang = exitcode == -signal.SIGXCPU
+        totals["hang" if hang else "died"] += 1
+        if held is None:
+            # It died before taking an input: there is none to save.
+            out(f"DIED while starting: exit {exitcode}")
+            return
+        data, how = input_for(seeds, seed, held)
+        why = f"hang (over {cpu_seconds} CPU s)" if hang else f"worker died (exit {exitcode})"
+        path = _save(save, held, data, f"{why}\n{how}\n")
+        out(f"HANG #{held}: over {cpu_seconds} CPU s [{how}] {path}" if hang else f"DIED #{held}: exit {exitcode}: {how}")
+        done += 1
+
+    run_pool(iter(range(count)), workers, _worker, (seed, rss_mb, diff, cpu_seconds), timeout=timeout,
+             on_result=result, on_lost=lost)
     out(f"command: python3 tools/fuzz.py {count} --seed {seed} --workers {workers}"
         + ("" if timeout is None else f" --timeout {timeout:g}") + ("" if cpu_seconds is None else f" --cpu-seconds {cpu_seconds:g}")
         + f" --rss-mb {rss_mb}" + ("" if diff else " --no-diff"))
@@ -589,17 +625,11 @@ def structured_campaign(count: int, *, seed: int, jobs: int, out: Path | None, t
     of CPU time (the kernel's limit; load on the machine cannot trip it).
     Failures are saved under ``out`` (``save_failure``).
     """
-    import multiprocessing
-    from multiprocessing.connection import Connection, wait
-
     from tools.mutators import MUTATORS
 
-    ctx = multiprocessing.get_context("fork")
     seeds = structured_seeds(real)
     table: dict[str, Counter[str]] = {name: Counter() for name in [*MUTATORS]}
     classes: Counter[tuple[str, str, str]] = Counter()
-    pending = iter(range(start, start + count))
-    procs: dict[Connection, tuple[Any, int | None, float]] = {}
     began = time.monotonic()
     done = 0
 
@@ -619,52 +649,22 @@ def structured_campaign(count: int, *, seed: int, jobs: int, out: Path | None, t
             rate = done / max(time.monotonic() - began, 1e-9)
             say(f"... {done} inputs, {time.monotonic() - began:.0f} s ({rate:.1f}/s)")
 
-    def launch() -> None:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_structured_worker, args=(child, parent, seed, rss_mb, cpu_seconds, str(real) if real else None),
-                           daemon=True)
-        proc.start()
-        child.close()
-        procs[parent] = (proc, None, 0.0)
-        feed(parent)
+    def result(sent: Any) -> None:
+        index, mutator, outcome, detail, _took = cast("tuple[int, str, str, str, float]", sent)
+        record(index, mutator, Verdict(outcome, detail))
 
-    def feed(conn: Connection) -> None:
-        proc, _, _ = procs[conn]
-        index = next(pending, None)
-        if index is None:
-            conn.send(None)
-            proc.join(5)
-            del procs[conn]
+    def lost(held: int | None, exitcode: int | None) -> None:
+        if held is None:
             return
-        conn.send(index)
-        procs[conn] = (proc, index, time.monotonic())
+        if exitcode is None:
+            record(held, None, Verdict("hang", f"over {timeout:g} s"))
+        elif exitcode == -signal.SIGXCPU:
+            record(held, None, Verdict("hang", f"over {cpu_seconds} CPU s"))
+        else:
+            record(held, None, Verdict("died", f"worker exit {exitcode}"))
 
-    for _ in range(jobs):
-        launch()
-    while procs:
-        ready = cast("list[Connection]", wait(list(procs), timeout=0.5))
-        for conn in ready:
-            try:
-                index, mutator, outcome, detail, _took = cast("tuple[int, str, str, str, float]", conn.recv())
-            except (EOFError, OSError):
-                proc, held, _ = procs.pop(conn)
-                proc.join(1)
-                if held is not None:
-                    hang = proc.exitcode == -signal.SIGXCPU
-                    record(held, None, Verdict("hang", f"over {cpu_seconds} CPU s") if hang
-                           else Verdict("died", f"worker exit {proc.exitcode}"))
-                launch()
-                continue
-            record(index, mutator, Verdict(outcome, detail))
-            feed(conn)
-        now = time.monotonic()
-        for conn, (proc, held, since) in list(procs.items()):
-            if held is not None and timeout is not None and now - since > timeout:
-                proc.kill()
-                proc.join(5)
-                del procs[conn]
-                record(held, None, Verdict("hang", f"over {timeout:g} s"))
-                launch()
+    run_pool(iter(range(start, start + count)), jobs, _structured_worker,
+             (seed, rss_mb, cpu_seconds, str(real) if real else None), timeout=timeout, on_result=result, on_lost=lost)
     elapsed = time.monotonic() - began
     say(f"command: python3 tools/fuzz.py campaign --inputs {count} --seed {seed} --jobs {jobs}"
         + (f" --start {start}" if start else "") + (f" --out {out}" if out else ""))
