@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,13 +58,24 @@ def _corpus_inputs(top: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def _real_inputs() -> list[Path]:
+def _real_manifest() -> tuple[Path, dict[str, Any]]:
     top = Path(os.environ.get("IMAGEFORENSICS_REAL_ARCHIVES", "/tmp/imageforensics-real"))
     manifest = top / "MANIFEST.json"
-    if not manifest.is_file():
-        return []
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    return sorted(top / entry["path"] for entry in data.get("archives", []))
+    return top, (json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {})
+
+
+def _real_inputs() -> list[Path]:
+    """The interop tier's archives, those its pairs stage made among them."""
+    top, data = _real_manifest()
+    entries = [*data.get("archives", []), *data.get("pair_archives", [])]
+    return sorted({top / entry["path"] for entry in entries})
+
+
+def _real_pairs() -> list[tuple[Path, Path]]:
+    """The interop tier's pairs (MANIFEST.json "pairs"), in both orders."""
+    top, data = _real_manifest()
+    pairs = [(top / p["a"]["path"], top / p["b"]["path"]) for p in data.get("pairs", [])]
+    return [*pairs, *((b, a) for a, b in pairs)]
 
 
 def _show(path: Path) -> str:
@@ -122,6 +134,8 @@ def collect_runs() -> list[Run]:
     for group in (corpus, real):
         for a, b in _pairs(group, all_pairs=False):
             runs.extend(_pair_runs(a, b, variants=False))
+    for a, b in _real_pairs():
+        runs.extend(_pair_runs(a, b, variants=False))
     for path in hostile[:]:
         runs.extend(_pair_runs(path, samples[0], variants=False))
     return runs
