@@ -19,7 +19,7 @@ from typing import Any
 
 from imageforensics.report._packages import package_lines
 from imageforensics.created_by import display_created_by
-from imageforensics.evidence_json import evidence_json, json_int
+from imageforensics.evidence_json import JSON_EXACT, evidence_json, json_int
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, FileEntry, HistoryStep, Image
 from imageforensics.model_json import archive_to_json, entry_json, finding_json
@@ -164,8 +164,8 @@ def _pieces(value: Any, level: int) -> Iterator[str]:
     if isinstance(value, _Entries):
         yield "["
         first = True
-        for entry in value.entries:
-            yield (inner if first else "," + inner) + _entry_text(entry, level + 1)
+        for text in _entries_text(value.entries, level + 1):
+            yield (inner if first else "," + inner) + text
             first = False
         yield "\n" + _INDENT * level + "]"
     elif isinstance(value, dict):
@@ -182,21 +182,45 @@ def _pieces(value: Any, level: int) -> Iterator[str]:
         yield "\n" + _INDENT * level + "]"
 
 
-def _entry_text(e: FileEntry, level: int) -> str:
-    """One entry as ``_dumps`` writes its JSON at ``level``: flat ones directly, the rest (xattrs) by ``_dumps``."""
-    entry = _entry_for_readers(_for_readers(entry_json(e)))
+def _entries_text(entries: tuple[FileEntry, ...], level: int) -> Iterator[str]:
+    """Each entry as ``_dumps`` writes it at ``level`` once ``_for_readers`` has spelled it.
+
+    A flat entry (every value a string or an integer, as all but those with
+    xattrs are) is written member by member here, as ``indent=2`` lays it out
+    (``json.dumps`` with an indent runs the pure-Python encoder, several times
+    slower); any other goes through ``_dumps``.
+    """
     inner = "\n" + _INDENT * (level + 1)
-    parts = []
-    for key in sorted(entry):
-        value = entry[key]
-        if type(value) is str:
-            text = _encode_str(value)
-        elif type(value) is int:
-            text = int.__repr__(value)
+    between = "," + inner
+    close = "\n" + _INDENT * level + "}"
+    # Each member name's text, made once for the listing (entries share a dozen names).
+    names: dict[str, str] = {}
+    for e in entries:
+        entry = entry_json(e)
+        path = entry["path"]
+        if not path.startswith("/"):
+            entry["path"] = "/" + path
+        mode = entry.get("mode", 0)
+        if type(mode) is int and -JSON_EXACT < mode < JSON_EXACT:
+            entry["mode_octal"] = f"{mode:04o}"
+        members = []
+        for key in sorted(entry):
+            value = entry[key]
+            kind = type(value)
+            if kind is str:
+                text = _encode_str(value)
+            elif kind is int:
+                text = int.__repr__(value) if -JSON_EXACT < value < JSON_EXACT else '"%d"' % value
+            else:
+                break
+            name = names.get(key)
+            if name is None:
+                name = names[key] = _encode_str(key) + ": "
+            members.append(name + text)
         else:
-            return _dumps(entry, level)
-        parts.append(_encode_str(key) + ": " + text)
-    return "{" + inner + ("," + inner).join(parts) + "\n" + _INDENT * level + "}"
+            yield "{" + inner + between.join(members) + close
+            continue
+        yield _dumps(_entry_for_readers(_for_readers(entry_json(e))), level)
 
 
 def _for_readers(doc: Any) -> Any:
