@@ -136,6 +136,7 @@ class _Entries:
 
 
 _INDENT = "  "
+_ENTRIES_PER_PIECE = 256
 _encode_str = json.encoder.encode_basestring_ascii
 
 
@@ -161,12 +162,21 @@ def _pieces(value: Any, level: int) -> Iterator[str]:
         yield _dumps(value, level)
         return
     inner = "\n" + _INDENT * (level + 1)
+    first = True
     if isinstance(value, _Entries):
-        yield "["
-        first = True
+        # Entries go out a few hundred at a time: each piece passes up through every enclosing generator.
+        batch: list[str] = []
         for text in _entries_text(value.entries, level + 1):
-            yield (inner if first else "," + inner) + text
-            first = False
+            batch.append(text)
+            if len(batch) == _ENTRIES_PER_PIECE:
+                yield ("[" + inner if first else "," + inner) + ("," + inner).join(batch)
+                batch.clear()
+                first = False
+        if batch:
+            yield ("[" + inner if first else "," + inner) + ("," + inner).join(batch)
+        elif first:
+            yield "[]"
+            return
         yield "\n" + _INDENT * level + "]"
     elif isinstance(value, dict):
         yield "{"
