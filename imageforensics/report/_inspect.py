@@ -89,7 +89,7 @@ def stream_inspect_text(archive: Archive, images: tuple[Image, ...] | None = Non
 def stream_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None, *,
                         image_findings: ImageFindings) -> Iterator[str]:
     """The model of the input as JSON (the whole archive, or only ``images`` of it), each image with its
-    ``image_findings``, in pieces: the layers' entries one at a time, never all of them at once.
+    ``image_findings``, in pieces: the layers' entries a few hundred at a time, never all of them at once.
 
     Made for jq as the diff report is: ``format_version`` 2, a finding's
     evidence an object of typed values (the diff JSON's own encoder,
@@ -127,7 +127,7 @@ def _finding_json(f: Finding) -> dict[str, Any]:
 
 
 class _Entries:
-    """A layer's entries in the document, written one at a time where the list would stand."""
+    """A layer's entries in the document, written in pieces where the list would stand."""
 
     __slots__ = ("entries",)
 
