@@ -311,7 +311,7 @@ def make_case(name: str, out: Path, seed: int, scale: float) -> Case | None:
         count = _many_count(scale, LS_FILES)
         return Case(name, [sys.executable, "-m", "imageforensics", "ls", str(a), "--long"],
                     [sys.executable, "-c", LIST_SCRIPT, str(a)], "tarfile r| listing (nested)",
-                    "<= 1.0, RSS <= 1 KB/entry", entries=count, ok_status=(0,))
+                    "<= 1.0, RSS <= 600 B/entry", entries=count, ok_status=(0,))
     raise SystemExit(f"bench: unknown case {name!r}; expected some of {','.join(CASES)}")
 
 

@@ -29,7 +29,7 @@ from imageforensics import audit
 from imageforensics.cli import _cat, _ls, _package_options, _show_content, _stat
 from imageforensics.cli._build_info import build_commit, version_line
 from imageforensics.cli._inputs import SELECTOR_HELP, Selected, add_input, protect_stdin_selectors, read_selected, selector_of
-from imageforensics.cli._output import refuse_input_as_output, write_output
+from imageforensics.cli._output import refuse_input_as_output, write_output, write_streamed
 from imageforensics.catalogue import Category, code_spec
 from imageforensics.diff import diff_images, layers_needing_content
 from imageforensics.errors import ImageForensicsError
@@ -346,7 +346,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     # The JSON model is the whole input unless the selector itself names one image.
     narrow = selected.selector.chooses or (args.platform is not None and renderer.narrows_to_platform)
     images = selected.images if narrow else None
-    write_output(renderer.render(selected.archive, images, image_findings=audit.image_findings), args.output)
+    write_streamed(renderer.stream(selected.archive, images, image_findings=audit.image_findings), args.output)
     if args.fail_on is None:
         return 0
     audited = [*selected.archive.findings, *(f for image in selected.images for f in audit.image_findings(image))]

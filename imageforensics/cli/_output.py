@@ -3,14 +3,20 @@
 - A regular file is replaced whole or not at all (a temporary file in the same
   directory, fsync, rename) and keeps its mode, and its owner when we may set it.
 - A regular file with several hard links is written in place through its inode
-  (truncated and written once, from the output already whole in memory): renaming
-  would break the link, so this one case is not atomic.
+  (truncated and written once, from the output already whole in an unnamed
+  temporary file beside it): renaming would break the link, so this one case is
+  not atomic.
 - A symlink is followed: its target is written as above and the symlink stays.
 - Anything else (a character device, a FIFO, ``/dev/stdout`` onto a pipe, tty or
   socket) is opened and written straight through, never replaced.
 - An output that is one of the inputs is refused before anything is read.
 
 Every error is an ``OutputError`` naming the path the user gave, never a temporary name.
+
+An output may come in pieces (``write_streamed``): it is written as it is
+made, in batches, so that a large one (``inspect --format json`` of a million
+entries) is never whole in memory; the file it replaces is still replaced only
+once it is complete.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from imageforensics.errors import ImageForensicsError
 from imageforensics.read import parse_input_spec
 from imageforensics.untrusted import escape
 
 _TEMP_PREFIX = ".imageforensics-"
+# Pieces of a streamed output are joined into writes of about this many bytes.
+_BATCH_BYTES = 1 << 20
 
 
 class OutputError(ImageForensicsError):
@@ -78,9 +86,13 @@ def refuse_input_as_output(output: str | None, inputs: Iterable[str]) -> None:
 
 def write_output(text: str | bytes, path: str | None) -> None:
     """Write to stdout (``None`` or ``-``) or to ``path`` as the module docstring says."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    write_streamed((text,), path)
+
+
+def write_streamed(pieces: Iterable[str | bytes], path: str | None) -> None:
+    """Write ``pieces`` (UTF-8 text or bytes) as they come, to stdout or ``path``, as the module docstring says."""
     if path is None or path == "-":
-        _write_stdout(data)
+        _write_stdout(_batched(pieces))
         return
     try:
         st: os.stat_result | None = os.stat(path)  # follows symlinks: the target is what is written
@@ -90,15 +102,30 @@ def write_output(text: str | bytes, path: str | None) -> None:
         raise OutputError(path, _reason(e)) from None
     if st is not None and _is_our_stdout(st):
         # ``-o /dev/stdout`` (or a path to what stdout is open on): write through the open stream.
-        _write_stdout(data)
-        return
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        _write_through(data, path, os.O_WRONLY)
+        _write_stdout(_batched(pieces))
+    elif st is not None and not stat.S_ISREG(st.st_mode):
+        _write_through(_batched(pieces), path, os.O_WRONLY)
     elif st is not None and st.st_nlink > 1:
-        # Renaming would break the hard link: truncate and write once through the same inode.
-        _write_through(data, path, os.O_WRONLY | os.O_TRUNC)
+        # Renaming would break the hard link: the whole output first, then truncate and write once through the inode.
+        _write_linked(_batched(pieces), path)
     else:
-        _replace_whole(data, path, st)
+        _replace_whole(_batched(pieces), path, st)
+
+
+def _batched(pieces: Iterable[str | bytes]) -> Iterator[bytes]:
+    """The pieces as bytes, joined into writes of about ``_BATCH_BYTES``."""
+    batch: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        data = piece.encode("utf-8") if isinstance(piece, str) else piece
+        batch.append(data)
+        size += len(data)
+        if size >= _BATCH_BYTES:
+            yield b"".join(batch)
+            batch.clear()
+            size = 0
+    if batch:
+        yield b"".join(batch)
 
 
 def _is_our_stdout(st: os.stat_result) -> bool:
@@ -108,11 +135,12 @@ def _is_our_stdout(st: os.stat_result) -> bool:
         return False
 
 
-def _write_stdout(data: bytes) -> None:
+def _write_stdout(batches: Iterator[bytes]) -> None:
     """Write to stdout; a reader that went away (``| head``) is not an error of ours."""
     try:
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
+        for data in batches:
+            sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     except BrokenPipeError:
         # Whatever is still buffered goes nowhere, so the interpreter's last flush
@@ -131,14 +159,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _write_through(data: bytes, path: str, flags: int) -> None:
-    """Open ``path`` as it is (a device, a FIFO, a hard-linked file) and write ``data`` into it."""
+def _write_through(batches: Iterator[bytes], path: str, flags: int) -> None:
+    """Open ``path`` as it is (a device, a FIFO, a hard-linked file) and write the batches into it."""
     try:
         fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         raise OutputError(path, f"cannot open: {_reason(e)}") from None
     try:
-        _write_all(fd, data)
+        for data in batches:
+            _write_all(fd, data)
         if flags & os.O_TRUNC:
             os.fsync(fd)
     except BrokenPipeError:
@@ -149,7 +178,30 @@ def _write_through(data: bytes, path: str, flags: int) -> None:
         os.close(fd)
 
 
-def _replace_whole(data: bytes, path: str, old: os.stat_result | None) -> None:
+def _write_linked(batches: Iterator[bytes], path: str) -> None:
+    """The whole output into an unnamed temporary file beside ``path``, then through ``path``'s inode at once.
+
+    The file is touched only once the output is complete, as when it is
+    replaced, however long the making of the output takes or wherever it fails.
+    """
+    folder = os.path.dirname(os.path.realpath(path))
+    try:
+        spool = tempfile.TemporaryFile(prefix=_TEMP_PREFIX, dir=folder)
+    except OSError as e:
+        raise OutputError(path, f"cannot create a file in {escape(os.path.dirname(path) or '.')}: {_reason(e)}") from None
+    with spool:
+        try:
+            for data in batches:
+                spool.write(data)
+            spool.flush()
+        except OSError as e:
+            what = "no space left on the device" if e.errno == errno.ENOSPC else _reason(e)
+            raise OutputError(path, f"cannot write: {what}") from None
+        spool.seek(0)
+        _write_through(iter(lambda: spool.read(_BATCH_BYTES), b""), path, os.O_WRONLY | os.O_TRUNC)
+
+
+def _replace_whole(batches: Iterator[bytes], path: str, old: os.stat_result | None) -> None:
     """Write a temporary file beside the (symlink-resolved) target, fsync it, give it the old mode, rename it."""
     given_folder = os.path.dirname(path) or "."
     # Asked of the kernel with the user's spelling first: realpath() alone takes
@@ -166,7 +218,8 @@ def _replace_whole(data: bytes, path: str, old: os.stat_result | None) -> None:
         raise OutputError(path, f"cannot create a file in {escape(os.path.dirname(path) or '.')}: {_reason(e)}") from None
     try:
         try:
-            _write_all(fd, data)
+            for data in batches:
+                _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

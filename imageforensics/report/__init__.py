@@ -7,14 +7,16 @@ report format with its renderer and the options it takes; the command line's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
 from imageforensics.model import Archive, Image
 from imageforensics.report._html import render_html
-from imageforensics.report._inspect import ImageFindings, render_inspect_all, render_inspect_json, render_inspect_text
+from imageforensics.report._inspect import (INSPECT_FORMAT_NAME, INSPECT_FORMAT_VERSION, ImageFindings, render_inspect_all,
+                                           render_inspect_json, render_inspect_text, stream_inspect_json,
+                                           stream_inspect_text)
 from imageforensics.report._json import load_report, render_json, report_from_json, report_to_json
 from imageforensics.report._markdown import render_markdown
 from imageforensics.report._text import render_brief, render_text
@@ -65,6 +67,13 @@ class InspectRender(Protocol):
                  image_findings: ImageFindings) -> str: ...
 
 
+class InspectStream(Protocol):
+    """An inspect format written in pieces (joined, they are what its ``InspectRender`` gives)."""
+
+    def __call__(self, archive: Archive, images: tuple[Image, ...] | None = None, *,
+                 image_findings: ImageFindings) -> Iterator[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InspectRenderer:
     """A format of ``inspect``: renders an input, given the images to show (None: all) and each image's findings.
@@ -74,21 +83,27 @@ class InspectRenderer:
     """
 
     render: InspectRender
+    # The same output in pieces, as the command line writes it: a large model
+    # (JSON of a million entries) is never whole in memory.
+    stream: InspectStream
     # Whether the command line shows only the image --platform picks. JSON is
     # the input's whole model as read, whatever is picked.
     narrows_to_platform: bool
 
 
 INSPECT_RENDERERS: Mapping[str, InspectRenderer] = MappingProxyType({
-    "text": InspectRenderer(render_inspect_all, narrows_to_platform=True),
-    "json": InspectRenderer(render_inspect_json, narrows_to_platform=False),
+    "text": InspectRenderer(render_inspect_all, stream_inspect_text, narrows_to_platform=True),
+    "json": InspectRenderer(render_inspect_json, stream_inspect_json, narrows_to_platform=False),
 })
 
 __all__ = [
     "FORMAT_VERSION",
+    "INSPECT_FORMAT_NAME",
+    "INSPECT_FORMAT_VERSION",
     "INSPECT_RENDERERS",
     "InputSide",
     "InspectRenderer",
+    "InspectStream",
     "LayerSide",
     "RENDERERS",
     "Renderer",
@@ -102,6 +117,8 @@ __all__ = [
     "render_inspect_all",
     "render_inspect_json",
     "render_inspect_text",
+    "stream_inspect_json",
+    "stream_inspect_text",
     "render_json",
     "render_markdown",
     "render_text",

@@ -12,16 +12,17 @@ never emitted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import json.encoder
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from imageforensics.report._packages import package_lines
 from imageforensics.created_by import display_created_by
-from imageforensics.evidence_json import json_int
+from imageforensics.evidence_json import JSON_EXACT, evidence_json, json_int
 from imageforensics.findings import Finding, sort_findings
-from imageforensics.model import LAYOUTS, Archive, HistoryStep, Image
-from imageforensics.model_json import archive_to_json
+from imageforensics.model import LAYOUTS, Archive, FileEntry, HistoryStep, Image
+from imageforensics.model_json import archive_to_json, entry_json, finding_json
 from imageforensics.report._escape import display_width, shorten, wrap
 from imageforensics.units import human_size
 from imageforensics.untrusted import escape, show_prose
@@ -66,19 +67,170 @@ def render_inspect_all(archive: Archive, images: tuple[Image, ...] | None = None
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+# The inspect JSON document's name and version. Version 1 (no "format" member,
+# the archive's fields at the top) wrote a finding's evidence as [name, text]
+# pairs; version 2 writes it as the diff's JSON report does (evidence_json).
+INSPECT_FORMAT_NAME = "imageforensics-inspect"
+INSPECT_FORMAT_VERSION = 2
+
+
 def render_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None, *,
                         image_findings: ImageFindings) -> str:
-    """The model of the input as JSON (the whole archive, or only ``images`` of it), each image with its ``image_findings``.
+    """The model of the input as JSON (``stream_inspect_json`` joined)."""
+    return "".join(stream_inspect_json(archive, images, image_findings=image_findings))
 
-    Made for jq as the diff report is: a file entry's path is spelled as the
-    diff spells it (``/etc/nginx``), its mode is also octal text
-    (``"mode_octal": "0755"``), and an integer beyond 2^53 (epoch nanoseconds)
-    is decimal text.
+
+def stream_inspect_text(archive: Archive, images: tuple[Image, ...] | None = None, *,
+                        image_findings: ImageFindings) -> Iterator[str]:
+    """``render_inspect_all`` as one piece (it shows no entries: nothing to gain by pieces)."""
+    yield render_inspect_all(archive, images, image_findings=image_findings)
+
+
+def stream_inspect_json(archive: Archive, images: tuple[Image, ...] | None = None, *,
+                        image_findings: ImageFindings) -> Iterator[str]:
+    """The model of the input as JSON (the whole archive, or only ``images`` of it), each image with its
+    ``image_findings``, in pieces: the layers' entries a few hundred at a time, never all of them at once.
+
+    Made for jq as the diff report is: ``format_version`` 2, a finding's
+    evidence an object of typed values (the diff JSON's own encoder,
+    ``evidence_json``), a file entry's path spelled as the diff spells it
+    (``/etc/nginx``), its mode also as octal text (``"mode_octal": "0755"``),
+    and an integer beyond 2^53 (epoch nanoseconds) as decimal text. The pieces
+    joined are ``json.dumps`` of the whole document with two-space indents,
+    sorted keys and ASCII only.
     """
     shown = archive if images is None else replace(archive, images=images)
-    doc = _for_readers(archive_to_json(shown, image_findings=image_findings))
-    # ASCII escapes keep names with undecodable bytes (surrogate escapes) printable.
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    # The model's JSON of everything but the entries (each layer stood in for
+    # by an entry-less copy), whose lists are then written entry by entry.
+    bare = replace(shown, images=tuple(replace(image, layers=tuple(
+        None if layer is None else replace(layer, entries=()) for layer in image.layers)) for image in shown.images))
+    doc = _for_readers(archive_to_json(bare, image_findings=_no_findings))
+    doc["findings"] = [_finding_json(f) for f in shown.findings]
+    for image_doc, image in zip(doc["images"], shown.images):
+        image_doc["findings"] = [_finding_json(f) for f in image_findings(image)]
+        for layer_doc, layer in zip(image_doc["layers"], image.layers):
+            if layer is not None and layer.entries:
+                layer_doc["entries"] = _Entries(layer.entries)
+    doc["format"] = INSPECT_FORMAT_NAME
+    doc["format_version"] = INSPECT_FORMAT_VERSION
+    yield from _pieces(doc, 0)
+    yield "\n"
+
+
+def _no_findings(image: Image) -> tuple[Finding, ...]:
+    return ()
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    """A finding as the model writes it, its evidence as the diff's JSON report writes it."""
+    return {**_for_readers({**finding_json(f), "evidence": None}), "evidence": evidence_json(f.code, f.evidence)}
+
+
+class _Entries:
+    """A layer's entries in the document, written in pieces where the list would stand."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: tuple[FileEntry, ...]) -> None:
+        self.entries = entries
+
+
+_INDENT = "  "
+_ENTRIES_PER_PIECE = 256
+_encode_str = json.encoder.encode_basestring_ascii
+
+
+def _dumps(value: Any, level: int) -> str:
+    """``value`` as ``json.dumps`` writes it at ``level`` inside the document."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True)
+    return text.replace("\n", "\n" + _INDENT * level) if level and "\n" in text else text
+
+
+def _holds_entries(value: Any) -> bool:
+    if isinstance(value, _Entries):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_entries(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_entries(v) for v in value)
+    return False
+
+
+def _pieces(value: Any, level: int) -> Iterator[str]:
+    """``value`` as ``_dumps`` writes it, in pieces, each ``_Entries`` written as the list of its entries."""
+    if not _holds_entries(value):
+        yield _dumps(value, level)
+        return
+    inner = "\n" + _INDENT * (level + 1)
+    first = True
+    if isinstance(value, _Entries):
+        # Entries go out a few hundred at a time: each piece passes up through every enclosing generator.
+        batch: list[str] = []
+        for text in _entries_text(value.entries, level + 1):
+            batch.append(text)
+            if len(batch) == _ENTRIES_PER_PIECE:
+                yield ("[" + inner if first else "," + inner) + ("," + inner).join(batch)
+                batch.clear()
+                first = False
+        if batch:
+            yield ("[" + inner if first else "," + inner) + ("," + inner).join(batch)
+        elif first:
+            yield "[]"
+            return
+        yield "\n" + _INDENT * level + "]"
+    elif isinstance(value, dict):
+        yield "{"
+        for n, key in enumerate(sorted(value)):
+            yield ("," if n else "") + inner + _encode_str(key) + ": "
+            yield from _pieces(value[key], level + 1)
+        yield "\n" + _INDENT * level + "}"
+    else:
+        yield "["
+        for n, item in enumerate(value):
+            yield "," + inner if n else inner
+            yield from _pieces(item, level + 1)
+        yield "\n" + _INDENT * level + "]"
+
+
+def _entries_text(entries: tuple[FileEntry, ...], level: int) -> Iterator[str]:
+    """Each entry as ``_dumps`` writes it at ``level`` once ``_for_readers`` has spelled it.
+
+    A flat entry (every value a string or an integer, as all but those with
+    xattrs are) is written member by member here, as ``indent=2`` lays it out
+    (``json.dumps`` with an indent runs the pure-Python encoder, several times
+    slower); any other goes through ``_dumps``.
+    """
+    inner = "\n" + _INDENT * (level + 1)
+    between = "," + inner
+    close = "\n" + _INDENT * level + "}"
+    # Each member name's text, made once for the listing (entries share a dozen names).
+    names: dict[str, str] = {}
+    for e in entries:
+        entry = entry_json(e)
+        path = entry["path"]
+        if not path.startswith("/"):
+            entry["path"] = "/" + path
+        mode = entry.get("mode", 0)
+        if type(mode) is int and -JSON_EXACT < mode < JSON_EXACT:
+            entry["mode_octal"] = f"{mode:04o}"
+        members = []
+        for key in sorted(entry):
+            value = entry[key]
+            kind = type(value)
+            if kind is str:
+                text = _encode_str(value)
+            elif kind is int:
+                text = int.__repr__(value) if -JSON_EXACT < value < JSON_EXACT else '"%d"' % value
+            else:
+                break
+            name = names.get(key)
+            if name is None:
+                name = names[key] = _encode_str(key) + ": "
+            members.append(name + text)
+        else:
+            yield "{" + inner + between.join(members) + close
+            continue
+        yield _dumps(_entry_for_readers(_for_readers(entry_json(e))), level)
 
 
 def _for_readers(doc: Any) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from imageforensics.cli import _main as cli
-from imageforensics.cli._output import OutputError, write_output
+from imageforensics.cli._output import OutputError, write_output, write_streamed
 from tests.archivekit import legacy, simple_image, tar_of
 from tools.fuzz import limit_cpu
 
@@ -112,6 +112,89 @@ def test_a_fifo_is_written_through_not_replaced(tmp_path):
     reader.join(timeout=30)
     assert got == [b"to the reader\n"]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+MIB = 1 << 20
+
+
+def test_pieces_go_to_the_temporary_file_and_the_target_is_replaced_only_when_whole(tmp_path):
+    target = tmp_path / "model.json"
+    target.write_text("old", encoding="utf-8")
+    seen: list[tuple[str, int]] = []
+
+    def pieces():
+        yield "x" * (2 * MIB)
+        # Written already (not held until the end), into the temporary file alone.
+        (temp,) = leftovers(tmp_path)
+        seen.append((target.read_text(encoding="utf-8"), (tmp_path / temp).stat().st_size))
+        yield "y" * 10
+
+    write_streamed(pieces(), str(target))
+    assert seen == [("old", 2 * MIB)]
+    assert target.read_text(encoding="utf-8") == "x" * (2 * MIB) + "y" * 10
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_output_that_fails_while_being_made_leaves_the_target_as_it_was(tmp_path, linked):
+    target = tmp_path / "model.json"
+    target.write_text("old", encoding="utf-8")
+    if linked:
+        os.link(target, tmp_path / "other.json")
+
+    def pieces():
+        yield "x" * (2 * MIB)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_streamed(pieces(), str(target))
+    assert target.read_text(encoding="utf-8") == "old"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_hard_link_gets_streamed_pieces_only_once_they_are_whole(tmp_path):
+    first = tmp_path / "first.txt"
+    first.write_text("old", encoding="utf-8")
+    second = tmp_path / "second.txt"
+    os.link(first, second)
+    seen: list[str] = []
+
+    def pieces():
+        yield "a" * (3 * MIB)
+        seen.append(second.read_text(encoding="utf-8"))
+        yield "b"
+
+    write_streamed(pieces(), str(first))
+    assert seen == ["old"]
+    assert second.read_text(encoding="utf-8") == "a" * (3 * MIB) + "b"
+    assert first.stat().st_ino == second.stat().st_ino and first.stat().st_nlink == 2
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fifo_gets_pieces_as_they_come(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    first_read = threading.Event()
+
+    def read() -> None:
+        with open(fifo, "rb") as f:
+            got.append(f.read(MIB))
+            first_read.set()
+            got.append(f.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def pieces():
+        yield b"p" * (2 * MIB)
+        # The reader has the first megabyte before the last piece is even made.
+        assert first_read.wait(timeout=60)
+        yield "q\n"
+
+    write_streamed(pieces(), str(fifo))
+    reader.join(timeout=60)
+    assert b"".join(got) == b"p" * (2 * MIB) + b"q\n"
 
 
 def test_stdout_through_a_symlink_onto_a_socket_is_written_through(tmp_path, archive):

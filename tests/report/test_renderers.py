@@ -87,6 +87,10 @@ def test_inspect_formats_render_the_chosen_images_or_the_whole_model(tmp_path: P
     arm = archive.images[1:]
     found = {"image_findings": image_findings}
     assert text.render(archive, arm, **found) == render_inspect_all(archive, arm, **found) != render_inspect_all(archive, **found)
+    # What the command line writes, in pieces, is what each renders whole.
+    for renderer in (text, whole):
+        for chosen in (None, arm):
+            assert "".join(renderer.stream(archive, chosen, **found)) == renderer.render(archive, chosen, **found)
     doc = json.loads(whole.render(archive, None, **found))
     assert len(doc["images"]) == 2 and doc["images"][0]["image_id"] == archive_to_json(archive)["images"][0]["image_id"]
     picked = json.loads(whole.render(archive, arm, **found))
