@@ -116,7 +116,7 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
                        help="print only the verdict line (the exit status says the rest), as diff -q does")
     group.add_argument("--full-digests", action="store_true", help="show digests whole (default: sha256:2440…0ab1)")
     group.add_argument("--full-paths", action="store_true",
-                       help="name the inputs by the paths given in markdown (default: their file names)")
+                       help="name the inputs by the paths given in markdown and html (default: their file names)")
     group.add_argument("--all-mtimes", action="store_true",
                        help="list the paths that differ only in mtime (default: counted once per step)")
 

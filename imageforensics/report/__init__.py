@@ -38,7 +38,7 @@ RENDERERS: Mapping[str, Renderer] = MappingProxyType({
     "text": Renderer(render_text, frozenset({"max_paths", "color", "width", "full_digests", "all_mtimes"})),
     "json": Renderer(render_json),
     "markdown": Renderer(render_markdown, frozenset({"max_paths", "full_digests", "full_paths", "all_mtimes"})),
-    "html": Renderer(render_html, frozenset({"max_paths", "full_digests", "all_mtimes"})),
+    "html": Renderer(render_html, frozenset({"max_paths", "full_digests", "full_paths", "all_mtimes"})),
 })
 
 
