@@ -12,8 +12,8 @@ Format 2 (written): a finding's ``evidence`` is an object of typed values
 (``"empty_layer_b": true``, ``"blob_size_a": 17920``; absent facts absent),
 and integers beyond 2^53 (epoch nanoseconds) are decimal text, which jq 1.6
 and JavaScript would otherwise round (``evidence_json``). Format 1 (still
-read): evidence as ``[name, text]`` pairs, nanoseconds as numbers. Either
-loads into the same Report.
+read): evidence as ``[name, text]`` pairs, nanoseconds as numbers, a path's
+changes as text (read by ``_format1``). Either loads into the same Report.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from imageforensics.catalogue import REGISTRY
 from imageforensics.errors import InputError
 from imageforensics.evidence_json import evidence_json, json_int, load_evidence_json, load_json_int, load_timestamp2, timestamp_json2
 from imageforensics.findings import Finding
@@ -39,6 +40,7 @@ from imageforensics.untrusted_json import (
     pairs_json,
 )
 from imageforensics.model_json import SEVERITY_NAMES, load_finding, load_timestamp
+from imageforensics.report._format1 import read_details
 from imageforensics.report._values import FORMAT_VERSION, VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 
 FORMAT_NAME = "imageforensics-report"
@@ -140,6 +142,36 @@ def _load_finding2(value: object, where: str) -> Finding:
         raise JsonShapeError(f"{where}.evidence", f"expected the evidence {plain.code} carries: {e}") from None
 
 
+def _load_finding1(value: object, where: str) -> Finding:
+    """A format 1 finding: its evidence text typed as its code declares, a path's changes by ``_format1``."""
+    o = as_object(value, where)
+    code = o.get("code")
+    spec = REGISTRY.get(code) if isinstance(code, str) else None
+    pairs = o.get("evidence")
+    if spec is None or not isinstance(pairs, list):
+        return load_finding(o, where)
+    details: list[tuple[str, str]] = []
+    rest: list[object] = []
+    for pair in pairs:
+        declared = spec.key(pair[0]) if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) \
+            else None
+        if declared is not None and declared.path_changes and isinstance(pair[1], str):
+            details.append((pair[0], pair[1]))
+        else:
+            rest.append(pair)
+    plain = load_finding({**o, "evidence": rest}, where)
+    if not details:
+        return plain
+    read = read_details(plain.code, plain.paths, [text for _, text in sorted(details)])
+    typed = tuple((name, changes) for (name, _), changes in zip(sorted(details), read) if changes is not None)
+    try:
+        return Finding(code=plain.code, severity=plain.severity, summary=plain.summary, side=plain.side,
+                       step_a=plain.step_a, step_b=plain.step_b, created_by=plain.created_by, path=plain.path,
+                       paths=plain.paths, evidence=tuple(sorted(plain.evidence + typed, key=lambda kv: kv[0])))
+    except ValueError as e:
+        raise JsonShapeError(f"{where}.evidence", f"expected the evidence {plain.code} carries: {e}") from None
+
+
 def _load_opt_ns(o: dict[str, Any], key: str, where: str, version: int) -> int | None:
     if version == 1 or o.get(key) is None:
         return get_opt_int(o, key, where)
@@ -186,7 +218,7 @@ def report_from_json(value: object) -> Report:
         b=_load_side(o.get("b"), f"{where}.b"),
         verdict_kind=verdict_kind,
         verdict=get_str(o, "verdict", where),
-        findings=get_each(o, "findings", where, load_finding if version == 1 else _load_finding2),
+        findings=get_each(o, "findings", where, _load_finding1 if version == 1 else _load_finding2),
         steps=get_each(o, "steps", where, lambda v, w: _load_step(v, w, version)),
         options=get_pairs(o, "options", where),
     )
