@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from imageforensics.model_json import archive_to_json
 from imageforensics.read import read_input
 from imageforensics.report import (INSPECT_RENDERERS, RENDERERS, render, render_html, render_inspect_all,
                                    render_inspect_json, render_json, render_markdown, render_text)
+from imageforensics.report._values import Report
 from tests.reportfactory import tomcat_report
 
 
@@ -109,3 +111,62 @@ def test_inspect_json_spells_paths_modes_and_nanoseconds_for_readers(tmp_path: P
         ns = entry.get("mtime_ns")
         if isinstance(ns, int) and ns >= 2**53:
             assert shown["mtime_ns"] == str(ns)
+
+
+def _capped_report() -> Report:
+    """Five path findings of 30 paths each (20 with details), under three steps: every kind of list."""
+    from imageforensics.findings import Finding, Severity, evidence
+    from imageforensics.path_change import PathChange
+
+    def names(tag: str) -> tuple[str, ...]:
+        return tuple(f"/{tag}/d{i % 3}/n{i:02d}zz" for i in range(30))
+
+    chg, mti, hln, ent, mis = (names(t) for t in ("chg", "mti", "hln", "ent", "mis"))
+    return replace(tomcat_report(), findings=(
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=3, step_b=3, paths=chg,
+                evidence=evidence(count=30, fields=(("mode", 30),), **{
+                    f"change_{i:03d}": (PathChange(p, "mode", 0o644, 0o755),) for i, p in enumerate(chg[:20], 1)})),
+        Finding(code="paths-mtime-differ", severity=Severity.INFO, summary="s", step_a=3, step_b=3, paths=mti,
+                evidence=evidence(count=30, fields=(("mtime", 30),), **{
+                    f"change_{i:03d}": (PathChange(p, "mtime", 10**18, 10**18 + 5),) for i, p in enumerate(mti[:20], 1)})),
+        Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary="s", step_a=3, step_b=3, paths=hln,
+                evidence=evidence(count=30, same_content=True, **{
+                    f"change_{i:03d}": (PathChange(p, "hardlinks", ("/hln/other",), ()),)
+                    for i, p in enumerate(hln[:20], 1)})),
+        Finding(code="layer-content-differs", severity=Severity.WARNING, summary="s", step_a=4, step_b=4, paths=ent,
+                evidence=evidence(changed_entries=30, **{
+                    f"entry_{i:03d}": (PathChange(p, "uid", 0, 1),) for i, p in enumerate(ent[:20], 1)})),
+        Finding(code="paths-missing", severity=Severity.ERROR, summary="s", step_a=5, step_b=5, paths=mis,
+                evidence=evidence(count=30, cause="lost", absent_from="B")),
+    ))
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_max_paths_caps_every_list_the_change_tables_and_the_evidence(fmt: str) -> None:
+    report = _capped_report()
+    # Where each finding's paths are listed: its paths, the changes by step (one table per step), its details.
+    lists = {"chg": 2, "mti": 2, "hln": 2, "ent": 3, "mis": 2}
+
+    def shown(max_paths: int) -> dict[str, int]:
+        out = render(report, fmt, max_paths=max_paths, all_mtimes=True)
+        return {tag: len(re.findall(rf"/{tag}/d[0-9]/n[0-9]{{2}}zz", out)) for tag in lists}
+
+    assert shown(0) == dict.fromkeys(lists, 0)
+    for n in (1, 2, 5):
+        for tag, count in shown(n).items():
+            assert n <= count <= n * lists[tag], (fmt, n, tag, count)
+    # Uncapped, every path is there: the caps are what held them back.
+    whole = render(report, fmt, max_paths=1000, all_mtimes=True)
+    assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in whole for tag in lists for i in range(30))
+
+
+def test_the_json_report_stays_whole_whatever_max_paths_says() -> None:
+    """Exact values always in the JSON: it takes no --max-paths, so a loaded report equals the diff's."""
+    from imageforensics.report._json import load_report
+
+    report = _capped_report()
+    with pytest.raises(TypeError):
+        render(report, "json", max_paths=2)
+    text = render(report, "json")
+    assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in text for tag in ("chg", "mti", "hln", "ent", "mis") for i in range(30))
+    assert load_report(text) == report
