@@ -617,7 +617,7 @@ def catalogue() -> tuple[dict[str, object], ...]:
 _JSON_FORMS: dict[type, str] = {bool: "boolean", int: "integer", str: "string", Digest: "digest string (alg:hex)",
                                 Timestamp: "timestamp {raw, ns}",
                                 PathChange: "path change {path, field, a, b} (mode: a_octal, b_octal; "
-                                            "mtime: a_time, b_time)"}
+                                            "mtime: a_time, b_time; report_schema.json $defs.path_change)"}
 
 
 def json_form(k: Key) -> str:
