@@ -64,8 +64,8 @@ def test_render_refuses_a_format_it_does_not_have() -> None:
 
 
 def test_render_refuses_an_option_the_format_does_not_take() -> None:
-    with pytest.raises(TypeError, match=r"^the json report takes no options, not max_paths$"):
-        render(tomcat_report(), "json", max_paths=3)
+    with pytest.raises(TypeError, match=r"^the json report takes max_paths, not color$"):
+        render(tomcat_report(), "json", color=True)
     with pytest.raises(TypeError, match=r"^the markdown report takes all_mtimes, full_digests, full_paths, max_paths, not color, width$"):
         render(tomcat_report(), "markdown", color=True, width=3)
 
@@ -160,13 +160,26 @@ def test_max_paths_caps_every_list_the_change_tables_and_the_evidence(fmt: str) 
     assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in whole for tag in lists for i in range(30))
 
 
-def test_the_json_report_stays_whole_whatever_max_paths_says() -> None:
-    """Exact values always in the JSON: it takes no --max-paths, so a loaded report equals the diff's."""
+def test_the_json_report_is_whole_unless_max_paths_cuts_every_list_and_says_so() -> None:
+    """Exact values in the JSON by default; --max-paths N cuts its lists as the other formats do, and says so."""
     from imageforensics.report._json import load_report
 
     report = _capped_report()
-    with pytest.raises(TypeError):
-        render(report, "json", max_paths=2)
+    tags = ("chg", "mti", "hln", "ent", "mis")
     text = render(report, "json")
-    assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in text for tag in ("chg", "mti", "hln", "ent", "mis") for i in range(30))
-    assert load_report(text) == report
+    assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in text for tag in tags for i in range(30))
+    assert "max_paths" not in json.loads(text) and load_report(text) == report
+    for n in (0, 2):
+        doc = json.loads(render(report, "json", max_paths=n))
+        assert doc["max_paths"] == n
+        for f in doc["findings"]:
+            assert len(f["paths"]) == n
+            details = [v for k, v in f["evidence"].items() if k.startswith(("change_", "entry_"))]
+            assert len(details) <= n and all(v[0]["path"] in f["paths"] for v in details)
+            assert f["evidence"].get("count", 30) == 30  # the counts still say how many there are
+        assert sum(len(re.findall(rf"/{tag}/d[0-9]/n[0-9]{{2}}zz", json.dumps(doc))) for tag in tags) <= 3 * 5 * n
+        loaded = load_report(render(report, "json", max_paths=n))
+        assert [list(f.paths) for f in loaded.findings] == [f["paths"] for f in doc["findings"]]
+    # The same paths as the other formats show.
+    kept = json.loads(render(report, "json", max_paths=2))["findings"][4]["paths"]
+    assert all(p in render(report, "text", max_paths=2) for p in kept)
