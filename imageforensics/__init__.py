@@ -16,7 +16,9 @@ reads two in parallel. Every error this library raises on purpose is an
 ``ImageForensicsError``.
 
 Diffing: ``diff_images`` compares two images already read; ``diff_inputs``
-reads and compares two inputs as the command line does.
+reads and compares two inputs as the command line does. A path finding's
+details are typed: each ``PathChange`` says one field of one path and its
+value in A and in B.
 
 Reporting: ``render`` writes a ``Report`` in any of the formats of the
 ``RENDERERS`` table (text, json, markdown, html); ``load_report`` reads a JSON
@@ -32,6 +34,7 @@ from imageforensics.errors import (ImageForensicsError, InputError, LimitError, 
                                    ToolMissingError)
 from imageforensics.findings import Finding, Severity
 from imageforensics.options import DiffOptions, Limits, ReadOptions
+from imageforensics.path_change import PathChange
 from imageforensics.model import Archive, Digest, FileEntry, HistoryStep, Image, Layer, Platform, RunConfig
 from imageforensics.read import Chosen, choose, choose_pair, read_input, select_image
 from imageforensics.report import RENDERERS, InputSide, Report, StepRow, load_report, render
@@ -65,6 +68,7 @@ __all__ = [
     "Layer",
     "LimitError",
     "Limits",
+    "PathChange",
     "Platform",
     "RENDERERS",
     "ReadOptions",

@@ -8,10 +8,13 @@ here (a code's ``category``, whether it names a ``cause``), never from a list
 of codes of their own, so a new code gets the treatment of its category.
 
 Evidence values are typed (int, bool, str, Digest, Timestamp, pairs and
-tuples of those). Their text — in every report and in the JSON (format 1)
-and snapshots, as ``[key, value]`` string pairs — comes from one function,
-``evidence_text``, and ``parse_evidence_text`` is its inverse at the parse
-boundary (snapshots and JSON reports from elsewhere).
+tuples of those, and a path's changes as a tuple of ``PathChange``). Their
+text — in every report and in the JSON (format 1) and snapshots, as ``[key,
+value]`` string pairs — comes from one function, ``evidence_text``, and
+``parse_evidence_text`` is its inverse at the parse boundary (snapshots and
+JSON reports from elsewhere). A path's changes are the exception: their text
+is for people (a hostile name may hold ``"; "`` or ``" → "``), so they are
+written and read typed (the JSON report's format 2), never from text.
 
 Codes are stable kebab-case names, never renamed once released.
 """
@@ -27,6 +30,7 @@ from types import MappingProxyType
 from typing import Union
 
 from imageforensics.digest import Digest
+from imageforensics.path_change import PathChange, changes_text
 from imageforensics.timestamp import Timestamp, format_duration
 
 
@@ -81,11 +85,12 @@ class Category(enum.Enum):
 
 # ---- evidence keys -------------------------------------------------------------
 
-EvidenceScalar = Union[bool, int, str, Digest, Timestamp]
+EvidenceScalar = Union[bool, int, str, Digest, Timestamp, PathChange]
 EvidenceItem = Union[EvidenceScalar, tuple[Union[EvidenceScalar, None], Union[EvidenceScalar, None]]]
 EvidenceValue = Union[EvidenceItem, tuple[EvidenceItem, ...]]
 
-_TYPE_NAMES: dict[type, str] = {bool: "bool", int: "int", str: "str", Digest: "Digest", Timestamp: "Timestamp"}
+_TYPE_NAMES: dict[type, str] = {bool: "bool", int: "int", str: "str", Digest: "Digest", Timestamp: "Timestamp",
+                                PathChange: "PathChange"}
 _CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)")
 _NUMBERED = re.compile(r"(.+)_([0-9]{3})")
 
@@ -100,7 +105,9 @@ class Key:
     renderers group by it), shown under ``label``. A ``numbered`` key is a
     family ``name_001``, ``name_002``… (details listed in order). A key with
     ``duration_of`` is not given: it is shown as the duration of that key's
-    nanoseconds.
+    nanoseconds. A key of ``PathChange`` items holds one path's changes, at
+    least one, all of that path (``inner`` comes between the path and them in
+    their text).
     """
 
     name: str
@@ -132,7 +139,16 @@ class Key:
             return False
         if self.separator is None:
             return self._item_ok(value)
-        return type(value) is tuple and all(self._item_ok(v) for v in value)
+        if type(value) is not tuple or not all(self._item_ok(v) for v in value):
+            return False
+        if self.parts == (PathChange,):
+            return bool(value) and all(c.path == value[0].path for c in value)
+        return True
+
+    @property
+    def path_changes(self) -> bool:
+        """Whether the value is one path's changes (a tuple of ``PathChange``)."""
+        return self.parts == (PathChange,)
 
     def _item_ok(self, value: object) -> bool:
         if len(self.parts) == 1:
@@ -184,6 +200,8 @@ def evidence_text(k: Key, value: EvidenceValue) -> str:
     if k.separator is None:
         return _item_text(k, value)
     assert isinstance(value, tuple)
+    if k.path_changes:
+        return changes_text(value, k.inner)  # type: ignore[arg-type]
     return k.separator.join(_item_text(k, item) for item in value)
 
 
@@ -223,6 +241,8 @@ def parse_evidence_text(k: Key, text: str) -> EvidenceValue:
     """The typed value whose ``evidence_text`` is ``text``; ValueError when there is none."""
     if k.duration_of:
         raise ValueError("is shown from another key, not given")
+    if k.path_changes:
+        raise ValueError("a path's changes are read typed, not from text")
     if k.separator is None:
         value: EvidenceValue = _parse_item(k, text)
     else:
@@ -300,8 +320,9 @@ _LINK = key("target")
 # What aligned layers' entries say (layer-content-differs, layer-bytes-differ, layer-differs-ignored).
 _ENTRIES = (sided("diff_id", Digest), sided("entries", int), key("changed_entries", int), key("ignored_changes", int),
             key("mtime_only", bool), key("builder_artefacts", int))
-_PATHS_CHANGED = (key("count", int), key("fields", str, int, separator=", ", inner=" "),
-                  key("change", numbered=True))
+# One path's changes, in the order its finding lists the paths (``/app/run.sh: mode 0644 → 0755``).
+_CHANGE = key("change", PathChange, separator="; ", inner=": ", numbered=True)
+_PATHS_CHANGED = (key("count", int), key("fields", str, int, separator=", ", inner=" "), _CHANGE)
 _ONLY_ONE_SIDE = (key("layer_index", int), key("diff_id", Digest), key("layer_size", int), key("entries", int))
 
 # In this order: the verdict names metadata differences in the order their codes are listed.
@@ -471,7 +492,8 @@ _CODES: tuple[CodeSpec, ...] = (
           key("field"), each_side(), on_side("only_in", "A"), on_side("only_in", "B"), key("changed")),
     _code("layer-content-differs", WARNING, Category.CONTENT,
           "aligned steps whose layers have different diff_ids, with the entry-level changes inside them",
-          *_ENTRIES, key("entry", numbered=True), also=(INFO,), phrase="file mtimes inside {n} layer(s)"),
+          *_ENTRIES, key("entry", PathChange, separator="; ", inner=": changed: ", numbered=True), also=(INFO,),
+          phrase="file mtimes inside {n} layer(s)"),
     # mtimes are said once per pair of writing steps, here (their layers' findings leave them out).
     _code("paths-mtime-differ", INFO, Category.TIMES, "paths in both that differ only in mtime", *_PATHS_CHANGED,
           phrase="file mtimes ({n} group(s) of paths)"),
@@ -479,7 +501,7 @@ _CODES: tuple[CodeSpec, ...] = (
     _code("paths-hardlinks-differ", INFO, Category.METADATA,
           "paths in both whose names of one file differ (a hardlink in one image, a copy or a link to another "
           "name in the other), grouped by the writing steps; content, size and mode are compared as paths-changed",
-          key("count", int), key("same_content", bool), key("change", numbered=True),
+          key("count", int), key("same_content", bool), _CHANGE,
           phrase="hardlink structure ({n} group(s) of paths)"),
     _code("packages-differ", WARNING, Category.CONTENT,
           "installed packages differ (from the layers' dpkg, apk, rpm, pip and npm databases), one finding per pair "
@@ -593,7 +615,9 @@ def catalogue() -> tuple[dict[str, object], ...]:
 
 
 _JSON_FORMS: dict[type, str] = {bool: "boolean", int: "integer", str: "string", Digest: "digest string (alg:hex)",
-                                Timestamp: "timestamp {raw, ns}"}
+                                Timestamp: "timestamp {raw, ns}",
+                                PathChange: "path change {path, field, a, b} (mode: a_octal, b_octal; "
+                                            "mtime: a_time, b_time; report_schema.json $defs.path_change)"}
 
 
 def json_form(k: Key) -> str:

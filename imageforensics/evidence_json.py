@@ -12,6 +12,14 @@ JSON numbers are exact only up to 2^53 in JavaScript and in jq 1.6, and
 epoch nanoseconds are far beyond it (2021 is 1.6 × 10^18), so an integer whose
 magnitude reaches 2^53 is written as its decimal text (``json_int``); the
 loader takes either form (``load_json_int``).
+
+A path's change (``PathChange``) is an object ``{"path", "field", "a", "b"}``
+with its values typed by the field: sizes, owners and modes as numbers, a
+mode's octal text beside it (``"a_octal": "0644"``), an mtime's nanoseconds
+(as text beyond 2^53) with its RFC 3339 text beside them (``"a_time"``), a
+content digest whole (``null`` where an entry has none), a device as
+``[major, minor]``, xattrs as ``[name, value]`` pairs, the other names of a
+file as an array.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from typing import Any
 
 from imageforensics.catalogue import EvidenceItem, EvidenceScalar, EvidenceValue, Key, code_spec
 from imageforensics.digest import Digest
-from imageforensics.timestamp import Timestamp
+from imageforensics.path_change import CHANGE_FIELDS, ChangeValue, PathChange
+from imageforensics.timestamp import Timestamp, format_instant
 from imageforensics.untrusted_json import JsonShapeError
 
 # 2^53: the first integer a double cannot tell from its neighbour.
@@ -61,6 +70,92 @@ def load_timestamp2(value: object, where: str) -> Timestamp:
     return Timestamp(raw, ns)
 
 
+# The text written beside a field's exact value, under ``a_<suffix>`` and ``b_<suffix>``.
+_BESIDE: dict[str, tuple[str, Any]] = {"mode": ("octal", lambda v: f"{v:04o}"), "mtime": ("time", format_instant)}
+
+
+def _change_value_json(field: str, v: ChangeValue) -> Any:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return json_int(v)
+    if isinstance(v, Digest):
+        return str(v)
+    return [list(p) if isinstance(p, tuple) else p for p in v]
+
+
+def path_change_json(c: PathChange) -> dict[str, Any]:
+    """``{"path", "field", "a", "b"}`` (and the text beside a mode or an mtime), values typed by the field."""
+    out: dict[str, Any] = {"path": c.path, "field": c.field,
+                           "a": _change_value_json(c.field, c.a), "b": _change_value_json(c.field, c.b)}
+    beside = _BESIDE.get(c.field)
+    if beside is not None:
+        suffix, text = beside
+        out[f"a_{suffix}"], out[f"b_{suffix}"] = text(c.a), text(c.b)
+    return out
+
+
+def _load_change_value(field: str, v: object, where: str) -> ChangeValue:
+    if field in ("size", "mode", "uid", "gid", "mtime"):
+        return load_json_int(v, where)
+    if field == "content":
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise JsonShapeError(where, "expected a digest such as sha256:<64 hex>, or null")
+        try:
+            return Digest.parse(v)
+        except ValueError:
+            return v  # a snapshot's content digest that is none, kept as text
+    if field == "device":
+        if not isinstance(v, list) or len(v) != 2:
+            raise JsonShapeError(where, "expected [major, minor]")
+        return (load_json_int(v[0], f"{where}[0]"), load_json_int(v[1], f"{where}[1]"))
+    if field == "xattrs":
+        if not isinstance(v, list) or not all(isinstance(p, list) and len(p) == 2
+                                              and all(isinstance(s, str) for s in p) for p in v):
+            raise JsonShapeError(where, "expected an array of [name, value] strings")
+        return tuple((p[0], p[1]) for p in v)
+    if field == "hardlinks":
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            raise JsonShapeError(where, "expected an array of paths")
+        return tuple(v)
+    if field == "presence":
+        if type(v) is not bool:
+            raise JsonShapeError(where, "expected true or false")
+        return v
+    if not isinstance(v, str):
+        raise JsonShapeError(where, "expected a string")
+    return v
+
+
+def load_path_change(value: object, where: str) -> PathChange:
+    """A path change written by ``path_change_json``; JsonShapeError naming what is wrong."""
+    if not isinstance(value, dict):
+        raise JsonShapeError(where, "expected a path change {path, field, a, b}")
+    field = value.get("field")
+    if field not in CHANGE_FIELDS:
+        raise JsonShapeError(f"{where}.field", f"expected one of {', '.join(CHANGE_FIELDS)}")
+    beside = _BESIDE.get(str(field))
+    names = {"path", "field", "a", "b"} | ({f"a_{beside[0]}", f"b_{beside[0]}"} if beside else set())
+    if set(value) != names:
+        raise JsonShapeError(where, f"expected exactly {', '.join(sorted(names))}")
+    path = value["path"]
+    if not isinstance(path, str):
+        raise JsonShapeError(f"{where}.path", "expected a string")
+    a = _load_change_value(str(field), value["a"], f"{where}.a")
+    b = _load_change_value(str(field), value["b"], f"{where}.b")
+    if beside is not None:
+        suffix, text = beside
+        for side, v in (("a", a), ("b", b)):
+            if value[f"{side}_{suffix}"] != text(v):
+                raise JsonShapeError(f"{where}.{side}_{suffix}", f"expected {text(v)!r}, the {suffix} of {side}")
+    try:
+        return PathChange(path, field, a, b)
+    except ValueError as e:
+        raise JsonShapeError(where, f"expected a path change: {e}") from None
+
+
 def _scalar_json(value: EvidenceScalar | None) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -68,6 +163,8 @@ def _scalar_json(value: EvidenceScalar | None) -> Any:
         return json_int(value)
     if isinstance(value, Digest):
         return str(value)
+    if isinstance(value, PathChange):
+        return path_change_json(value)
     return timestamp_json2(value)
 
 
@@ -113,6 +210,8 @@ def _load_scalar(kind: type, value: object, nullable: bool, where: str) -> Evide
             raise JsonShapeError(where, "expected a digest such as sha256:<64 hex>") from None
     if kind is Timestamp:
         return load_timestamp2(value, where)
+    if kind is PathChange:
+        return load_path_change(value, where)
     raise JsonShapeError(where, f"expected {'null or ' if nullable else ''}{kind.__name__}")
 
 
@@ -142,7 +241,10 @@ def load_evidence_json(code: str, value: object, where: str) -> tuple[tuple[str,
         if declared.separator is None:
             typed.append((name, _load_item(declared, raw, at)))
         elif isinstance(raw, list):
-            typed.append((name, tuple(_load_item(declared, v, f"{at}[{i}]") for i, v in enumerate(raw))))
+            items = tuple(_load_item(declared, v, f"{at}[{i}]") for i, v in enumerate(raw))
+            if declared.path_changes and not declared.accepts(items):
+                raise JsonShapeError(at, "expected one path's changes: at least one, all of one path")
+            typed.append((name, items))
         else:
             raise JsonShapeError(at, "expected an array")
     return tuple(typed)

@@ -2,8 +2,8 @@
 
 A finding has a registered code (``catalogue``), a severity, the history
 step(s) or path it concerns, and its evidence as sorted (name, value) pairs of
-typed values: ints, bools, strs, digests, timestamps and tuples of those, as
-the code declares them. A finding that breaks its code's declaration is
+typed values: ints, bools, strs, digests, timestamps, tuples of those and a
+path's changes (``PathChange``), as the code declares them. A finding that breaks its code's declaration is
 refused when it is made, so nothing downstream meets an unknown code or has
 to read a number back out of text.
 """
@@ -45,6 +45,7 @@ class Finding:
         if self.severity not in spec.severities:
             raise ValueError(f"{self.code} is never {self.severity.name}")
         previous = ""
+        listed: frozenset[str] | None = None
         for i, (name, value) in enumerate(self.evidence):
             declared = spec.key(name)
             if declared is None:
@@ -52,6 +53,12 @@ class Finding:
             if not declared.accepts(value):
                 raise ValueError(f"{self.code} evidence {name} must be of type {declared.type_name}, "
                                  f"not {type(value).__name__} {str(value)[:40]!r}")
+            if declared.path_changes:
+                # A path's changes are of a path the finding lists.
+                listed = frozenset(self.paths) if listed is None else listed
+                changed = value[0].path  # type: ignore[index,union-attr]
+                if changed not in listed:
+                    raise ValueError(f"{self.code} evidence {name} is of {changed[:80]!r}, a path it does not list")
             if i and name <= previous:
                 raise ValueError(f"{self.code} evidence is not sorted by name or repeats {name!r}")
             previous = name

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from imageforensics.catalogue import REGISTRY, CodeSpec, Key
 from imageforensics.digest import Digest
 from imageforensics.findings import Finding, Severity, evidence
+from imageforensics.path_change import LINK_NAMES, PathChange
 from imageforensics.report._values import VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 from imageforensics.timestamp import Timestamp
 
@@ -209,23 +210,57 @@ def _value(k: Key) -> st.SearchStrategy[object]:
     return item if k.separator is None else st.lists(item, max_size=4).map(tuple)
 
 
+_ns = st.integers(-(10**19), 10**19)
+_CHANGE_VALUES: dict[str, st.SearchStrategy[object]] = {
+    "kind": hostile_text, "linkname": hostile_text, "hardlink": hostile_text,
+    "size": st.integers(0, 10**13), "mode": st.integers(0, 0o7777), "uid": st.integers(0, 2**32),
+    "gid": st.integers(0, 2**32), "mtime": _ns,
+    "content": st.one_of(st.none(), _DIGESTS, st.just("not a digest")),
+    "device": st.tuples(st.integers(0, 2**32), st.integers(0, 2**32)),
+    "xattrs": st.lists(st.tuples(hostile_text, hostile_text), max_size=2).map(tuple),
+    "hardlinks": st.lists(hostile_text, max_size=LINK_NAMES).map(tuple),
+}
+
+
 @st.composite
-def findings_of(draw: st.DrawFn, spec: CodeSpec) -> Finding:
-    """A valid finding of one registered code: any subset of its declared evidence, with hostile text."""
+def path_changes_of(draw: st.DrawFn, path: str) -> tuple[PathChange, ...]:
+    """One path's changes: a few fields, each with two different values of its type (or its presence alone)."""
+    if draw(st.integers(0, 5)) == 0:
+        side = draw(st.booleans())
+        return (PathChange(path, "presence", side, not side),)
+    out: list[PathChange] = []
+    for name in draw(st.lists(st.sampled_from(sorted(_CHANGE_VALUES)), min_size=1, max_size=4, unique=True)):
+        a, b = draw(_CHANGE_VALUES[name]), draw(_CHANGE_VALUES[name])
+        if a == b and name != "hardlinks":
+            continue
+        out.append(PathChange(path, name, a, b))  # type: ignore[arg-type]
+    return tuple(out) or (PathChange(path, "uid", 0, 1),)
+
+
+@st.composite
+def findings_of(draw: st.DrawFn, spec: CodeSpec, typed_changes: bool = False) -> Finding:
+    """A valid finding of one registered code: any subset of its declared evidence, with hostile text.
+
+    A path's changes (read typed, never from text) only with ``typed_changes``.
+    """
+    paths = draw(st.lists(hostile_text, max_size=12).map(tuple))
     values: dict[str, object] = {}
     for k in spec.keys:
-        if k.duration_of:
+        if k.duration_of or (k.path_changes and not (typed_changes and paths)):
             continue
         for n in range(draw(st.integers(0, 3)) if k.numbered else int(draw(st.booleans()))):
-            values[f"{k.name}_{n + 1:03d}" if k.numbered else k.name] = draw(_value(k))
+            value = draw(path_changes_of(draw(st.sampled_from(paths)))) if k.path_changes else draw(_value(k))
+            values[f"{k.name}_{n + 1:03d}" if k.numbered else k.name] = value
     return Finding(code=spec.code, severity=draw(st.sampled_from(spec.severities)), summary=draw(hostile_text),
                    side=draw(st.sampled_from(["", "A", "B"])), step_a=draw(_opt_int), step_b=draw(_opt_int),
-                   created_by=draw(hostile_text), path=draw(hostile_text),
-                   paths=draw(st.lists(hostile_text, max_size=12).map(tuple)),
+                   created_by=draw(hostile_text), path=draw(hostile_text), paths=paths,
                    evidence=tuple(sorted(values.items())))  # type: ignore[arg-type]
 
 
-findings = st.sampled_from(sorted(REGISTRY.values(), key=lambda s: s.code)).flatmap(findings_of)
+_SPECS = sorted(REGISTRY.values(), key=lambda s: s.code)
+# Findings whose evidence reads back from its text (snapshots, format 1), and those of reports (typed changes too).
+findings = st.sampled_from(_SPECS).flatmap(findings_of)
+report_findings = st.sampled_from(_SPECS).flatmap(lambda s: findings_of(s, typed_changes=True))
 
 _SAMPLE = {int: 1, bool: True, str: "x", Digest: Digest.sha256("ab" * 32),
            Timestamp: Timestamp.parse("2021-02-04T15:19:27Z")}
@@ -235,8 +270,8 @@ def sample_evidence(spec: CodeSpec) -> tuple[tuple[str, object], ...]:
     """One value of its type for every key a code declares (the first of a numbered family)."""
     values: dict[str, object] = {}
     for k in spec.keys:
-        if k.duration_of:
-            continue
+        if k.duration_of or k.path_changes:
+            continue  # a path's changes need a path the finding lists
         item = _SAMPLE[k.parts[0]] if len(k.parts) == 1 else tuple(_SAMPLE[t] for t in k.parts)
         values[f"{k.name}_001" if k.numbered else k.name] = item if k.separator is None else (item, item)
     return tuple(sorted(values.items()))
@@ -258,5 +293,5 @@ input_sides = st.builds(
 
 reports = st.builds(
     Report, tool_version=hostile_text, a=input_sides, b=input_sides, verdict_kind=st.sampled_from(VERDICT_KINDS),
-    verdict=hostile_text, findings=st.lists(findings, max_size=6).map(tuple),
+    verdict=hostile_text, findings=st.lists(report_findings, max_size=6).map(tuple),
     steps=st.lists(step_rows, max_size=8).map(tuple), options=_pairs)

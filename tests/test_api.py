@@ -46,6 +46,13 @@ def test_every_public_name_exists_and_has_a_docstring() -> None:
             assert _own_docstring(obj), f"{name} has no docstring"
 
 
+def test_a_path_findings_details_are_public_typed_changes() -> None:
+    report = imageforensics.diff_inputs(str(SAMPLES / "mode-a.tar"), str(SAMPLES / "mode-b.tar"))
+    [changed] = [f for f in report.findings if f.code == "paths-changed"]
+    assert changed.evidence_value("change_001")[0] == imageforensics.PathChange(
+        "/usr/local/bin/tool", "mode", 0o755, 0o700)
+
+
 def test_dir_shows_the_public_names() -> None:
     assert dir(imageforensics) == sorted(imageforensics.__all__)
     assert "read" not in dir(imageforensics) and "diff_inputs" in dir(imageforensics)

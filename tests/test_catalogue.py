@@ -18,6 +18,7 @@ from imageforensics.diff._verdict import decide_verdict
 from imageforensics.digest import Digest
 from imageforensics.findings import Finding, Severity, evidence, evidence_from_texts, evidence_texts, sort_findings
 from imageforensics.model_json import finding_json, load_finding
+from imageforensics.path_change import PathChange
 from imageforensics.timestamp import Timestamp
 from imageforensics.untrusted_json import JsonShapeError
 from tests.reportfactory import findings, sample_evidence
@@ -50,7 +51,28 @@ def test_an_undeclared_evidence_key_fails_at_construction() -> None:
     for name in ("entry", "entry_1", "entry_0001"):
         with pytest.raises(ValueError, match="declares no evidence"):
             Finding(code="layer-content-differs", severity=Severity.WARNING, summary="", evidence=((name, "x"),))
-    Finding(code="layer-content-differs", severity=Severity.WARNING, summary="", evidence=(("entry_017", "/x: y"),))
+    Finding(code="layer-content-differs", severity=Severity.WARNING, summary="", paths=("/x",),
+            evidence=(("entry_017", (PathChange("/x", "presence", True, False),)),))
+
+
+@pytest.mark.parametrize("code_spec_", [s for s in ALL_SPECS if any(k.path_changes for k in s.keys)],
+                         ids=lambda s: s.code)
+def test_a_paths_changes_are_typed_shown_as_text_and_never_read_from_it(code_spec_) -> None:
+    from imageforensics.evidence_json import evidence_json, load_evidence_json
+
+    declared = next(k for k in code_spec_.keys if k.path_changes)
+    changes = (PathChange("/app/run.sh", "mode", 0o644, 0o755), PathChange("/app/run.sh", "uid", 0, 1000))
+    f = Finding(code=code_spec_.code, severity=code_spec_.severity, summary="", paths=("/app/run.sh",),
+                evidence=((f"{declared.name}_001", changes),))
+    text = evidence_texts(f)[0].text
+    assert text == f"/app/run.sh{declared.inner}mode 0644 → 0755; uid 0 → 1000"
+    with pytest.raises(ValueError, match="read typed, not from text"):
+        parse_evidence_text(declared, text)
+    written = evidence_json(f.code, f.evidence)
+    assert written[f"{declared.name}_001"] == [
+        {"path": "/app/run.sh", "field": "mode", "a": 420, "b": 493, "a_octal": "0644", "b_octal": "0755"},
+        {"path": "/app/run.sh", "field": "uid", "a": 0, "b": 1000}]
+    assert load_evidence_json(f.code, written, "e") == f.evidence
 
 
 @pytest.mark.parametrize(("code", "name", "value"), [

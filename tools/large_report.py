@@ -17,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imageforensics.digest import Digest  # noqa: E402
 from imageforensics.findings import Finding, Severity, evidence  # noqa: E402
+from imageforensics.path_change import PathChange  # noqa: E402
 from imageforensics.report import InputSide, LayerSide, Report, StepRow  # noqa: E402
-from imageforensics.timestamp import NS, Timestamp, format_instant  # noqa: E402
+from imageforensics.timestamp import NS, Timestamp  # noqa: E402
 
 _T0 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
 _DETAILS = 20
@@ -63,8 +64,9 @@ def large_report(entries: int = 400_000, steps: int = 40) -> Report:
     changed = tuple(f"/srv/www/{i // 500:04d}/page-{i:07d}.html" for i in range(entries // 4))
     dirs = tuple(f"/srv/cache/{i:07d}" for i in range(entries - len(missing) - len(changed)))
     copy = "COPY rootfs / # buildkit"
-    mode_details = {f"change_{k:03d}": f"{p}: mode 0644 → 0755" for k, p in enumerate(changed[:_DETAILS], 1)}
-    mtime_details = {f"change_{k:03d}": f"{p}: mtime {format_instant(_T0)} → {format_instant(_T0 + 28 * NS)} (+28 s)"
+    mode_details = {f"change_{k:03d}": (PathChange(p, "mode", 0o644, 0o755),)
+                    for k, p in enumerate(changed[:_DETAILS], 1)}
+    mtime_details = {f"change_{k:03d}": (PathChange(p, "mtime", _T0, _T0 + 28 * NS),)
                      for k, p in enumerate(dirs[:_DETAILS], 1)}
     findings = (
         Finding(code="step-wrongly-empty", severity=Severity.ERROR, step_a=30, step_b=30, created_by=copy,

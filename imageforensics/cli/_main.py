@@ -116,7 +116,7 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
                        help="print only the verdict line (the exit status says the rest), as diff -q does")
     group.add_argument("--full-digests", action="store_true", help="show digests whole (default: sha256:2440…0ab1)")
     group.add_argument("--full-paths", action="store_true",
-                       help="name the inputs by the paths given in markdown (default: their file names)")
+                       help="name the inputs by the paths given in markdown and html (default: their file names)")
     group.add_argument("--all-mtimes", action="store_true",
                        help="list the paths that differ only in mtime (default: counted once per step)")
 
@@ -177,7 +177,8 @@ def _add_diff(parser: argparse.ArgumentParser) -> None:
     _output_options(parser, tuple(RENDERERS), what="report")
     _filter_options(parser)
     _fail_on_option(parser, "without it, as diff(1): 1 when the images differ")
-    parser.add_argument("--max-paths", type=_count, default=None, metavar="N", help="paths listed per finding, 0 for none (default 10 text, 50 markdown, 200 html)")
+    parser.add_argument("--max-paths", type=_count, default=None, metavar="N",
+                        help="paths listed per finding, 0 for none (default 10 text, 50 markdown, 200 html; json: all)")
     parser.add_argument("--color", nargs="?", const="always", choices=("auto", "always", "never"), default="auto",
                         help="colour in text output; a bare --color means always (auto: only on a terminal, "
                              "and never with NO_COLOR set to anything but the empty string)")

@@ -2,7 +2,7 @@
 
 ``/app/run.sh mode 0644 → 0755``, ``/app/current → v3 (was v1)``,
 ``/app/index.html content``: the kind of change, with the values a reader
-needs and no digest or raw nanoseconds (``describe_change`` writes those,
+needs and no digest or raw nanoseconds (``path_changes`` keeps those,
 for the evidence).
 """
 

@@ -42,7 +42,7 @@ from typing import cast
 
 from imageforensics.model import FileEntry
 from imageforensics.options import Limits
-from imageforensics.timestamp import format_duration, format_instant
+from imageforensics.path_change import PathChange, content_value
 from imageforensics.rootfs import Resolved, RootLinks
 
 # Fields compared between two entries, in report order.
@@ -302,26 +302,22 @@ def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False,
     return tuple(f for f in out if f not in ignore) if ignore else tuple(out)
 
 
-def describe_change(a: FileEntry, b: FileEntry, fields: Iterable[str]) -> str:
-    """Exact before → after values of the changed fields, e.g. ``mode 0644 → 0755``; times as times and a delta."""
-    parts = []
+def path_changes(path: str, a: FileEntry, b: FileEntry, fields: Iterable[str]) -> tuple[PathChange, ...]:
+    """The exact A and B values of the changed ``fields`` (ENTRY_FIELDS' names) of ``path``, in their order.
+
+    ``hardlinks`` is left out: the finding on link structure says it, knowing both filesystems.
+    """
+    out: list[PathChange] = []
     for name in fields:
-        if name == "mode":
-            parts.append(f"mode {a.mode:04o} → {b.mode:04o}")
-        elif name == "device":
-            parts.append(f"device {a.devmajor},{a.devminor} → {b.devmajor},{b.devminor}")
+        if name == "device":
+            out.append(PathChange(path, "device", (a.devmajor, a.devminor), (b.devmajor, b.devminor)))
         elif name == "mtime":
-            parts.append(f"mtime {format_instant(a.mtime_ns)} → {format_instant(b.mtime_ns)} "
-                         f"({format_duration(b.mtime_ns - a.mtime_ns)})")
-        elif name == "xattrs":
-            parts.append(f"xattrs {dict(a.xattrs)} → {dict(b.xattrs)}")
-        elif name == "hardlinks":
-            continue  # said by the finding on link structure, which knows both filesystems
+            out.append(PathChange(path, "mtime", a.mtime_ns, b.mtime_ns))
         elif name == "content_digest":
-            parts.append(f"content {a.content_digest or '-'} → {b.content_digest or '-'}")
-        else:
-            parts.append(f"{name} {getattr(a, name)} → {getattr(b, name)}")
-    return "; ".join(parts)
+            out.append(PathChange(path, "content", content_value(a.content_digest), content_value(b.content_digest)))
+        elif name in ("kind", "size", "mode", "uid", "gid", "linkname", "xattrs"):
+            out.append(PathChange(path, name, getattr(a, name), getattr(b, name)))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ diff(A, B) at the same severity:
   B"). Only this is an ERROR: content that vanished without a step that
   removed it.
 
-Beside the findings, each path's change in a few words (``PathChange``), for
+Beside the findings, each path's change in a few words (``ChangeInWords``), for
 the verdict to name what changed.
 """
 
@@ -27,10 +27,11 @@ from imageforensics.diff._artefacts import split_builder_artefacts
 from imageforensics.diff._align import REASON_INSTRUCTION, REASON_LAYER, Pair, Unit, effective_diff_id, image_units, layer_count
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity, evidence
-from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, describe_change,
-                                    linked_names, merge_layers, path_matcher)
+from imageforensics.diff._merged_fs import (FilesystemDelta, MergedFilesystem, compare_filesystems, linked_names,
+                                            merge_layers, path_changes, path_matcher)
 from imageforensics.model import FileEntry, Image
 from imageforensics.options import DiffOptions
+from imageforensics.path_change import LINK_NAMES, PathChange, changes_text
 from imageforensics.diff._change_words import change_words
 from imageforensics.diff._steps import MAX_DETAILS
 from imageforensics.untrusted import escape
@@ -41,7 +42,7 @@ LOST, REMOVED, ADDED = "lost", "removed", "added"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PathChange:
+class ChangeInWords:
     """One path's change in the words the verdict quotes: ``/app/run.sh`` and ``mode 0644 → 0755``.
 
     ``count`` is how many paths it stands for (a deleted directory with its
@@ -62,7 +63,7 @@ class FilesystemComparison:
     """The filesystem findings and the changes they hold, path by path (sorted by path)."""
 
     findings: tuple[Finding, ...] = ()
-    changes: tuple[PathChange, ...] = ()
+    changes: tuple[ChangeInWords, ...] = ()
 
 
 def layer_entries(image: Image, other: Image, unit: Unit) -> tuple[FileEntry, ...] | None:
@@ -207,18 +208,18 @@ def _only_one_side(own: _Side, other: _Side, cause: str, step: int, other_step: 
                    paths=tuple("/" + p for p in paths), evidence=evidence(**values))
 
 
-def _subtree_changes(paths: list[str], words: str, lost: bool) -> list[PathChange]:
+def _subtree_changes(paths: list[str], words: str, lost: bool) -> list[ChangeInWords]:
     """One change per topmost path: a directory stands for its subtree (``/app/old/``, 3 paths)."""
-    out: list[PathChange] = []
+    out: list[ChangeInWords] = []
     top: str | None = None
     for p in sorted(paths):
         if top is not None and p.startswith(top + "/"):
             last = out[-1]
-            out[-1] = PathChange(path=last.path if last.path.endswith("/") else last.path + "/", words=last.words,
+            out[-1] = ChangeInWords(path=last.path if last.path.endswith("/") else last.path + "/", words=last.words,
                                  count=last.count + 1, lost=lost)
             continue
         top = p
-        out.append(PathChange(path="/" + p, words=words, lost=lost))
+        out.append(ChangeInWords(path="/" + p, words=words, lost=lost))
     return out
 
 
@@ -235,7 +236,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
     side_a = _Side("A", fa, step_of_a, by_step_a, pair_of_a)
     side_b = _Side("B", fb, step_of_b, by_step_b, pair_of_b)
     out: list[Finding] = []
-    changes: list[PathChange] = []
+    changes: list[ChangeInWords] = []
 
     for own, other, paths in ((side_a, side_b, delta.missing), (side_b, side_a, delta.added)):
         for (cause, step, other_step), group in _by_cause(paths, own, other):
@@ -264,7 +265,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
             changed.setdefault((sa, sb, rest == ("mtime",)), []).append((path, rest))
         words = change_words(fa.entries[path], fb.entries[path], fields)
         if words:
-            changes.append(PathChange(path="/" + path, words=words, mtime_only=fields == ("mtime",)))
+            changes.append(ChangeInWords(path="/" + path, words=words, mtime_only=fields == ("mtime",)))
     for (sa, sb, mtime_only), items in sorted(changed.items()):
         counts: dict[str, int] = {}
         for _, fields in items:
@@ -279,7 +280,7 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
         text = (f"{len(items)} path{'s' if len(items) != 1 else ''} written by {where} "
                 f"differ{'' if len(items) != 1 else 's'} ({what}), "
                 f"e.g. /{escape(first)}: {words}")
-        details = {f"change_{n:03d}": f"/{p}: {describe_change(fa.entries[p], fb.entries[p], f)}"
+        details = {f"change_{n:03d}": path_changes("/" + p, fa.entries[p], fb.entries[p], f)
                    for n, (p, f) in enumerate(items[:MAX_DETAILS], 1)}
         out.append(Finding(code="paths-mtime-differ" if mtime_only else "paths-changed",
                            severity=Severity.INFO if mtime_only else Severity.WARNING,
@@ -294,18 +295,18 @@ def _group(delta: FilesystemDelta, pairs: Sequence[Pair], image_a: Image, image_
     return FilesystemComparison(findings=tuple(out), changes=tuple(sorted(changes, key=lambda c: c.path)))
 
 
-def _names(names: frozenset[str]) -> str:
-    if not names:
-        return "a file of its own"
-    shown = sorted(names)
-    return "one file with " + ", ".join("/" + n for n in shown[:3]) + (" …" if len(shown) > 3 else "")
+def link_change(path: str, fa: MergedFilesystem, fb: MergedFilesystem,
+                groups: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]] | None = None) -> PathChange:
+    """How the names of ``path``'s file differ: the other names of its file in A and in B (the first LINK_NAMES)."""
+    in_a, in_b = linked_names(path, fa, fb, *(groups or (None, None)))
+    return PathChange("/" + path, "hardlinks", tuple("/" + n for n in sorted(in_a)[:LINK_NAMES]),
+                      tuple("/" + n for n in sorted(in_b)[:LINK_NAMES]))
 
 
 def describe_links(path: str, fa: MergedFilesystem, fb: MergedFilesystem,
                    groups: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]] | None = None) -> str:
     """How the names of ``path``'s file differ, e.g. ``/b: one file with /a in A, a file of its own in B``."""
-    in_a, in_b = linked_names(path, fa, fb, *(groups or (None, None)))
-    return f"/{path}: {_names(in_a)} in A, {_names(in_b)} in B"
+    return changes_text((link_change(path, fa, fb, groups),))
 
 
 def _links_finding(sa: int, sb: int, links: list[tuple[str, bool]], by_step_a: dict[int, Unit],
@@ -320,7 +321,7 @@ def _links_finding(sa: int, sb: int, links: list[tuple[str, bool]], by_step_a: d
     text = (f"{n} path{'s' if n != 1 else ''} written by {where} "
             f"{'are' if n != 1 else 'is'} linked differently"
             f"{' (the same content)' if same else ''}, e.g. {escape(describe_links(links[0][0], fa, fb, groups))}")
-    details = {f"change_{k:03d}": describe_links(p, fa, fb, groups) for k, (p, _) in enumerate(links[:MAX_DETAILS], 1)}
+    details = {f"change_{k:03d}": (link_change(p, fa, fb, groups),) for k, (p, _) in enumerate(links[:MAX_DETAILS], 1)}
     return Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary=text,
                    step_a=None if sa == _NONE else sa, step_b=None if sb == _NONE else sb,
                    created_by=by_step_a[sa].created_by if sa in by_step_a else "",

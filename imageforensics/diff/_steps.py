@@ -17,8 +17,9 @@ from imageforensics.catalogue import EvidenceValue
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.diff._artefacts import layer_artefacts
 from imageforensics.diff._change_words import change_words
-from imageforensics.diff._merged_fs import changed_fields, describe_change, layer_links
+from imageforensics.diff._merged_fs import changed_fields, layer_links, path_changes
 from imageforensics.model import EMPTY_GZIP_BUILDKIT, WELL_KNOWN_EMPTY, FileEntry, HistoryStep, Image, Layer
+from imageforensics.path_change import PathChange
 from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
 from imageforensics.untrusted import escape
@@ -237,15 +238,14 @@ def _entry_key(e: FileEntry) -> tuple[str, str]:
     return (e.path, e.kind if e.kind in ("whiteout", "opaque") else "")
 
 
-def _describe_entry(ea: FileEntry, eb: FileEntry, fields: tuple[str, ...], link_a: str | None,
-                    link_b: str | None) -> str:
-    text = describe_change(ea, eb, fields)
+def _entry_changes(label: str, ea: FileEntry, eb: FileEntry, fields: tuple[str, ...], link_a: str | None,
+                   link_b: str | None) -> tuple[PathChange, ...]:
+    """An entry's changes: which earlier entry of its layer it is a hardlink to, first, then its fields."""
+    changes = path_changes(label, ea, eb, fields)
     if "hardlinks" not in fields:
-        return text
-    def side(link: str | None) -> str:
-        return f"a hardlink to /{link}" if link is not None else "a file of its own"
-    links = f"{side(link_a)} in A, {side(link_b)} in B"
-    return f"{links}; {text}" if text else links
+        return changes
+    link = PathChange(label, "hardlink", "" if link_a is None else "/" + link_a, "" if link_b is None else "/" + link_b)
+    return (link, *changes)
 
 
 def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: Sequence[FileEntry] | None,
@@ -268,7 +268,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
     resolved_b, links_b = layer_links(entries_b)
     da = {_entry_key(e): e for e in resolved_a}
     db = {_entry_key(e): e for e in resolved_b}
-    lines: list[tuple[str, str]] = []
+    lines: list[tuple[str, tuple[PathChange, ...]]] = []
     words: list[str] = []  # per line, the change in a few words (for the summary)
     ignored_count = 0
     mtime_only = True
@@ -287,11 +287,12 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
                 fields += ("hardlinks",)
             elif not changed_fields(ea, eb):
                 continue
-            change = f"changed: {_describe_entry(ea, eb, fields, link_a, link_b)}" if fields else ""
+            change = _entry_changes(label, ea, eb, fields, link_a, link_b) if fields else ()
             said = change_words(ea, eb, fields)
         else:
             fields = ()
-            change = said = "only in A" if eb is None else "only in B"
+            change = (PathChange(label, "presence", eb is None, ea is None),)
+            said = "only in A" if eb is None else "only in B"
             if key[0] in artefacts and not key[1]:
                 artefact_count += 1
                 continue
@@ -307,7 +308,7 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         ignored_changes=ignored_count or None, mtime_only=(mtime_only and bool(lines)) or None,
         builder_artefacts=artefact_count or None)
     # Numbered keys keep untrusted paths out of evidence names.
-    details = {f"entry_{n:03d}": f"{label}: {change}" for n, (label, change) in enumerate(lines[:MAX_DETAILS], 1)}
+    details = {f"entry_{n:03d}": change for n, (_, change) in enumerate(lines[:MAX_DETAILS], 1)}
     paths = tuple(label for label, _ in lines)
     if lines:
         mtimes = sum(mtime_alone)

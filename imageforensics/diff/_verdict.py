@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from imageforensics.diff._align import (REASON_INSTRUCTION, REASON_LAYER, REASON_POSITION, Pair, effective_diff_id,
                                         layer_count)
-from imageforensics.diff._paths import PathChange
+from imageforensics.diff._paths import ChangeInWords
 from imageforensics.audit import check_inline_cache, squash_kind
 from imageforensics.catalogue import REGISTRY, Category, code_spec
 from imageforensics.created_by import display_created_by
@@ -89,7 +89,7 @@ class _Rows:
 
 def decide_verdict(image_a: Image, image_b: Image, pairs: Sequence[Pair],
                    findings: Sequence[Finding], ignoring: bool, states: LayerStates, *,
-                   changes: Sequence[PathChange] = (),
+                   changes: Sequence[ChangeInWords] = (),
                    integrity: Sequence[tuple[str, str]] = ()) -> tuple[str, str]:
     """The verdict kind (report.VERDICT_KINDS) and its sentence, decided by the findings' categories.
 
@@ -169,7 +169,7 @@ def poisoned_cache_cause(source: Image, rebuilt: Image, s: str, r: str) -> str:
 
 
 def _decide(image_a: Image, image_b: Image, pairs: Sequence[Pair], findings: Sequence[Finding], ignoring: bool,
-            states: LayerStates, changes: Sequence[PathChange]) -> tuple[str, str]:
+            states: LayerStates, changes: Sequence[ChangeInWords]) -> tuple[str, str]:
     seq_a = [effective_diff_id(image_a, i) for i in range(layer_count(image_a))]
     seq_b = [effective_diff_id(image_b, i) for i in range(layer_count(image_b))]
     packaging = next((f for f in findings if _category(f) is Category.PACKAGING), None)
@@ -354,7 +354,7 @@ def _row_words(pairs: Sequence[Pair], row: int) -> str:
 MAX_NAMED = 5  # changes the verdict names; the rest are counted
 
 
-def _answer(changes: Sequence[PathChange]) -> str:
+def _answer(changes: Sequence[ChangeInWords]) -> str:
     """The paths' changes in words, a few named, mtimes alone counted: ``/app/run.sh mode 0644 → 0755, …``."""
     named = [c for c in changes if not c.mtime_only]
     mtimes = len(changes) - len(named)

@@ -38,9 +38,9 @@ class Renderer:
 # Read-only, so no caller can add or replace a format behind the others' back.
 RENDERERS: Mapping[str, Renderer] = MappingProxyType({
     "text": Renderer(render_text, frozenset({"max_paths", "color", "width", "full_digests", "all_mtimes"})),
-    "json": Renderer(render_json),
+    "json": Renderer(render_json, frozenset({"max_paths"})),
     "markdown": Renderer(render_markdown, frozenset({"max_paths", "full_digests", "full_paths", "all_mtimes"})),
-    "html": Renderer(render_html, frozenset({"max_paths", "full_digests", "all_mtimes"})),
+    "html": Renderer(render_html, frozenset({"max_paths", "full_digests", "full_paths", "all_mtimes"})),
 })
 
 

@@ -1,37 +1,30 @@
 """What changed, grouped by step: the path-level findings as one table per step, ``path | change | A | B``.
 
 Every format shows this section after the verdict. It is built from the
-findings alone, generically: the paths a finding lists, and the per-path
-details of its numbered evidence (``change_NNN``, ``entry_NNN``), whose text
-the diff writes as ``/path: field A → B; field A → B``
-(``diff._merged_fs.describe_change``; ``tests/report/test_changes.py`` keeps
-this reading equal to that writing). The path is known from the finding's own
-``paths`` (the details follow their order), so a hostile name holding
-``": "`` cannot shift a column; a detail that does not read back exactly is
-shown whole, as one ``changed`` row. Values come back as plain text: times
-as times with a signed delta, sizes as ``docker history`` shows them, modes
-in octal, digests short unless asked for whole. Renderers escape them.
+findings alone, generically: the paths a finding lists, and the typed changes
+its numbered evidence holds (``change_NNN``, ``entry_NNN``: one path's
+``PathChange`` values, the exact A and B value of each field that differs).
+Nothing is read back from text, so a hostile name holding ``": "``, ``"→"``
+or ``";"`` cannot shift a column. Values are shown as plain text: times as
+times with a signed delta, sizes as ``docker history`` shows them, modes in
+octal, digests short unless asked for whole. Renderers escape them.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from imageforensics.catalogue import code_spec
 from imageforensics.created_by import display_created_by
+from imageforensics.digest import Digest
 from imageforensics.findings import Finding
+from imageforensics.path_change import PathChange, link_text
 from imageforensics.report._common import short_digest, time_parts
 from imageforensics.report._values import Report
-from imageforensics.timestamp import Timestamp, format_duration, parse_ns
+from imageforensics.timestamp import Timestamp, format_duration
 from imageforensics.units import human_size
 
-# The fields ``describe_change`` writes, by the name it writes them under.
-_FIELDS = ("kind", "size", "content", "mode", "uid", "gid", "linkname", "device", "mtime", "xattrs")
-_PART = re.compile(r"(?P<name>%s) (?P<a>.*?) → (?P<b>.*?)(?=; (?:%s) |\Z)" % ("|".join(_FIELDS), "|".join(_FIELDS)),
-                   re.S)
-# ``describe_change``'s mtime: the instant after the arrow carries the signed delta.
-_WITH_DELTA = re.compile(r"(?P<when>.*) \((?P<delta>[^()]*)\)", re.S)
 # The codes whose paths are each one row, and what the row says changed.
 _ONE_SIDED = {"paths-missing": ("missing", "present", "—"), "paths-added": ("added", "—", "present")}
 _DETAILED = ("paths-changed", "paths-mtime-differ", "paths-hardlinks-differ")
@@ -112,66 +105,63 @@ def _clock(ns: int, other: int) -> str:
     return text if theirs is not None and theirs[0] == date else f"{date} {text}"
 
 
-def _int(text: str) -> int | None:
-    return int(text) if re.fullmatch(r"-?[0-9]{1,30}", text) else None
+def _content(c: PathChange, size: PathChange | None, short: bool) -> tuple[str, str]:
+    """The content cells: each side's size (when it changed too) and its digest, short unless asked for whole."""
+    def cell(value: object, size_of: object) -> str:
+        text = "-" if value is None else str(value)
+        if isinstance(value, Digest) and short:
+            text = short_digest(text)
+        return f"{human_size(size_of)} {text}" if isinstance(size_of, int) else text
+    return (cell(c.a, size.a if size is not None else None), cell(c.b, size.b if size is not None else None))
 
 
-def _fields_rows(path: str, text: str, digest: bool) -> list[ChangeRow] | None:
-    """The rows of one ``describe_change`` text, or None when it does not read back exactly."""
-    parts = [(m.group("name"), m.group("a"), m.group("b")) for m in _PART.finditer(text)]
-    if not parts or "; ".join(f"{n} {a} → {b}" for n, a, b in parts) != text:
-        return None
-    found = {n: (a, b) for n, a, b in parts}
-    rows: list[ChangeRow] = []
+def _value(c: PathChange, v: object) -> str:
+    if c.field == "mode" and isinstance(v, int):
+        return f"{v:04o}"
+    if c.field == "size" and isinstance(v, int):
+        return human_size(v)
+    if c.field == "device" and isinstance(v, tuple):
+        return f"{v[0]},{v[1]}"
+    if c.field == "xattrs" and isinstance(v, tuple):
+        return str(dict(v))
+    return str(v)
+
+
+def path_rows(changes: Sequence[PathChange], *, short_digests: bool = True) -> list[ChangeRow]:
+    """The rows of one path's changes: a row per field, the size said with the content."""
+    found = {c.field: c for c in changes}
     only_mtime = set(found) == {"mtime"}
-    for name, a, b in parts:
-        if name == "size" and "content" in found:
+    rows: list[ChangeRow] = []
+    for c in changes:
+        path = c.path
+        if c.field == "size" and "content" in found:
             continue  # said with the content
-        if name == "content":
-            sa, sb = found.get("size", ("", ""))
-            ia, ib = _int(sa), _int(sb)
-
-            def cell(size: int | None, value: str) -> str:
-                shown = short_digest(value) if digest else value
-                return f"{human_size(size)} {shown}" if size is not None else shown
-            rows.append(ChangeRow(path, "content", cell(ia, a), cell(ib, b)))
-        elif name == "size":
-            ia, ib = _int(a), _int(b)
-            rows.append(ChangeRow(path, "size", human_size(ia) if ia is not None else a,
-                                  human_size(ib) if ib is not None else b))
-        elif name == "mode":
-            rows.append(ChangeRow(path, "mode", a, b))
-        elif name == "mtime":
-            after = _WITH_DELTA.fullmatch(b)
-            ia = parse_ns(a)
-            ib = parse_ns(after.group("when")) if after is not None else None
-            if ia is None or ib is None:
-                rows.append(ChangeRow(path, "mtime", a, b, mtime_only=only_mtime))
-            else:
-                delta = ib - ia
-                rows.append(ChangeRow(path, "mtime", _clock(ia, ib), f"{_clock(ib, ia)} ({format_duration(delta)})",
-                                      mtime_only=only_mtime, delta_ns=delta))
+        if c.field == "content":
+            a, b = _content(c, found.get("size"), short_digests)
+            rows.append(ChangeRow(path, "content", a, b))
+        elif c.field == "mtime":
+            delta = c.mtime_delta
+            assert isinstance(c.a, int) and isinstance(c.b, int) and delta is not None
+            rows.append(ChangeRow(path, "mtime", _clock(c.a, c.b), f"{_clock(c.b, c.a)} ({format_duration(delta)})",
+                                  mtime_only=only_mtime, delta_ns=delta))
+        elif c.field in ("hardlinks", "hardlink"):
+            rows.append(ChangeRow(path, c.field, link_text(c.field, c.a), link_text(c.field, c.b)))
+        elif c.field == "presence":
+            side = "A" if c.a else "B"
+            rows.append(ChangeRow(path, f"only in {side}", "present" if c.a else "—", "present" if c.b else "—"))
         else:
-            rows.append(ChangeRow(path, "link" if name == "linkname" else name, a, b))
+            rows.append(ChangeRow(path, "link" if c.field == "linkname" else c.field, _value(c, c.a), _value(c, c.b)))
     return rows
 
 
-def _links_row(path: str, text: str) -> ChangeRow:
-    """``one file with /a in A, a file of its own in B`` as a row."""
-    m = re.fullmatch(r"(.*) in A, (.*) in B", text, re.S)
-    if m is None:
-        return ChangeRow(path, "hardlinks", text, "")
-    return ChangeRow(path, "hardlinks", m.group(1), m.group(2))
-
-
-def _details(f: Finding) -> list[str]:
-    """The finding's numbered detail texts, in order."""
+def _details(f: Finding) -> list[tuple[PathChange, ...]]:
+    """The finding's typed per-path changes, in order."""
     spec = code_spec(f.code)
-    out = []
+    out: list[tuple[PathChange, ...]] = []
     for name, value in f.evidence:
         declared = spec.key(name)
-        if declared is not None and declared.numbered and isinstance(value, str):
-            out.append(value)
+        if declared is not None and declared.path_changes and isinstance(value, tuple):
+            out.append(tuple(c for c in value if isinstance(c, PathChange)))
     return out
 
 
@@ -179,30 +169,15 @@ def _rows_of(f: Finding, digest: bool) -> tuple[list[ChangeRow], int]:
     """A finding's rows, and how many of its paths have no detail."""
     if f.code in _ONE_SIDED:
         change, a, b = _ONE_SIDED[f.code]
-        if dict(f.evidence).get("cause") == "removed":
+        if f.evidence_value("cause") == "removed":
             # A step of the image that lacks the path deleted it: said so, not as loss.
-            change = "deleted in " + str(dict(f.evidence).get("absent_from", "B" if f.code == "paths-missing" else "A"))
+            absent = f.evidence_value("absent_from")
+            change = "deleted in " + str(absent if absent is not None else "B" if f.code == "paths-missing" else "A")
         return [ChangeRow(p, change, a, b) for p in f.paths], 0
     details = _details(f)
     rows: list[ChangeRow] = []
-    for path, text in zip(f.paths, details):
-        prefix = path + ": "
-        body = text[len(prefix):] if text.startswith(prefix) else None
-        if body is None:
-            rows.append(ChangeRow(path, "changed", text, ""))
-            continue
-        if f.code == "paths-hardlinks-differ":
-            rows.append(_links_row(path, body))
-            continue
-        if f.code == "layer-content-differs":
-            if body in ("only in A", "only in B"):
-                side = body[-1]
-                rows.append(ChangeRow(path, f"only in {side}", "present" if side == "A" else "—",
-                                      "present" if side == "B" else "—"))
-                continue
-            body = body.removeprefix("changed: ")
-        parsed = _fields_rows(path, body, digest)
-        rows.extend(parsed if parsed is not None else [ChangeRow(path, "changed", body, "")])
+    for changes in details:
+        rows.extend(path_rows(changes, short_digests=digest))
     return rows, max(len(f.paths) - len(details), 0)
 
 

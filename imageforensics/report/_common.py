@@ -193,6 +193,17 @@ def sample_paths(paths: tuple[str, ...], limit: int) -> tuple[str, ...]:
     return tuple(paths[i] for i in sorted(chosen))
 
 
+def input_name(source: str, full_paths: bool = False) -> str:
+    """An input as a shared report names it: its file name only, unless ``full_paths`` (a user's paths stay theirs).
+
+    Standard input (``-``) and a nameless input stay as they are; a
+    directory's trailing ``/`` is dropped (``/home/me/oci/`` is ``oci``).
+    """
+    if full_paths or source in ("-", ""):
+        return source
+    return source.rstrip("/").rsplit("/", 1)[-1] or source
+
+
 def short_digest(text: str) -> str:
     """``sha256:2440…0ab1`` for a digest (its first and last four hex digits); other text as it is."""
     algorithm, sep, encoded = text.partition(":")

@@ -391,10 +391,10 @@ def _paths(f: Finding, max_paths: int) -> str:
 # ---- inputs and history --------------------------------------------------------------
 
 
-def _inputs(report: Report, full_digests: bool) -> list[str]:
+def _inputs(report: Report, full_digests: bool, full_paths: bool) -> list[str]:
     a, b = report.a, report.b
     rows = [
-        ("source", _code(a.source), _code(b.source)),
+        ("source", _code(common.input_name(a.source, full_paths)), _code(common.input_name(b.source, full_paths))),
         ("references", _refs(a), _refs(b)),
         ("image ID", _digest(a.image_id, full_digests), _digest(b.image_id, full_digests)),
         ("archive sha256", _digest(a.archive_sha256, full_digests), _digest(b.archive_sha256, full_digests)),
@@ -462,8 +462,13 @@ def _time(times: common.TimeColumn, ts: Timestamp | None) -> str:
     return f'<span class="{cls}">{_h(times.cell(ts))}</span>'
 
 
-def render_html(report: Report, *, max_paths: int = 200, full_digests: bool = False, all_mtimes: bool = False) -> str:
-    """The self-contained HTML report (no scripts, no external resources)."""
+def render_html(report: Report, *, max_paths: int = 200, full_digests: bool = False, full_paths: bool = False,
+                all_mtimes: bool = False) -> str:
+    """The self-contained HTML report (no scripts, no external resources).
+
+    ``full_paths``: the inputs as named on the command line (by default their
+    file names only, as in Markdown: a page is shared, a user's paths stay theirs).
+    """
     bad = any(f.severity == Severity.ERROR for f in report.findings)
     verdict_cls = "verdict bad" if bad else "verdict"
     ordered = common.by_severity(report)
@@ -478,7 +483,8 @@ def render_html(report: Report, *, max_paths: int = 200, full_digests: bool = Fa
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>imageforensics: {_h(report.a.source, 200)} vs {_h(report.b.source, 200)}</title>",
+        f"<title>imageforensics: {_h(common.input_name(report.a.source, full_paths), 200)} vs "
+        f"{_h(common.input_name(report.b.source, full_paths), 200)}</title>",
         f"<style>{_STYLE}</style>",
         "</head>",
         "<body>",
@@ -490,7 +496,7 @@ def render_html(report: Report, *, max_paths: int = 200, full_digests: bool = Fa
     lines += _svg(report, ordered)
     lines += changes
     lines += _findings(ordered, max_paths, full_digests)
-    lines += _inputs(report, full_digests)
+    lines += _inputs(report, full_digests, full_paths)
     lines += _history(report)
     lines += [f"<footer>imageforensics {_h(report.tool_version)} · report format {report.format_version}"
               f"{options}</footer>", "</body>", "</html>"]

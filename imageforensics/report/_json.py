@@ -12,8 +12,14 @@ Format 2 (written): a finding's ``evidence`` is an object of typed values
 (``"empty_layer_b": true``, ``"blob_size_a": 17920``; absent facts absent),
 and integers beyond 2^53 (epoch nanoseconds) are decimal text, which jq 1.6
 and JavaScript would otherwise round (``evidence_json``). Format 1 (still
-read): evidence as ``[name, text]`` pairs, nanoseconds as numbers. Either
-loads into the same Report.
+read): evidence as ``[name, text]`` pairs, nanoseconds as numbers, a path's
+changes as text (read by ``_format1``). Either loads into the same Report.
+
+The document is whole unless ``max_paths`` is given (``--max-paths N``): then
+every list is cut as the other formats cut it — a finding's ``paths`` (the
+same sample), its numbered details (those of the paths kept) and its evidence
+lists keep ``N`` items — and the document says ``"max_paths": N``; the
+findings' counts (``count``, ``changed_entries``) still say how many there are.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from imageforensics.catalogue import REGISTRY, EvidenceValue, code_spec
 from imageforensics.errors import InputError
 from imageforensics.evidence_json import evidence_json, json_int, load_evidence_json, load_json_int, load_timestamp2, timestamp_json2
 from imageforensics.findings import Finding
@@ -39,6 +46,8 @@ from imageforensics.untrusted_json import (
     pairs_json,
 )
 from imageforensics.model_json import SEVERITY_NAMES, load_finding, load_timestamp
+from imageforensics.report._common import sample_paths
+from imageforensics.report._format1 import read_details
 from imageforensics.report._values import FORMAT_VERSION, VERDICT_KINDS, InputSide, LayerSide, Report, StepRow
 
 FORMAT_NAME = "imageforensics-report"
@@ -84,9 +93,35 @@ def _finding_json(f: Finding) -> dict[str, Any]:
     }
 
 
-def report_to_json(report: Report) -> dict[str, Any]:
-    """The report as JSON-ready values."""
+def _capped(f: Finding, limit: int) -> Finding:
+    """The finding with every list cut at ``limit``: its paths (sampled as every format samples them), details, lists."""
+    spec = code_spec(f.code)
+    paths = sample_paths(f.paths, limit)
+    kept = frozenset(paths)
+    families: dict[str, int] = {}
+    evidence: list[tuple[str, EvidenceValue]] = []
+    for name, value in f.evidence:
+        declared = spec.key(name)
+        assert declared is not None
+        if declared.numbered:
+            if declared.path_changes and value[0].path not in kept:  # type: ignore[index,union-attr]
+                continue
+            families[declared.name] = families.get(declared.name, 0) + 1
+            if families[declared.name] > limit:
+                continue
+        elif declared.separator is not None and isinstance(value, tuple):
+            value = value[:limit]  # type: ignore[assignment]
+        evidence.append((name, value))
+    return Finding(code=f.code, severity=f.severity, summary=f.summary, side=f.side, step_a=f.step_a,
+                   step_b=f.step_b, created_by=f.created_by, path=f.path, paths=paths, evidence=tuple(evidence))
+
+
+def report_to_json(report: Report, max_paths: int | None = None) -> dict[str, Any]:
+    """The report as JSON-ready values (every list cut at ``max_paths`` when it is given)."""
+    findings = report.findings if max_paths is None else tuple(_capped(f, max(max_paths, 0)) for f in report.findings)
+    capped = {} if max_paths is None else {"max_paths": max(max_paths, 0)}
     return {
+        **capped,
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "tool_version": report.tool_version,
@@ -94,15 +129,18 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "b": _side_json(report.b),
         "verdict_kind": report.verdict_kind,
         "verdict": report.verdict,
-        "findings": [_finding_json(f) for f in report.findings],
+        "findings": [_finding_json(f) for f in findings],
         "steps": [_step_json(r) for r in report.steps],
         "options": pairs_json(report.options),
     }
 
 
-def render_json(report: Report) -> str:
-    """The JSON report: sorted keys, two-space indent, ASCII only, ending in a newline."""
-    return json.dumps(report_to_json(report), sort_keys=True, indent=2, ensure_ascii=True) + "\n"
+def render_json(report: Report, *, max_paths: int | None = None) -> str:
+    """The JSON report: sorted keys, two-space indent, ASCII only, ending in a newline.
+
+    Whole unless ``max_paths``: then every list keeps that many items and the document says so.
+    """
+    return json.dumps(report_to_json(report, max_paths), sort_keys=True, indent=2, ensure_ascii=True) + "\n"
 
 
 def _load_side(value: object, where: str) -> InputSide:
@@ -136,6 +174,36 @@ def _load_finding2(value: object, where: str) -> Finding:
                        paths=plain.paths, evidence=typed)
     except JsonShapeError:
         raise
+    except ValueError as e:
+        raise JsonShapeError(f"{where}.evidence", f"expected the evidence {plain.code} carries: {e}") from None
+
+
+def _load_finding1(value: object, where: str) -> Finding:
+    """A format 1 finding: its evidence text typed as its code declares, a path's changes by ``_format1``."""
+    o = as_object(value, where)
+    code = o.get("code")
+    spec = REGISTRY.get(code) if isinstance(code, str) else None
+    pairs = o.get("evidence")
+    if spec is None or not isinstance(pairs, list):
+        return load_finding(o, where)
+    details: list[tuple[str, str]] = []
+    rest: list[object] = []
+    for pair in pairs:
+        declared = spec.key(pair[0]) if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) \
+            else None
+        if declared is not None and declared.path_changes and isinstance(pair[1], str):
+            details.append((pair[0], pair[1]))
+        else:
+            rest.append(pair)
+    plain = load_finding({**o, "evidence": rest}, where)
+    if not details:
+        return plain
+    read = read_details(plain.code, plain.paths, [text for _, text in sorted(details)])
+    typed = tuple((name, changes) for (name, _), changes in zip(sorted(details), read) if changes is not None)
+    try:
+        return Finding(code=plain.code, severity=plain.severity, summary=plain.summary, side=plain.side,
+                       step_a=plain.step_a, step_b=plain.step_b, created_by=plain.created_by, path=plain.path,
+                       paths=plain.paths, evidence=tuple(sorted(plain.evidence + typed, key=lambda kv: kv[0])))
     except ValueError as e:
         raise JsonShapeError(f"{where}.evidence", f"expected the evidence {plain.code} carries: {e}") from None
 
@@ -177,6 +245,9 @@ def report_from_json(value: object) -> Report:
     if version not in READABLE_VERSIONS:
         raise JsonShapeError(f"{where}.format_version",
                              f"expected {' or '.join(map(str, READABLE_VERSIONS))}, this tool cannot read {version}")
+    if "max_paths" in o:
+        # A document cut by --max-paths: its lists are what was kept (it loads as such).
+        get_int(o, "max_paths", where, minimum=0)
     verdict_kind = get_str(o, "verdict_kind", where)
     if verdict_kind not in VERDICT_KINDS:
         raise JsonShapeError(f"{where}.verdict_kind", f"expected one of {', '.join(VERDICT_KINDS)}")
@@ -186,7 +257,7 @@ def report_from_json(value: object) -> Report:
         b=_load_side(o.get("b"), f"{where}.b"),
         verdict_kind=verdict_kind,
         verdict=get_str(o, "verdict", where),
-        findings=get_each(o, "findings", where, load_finding if version == 1 else _load_finding2),
+        findings=get_each(o, "findings", where, _load_finding1 if version == 1 else _load_finding2),
         steps=get_each(o, "steps", where, lambda v, w: _load_step(v, w, version)),
         options=get_pairs(o, "options", where),
     )

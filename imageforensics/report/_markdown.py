@@ -64,9 +64,7 @@ def _digest(value: str, budget: _Budget) -> str:
 
 def _source(value: str, budget: _Budget) -> str:
     """The input as named: its file name only, unless --full-paths (a user's paths stay theirs)."""
-    if budget.full_paths or value in ("-", ""):
-        return _code(value, budget)
-    return _code(value.rstrip("/").rsplit("/", 1)[-1] or value, budget)
+    return _code(common.input_name(value, budget.full_paths), budget)
 
 
 def _bold(cell: str, on: bool) -> str:

@@ -62,3 +62,5 @@ def test_each_format_gets_only_the_options_it_takes() -> None:
     assert shown == {}
     shown = cli._report_shown(_args(full_digests=True, full_paths=True), RENDERERS["markdown"].options)
     assert shown == {"full_digests": True, "full_paths": True, "all_mtimes": False}
+    shown = cli._report_shown(_args(full_paths=True), RENDERERS["html"].options)
+    assert shown == {"full_digests": False, "full_paths": True, "all_mtimes": False}

@@ -113,3 +113,22 @@ def test_max_paths_takes_0_for_none_and_refuses_negatives(capsys):
         cli.main([PULLED, CACHE_FROM, "--max-paths", "-1"])
     assert info.value.code == 2
     assert "expected 0 (none) or more, not -1" in capsys.readouterr().err
+
+
+@needs_samples
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown", "html"])
+def test_max_paths_caps_the_lists_of_every_format(capsys, fmt):
+    # Four of the seed pair's 12 lost paths, listed under the findings and in the changes of step 6 (the
+    # others are named in summaries too: the first as the example, eight in the poisoned cache's sentence).
+    lost = ("/opt/tomcat/bin/setenv.sh", "/opt/tomcat/conf/logging.properties",
+            "/usr/local/bin/install-war-into-tomcat.sh", "/usr/local/bin/wait-for-tomcat.sh")
+    cli.main([PULLED, CACHE_FROM, "--format", fmt, "--max-paths", "0", "-q"])
+    none = capsys.readouterr().out
+    assert not any(p in none for p in lost)
+    cli.main([PULLED, CACHE_FROM, "--format", fmt, "--max-paths", "100", "-q"])
+    many = capsys.readouterr().out
+    assert all(p in many for p in lost)
+    if fmt == "json":
+        cli.main([PULLED, CACHE_FROM, "--format", fmt, "-q"])
+        whole = capsys.readouterr().out
+        assert all(p in whole for p in lost) and '"max_paths"' not in whole

@@ -9,8 +9,10 @@ from hypothesis import given, settings, strategies as st
 from imageforensics.diff._content_need import layers_needing_content
 from imageforensics.diff._engine import diff_images
 from imageforensics.diff._merged_fs import merge_layers
-from imageforensics.findings import Severity
+from imageforensics.findings import Severity, evidence_texts
 from imageforensics.options import DiffOptions
+from imageforensics.path_change import PathChange
+from imageforensics.report._changes import ChangeRow, changes_by_step
 from tests.modelfactory import archive, build, directory, file, hardlink, spec, step, whiteout
 
 
@@ -84,13 +86,17 @@ def test_a_link_and_a_copy_of_the_same_bytes_differ_only_in_link_structure():
     # Inside the aligned layers the link entry is compared as the file it names, too.
     [layer_ab] = found(ab, "layer-content-differs")
     assert layer_ab.paths == ("/hl/b.txt",)
-    assert layer_ab.evidence_value("entry_001") == "/hl/b.txt: changed: a hardlink to /hl/a.txt in A, a file of its own in B"
+    assert layer_ab.evidence_value("entry_001") == (PathChange("/hl/b.txt", "hardlink", "/hl/a.txt", ""),)
     [layer_ba] = found(ba, "layer-content-differs")
-    assert layer_ba.evidence_value("entry_001") == "/hl/b.txt: changed: a file of its own in A, a hardlink to /hl/a.txt in B"
+    assert layer_ba.evidence_value("entry_001") == (PathChange("/hl/b.txt", "hardlink", "", "/hl/a.txt"),)
+    assert [t.text for t in evidence_texts(layer_ab) if t.name == "entry_001"] == [
+        "/hl/b.txt: changed: a hardlink to /hl/a.txt in A, a file of its own in B"]
     assert found(ab, "paths-hardlinks-differ")[0].evidence_value("change_002") == \
-        "/hl/b.txt: one file with /hl/a.txt in A, a file of its own in B"
+        (PathChange("/hl/b.txt", "hardlinks", ("/hl/a.txt",), ()),)
     assert found(ba, "paths-hardlinks-differ")[0].evidence_value("change_002") == \
-        "/hl/b.txt: a file of its own in A, one file with /hl/a.txt in B"
+        (PathChange("/hl/b.txt", "hardlinks", (), ("/hl/a.txt",)),)
+    assert ChangeRow("/hl/b.txt", "hardlinks", "one file with /hl/a.txt", "a file of its own") in \
+        [r for g in changes_by_step(ab) for r in g.rows]
 
 
 def test_a_link_and_a_copy_of_other_bytes_is_a_real_content_change():

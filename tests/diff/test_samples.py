@@ -9,6 +9,7 @@ import pytest
 from imageforensics.diff._engine import diff_images
 from imageforensics.options import DiffOptions
 from imageforensics.findings import Severity, evidence_texts
+from imageforensics.path_change import PathChange
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 reader = pytest.importorskip("imageforensics.read._archive")
@@ -124,7 +125,9 @@ def test_a_changed_mode_and_owner():
     changed = one(report, "paths-changed")
     assert changed.paths == ("/usr/local/bin/tool",) and (changed.step_a, changed.step_b) == (3, 3)
     assert changed.evidence_value("fields") == (("gid", 1), ("mode", 1), ("uid", 1))
-    assert "mode 0755 → 0700; uid 0 → 1000; gid 0 → 1000" in changed.evidence_value("change_001")
+    assert changed.evidence_value("change_001") == (PathChange("/usr/local/bin/tool", "mode", 0o755, 0o700),
+                                                     PathChange("/usr/local/bin/tool", "uid", 0, 1000),
+                                                     PathChange("/usr/local/bin/tool", "gid", 0, 1000))
     assert one(report, "layer-content-differs").step_a == 3
     assert report.verdict.startswith("diverged at step 3 ")
     assert "/usr/local/bin/tool mode 0755 → 0700, owner 0:0 → 1000:1000" in report.verdict

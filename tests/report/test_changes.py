@@ -1,19 +1,26 @@
-"""What changed, grouped by step: the reading of the diff's per-path details, and the text tables."""
+"""What changed, grouped by step: the diff's typed per-path changes, and the tables built from them."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imageforensics.diff._merged_fs import changed_fields, describe_change
+from imageforensics.diff._merged_fs import changed_fields, path_changes
 from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.model import FileEntry
+from imageforensics.path_change import PathChange
 from imageforensics.report._changes import ChangeRow, changes_by_step
 from imageforensics.report._escape import display_width
 from imageforensics.report._text import render_brief, render_text
+from imageforensics.diff._engine import diff_images
+from imageforensics.report._html import render_html
+from imageforensics.report._markdown import render_markdown
+from imageforensics.report._values import Report
+from tests.modelfactory import archive, build, directory, file, spec, step, symlink
 from tests.reportfactory import tomcat_report
 
 _T0 = 1_612_451_953_000_000_000  # 2021-02-04 15:19:13 UTC
@@ -27,7 +34,7 @@ def _changed(path: str, a: FileEntry, b: FileEntry, *, step: int = 3, code: str 
     return Finding(code=code, severity=severity, summary="s", step_a=step, step_b=step,
                    created_by="COPY app /app", paths=("/" + path,),
                    evidence=evidence(count=1, fields=tuple((f, 1) for f in fields),
-                                     change_001=f"/{path}: {describe_change(a, b, fields)}"))
+                                     change_001=path_changes("/" + path, a, b, fields)))
 
 
 def _report(*findings: Finding):  # type: ignore[no-untyped-def]
@@ -58,7 +65,7 @@ def test_the_text_report_tables_changes_by_step_and_folds_mtime_only_rows() -> N
     mtimes = Finding(code="paths-mtime-differ", severity=Severity.INFO, summary="s", step_a=3, step_b=3,
                      paths=tuple("/" + d.path for d in dirs),
                      evidence=evidence(count=14, fields=(("mtime", 14),), **{
-                         f"change_{i:03d}": f"/{d.path}: {describe_change(d, replace(d, mtime_ns=_T0 + 28 * 10**9), ('mtime',))}"
+                         f"change_{i:03d}": path_changes("/" + d.path, d, replace(d, mtime_ns=_T0 + 28 * 10**9), ("mtime",))
                          for i, d in enumerate(dirs, 1)}))
     report = _report(_changed("app/run.sh", run, replace(run, mode=0o755)), mtimes)
     text = render_text(report)
@@ -75,11 +82,12 @@ def test_max_paths_caps_the_changes_and_the_evidence_details() -> None:
     f = Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
                 paths=tuple("/" + e.path for e in entries),
                 evidence=evidence(count=30, fields=(("mode", 30),), **{
-                    f"change_{i:03d}": f"/{e.path}: {describe_change(e, replace(e, mode=0o600), ('mode',))}"
+                    f"change_{i:03d}": path_changes("/" + e.path, e, replace(e, mode=0o600), ("mode",))
                     for i, e in enumerate(entries[:20], 1)}))
     layer = Finding(code="layer-content-differs", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
                     paths=f.paths, evidence=evidence(changed_entries=30, **{
-                        f"entry_{i:03d}": f"/{e.path}: changed: mode 0o644 -> 0o600" for i, e in enumerate(entries[:20], 1)}))
+                        f"entry_{i:03d}": (PathChange("/" + e.path, "mode", 0o644, 0o600),)
+                        for i, e in enumerate(entries[:20], 1)}))
     text = render_text(_report(f, layer), max_paths=3)
     assert "/f02 " in text and "/f03 " not in text.split("WARNING")[0]
     assert "… and 27 more changes" in text
@@ -90,10 +98,21 @@ def test_max_paths_caps_the_changes_and_the_evidence_details() -> None:
     assert text.count("paths (30):") == 2 and "… and 27 more (--max-paths to show)" in text
 
 
-def test_a_detail_that_does_not_read_back_is_shown_whole() -> None:
-    f = Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=1, step_b=1, paths=("/x",),
-                evidence=evidence(count=1, change_001="/x: something new -> else; odd"))
-    assert _rows(f) == [ChangeRow("/x", "changed", "something new -> else; odd", "")]
+def test_a_change_of_a_path_the_finding_does_not_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="a path it does not list"):
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", paths=("/x",),
+                evidence=evidence(count=1, change_001=(PathChange("/y", "mode", 0o644, 0o755),)))
+    with pytest.raises(ValueError, match="must be of type tuple\\[PathChange, ...\\]"):
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", paths=("/x", "/y"),
+                evidence=evidence(count=2, change_001=(PathChange("/x", "mode", 0o644, 0o755),
+                                                       PathChange("/y", "uid", 0, 1))))
+    with pytest.raises(ValueError, match="must be of type"):
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", paths=("/x",),
+                evidence=evidence(count=1, change_001="/x: mode 0644 → 0755"))
+    with pytest.raises(ValueError, match="mode in B must be int"):
+        PathChange("/x", "mode", 0o644, "0755")
+    with pytest.raises(ValueError, match="the same in A and B"):
+        PathChange("/x", "uid", 5, 5)
 
 
 def test_a_hostile_path_cannot_shift_the_columns() -> None:
@@ -113,13 +132,23 @@ _entries = st.builds(
 
 @settings(max_examples=200, deadline=None)
 @given(_entries, _entries)
-def test_every_change_the_diff_describes_reads_back_into_its_fields(a: FileEntry, b: FileEntry) -> None:
-    """The reading is the inverse of diff._merged_fs.describe_change: each changed field is one row."""
+def test_every_field_the_diff_finds_changed_is_one_typed_change_and_one_row(a: FileEntry, b: FileEntry) -> None:
     fields = changed_fields(a, b)
     if not fields:
         return
+    changes = path_changes("/p", a, b, fields)
+    named = {"content_digest": "content"}
+    assert [c.field for c in changes] == [named.get(f, f) for f in fields]
+    exact = {"size": (a.size, b.size), "mode": (a.mode, b.mode), "uid": (a.uid, b.uid), "gid": (a.gid, b.gid),
+             "mtime": (a.mtime_ns, b.mtime_ns), "kind": (a.kind, b.kind), "linkname": (a.linkname, b.linkname),
+             "xattrs": (a.xattrs, b.xattrs)}
+    for c in changes:
+        if c.field in exact:
+            assert (c.a, c.b) == exact[c.field]
+        elif c.field == "content":
+            assert (str(c.a) if c.a else "", str(c.b) if c.b else "") == (a.content_digest, b.content_digest)
     rows = _rows(_changed("p", a, b))
-    shown = {"content_digest": "content", "linkname": "link", "mtime": "mtime"}
+    shown = {"content_digest": "content", "linkname": "link"}
     expected = {shown.get(f, f) for f in fields}
     if "content_digest" in fields:
         expected.discard("size")  # said with the content
@@ -129,6 +158,63 @@ def test_every_change_the_diff_describes_reads_back_into_its_fields(a: FileEntry
             assert (row.a, row.b) == (f"{a.mode:04o}", f"{b.mode:04o}")
         if row.change == "uid":
             assert (row.a, row.b) == (str(a.uid), str(b.uid))
+        if row.change == "link":
+            assert (row.a, row.b) == (a.linkname, b.linkname)
+
+
+def _diff(a_entries: tuple[FileEntry, ...], b_entries: tuple[FileEntry, ...]) -> Report:
+    base = step("ADD rootfs /", directory("app"), file("bin/sh", "sh"))
+    image_a = build(spec(base, step("COPY app /app", *a_entries)))
+    image_b = build(spec(base, step("COPY app /app", *b_entries)))
+    return diff_images(archive(image_a, source="a.tar"), image_a, archive(image_b, source="b.tar"), image_b)
+
+
+def test_a_mode_change_is_the_typed_change_the_diff_found_and_its_row_in_every_format() -> None:
+    report = _diff((file("app/run.sh", "echo", mode=0o644),), (file("app/run.sh", "echo", mode=0o755),))
+    changed = next(f for f in report.findings if f.code == "paths-changed")
+    assert changed.evidence_value("change_001") == (PathChange("/app/run.sh", "mode", 0o644, 0o755),)
+    layer = next(f for f in report.findings if f.code == "layer-content-differs")
+    assert layer.evidence_value("entry_001") == (PathChange("/app/run.sh", "mode", 0o644, 0o755),)
+    assert [r for g in changes_by_step(report) for r in g.rows] == [ChangeRow("/app/run.sh", "mode", "0644", "0755")]
+    assert re.search(r"\n    /app/run\.sh +mode +0644 +0755\n", render_text(report))
+    assert "| `/app/run.sh` | mode | 0644 | 0755 |" in render_markdown(report)
+    assert re.search(r"<td><code>/app/run\.sh</code></td>\s*<td>mode</td>\s*<td>0644</td>\s*<td>0755</td>",
+                     render_html(report))
+
+
+def test_a_changed_symlink_target_and_kind_are_typed_as_the_diff_found_them() -> None:
+    report = _diff((symlink("app/current", "v1"), file("app/x", "1")),
+                   (symlink("app/current", "v3"), symlink("app/x", "/etc/passwd")))
+    changes = {c for f in report.findings if f.code == "paths-changed"
+               for name, v in f.evidence if name.startswith("change_") for c in v}  # type: ignore[union-attr]
+    assert PathChange("/app/current", "linkname", "v1", "v3") in changes
+    assert PathChange("/app/x", "kind", "file", "symlink") in changes
+    rows = [r for g in changes_by_step(report) for r in g.rows]
+    assert ChangeRow("/app/current", "link", "v1", "v3") in rows
+    assert ChangeRow("/app/x", "kind", "file", "symlink") in rows
+
+
+# Names made of what a reading of text would split on.
+_SPLITTERS = ("a", "b", ": ", " → ", "→", "; ", ";", "\n", " ", "mode ", "uid ", "0644", "(", ")", " in A, ")
+_hostile_names = st.lists(st.sampled_from(_SPLITTERS), min_size=1, max_size=8).map("".join).filter(
+    lambda n: "/" not in n and n.strip() not in ("", ".", ".."))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_hostile_names, _hostile_names, _hostile_names)
+def test_names_holding_separators_cannot_shift_the_columns(name: str, target_a: str, target_b: str) -> None:
+    if target_a == target_b:
+        target_b += "x"
+    a = (file(f"app/{name}", "1", mode=0o644), symlink(f"app/{name}.link", target_a))
+    b = (file(f"app/{name}", "1", mode=0o755, uid=7), symlink(f"app/{name}.link", target_b))
+    rows = [r for g in changes_by_step(_diff(a, b)) for r in g.rows]
+    assert rows == [ChangeRow(f"/app/{name}", "mode", "0644", "0755"), ChangeRow(f"/app/{name}", "uid", "0", "7"),
+                    ChangeRow(f"/app/{name}.link", "link", target_a, target_b)]
+    # The text table shows each row on one line, its path escaped, whatever the names hold.
+    text = render_text(_diff(a, b), width=400)
+    table = text.split("CHANGED", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert len(table) == 5 and table[1].split() == ["PATH", "CHANGE", "A", "B"]
+    assert all(line.startswith("    /app/") for line in table[2:])
 
 
 def test_full_digests_are_never_broken_over_lines() -> None:

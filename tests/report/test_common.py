@@ -29,3 +29,13 @@ def test_sample_is_an_ordered_subset_covering_directories_first(paths, limit):
     dirs = {p.rsplit("/", 1)[0] for p in paths}
     shown_dirs = {p.rsplit("/", 1)[0] for p in shown}
     assert len(shown_dirs) == min(len(dirs), len(shown))
+
+
+def test_an_input_is_named_by_its_file_name_in_shared_reports() -> None:
+    from imageforensics.report._common import input_name
+
+    assert input_name("/home/alice/work/a.tar") == "a.tar"
+    assert input_name("samples/tomcat-pulled.tar:app:1") == "tomcat-pulled.tar:app:1"
+    assert input_name("/srv/oci-layout/") == "oci-layout"
+    assert input_name("a.tar") == "a.tar" and input_name("-") == "-" and input_name("/") == "/"
+    assert input_name("/home/alice/work/a.tar", full_paths=True) == "/home/alice/work/a.tar"

@@ -158,3 +158,21 @@ def test_digests_are_short_with_the_whole_value_in_the_title() -> None:
     whole = "sha256:2ea3401ac2fc9e0a0c1b0c5b6c1d7a7e0f3e1b58f5b8c8e0d2b3c4a5f6e7d8c9"
     assert f'<code title="{whole}">sha256:2ea3…d8c9</code>' in page
     assert f"<code>{whole}</code>" in render_html(tomcat_report(), full_digests=True)
+
+
+def test_the_inputs_are_named_by_file_name_unless_full_paths() -> None:
+    """As in Markdown: a page is shared, so the user's own paths stay theirs unless --full-paths."""
+    from dataclasses import replace
+
+    base = tomcat_report()
+    report = replace(base, a=replace(base.a, source="/home/alice/secret-project/pulled.tar"),
+                     b=replace(base.b, source="/home/alice/oci-layout/"))
+    page = render_html(report)
+    assert "alice" not in page and "secret-project" not in page
+    assert "<title>imageforensics: pulled.tar vs oci-layout</title>" in page
+    assert "<tr><th>source</th><td><code>pulled.tar</code></td><td><code>oci-layout</code></td></tr>" in page
+    whole = render_html(report, full_paths=True)
+    assert "<title>imageforensics: /home/alice/secret-project/pulled.tar vs /home/alice/oci-layout/</title>" in whole
+    assert "<td><code>/home/alice/secret-project/pulled.tar</code></td>" in whole
+    # Standard input stays as it is named.
+    assert "<td><code>-</code></td>" in render_html(replace(report, a=replace(report.a, source="-")))

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
+from imageforensics.digest import Digest
 from imageforensics.errors import InputError
+from imageforensics.findings import Finding, Severity, evidence
 from imageforensics.report._json import load_report, render_json
 from imageforensics.report._values import Report
 from tests.reportfactory import hostile_report, hostile_text, reports, tomcat_report
@@ -207,7 +209,8 @@ def test_every_report_field_is_written_and_in_the_schema() -> None:
         names = {f.name for f in dataclasses.fields(cls)}
         extra = {"format"} if cls is Report else set()
         assert set(obj) == names | extra, cls.__name__
-        assert set(sub["properties"]) == names | extra, cls.__name__
+        # A document cut by --max-paths says so (max_paths), beside the report's fields.
+        assert set(sub["properties"]) == names | extra | ({"max_paths"} if cls is Report else set()), cls.__name__
 
 
 def test_evidence_is_an_object_of_typed_values_with_absent_facts_absent() -> None:
@@ -255,3 +258,98 @@ def test_format_1_reports_still_load_into_the_same_report() -> None:
         if case.startswith("sample-"):
             continue  # the samples' reports change with the diff: tomcat.json is the hand-built, fixed one
         assert load_report(path.read_text(encoding="utf-8")) == CASES[case](), path.name
+
+
+def _mode_report() -> Report:
+    from tests.report.test_golden import CASES
+
+    return CASES["sample-mode"]()
+
+
+def test_a_paths_changes_are_typed_json_that_loads_back_to_the_same_values() -> None:
+    from imageforensics.path_change import PathChange
+
+    base = tomcat_report()
+    changes = (PathChange("/opt/app/cache", "mtime", 1_796_282_453_000_000_000, 1_796_282_481_000_000_000),
+               PathChange("/opt/app/cache", "mode", 0o644, 0o755),
+               PathChange("/opt/app/cache", "content", Digest.sha256("24" * 32), None),
+               PathChange("/opt/app/cache", "device", (1, 3), (1, 5)),
+               PathChange("/opt/app/cache", "xattrs", (("user.a", "x"),), ()))
+    links = (PathChange("/opt/b", "hardlinks", ("/opt/a",), ()),)
+    report = replace(base, findings=base.findings + (
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=6, step_b=6,
+                paths=("/opt/app/cache",), evidence=evidence(count=1, change_001=changes)),
+        Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary="s", step_a=6, step_b=6,
+                paths=("/opt/b",), evidence=evidence(count=1, same_content=True, change_001=links))))
+    text = render_json(report)
+    doc = json.loads(text)
+    written = doc["findings"][-2]["evidence"]["change_001"]
+    # `date -u -d @1796282453 +%FT%TZ` is 2026-12-03T07:20:53Z; the nanoseconds are beyond 2^53, so text.
+    assert written[0] == {"path": "/opt/app/cache", "field": "mtime", "a": "1796282453000000000",
+                          "b": "1796282481000000000", "a_time": "2026-12-03T07:20:53Z", "b_time": "2026-12-03T07:21:21Z"}
+    assert written[1] == {"path": "/opt/app/cache", "field": "mode", "a": 420, "b": 493, "a_octal": "0644",
+                          "b_octal": "0755"}
+    assert written[2]["a"] == "sha256:" + "24" * 32 and written[2]["b"] is None
+    assert written[3]["a"] == [1, 3] and written[4]["a"] == [["user.a", "x"]]
+    assert doc["findings"][-1]["evidence"]["change_001"] == [
+        {"path": "/opt/b", "field": "hardlinks", "a": ["/opt/a"], "b": []}]
+    assert load_report(text) == report
+    schema = _schema()
+    assert _errors(doc, schema, schema) == []
+    for change in written:
+        assert _errors(change, schema["$defs"]["path_change"], schema) == []
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda c: c.update(a_octal="0645"), "a_octal"),
+    (lambda c: c.update(a=420.0), "a"),
+    (lambda c: c.update(field="colour"), "field"),
+    (lambda c: c.pop("b_octal"), ""),
+    (lambda c: c.update(b=c["a"], b_octal=c["a_octal"]), ""),
+    (lambda c: c.update(path="/elsewhere"), ""),
+])
+def test_the_loader_refuses_a_path_change_this_tool_never_writes(mutate: Any, where: str) -> None:
+    doc = json.loads(render_json(_mode_report()))
+    at = next(i for i, f in enumerate(doc["findings"]) if f["code"] == "paths-changed")
+    mutate(doc["findings"][at]["evidence"]["change_001"][0])
+    with pytest.raises(InputError) as caught:
+        load_report(json.dumps(doc))
+    member = caught.value.member or ""
+    assert member.startswith(f"report.findings[{at}].evidence") and member.endswith(where)
+
+
+def _as_format_1(report: Report) -> dict[str, Any]:
+    """The report as the last format 1 writer wrote it: evidence as [name, text], nanoseconds as numbers."""
+    from imageforensics.findings import evidence_texts
+
+    doc = json.loads(render_json(report))
+    doc["format_version"] = 1
+    for f, written in zip(report.findings, doc["findings"]):
+        written["evidence"] = [[t.name, t.text] for t in evidence_texts(f) if t.name != "drift"]
+    for step in doc["steps"]:
+        for side in ("created_a", "created_b"):
+            if step[side] is not None and step[side]["ns"] is not None:
+                step[side]["ns"] = int(step[side]["ns"])
+        if step["drift_ns"] is not None:
+            step["drift_ns"] = int(step["drift_ns"])
+    return doc
+
+
+def test_format_1_detail_text_loads_as_the_typed_changes() -> None:
+    from tests.report.test_golden import CASES
+
+    for case in ("sample-mode", "sample-opaque", "sample-platform", "sample-whiteout"):
+        report = CASES[case]()
+        assert any(name.startswith(("change_", "entry_")) for f in report.findings for name, _ in f.evidence)
+        assert load_report(json.dumps(_as_format_1(report))) == report, case
+
+
+def test_format_1_detail_text_in_an_older_spelling_leaves_the_path_without_detail() -> None:
+    doc = _as_format_1(_mode_report())
+    at = next(i for i, f in enumerate(doc["findings"]) if f["code"] == "paths-changed")
+    doc["findings"][at]["evidence"] = [
+        ["change_001", "/usr/local/bin/tool: mode 0o755 -> 0o700; uid 0 -> 1000; gid 0 -> 1000"] if k == "change_001"
+        else [k, v] for k, v in doc["findings"][at]["evidence"]]
+    loaded = load_report(json.dumps(doc)).findings[at]
+    assert loaded.paths == ("/usr/local/bin/tool",) and loaded.evidence_value("change_001") is None
+    assert loaded.evidence_value("count") == 1

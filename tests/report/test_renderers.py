@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from imageforensics.model_json import archive_to_json
 from imageforensics.read import read_input
 from imageforensics.report import (INSPECT_RENDERERS, RENDERERS, render, render_html, render_inspect_all,
                                    render_inspect_json, render_json, render_markdown, render_text)
+from imageforensics.report._values import Report
 from tests.reportfactory import tomcat_report
 
 
@@ -62,8 +64,8 @@ def test_render_refuses_a_format_it_does_not_have() -> None:
 
 
 def test_render_refuses_an_option_the_format_does_not_take() -> None:
-    with pytest.raises(TypeError, match=r"^the json report takes no options, not max_paths$"):
-        render(tomcat_report(), "json", max_paths=3)
+    with pytest.raises(TypeError, match=r"^the json report takes max_paths, not color$"):
+        render(tomcat_report(), "json", color=True)
     with pytest.raises(TypeError, match=r"^the markdown report takes all_mtimes, full_digests, full_paths, max_paths, not color, width$"):
         render(tomcat_report(), "markdown", color=True, width=3)
 
@@ -113,3 +115,75 @@ def test_inspect_json_spells_paths_modes_and_nanoseconds_for_readers(tmp_path: P
         ns = entry.get("mtime_ns")
         if isinstance(ns, int) and ns >= 2**53:
             assert shown["mtime_ns"] == str(ns)
+
+
+def _capped_report() -> Report:
+    """Five path findings of 30 paths each (20 with details), under three steps: every kind of list."""
+    from imageforensics.findings import Finding, Severity, evidence
+    from imageforensics.path_change import PathChange
+
+    def names(tag: str) -> tuple[str, ...]:
+        return tuple(f"/{tag}/d{i % 3}/n{i:02d}zz" for i in range(30))
+
+    chg, mti, hln, ent, mis = (names(t) for t in ("chg", "mti", "hln", "ent", "mis"))
+    return replace(tomcat_report(), findings=(
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=3, step_b=3, paths=chg,
+                evidence=evidence(count=30, fields=(("mode", 30),), **{
+                    f"change_{i:03d}": (PathChange(p, "mode", 0o644, 0o755),) for i, p in enumerate(chg[:20], 1)})),
+        Finding(code="paths-mtime-differ", severity=Severity.INFO, summary="s", step_a=3, step_b=3, paths=mti,
+                evidence=evidence(count=30, fields=(("mtime", 30),), **{
+                    f"change_{i:03d}": (PathChange(p, "mtime", 10**18, 10**18 + 5),) for i, p in enumerate(mti[:20], 1)})),
+        Finding(code="paths-hardlinks-differ", severity=Severity.INFO, summary="s", step_a=3, step_b=3, paths=hln,
+                evidence=evidence(count=30, same_content=True, **{
+                    f"change_{i:03d}": (PathChange(p, "hardlinks", ("/hln/other",), ()),)
+                    for i, p in enumerate(hln[:20], 1)})),
+        Finding(code="layer-content-differs", severity=Severity.WARNING, summary="s", step_a=4, step_b=4, paths=ent,
+                evidence=evidence(changed_entries=30, **{
+                    f"entry_{i:03d}": (PathChange(p, "uid", 0, 1),) for i, p in enumerate(ent[:20], 1)})),
+        Finding(code="paths-missing", severity=Severity.ERROR, summary="s", step_a=5, step_b=5, paths=mis,
+                evidence=evidence(count=30, cause="lost", absent_from="B")),
+    ))
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_max_paths_caps_every_list_the_change_tables_and_the_evidence(fmt: str) -> None:
+    report = _capped_report()
+    # Where each finding's paths are listed: its paths, the changes by step (one table per step), its details.
+    lists = {"chg": 2, "mti": 2, "hln": 2, "ent": 3, "mis": 2}
+
+    def shown(max_paths: int) -> dict[str, int]:
+        out = render(report, fmt, max_paths=max_paths, all_mtimes=True)
+        return {tag: len(re.findall(rf"/{tag}/d[0-9]/n[0-9]{{2}}zz", out)) for tag in lists}
+
+    assert shown(0) == dict.fromkeys(lists, 0)
+    for n in (1, 2, 5):
+        for tag, count in shown(n).items():
+            assert n <= count <= n * lists[tag], (fmt, n, tag, count)
+    # Uncapped, every path is there: the caps are what held them back.
+    whole = render(report, fmt, max_paths=1000, all_mtimes=True)
+    assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in whole for tag in lists for i in range(30))
+
+
+def test_the_json_report_is_whole_unless_max_paths_cuts_every_list_and_says_so() -> None:
+    """Exact values in the JSON by default; --max-paths N cuts its lists as the other formats do, and says so."""
+    from imageforensics.report._json import load_report
+
+    report = _capped_report()
+    tags = ("chg", "mti", "hln", "ent", "mis")
+    text = render(report, "json")
+    assert all(f"/{tag}/d{i % 3}/n{i:02d}zz" in text for tag in tags for i in range(30))
+    assert "max_paths" not in json.loads(text) and load_report(text) == report
+    for n in (0, 2):
+        doc = json.loads(render(report, "json", max_paths=n))
+        assert doc["max_paths"] == n
+        for f in doc["findings"]:
+            assert len(f["paths"]) == n
+            details = [v for k, v in f["evidence"].items() if k.startswith(("change_", "entry_"))]
+            assert len(details) <= n and all(v[0]["path"] in f["paths"] for v in details)
+            assert f["evidence"].get("count", 30) == 30  # the counts still say how many there are
+        assert sum(len(re.findall(rf"/{tag}/d[0-9]/n[0-9]{{2}}zz", json.dumps(doc))) for tag in tags) <= 3 * 5 * n
+        loaded = load_report(render(report, "json", max_paths=n))
+        assert [list(f.paths) for f in loaded.findings] == [f["paths"] for f in doc["findings"]]
+    # The same paths as the other formats show.
+    kept = json.loads(render(report, "json", max_paths=2))["findings"][4]["paths"]
+    assert all(p in render(report, "text", max_paths=2) for p in kept)
