@@ -119,6 +119,8 @@ class Key:
     label: str | None = None
     numbered: bool = False
     duration_of: str = ""
+    # (step, ns) pairs a person reads as "step 3 +6 min 19 s" (their text stays "3:379300013209").
+    step_durations: bool = False
 
     @property
     def type_name(self) -> str:
@@ -158,10 +160,10 @@ class Key:
 
 
 def key(name: str, *parts: type, separator: str | None = None, inner: str = "", nullable: bool = False,
-        numbered: bool = False, duration_of: str = "") -> Key:
+        numbered: bool = False, duration_of: str = "", step_durations: bool = False) -> Key:
     """A key whose value is nobody's side in particular (``str`` unless ``parts`` says otherwise)."""
     return Key(name, parts or (str,), separator=separator, inner=inner, nullable=nullable, numbered=numbered,
-               duration_of=duration_of)
+               duration_of=duration_of, step_durations=step_durations)
 
 
 def sided(stem: str, kind: type = str, separator: str | None = None) -> tuple[Key, Key]:
@@ -482,9 +484,11 @@ _CODES: tuple[CodeSpec, ...] = (
           "and every drifted step",
           sided("created", Timestamp), key("drift_ns", int), key("drift", duration_of="drift_ns"),
           key("drifted_steps", int),
-          key("drifts", int, int, separator=" ", inner=":", nullable=True), on_side("steps", "A", int, separator=" ")),
+          key("drifts", int, int, separator=" ", inner=":", nullable=True, step_durations=True),
+          on_side("steps", "A", int, separator=" ")),
     _code("image-created-differs", WARNING, Category.TIMES, "the config created times differ",
-          sided("created", Timestamp), key("drift_ns", int), phrase="image created time"),
+          sided("created", Timestamp), key("drift_ns", int), key("drift", duration_of="drift_ns"),
+          phrase="image created time"),
     _code("config-differs", WARNING, Category.CONFIG,
           "a run-config field differs (env, cmd, entrypoint, working_dir, user, exposed_ports, volumes, labels, "
           "stop_signal, healthcheck, shell, on_build), spellings normalised",

@@ -197,7 +197,7 @@ def changes_by_step(report: Report, *, full_digests: bool = False) -> list[StepC
             continue
         if f.code not in _ONE_SIDED and f.code not in _DETAILED:
             continue
-        key = (f.step_a, None if f.step_a is not None else f.step_b)
+        key = step_key(f)
         group = groups.setdefault(key, StepChanges(f.step_a, f.step_b, f.created_by))
         by_paths.add(key)
         rows, undetailed = _rows_of(f, not full_digests)
@@ -207,7 +207,7 @@ def changes_by_step(report: Report, *, full_digests: bool = False) -> list[StepC
         else:
             group.undetailed += undetailed
     for f in entries:
-        key = (f.step_a, None if f.step_a is not None else f.step_b)
+        key = step_key(f)
         if key in by_paths:
             continue
         group = groups.setdefault(key, StepChanges(f.step_a, f.step_b, f.created_by))
@@ -220,6 +220,29 @@ def changes_by_step(report: Report, *, full_digests: bool = False) -> list[StepC
         return (0, a) if a is not None else (1, b if b is not None else 1 << 30)
 
     return [groups[k] for k in sorted(groups, key=order)]
+
+
+def tabled_paths(report: Report) -> dict[tuple[int | None, int | None], frozenset[str]]:
+    """Per step (as ``changes_by_step`` keys its groups), the paths its path findings put in the changes by step.
+
+    A step's layer entries (``layer-content-differs``) at those paths need not
+    be listed again with the finding.
+    """
+    out: dict[tuple[int | None, int | None], set[str]] = {}
+    for f in report.findings:
+        if f.code in _ONE_SIDED or f.code in _DETAILED:
+            out.setdefault(step_key(f), set()).update(f.paths)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def tabled_for(f: Finding, tabled: dict[tuple[int | None, int | None], frozenset[str]]) -> frozenset[str]:
+    """The paths of a ``layer-content-differs`` finding's step that the changes by step list (none for others)."""
+    return tabled.get(step_key(f), frozenset()) if f.code == "layer-content-differs" else frozenset()
+
+
+def step_key(f: Finding) -> tuple[int | None, int | None]:
+    """The group of the changes by step a finding belongs to: its step in A, else its step in B."""
+    return (f.step_a, None if f.step_a is not None else f.step_b)
 
 
 def step_title(group: StepChanges) -> str:

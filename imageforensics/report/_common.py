@@ -13,7 +13,8 @@ from imageforensics.catalogue import code_spec, evidence_text
 from imageforensics.digest import Digest
 from imageforensics.findings import EvidenceText, Finding, Severity, evidence_texts
 from imageforensics.report._values import LayerSide, Report, StepRow
-from imageforensics.timestamp import NS, Timestamp
+from imageforensics.path_change import PathChange
+from imageforensics.timestamp import NS, Timestamp, format_duration
 from imageforensics.units import human_size  # noqa: F401 - renderers use common.human_size
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -212,18 +213,22 @@ def short_digest(text: str) -> str:
     return f"{algorithm}:{encoded[:4]}…{encoded[-4:]}"
 
 
-def evidence_shown(f: Finding, max_paths: int, *, full_digests: bool = True,
-                   numbered: bool = True) -> tuple[tuple[EvidenceText, ...], int]:
-    """The finding's evidence texts with every list capped at ``max_paths``: (the texts, details left out).
+def evidence_shown(f: Finding, max_paths: int, *, full_digests: bool = True, numbered: bool = True,
+                   tabled: frozenset[str] = frozenset()) -> tuple[tuple[EvidenceText, ...], int]:
+    """The finding's evidence texts as a person reads them, every list capped at ``max_paths``.
 
-    A numbered family (``change_001``…) keeps its first ``max_paths`` members;
-    a list value keeps its first ``max_paths`` items and says how many more
-    there are; a digest is shortened unless ``full_digests``. Without
-    ``numbered``, the numbered families are left out (and not counted): shown
-    elsewhere, as the changes by step.
+    Returns (the texts, details left out). A numbered family (``change_001``…)
+    keeps its first ``max_paths`` members; a list value keeps its first
+    ``max_paths`` items and says how many more there are; a digest is
+    shortened unless ``full_digests``. Without ``numbered``, the numbered
+    families are left out (and not counted): shown elsewhere, as the changes
+    by step; a path's changes are left out the same way when its path is in
+    ``tabled``. Nanoseconds another key shows as a duration are left to the
+    JSON, and (step, ns) drifts are written as steps and durations.
     """
     spec = code_spec(f.code)
     limit = max(max_paths, 0)
+    shown_elsewhere = {k.duration_of for k in spec.keys if k.duration_of and f.evidence_value(k.duration_of) is not None}
     out: list[EvidenceText] = []
     families: dict[str, int] = {}
     left_out = 0
@@ -233,13 +238,20 @@ def evidence_shown(f: Finding, max_paths: int, *, full_digests: bool = True,
         if declared is None:
             out.append(item)
             continue
-        if declared.numbered and not numbered:
+        if item.name in shown_elsewhere or (declared.numbered and not numbered):
+            continue
+        if declared.path_changes and isinstance(value, tuple) and value and isinstance(value[0], PathChange) \
+                and value[0].path in tabled:
             continue
         if declared.numbered:
             families[declared.name] = families.get(declared.name, 0) + 1
             if families[declared.name] > limit:
                 left_out += 1
                 continue
+        elif declared.step_durations and isinstance(value, tuple):
+            text = ", ".join(_step_duration(v) for v in value[:limit])
+            more = f"… ({len(value) - limit:,} more)" if len(value) > limit else ""
+            item = item._replace(text=", ".join(x for x in (text, more) if x))
         elif declared.separator is not None and isinstance(value, tuple) and len(value) > limit:
             text = evidence_text(declared, value[:limit]) if limit else ""  # type: ignore[arg-type]
             more = f"… ({len(value) - limit:,} more)"
@@ -248,3 +260,10 @@ def evidence_shown(f: Finding, max_paths: int, *, full_digests: bool = True,
             item = item._replace(text=short_digest(item.text))
         out.append(item)
     return tuple(out), left_out
+
+
+def _step_duration(item: object) -> str:
+    """``step 3 +6 min 19 s`` for a (step, ns) pair; ``step 3 —`` when the drift is not known."""
+    assert isinstance(item, tuple) and len(item) == 2
+    step, ns = item
+    return f"step {step} {format_duration(ns) if isinstance(ns, int) else '—'}"

@@ -25,7 +25,7 @@ import re
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.report import _common as common
-from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step
+from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step, tabled_for, tabled_paths
 from imageforensics.report._escape import html_prose, html_text
 from imageforensics.report._values import InputSide, Report, StepRow
 from imageforensics.timestamp import Timestamp
@@ -327,9 +327,10 @@ def _value(text: str, full_digests: bool) -> str:
 # ---- findings ----------------------------------------------------------------------
 
 
-def _evidence(f: Finding, max_paths: int, full_digests: bool) -> str:
+def _evidence(f: Finding, max_paths: int, full_digests: bool, tabled: frozenset[str] = frozenset()) -> str:
     parts = []
-    texts, left_out = common.evidence_shown(f, max_paths, full_digests=True, numbered=f.code not in TABLED_CODES)
+    texts, left_out = common.evidence_shown(f, max_paths, full_digests=True, numbered=f.code not in TABLED_CODES,
+                                            tabled=tabled)
     for label, items in common.evidence_groups(texts):
         values = ", ".join(f"{_h(k)} {_value_code(v, full_digests)}" if k else _value_code(v, full_digests)
                            for k, v in items)
@@ -347,7 +348,8 @@ def _value_code(value: str, full_digests: bool) -> str:
     return _digest(value, full_digests) if common.short_digest(value) != value else _code(value)
 
 
-def _findings(ordered: tuple[Finding, ...], max_paths: int, full_digests: bool) -> list[str]:
+def _findings(ordered: tuple[Finding, ...], max_paths: int, full_digests: bool,
+              tabled: dict[tuple[int | None, int | None], frozenset[str]]) -> list[str]:
     out = ["<h2>Findings</h2>"]
     if not ordered:
         return out + ["<p>None.</p>"]
@@ -373,7 +375,7 @@ def _findings(ordered: tuple[Finding, ...], max_paths: int, full_digests: bool) 
             if f.paths:
                 summary += _paths(f, max_paths)
             out.append(f'<tr id="{_finding_id(i)}">{_td(_code(f.code))}'
-                       f"{_td(where or '—')}{_td(summary)}{_td(_evidence(f, max_paths, full_digests))}</tr>")
+                       f"{_td(where or '—')}{_td(summary)}{_td(_evidence(f, max_paths, full_digests, tabled_for(f, tabled)))}</tr>")
         out += ["</table>", "</details>"]
     return out
 
@@ -495,7 +497,7 @@ def render_html(report: Report, *, max_paths: int = 200, full_digests: bool = Fa
     lines += _summary(report, ordered, groups)
     lines += _svg(report, ordered)
     lines += changes
-    lines += _findings(ordered, max_paths, full_digests)
+    lines += _findings(ordered, max_paths, full_digests, tabled_paths(report))
     lines += _inputs(report, full_digests, full_paths)
     lines += _history(report)
     lines += [f"<footer>imageforensics {_h(report.tool_version)} · report format {report.format_version}"

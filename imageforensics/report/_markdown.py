@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding
 from imageforensics.report import _common as common
-from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step
+from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step, tabled_for, tabled_paths
 from imageforensics.report._escape import html_text, md_code, md_prose, md_text
 from imageforensics.report._values import InputSide, Report, StepRow
 
@@ -111,10 +111,10 @@ def _notes(side: InputSide, budget: _Budget) -> str:
     return "<br>".join(_prose(n, budget) for n in side.notes[:5]) or "—"
 
 
-def _evidence(f: Finding, budget: _Budget) -> str:
+def _evidence(f: Finding, budget: _Budget, tabled: frozenset[str] = frozenset()) -> str:
     parts = []
     texts, left_out = common.evidence_shown(f, min(budget.max_paths, 20), full_digests=budget.full_digests,
-                                            numbered=f.code not in TABLED_CODES)
+                                            numbered=f.code not in TABLED_CODES, tabled=tabled)
     for label, items in common.evidence_groups(texts):
         values = ", ".join(f"{_text(k, budget)} {_code(v, budget)}" if k else _code(v, budget) for k, v in items)
         parts.append(f"**{label}:** {values}" if label else values)
@@ -185,7 +185,8 @@ def _findings(report: Report, budget: _Budget, rows: _Rows) -> list[str]:
         return ["### Findings", "", "None."]
     lines = ["### Findings", "", "| severity | code | step | finding | evidence |", "|---|---|---|---|---|"]
     shown = ordered[: budget.max_findings]
-    lines += rows.first(len(shown), budget, lambda i: _finding_row(shown[i], budget))
+    tabled = tabled_paths(report)
+    lines += rows.first(len(shown), budget, lambda i: _finding_row(shown[i], budget, tabled_for(shown[i], tabled)))
     if len(ordered) > len(shown):
         lines += ["", f"*… and {len(ordered) - len(shown):,} more findings, not shown to stay within "
                       "GitHub's comment limit (see the JSON report).*"]
@@ -195,14 +196,14 @@ def _findings(report: Report, budget: _Budget, rows: _Rows) -> list[str]:
     return lines
 
 
-def _finding_row(f: Finding, budget: _Budget) -> str:
+def _finding_row(f: Finding, budget: _Budget, tabled: frozenset[str]) -> str:
     step = common.step_label(f)
     if f.side and not step.endswith(f"in {f.side}"):
         step = f"{step} (in {f.side})".strip()
     where = " ".join(x for x in (_text(step, budget), _code(display_created_by(f.created_by), budget)
                                  if f.created_by else "") if x)
     return (f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
-            f"{_prose(f.summary, budget)} | {_evidence(f, budget) or '—'} |")
+            f"{_prose(f.summary, budget)} | {_evidence(f, budget, tabled) or '—'} |")
 
 
 def _paths(f: Finding, budget: _Budget) -> list[str]:

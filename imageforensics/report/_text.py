@@ -15,7 +15,7 @@ import re
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.report import _common as common
-from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step
+from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step, tabled_for, tabled_paths
 from imageforensics.report._escape import cap, display_width, shorten, wrap
 from imageforensics.report._values import InputSide, Report, StepRow
 from imageforensics.untrusted import escape, show_prose
@@ -162,7 +162,14 @@ def _change_table(out: _Out, cells: list[tuple[str, str, str, str]]) -> None:
         out.hanging("", " " * display_width(change) + f"  B {b}", indent=8)
 
 
-def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool) -> None:
+def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool, *, shown_steps: set[str],
+             tabled: frozenset[str]) -> None:
+    """One finding: its head line, summary, evidence and paths.
+
+    A step's whole created_by is written once (``shown_steps`` holds those
+    already written), and not beside evidence that holds it per side; the
+    paths ``tabled`` under CHANGED for the finding's step are not listed again.
+    """
     label = f.severity.label
     styled = out.style(label, _SEVERITY_STYLE[f.severity])
     head = [_safe(f.code)]
@@ -182,10 +189,15 @@ def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool) -> None:
     out.hanging(label, first, indent=_LABEL, first_styled=styled)
     if f.summary:
         out.hanging("", _prose(f.summary), indent=_LABEL)
-    if cut:
+    per_side = f.evidence_value("created_by_a") is not None or f.evidence_value("created_by_b") is not None
+    if cut and not per_side and f.created_by not in shown_steps:
         out.hanging("", "created_by: " + _safe(f.created_by), indent=_LABEL)
-    tabled = f.code in TABLED_CODES
-    texts, left_out = common.evidence_shown(f, max_paths, full_digests=full_digests, numbered=not tabled)
+    shown_steps.add(f.created_by)
+    if per_side:
+        shown_steps.update(str(f.evidence_value(k)) for k in ("created_by_a", "created_by_b"))
+    in_table = f.code in TABLED_CODES
+    texts, left_out = common.evidence_shown(f, max_paths, full_digests=full_digests, numbered=not in_table,
+                                            tabled=tabled)
     for side, items in common.evidence_groups(texts):
         shown = [f"{_safe(k)}={_safe(v)}" if k else _safe(v) for k, v in items]
         text = "  ".join(shown)
@@ -200,16 +212,25 @@ def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool) -> None:
             out.hanging("", text, indent=_LABEL)
     if left_out:
         out.hanging("", f"… and {left_out:,} more details (--max-paths to show)", indent=_LABEL)
-    if tabled:
+    if in_table:
         out.hanging("", "each path's change: under CHANGED, " + common.step_label(f), indent=_LABEL)
     if f.path:
         out.hanging("", "path: " + _safe(f.path), indent=_LABEL)
-    if f.paths:
+    if in_table:
         _paths(out, f.paths, max_paths)
+    elif f.paths:
+        # Entries whose paths the changes by step list are said by count, the others by name.
+        elsewhere = sum(1 for p in f.paths if p in tabled)
+        _paths(out, tuple(p for p in f.paths if p not in tabled), max_paths, total=len(f.paths),
+               elsewhere=f"{elsewhere:,} under CHANGED, {common.step_label(f)}" if elsewhere else "")
 
 
-def _paths(out: _Out, paths: tuple[str, ...], max_paths: int) -> None:
-    out.add(" " * _LABEL + f"paths ({len(paths):,}):")
+def _paths(out: _Out, paths: tuple[str, ...], max_paths: int, *, total: int | None = None,
+           elsewhere: str = "") -> None:
+    if not paths and not elsewhere:
+        return
+    count = total if total is not None else len(paths)
+    out.hanging("", f"paths ({count:,}):" + (f" {elsewhere}" if elsewhere else ""), indent=_LABEL)
     shown = common.sample_paths(paths, max_paths)
     for path in shown:
         out.hanging("", _safe(path), indent=_LABEL + 2)
@@ -333,9 +354,11 @@ def render_text(report: Report, *, max_paths: int = 10, color: bool = False, wid
     out.add()
     _verdict(out, report)
     _changes(out, report, max_paths=max_paths, full_digests=full_digests, all_mtimes=all_mtimes)
+    shown_steps: set[str] = set()
+    tabled = tabled_paths(report)
     for f in common.by_severity(report):
         out.add()
-        _finding(out, f, max_paths, full_digests)
+        _finding(out, f, max_paths, full_digests, shown_steps=shown_steps, tabled=tabled_for(f, tabled))
     out.add()
     _history(out, report)
     return "\n".join(out.lines) + "\n"

@@ -84,18 +84,25 @@ def test_max_paths_caps_the_changes_and_the_evidence_details() -> None:
                 evidence=evidence(count=30, fields=(("mode", 30),), **{
                     f"change_{i:03d}": path_changes("/" + e.path, e, replace(e, mode=0o600), ("mode",))
                     for i, e in enumerate(entries[:20], 1)}))
+    # The layer's entries: the same 30 paths, and 5 whose changes the merged filesystem does not show
+    # (a later step wrote them again).
+    hidden = [FileEntry(path=f"later/h{i}", kind="file", mode=0o644) for i in range(5)]
+    details = [*entries[:20], *hidden]
     layer = Finding(code="layer-content-differs", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
-                    paths=f.paths, evidence=evidence(changed_entries=30, **{
+                    paths=(*f.paths, *("/" + e.path for e in hidden)), evidence=evidence(changed_entries=35, **{
                         f"entry_{i:03d}": (PathChange("/" + e.path, "mode", 0o644, 0o600),)
-                        for i, e in enumerate(entries[:20], 1)}))
+                        for i, e in enumerate(details, 1)}))
     text = render_text(_report(f, layer), max_paths=3)
     assert "/f02 " in text and "/f03 " not in text.split("WARNING")[0]
     assert "… and 27 more changes" in text
-    # The table says each path's change; the finding does not repeat it.
+    # The table says each path's change; the findings do not repeat it.
     assert "change_001=" not in text and "each path's change: under CHANGED, step 3" in text
-    assert "entry_003=" in text and "entry_004=" not in text
-    assert "… and 17 more details (--max-paths to show)" in text
-    assert text.count("paths (30):") == 2 and "… and 27 more (--max-paths to show)" in text
+    assert not re.search(r"entry_0(0\d|1\d|20)=", text)
+    # The layer's other entries are listed, capped.
+    assert "entry_021=/later/h0" in text and "entry_023=/later/h2" in text and "entry_024=" not in text
+    assert "… and 2 more details (--max-paths to show)" in text
+    assert "paths (30):" in text and "… and 27 more (--max-paths to show)" in text
+    assert "paths (35): 30 under CHANGED, step 3" in text and "… and 2 more (--max-paths to show)" in text
 
 
 def test_a_change_of_a_path_the_finding_does_not_list_is_refused() -> None:
