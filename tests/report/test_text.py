@@ -139,3 +139,42 @@ def test_long_identical_runs_are_folded_but_differences_never() -> None:
     assert re.search(r"31 ◀ COPY rootfs /", out)
     short = render_text(replace(report, steps=rows[:8]))
     assert "more steps the same" not in short and "RUN step 7" in short
+
+
+def test_a_steps_whole_created_by_is_written_once_and_not_beside_its_per_side_evidence() -> None:
+    from imageforensics.findings import Finding, Severity, evidence
+
+    long_run = "RUN /bin/sh -c " + " && ".join(f"step-{i} --with-a-long-argument" for i in range(6)) + " # buildkit"
+    other = long_run.replace("step-0", "other-0")
+    findings = (
+        Finding(code="layer-content-differs", severity=Severity.WARNING, summary="s", step_a=2, step_b=2,
+                created_by=long_run, evidence=evidence(changed_entries=1)),
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=2, step_b=2,
+                created_by=long_run, paths=("/x",), evidence=evidence(count=1)),
+        Finding(code="step-changed", severity=Severity.WARNING, summary="s", step_a=2, step_b=2, created_by=long_run,
+                evidence=evidence(created_by_a=long_run, created_by_b=other, paired_by="same instruction")),
+        Finding(code="paths-changed", severity=Severity.WARNING, summary="s", step_a=3, step_b=3,
+                created_by=other, paths=("/y",), evidence=evidence(count=1)),
+    )
+    text = render_text(replace(tomcat_report(), findings=findings), width=80)
+    # Once for step 2 (its first finding), and the step-changed evidence per side; B's text was shown
+    # there, so step 3's finding does not repeat it.
+    assert text.count("created_by: RUN") == 1
+    assert text.count("A  created_by=RUN") == 1 and text.count("B  created_by=RUN") == 1
+
+
+def test_drifts_read_as_steps_and_durations_and_the_exact_nanoseconds_stay_in_the_json() -> None:
+    import json
+
+    from imageforensics.report._json import render_json
+
+    from imageforensics.findings import Finding, Severity, evidence
+
+    report = tomcat_report()
+    drift = Finding(code="timestamp-drift", severity=Severity.WARNING, summary="s", step_a=5, step_b=5,
+                    evidence=evidence(drift_ns=-89607600, drifted_steps=2, drifts=((5, -89607600), (6, -89607600))))
+    text = render_text(replace(report, findings=(drift,)))
+    assert re.search(r"drifts=step 5 -89\.6 ms,\s+step 6 -89\.6\s+ms", text), text
+    assert "drift_ns=" not in text and "-89607600" not in text
+    [written] = json.loads(render_json(replace(report, findings=(drift,))))["findings"]
+    assert written["evidence"]["drift_ns"] == -89607600
