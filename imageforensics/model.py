@@ -7,6 +7,7 @@ and other model values. Mappings from the JSON are stored as tuples of sorted
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import Field, FrozenInstanceError, dataclass, field
 from typing import Any, ClassVar, cast
@@ -112,6 +113,10 @@ class FileEntry(_EntrySlots):
 
     def __delattr__(self, name: str) -> None:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __replace__(self, **changes: Any) -> FileEntry:
+        """``copy.replace`` (Python 3.13+), as a dataclass has it."""
+        return dataclasses.replace(self, **changes)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         return file_entry, self._fields()

@@ -179,6 +179,7 @@ class _Data:
         return b"".join(sink.parts)
 
 
+_sha256 = hashlib.sha256
 # Files up to this size are hashed as one copy of their bytes; larger ones through hash_exactly, chunk by chunk.
 _IN_PLACE = 1 << 16
 
@@ -191,7 +192,7 @@ def _digest(data: EntryData, at: int, size: int) -> bytes:
         body = data.peek_at(at, size)
         if body is not None:
             data.advance(size)
-            return hashlib.sha256(body).digest()
+            return _sha256(body).digest()
     data.seek(at)
     digest = hashlib.sha256()
     data.hash_exactly(size, digest)
@@ -300,18 +301,20 @@ class EntryLister:
             while True:
                 if archive.firstmember is None:  # type: ignore[attr-defined]
                     offset = archive.offset
-                    block = tar.peek_at(offset, BLOCK)
-                    if block is not None:
-                        member = plain_member(block)
-                        if member is not None:
-                            tar.advance(BLOCK)
-                            name, kind, size, mode, uid, gid, mtime, linkname, devmajor, devminor = member
-                            data_at = offset + BLOCK
-                            # As tarfile: the next header follows the data, padded to a block.
-                            archive.offset = data_at + (-(-size // BLOCK) * BLOCK if kind in DATA_TYPES else 0)
-                            self._list(name, kind, size, mode, uid, gid, mtime * 1_000_000_000, linkname, devmajor,
-                                       devminor, _NO_RECORDS, None, data_at, tar)
-                            continue
+                    while True:
+                        block = tar.peek_at(offset, BLOCK)
+                        member = None if block is None else plain_member(block)
+                        if member is None:
+                            break
+                        tar.advance(BLOCK)
+                        name, kind, size, mode, uid, gid, mtime, linkname, devmajor, devminor = member
+                        data_at = offset + BLOCK
+                        # As tarfile: the next header follows the data, padded to a block.
+                        offset = data_at + (-(-size // BLOCK) * BLOCK if kind in DATA_TYPES else 0)
+                        # Kept up to date: a limit or a content problem may end the listing here.
+                        archive.offset = offset
+                        self._list(name, kind, size, mode, uid, gid, mtime * 1_000_000_000, linkname, devmajor,
+                                   devminor, _NO_RECORDS, None, data_at, tar)
                 info = archive.next()
                 if info is None:
                     return
