@@ -7,7 +7,10 @@ and other model values. Mappings from the JSON are stored as tuples of sorted
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import re
+from dataclasses import Field, FrozenInstanceError, dataclass, field
+from typing import Any, ClassVar, cast
 
 from imageforensics.digest import Digest as Digest  # re-exported: the model's values include digests
 from imageforensics.findings import Finding
@@ -28,8 +31,27 @@ WELL_KNOWN_EMPTY = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileEntry:
+class _EntrySlots:
+    """The storage of a ``FileEntry``: its slots, filled once by ``file_entry`` (this class has no guard)."""
+
+    __slots__ = ("path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "linkname", "devmajor", "devminor",
+                 "xattrs", "_digest")
+    path: str
+    kind: str
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+    linkname: str
+    devmajor: int
+    devminor: int
+    xattrs: tuple[tuple[str, str], ...]
+    # The sha256 as its 32 bytes (a sha256:<hex> text read back as them), else the text as given ("" mostly).
+    _digest: bytes | str
+
+
+class FileEntry(_EntrySlots):
     """One entry of a layer tar, with its name normalised.
 
     ``path`` has no leading ``/`` or ``./`` (``usr/bin/env``; the root itself
@@ -44,7 +66,89 @@ class FileEntry:
     sorted (name, value) pairs from PAX ``SCHILY.xattr.*`` and
     ``LIBARCHIVE.xattr.*`` records; values are the raw bytes as escaped text:
     printable ASCII as is, backslash doubled, every other byte ``\\xNN``.
+
+    A frozen value as the model's dataclasses are (equality and hash by
+    field, ``dataclasses.fields`` and ``replace``, the same repr), built
+    more cheaply: a layer lists millions of them. The digest is kept as its
+    32 bytes, and ``content_digest`` spells it out when asked.
     """
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def __new__(cls, *, path: str, kind: str, size: int = 0, mode: int = 0, uid: int = 0, gid: int = 0,
+                mtime_ns: int = 0, linkname: str = "", devmajor: int = 0, devminor: int = 0,
+                xattrs: tuple[tuple[str, str], ...] = (), content_digest: str = "") -> FileEntry:
+        digest: bytes | str = content_digest
+        if len(content_digest) == 71 and _SHA256_TEXT.fullmatch(content_digest):
+            digest = bytes.fromhex(content_digest[7:])
+        return file_entry(path, kind, size, mode, uid, gid, mtime_ns, linkname, devmajor, devminor, xattrs, digest)
+
+    @property
+    def content_digest(self) -> str:
+        """``sha256:<hex>`` of a regular file's data, else ""."""
+        digest = self._digest
+        return "sha256:" + digest.hex() if isinstance(digest, bytes) else digest
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.path, self.kind, self.size, self.mode, self.uid, self.gid, self.mtime_ns, self.linkname,
+                self.devmajor, self.devminor, self.xattrs, self._digest)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not FileEntry:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"FileEntry(path={self.path!r}, kind={self.kind!r}, size={self.size!r}, mode={self.mode!r}, "
+                f"uid={self.uid!r}, gid={self.gid!r}, mtime_ns={self.mtime_ns!r}, linkname={self.linkname!r}, "
+                f"devmajor={self.devmajor!r}, devminor={self.devminor!r}, xattrs={self.xattrs!r}, "
+                f"content_digest={self.content_digest!r})")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __replace__(self, **changes: Any) -> FileEntry:
+        """``copy.replace`` (Python 3.13+), as a dataclass has it."""
+        return dataclasses.replace(self, **changes)
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return file_entry, self._fields()
+
+    def __copy__(self) -> FileEntry:
+        return self
+
+    def __deepcopy__(self, memo: object) -> FileEntry:
+        return self
+
+
+_SHA256_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def file_entry(path: str, kind: str, size: int, mode: int, uid: int, gid: int, mtime_ns: int, linkname: str,
+               devmajor: int, devminor: int, xattrs: tuple[tuple[str, str], ...], digest: bytes | str) -> FileEntry:
+    """A FileEntry from its fields in order, the content digest as its 32 bytes (or "" for none): the reader's way."""
+    entry = _new_slots(_EntrySlots)
+    entry.path, entry.kind, entry.size, entry.mode, entry.uid, entry.gid = path, kind, size, mode, uid, gid
+    entry.mtime_ns, entry.linkname, entry.devmajor, entry.devminor = mtime_ns, linkname, devmajor, devminor
+    entry.xattrs, entry._digest = xattrs, digest
+    # The same slots, now behind FileEntry's guard: cheaper than one object.__setattr__ per field.
+    entry.__class__ = FileEntry
+    return cast(FileEntry, entry)
+
+
+_new_slots = object.__new__
+
+
+@dataclass(frozen=True, kw_only=True)
+class _FileEntryFields:
+    """FileEntry's fields as a dataclass declares them, for ``dataclasses.fields`` and ``replace``."""
 
     path: str
     kind: str
@@ -58,6 +162,9 @@ class FileEntry:
     devminor: int = 0
     xattrs: tuple[tuple[str, str], ...] = ()
     content_digest: str = ""
+
+
+FileEntry.__dataclass_fields__ = _FileEntryFields.__dataclass_fields__
 
 
 ENTRY_KINDS = ("file", "dir", "symlink", "hardlink", "char", "block", "fifo", "whiteout", "opaque")

@@ -98,6 +98,33 @@ class ForwardView:
         self._pos += k
         return data
 
+    def peek_at(self, pos: int, n: int) -> bytes | None:
+        """The ``n`` bytes at ``pos`` (at or after ``tell()``: skipped to), when the chunk at hand holds them all.
+
+        Nothing after ``pos`` is consumed: the caller reads a header or a
+        small file's data in place, then ``advance``s over what it took. None
+        when the bytes straddle two chunks or the data ends first (the
+        stream is then at ``pos``, or at its end).
+        """
+        start = self._off + pos - self._pos
+        if pos < self._pos:
+            return None
+        if start + n > len(self._buf):
+            self.seek(pos)
+            if self._pos != pos or self._off >= len(self._buf) and not self._fill():
+                return None
+            start = self._off
+            if start + n > len(self._buf):
+                return None
+        self._off = start
+        self._pos = pos
+        return self._buf[start : start + n]
+
+    def advance(self, n: int) -> None:
+        """Consume ``n`` bytes that ``peek_at`` showed (they lie in the chunk at hand)."""
+        self._off += n
+        self._pos += n
+
     def tell(self) -> int:
         """Position in the stream."""
         return self._pos

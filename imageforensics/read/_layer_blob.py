@@ -159,15 +159,7 @@ def _list_tar(tar: TarStream, lister: EntryLister, kind: str, limits: Limits) ->
             return f"tar is corrupt near offset {tar.tell()}: {exc}", False
         return f"not a tar archive ({exc}; starts with {start!r})", False
     try:
-        # No first member: stop here (Python 3.10's next() would then seek back to -1).
-        # firstmember and members are undocumented TarFile attributes typeshed leaves out.
-        while archive.firstmember is not None or archive.offset:  # type: ignore[attr-defined]
-            info = archive.next()
-            if info is None:
-                break
-            # tarfile keeps every TarInfo; the listing keeps only what it needs.
-            archive.members.clear()  # type: ignore[attr-defined]
-            lister.add(info, tar)
+        lister.list_members(archive, tar)
     except (ImageForensicsError, RawError):
         raise
     except _TAR_ERRORS as exc:

@@ -14,13 +14,16 @@ import posixpath
 import re
 import tarfile
 from collections.abc import Mapping
-from typing import Protocol, TypeVar, cast
+from types import MappingProxyType
+from typing import Any, Protocol, cast
 
 from imageforensics.errors import LimitError
 from imageforensics.options import Limits, ReadOptions
-from imageforensics.model import FileEntry, KeptFile, PackageDatabase
+from imageforensics.model import FileEntry, KeptFile, PackageDatabase, file_entry
 from imageforensics.parse import database_manager, read_package_database, package_database_too_large
+from imageforensics.read._collector import paused_collector
 from imageforensics.read._pax import PaxError, parse_time_ns
+from imageforensics.read._tar_header import BLOCK, DATA_TYPES, plain_member
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -41,7 +44,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
 # The records tarfile applies to members (PAX_FIELDS), listed first in a global header's detail.
 _APPLIED = frozenset(("path", "linkpath", "size", "mtime", "uid", "gid", "uname", "gname"))
-_EMPTY_DIGEST = "sha256:" + hashlib.sha256().hexdigest()
+_EMPTY_DIGEST = hashlib.sha256().digest()
 # Escaped text of each byte: printable ASCII as is, "\\" doubled, others \xNN.
 _BYTE_TEXT = tuple(
     "\\\\" if b == 0x5C else chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in range(256)
@@ -49,16 +52,25 @@ _BYTE_TEXT = tuple(
 
 
 class EntryData(Protocol):
-    """The tar stream positioned at an entry's data."""
+    """The tar stream an entry's data is read from (``read/_layer_streams.TarStream``)."""
 
     def seek(self, pos: int, whence: int = 0) -> int: ...
 
     def hash_exactly(self, n: int, digest: "hashlib._Hash") -> None: ...
 
+    def peek_at(self, pos: int, n: int) -> bytes | None: ...
+
+    def advance(self, n: int) -> None: ...
+
 
 def global_header_detail(info: tarfile.TarInfo) -> str:
     """What a PAX global header holds, as ``key=value`` records (the ones tarfile would apply first)."""
-    records = sorted(info.pax_headers.items(), key=lambda kv: (kv[0] not in _APPLIED, kv[0]))
+    return records_detail(info.pax_headers)
+
+
+def records_detail(pax: Mapping[str, str]) -> str:
+    """Extended header records as ``key=value`` text (the ones tarfile would apply first), cut at 200 characters."""
+    records = sorted(pax.items(), key=lambda kv: (kv[0] not in _APPLIED, kv[0]))
     text = ", ".join(f"{key}={value}" for key, value in records) or "no records"
     return text if len(text) <= 200 else text[:200] + "…"
 
@@ -135,9 +147,6 @@ def _byte_length(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
 
-_V = TypeVar("_V", int, str)
-
-
 class EntryBudget:
     """How many more entries the layers of one input may list (``--max-total-entries``), shared by its layers."""
 
@@ -149,6 +158,45 @@ class EntryBudget:
 # Entries repeat the same modes, owners, times and (empty-file) digests: equal values are
 # shared, up to this many distinct ones per layer (the table itself costs memory while listing).
 _SHARED_VALUES = 1 << 16
+
+
+_NO_RECORDS: Mapping[str, str] = MappingProxyType({})
+
+
+class _Data:
+    """Where a regular file's data lies in the stream, and what its header says of it."""
+
+    __slots__ = ("name", "size", "sparse", "at", "data")
+
+    def __init__(self, name: str, size: int, sparse: list[tuple[int, int]] | None, at: int, data: EntryData) -> None:
+        self.name, self.size, self.sparse, self.at, self.data = name, size, sparse, at, data
+
+    def read(self) -> bytes:
+        """The data itself (a file small enough to keep)."""
+        self.data.seek(self.at)
+        sink = _Collecting()
+        self.data.hash_exactly(self.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
+        return b"".join(sink.parts)
+
+
+_sha256 = hashlib.sha256
+# Files up to this size are hashed as one copy of their bytes; larger ones through hash_exactly, chunk by chunk.
+_IN_PLACE = 1 << 16
+
+
+def _digest(data: EntryData, at: int, size: int) -> bytes:
+    """The sha256 of the ``size`` bytes of data at ``at``: in place when the chunk at hand holds them."""
+    if not size:
+        return _EMPTY_DIGEST
+    if size < _IN_PLACE:
+        body = data.peek_at(at, size)
+        if body is not None:
+            data.advance(size)
+            return _sha256(body).digest()
+    data.seek(at)
+    digest = hashlib.sha256()
+    data.hash_exactly(size, digest)
+    return digest.digest()
 
 
 class _Collecting:
@@ -167,9 +215,10 @@ class EntryLister:
     def __init__(self, archive: str, member: str, options: ReadOptions = ReadOptions(),
                  budget: EntryBudget | None = None) -> None:
         self._budget = budget
-        self._shared: dict[object, object] = {}
+        self._shared: dict[Any, Any] = {}
         self._where = (archive, member)
         self._limits = options.limits
+        self._quarter_path_cap = options.limits.max_path_bytes // 4
         self._content_digests = options.content_digests
         self._digest_below = options.digest_below
         self._entries: list[FileEntry] = []
@@ -208,7 +257,8 @@ class EntryLister:
             anomalies.append(("more-anomalies", f"{self._dropped} more not listed"))
         return tuple(self._entries), tuple(anomalies)
 
-    def _check_limits(self, info: tarfile.TarInfo) -> None:
+    def _check_limits(self, name: str, linkname: str) -> None:
+        """The entry counts and name lengths ``Limits`` allow (one entry more is being listed)."""
         limits = self._limits
         self.members += 1
         budget = self._budget
@@ -223,14 +273,54 @@ class EntryLister:
                 f"layer has more than {limits.max_entries_per_layer} entries"
                 " (raise the limit with --max-entries)",
             )
-        cap = limits.max_path_bytes
-        for text in (info.name, info.linkname):
-            if len(text) * 4 > cap and _byte_length(text) > cap:
-                raise LimitError(
-                    *self._where,
-                    f"entry {self.members} has a name of {_byte_length(text)} bytes,"
-                    f" over the limit of {cap} bytes (raise it with --max-path-bytes)",
-                )
+        # A name of at most cap/4 characters is at most cap bytes in UTF-8: only longer ones are encoded.
+        if len(name) > self._quarter_path_cap or len(linkname) > self._quarter_path_cap:
+            cap = limits.max_path_bytes
+            for text in (name, linkname):
+                if _byte_length(text) > cap:
+                    raise LimitError(
+                        *self._where,
+                        f"entry {self.members} has a name of {_byte_length(text)} bytes,"
+                        f" over the limit of {cap} bytes (raise it with --max-path-bytes)",
+                    )
+
+    def list_members(self, archive: tarfile.TarFile, tar: EntryData) -> None:
+        """List every member ``archive`` (a TarFile opened on ``tar``) reads, in tar order.
+
+        A plain header (``plain_member``) is parsed on the spot, in the chunk
+        at hand; any other, and one that straddles two chunks, is read by
+        ``archive.next()`` as tarfile reads it (``FastTarInfo``). Both leave
+        ``archive.offset`` at the next header. Errors are tarfile's, raised
+        as they would be by a loop over ``archive.next()``.
+        """
+        # No first member: stop here (Python 3.10's next() would then seek back to -1).
+        # firstmember and members are undocumented TarFile attributes typeshed leaves out.
+        if archive.firstmember is None and not archive.offset:  # type: ignore[attr-defined]
+            return
+        with paused_collector():
+            while True:
+                if archive.firstmember is None:  # type: ignore[attr-defined]
+                    offset = archive.offset
+                    while True:
+                        block = tar.peek_at(offset, BLOCK)
+                        member = None if block is None else plain_member(block)
+                        if member is None:
+                            break
+                        tar.advance(BLOCK)
+                        name, kind, size, mode, uid, gid, mtime, linkname, devmajor, devminor = member
+                        data_at = offset + BLOCK
+                        # As tarfile: the next header follows the data, padded to a block.
+                        offset = data_at + (-(-size // BLOCK) * BLOCK if kind in DATA_TYPES else 0)
+                        # Kept up to date: a limit or a content problem may end the listing here.
+                        archive.offset = offset
+                        self._list(name, kind, size, mode, uid, gid, mtime * 1_000_000_000, linkname, devmajor,
+                                   devminor, _NO_RECORDS, None, data_at, tar)
+                info = archive.next()
+                if info is None:
+                    return
+                # tarfile keeps every TarInfo; the listing keeps only what it needs.
+                archive.members.clear()  # type: ignore[attr-defined]
+                self.add(info, tar)
 
     def add(self, info: tarfile.TarInfo, data: EntryData) -> None:
         """List one tar entry; regular files' data is read from ``data`` to hash it.
@@ -240,86 +330,86 @@ class EntryLister:
         tarfile.ReadError: Go's archive/tar refuses the header, so the
         runtime cannot apply the layer.
         """
-        self._check_limits(info)
-        if info.type == tarfile.XGLTYPE:
-            self.note("pax-global-header", global_header_detail(info))
+        pax = info.pax_headers
+        # typeshed declares TarInfo.sparse as bytes | None; tarfile stores (offset, size) pairs there.
+        sparse = cast("list[tuple[int, int]] | None", info.sparse)
+        self._list(info.name, info.type, info.size, info.mode, info.uid, info.gid,
+                   mtime_ns(info) if pax else int(info.mtime) * 1_000_000_000, info.linkname, info.devmajor,
+                   info.devminor, pax, sparse, info.offset_data, data)
+
+    def _list(self, name: str, typeflag: bytes, size: int, mode: int, uid: int, gid: int, mtime: int, linkname: str,
+              devmajor: int, devminor: int, pax: Mapping[str, str], sparse: list[tuple[int, int]] | None,
+              data_at: int, data: EntryData) -> None:
+        """List one member: the fields of its header, its extended records, its sparse map, where its data is."""
+        self._check_limits(name, linkname)
+        if typeflag == tarfile.XGLTYPE:
+            self.note("pax-global-header", records_detail(pax))
             return
-        name = info.name
-        if not _is_utf8(name):
-            self.note("non-utf8-name", name)
-        if _CONTROL.search(name):
+        if not name.isascii():
+            if not _is_utf8(name):
+                self.note("non-utf8-name", name)
+            if _CONTROL.search(name):
+                self.note("control-char-name", name)
+        elif not name.isprintable():  # printable ASCII holds no control character
             self.note("control-char-name", name)
-        path = self._normalise(name)
-        if path is None:
-            return
+        if name and "//" not in name and "/." not in name and name[0] not in "./" and name[-1] != "/":
+            path = name  # already clean: nothing for normpath to change (the common case)
+        else:
+            normalised = self._normalise(name)
+            if normalised is None:
+                return
+            path = normalised
         if WHITEOUT in path:
             if self._whiteout(path, name):
                 return
-        kind = "file" if info.type in _FILE_TYPES else _KINDS.get(info.type)
+        kind = "file" if typeflag in _FILE_TYPES else _KINDS.get(typeflag)
         if kind is None:
-            self.note("unknown-type", f"type {info.type.decode('latin-1')!r}: {name}")
+            self.note("unknown-type", f"type {typeflag.decode('latin-1')!r}: {name}")
             return
-        size = 0
-        content = ""
-        linkname = info.linkname
+        content: bytes = b""
         if kind == "file":
-            size = info.size
             if size < 0:
                 raise tarfile.ReadError(f"entry {escape_text(name)} has a negative size ({size})")
-            if info.sparse is not None:
+            if sparse is not None:
                 self.note("sparse-file", path)
-            if path in self._keep_paths and info.sparse is None and self._can_keep(size):
-                content = self._keep(path, info, data)
-                if self._package_databases and database_manager(path):
+            database = self._package_databases and database_manager(path)
+            if path in self._keep_paths and sparse is None and self._can_keep(size):
+                content = self._keep(path, _Data(name, size, sparse, data_at, data))
+                if database:
                     self.databases.append(read_package_database(path, self.kept[-1].data))
-            elif self._package_databases and database_manager(path):
-                content = self._read_database(path, info, data)
+            elif database:
+                content = self._read_database(path, _Data(name, size, sparse, data_at, data))
             elif self._content_digests or size < self._digest_below:
-                content = self._content_digest(info, data)
-        elif kind == "hardlink":
-            target = self._normalise(linkname, link_of=path)
-            if target is None:
-                return
-            if target not in self._seen:
-                self.note("hardlink-target-absent", f"{path} -> {target}")
-            linkname = target
-        elif kind in ("char", "block"):
-            if kind == "char" and info.devmajor == 0 and info.devminor == 0:
-                self.note("overlay-whiteout", path)
-            else:
-                self.note("device-node", f"{path} ({kind} {info.devmajor}:{info.devminor})")
-        if path in self._seen:
+                content = _digest(data, data_at, size) if sparse is None else self._content_digest(
+                    _Data(name, size, sparse, data_at, data))
+        else:
+            size = 0
+            if kind == "hardlink":
+                target = self._normalise(linkname, link_of=path)
+                if target is None:
+                    return
+                if target not in self._seen:
+                    self.note("hardlink-target-absent", f"{path} -> {target}")
+                linkname = target
+            elif kind in ("char", "block"):
+                if kind == "char" and devmajor == 0 and devminor == 0:
+                    self.note("overlay-whiteout", path)
+                else:
+                    self.note("device-node", f"{path} ({kind} {devmajor}:{devminor})")
+        if kind not in ("char", "block"):
+            devmajor = devminor = 0
+        seen = self._seen
+        if path in seen:
             self.note("duplicate-path", path)
         else:
-            self._seen.add(path)
-        pax = info.pax_headers
-        share = self._share
-        self._entries.append(
-            FileEntry(
-                path=path,
-                kind=kind,
-                size=share(size),
-                mode=share(info.mode & 0o7777),
-                uid=share(info.uid),
-                gid=share(info.gid),
-                mtime_ns=share(mtime_ns(info) if pax else int(info.mtime) * 1_000_000_000),
-                linkname=linkname,
-                devmajor=info.devmajor if kind in ("char", "block") else 0,
-                devminor=info.devminor if kind in ("char", "block") else 0,
-                xattrs=xattrs(pax) if pax else (),
-                content_digest=share(content),
-            )
-        )
-
-    def _share(self, value: _V) -> _V:
-        """``value``, or an equal one an earlier entry holds (so a million equal mtimes are one int)."""
+            seen.add(path)
+        # Equal values shared (one int for a million equal mtimes), up to a cap on the table's size.
         shared = self._shared
-        found = shared.get(value)
-        if found is not None:
-            return cast(_V, found)
-        if len(shared) < _SHARED_VALUES:
-            shared[value] = value
-        return value
+        share = shared.setdefault if len(shared) < _SHARED_VALUES else shared.get
+        self._entries.append(file_entry(
+            path, kind, share(size, size), share(mode & 0o7777, mode & 0o7777), share(uid, uid), share(gid, gid),
+            share(mtime, mtime), linkname, devmajor, devminor, xattrs(pax) if pax else (),
+            share(content, content) if content else ""))
 
     def _normalise(self, name: str, link_of: str | None = None) -> str | None:
         """docker's ``path.Clean(name without leading "/")``; None (noted) when it escapes the root."""
@@ -364,21 +454,18 @@ class EntryLister:
         )
         return True
 
-    def _read_database(self, path: str, info: tarfile.TarInfo, data: EntryData) -> str:
+    def _read_database(self, path: str, found: _Data) -> bytes:
         """Read a package database file's packages as its data streams past; its content digest ("" when not read)."""
         limits = self._limits
         if len(self.databases) >= limits.max_package_databases_per_layer:
             self._databases_left_out += 1
-            return self._content_digest(info, data) if self._content_digests or info.size < self._digest_below else ""
-        if info.sparse is not None or not self._can_keep(info.size):
-            self.databases.append(package_database_too_large(path, info.size, limits.max_kept_file_bytes))
-            return self._content_digest(info, data) if self._content_digests or info.size < self._digest_below else ""
-        data.seek(info.offset_data)
-        sink = _Collecting()
-        data.hash_exactly(info.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
-        body = b"".join(sink.parts)
+            return self._content_digest(found) if self._content_digests or found.size < self._digest_below else b""
+        if found.sparse is not None or not self._can_keep(found.size):
+            self.databases.append(package_database_too_large(path, found.size, limits.max_kept_file_bytes))
+            return self._content_digest(found) if self._content_digests or found.size < self._digest_below else b""
+        body = found.read()
         self.databases.append(read_package_database(path, body))
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return hashlib.sha256(body).digest()
 
     def package_databases(self) -> tuple[PackageDatabase, ...]:
         """The package databases read, and one naming how many were left out past the cap."""
@@ -391,53 +478,51 @@ class EntryLister:
         limits = self._limits
         return size <= limits.max_kept_file_bytes and self._kept_bytes + size <= limits.max_kept_layer_bytes
 
-    def _keep(self, path: str, info: tarfile.TarInfo, data: EntryData) -> str:
+    def _keep(self, path: str, found: _Data) -> bytes:
         """Hash a regular file's data and keep its bytes (``ReadOptions.keep_paths``)."""
-        data.seek(info.offset_data)
-        sink = _Collecting()
-        data.hash_exactly(info.size, sink)  # type: ignore[arg-type]  # hash_exactly needs only update()
-        body = b"".join(sink.parts)
+        body = found.read()
         self._kept_bytes += len(body)
         occurrence = sum(1 for e in self._entries if e.path == path)
         self.kept.append(KeptFile(path=path, occurrence=occurrence, data=body))
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return hashlib.sha256(body).digest()
 
-    def _content_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
-        data.seek(info.offset_data)
-        if info.sparse is not None:
-            return self._sparse_digest(info, data)
-        if not info.size:
+    def _content_digest(self, found: _Data) -> bytes:
+        data = found.data
+        data.seek(found.at)
+        if found.sparse is not None:
+            return self._sparse_digest(found)
+        if not found.size:
             return _EMPTY_DIGEST
         digest = hashlib.sha256()
-        data.hash_exactly(info.size, digest)
-        return "sha256:" + digest.hexdigest()
+        data.hash_exactly(found.size, digest)
+        return digest.digest()
 
-    def _sparse_digest(self, info: tarfile.TarInfo, data: EntryData) -> str:
+    def _sparse_digest(self, found: _Data) -> bytes:
         """Hash a sparse file as it reads back: its stored runs with the holes as zeros."""
         # Unused slots of an old-GNU header read back as (0, 0): empty runs hold nothing.
         # typeshed declares TarInfo.sparse as bytes | None; tarfile stores a list of
         # (offset, size) pairs there (_proc_sparse, _proc_gnusparse_*, tarheader).
-        sparse = cast("list[tuple[int, int]] | None", info.sparse)
-        runs = [(int(offset), int(length)) for offset, length in sparse or () if length]
+        data, size = found.data, found.size
+        runs = [(int(offset), int(length)) for offset, length in found.sparse or () if length]
         stored = sum(length for _, length in runs)
         position = 0
         for offset, length in runs:
             if offset < position or length < 0:
                 raise tarfile.ReadError("sparse map is out of order")
             position = offset + length
-        if position > info.size:
+        if position > size:
             raise tarfile.ReadError("sparse map runs past the file's size")
         limits = self._limits
-        if info.size - stored > limits.max_expansion_ratio * stored + limits.expansion_allowance:
+        if size - stored > limits.max_expansion_ratio * stored + limits.expansion_allowance:
             raise LimitError(
                 *self._where,
-                f"sparse file {info.name!r} has {info.size - stored} bytes of holes for"
+                f"sparse file {found.name!r} has {size - stored} bytes of holes for"
                 f" {stored} stored bytes (raise the limit with --max-expansion)",
             )
         digest = hashlib.sha256()
-        zeros = bytes(min(info.size - stored, 1 << 20))
+        zeros = bytes(min(size - stored, 1 << 20))
         position = 0
-        for offset, length in runs + [(info.size, 0)]:
+        for offset, length in runs + [(size, 0)]:
             gap = offset - position
             while gap:
                 k = min(gap, len(zeros))
@@ -445,4 +530,4 @@ class EntryLister:
                 gap -= k
             data.hash_exactly(length, digest)
             position = offset + length
-        return "sha256:" + digest.hexdigest()
+        return digest.digest()

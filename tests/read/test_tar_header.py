@@ -1,14 +1,16 @@
-"""The fast tar-header path is really taken: a canary for ``read/_tar_header.FastTarInfo``.
+"""The fast tar-header paths are really taken: a canary for ``read/_tar_header``.
 
-``FastTarInfo.parse_plain`` parses plain ASCII headers quickly and leaves the
-rest to tarfile; if tarfile stops calling the hook it overrides (CPython main
-calls ``_frombuf`` where 3.10 to 3.13 call ``frombuf``), every header silently
-takes the slow path and nothing else fails. These tests count the headers
-``parse_plain`` parsed while the reader read a layer and an outer archive, and
-read a tar as both spellings of tarfile do.
+``plain_member`` parses the plain headers of a layer in place, and
+``FastTarInfo.parse_plain`` those tarfile reads (an outer archive, a layer's
+first member), leaving the rest to tarfile; if tarfile stops calling the hook
+it overrides (CPython main calls ``_frombuf`` where 3.10 to 3.13 call
+``frombuf``), or the listing stops finding plain headers, every header
+silently takes the slow path and nothing else fails. These tests count the
+headers the two parsed while the reader read a layer and an outer archive,
+and read a tar as both spellings of tarfile do.
 
-The count is taken with a profile hook matching ``parse_plain``'s code object:
-nothing of the reader is patched or replaced.
+The count is taken with a profile hook matching the two functions' code
+objects: nothing of the reader is patched or replaced.
 """
 
 from __future__ import annotations
@@ -23,17 +25,17 @@ from typing import Any, BinaryIO, cast
 
 from imageforensics.read._archive import read_stream
 from imageforensics.read._layer_blob import read_layer
-from imageforensics.read._tar_header import FastTarInfo
+from imageforensics.read._tar_header import FastTarInfo, plain_member
 from tests.archivekit import gz, layer_tar, legacy, simple_image, tar_of
 
 
-def _plain_parses(run: Callable[[], object]) -> int:
-    """How many headers ``FastTarInfo.parse_plain`` parsed (returned a TarInfo for) while ``run()`` ran."""
-    code = FastTarInfo.parse_plain.__func__.__code__
+def _plain_parses(run: Callable[[], object], *, tarfile_only: bool = False) -> int:
+    """How many headers ``FastTarInfo.parse_plain`` or ``plain_member`` parsed (returned a value for) while ``run()`` ran."""
+    codes = {FastTarInfo.parse_plain.__func__.__code__} | (set() if tarfile_only else {plain_member.__code__})
     parsed: list[None] = []  # list.append is atomic: other threads may parse too
 
     def hook(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "return" and frame.f_code is code and arg is not None:
+        if event == "return" and frame.f_code in codes and arg is not None:
             parsed.append(None)
 
     previous, previous_threads = sys.getprofile(), threading.getprofile()
@@ -120,6 +122,8 @@ def test_reading_a_layer_parses_every_plain_header_on_the_fast_path() -> None:
     parses = _plain_parses(lambda: layers.append(read_layer(io.BytesIO(tar), archive="a.tar", member="layer.tar")))
     assert len(layers[0].entries) == 6 == _headers(tar)
     assert parses == 6
+    # tarfile reads the first member as it opens the layer; the listing reads the rest in place.
+    assert _plain_parses(lambda: read_layer(io.BytesIO(tar), archive="a.tar", member="layer.tar"), tarfile_only=True) == 1
 
 
 def test_reading_an_outer_archive_parses_its_headers_and_its_layers_on_the_fast_path() -> None:
