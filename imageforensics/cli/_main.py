@@ -367,7 +367,8 @@ def _run_snapshot(args: argparse.Namespace) -> int:
         archive = dataclasses.replace(archive, images=selected.images)
     data = write_snapshot(archive, redact=redact)
     if args.output.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
+        # Level 6: the same size as 9 on snapshots' JSON, in about half the time (issue 18).
+        data = gzip.compress(data, compresslevel=6, mtime=0)
     write_output(data, args.output)
     return 0
 
