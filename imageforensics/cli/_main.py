@@ -327,12 +327,17 @@ def _progress(args: argparse.Namespace) -> Progress | None:
     return Progress(sys.stderr)
 
 
-def read_one(args: argparse.Namespace) -> Selected:
-    """The input ``args.a`` names (selector, --platform, limits, progress), as every one-input command reads it."""
+def read_one(args: argparse.Namespace, *, content_digests: bool = True) -> Selected:
+    """The input ``args.a`` names (selector, --platform, limits, progress), as every one-input command reads it.
+
+    ``content_digests=False``: no file's content is hashed (the output shows no file digests).
+    """
     progress = _progress(args)
+    options = ReadOptions(limits=limits_from_args(args), platform=getattr(args, "platform", None))
+    if not content_digests:
+        options = dataclasses.replace(options, content_digests=False, digest_below=0)
     try:
-        return read_selected(args.a, ReadOptions(limits=limits_from_args(args), platform=getattr(args, "platform", None)),
-                             progress=progress)
+        return read_selected(args.a, options, progress=progress)
     finally:
         if progress is not None:
             progress.finish()
@@ -341,7 +346,8 @@ def read_one(args: argparse.Namespace) -> Selected:
 def _run_inspect(args: argparse.Namespace) -> int:
     selector_of(args.a)
     refuse_input_as_output(args.output, (args.a,))
-    selected = read_one(args)
+    # Only the JSON model lists files with their content digests: the text hashes each byte once, for the diff_ids.
+    selected = read_one(args, content_digests=args.format == "json")
     renderer = INSPECT_RENDERERS[args.format]
     # The JSON model is the whole input unless the selector itself names one image.
     narrow = selected.selector.chooses or (args.platform is not None and renderer.narrows_to_platform)
