@@ -148,6 +148,14 @@ def _quiet_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
+def _archive_digest_option(parser: argparse.ArgumentParser, shown: str) -> None:
+    # Only on request: sha256 is sequential, so an archive's own digest is a hash of every byte on
+    # one core, as long as `openssl dgst` of the file, beside the layers' diff_ids (issue 18).
+    parser.add_argument("--archive-digest", action="store_true",
+                        help=f"take each input archive's own sha256 (as sha256sum gives it) and show it {shown}; "
+                             "it costs a hash of every byte more")
+
+
 def _fail_on_option(parser: argparse.ArgumentParser, default_says: str) -> None:
     parser.add_argument("--fail-on", choices=tuple(level.value for level in FailOn), default=None, metavar="LEVEL",
                         help=f"exit 1 when a finding of LEVEL or above remains: error, warning, info, or any "
@@ -184,6 +192,7 @@ def _add_diff(parser: argparse.ArgumentParser) -> None:
     _show_content.add_argument(parser)
     _package_options.add_arguments(parser)
     _report_options(parser)
+    _archive_digest_option(parser, "in the report (not in the text format)")
     _quiet_option(parser)
     _limit_options(parser)
 
@@ -192,6 +201,7 @@ def _add_inspect(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "a")
     _output_options(parser, tuple(INSPECT_RENDERERS), what="output")
     _fail_on_option(parser, "without it, 0 whatever the audit finds")
+    _archive_digest_option(parser, "with its size")
     _quiet_option(parser)
     _limit_options(parser)
 
@@ -281,9 +291,9 @@ def _run_diff(args: argparse.Namespace) -> int:
     selectors = selector_of(args.a), selector_of(args.b)
     refuse_input_as_output(args.output, (args.a, args.b))
     options = diff_options_from_args(args)
-    # Each byte hashed once where possible: the text report shows no archive
-    # digest, and files' content digests are only taken for layers that differ.
-    read = ReadOptions(limits=options.limits, platform=args.platform, archive_digest=args.format != "text",
+    # Each byte hashed once where possible: the archive digest only on request (the text
+    # report never shows it), and files' content digests only for layers that differ.
+    read = ReadOptions(limits=options.limits, platform=args.platform, archive_digest=args.archive_digest and args.format != "text",
                        keep_paths=_show_content.keep_paths(args))
     progress = _progress(args)
     try:
@@ -327,13 +337,15 @@ def _progress(args: argparse.Namespace) -> Progress | None:
     return Progress(sys.stderr)
 
 
-def read_one(args: argparse.Namespace, *, content_digests: bool = True) -> Selected:
+def read_one(args: argparse.Namespace, *, content_digests: bool = True, archive_digest: bool = True) -> Selected:
     """The input ``args.a`` names (selector, --platform, limits, progress), as every one-input command reads it.
 
-    ``content_digests=False``: no file's content is hashed (the output shows no file digests).
+    ``content_digests=False``: no file's content is hashed (the output shows no file digests);
+    ``archive_digest=False``: nor the archive's own bytes (``Archive.sha256`` None).
     """
     progress = _progress(args)
-    options = ReadOptions(limits=limits_from_args(args), platform=getattr(args, "platform", None))
+    options = ReadOptions(limits=limits_from_args(args), platform=getattr(args, "platform", None),
+                          archive_digest=archive_digest)
     if not content_digests:
         options = dataclasses.replace(options, content_digests=False, digest_below=0)
     try:
@@ -347,7 +359,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     selector_of(args.a)
     refuse_input_as_output(args.output, (args.a,))
     # Only the JSON model lists files with their content digests: the text hashes each byte once, for the diff_ids.
-    selected = read_one(args, content_digests=args.format == "json")
+    selected = read_one(args, content_digests=args.format == "json", archive_digest=args.archive_digest)
     renderer = INSPECT_RENDERERS[args.format]
     # The JSON model is the whole input unless the selector itself names one image.
     narrow = selected.selector.chooses or (args.platform is not None and renderer.narrows_to_platform)
