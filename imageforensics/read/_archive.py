@@ -323,7 +323,10 @@ def _walk_members(stream: BinaryIO, source: str, options: ReadOptions, anomalies
                 if isinstance(read, Member):
                     members.append(read)
                 elif units is not None and location is not None:
-                    units.submit(members, name, info.mode, location, json_like=read.json_like, budget=kept.entries)
+                    # What the walk's buffer holds of the blob was counted as read (the progress line).
+                    counted = max(0, min(info.size, view.buffered_to - info.offset_data))
+                    units.submit(members, name, info.mode, location, json_like=read.json_like, budget=kept.entries,
+                                 counted=counted)
                     view.skip_to(info.offset_data + info.size, units.skip_raw)
                     continue
                 else:
@@ -685,21 +688,24 @@ class _Units:
             raise InputError(self._source, None, f"cannot read the archive ({_reason(e)})") from None
 
     def submit(self, members: list[Member], name: str, mode: int, location: BlobLocation, *, json_like: bool,
-               budget: EntryBudget) -> None:
-        """Read the blob ``name`` at ``location`` on a worker; its member's place in ``members`` is kept."""
+               budget: EntryBudget, counted: int = 0) -> None:
+        """Read the blob ``name`` at ``location`` on a worker; its member's place in ``members`` is kept.
+
+        ``counted``: how many of its first bytes the walk has read (and the progress line counted).
+        """
         own = EntryBudget(self._options.limits)
         own.left = budget.left
-        result = self._pool.submit(functools.partial(self._read, name, location, own))
+        result = self._pool.submit(functools.partial(self._read, name, location, own, counted))
         self._pending.append(_Pending(len(members), name, mode, location, json_like, result))
         members.append(Member(name=name, kind="blob", size=location.length, mode=mode))  # its place, until settled
         # Settle what is done, and never let more than a few blobs wait: an error stops the walk soon.
         while self._pending and (self._pending[0].result.done() or len(self._pending) > 2 * WORKERS):
             self._settle_first(members, budget)
 
-    def _read(self, name: str, location: BlobLocation, budget: EntryBudget) -> tuple[Layer | Exception, int]:
+    def _read(self, name: str, location: BlobLocation, budget: EntryBudget, counted: int) -> tuple[Layer | Exception, int]:
         """The blob read (or the error reading it raised) and how many tar members it met."""
         start = budget.left
-        data = FileRange(self._fd, location.offset, location.length, self._on_bytes, self._stop)
+        data = FileRange(self._fd, location.offset, location.length, self._on_bytes, self._stop, counted)
         body = MemberStream(cast(BinaryIO, data), location.length, archive=self._source, member=show(name))
         try:
             blob = layer.read_layer(cast(BinaryIO, body), archive=self._source, member=name, options=self._options,

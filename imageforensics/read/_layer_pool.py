@@ -91,17 +91,19 @@ class LayerPool:
 class FileRange:
     """``length`` bytes of an open regular file from ``offset``, read with ``os.pread`` (thread-safe, no shared position).
 
-    ``on_bytes`` is told how many bytes each read returned (the progress line);
+    ``on_bytes`` is told how many bytes each read returned (the progress line),
+    but for the first ``counted`` (read, and counted, elsewhere already);
     once ``stop`` is set, reads fail (the unit is abandoned before its file is closed).
     """
 
     def __init__(self, fd: int, offset: int, length: int, on_bytes: Callable[[int], None] | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, counted: int = 0) -> None:
         self._fd = fd
         self._pos = offset
         self._end = offset + length
         self._on_bytes = on_bytes
         self._stop = stop
+        self._count_from = offset + counted
 
     def read(self, n: int = -1) -> bytes:
         if self._stop is not None and self._stop.is_set():
@@ -112,9 +114,9 @@ class FileRange:
             return b""
         want = left if n is None or n < 0 else min(n, left)
         data = os.pread(self._fd, min(want, CHUNK), self._pos)
-        self._pos += len(data)
-        if data and self._on_bytes is not None:
-            self._on_bytes(len(data))
+        start, self._pos = self._pos, self._pos + len(data)
+        if self._on_bytes is not None and self._pos > self._count_from:
+            self._on_bytes(self._pos - max(start, self._count_from))
         return data
 
     def readable(self) -> bool:

@@ -47,13 +47,18 @@ class TarView(ForwardView):
     def __init__(self, raw: Readable, *, archive: str = "", cap: int = 1 << 62) -> None:
         super().__init__(raw, cap=cap, archive=archive, member=None)
 
+    @property
+    def buffered_to(self) -> int:
+        """The position up to which the raw stream was read (the buffer holds what lies before it)."""
+        return self._pos + len(self._buf) - self._off
+
     def skip_to(self, pos: int, skip_raw: Callable[[int], None]) -> None:
         """Move forward to ``pos`` without reading what lies between: past the buffer, ``skip_raw(pos)`` moves the raw stream.
 
         Only for a raw stream whose positions are the tar's (an uncompressed file,
         once the bytes peeked at were replayed): a member's data read elsewhere.
         """
-        buffered_to = self._pos + len(self._buf) - self._off
+        buffered_to = self.buffered_to
         if pos <= buffered_to:
             self.seek(pos)
             return

@@ -20,6 +20,8 @@ from imageforensics.model import Archive
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.read import _archive as reader
 from imageforensics.read._layer_pool import FileRange, LayerPool
+from imageforensics.read._progress import Progress
+from imageforensics.read._sources import read_input
 from tests.archivekit import Img, layer_tar, legacy, oci, tar_of
 
 
@@ -130,3 +132,25 @@ def test_a_unit_of_a_closed_pool_is_refused() -> None:
     pool.close()
     with pytest.raises(RuntimeError):
         pool.submit(lambda: 0)
+
+
+class _Tally(Progress):
+    """A progress line that only adds up the bytes each input reports."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO(), columns=80)
+        self.bytes: dict[str, int] = {}
+
+    def advance(self, label: str, nbytes: int) -> None:
+        self.bytes[label] = self.bytes.get(label, 0) + nbytes
+
+
+@pytest.mark.parametrize("layers", [[3, 5, 2], [400, 1, 900]])
+def test_the_progress_line_counts_each_byte_of_the_file_once(tmp_path: Path, layers: list[int]) -> None:
+    """Blobs read on the pool count their bytes, but for what the walk read (and counted) of them already."""
+    path = tmp_path / "a.tar"
+    path.write_bytes(tar_of(legacy([_image(layers)])))
+    tally = _Tally()
+    archive = read_input(str(path), ReadOptions(), progress=tally)
+    assert all(layer is not None and layer.location is not None for layer in archive.images[0].layers)
+    assert tally.bytes == {"a.tar": path.stat().st_size}
