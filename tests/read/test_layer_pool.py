@@ -154,3 +154,17 @@ def test_the_progress_line_counts_each_byte_of_the_file_once(tmp_path: Path, lay
     archive = read_input(str(path), ReadOptions(), progress=tally)
     assert all(layer is not None and layer.location is not None for layer in archive.images[0].layers)
     assert tally.bytes == {"a.tar": path.stat().st_size}
+
+
+def test_a_blob_error_comes_before_an_error_the_walk_meets_after_it(tmp_path: Path) -> None:
+    """Layer 1 holds a name over the limit, and so does a later member of the outer tar: the layer's error is the one."""
+    long_entry = layer_tar({"x" * 250: b"data" * 500})
+    image = _image([3, 2])
+    image.layers.insert(1, long_entry)
+    members = legacy([image])
+    members.append(("y" * 250, b"after the layers"))
+    path = tmp_path / "a.tar"
+    path.write_bytes(tar_of(members))
+    from_file, as_stream = _both(path, ReadOptions(limits=Limits(max_path_bytes=200)))
+    assert from_file == as_stream
+    assert isinstance(from_file, tuple) and from_file[0] == "LimitError" and "entry 1 has a name of 250 bytes" in from_file[1]
