@@ -59,11 +59,12 @@ def intermixed(parser: argparse.ArgumentParser) -> None:
 def read_chosen(args: argparse.Namespace, limits: Limits, *, keep_paths: frozenset[str] = frozenset(),
                 content_digests: bool = True) -> Chosen:
     """The input the arguments name, read, and the image chosen from it (``content_digests=False``:
-    no file's data hashed but for the diff_id, when nothing shown needs them)."""
+    no file's data hashed but for the diff_id, when nothing shown needs them). ls, stat and cat
+    never show the archive's own digest: it is not taken."""
     progress = None if args.quiet or not sys.stderr.isatty() else Progress(sys.stderr)
     try:
         return choose(selector_of(args.a), ReadOptions(limits=limits, platform=args.platform, keep_paths=keep_paths,
-                                          content_digests=content_digests, digest_below=0),
+                                          content_digests=content_digests, digest_below=0, archive_digest=False),
                       progress=progress)
     finally:
         if progress is not None:

@@ -10,11 +10,15 @@ are recorded. ``parse.parse_archive`` then resolves the references.
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Callable
-from dataclasses import replace
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 import os
 import stat
 import sys
@@ -31,6 +35,7 @@ from imageforensics.model import Archive, BlobLocation, Digest, FileState, Layer
 from imageforensics.read._outer_tar import CHUNK, MemberStream, Prefixed, TarView
 from imageforensics.parse import LayerReader, Member, normalise_member_name, parse_archive
 from imageforensics.read._layer_entries import EntryBudget, escape_text, global_header_detail
+from imageforensics.read._layer_pool import WORKERS, FileRange, LayerPool
 from imageforensics.read._tar_header import BLOCK, HEADER_ONLY, FastTarInfo
 from imageforensics.untrusted import show
 
@@ -57,6 +62,12 @@ class _HashingReader:
             self.count += len(data)
         return data
 
+    def skip_to(self, pos: int) -> None:
+        """Move the raw file to ``pos`` (what lies between is read elsewhere); only when not hashing."""
+        assert self.sha256 is None
+        self._raw.seek(pos)
+        self.count = pos
+
     def close(self) -> None:
         """Stop the hashing thread."""
         if self.sha256 is not None:
@@ -68,14 +79,15 @@ class _HashingReader:
             pass
 
 
-def read_archive(source: str, options: ReadOptions = ReadOptions()) -> Archive:
+def read_archive(source: str, options: ReadOptions = ReadOptions(), *, pool: LayerPool | None = None) -> Archive:
     """Read a file path, a directory (OCI layout / extracted docker save) or ``-`` (stdin).
 
     ``options.content_digests=False`` leaves the content digests of files of
     ``options.digest_below`` bytes or more empty (their bytes are then hashed
     once, for the diff_id; ``inputs`` reads again the layers whose files the
     diff compares). ``options.archive_digest=False`` leaves
-    ``Archive.sha256`` None (not shown by the text report).
+    ``Archive.sha256`` None (not shown by the text report). The layer blobs
+    of an archive file are read on ``pool``'s workers (a pool of its own when None).
     """
     if source != "-" and os.path.isdir(source):
         return _read_directory(source, options)
@@ -86,12 +98,17 @@ def read_archive(source: str, options: ReadOptions = ReadOptions()) -> Archive:
     except OSError as e:
         raise InputError(source, None, f"cannot open: {e.strerror or e}") from None
     with f:
-        return read_stream(f, source, options, file_path=source, file_state=state_of(f.fileno()))
+        state = state_of(f.fileno())
+        if pool is not None:
+            return read_stream(f, source, options, file_path=source, file_state=state, pool=pool)
+        with LayerPool() as own:
+            return read_stream(f, source, options, file_path=source, file_state=state, pool=own)
 
 
 def read_stream(raw: BinaryIO, source: str, options: ReadOptions = ReadOptions(), *,
                 on_member: Callable[[str], None] | None = None, file_path: str | None = None,
-                file_state: FileState | None = None) -> Archive:
+                file_state: FileState | None = None, pool: LayerPool | None = None,
+                on_bytes: Callable[[int], None] | None = None) -> Archive:
     """Read an archive from any readable stream (pipes included), in one forward pass.
 
     ``on_member`` is told the name of each regular member as its reading starts
@@ -99,17 +116,39 @@ def read_stream(raw: BinaryIO, source: str, options: ReadOptions = ReadOptions()
     regular file ``raw`` reads from its first byte, if it is one: layers of an
     uncompressed archive then record their ``location`` in it, with
     ``file_state``, the file's state taken before ``raw`` was read.
-    ``options`` as for ``read_archive``.
+    ``options`` as for ``read_archive``. With ``pool``, and ``raw`` a regular
+    file (``fileno`` and ``seek``) that ``file_path`` names, the layer blobs
+    are read at their offsets on the pool's workers (``os.pread``; the walk
+    seeks past them) and the archive digest is taken there too; ``on_bytes``
+    is told of the bytes they read (the progress line). The result is the
+    same as one forward pass gives, errors included.
     """
-    hashing = _HashingReader(raw, digest=options.archive_digest)
+    fd = _file_descriptor(raw) if pool is not None and file_path is not None else None
+    hashing = _HashingReader(raw, digest=options.archive_digest and fd is None)
+    units = None if fd is None or pool is None else _Units(pool, fd, source, options, on_bytes)
     try:
-        return _read_hashed(hashing, source, options, on_member, None if file_path is None else (file_path, file_state))
+        if units is not None and options.archive_digest:
+            units.digest_file()
+        return _read_hashed(hashing, source, options, on_member, None if file_path is None else (file_path, file_state),
+                            units)
     finally:
         hashing.close()
+        if units is not None:
+            units.abandon()
+
+
+def _file_descriptor(raw: BinaryIO) -> int | None:
+    """The descriptor of ``raw`` when it is a seekable regular file, read from its start; None else."""
+    try:
+        fd = raw.fileno()
+        seekable = raw.seekable() and stat.S_ISREG(os.fstat(fd).st_mode) and raw.tell() == 0
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if seekable else None
 
 
 def _read_hashed(hashing: _HashingReader, source: str, options: ReadOptions, on_member: Callable[[str], None] | None,
-                 file: tuple[str, FileState | None] | None = None) -> Archive:
+                 file: tuple[str, FileState | None] | None = None, units: _Units | None = None) -> Archive:
     limits = options.limits
     head = _read_exactly(hashing, 6)
     if not head:
@@ -120,9 +159,12 @@ def _read_hashed(hashing: _HashingReader, source: str, options: ReadOptions, on_
         stream = compress.open_decompressed(stream, kind, archive=source, member=None, limits=limits)
     # Only uncompressed, the tar's offsets are offsets in the file.
     located_in = file if kind == "none" else None
+    if located_in is not None and units is not None:
+        units.skip_raw = hashing.skip_to
     anomalies: list[tuple[str, str]] = []
     try:
-        members, end_problem, view = _walk_tar(stream, source, options, anomalies, on_member, located_in)
+        members, end_problem, view = _walk_tar(stream, source, options, anomalies, on_member, located_in,
+                                               units if located_in is not None else None)
         # Read what follows the end-of-archive blocks, so the digest and size
         # cover the whole input (and a corrupt compressed trailer is noticed).
         try:
@@ -153,11 +195,15 @@ def _read_hashed(hashing: _HashingReader, source: str, options: ReadOptions, on_
     if end_problem is not None:
         # Whatever was read before, a truncated archive cannot say what it held.
         raise end_problem
+    if hashing.sha256 is not None:
+        sha256: Digest | None = Digest.sha256(hashing.sha256.hexdigest())
+    else:
+        sha256 = units.file_digest() if units is not None else None
     return parse_archive(
         members,
         source=source,
         compression=kind,
-        sha256=Digest.sha256(hashing.sha256.hexdigest()) if hashing.sha256 is not None else None,
+        sha256=sha256,
         size=hashing.count,
         directory=False,
         limits=limits,
@@ -195,12 +241,31 @@ def _read_exactly(f: _HashingReader | BinaryIO | MemberStream, n: int) -> bytes:
 
 def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, anomalies: list[tuple[str, str]],
               on_member: Callable[[str], None] | None = None, located_in: tuple[str, FileState | None] | None = None,
-              ) -> tuple[list[Member], InputError | None, TarView]:
-    """Every member of the outer tar, in order; odd tar structure is added to ``anomalies`` (ARCHIVE_ANOMALIES)."""
-    limits = options.limits
+              units: _Units | None = None) -> tuple[list[Member], InputError | None, TarView]:
+    """Every member of the outer tar, in order; odd tar structure is added to ``anomalies`` (ARCHIVE_ANOMALIES).
+
+    With ``units``, layer blobs are read on its workers: the walk seeks past
+    their data, and an error of one of them is raised before any error the
+    walk meets after it (as one forward pass raises the first error).
+    """
     members: list[Member] = []
+    kept = _Kept(options.limits)
+    try:
+        end_problem, view = _walk_members(stream, source, options, anomalies, on_member, located_in, units, members, kept)
+    except Exception:
+        if units is not None and not units.failed:
+            units.settle(members, kept.entries)  # raises the first error of a blob before this point, if any
+        raise
+    if units is not None:
+        units.settle(members, kept.entries)
+    return members, end_problem, view
+
+
+def _walk_members(stream: BinaryIO, source: str, options: ReadOptions, anomalies: list[tuple[str, str]],
+                  on_member: Callable[[str], None] | None, located_in: tuple[str, FileState | None] | None,
+                  units: _Units | None, members: list[Member], kept: _Kept) -> tuple[InputError | None, TarView]:
+    limits = options.limits
     last = None
-    kept = _Kept(limits)
     view = TarView(stream, archive=source, cap=limits.max_extended_header_bytes)
     try:
         # FastTarInfo caps sparse maps: tarfile would list every run of a hostile map in memory.
@@ -245,6 +310,8 @@ def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, anomalies: li
                 if info.sparse is not None:
                     _check_sparse(info, source, limits)
                     source_of_data = tf.extractfile(info)  # type: ignore[assignment]  # tarfile fills the holes
+                    if units is not None:
+                        units.settle(members, kept.entries)  # read here, after the blobs before it
                 else:
                     view.seek(info.offset_data)
                     if located_in is not None:
@@ -252,7 +319,18 @@ def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, anomalies: li
                 body = MemberStream(source_of_data, info.size, archive=source, member=show(name))
                 if on_member is not None:
                     on_member(name)
-                members.append(_read_member(name, info.size, info.mode, body, source, options, kept, location))
+                read = _read_inline(name, info.size, info.mode, body, source, options, kept)
+                if isinstance(read, Member):
+                    members.append(read)
+                elif units is not None and location is not None:
+                    # What the walk's buffer holds of the blob was counted as read (the progress line).
+                    counted = max(0, min(info.size, view.buffered_to - info.offset_data))
+                    units.submit(members, name, info.mode, location, json_like=read.json_like, budget=kept.entries,
+                                 counted=counted)
+                    view.skip_to(info.offset_data + info.size, units.skip_raw)
+                    continue
+                else:
+                    members.append(_read_blob(name, info.size, info.mode, read, body, source, options, kept, location))
                 body.drain()
             elif info.issym():
                 members.append(Member(name=name, kind="symlink", size=0, mode=info.mode, linkname=info.linkname))
@@ -263,7 +341,7 @@ def _walk_tar(stream: BinaryIO, source: str, options: ReadOptions, anomalies: li
             else:
                 members.append(Member(name=name, kind="special", size=0, mode=info.mode))
         end_problem = _check_end(view, tf.offset, source, last)
-    return members, end_problem, view
+    return end_problem, view
 
 
 class _AfterEnd:
@@ -353,6 +431,21 @@ class _Kept:
 def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, options: ReadOptions,
                  kept: _Kept, location: BlobLocation | None = None) -> Member:
     """Identify one regular member by its first bytes and read it accordingly."""
+    read = _read_inline(name, size, mode, body, source, options, kept)
+    return read if isinstance(read, Member) else _read_blob(name, size, mode, read, body, source, options, kept, location)
+
+
+@dataclass(frozen=True, slots=True)
+class _BlobHead:
+    """A member's first bytes, which say it is read as a layer blob."""
+
+    head: bytes
+    json_like: bool
+
+
+def _read_inline(name: str, size: int, mode: int, body: MemberStream | BinaryIO, source: str, options: ReadOptions,
+                 kept: _Kept) -> Member | _BlobHead:
+    """A JSON or small member read whole; or the first bytes of a member to be read as a layer blob."""
     limits = options.limits
     head = _read_exactly(body, min(PEEK, size))
     stripped = head.lstrip(b" \t\r\n")
@@ -365,6 +458,13 @@ def _read_member(name: str, size: int, mode: int, body: MemberStream | BinaryIO,
     if size <= limits.max_small_member_bytes and not json_like and not _looks_like_layer(head) and kept.take(size):
         data = head + _read_exactly(body, size - len(head))
         return Member(name=name, kind="other", size=size, mode=mode, data=data, digest=Digest.sha256(hashlib.sha256(data).hexdigest()))
+    return _BlobHead(head, json_like)
+
+
+def _read_blob(name: str, size: int, mode: int, start: _BlobHead, body: MemberStream | BinaryIO, source: str,
+               options: ReadOptions, kept: _Kept, location: BlobLocation | None) -> Member:
+    """A member read as a layer blob, in this thread, from its first bytes on."""
+    head, json_like = start.head, start.json_like
     blob = layer.read_layer(Prefixed(head, body), archive=source, member=name, options=options,  # type: ignore[arg-type]
                             budget=kept.entries)
     if location is not None:
@@ -520,3 +620,127 @@ def _read_directory(top: str, options: ReadOptions) -> Archive:
             members.append(Member(name=name, kind="special", size=0, mode=st.st_mode & 0o7777))
     return parse_archive(members, source=top, compression="none", sha256=None, size=total, directory=True, limits=limits,
                          read_layer=_small_layer_reader(top, options))
+
+
+def _cannot_skip(pos: int) -> None:
+    raise AssertionError("the walk seeks past a blob only in an uncompressed file")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A layer blob being read on a worker, and where its member goes in the walk's list."""
+
+    index: int
+    name: str
+    mode: int
+    location: BlobLocation
+    json_like: bool
+    result: Future[tuple[Layer | Exception, int]]
+
+
+class _Units:
+    """The layer blobs of one archive file, read at their offsets on a pool's workers; settled in the walk's order.
+
+    What one forward pass gives is kept exactly: members in tar order, and the
+    error of the first blob that fails before any error met after it. The
+    input's entry budget (``--max-total-entries``) is charged in order: each
+    blob is read with what the blobs settled before it leave (at least what
+    one forward pass would leave it) and counts how many tar members it met,
+    so the blob where the budget runs out is known whatever the threads'
+    timing; the error is then one forward pass's, word for word.
+    """
+
+    def __init__(self, pool: LayerPool, fd: int, source: str, options: ReadOptions,
+                 on_bytes: Callable[[int], None] | None) -> None:
+        self._pool = pool
+        self._fd = fd
+        self._source = source
+        self._options = options
+        self._on_bytes = on_bytes
+        self._stop = threading.Event()
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._digest: Future[str] | None = None
+        self.skip_raw: Callable[[int], None] = _cannot_skip
+        self.failed = False  # a blob's error was raised: no error after it counts
+
+    def digest_file(self) -> None:
+        """Start hashing the whole file (Archive.sha256) on a worker."""
+        self._digest = self._pool.submit(self._hash_file)
+
+    def _hash_file(self) -> str:
+        digest = hashlib.sha256()
+        at = 0
+        while not self._stop.is_set():
+            data = os.pread(self._fd, CHUNK, at)
+            if not data:
+                return digest.hexdigest()
+            digest.update(data)
+            at += len(data)
+        raise OSError("the read was abandoned")
+
+    def file_digest(self) -> Digest | None:
+        """The whole file's sha256 (None when not asked for)."""
+        if self._digest is None:
+            return None
+        try:
+            return Digest.sha256(self._digest.result())
+        except OSError as e:
+            raise InputError(self._source, None, f"cannot read the archive ({_reason(e)})") from None
+
+    def submit(self, members: list[Member], name: str, mode: int, location: BlobLocation, *, json_like: bool,
+               budget: EntryBudget, counted: int = 0) -> None:
+        """Read the blob ``name`` at ``location`` on a worker; its member's place in ``members`` is kept.
+
+        ``counted``: how many of its first bytes the walk has read (and the progress line counted).
+        """
+        own = EntryBudget(self._options.limits)
+        own.left = budget.left
+        result = self._pool.submit(functools.partial(self._read, name, location, own, counted))
+        self._pending.append(_Pending(len(members), name, mode, location, json_like, result))
+        members.append(Member(name=name, kind="blob", size=location.length, mode=mode))  # its place, until settled
+        # Settle what is done, and never let more than a few blobs wait: an error stops the walk soon.
+        while self._pending and (self._pending[0].result.done() or len(self._pending) > 2 * WORKERS):
+            self._settle_first(members, budget)
+
+    def _read(self, name: str, location: BlobLocation, budget: EntryBudget, counted: int) -> tuple[Layer | Exception, int]:
+        """The blob read (or the error reading it raised) and how many tar members it met."""
+        start = budget.left
+        data = FileRange(self._fd, location.offset, location.length, self._on_bytes, self._stop, counted)
+        body = MemberStream(cast(BinaryIO, data), location.length, archive=self._source, member=show(name))
+        try:
+            blob = layer.read_layer(cast(BinaryIO, body), archive=self._source, member=name, options=self._options,
+                                    budget=budget)
+        except Exception as e:  # raised in the walk's thread, in the walk's order
+            return e, start - budget.left
+        return replace(blob, location=location), start - budget.left
+
+    def settle(self, members: list[Member], budget: EntryBudget) -> None:
+        """Wait for every blob submitted, in order; raise the first one's error."""
+        while self._pending:
+            self._settle_first(members, budget)
+
+    def _settle_first(self, members: list[Member], budget: EntryBudget) -> None:
+        pending = self._pending.popleft()
+        blob, met = pending.result.result()
+        left = budget.left - met
+        self.failed = left < 0 or isinstance(blob, Exception)
+        if left < 0:
+            # Where one forward pass stops (read/_layer_entries: EntryLister), before anything later in this blob.
+            raise LimitError(self._source, show(pending.name), f"the layers of this input hold more than {budget.limit}"
+                                                               " entries (raise the limit with --max-total-entries)")
+        if isinstance(blob, Exception):
+            raise blob
+        budget.left = left
+        members[pending.index] = Member(name=pending.name, kind="blob", size=pending.location.length, mode=pending.mode,
+                                        layer=blob, digest=blob.blob_digest, json_like=pending.json_like)
+
+    def abandon(self) -> None:
+        """Stop the units still running (the read ended: an error) and wait for them, before the file is closed."""
+        self._stop.set()
+        waiting: list[Future[object]] = [cast("Future[object]", p.result) for p in self._pending]
+        if self._digest is not None:
+            waiting.append(cast("Future[object]", self._digest))
+        self._pending.clear()
+        for future in waiting:
+            if not future.cancel():
+                future.exception()  # waits; the unit's error, if any, is not wanted

@@ -9,6 +9,7 @@ member's data, where a short read means the archive is truncated;
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Callable
 from typing import BinaryIO
 
 from imageforensics.errors import InputError
@@ -45,6 +46,24 @@ class TarView(ForwardView):
 
     def __init__(self, raw: Readable, *, archive: str = "", cap: int = 1 << 62) -> None:
         super().__init__(raw, cap=cap, archive=archive, member=None)
+
+    @property
+    def buffered_to(self) -> int:
+        """The position up to which the raw stream was read (the buffer holds what lies before it)."""
+        return self._pos + len(self._buf) - self._off
+
+    def skip_to(self, pos: int, skip_raw: Callable[[int], None]) -> None:
+        """Move forward to ``pos`` without reading what lies between: past the buffer, ``skip_raw(pos)`` moves the raw stream.
+
+        Only for a raw stream whose positions are the tar's (an uncompressed file,
+        once the bytes peeked at were replayed): a member's data read elsewhere.
+        """
+        buffered_to = self.buffered_to
+        if pos <= buffered_to:
+            self.seek(pos)
+            return
+        skip_raw(pos)
+        self._buf, self._off, self._pos = b"", 0, pos
 
     def block_at(self, offset: int) -> bytes | None:
         """The (up to 512) bytes tarfile last read as a header, if that was at ``offset``."""

@@ -131,6 +131,23 @@ class CountingReader:
     def readable(self) -> bool:
         return True
 
+    # A file stays a file: its layers can be read at their offsets (read/_layer_pool), counted by ``advance``.
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._raw.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def advance(self, nbytes: int) -> None:
+        """Count bytes of this input read elsewhere."""
+        self._progress.advance(self._label, nbytes)
+
 
 def _duration(seconds: float) -> str:
     """``42s``, ``3m05s``, ``1h02m``: short, for the time left."""

@@ -15,6 +15,7 @@ read a second time, with them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -32,6 +33,7 @@ from imageforensics.errors import InputError
 from imageforensics.read._file_state import state_of, unchanged_since
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
+from imageforensics.read._layer_pool import LayerPool
 from imageforensics.read._outer_tar import MemberStream
 from imageforensics.read._progress import CountingReader, Progress, label_for
 from imageforensics.read._selection import Selector, parse_selector, select_image
@@ -89,10 +91,11 @@ def can_read_again(path: str) -> bool:
     return bool(head) and not looks_like_snapshot(head) and detect(head) == "none"
 
 
-def read_input(path: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Archive:
+def read_input(path: str, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
+               pool: LayerPool | None = None) -> Archive:
     """Read an archive, directory, ``-`` (stdin) or snapshot file into an Archive.
 
-    ``options`` as for ``reader.read_archive`` (a snapshot holds what it holds).
+    ``options`` and ``pool`` as for ``reader.read_archive`` (a snapshot holds what it holds).
     """
     if path != "-" and os.path.isfile(path):
         with open(path, "rb") as f:
@@ -100,7 +103,7 @@ def read_input(path: str, options: ReadOptions = ReadOptions(), *, progress: Pro
         if looks_like_snapshot(head):
             return _load_snapshot_file(path, options.limits)
         if progress is not None:
-            return _read_with_progress(path, options, progress)
+            return _read_with_progress(path, options, progress, pool)
     elif path == "-":
         stdin: BinaryIO = sys.stdin.buffer
         peek = getattr(stdin, "peek", None)
@@ -112,10 +115,10 @@ def read_input(path: str, options: ReadOptions = ReadOptions(), *, progress: Pro
             progress.start(label, None)
             return reader.read_stream(CountingReader(stdin, progress, label), "-", options,  # type: ignore[arg-type]
                                       on_member=lambda name: progress.member(label, name))
-    return reader.read_archive(path, options)
+    return reader.read_archive(path, options, pool=pool)
 
 
-def _read_with_progress(path: str, options: ReadOptions, progress: Progress) -> Archive:
+def _read_with_progress(path: str, options: ReadOptions, progress: Progress, pool: LayerPool | None) -> Archive:
     label = label_for(path)
     try:
         f = open(path, "rb")
@@ -124,9 +127,12 @@ def _read_with_progress(path: str, options: ReadOptions, progress: Progress) -> 
     with f:
         progress.start(label, os.fstat(f.fileno()).st_size)
         # The counting reader reads the file from its first byte: layers can record their location.
-        return reader.read_stream(CountingReader(f, progress, label), path, options,  # type: ignore[arg-type]
-                                  on_member=lambda name: progress.member(label, name), file_path=path,
-                                  file_state=state_of(f.fileno()))
+        counting = CountingReader(f, progress, label)
+        state = state_of(f.fileno())
+        with LayerPool() if pool is None else contextlib.nullcontext(pool) as using:
+            return reader.read_stream(counting, path, options,  # type: ignore[arg-type]
+                                      on_member=lambda name: progress.member(label, name), file_path=path,
+                                      file_state=state, pool=using, on_bytes=counting.advance)
 
 
 def _load_snapshot_file(path: str, limits: Limits) -> Archive:
@@ -135,10 +141,11 @@ def _load_snapshot_file(path: str, limits: Limits) -> Archive:
         return snapshot.load_snapshot(f.read(), source=path, limits=limits)
 
 
-def choose(spec: str | Selector, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None) -> Chosen:
+def choose(spec: str | Selector, options: ReadOptions = ReadOptions(), *, progress: Progress | None = None,
+           pool: LayerPool | None = None) -> Chosen:
     """Read the input named by ``spec`` (``parse_selector``'s grammar) and select the image it designates (on ``options.platform``)."""
     selector = spec if isinstance(spec, Selector) else parse_selector(spec)
-    archive = read_input(selector.path, options, progress=progress)
+    archive = read_input(selector.path, options, progress=progress, pool=pool)
     image = select_image(archive, reference=selector.reference, index=selector.index, platform=options.platform)
     return Chosen(archive, image)
 
@@ -156,19 +163,21 @@ def choose_pair(spec_a: str | Selector, spec_b: str | Selector, options: ReadOpt
     # Both specs are parsed before anything is read: a misspelt second one stops the run at once.
     specs = tuple(spec if isinstance(spec, Selector) else parse_selector(spec) for spec in (spec_a, spec_b))
     deferred = [needed_layers is not None and can_read_again(spec.path) for spec in specs]
-    # A deferred input is read without content digests first.
-    first = [_in_daemon_thread(functools.partial(choose, spec, replace(options, content_digests=False) if later else options,
-                                                 progress=progress))
-             for spec, later in zip(specs, deferred)]
-    chosen = (first[0].result(), first[1].result())
-    if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
-        return chosen  # every file was small enough to be hashed on the way
-    # Which layers need content digests follows from diff_ids and paths alone.
-    assert needed_layers is not None
-    needed = needed_layers(chosen[0].image, chosen[1].image)
-    futures = [_in_daemon_thread(functools.partial(_with_content, spec, c, need, options, progress)) if later else None
-               for spec, c, need, later in zip(specs, chosen, needed, deferred)]
-    return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
+    # One pool for both: the layers of the larger input are read on both cores once the smaller one is done.
+    with LayerPool() as pool:
+        # A deferred input is read without content digests first.
+        first = [_in_daemon_thread(functools.partial(choose, spec, replace(options, content_digests=False) if later else options,
+                                                     progress=progress, pool=pool))
+                 for spec, later in zip(specs, deferred)]
+        chosen = (first[0].result(), first[1].result())
+        if not any(later and any(_lacks_content(l) for l in c.image.layers) for c, later in zip(chosen, deferred)):
+            return chosen  # every file was small enough to be hashed on the way
+        # Which layers need content digests follows from diff_ids and paths alone.
+        assert needed_layers is not None
+        needed = needed_layers(chosen[0].image, chosen[1].image)
+        futures = [_in_daemon_thread(functools.partial(_with_content, spec, c, need, options, progress, pool)) if later else None
+                   for spec, c, need, later in zip(specs, chosen, needed, deferred)]
+        return tuple(c if f is None else f.result() for c, f in zip(chosen, futures))  # type: ignore[return-value]
 
 
 def _in_daemon_thread(work: Callable[[], Chosen]) -> Future[Chosen]:
@@ -197,10 +206,11 @@ def _in_daemon_thread(work: Callable[[], Chosen]) -> Future[Chosen]:
 
 
 def _with_content(spec: Selector, chosen: Chosen, needed: frozenset[int], options: ReadOptions,
-                  progress: Progress | None = None) -> Chosen:
+                  progress: Progress | None = None, pool: LayerPool | None = None) -> Chosen:
     """The chosen image with the content digests of the ``needed`` layers, read again from their location.
 
-    ``progress`` shows this second pass as an input of its own (``a.tar digests``).
+    ``progress`` shows this second pass as an input of its own (``a.tar digests``). The layers are
+    read on ``pool``'s workers (both cores), their errors raised in the layers' order.
     """
     originals: dict[Digest, Layer] = {}
     for i in sorted(needed):
@@ -217,7 +227,12 @@ def _with_content(spec: Selector, chosen: Chosen, needed: frozenset[int], option
         label = f"{label_for(chosen.archive.source)} digests"
         progress.start(label, sum(old.location.length for old in originals.values() if old.location is not None))
         counted = (progress, label)
-    fresh = {digest: _read_again(chosen.archive.source, old, options, counted) for digest, old in originals.items()}
+    if pool is None:
+        fresh = {digest: _read_again(chosen.archive.source, old, options, counted) for digest, old in originals.items()}
+    else:
+        reading = {digest: pool.submit(functools.partial(_read_again, chosen.archive.source, old, options, counted))
+                   for digest, old in originals.items()}
+        fresh = {digest: future.result() for digest, future in reading.items()}
     # The same blob may sit at several positions: each gets the entries with content digests.
     layers = tuple(replace(old, entries=fresh[old.blob_digest]) if old is not None and old.blob_digest in fresh else old
                    for old in chosen.image.layers)
