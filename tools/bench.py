@@ -60,7 +60,7 @@ entries (both archives together, 1 in about 670 differs), at most
 ``--max-bytes`` and ``--max-entries`` (``0`` leaves the case out;
 ``--sizes`` and ``--entries`` give other lists), and prints one table: our
 time, the floor's, their ratio, our peak RSS, and for ``many`` the
-microseconds and bytes of RSS per entry (and the RSS's growth per entry
+microseconds (wall and CPU) and bytes of RSS per entry (and the RSS's growth per entry
 from the size before, which leaves the interpreter's own out), so that
 flat time per entry and bounded memory can be read off. Its archives are the same files as the
 cases' at the matching ``--scale`` (``big`` at 1 GiB and ``many`` at
@@ -334,18 +334,20 @@ def _uneven_path(out: Path, seed: int, scale: float, factor: float) -> Path:
     return out / f"{_tag('big', seed, scale * factor)}-a.tar"
 
 
-def tar_listing_script(archives: list[Path]) -> str:
+def tar_listing_script(archives: list[Path], listing: str = os.devnull) -> str:
     """GNU tar listing every header of the archives, the layer tars nested in them too (the second floor of many).
 
     ``tar -tvf`` lists an archive's own members; ``tar -xO`` of the members
     named ``*.tar`` streams the layer tars one after the other, which
-    ``tar -tvi`` (reading past each one's end-of-archive blocks) lists.
+    ``tar -tvi`` (reading past each one's end-of-archive blocks) lists. The
+    lines go to ``listing`` (appended).
     """
     parts = []
+    sink = shlex.quote(listing)
     for path in archives:
         quoted = shlex.quote(str(path))
-        parts.append(f"tar -tvf {quoted} >/dev/null && "
-                     f"tar -xOf {quoted} --wildcards --wildcards-match-slash '*.tar' | tar -tvif - >/dev/null")
+        parts.append(f"tar -tvf {quoted} >>{sink} && "
+                     f"tar -xOf {quoted} --wildcards --wildcards-match-slash '*.tar' | tar -tvif - >>{sink}")
     return " && ".join(parts)
 
 
@@ -572,8 +574,8 @@ def _bytes_text(n: int) -> str:
 
 def scaling_table(results: list[tuple[Point, Result]]) -> str:
     """One table over the sizes: our time and the floor's, their ratio, peak RSS, and per entry for many."""
-    head = ("case", "size", "ours (s)", "floor (s)", "ratio", "our peak RSS", "µs/entry", "B/entry", "ΔB/entry",
-            "ours cpu (s)", "floor cpu (s)", "cpu ratio", "floor")
+    head = ("case", "size", "ours (s)", "floor (s)", "ratio", "our peak RSS", "µs/entry", "cpu µs/entry", "B/entry",
+            "ΔB/entry", "ours cpu (s)", "floor cpu (s)", "cpu ratio", "floor")
     lines = [head]
     previous: dict[str, Row] = {}  # the row of the same name at the size before
     for point, result in results:
@@ -595,6 +597,7 @@ def scaling_table(results: list[tuple[Point, Result]]) -> str:
                 f"{row.ratio:.2f}",
                 f"{row.rss / 1e6:.1f} MB",
                 f"{ours / row.entries * 1e6:.2f}" if per_entry else "-",
+                f"{_median(row.measured, 'cpu') / row.entries * 1e6:.2f}" if per_entry else "-",
                 f"{row.rss / row.entries:.0f}" if per_entry else "-",
                 growth,
                 f"{_median(row.measured, 'cpu'):.3f}",
@@ -639,7 +642,7 @@ def scaling_main(argv: list[str]) -> int:
         floors = tuple(other for other in case.others if not other.ours)  # the format variants are the cases' own
         results.append((point, measure(dataclasses.replace(case, env=ours_env(out), others=floors), args.reps)))
     print(f"# python3 tools/bench.py scaling {shlex.join(argv)}")
-    print(_machine_line(args.reps) + "; µs/entry = our median wall time per file entry of both archives; "
+    print(_machine_line(args.reps) + "; µs/entry = our median wall (and CPU) time per file entry of both archives; "
           "B/entry = our peak RSS per entry (the interpreter's own 30 MB included), "
           "ΔB/entry = its growth per entry added since the size before")
     print(scaling_table(results))
