@@ -15,11 +15,14 @@ exact epoch nanoseconds; a file entry omits only fields at their default.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 from dataclasses import replace
 
 from imageforensics.catalogue import REGISTRY
+from imageforensics.evidence_json import json_int
+from imageforensics.timestamp import format_instant
 from imageforensics.findings import Finding, Severity, evidence_from_texts, evidence_texts
 from imageforensics.untrusted_json import (
     INT64_MAX,
@@ -146,6 +149,40 @@ def entry_json(e: FileEntry) -> dict[str, Any]:
         if value != default:
             out[name] = pairs_json(value) if name == "xattrs" else value
     return out
+
+
+def readers_path(path: str) -> str:
+    """A model path (``etc/nginx``, as layers spell it) as every report spells it: ``/etc/nginx``."""
+    return path if path.startswith("/") else "/" + path
+
+
+def entry_for_readers(e: FileEntry) -> dict[str, Any]:
+    """A file entry as the reports and listings write it for jq and JavaScript.
+
+    The path from the root as the diff spells it, the mode in octal text beside
+    its number, integers beyond 2^53 (an mtime in nanoseconds) as decimal
+    text, which jq 1.6 and JavaScript would otherwise round, and the mtime as
+    RFC 3339 text (``"mtime"``) beside its nanoseconds. Snapshots keep
+    ``entry_json``, which loads back exactly.
+    """
+    out = entry_json(e)
+    out["path"] = readers_path(e.path)
+    out["mode_octal"] = _octal(e.mode)
+    for name, value in out.items():
+        if type(value) is int:
+            out[name] = json_int(value)
+    if e.mtime_ns:
+        out["mtime"] = _instant(e.mtime_ns)
+    return out
+
+
+# A listing's entries share a few hundred modes and mtimes among a million entries.
+@functools.lru_cache(maxsize=256)
+def _octal(mode: int) -> str:
+    return f"{mode:04o}"
+
+
+_instant = functools.lru_cache(maxsize=256)(format_instant)
 
 
 _ENTRY_KEYS = frozenset(_ENTRY_DEFAULTS) | {"path", "kind"}

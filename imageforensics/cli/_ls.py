@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from imageforensics.cli._look import LimitOptions, LimitsFromArgs, LineFormatter, input_arguments, intermixed, \
     read_chosen, write_lines
 from imageforensics.diff import inside
-from imageforensics.model_json import entry_json
+from imageforensics.model_json import entry_for_readers
 
 
 HELP = "list one layer's entries or the merged filesystem, like tar tv"
@@ -56,7 +56,7 @@ def _text_lines(rows: Iterator[inside.Listed], *, long: bool) -> Iterator[str]:
 
 def _json_lines(rows: Iterator[inside.Listed]) -> Iterator[str]:
     for row in rows:
-        out = entry_json(row.entry)
+        out = entry_for_readers(row.entry)
         out["layer"] = row.layer
         out["step"] = row.step.index if row.step is not None else None
         out["created_by"] = row.step.created_by if row.step is not None else None

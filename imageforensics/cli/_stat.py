@@ -11,7 +11,7 @@ from imageforensics.cli._look import LimitOptions, LimitsFromArgs, entry_line, i
     shown_path, step_text, write_lines
 from imageforensics.diff import inside
 from imageforensics.model import Image
-from imageforensics.model_json import entry_json
+from imageforensics.model_json import entry_for_readers, readers_path
 from imageforensics.untrusted import escape
 
 
@@ -78,13 +78,13 @@ def _as_json(h: inside.PathHistory, image: Image) -> dict[str, Any]:
                 "created_by": s.created_by if s is not None else None}
 
     return {
-        "path": h.path,
-        "events": [{"action": e.action, "entry": entry_json(e.entry), **(step(e.layer) or {})} for e in h.events],
+        "path": readers_path(h.path),
+        "events": [{"action": e.action, "entry": entry_for_readers(e.entry), **(step(e.layer) or {})} for e in h.events],
         "merged": None if h.merged is None else {
-            "entry": entry_json(h.merged), "written_by": step(h.writer), "content_layer": h.content_layer,
-            "names": list(h.names)},
+            "entry": entry_for_readers(h.merged), "written_by": step(h.writer), "content_layer": h.content_layer,
+            "names": [readers_path(n) for n in h.names]},
         "removed_by": step(h.removed_by),
         "leads_to": None if h.leads_to is None else {
-            "path": None if h.leads_to.loops else h.leads_to.path, "link": h.leads_to.link,
+            "path": None if h.leads_to.loops else readers_path(h.leads_to.path), "link": readers_path(h.leads_to.link),
             "target": h.leads_to.target, "loops": h.leads_to.loops},
     }

@@ -19,10 +19,10 @@ from typing import Any
 
 from imageforensics.report._packages import package_lines
 from imageforensics.created_by import display_created_by
-from imageforensics.evidence_json import JSON_EXACT, evidence_json, json_int
+from imageforensics.evidence_json import evidence_json, json_int
 from imageforensics.findings import Finding, sort_findings
 from imageforensics.model import LAYOUTS, Archive, FileEntry, HistoryStep, Image
-from imageforensics.model_json import archive_to_json, entry_json, finding_json
+from imageforensics.model_json import archive_to_json, entry_for_readers, finding_json, readers_path
 from imageforensics.report._escape import display_width, shorten, wrap
 from imageforensics.units import human_size
 from imageforensics.untrusted import escape, show_prose
@@ -206,13 +206,7 @@ def _entries_text(entries: tuple[FileEntry, ...], level: int) -> Iterator[str]:
     # Each member name's text, made once for the listing (entries share a dozen names).
     names: dict[str, str] = {}
     for e in entries:
-        entry = entry_json(e)
-        path = entry["path"]
-        if not path.startswith("/"):
-            entry["path"] = "/" + path
-        mode = entry.get("mode", 0)
-        if type(mode) is int and -JSON_EXACT < mode < JSON_EXACT:
-            entry["mode_octal"] = f"{mode:04o}"
+        entry = entry_for_readers(e)
         members = []
         for key in sorted(entry):
             value = entry[key]
@@ -220,7 +214,7 @@ def _entries_text(entries: tuple[FileEntry, ...], level: int) -> Iterator[str]:
             if kind is str:
                 text = _encode_str(value)
             elif kind is int:
-                text = int.__repr__(value) if -JSON_EXACT < value < JSON_EXACT else '"%d"' % value
+                text = int.__repr__(value)
             else:
                 break
             name = names.get(key)
@@ -230,7 +224,7 @@ def _entries_text(entries: tuple[FileEntry, ...], level: int) -> Iterator[str]:
         else:
             yield "{" + inner + between.join(members) + close
             continue
-        yield _dumps(_entry_for_readers(_for_readers(entry_json(e))), level)
+        yield _dumps(entry, level)
 
 
 def _for_readers(doc: Any) -> Any:
@@ -251,8 +245,7 @@ def _for_readers(doc: Any) -> Any:
 def _entry_for_readers(entry: Any) -> Any:
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
         return entry
-    path = entry["path"]
-    out = {**entry, "path": path if path.startswith("/") else "/" + path}
+    out = {**entry, "path": readers_path(entry["path"])}
     mode = entry.get("mode", 0)
     if type(mode) is int:
         out["mode_octal"] = f"{mode:04o}"

@@ -125,8 +125,10 @@ def test_ls_of_one_layer_shows_it_as_stored(archive: Path, capsysbinary: pytest.
 def test_ls_json_lines_keep_exact_values(archive: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     status, out, _ = _main(capsysbinary, "ls", str(archive), "--format", "json", "/etc/alias", "/etc/esc*")
     rows = [json.loads(line) for line in out.decode("ascii").splitlines()]
-    assert status == 0 and [r["path"] for r in rows] == ["etc/alias", "etc/esc\x1bape"]
+    # Paths spelled as the diff and inspect spell them, from the root.
+    assert status == 0 and [r["path"] for r in rows] == ["/etc/alias", "/etc/esc\x1bape"]
     alias = rows[0]
+    assert alias["mode_octal"] == "0644" and alias["mode"] == 0o644
     assert (alias["kind"], alias["layer"], alias["content_layer"], alias["step"]) == ("file", 1, 0, 2)
     assert alias["content_digest"] == "sha256:" + hashlib.sha256(b"shared bytes\n").hexdigest()
     assert alias["created_by"] == "RUN configure # buildkit"
@@ -154,8 +156,10 @@ def test_stat_follows_a_path_through_the_layers(archive: Path, capsysbinary: pyt
 
     _, out, _ = _main(capsysbinary, "stat", str(archive), "etc/shared", "--format", "json")
     doc = json.loads(out)
-    assert [(e["action"], e["entry"]["path"]) for e in doc["events"]] == [("wrote", "etc/shared"), ("linked-to", "etc/alias")]
-    assert doc["merged"]["names"] == ["etc/alias", "etc/shared"]
+    assert doc["path"] == "/etc/shared"
+    assert [(e["action"], e["entry"]["path"]) for e in doc["events"]] == [("wrote", "/etc/shared"),
+                                                                          ("linked-to", "/etc/alias")]
+    assert doc["merged"]["names"] == ["/etc/alias", "/etc/shared"]
 
     _, out, _ = _main(capsysbinary, "stat", str(archive), "/etc/app.conf")
     text = out.decode()
@@ -171,7 +175,7 @@ def test_stat_says_where_the_runtime_resolves_a_path(linked: Path, capsysbinary:
     assert out.decode().splitlines() == ["/e/passwd", "  no layer names this path", "merged: absent",
                                          "  leads to /etc/passwd inside the image (via /e -> /etc)"]
     _, out, _ = _main(capsysbinary, "stat", str(linked), "/etc/out", "--format", "json")
-    assert json.loads(out)["leads_to"] == {"path": "etc/app.conf", "link": "etc/out",
+    assert json.loads(out)["leads_to"] == {"path": "/etc/app.conf", "link": "/etc/out",
                                            "target": "../../../../etc/app.conf", "loops": False}
     _, out, _ = _main(capsysbinary, "stat", str(linked), "/loop2/y")
     assert out.decode().splitlines()[-1] == "  its symlinks never end (/loop2 -> /loop1/x: a loop, or too many to follow)"
@@ -273,3 +277,30 @@ def test_platform_chooses_the_image_of_a_multi_platform_layout(tmp_path: Path, c
     assert status == 0 and json.loads(out)["merged"]["entry"]["content_digest"] == "sha256:" + hashlib.sha256(b"amd64\n").hexdigest()
     status, out, err = _main(capsysbinary, "ls", str(layout))
     assert (status, out) == (2, b"") and "linux/arm64" in err and "--platform" in err
+
+
+def test_ls_and_stat_json_spell_big_times_as_inspect_does(tmp_path: Path,
+                                                          capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    # A PAX mtime with a fraction: nanoseconds beyond 2^53, which jq 1.6 and JavaScript would round.
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("srv/data")
+        info.size, info.mode, info.mtime = 2, 0o600, 1796282453.25
+        tf.addfile(info, io.BytesIO(b"d\n"))
+    path = tmp_path / "t.tar"
+    path.write_bytes(tar_of(legacy([Img(layers=[out.getvalue()], tags=["local/t:1"])])))
+
+    status, listed, _ = _main(capsysbinary, "ls", str(path), "--format", "json")
+    (row,) = [json.loads(line) for line in listed.decode("ascii").splitlines()]
+    assert status == 0
+    assert (row["path"], row["mode"], row["mode_octal"]) == ("/srv/data", 0o600, "0600")
+    assert (row["mtime_ns"], row["mtime"]) == ("1796282453250000000", "2026-12-03T07:20:53.25Z")
+
+    _, stat_out, _ = _main(capsysbinary, "stat", str(path), "/srv/data", "--format", "json")
+    merged = json.loads(stat_out)["merged"]["entry"]
+    assert {k: merged[k] for k in ("path", "mtime_ns", "mtime", "mode_octal")} == {
+        k: row[k] for k in ("path", "mtime_ns", "mtime", "mode_octal")}
+
+    _, inspected, _ = _main(capsysbinary, "inspect", str(path), "--format", "json")
+    (entry,) = json.loads(inspected)["images"][0]["layers"][0]["entries"]
+    assert {k: entry.get(k) for k in row if k in entry} == {k: row[k] for k in row if k in entry}
