@@ -399,12 +399,14 @@ def _inputs(report: Report, full_digests: bool, full_paths: bool) -> list[str]:
         ("source", _code(common.input_name(a.source, full_paths)), _code(common.input_name(b.source, full_paths))),
         ("references", _refs(a), _refs(b)),
         ("image ID", _digest(a.image_id, full_digests), _digest(b.image_id, full_digests)),
-        ("archive sha256", _digest(a.archive_sha256, full_digests), _digest(b.archive_sha256, full_digests)),
         ("layout", _code(a.layout), _code(b.layout)),
         ("platform", _code(a.platform), _code(b.platform)),
         ("layers / steps", f"{a.layer_count:,} / {a.history_count:,}", f"{b.layer_count:,} / {b.history_count:,}"),
         ("created", _code(a.created), _code(b.created)),
     ]
+    if a.archive_sha256 or b.archive_sha256:  # taken only with --archive-digest
+        rows.insert(3, ("archive sha256", _digest(a.archive_sha256, full_digests),
+                        _digest(b.archive_sha256, full_digests)))
     if a.notes or b.notes:
         rows.append(("notes", "<br>".join(html_prose(n) for n in a.notes) or "—",
                      "<br>".join(html_prose(n) for n in b.notes) or "—"))

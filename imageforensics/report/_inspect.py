@@ -263,8 +263,9 @@ def _archive_header(archive: Archive) -> list[str]:
         _field("input", escape(archive.source)),
         _field("format", f"{layout} [{archive.layout}]{packed}"),
     ]
-    if archive.sha256 is not None:
-        lines.append(_field("archive", f"{human_size(archive.size)}, {archive.sha256}"))
+    # The archive's own sha256 is taken only with --archive-digest; its size is always known.
+    digest = f", {archive.sha256}" if archive.sha256 is not None else ""
+    lines.append(_field("archive", human_size(archive.size) + digest))
     return lines
 
 

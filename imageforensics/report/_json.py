@@ -56,13 +56,17 @@ READABLE_VERSIONS = (1, FORMAT_VERSION)
 
 
 def _side_json(s: InputSide) -> dict[str, Any]:
-    return {
+    out = {
         "source": s.source, "layout": s.layout, "compression": s.compression,
-        "archive_sha256": s.archive_sha256, "image_id": s.image_id,
+        "image_id": s.image_id,
         "references": list(s.references), "platform": s.platform,
         "layer_count": s.layer_count, "history_count": s.history_count,
         "created": s.created, "size": s.size, "notes": list(s.notes),
     }
+    # Taken only with --archive-digest: absent otherwise, not "".
+    if s.archive_sha256:
+        out["archive_sha256"] = s.archive_sha256
+    return out
 
 
 def _layer_json(layer: LayerSide | None) -> dict[str, Any] | None:
@@ -148,7 +152,8 @@ def _load_side(value: object, where: str) -> InputSide:
     return InputSide(
         source=get_str(o, "source", where), layout=get_str(o, "layout", where),
         compression=get_str(o, "compression", where),
-        archive_sha256=get_str(o, "archive_sha256", where), image_id=get_str(o, "image_id", where),
+        archive_sha256=get_str(o, "archive_sha256", where) if "archive_sha256" in o else "",
+        image_id=get_str(o, "image_id", where),
         references=get_strs(o, "references", where), platform=get_str(o, "platform", where),
         layer_count=get_int(o, "layer_count", where), history_count=get_int(o, "history_count", where),
         created=get_str(o, "created", where), size=get_int(o, "size", where),

@@ -1,6 +1,7 @@
 """The Markdown report: GitHub-flavoured, ready to paste into an issue.
 
-Verdict first, the two inputs (tool version, image IDs, archive sha256), a
+Verdict first, the two inputs (tool version, image IDs, archive sha256 when
+--archive-digest took it), a
 findings table, long path lists in ``<details>`` blocks, and the aligned
 history with the cells that differ in bold. It stays under GitHub's
 65,536-character comment limit by cutting lists, then long values, then rows,
@@ -90,7 +91,8 @@ def _header(report: Report, budget: _Budget) -> list[str]:
     row("source", _source(a.source, budget), _source(b.source, budget))
     row("references", _refs(a, budget), _refs(b, budget))
     row("image ID", _digest(a.image_id, budget), _digest(b.image_id, budget))
-    row("archive sha256", _digest(a.archive_sha256, budget), _digest(b.archive_sha256, budget))
+    if a.archive_sha256 or b.archive_sha256:  # taken only with --archive-digest
+        row("archive sha256", _digest(a.archive_sha256, budget), _digest(b.archive_sha256, budget))
     row("layout", _code(a.layout, budget), _code(b.layout, budget))
     row("platform", _code(a.platform, budget), _code(b.platform, budget))
     row("layers / steps", f"{a.layer_count:,} / {a.history_count:,}", f"{b.layer_count:,} / {b.history_count:,}")

@@ -44,12 +44,15 @@ def test_inspect_shows_the_archive_digest_only_when_asked(capsys: pytest.Capture
     assert cli.main(["inspect", str(A)]) == 0
     plain = capsys.readouterr().out
     assert _sha256(A) not in plain
-    assert not [line for line in plain.splitlines() if line.startswith("archive ")]
+    # The archive's size is known without hashing it; its digest is not.
+    (size_line,) = [line for line in plain.splitlines() if line.startswith("archive ")]
+    assert "sha256:" not in size_line
     assert cli.main(["inspect", str(A), "--archive-digest"]) == 0
     asked = capsys.readouterr().out
-    assert _sha256(A) in asked
+    assert f"{size_line}, {_sha256(A)}" in asked.splitlines()
     # The rest of the text is the same.
-    assert [line for line in asked.splitlines() if _sha256(A) not in line] == plain.splitlines()
+    assert [line for line in asked.splitlines() if _sha256(A) not in line] == \
+        [line for line in plain.splitlines() if line != size_line]
     out = tmp_path / "a.json"
     assert cli.main(["inspect", str(A), "--format", "json", "-o", str(out)]) == 0
     assert json.loads(out.read_text())["sha256"] is None
@@ -72,9 +75,12 @@ def test_a_diff_report_holds_the_archive_digests_only_when_asked(fmt: str, tmp_p
     # Shortened as each format shortens a digest (sha256:b6c4…bec5 in markdown).
     shown = [(_sha256(side)[:11], _sha256(side)[-4:]) for side in (A, B)]
     assert not any(head in plain or tail in plain for head, tail in shown)
+    # Not taken, not written: no empty row, no "" in the JSON.
+    assert "archive sha256" not in plain and "archive_sha256" not in plain
     assert cli.main([str(A), str(B), "--format", fmt, "--archive-digest", "-o", str(out)]) == 1
     asked = out.read_text()
     assert all(head in asked and tail in asked for head, tail in shown)
+    assert ("archive_sha256" if fmt == "json" else "archive sha256") in asked
     if fmt == "json":
         sides = json.loads(asked)
         assert (sides["a"]["archive_sha256"], sides["b"]["archive_sha256"]) == (_sha256(A), _sha256(B))
