@@ -51,11 +51,11 @@ DOCKER=/usr/bin/docker          # Debian's client, matching the daemon (not a ne
 DOCKERD=/usr/sbin/dockerd
 PACKAGES="docker.io containerd runc crun uidmap skopeo buildah podman umoci fuse-overlayfs
   slirp4netns containernetworking-plugins conmon catatonit golang-github-containers-common
-  busybox-static iptables zstd xz-utils"
+  busybox-static iptables zstd xz-utils rpm"
 
 need_install=0
 for tool in "$DOCKER" "$DOCKERD" /usr/bin/ctr /usr/bin/skopeo /usr/bin/buildah /usr/bin/podman \
-    /usr/bin/umoci /bin/busybox /usr/bin/zstd /usr/bin/xz; do
+    /usr/bin/umoci /bin/busybox /usr/bin/zstd /usr/bin/xz /usr/bin/rpm /usr/bin/rpmbuild; do
     [ -x "$tool" ] || need_install=1
 done
 if [ "$need_install" = 1 ]; then
