@@ -462,7 +462,8 @@ def inline_cache_findings(image: Image) -> list[Finding]:
         else:
             damage = (f"will mark {len(lost)} steps empty_layer ({', '.join(_named(s) for s in lost)}; one per empty layer below them) "
                       f"and lose their {count} entr{'y' if count == 1 else 'ies'}")
-        shown = ", ".join(check.lost_paths[:8]) + (f", … ({count - 8} more)" if count > 8 else "")
+        # One example: the finding's paths list them all, cut as --max-paths cuts every list.
+        shown = f"e.g. {check.lost_paths[0]}" if check.lost_paths else ""
         unclaimed = ", ".join(_named(s) for s in lost) or "the last layer"
         summary = (f"poisoned BuildKit inline cache (the v0.8.0/0.8.1 empty-layer index shift, Docker 20.10.0–20.10.3): "
                    f"no record claims the layer of {unclaimed}; the top record ({_named(top.step)}) points at "

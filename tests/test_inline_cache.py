@@ -141,8 +141,9 @@ def test_the_real_seed_shape_poisoned_names_the_step_and_predicts_the_damage():
     assert f.step_a == 4 and f.paths == ("/etc", "/etc/app", "/etc/app/app.conf")
     assert (f.evidence_value("points_at"), f.evidence_value("should"), f.evidence_value("lost_steps")) == (2, 3, (4,))
     assert "the top record (step 4 `COPY rootfs /`) points at layer 2 (step 2 `WORKDIR /opt/tomcat`'s) where it should point at 3" in f.summary
-    assert ("A `--cache-from` build from this image will mark step 4 `COPY rootfs /` empty_layer and lose its 3 entries: "
-            "/etc, /etc/app, /etc/app/app.conf") in f.summary
+    # One example in the summary; the paths, which --max-paths cuts, list them all.
+    assert f.summary.endswith("A `--cache-from` build from this image will mark step 4 `COPY rootfs /` empty_layer "
+                              "and lose its 3 entries: e.g. /etc")
 
 
 def test_k_empty_layers_below_flip_k_steps():

@@ -89,10 +89,11 @@ def split_builder_artefacts(delta: FilesystemDelta, fa: MergedFilesystem, fb: Me
             step = by_step[index]
             gone.update(paths)
             builder = run_builder_name(image, step)
-            shown = ", ".join("/" + escape(p) for p in paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
-            summary = (f"{side}'s step {index} `{display_created_by(step.created_by, 'summary')}` left the empty mount "
-                       f"point{'s' if len(paths) != 1 else ''} {shown}, which {other} lacks: an artefact of "
-                       f"{builder}'s RUN, not content")
+            # One example: the finding's paths list them all, cut as --max-paths cuts every list.
+            shown = (f"the empty mount point /{escape(paths[0])}" if len(paths) == 1
+                     else f"{len(paths)} empty mount points (e.g. /{escape(paths[0])})")
+            summary = (f"{side}'s step {index} `{display_created_by(step.created_by, 'summary')}` left {shown}, "
+                       f"which {other} lacks: an artefact of {builder}'s RUN, not content")
             out.append(Finding(code="builder-artefacts", severity=Severity.INFO, summary=summary, side=side,
                                step_a=index if side == "A" else None, step_b=index if side == "B" else None,
                                created_by=step.created_by, paths=tuple("/" + p for p in paths),

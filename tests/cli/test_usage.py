@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,13 +119,19 @@ def test_max_paths_takes_0_for_none_and_refuses_negatives(capsys):
 @needs_samples
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown", "html"])
 def test_max_paths_caps_the_lists_of_every_format(capsys, fmt):
-    # Four of the seed pair's 12 lost paths, listed under the findings and in the changes of step 6 (the
-    # others are named in summaries too: the first as the example, eight in the poisoned cache's sentence).
-    lost = ("/opt/tomcat/bin/setenv.sh", "/opt/tomcat/conf/logging.properties",
-            "/usr/local/bin/install-war-into-tomcat.sh", "/usr/local/bin/wait-for-tomcat.sh")
+    # The seed pair's 12 lost paths, listed under the findings and in the changes of step 6; a summary
+    # names only the first, as its example.
+    cli.main([PULLED, CACHE_FROM, "--format", "json", "-q"])
+    (missing,) = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "paths-missing"]
+    example, *lost = missing["paths"]
+    assert len(lost) == 11
     cli.main([PULLED, CACHE_FROM, "--format", fmt, "--max-paths", "0", "-q"])
     none = capsys.readouterr().out
-    assert not any(p in none for p in lost)
+    assert [p for p in lost if p in none] == []
+    assert example in none
+    cli.main([PULLED, CACHE_FROM, "--format", fmt, "--max-paths", "1", "-q"])
+    one = capsys.readouterr().out
+    assert [p for p in lost if p in one] == []
     cli.main([PULLED, CACHE_FROM, "--format", fmt, "--max-paths", "100", "-q"])
     many = capsys.readouterr().out
     assert all(p in many for p in lost)
