@@ -35,7 +35,7 @@ class _EntrySlots:
     """The storage of a ``FileEntry``: its slots, filled once by ``file_entry`` (this class has no guard)."""
 
     __slots__ = ("path", "kind", "size", "mode", "uid", "gid", "mtime_ns", "linkname", "devmajor", "devminor",
-                 "xattrs", "_digest")
+                 "xattrs", "content_key")
     path: str
     kind: str
     size: int
@@ -47,8 +47,10 @@ class _EntrySlots:
     devmajor: int
     devminor: int
     xattrs: tuple[tuple[str, str], ...]
-    # The sha256 as its 32 bytes (a sha256:<hex> text read back as them), else the text as given ("" mostly).
-    _digest: bytes | str
+    # The content digest as entries compare it: the sha256 as its 32 bytes (a sha256:<hex> text read back
+    # as them), else the text as given ("" mostly). Equal keys, equal content_digest texts; the diff
+    # compares keys (spelling 400,000 digests out to compare them cost 0.5 s of a 200,000-file diff).
+    content_key: bytes | str
 
 
 class FileEntry(_EntrySlots):
@@ -87,17 +89,23 @@ class FileEntry(_EntrySlots):
     @property
     def content_digest(self) -> str:
         """``sha256:<hex>`` of a regular file's data, else ""."""
-        digest = self._digest
+        digest = self.content_key
         return "sha256:" + digest.hex() if isinstance(digest, bytes) else digest
 
     def _fields(self) -> tuple[object, ...]:
         return (self.path, self.kind, self.size, self.mode, self.uid, self.gid, self.mtime_ns, self.linkname,
-                self.devmajor, self.devminor, self.xattrs, self._digest)
+                self.devmajor, self.devminor, self.xattrs, self.content_key)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not FileEntry:
             return NotImplemented
-        return self._fields() == other._fields()
+        assert isinstance(other, FileEntry)
+        # Field by field, the likeliest differences first: no tuples built for the million comparisons of a diff.
+        return (self.content_key == other.content_key and self.mtime_ns == other.mtime_ns
+                and self.path == other.path and self.size == other.size and self.mode == other.mode
+                and self.kind == other.kind and self.uid == other.uid and self.gid == other.gid
+                and self.linkname == other.linkname and self.devmajor == other.devmajor
+                and self.devminor == other.devminor and self.xattrs == other.xattrs)
 
     def __hash__(self) -> int:
         return hash(self._fields())
@@ -137,7 +145,7 @@ def file_entry(path: str, kind: str, size: int, mode: int, uid: int, gid: int, m
     entry = _new_slots(_EntrySlots)
     entry.path, entry.kind, entry.size, entry.mode, entry.uid, entry.gid = path, kind, size, mode, uid, gid
     entry.mtime_ns, entry.linkname, entry.devmajor, entry.devminor = mtime_ns, linkname, devmajor, devminor
-    entry.xattrs, entry._digest = xattrs, digest
+    entry.xattrs, entry.content_key = xattrs, digest
     # The same slots, now behind FileEntry's guard: cheaper than one object.__setattr__ per field.
     entry.__class__ = FileEntry
     return cast(FileEntry, entry)

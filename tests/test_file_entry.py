@@ -55,3 +55,17 @@ def test_frozen() -> None:
 def test_never_equal_to_another_type() -> None:
     entry = FileEntry(path="a", kind="dir")
     assert entry != ("a", "dir") and entry != object()
+
+
+def test_each_field_alone_makes_entries_unequal() -> None:
+    base = FileEntry(path="srv/f", kind="file", size=3, mode=0o644, uid=1, gid=2, mtime_ns=5, linkname="",
+                     devmajor=0, devminor=0, xattrs=(("user.a", "1"),), content_digest=DIGEST)
+    others = {"path": "srv/g", "kind": "hardlink", "size": 4, "mode": 0o600, "uid": 7, "gid": 8, "mtime_ns": 6,
+              "linkname": "x", "devmajor": 1, "devminor": 1, "xattrs": (), "content_digest": ""}
+    assert set(others) == {f.name for f in dataclasses.fields(base)}
+    twin = dataclasses.replace(base)
+    assert twin == base and twin is not base and hash(twin) == hash(base)
+    for name, value in others.items():
+        changed = dataclasses.replace(base, **{name: value})
+        assert changed != base and base != changed, name
+        assert not (changed == base), name

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from imageforensics.collector import paused_collector
 from imageforensics._version import __version__
 from imageforensics.diff._align import Pair, Unit, align_images
 from imageforensics.diff._config import compare_config
@@ -53,6 +54,11 @@ def _run_builder(image: Image, step: HistoryStep | None) -> str:
 def diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image,
                 options: DiffOptions = DiffOptions()) -> Report:
     """Compare image_a (from archive a, the reference) with image_b (from archive b)."""
+    with paused_collector():
+        return _diff_images(a, image_a, b, image_b, options)
+
+
+def _diff_images(a: Archive, image_a: Image, b: Archive, image_b: Image, options: DiffOptions) -> Report:
     # A redacted snapshot's history holds ENV/ARG/LABEL values as digests: the other
     # side's are compared in the same form, so equal steps stay equal and aligned.
     image_a, image_b = history_as_redacted_as(image_a, image_b), history_as_redacted_as(image_b, image_a)

@@ -72,6 +72,9 @@ class MergedFilesystem:
     content_from: dict[str, int]
     written_as: dict[str, str] = field(default_factory=dict)
     links: RootLinks = field(default_factory=RootLinks)
+    # The inode numbers a hardlink ever shared (a superset of those shared at the end):
+    # without any, no path shares its file, and hardlink_groups need not walk every path.
+    linked: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -87,9 +90,11 @@ class MergedFilesystem:
     def hardlink_groups(self) -> dict[str, frozenset[str]]:
         """Each path that shares its file with other names, mapped to all the names of that file."""
         by_inode: dict[int, list[str]] = {}
-        entries = self.entries
+        entries, linked = self.entries, self.linked
+        if not linked:
+            return {}
         for path, number in self.inode.items():
-            if path in entries:
+            if number in linked and path in entries:
                 by_inode.setdefault(number, []).append(path)
         out: dict[str, frozenset[str]] = {}
         for names in by_inode.values():
@@ -114,6 +119,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
     written_as: dict[str, str] = {}
     links = RootLinks(limits)
     numbers = itertools.count()
+    linked: set[int] = set()
     # The tree of names, one node per name (never a key per ancestor path: a
     # hostile 32,000-level name costs its length, not its length squared), so
     # that a whiteout costs the size of the subtree it removes. Entries come
@@ -229,6 +235,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                 if target is not None and target.kind != "dir" and e.linkname != path:
                     e = replace(target, path=path)
                     inode[path] = inode[target.path]
+                    linked.add(inode[path])
                     source = content_from.get(target.path, writer[target.path])
                     if source != index:
                         content_from[path] = source
@@ -246,7 +253,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
             else:
                 written_as.pop(path, None)
     return MergedFilesystem(entries=entries, writer=writer, removed_by=removed_by, inode=inode,
-                            content_from=content_from, written_as=written_as, links=links)
+                            content_from=content_from, written_as=written_as, links=links, linked=frozenset(linked))
 
 
 def layer_links(entries: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str, str]]:
@@ -283,7 +290,7 @@ def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False,
         out.append("kind")
     if a.size != b.size and a.kind != "dir":
         out.append("size")
-    if a.content_digest != b.content_digest:
+    if a.content_key != b.content_key:
         out.append("content_digest")
     if a.mode != b.mode:
         out.append("mode")
@@ -380,7 +387,8 @@ def compare_filesystems(
             proven = id_a is not None and id_a == ids_b[wb[path]]
         if proven and not relinked:
             continue
-        fields = () if proven or a == b else changed_fields(a, b, ignore_mtime=ignore_mtime, ignore=ignore_fields)
+        # changed_fields compares every field but the path (equal here): () for equal entries.
+        fields = () if proven else changed_fields(a, b, ignore_mtime=ignore_mtime, ignore=ignore_fields)
         if relinked:
             fields += ("hardlinks",)
         if fields:

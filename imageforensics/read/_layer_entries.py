@@ -21,7 +21,7 @@ from imageforensics.errors import LimitError
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import FileEntry, KeptFile, PackageDatabase, file_entry
 from imageforensics.parse import database_manager, read_package_database, package_database_too_large
-from imageforensics.read._collector import paused_collector
+from imageforensics.collector import paused_collector
 from imageforensics.read._pax import PaxError, parse_time_ns
 from imageforensics.read._tar_header import BLOCK, DATA_TYPES, plain_member
 

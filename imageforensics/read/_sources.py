@@ -243,7 +243,7 @@ def _with_content(spec: Selector, chosen: Chosen, needed: frozenset[int], option
 
 def _lacks_content(old: Layer | None) -> bool:
     """Whether a layer holds files without a content digest (small files were hashed on the first read)."""
-    return old is not None and any(e.kind == "file" and not e.content_digest for e in old.entries)
+    return old is not None and any(e.kind == "file" and not e.content_key for e in old.entries)
 
 
 # Where a second read counts its bytes: the progress line and the label there.
