@@ -97,8 +97,14 @@ def finding_json(f: Finding) -> dict[str, Any]:
     }
 
 
-def load_finding(value: object, where: str) -> Finding:
-    """A finding object back into a Finding: its code registered, its evidence typed as the code declares."""
+def load_finding(value: object, where: str, *, any_severity: bool = False) -> Finding:
+    """A finding object back into a Finding: its code registered, its evidence typed as the code declares.
+
+    ``any_severity``: the severity need not be one the code takes now (format 1
+    reports were written when some codes had others: paths-mtime-differ was a
+    warning); such a finding is read with the code's severity of today, the
+    tool's judgement of the same fact.
+    """
     o = as_object(value, where)
     severity_name = get_str(o, "severity", where)
     by_name = {name: s for s, name in SEVERITY_NAMES.items()}
@@ -109,7 +115,9 @@ def load_finding(value: object, where: str) -> Finding:
         raise JsonShapeError(f"{where}.code", f"expected a finding code this tool knows, not {code[:80]!r}")
     severity = by_name[severity_name]
     allowed = REGISTRY[code].severities
-    if severity not in allowed:
+    if severity not in allowed and any_severity:
+        severity = REGISTRY[code].severity
+    elif severity not in allowed:
         raise JsonShapeError(f"{where}.severity", f"expected {' or '.join(SEVERITY_NAMES[s] for s in allowed)} for {code}")
     try:
         typed = evidence_from_texts(code, get_pairs(o, "evidence", where))

@@ -190,7 +190,7 @@ def _load_finding1(value: object, where: str) -> Finding:
     spec = REGISTRY.get(code) if isinstance(code, str) else None
     pairs = o.get("evidence")
     if spec is None or not isinstance(pairs, list):
-        return load_finding(o, where)
+        return load_finding(o, where, any_severity=True)
     details: list[tuple[str, str]] = []
     rest: list[object] = []
     for pair in pairs:
@@ -200,7 +200,7 @@ def _load_finding1(value: object, where: str) -> Finding:
             details.append((pair[0], pair[1]))
         else:
             rest.append(pair)
-    plain = load_finding({**o, "evidence": rest}, where)
+    plain = load_finding({**o, "evidence": rest}, where, any_severity=True)
     if not details:
         return plain
     read = read_details(plain.code, plain.paths, [text for _, text in sorted(details)])
