@@ -1,9 +1,9 @@
 """The Markdown report: GitHub-flavoured, ready to paste into an issue.
 
 Verdict first, the two inputs (tool version, image IDs, archive sha256 when
---archive-digest took it), a
-findings table, long path lists in ``<details>`` blocks, and the aligned
-history with the cells that differ in bold. It stays under GitHub's
+--archive-digest took it), a findings table, long path lists in
+``<details>`` blocks, and the aligned history with the cells that differ in
+bold. It stays under GitHub's
 65,536-character comment limit by cutting lists, then long values, then rows,
 always saying how much was cut. Untrusted names are code spans or
 backslash-escaped text (``escape.md_code`` / ``md_text``, ``md_prose`` for our
