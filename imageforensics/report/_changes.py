@@ -240,6 +240,17 @@ def tabled_for(f: Finding, tabled: dict[tuple[int | None, int | None], frozenset
     return tabled.get(step_key(f), frozenset()) if f.code == "layer-content-differs" else frozenset()
 
 
+def rowed_paths(f: Finding, *, all_mtimes: bool) -> frozenset[str]:
+    """The paths of a finding of ``TABLED_CODES`` that the changes by step list as rows of their own.
+
+    Those with a detail, but for ``paths-mtime-differ`` unless ``all_mtimes``:
+    its rows are folded into a count per step.
+    """
+    if f.code not in TABLED_CODES or (f.code == "paths-mtime-differ" and not all_mtimes):
+        return frozenset()
+    return frozenset(c.path for changes in _details(f) for c in changes)
+
+
 def step_key(f: Finding) -> tuple[int | None, int | None]:
     """The group of the changes by step a finding belongs to: its step in A, else its step in B."""
     return (f.step_a, None if f.step_a is not None else f.step_b)

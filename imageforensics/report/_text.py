@@ -15,7 +15,8 @@ import re
 from imageforensics.created_by import display_created_by
 from imageforensics.findings import Finding, Severity
 from imageforensics.report import _common as common
-from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step, tabled_for, tabled_paths
+from imageforensics.report._changes import TABLED_CODES, StepChanges, changes_by_step, rowed_paths, tabled_for, \
+    tabled_paths
 from imageforensics.report._escape import cap, display_width, shorten, wrap
 from imageforensics.report._values import InputSide, Report, StepRow
 from imageforensics.untrusted import escape, show_prose
@@ -163,12 +164,13 @@ def _change_table(out: _Out, cells: list[tuple[str, str, str, str]]) -> None:
 
 
 def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool, *, shown_steps: set[str],
-             tabled: frozenset[str]) -> None:
+             tabled: frozenset[str], all_mtimes: bool = False) -> None:
     """One finding: its head line, summary, evidence and paths.
 
     A step's whole created_by is written once (``shown_steps`` holds those
     already written), and not beside evidence that holds it per side; the
-    paths ``tabled`` under CHANGED for the finding's step are not listed again.
+    paths ``tabled`` under CHANGED for the finding's step, and a path
+    finding's own paths that CHANGED lists as rows, are not listed again.
     """
     label = f.severity.label
     styled = out.style(label, _SEVERITY_STYLE[f.severity])
@@ -212,12 +214,17 @@ def _finding(out: _Out, f: Finding, max_paths: int, full_digests: bool, *, shown
             out.hanging("", text, indent=_LABEL)
     if left_out:
         out.hanging("", f"… and {left_out:,} more details (--max-paths to show)", indent=_LABEL)
-    if in_table:
-        out.hanging("", "each path's change: under CHANGED, " + common.step_label(f), indent=_LABEL)
+    if in_table and f.code == "paths-mtime-differ" and not all_mtimes:
+        out.hanging("", f"their mtimes: counted under CHANGED, {common.step_label(f)} (--all-mtimes lists each)",
+                    indent=_LABEL)
     if f.path:
         out.hanging("", "path: " + _safe(f.path), indent=_LABEL)
     if in_table:
-        _paths(out, f.paths, max_paths)
+        rowed = rowed_paths(f, all_mtimes=all_mtimes)
+        elsewhere = sum(1 for p in f.paths if p in rowed)
+        _paths(out, tuple(p for p in f.paths if p not in rowed), max_paths, total=len(f.paths),
+               elsewhere=f"{elsewhere:,} under CHANGED, {common.step_label(f)}, each with its change"
+               if elsewhere else "")
     elif f.paths:
         # Entries whose paths the changes by step list are said by count, the others by name.
         elsewhere = sum(1 for p in f.paths if p in tabled)
@@ -358,7 +365,8 @@ def render_text(report: Report, *, max_paths: int = 10, color: bool = False, wid
     tabled = tabled_paths(report)
     for f in common.by_severity(report):
         out.add()
-        _finding(out, f, max_paths, full_digests, shown_steps=shown_steps, tabled=tabled_for(f, tabled))
+        _finding(out, f, max_paths, full_digests, shown_steps=shown_steps, tabled=tabled_for(f, tabled),
+                 all_mtimes=all_mtimes)
     out.add()
     _history(out, report)
     return "\n".join(out.lines) + "\n"

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from imageforensics.diff._verdict import MAX_NAMED
+
 from tests.interop.interop_truth import real_dir
 
 TRUTH = real_dir() / "large" / "TRUTH.json"
@@ -72,12 +74,17 @@ def test_the_text_report_fits_80_columns_and_caps_every_list(max_paths: int) -> 
     _, out = _run("ab", "--max-paths", str(max_paths))
     lines = out.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
-    # Each step's files are named at most max_paths times in each list that names them
-    # (its table of changes, a finding's examples): never all 100 of a step's changed files.
+    # Each block of the report (the verdict, a step's table of changes, a finding) names at most
+    # max_paths of a step's files, and one more as a summary's example; the verdict names five
+    # changes at most (MAX_NAMED): never all 100 of a step's changed files.
+    blocks = out.split("\n\n")
     for run in ("run1", "run2", "run3"):
-        named = {m for line in lines for m in re.findall(rf"/data/{run}/d\d+/f\d+", line)}
-        assert 0 < len(named) <= 3 * max_paths, (run, len(named))
-    assert not any(re.search(r"/data/run4/d\d+/f\d+", line) for line in lines)
+        assert any(f"/data/{run}/" in block for block in blocks)
+        for block in blocks:
+            named = set(re.findall(rf"/data/{run}/d\d+/f\d+", block))
+            cap = MAX_NAMED if block.startswith("VERDICT") else max_paths + 1
+            assert len(named) <= cap, (run, block[:200])
+    assert not re.search(r"/data/run4/d\d+/f\d+", out)
 
 
 def test_the_brief_report_is_the_verdict_alone() -> None:

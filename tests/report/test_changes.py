@@ -96,12 +96,16 @@ def test_max_paths_caps_the_changes_and_the_evidence_details() -> None:
     assert "/f02 " in text and "/f03 " not in text.split("WARNING")[0]
     assert "… and 27 more changes" in text
     # The table says each path's change; the findings do not repeat it.
-    assert "change_001=" not in text and "each path's change: under CHANGED, step 3" in text
+    assert "change_001=" not in text
+    # Its paths with a row under CHANGED are counted there; the 10 without a detail are named, capped.
+    assert "paths (30): 20 under CHANGED, step 3, each with its change" in text
+    finding = text[text.index("paths (30):"):]
+    assert "/f20" in finding and "/f22" in finding and "/f23" not in finding and "/f19" not in finding
+    assert "… and 7 more (--max-paths to show)" in finding
     assert not re.search(r"entry_0(0\d|1\d|20)=", text)
     # The layer's other entries are listed, capped.
     assert "entry_021=/later/h0" in text and "entry_023=/later/h2" in text and "entry_024=" not in text
     assert "… and 2 more details (--max-paths to show)" in text
-    assert "paths (30):" in text and "… and 27 more (--max-paths to show)" in text
     assert "paths (35): 30 under CHANGED, step 3" in text and "… and 2 more (--max-paths to show)" in text
 
 
@@ -241,3 +245,21 @@ def test_brief_is_the_verdict_alone() -> None:
     report = tomcat_report()
     assert render_brief(report) == report.verdict + "\n"
     assert render_brief(report).count("\n") == 1
+
+
+def test_mtime_only_paths_are_named_by_their_finding_while_the_table_folds_them() -> None:
+    dirs = [FileEntry(path=f"d{i}", kind="dir", mode=0o755, mtime_ns=10**18) for i in range(4)]
+    f = Finding(code="paths-mtime-differ", severity=Severity.INFO, summary="s", step_a=2, step_b=2,
+                paths=tuple("/" + e.path for e in dirs),
+                evidence=evidence(count=4, fields=(("mtime", 4),), **{
+                    f"change_{i:03d}": path_changes("/" + e.path, e, replace(e, mtime_ns=e.mtime_ns + 10**9), ("mtime",))
+                    for i, e in enumerate(dirs, 1)}))
+    folded = render_text(_report(f))
+    assert "and 4 paths that differ only in mtime (+1 s)" in folded
+    assert "their mtimes: counted under CHANGED, step 2 (--all-mtimes lists each)" in folded
+    assert "paths (4):" in folded and all(f"  /d{i}\n" in folded for i in range(4))
+    listed = render_text(_report(f), all_mtimes=True)
+    # Each is a row of the table now: the finding counts them and names none again.
+    assert "paths (4): 4 under CHANGED, step 2, each with its change" in listed
+    assert "their mtimes" not in listed
+    assert sum(line.strip().startswith("/d0") for line in listed.splitlines()) == 1
