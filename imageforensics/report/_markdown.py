@@ -46,6 +46,10 @@ class _Budget:
     all_mtimes: bool = False
 
 
+# Characters of a step's created_by in a finding's row.
+_STEP_CELL = 60
+
+
 def _code(value: str, budget: _Budget) -> str:
     return md_code(value, limit=budget.cell) if value else "—"
 
@@ -202,8 +206,11 @@ def _finding_row(f: Finding, budget: _Budget, tabled: frozenset[str]) -> str:
     step = common.step_label(f)
     if f.side and not step.endswith(f"in {f.side}"):
         step = f"{step} (in {f.side})".strip()
-    where = " ".join(x for x in (_text(step, budget), _code(display_created_by(f.created_by), budget)
-                                 if f.created_by else "") if x)
+    # The step's text cut to 60 characters: whole in the history table, here it would squeeze the other columns.
+    created_by = display_created_by(f.created_by)
+    if len(created_by) > _STEP_CELL:
+        created_by = created_by[:_STEP_CELL - 1] + "…"
+    where = " ".join(x for x in (_text(step, budget), _code(created_by, budget) if created_by else "") if x)
     return (f"| **{f.severity.label}** | {_code(f.code, budget)} | {where or '—'} | "
             f"{_prose(f.summary, budget)} | {_evidence(f, budget, tabled) or '—'} |")
 

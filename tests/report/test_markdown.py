@@ -277,3 +277,14 @@ def test_under_the_budget_the_summary_and_history_are_kept_before_long_lists() -
     # Every step of the history is there; the path lists were cut to fit.
     assert all(f"\n| {i} | " in md for i in range(40))
     assert "more (--max-paths to show" in md
+
+
+def test_a_finding_s_row_cuts_its_step_text_the_history_keeps_it_whole() -> None:
+    from tests.report.test_golden import CASES
+
+    report = CASES["sample-mode"]()
+    whole = "RUN /bin/sh -c chmod 0700 /usr/local/bin/tool && chown 1000:1000 /usr/local/bin/tool"
+    out = render_markdown(report)
+    rows = [line for line in out.splitlines() if line.startswith("| **WARNING** |")]
+    assert rows and all(f"`{whole[:59]}…`" in row and whole not in row for row in rows)
+    assert whole in out  # the history table's own row
