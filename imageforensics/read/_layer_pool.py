@@ -31,6 +31,23 @@ _T = TypeVar("_T")
 _Work = Callable[[], None]
 
 
+def future_of(work: Callable[[], _T]) -> tuple[Future[_T], Callable[[], None]]:
+    """A Future for ``work``, and the call that runs it there (whichever thread makes the call)."""
+    future: Future[_T] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = work()
+        except BaseException as e:  # handed to the waiting thread, which re-raises it
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+
+    return future, run
+
+
 class LayerPool:
     """``WORKERS`` daemon threads running submitted units in the order they were submitted."""
 
@@ -43,18 +60,7 @@ class LayerPool:
 
     def submit(self, work: Callable[[], _T]) -> Future[_T]:
         """Run ``work`` on a worker; its Future holds the result or the exception."""
-        future: Future[_T] = Future()
-
-        def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = work()
-            except BaseException as e:  # handed to the waiting thread, which re-raises it
-                future.set_exception(e)
-            else:
-                future.set_result(result)
-
+        future, run = future_of(work)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the layer pool is closed")

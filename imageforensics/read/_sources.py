@@ -33,7 +33,7 @@ from imageforensics.errors import InputError
 from imageforensics.read._file_state import state_of, unchanged_since
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import Archive, Digest, FileEntry, Image, Layer
-from imageforensics.read._layer_pool import LayerPool
+from imageforensics.read._layer_pool import LayerPool, future_of
 from imageforensics.read._outer_tar import MemberStream
 from imageforensics.read._progress import CountingReader, Progress, label_for
 from imageforensics.read._selection import Selector, parse_selector, select_image
@@ -189,18 +189,7 @@ def _in_daemon_thread(work: Callable[[], Chosen]) -> Future[Chosen]:
     caller interrupted while waiting on ``result()`` may leave it behind: the
     process ends at once, and the thread with it.
     """
-    future: Future[Chosen] = Future()
-
-    def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            result = work()
-        except BaseException as e:  # handed to the waiting thread, which re-raises it
-            future.set_exception(e)
-        else:
-            future.set_result(result)
-
+    future, run = future_of(work)
     threading.Thread(target=run, name="imageforensics-reader", daemon=True).start()
     return future
 
