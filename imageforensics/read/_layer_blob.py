@@ -70,7 +70,8 @@ def _read(stored: StoredReader, archive: str, member: str, where: str, options: 
         cast(BinaryIO, stored), kind, archive=archive, member=where, limits=limits
     )
     # Extended headers hold a path (plus xattrs); anything far larger is hostile.
-    tar = TarStream(source, limits.max_extended_header_bytes, archive, where, hashing=unchanged_from is None)
+    tar = TarStream(source, limits.max_extended_header_bytes, archive, where, hashing=unchanged_from is None,
+                    skips_here=kind == "none")
     lister = EntryLister(archive, where, options, budget)
     problem = ""
     decompressed = True

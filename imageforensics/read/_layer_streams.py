@@ -18,6 +18,8 @@ from imageforensics.read._compression import CHUNK
 from imageforensics.read._forward_view import ForwardView
 
 BLOCK = tarfile.BLOCKSIZE
+# A seek this long (a large file's data, not hashed for its content) is hashed on the seeking thread (TarStream).
+LONG_SKIP = 8 * CHUNK
 
 
 class RawError(Exception):
@@ -63,6 +65,22 @@ class HashPipe:
             self._thread = threading.Thread(target=self._work, name="sha256", daemon=True)
             self._thread.start()
         self._queue.put(data)
+
+    def update_here(self, chunk: bytes) -> None:
+        """Add ``chunk`` (in order), hashed on the calling thread, after whatever was handed over.
+
+        For a caller with nothing else to do meanwhile (a skip over a large
+        file's data in an uncompressed layer): there the handing over costs
+        more than it saves, since every core already runs a layer of its own
+        (measured on bench big: 15 % more CPU per layer than reading and
+        hashing on one thread). The next ``update`` starts a thread again.
+        """
+        if self._thread is not None:
+            self.close()  # the thread has hashed everything it was handed
+        for pending in self._pending:
+            self._hash.update(pending)
+        self._pending, self._pending_size = [], 0
+        self._hash.update(chunk)
 
     def _work(self) -> None:
         assert self._queue is not None
@@ -147,19 +165,38 @@ class TarStream(ForwardView):
 
     Seeks may only go forward (skipped bytes are still read and hashed).
     ``hashing=False`` leaves the bytes unhashed (a second read of bytes
-    already hashed).
+    already hashed). ``skips_here``: a long seek hashes what it skips on
+    this thread (``HashPipe.update_here``), for a source that costs nothing
+    to read but the copy (an uncompressed blob); from a decompressor, the
+    other thread hashes while this one inflates.
     """
 
-    def __init__(self, source: BinaryIO, cap: int, archive: str, member: str, *, hashing: bool = True) -> None:
+    def __init__(self, source: BinaryIO, cap: int, archive: str, member: str, *, hashing: bool = True,
+                 skips_here: bool = False) -> None:
         super().__init__(source, cap=cap, archive=archive, member=member)
         self.total = 0
         self.hash = HashPipe()
         self.hashing = hashing
+        self._skips_here = skips_here
+        self._here = False
 
     def _on_chunk(self, chunk: bytes) -> None:
         if self.hashing:
-            self.hash.update(chunk)
+            if self._here:
+                self.hash.update_here(chunk)
+            else:
+                self.hash.update(chunk)
         self.total += len(chunk)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """As ``ForwardView.seek``; a skip of ``LONG_SKIP`` bytes or more is hashed here when ``skips_here``."""
+        if not (self._skips_here and whence == 0 and pos - self._pos >= LONG_SKIP):
+            return super().seek(pos, whence)
+        self._here = True
+        try:
+            return super().seek(pos, whence)
+        finally:
+            self._here = False
 
     def head(self, n: int) -> bytes:
         """The first ``n`` bytes; only before anything was read."""

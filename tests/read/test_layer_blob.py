@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from imageforensics.errors import InputError, LimitError
 from imageforensics.read._layer_blob import read_layer
 from imageforensics.read._layer_entries import EntryLister
-from imageforensics.read._layer_streams import HashPipe
+from imageforensics.read._layer_streams import LONG_SKIP, HashPipe
 from imageforensics.read._tar_header import FastTarInfo
 from imageforensics.options import Limits, ReadOptions
 from imageforensics.model import (
@@ -788,6 +788,38 @@ def test_hash_pipe_equals_hashlib(sizes: list[int], fill: int) -> None:
     for chunk in chunks:
         pipe.update(chunk)
     assert pipe.hexdigest() == sha(b"".join(chunks))
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 3 << 20)), max_size=8), st.integers(0, 255))
+def test_hash_pipe_hashed_here_or_there_equals_hashlib(steps: list[tuple[bool, int]], fill: int) -> None:
+    # Chunks hashed on the calling thread (update_here) between chunks handed to the pipe's thread keep their order.
+    chunks = [(here, bytes([(fill + i) % 256]) * n) for i, (here, n) in enumerate(steps)]
+    before = threading.active_count()
+    pipe = HashPipe()
+    for here, chunk in chunks:
+        (pipe.update_here if here else pipe.update)(chunk)
+    assert pipe.hexdigest() == sha(b"".join(chunk for _, chunk in chunks))
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("content_digests", [False, True])
+def test_long_skips_hash_as_the_rest(compress: bool, content_digests: bool) -> None:
+    # A file longer than LONG_SKIP between small ones: an uncompressed layer hashes its skipped data on the
+    # reading thread, a compressed one on the pipe's; both give every digest of one pass over the bytes.
+    large = bytes(range(256)) * (LONG_SKIP // 256 + 13)
+    tar = make_tar(member("a", data=b"a" * 3000), member("large", data=large), member("b", data=b"b" * 70_000),
+                   member("large2", data=large[::-1]), member("c", data=b"c"))
+    blob = gzip.compress(tar, compresslevel=1) if compress else tar
+    layer = read_layer(io.BytesIO(blob), archive="a", member="m",
+                       options=ReadOptions(content_digests=content_digests, digest_below=64 * 1024))
+    assert layer.diff_id == Digest.sha256(sha(tar))
+    assert layer.blob_digest == Digest.sha256(sha(blob))
+    digests = {e.path: e.content_digest for e in layer.entries}
+    assert digests["a"] == "sha256:" + sha(b"a" * 3000) and digests["c"] == "sha256:" + sha(b"c")
+    assert digests["large"] == ("sha256:" + sha(large) if content_digests else "")
+    assert digests["b"] == ("sha256:" + sha(b"b" * 70_000) if content_digests else "")
+    assert digests["large2"] == ("sha256:" + sha(large[::-1]) if content_digests else "")
 
 
 def test_no_hashing_thread_outlives_a_layer() -> None:
