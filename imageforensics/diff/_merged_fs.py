@@ -206,11 +206,13 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
             path = e.path
             old = entries.get(path)
             parent, _, name = path.rpartition("/")
-            siblings = node_of(parent, create=True)
+            # Entries come by directory: the node of the last parent, without a call (node_of's own memo).
+            siblings = cast(_Node, memo[1]) if memo[0] == parent else node_of(parent, create=True)
             assert siblings is not None
             here = siblings.get(name)
             if old is None:
-                removed_by.pop(path, None)
+                if removed_by:
+                    removed_by.pop(path, None)
                 # A directory never listed as an entry still exists once a
                 # layer wrote below it; a non-directory replaces its subtree.
                 if here and e.kind != "dir":
@@ -227,7 +229,8 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                 links.write(path, "symlink", e.linkname)
             elif old is not None and old.kind == "symlink":
                 links.remove(path)
-            content_from.pop(path, None)
+            if content_from:
+                content_from.pop(path, None)
             if e.kind == "hardlink":
                 # Resolved now, as link(2) is when the layer is applied: the
                 # target as it stands after this layer's earlier entries.
@@ -250,7 +253,7 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
             tar_name = tar_names.get(path) if tar_names else None
             if tar_name is not None:
                 written_as[path] = tar_name
-            else:
+            elif written_as:
                 written_as.pop(path, None)
     return MergedFilesystem(entries=entries, writer=writer, removed_by=removed_by, inode=inode,
                             content_from=content_from, written_as=written_as, links=links, linked=frozenset(linked))
@@ -285,6 +288,12 @@ def layer_links(entries: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str
 def changed_fields(a: FileEntry, b: FileEntry, *, ignore_mtime: bool = False,
                    ignore: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """The names (from ENTRY_FIELDS) of what differs between two entries of one path, but those in ``ignore``."""
+    # Most entries compared are equal (a diff compares every path of both images): said in one expression,
+    # the likeliest differences first, before any list is built.
+    if (a.content_key == b.content_key and a.mtime_ns == b.mtime_ns and a.size == b.size and a.mode == b.mode
+            and a.kind == b.kind and a.uid == b.uid and a.gid == b.gid and a.linkname == b.linkname
+            and a.devmajor == b.devmajor and a.devminor == b.devminor and a.xattrs == b.xattrs):
+        return ()
     out: list[str] = []
     if a.kind != b.kind:
         out.append("kind")

@@ -281,12 +281,13 @@ def layer_content(pair: Pair, entries_a: Sequence[FileEntry] | None, entries_b: 
         ea, eb = da.get(key), db.get(key)
         label = "/" + key[0] + (f" ({key[1]})" if key[1] else "")
         if ea is not None and eb is not None:
-            fields = changed_fields(ea, eb, ignore_mtime=ignore_mtime, ignore=ignore_fields)
+            every = changed_fields(ea, eb)
             link_a, link_b = links_a.get(key[0]), links_b.get(key[0])
+            if not every and link_a == link_b:
+                continue
+            fields = tuple(f for f in every if f not in ignore_fields and not (ignore_mtime and f == "mtime"))
             if link_a != link_b:
                 fields += ("hardlinks",)
-            elif not changed_fields(ea, eb):
-                continue
             change = _entry_changes(label, ea, eb, fields, link_a, link_b) if fields else ()
             said = change_words(ea, eb, fields)
         else:

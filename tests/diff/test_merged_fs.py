@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from imageforensics.diff._merged_fs import changed_fields, compare_filesystems, merge_layers, path_matcher
+from imageforensics.model import FileEntry
 from imageforensics.options import Limits
 from tests.modelfactory import directory, file, hardlink, naive_merge, opaque, symlink, tree, whiteout
 
@@ -93,6 +94,48 @@ def test_changed_fields_names_each_difference_exactly():
     assert changed_fields(a, b) == ("content_digest", "mode", "uid", "gid", "mtime", "xattrs")
     assert changed_fields(a, b, ignore_mtime=True) == ("content_digest", "mode", "uid", "gid", "xattrs")
     assert changed_fields(file("f", "xx"), symlink("f", "t")) == ("kind", "size", "content_digest", "mode", "linkname")
+
+
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "kind": ("file", "dir", "symlink", "hardlink", "char", "block", "fifo"), "size": (0, 5, 2**40),
+    "content_digest": ("", "sha256:" + "0" * 64, "sha256:" + "f" * 64), "mode": (0o644, 0o755), "uid": (0, 1000),
+    "gid": (0, 2**32 - 2), "linkname": ("", "t"), "devmajor": (0, 1), "devminor": (0, 3),
+    "mtime_ns": (0, 10**18, 10**18 + 1), "xattrs": ((), (("user.a", "1"),)),
+}
+
+
+@st.composite
+def _entry_pairs(draw: st.DrawFn) -> tuple[dict[str, object], dict[str, object]]:
+    """Two entries' fields: B is A with a few fields (often one alone) set to another value."""
+    fa = {name: draw(st.sampled_from(values)) for name, values in _CHOICES.items()}
+    changed = draw(st.sets(st.sampled_from(tuple(_CHOICES)), max_size=3))
+    fb = {**fa, **{name: draw(st.sampled_from([v for v in _CHOICES[name] if v != fa[name]])) for name in changed}}
+    return fa, fb
+
+
+@given(_entry_pairs(),
+       st.sets(st.sampled_from(("kind", "size", "content_digest", "mode", "uid", "gid", "linkname", "device", "mtime",
+                                "xattrs")), max_size=2),
+       st.booleans())
+def test_changed_fields_is_a_field_by_field_comparison(pair: tuple[dict[str, object], dict[str, object]],
+                                                       ignore: set[str], ignore_mtime: bool) -> None:
+    fa, fb = pair
+    a, b = FileEntry(path="p", **fa), FileEntry(path="p", **fb)  # type: ignore[arg-type]
+    expected = []
+    for name in ("kind", "size", "content_digest", "mode", "uid", "gid", "linkname", "device", "mtime", "xattrs"):
+        if name == "device":
+            differs = (fa["devmajor"], fa["devminor"]) != (fb["devmajor"], fb["devminor"])
+        elif name == "mtime":
+            differs = fa["mtime_ns"] != fb["mtime_ns"] and not ignore_mtime
+        elif name == "size":
+            differs = fa["size"] != fb["size"] and fa["kind"] != "dir"
+        else:
+            differs = fa[name] != fb[name]
+        if differs and name not in ignore:
+            expected.append(name)
+    assert changed_fields(a, b, ignore_mtime=ignore_mtime, ignore=frozenset(ignore)) == tuple(expected)
+    assert (changed_fields(a, b) == ()) == (a == b or (a.kind == b.kind == "dir" and
+                                                       FileEntry(path="p", **{**fa, "size": fb["size"]}) == b))  # type: ignore[arg-type]
 
 
 def test_compare_filesystems_and_ignore_patterns():
