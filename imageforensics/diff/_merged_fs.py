@@ -56,9 +56,11 @@ class MergedFilesystem:
 
     ``entries`` maps each path to its entry; ``writer`` to the index of the
     layer that last wrote it; ``removed_by`` maps paths that some layer removed
-    (and none wrote again) to the index of that layer. ``inode`` numbers the
-    file each non-directory path names: names with one number are hardlinks
-    of one file. ``content_from`` maps a hardlink resolved to a lower layer's
+    (and none wrote again) to the index of that layer. ``inode`` numbers each
+    file that a hardlink made a second name of: names with one number are
+    hardlinks of one file; a path without a number is a file of its own (a
+    number for every file would cost a map entry and an integer per path of
+    the image, for the few that share one). ``content_from`` maps a hardlink resolved to a lower layer's
     entry to that layer's index (its content is that layer's, not its writer's).
     ``written_as`` maps each path an entry was written to through a symlink to
     the entry's name in its tar (``etc/passwd`` → ``e/passwd``); ``links``
@@ -237,17 +239,20 @@ def merge_layers(layers: Sequence[Iterable[FileEntry]], limits: Limits = Limits(
                 target = entries.get(e.linkname)
                 if target is not None and target.kind != "dir" and e.linkname != path:
                     e = replace(target, path=path)
-                    inode[path] = inode[target.path]
-                    linked.add(inode[path])
+                    # The target's file gets its number when a second name first shares it.
+                    number = inode.get(target.path)
+                    if number is None:
+                        number = inode[target.path] = next(numbers)
+                    inode[path] = number
+                    linked.add(number)
                     source = content_from.get(target.path, writer[target.path])
                     if source != index:
                         content_from[path] = source
-                else:
-                    inode[path] = next(numbers)
-            elif e.kind == "dir":
+                elif inode:
+                    inode.pop(path, None)
+            elif inode:
+                # A new file (or a directory): no longer the file a number names.
                 inode.pop(path, None)
-            else:
-                inode[path] = next(numbers)
             entries[path] = e
             writer[path] = index
             tar_name = tar_names.get(path) if tar_names else None

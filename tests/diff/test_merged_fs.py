@@ -72,6 +72,48 @@ def test_a_hardlink_holds_its_targets_file_and_shares_its_inode():
     assert fs.hardlink_groups() == {"bin/sh": {"bin/sh", "bin/busybox"}, "bin/busybox": {"bin/sh", "bin/busybox"}}
 
 
+_NAMES = ("a", "b", "c", "d")
+
+
+@st.composite
+def _linked_layers(draw: st.DrawFn) -> list[tuple[FileEntry, ...]]:
+    """Layers of files, directories, hardlinks and whiteouts over a few names (flat: no subtree)."""
+    entry = st.one_of(
+        st.builds(lambda n, d: file(n, d), st.sampled_from(_NAMES), st.sampled_from(("x", "y"))),
+        st.builds(directory, st.sampled_from(_NAMES)),
+        st.builds(hardlink, st.sampled_from(_NAMES), st.sampled_from(_NAMES + ("absent",))),
+        st.builds(whiteout, st.sampled_from(_NAMES)),
+    )
+    return draw(st.lists(st.lists(entry, max_size=6).map(tuple), min_size=1, max_size=4))
+
+
+def _reference_groups(layers: list[tuple[FileEntry, ...]]) -> dict[str, frozenset[str]]:
+    """Which names are one file, as link(2) and unlink(2) applied in order make them (whiteouts first in a layer)."""
+    kind: dict[str, str] = {}
+    file_of: dict[str, object] = {}
+    for entries in layers:
+        for e in [e for e in entries if e.kind == "whiteout"]:
+            kind.pop(e.path, None)
+            file_of.pop(e.path, None)
+        for e in [e for e in entries if e.kind != "whiteout"]:
+            if e.kind == "hardlink" and kind.get(e.linkname, "dir") != "dir" and e.linkname != e.path:
+                kind[e.path], file_of[e.path] = kind[e.linkname], file_of[e.linkname]
+            else:
+                kind[e.path], file_of[e.path] = e.kind, object()
+    names: dict[int, set[str]] = {}
+    for path, identity in file_of.items():
+        if kind[path] != "dir":
+            names.setdefault(id(identity), set()).add(path)
+    return {path: frozenset(group) for group in names.values() if len(group) > 1 for path in group}
+
+
+@given(_linked_layers())
+def test_hardlink_groups_are_the_names_link_made_one_file(layers: list[tuple[FileEntry, ...]]) -> None:
+    # Numbers are given to a file only when a second name first shares it: the groups are those of
+    # numbering every file, through rewrites, removals and links to links.
+    assert merge_layers(layers).hardlink_groups() == _reference_groups(layers)
+
+
 def test_a_hardlink_whose_target_is_absent_stays_a_link_entry():
     fs = merge_layers([(hardlink("b", "nowhere"),)])
     assert fs.entries["b"].kind == "hardlink" and fs.entries["b"].linkname == "nowhere"
